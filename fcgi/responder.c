@@ -1,0 +1,159 @@
+/* FastCGI accept loop and CGI runner: maps each request's parameters and streams
+ * to struct http_io and hands it to the application; nothing protocol-specific. */
+#include "responder.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <fcgiapp.h>
+
+extern char **environ;
+
+static volatile sig_atomic_t *g_stop;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    if (g_stop != NULL)
+        *g_stop = 1;
+}
+
+void responder_signals(volatile sig_atomic_t *stop)
+{
+    struct sigaction sa;
+
+    g_stop = stop;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: a blocked accept() must return EINTR */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+int responder_fd0_is_socket(void)
+{
+    int type;
+    socklen_t len = sizeof(type);
+
+    return getsockopt(0, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+}
+
+/* --- FastCGI ------------------------------------------------------------ */
+
+static const char *fcgi_param(void *ctx, const char *name)
+{
+    return FCGX_GetParam(name, ((FCGX_Request *)ctx)->envp);
+}
+
+static long fcgi_read(void *ctx, char *buf, size_t n)
+{
+    int want = n > (1u << 30) ? (1 << 30) : (int)n;
+
+    return FCGX_GetStr(buf, want, ((FCGX_Request *)ctx)->in);
+}
+
+static int fcgi_write(void *ctx, const char *buf, size_t n)
+{
+    FCGX_Request *r = ctx;
+
+    while (n > 0) {
+        int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
+
+        if (FCGX_PutStr(buf, chunk, r->out) != chunk)
+            return -1;
+        buf += chunk;
+        n -= (size_t)chunk;
+    }
+    return 0;
+}
+
+static int fcgi_flush(void *ctx)
+{
+    return FCGX_FFlush(((FCGX_Request *)ctx)->out) == 0 ? 0 : -1;
+}
+
+/* Wait until listen_fd is readable or a second passes; 1 readable, 0 not. */
+static int wait_readable(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int rc = poll(&p, 1, 1000);
+
+    return rc > 0 && (p.revents & POLLIN);
+}
+
+int responder_loop(int listen_fd, responder_fn fn, void *arg, volatile sig_atomic_t *stop)
+{
+    FCGX_Request req;
+    struct http_io io = { fcgi_param, fcgi_read, fcgi_write, fcgi_flush, &req };
+
+    if (FCGX_Init() != 0)
+        return -1;
+    /* Non-blocking: when several responders wake for one connection, the
+     * losers get EAGAIN from accept() and go back to poll() instead of
+     * blocking where a stop request could not reach them. Accepted sockets
+     * do not inherit the flag. */
+    {
+        int fl = fcntl(listen_fd, F_GETFL);
+
+        if (fl >= 0)
+            fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK);
+    }
+    if (FCGX_InitRequest(&req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
+        return -1;
+    while (!*stop) {
+        /* Idle responders wake up once a second so that a stop request that
+         * raced with accept() is still seen. */
+        if (!wait_readable(listen_fd))
+            continue;
+        if (*stop)
+            break;
+        if (FCGX_Accept_r(&req) < 0)
+            continue; /* another responder took it, or a signal arrived */
+        fn(arg, &io);
+        FCGX_Finish_r(&req);
+    }
+    FCGX_Free(&req, 1);
+    return 0;
+}
+
+/* --- CGI ---------------------------------------------------------------- */
+
+static const char *cgi_param(void *ctx, const char *name)
+{
+    (void)ctx;
+    return getenv(name);
+}
+
+static long cgi_read(void *ctx, char *buf, size_t n)
+{
+    (void)ctx;
+    return (long)fread(buf, 1, n, stdin);
+}
+
+static int cgi_write(void *ctx, const char *buf, size_t n)
+{
+    (void)ctx;
+    return fwrite(buf, 1, n, stdout) == n ? 0 : -1;
+}
+
+static int cgi_flush(void *ctx)
+{
+    (void)ctx;
+    return fflush(stdout) == 0 ? 0 : -1;
+}
+
+int responder_cgi(responder_fn fn, void *arg)
+{
+    struct http_io io = { cgi_param, cgi_read, cgi_write, cgi_flush, NULL };
+
+    fn(arg, &io);
+    return fflush(stdout) == 0 ? 0 : 1;
+}

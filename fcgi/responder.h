@@ -1,0 +1,21 @@
+/* The process side of one responder: the FastCGI accept loop (own socket or
+ * fd 0 under spawn-fcgi and mod_fcgid) and plain CGI. It knows nothing of MCP. */
+#ifndef GW_FCGI_RESPONDER_H
+#define GW_FCGI_RESPONDER_H
+
+#include <signal.h>
+#include "http.h"
+
+typedef void (*responder_fn)(void *arg, struct http_io *io);
+
+/* Serve requests from listen_fd until *stop is set (checked between requests
+ * and at least once a second while idle). Returns 0 on a clean stop. */
+int responder_loop(int listen_fd, responder_fn fn, void *arg, volatile sig_atomic_t *stop);
+/* Serve one CGI request from the environment and stdin/stdout. */
+int responder_cgi(responder_fn fn, void *arg);
+/* True when fd 0 is a listening socket (spawn-fcgi, mod_fcgid). */
+int responder_fd0_is_socket(void);
+/* Install SIGTERM/SIGINT (stop after the current request) and SIGPIPE ignore. */
+void responder_signals(volatile sig_atomic_t *stop);
+
+#endif

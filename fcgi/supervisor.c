@@ -1,0 +1,256 @@
+/* Pre-fork supervisor. Signals are taken synchronously with sigtimedwait so
+ * that restart, reload and drain logic runs in plain code, not in handlers. */
+#include "supervisor.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <fcgiapp.h>
+
+#include "log.h"
+#include "util.h"
+
+#define SUP_MAX_CHILDREN 1024
+
+struct child {
+    pid_t pid;
+    unsigned generation;
+};
+
+static struct child children[SUP_MAX_CHILDREN];
+static int nchildren;
+
+int sup_open_listener(const char *socket_path, const char *listen_addr, int backlog,
+                      char *err, size_t errlen)
+{
+    int fd;
+
+    if (socket_path != NULL && socket_path[0] != '\0') {
+        struct sockaddr_un sun;
+        struct stat st;
+
+        /* libfcgi exit()s on a path longer than sun_path: check first. */
+        if (strlen(socket_path) >= sizeof(sun.sun_path)) {
+            snprintf(err, errlen, "socket path %s is longer than %zu characters", socket_path,
+                     sizeof(sun.sun_path) - 1);
+            return -1;
+        }
+        if (lstat(socket_path, &st) == 0) {
+            if (!S_ISSOCK(st.st_mode)) {
+                snprintf(err, errlen, "%s exists and is not a socket", socket_path);
+                return -1;
+            }
+            unlink(socket_path);
+        }
+        fd = FCGX_OpenSocket(socket_path, backlog);
+        if (fd < 0) {
+            snprintf(err, errlen, "cannot listen on %s: %s", socket_path, strerror(errno));
+            return -1;
+        }
+        /* Web servers often run as another user (Apache's nobody). */
+        chmod(socket_path, 0666);
+        return fd;
+    }
+    if (listen_addr == NULL || listen_addr[0] == '\0') {
+        snprintf(err, errlen, "neither --socket nor --listen (fastcgi.socket / fastcgi.listen) is set");
+        return -1;
+    }
+    if (listen_addr[0] == ':') {
+        snprintf(err, errlen, "listen address %s names no host; it would bind every interface",
+                 listen_addr);
+        return -1;
+    }
+    fd = FCGX_OpenSocket(listen_addr, backlog);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", listen_addr, strerror(errno));
+        return -1;
+    }
+    return fd;
+}
+
+static pid_t spawn(const struct sup_opts *o, unsigned generation, const sigset_t *orig)
+{
+    pid_t pid = fork();
+
+    if (pid < 0) {
+        log_error("fork_failed", "cannot fork a responder: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        static volatile sig_atomic_t stop;
+        struct sigaction sa;
+        int rc;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = SIG_IGN; /* reload is the supervisor's business */
+        sigaction(SIGHUP, &sa, NULL);
+        sa.sa_handler = SIG_DFL;
+        sigaction(SIGCHLD, &sa, NULL);
+        sigprocmask(SIG_SETMASK, orig, NULL);
+        log_set_component("responder");
+        rc = o->child_main(o->arg, o->listen_fd, &stop);
+        _exit(rc);
+    }
+    for (int i = 0; i < SUP_MAX_CHILDREN; i++) {
+        if (children[i].pid == 0) {
+            children[i].pid = pid;
+            children[i].generation = generation;
+            if (i >= nchildren)
+                nchildren = i + 1;
+            break;
+        }
+    }
+    return pid;
+}
+
+static int count_generation(unsigned generation)
+{
+    int n = 0;
+
+    for (int i = 0; i < nchildren; i++)
+        if (children[i].pid != 0 && children[i].generation == generation)
+            n++;
+    return n;
+}
+
+static int count_all(void)
+{
+    int n = 0;
+
+    for (int i = 0; i < nchildren; i++)
+        if (children[i].pid != 0)
+            n++;
+    return n;
+}
+
+static void signal_all(int sig, int only_other_than, unsigned generation)
+{
+    for (int i = 0; i < nchildren; i++)
+        if (children[i].pid != 0 && (!only_other_than || children[i].generation != generation))
+            kill(children[i].pid, sig);
+}
+
+/* Reap every exited child; returns how many of the current generation died
+ * (while stopping, exits are expected and not counted). */
+static int reap(unsigned generation, int stopping)
+{
+    int died = 0, status;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (int i = 0; i < nchildren; i++) {
+            if (children[i].pid != pid)
+                continue;
+            if (stopping) {
+                log_info("responder_stopped", "responder %d finished", (int)pid);
+            } else if (children[i].generation == generation) {
+                died++;
+                if (WIFSIGNALED(status))
+                    log_warn("responder_died", "responder %d killed by signal %d", (int)pid,
+                             WTERMSIG(status));
+                else
+                    log_warn("responder_exited", "responder %d exited with status %d", (int)pid,
+                             WEXITSTATUS(status));
+            } else {
+                log_info("responder_retired", "previous-generation responder %d finished",
+                         (int)pid);
+            }
+            children[i].pid = 0;
+        }
+    }
+    return died;
+}
+
+int sup_run(const struct sup_opts *o)
+{
+    sigset_t set, orig;
+    unsigned generation = 1;
+    int workers = o->workers, stopping = 0;
+    int64_t stop_deadline = 0, window_start = gw_monotonic_ms();
+    int restarts_in_window = 0;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, &orig);
+    signal(SIGPIPE, SIG_IGN);
+
+    for (int i = 0; i < workers; i++)
+        spawn(o, generation, &orig);
+    log_info("supervisor_started", "supervisor %d started %d responders", (int)getpid(), workers);
+
+    for (;;) {
+        struct timespec tick = { 0, 100 * 1000 * 1000 };
+        int sig = sigtimedwait(&set, NULL, &tick);
+        int64_t now = gw_monotonic_ms();
+
+        if (sig == SIGTERM || sig == SIGINT) {
+            if (!stopping) {
+                stopping = 1;
+                stop_deadline = now + (int64_t)o->drain_timeout * 1000;
+                log_info("supervisor_draining", "draining %d responders (up to %d s)",
+                         count_all(), o->drain_timeout);
+                signal_all(SIGTERM, 0, 0);
+            }
+        } else if (sig == SIGHUP && !stopping) {
+            int new_workers = workers;
+
+            if (o->reload != NULL && o->reload(o->arg, &new_workers) != 0) {
+                log_error("reload_failed", "configuration not reloaded; responders keep the old one");
+            } else {
+                /* New responders accept on the same socket before the old ones
+                 * leave, so no connection finds nobody listening. */
+                generation++;
+                workers = new_workers;
+                for (int i = 0; i < workers; i++)
+                    spawn(o, generation, &orig);
+                signal_all(SIGTERM, 1, generation);
+                log_info("supervisor_reloaded", "configuration reloaded; generation %u", generation);
+            }
+        }
+
+        {
+            int died = reap(generation, stopping);
+
+            if (died > 0 && !stopping) {
+                if (now - window_start > 1000) {
+                    window_start = now;
+                    restarts_in_window = 0;
+                }
+                restarts_in_window += died;
+            }
+        }
+        if (stopping) {
+            if (count_all() == 0)
+                break;
+            if (now >= stop_deadline) {
+                log_warn("supervisor_kill", "%d responders still busy after %d s; killing",
+                         count_all(), o->drain_timeout);
+                signal_all(SIGKILL, 0, 0);
+                stop_deadline = now + 5000;
+            }
+            continue;
+        }
+        /* Respawn the missing ones at once, unless they are dying in a loop. */
+        if (restarts_in_window <= workers * 4) {
+            while (count_generation(generation) < workers)
+                if (spawn(o, generation, &orig) < 0)
+                    break;
+        } else if (now - window_start > 1000) {
+            restarts_in_window = 0;
+            window_start = now;
+        }
+    }
+    log_info("supervisor_stopped", "all responders finished");
+    sigprocmask(SIG_SETMASK, &orig, NULL);
+    return 0;
+}

@@ -1,0 +1,377 @@
+# Shell helpers shared by scripts/up, scripts/down, scripts/check, bench/ and
+# tests/integration: packages, build, ports, private PostgreSQL/Redis, TLS, web servers.
+# Source it; it defines functions only (and GW_ROOT, the top of the source tree).
+
+GW_ROOT=${GW_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+
+# Debian packages the build, the tests and the local stack need.
+GW_PACKAGES=(build-essential autoconf automake libtool pkg-config git
+	libfcgi-dev libhiredis-dev libpq-dev libjson-c-dev libjwt-dev libssl-dev
+	libcurl4-openssl-dev libcriterion-dev apache2 libapache2-mod-fcgid lighttpd
+	lighttpd-mod-openssl spawn-fcgi redis-server postgresql wrk openssl curl
+	ca-certificates procps iproute2 util-linux)
+
+gw_log() { printf '%s\n' "$*" >&2; }
+gw_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# wait_until SECONDS COMMAND...: poll every 0.1 s until COMMAND succeeds.
+wait_until() {
+	local n=$(($1 * 10)) i
+	shift
+	for ((i = 0; i < n; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	"$@" >/dev/null 2>&1
+}
+
+# ensure_packages [PKG...]: install what is missing (default: GW_PACKAGES).
+# Daemons are not started by package scripts (policy-rc.d), we run our own.
+ensure_packages() {
+	local pkgs=("$@") missing=() p policy=/usr/sbin/policy-rc.d made_policy=
+	[ ${#pkgs[@]} -gt 0 ] || pkgs=("${GW_PACKAGES[@]}")
+	for p in "${pkgs[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	[ "$(id -u)" -eq 0 ] || gw_die "missing packages (run as root to install): ${missing[*]}"
+	gw_log "installing: ${missing[*]}"
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
+	fi
+	if [ -z "${_GW_APT_UPDATED:-}" ]; then
+		apt-get update || { [ -n "$made_policy" ] && rm -f "$policy"; return 1; }
+		_GW_APT_UPDATED=1
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+	local rc=$?
+	[ -n "$made_policy" ] && rm -f "$policy"
+	return $rc
+}
+
+# build [SRCDIR [CONFIGURE-ARGS...]]: autoreconf, configure and make, each only when needed.
+build() {
+	local dir=${1:-$GW_ROOT}
+	[ $# -gt 0 ] && shift
+	(
+		cd "$dir" || exit 1
+		if [ ! -x configure ] || [ ! -f Makefile.in ]; then
+			autoreconf -fi || exit 1
+		fi
+		if [ ! -f Makefile ] || [ ! -f config.status ]; then
+			./configure "$@" || exit 1
+		fi
+		make -j2
+	)
+}
+
+port_in_use() { ss -Htan "( sport = :$1 )" 2>/dev/null | grep -q .; }
+
+# free_port: an unused TCP port on loopback, never 8000/8001.
+free_port() {
+	local p i
+	for i in $(seq 1 500); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		port_in_use "$p" || { echo "$p"; return 0; }
+	done
+	return 1
+}
+
+# pid_alive PID: the process exists and is not a zombie.
+pid_alive() {
+	local st
+	[ -n "$1" ] && [ "$1" -gt 1 ] 2>/dev/null || return 1
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	case $st in Z*) return 1 ;; esac
+	return 0
+}
+
+# pidfile_alive FILE: some pid listed in FILE is running.
+pidfile_alive() {
+	local pid
+	[ -f "$1" ] || return 1
+	for pid in $(grep -Eo '^[0-9]+' "$1"); do pid_alive "$pid" && return 0; done
+	return 1
+}
+
+# stop_by_pidfile FILE [TIMEOUT=10] [SIGNAL=TERM]: signal every pid in FILE (one a
+# line), wait for them to exit, SIGKILL what is left, remove FILE.
+stop_by_pidfile() {
+	local f=$1 timeout=${2:-10} sig=${3:-TERM} pids=() pid t
+	[ -f "$f" ] || return 0
+	for pid in $(grep -Eo '^[0-9]+' "$f"); do
+		[ "$pid" -gt 1 ] && [ "$pid" != $$ ] && pid_alive "$pid" && pids+=("$pid")
+	done
+	for pid in "${pids[@]}"; do kill "-$sig" "$pid" 2>/dev/null; done
+	for ((t = 0; t < timeout * 10; t++)); do
+		local left=0
+		for pid in "${pids[@]}"; do pid_alive "$pid" && left=1; done
+		[ $left -eq 0 ] && break
+		sleep 0.1
+	done
+	for pid in "${pids[@]}"; do
+		pid_alive "$pid" && { gw_log "pid $pid ($f) did not stop, SIGKILL"; kill -KILL "$pid" 2>/dev/null; }
+	done
+	rm -f "$f"
+}
+
+# --- PostgreSQL ------------------------------------------------------------
+
+pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1; }
+
+# pg_start STATE_DIR PORT DBNAME: a private cluster owned by postgres, on
+# 127.0.0.1:PORT; the data directory is STATE_DIR/pgdata, or a private
+# directory under /tmp when postgres cannot reach STATE_DIR. Idempotent.
+# Records STATE_DIR/pg.datadir and STATE_DIR/pg.port.
+pg_start() {
+	local state=$1 port=$2 db=$3 bin data sock
+	bin=$(pg_bindir)
+	[ -n "$bin" ] || gw_die "PostgreSQL binaries not found under /usr/lib/postgresql"
+	mkdir -p "$state"
+	if [ -f "$state/pg.datadir" ] && [ -d "$(cat "$state/pg.datadir")" ]; then
+		data=$(cat "$state/pg.datadir")
+	else
+		data=$state/pgdata
+		mkdir -p "$data" && chown postgres:postgres "$data" && chmod 700 "$data"
+		if [ ${#data} -gt 80 ] || ! runuser -u postgres -- test -w "$data" 2>/dev/null; then
+			rmdir "$data" 2>/dev/null
+			data=$(mktemp -d /tmp/mcpgw-pg.XXXXXX)/data
+			mkdir -p "$data" && chown postgres:postgres "$data" "$(dirname "$data")" && chmod 700 "$data"
+			gw_log "postgres cannot use $state; data directory is $data"
+		fi
+		echo "$data" >"$state/pg.datadir"
+	fi
+	sock=$data
+	if [ ! -f "$data/PG_VERSION" ]; then
+		runuser -u postgres -- "$bin/initdb" -D "$data" -A trust -U postgres \
+			-E UTF8 --no-locale --no-sync >"$state/initdb.log" 2>&1 ||
+			{ cat "$state/initdb.log" >&2; return 1; }
+	fi
+	if runuser -u postgres -- "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+		port=$(cat "$state/pg.port" 2>/dev/null || echo "$port")
+	else
+		runuser -u postgres -- "$bin/pg_ctl" -D "$data" -l "$data/postgres.log" -w -t 30 \
+			-o "-p $port -k $sock -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off" \
+			start >/dev/null || { tail -n 20 "$data/postgres.log" >&2; return 1; }
+		echo "$port" >"$state/pg.port"
+	fi
+	if ! "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
+		"SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+		"$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres "$db" || return 1
+	fi
+}
+
+# pg_dsn STATE_DIR DBNAME
+pg_dsn() { echo "host=127.0.0.1 port=$(cat "$1/pg.port") dbname=$2 user=postgres connect_timeout=5"; }
+
+# pg_stop STATE_DIR [--remove]: fast shutdown through the cluster's pid file.
+pg_stop() {
+	local state=$1 data bin
+	[ -f "$state/pg.datadir" ] || return 0
+	data=$(cat "$state/pg.datadir")
+	bin=$(pg_bindir)
+	if [ -f "$data/postmaster.pid" ]; then
+		runuser -u postgres -- "$bin/pg_ctl" -D "$data" -m fast -w -t 30 stop >/dev/null 2>&1 ||
+			kill -INT "$(head -n1 "$data/postmaster.pid")" 2>/dev/null
+	fi
+	if [ "${2:-}" = --remove ]; then
+		case $data in /tmp/mcpgw-pg.*/data) rm -rf "$(dirname "$data")" ;; *) rm -rf "$data" ;; esac
+		rm -f "$state/pg.datadir" "$state/pg.port"
+	fi
+}
+
+# --- Redis -------------------------------------------------------------------
+
+# redis_start DIR PORT: daemonized, loopback only, no persistence; DIR/redis.pid.
+redis_start() {
+	local dir=$1 port=$2
+	mkdir -p "$dir"
+	if pidfile_alive "$dir/redis.pid"; then return 0; fi
+	redis-server --port "$port" --bind 127.0.0.1 --daemonize yes \
+		--pidfile "$dir/redis.pid" --dir "$dir" --logfile "$dir/redis.log" \
+		--save '' --appendonly no >/dev/null || return 1
+	echo "$port" >"$dir/redis.port"
+	wait_until 10 redis_ping "$port" || { tail -n 20 "$dir/redis.log" >&2; return 1; }
+}
+
+redis_ping() { [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]; }
+
+redis_stop() { stop_by_pidfile "$1/redis.pid" 10; }
+
+# --- TLS -----------------------------------------------------------------------
+
+# make_certs DIR: DIR/ca.pem (the CA clients trust), DIR/tls.crt, DIR/tls.key
+# (server certificate for 127.0.0.1 and localhost) and DIR/tls.pem (both, for lighttpd).
+make_certs() {
+	local d=$1
+	mkdir -p "$d"
+	[ -f "$d/tls.pem" ] && [ -f "$d/ca.pem" ] && return 0
+	(
+		set -e
+		umask 077
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout "$d/ca.key" -out "$d/ca.pem" -days 825 -subj "/CN=mcp-registry-gateway local CA" \
+			-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout "$d/tls.key" -out "$d/tls.csr" -subj "/CN=127.0.0.1" 2>/dev/null
+		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n' >"$d/tls.ext"
+		openssl x509 -req -in "$d/tls.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+			-days 825 -extfile "$d/tls.ext" -out "$d/tls.crt" 2>/dev/null
+		cat "$d/tls.crt" "$d/tls.key" >"$d/tls.pem"
+		rm -f "$d/tls.csr" "$d/tls.ext"
+		chmod 644 "$d/ca.pem" "$d/tls.crt"
+	)
+}
+
+# make_dev_issuer_key FILE: RSA key of the development token issuer.
+make_dev_issuer_key() {
+	[ -f "$1" ] && return 0
+	(umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1" 2>/dev/null)
+}
+
+# --- templates and configuration ------------------------------------------
+
+# render_template IN OUT NAME=VALUE...: replace @NAME@; fails on any placeholder left.
+render_template() {
+	local in=$1 out=$2 kv k v args=()
+	shift 2
+	for kv in "$@"; do
+		k=${kv%%=*}
+		v=$(printf '%s' "${kv#*=}" | sed -e 's/[\\&|]/\\&/g')
+		args+=(-e "s|@${k}@|${v}|g")
+	done
+	sed "${args[@]}" "$in" >"$out.tmp" || return 1
+	if grep -n '@[A-Z][A-Z0-9_]*@' "$out.tmp" >&2; then
+		rm -f "$out.tmp"
+		gw_log "render_template: placeholders left in $in"
+		return 1
+	fi
+	mv "$out.tmp" "$out"
+}
+
+# gateway_conf: print a gateway.conf from these variables (empty ones omitted):
+# API_PORT MCP_PORT CERT KEY CA LOG_FILE FCGI_SOCKET WORKERS REDIS_URL PG_DSN
+# DEV_KEY JWKS_FILE AUDIENCE BODY_MAX LOG_LEVEL REDIS_TIMEOUT_MS DRAIN_TIMEOUT
+gateway_conf() {
+	local kv
+	_conf_kv() { [ -n "$2" ] && printf '%s = %s\n' "$1" "$2"; return 0; }
+	echo "[server]"
+	_conf_kv api_url "https://127.0.0.1:$API_PORT"
+	_conf_kv mcp_url "https://127.0.0.1:$MCP_PORT"
+	_conf_kv api_port "$API_PORT"
+	_conf_kv mcp_port "$MCP_PORT"
+	_conf_kv tls_cert "${CERT:-}"
+	_conf_kv tls_key "${KEY:-}"
+	_conf_kv ca_file "${CA:-}"
+	_conf_kv log_level "${LOG_LEVEL:-info}"
+	_conf_kv log_file "${LOG_FILE:-}"
+	echo
+	echo "[fastcgi]"
+	_conf_kv socket "${FCGI_SOCKET:-}"
+	_conf_kv workers "${WORKERS:-}"
+	_conf_kv plane both
+	_conf_kv drain_timeout "${DRAIN_TIMEOUT:-}"
+	echo
+	echo "[redis]"
+	_conf_kv url "$REDIS_URL"
+	_conf_kv prefix "mreg:"
+	_conf_kv timeout_ms "${REDIS_TIMEOUT_MS:-}"
+	echo
+	echo "[postgres]"
+	_conf_kv dsn "$PG_DSN"
+	echo
+	echo "[auth]"
+	_conf_kv issuer "https://127.0.0.1:$API_PORT/dev-issuer"
+	_conf_kv jwks_uri "${JWKS_FILE:+file://$JWKS_FILE}"
+	_conf_kv audiences "${AUDIENCE:-mcp-registry-gateway}"
+	_conf_kv allowed_tenants "*"
+	_conf_kv role_map "platform_admin=platform_admin,admin=admin,operator=operator,auditor=auditor,user=user"
+	_conf_kv dev_issuer_key "${DEV_KEY:-}"
+	echo
+	echo "[session]"
+	_conf_kv ttl 3600
+	echo
+	echo "[limits]"
+	_conf_kv body_max "${BODY_MAX:-}"
+	echo
+	echo "[security]"
+	_conf_kv allowed_origins "https://127.0.0.1:$API_PORT,https://127.0.0.1:$MCP_PORT"
+}
+
+# body_max_kb BYTES: the web server's body ceiling in KiB (at least the gateway's).
+body_max_kb() { echo $((($1 + 1023) / 1024)); }
+
+# --- processes -------------------------------------------------------------
+
+# serve_start BIN CONFIG SOCKET PIDFILE LOGFILE WORKERS: the pre-fork
+# supervisor in its own session, stderr appended to LOGFILE; waits for SOCKET.
+serve_start() {
+	local bin=$1 conf=$2 sock=$3 pidf=$4 logf=$5 workers=$6 pid
+	if pidfile_alive "$pidf"; then return 0; fi
+	rm -f "$sock"
+	setsid "$bin" serve --config "$conf" --plane both --socket "$sock" \
+		--workers "$workers" --pid-file "$pidf" </dev/null >>"$logf" 2>&1 &
+	pid=$!
+	echo "$pid" >"$pidf.launch"
+	if ! wait_until 10 test -S "$sock"; then
+		gw_log "serve did not create $sock; last log lines:"
+		tail -n 20 "$logf" >&2
+		return 1
+	fi
+	wait_until 5 test -s "$pidf" || echo "$pid" >"$pidf"
+}
+
+serve_stop() { stop_by_pidfile "$1" "${2:-20}"; [ -f "$1.launch" ] && stop_by_pidfile "$1.launch" 5; return 0; }
+
+# lighttpd_start CONF: check, start (daemonizes), wait for its pid file.
+lighttpd_start() {
+	local conf=$1 pidf
+	pidf=$(sed -n 's/^server.pid-file *= *"\(.*\)"/\1/p' "$conf")
+	pidfile_alive "$pidf" && return 0
+	lighttpd -tt -f "$conf" >&2 || return 1
+	lighttpd -f "$conf" || return 1
+	wait_until 10 test -s "$pidf"
+}
+
+# apache_pidfile CONF: the PidFile of CONF or of the file it includes.
+apache_pidfile() {
+	local f
+	for f in "$1" $(sed -n 's/^Include *"\(.*\)"/\1/p' "$1"); do
+		sed -n 's/^PidFile *"\(.*\)"/\1/p' "$f"
+	done | head -n1
+}
+
+# apache_start CONF: a self-contained Apache (apache2 -f), pid file from the config.
+apache_start() {
+	local conf=$1 pidf
+	pidf=$(apache_pidfile "$conf")
+	pidfile_alive "$pidf" && return 0
+	apache2 -t -f "$conf" >&2 || return 1
+	apache2 -f "$conf" -k start || return 1
+	wait_until 10 test -s "$pidf"
+}
+
+# apache_render VARIANT DIR NAME=VALUE...: conf/apache/common.conf.in and
+# conf/apache/VARIANT.conf.in into DIR (DIR is @VAR@); prints the config path.
+apache_render() {
+	local variant=$1 dir=$2
+	shift 2
+	mkdir -p "$dir/htdocs" "$dir/fcgid"
+	chown nobody:nogroup "$dir/fcgid"
+	render_template "$GW_ROOT/conf/apache/common.conf.in" "$dir/apache-common.conf" VAR="$dir" "$@" &&
+		render_template "$GW_ROOT/conf/apache/$variant.conf.in" "$dir/apache.conf" VAR="$dir" "$@" &&
+		echo "$dir/apache.conf"
+}
+
+# lighttpd_render DIR NAME=VALUE...: conf/lighttpd/lighttpd.conf.in into DIR.
+lighttpd_render() {
+	local dir=$1
+	shift
+	mkdir -p "$dir/htdocs"
+	render_template "$GW_ROOT/conf/lighttpd/lighttpd.conf.in" "$dir/lighttpd.conf" VAR="$dir" "$@" &&
+		echo "$dir/lighttpd.conf"
+}
+
+# nobody_can_run PATH: the Apache user (nobody) can reach and execute PATH.
+nobody_can_run() { runuser -u nobody -- test -x "$1" 2>/dev/null; }

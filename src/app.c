@@ -1,0 +1,51 @@
+/* Per-responder state: configuration and lazily opened connections. Created in
+ * the responder after fork so that no socket is ever shared between processes. */
+#include "app.h"
+
+#include <string.h>
+
+#include "auth.h"
+#include "store_pg.h"
+#include "store_redis.h"
+#include "util.h"
+
+int gw_plane_parse(const char *s, enum gw_plane *out)
+{
+    if (s == NULL)
+        return -1;
+    if (strcmp(s, "api") == 0)
+        *out = PLANE_API;
+    else if (strcmp(s, "mcp") == 0)
+        *out = PLANE_MCP;
+    else if (strcmp(s, "both") == 0)
+        *out = PLANE_BOTH;
+    else
+        return -1;
+    return 0;
+}
+
+const char *gw_plane_name(enum gw_plane p)
+{
+    switch (p) {
+    case PLANE_API: return "api";
+    case PLANE_MCP: return "mcp";
+    case PLANE_BOTH: return "both";
+    default: return "none";
+    }
+}
+
+int app_init(struct gw_app *app, const struct gw_config *cfg, enum gw_plane serve_plane)
+{
+    memset(app, 0, sizeof(*app));
+    app->cfg = *cfg;
+    app->serve_plane = serve_plane;
+    app->started_ms = gw_now_ms();
+    return 0;
+}
+
+void app_free(struct gw_app *app)
+{
+    auth_state_free(app);
+    rds_close(app);
+    pg_close(app);
+}

@@ -1,0 +1,32 @@
+/* Per-responder state: configuration, lazily opened store connections, and the
+ * caches that are safe to lose (parsed JWKS keys). Nothing here is shared. */
+#ifndef GW_APP_H
+#define GW_APP_H
+
+#include <stdint.h>
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+#include "config.h"
+#include "http.h"
+
+struct auth_state;
+
+struct gw_app {
+    struct gw_config cfg;
+    enum gw_plane serve_plane;       /* --plane: which planes this process serves */
+    redisContext *redis;
+    int64_t redis_retry_at_ms;       /* no reconnect attempt before this */
+    PGconn *pg;
+    int64_t pg_retry_at_ms;
+    struct auth_state *auth;         /* owned by auth_*; NULL until first use */
+    int64_t started_ms;
+    unsigned long requests;
+};
+
+/* Copies cfg; opens nothing (connections are opened after fork, on use). */
+int app_init(struct gw_app *app, const struct gw_config *cfg, enum gw_plane serve_plane);
+void app_free(struct gw_app *app);
+int gw_plane_parse(const char *s, enum gw_plane *out);
+const char *gw_plane_name(enum gw_plane p);
+
+#endif

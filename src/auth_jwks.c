@@ -1,0 +1,656 @@
+/* JWKS sources, the fleet copy in Redis and the per-responder parsed keys,
+ * with the once-per-period refresh on an unknown kid coordinated in Redis. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+
+#include "app.h"
+#include "auth.h"
+#include "auth_jwks.h"
+#include "auth_jwt.h"
+#include "log.h"
+#include "store_redis.h"
+#include "util.h"
+
+/* A loser of the refresh lock may re-read the Redis copy this often: the
+ * winner may not have written it yet, so one miss must not stick for the
+ * whole period, yet garbage kids must not turn into Redis traffic. */
+#define JWKS_REREAD_MIN_MS 1000
+/* After a failed first load, requests fail fast for this long. */
+#define JWKS_LOAD_RETRY_MS 5000
+/* Parsed keys are reloaded after this age so that keys the issuer withdrew
+ * stop being trusted even without an unknown kid. */
+#define JWKS_MAX_AGE_MS (JWKS_REDIS_TTL_S * 1000LL)
+
+/* ---- parsing ------------------------------------------------------------ */
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+    struct json_object *v;
+
+    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+static EVP_PKEY *pkey_from_params(const char *type, OSSL_PARAM_BLD *bld)
+{
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *ctx = NULL, *check = NULL;
+    EVP_PKEY *pkey = NULL;
+
+    params = OSSL_PARAM_BLD_to_param(bld);
+    ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+    if (params == NULL || ctx == NULL || EVP_PKEY_fromdata_init(ctx) <= 0 ||
+        EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0)
+        goto out;
+    /* fromdata takes the numbers as given; the public check refuses points
+     * off the curve and degenerate moduli before a key is ever trusted. */
+    check = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    if (check == NULL || EVP_PKEY_public_check(check) != 1) {
+        EVP_PKEY_free(pkey);
+        pkey = NULL;
+    }
+out:
+    EVP_PKEY_CTX_free(check);
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    return pkey;
+}
+
+static EVP_PKEY *rsa_from_jwk(struct json_object *jwk, char *err, size_t errlen)
+{
+    const char *n64 = jstr(jwk, "n"), *e64 = jstr(jwk, "e");
+    unsigned char nbuf[1024 + 1], ebuf[16];
+    long nlen, elen;
+    BIGNUM *bn_n = NULL, *bn_e = NULL;
+    OSSL_PARAM_BLD *bld = NULL;
+    EVP_PKEY *pkey = NULL;
+    int bits;
+
+    if (n64 == NULL || e64 == NULL) {
+        gw_snprintf(err, errlen, "RSA key without n/e");
+        goto out;
+    }
+    nlen = authjwt_b64url_decode(n64, strlen(n64), nbuf, sizeof nbuf);
+    elen = authjwt_b64url_decode(e64, strlen(e64), ebuf, sizeof ebuf);
+    if (nlen <= 0 || elen <= 0) {
+        gw_snprintf(err, errlen, "RSA key with bad n/e encoding");
+        goto out;
+    }
+    bn_n = BN_bin2bn(nbuf, (int)nlen, NULL);
+    bn_e = BN_bin2bn(ebuf, (int)elen, NULL);
+    bld = OSSL_PARAM_BLD_new();
+    if (bn_n == NULL || bn_e == NULL || bld == NULL ||
+        !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) ||
+        !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e)) {
+        gw_snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    pkey = pkey_from_params("RSA", bld);
+    if (pkey == NULL) {
+        gw_snprintf(err, errlen, "RSA key rejected by OpenSSL");
+        goto out;
+    }
+    /* Below 2048 bits is forgeable in practice; above 8192 makes every
+     * verification a denial of service. */
+    bits = EVP_PKEY_get_bits(pkey);
+    if (bits < 2048 || bits > 8192) {
+        gw_snprintf(err, errlen, "RSA key of %d bits", bits);
+        EVP_PKEY_free(pkey);
+        pkey = NULL;
+    }
+out:
+    OSSL_PARAM_BLD_free(bld);
+    BN_free(bn_n);
+    BN_free(bn_e);
+    return pkey;
+}
+
+static EVP_PKEY *ec_from_jwk(struct json_object *jwk, char *err, size_t errlen)
+{
+    const char *crv = jstr(jwk, "crv"), *x64 = jstr(jwk, "x"), *y64 = jstr(jwk, "y");
+    unsigned char point[65];
+    OSSL_PARAM_BLD *bld = NULL;
+    EVP_PKEY *pkey = NULL;
+
+    if (crv == NULL || strcmp(crv, "P-256") != 0) {
+        gw_snprintf(err, errlen, "EC key on a curve other than P-256");
+        goto out;
+    }
+    /* RFC 7518 6.2.1.2: x and y are the full 32 bytes, never shortened. */
+    if (x64 == NULL || y64 == NULL ||
+        authjwt_b64url_decode(x64, strlen(x64), point + 1, 32) != 32 ||
+        authjwt_b64url_decode(y64, strlen(y64), point + 33, 32) != 32) {
+        gw_snprintf(err, errlen, "EC key with bad x/y");
+        goto out;
+    }
+    point[0] = 0x04; /* uncompressed point */
+    bld = OSSL_PARAM_BLD_new();
+    if (bld == NULL ||
+        !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) ||
+        !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point)) {
+        gw_snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    pkey = pkey_from_params("EC", bld);
+    if (pkey == NULL)
+        gw_snprintf(err, errlen, "EC key rejected by OpenSSL");
+out:
+    OSSL_PARAM_BLD_free(bld);
+    return pkey;
+}
+
+/* One JWK into key. 1 = usable, 0 = skipped (reason in err), -1 = no memory. */
+static int key_from_jwk(struct json_object *jwk, struct jwks_key *key, char *err, size_t errlen)
+{
+    const char *kty = jstr(jwk, "kty"), *kid = jstr(jwk, "kid");
+    const char *use = jstr(jwk, "use"), *alg = jstr(jwk, "alg");
+
+    memset(key, 0, sizeof *key);
+    if (!json_object_is_type(jwk, json_type_object) || kty == NULL) {
+        gw_snprintf(err, errlen, "entry without kty");
+        return 0;
+    }
+    if (kid == NULL || kid[0] == '\0' || gw_strlcpy(key->kid, kid, sizeof key->kid) != 0) {
+        gw_snprintf(err, errlen, "key without a usable kid");
+        return 0;
+    }
+    if (use != NULL && strcmp(use, "sig") != 0) {
+        gw_snprintf(err, errlen, "key %s is not for signatures", key->kid);
+        return 0;
+    }
+    if (strcmp(kty, "RSA") == 0) {
+        if (alg != NULL && strcmp(alg, "RS256") != 0) {
+            gw_snprintf(err, errlen, "key %s has unsupported alg", key->kid);
+            return 0;
+        }
+        key->kty = JWKS_KTY_RSA;
+        key->pkey = rsa_from_jwk(jwk, err, errlen);
+    } else if (strcmp(kty, "EC") == 0) {
+        if (alg != NULL && strcmp(alg, "ES256") != 0) {
+            gw_snprintf(err, errlen, "key %s has unsupported alg", key->kid);
+            return 0;
+        }
+        key->kty = JWKS_KTY_EC_P256;
+        key->pkey = ec_from_jwk(jwk, err, errlen);
+    } else {
+        /* "oct" in particular: a shared secret is never a verification key. */
+        gw_snprintf(err, errlen, "key %s has unsupported kty", key->kid);
+        return 0;
+    }
+    if (key->pkey == NULL)
+        return 0;
+    gw_strlcpy(key->alg, alg != NULL ? alg : "", sizeof key->alg);
+    return 1;
+}
+
+int jwks_parse(const char *json, size_t len, struct jwks_set *out, char *err, size_t errlen)
+{
+    struct json_tokener *tok = NULL;
+    struct json_object *doc = NULL, *arr;
+    struct jwks_set set = { NULL, 0 };
+    size_t i, count;
+    int rc = -1;
+
+    memset(out, 0, sizeof *out);
+    if (len > JWKS_DOC_MAX || len > (size_t)INT32_MAX) {
+        gw_snprintf(err, errlen, "JWKS larger than %d bytes", JWKS_DOC_MAX);
+        goto out;
+    }
+    tok = json_tokener_new_ex(16);
+    if (tok == NULL) {
+        gw_snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    doc = json_tokener_parse_ex(tok, json, (int)len);
+    if (doc == NULL || json_tokener_get_error(tok) != json_tokener_success ||
+        json_tokener_get_parse_end(tok) != len) {
+        gw_snprintf(err, errlen, "JWKS is not valid JSON");
+        goto out;
+    }
+    if (!json_object_object_get_ex(doc, "keys", &arr) ||
+        !json_object_is_type(arr, json_type_array)) {
+        gw_snprintf(err, errlen, "JWKS has no \"keys\" array");
+        goto out;
+    }
+    count = json_object_array_length(arr);
+    if (count > JWKS_KEYS_MAX)
+        count = JWKS_KEYS_MAX;
+    set.keys = calloc(count > 0 ? count : 1, sizeof *set.keys);
+    if (set.keys == NULL) {
+        gw_snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < count; i++) {
+        char why[160] = "";
+        int k = key_from_jwk(json_object_array_get_idx(arr, i), &set.keys[set.n], why, sizeof why);
+
+        if (k == 1)
+            set.n++;
+        else
+            log_debug("jwks_key_skipped", "JWKS entry %zu skipped: %s", i, why);
+    }
+    *out = set;
+    set.keys = NULL;
+    set.n = 0;
+    rc = 0;
+out:
+    jwks_set_free(&set);
+    json_object_put(doc);
+    if (tok != NULL)
+        json_tokener_free(tok);
+    return rc;
+}
+
+void jwks_set_free(struct jwks_set *s)
+{
+    size_t i;
+
+    if (s == NULL)
+        return;
+    for (i = 0; i < s->n; i++)
+        EVP_PKEY_free(s->keys[i].pkey);
+    free(s->keys);
+    s->keys = NULL;
+    s->n = 0;
+}
+
+const struct jwks_key *jwks_find(const struct jwks_set *s, const char *kid)
+{
+    size_t i;
+
+    for (i = 0; i < s->n; i++)
+        if (strcmp(s->keys[i].kid, kid) == 0)
+            return &s->keys[i];
+    return NULL;
+}
+
+/* ---- sources ------------------------------------------------------------ */
+
+static int fetch_file(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
+{
+    FILE *f = NULL;
+    char *buf = NULL;
+    size_t got;
+    int rc = -1;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        gw_snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        goto out;
+    }
+    buf = malloc(JWKS_DOC_MAX + 1);
+    if (buf == NULL) {
+        gw_snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    got = fread(buf, 1, JWKS_DOC_MAX + 1, f);
+    if (ferror(f)) {
+        gw_snprintf(err, errlen, "cannot read %s", path);
+        goto out;
+    }
+    if (got > JWKS_DOC_MAX) {
+        gw_snprintf(err, errlen, "%s is larger than %d bytes", path, JWKS_DOC_MAX);
+        goto out;
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *outlen = got;
+    buf = NULL;
+    rc = 0;
+out:
+    free(buf);
+    if (f != NULL)
+        fclose(f);
+    return rc;
+}
+
+struct curl_sink {
+    char *buf;
+    size_t len;
+    bool too_big;
+};
+
+static size_t curl_sink_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+    struct curl_sink *s = arg;
+    size_t n = size * nmemb;
+    char *nb;
+
+    if (n > JWKS_DOC_MAX - s->len) {
+        s->too_big = true;
+        return 0; /* aborts the transfer */
+    }
+    nb = realloc(s->buf, s->len + n + 1);
+    if (nb == NULL)
+        return 0;
+    s->buf = nb;
+    memcpy(s->buf + s->len, data, n);
+    s->len += n;
+    s->buf[s->len] = '\0';
+    return n;
+}
+
+static int fetch_url(const struct gw_config *cfg, const char *uri, char **out, size_t *outlen,
+                     char *err, size_t errlen)
+{
+    CURLU *u = NULL;
+    CURL *h = NULL;
+    char *scheme = NULL, *host = NULL;
+    char hostbuf[256];
+    struct curl_sink sink = { NULL, 0, false };
+    long status = 0;
+    CURLcode cc;
+    int rc = -1;
+
+    /* The URL is parsed once, by curl, and that same parse is what curl
+     * connects to: no second parser to disagree about the host. */
+    u = curl_url();
+    if (u == NULL || curl_url_set(u, CURLUPART_URL, uri, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        gw_snprintf(err, errlen, "JWKS URI is not a valid URL");
+        goto out;
+    }
+    if (strcmp(scheme, "http") == 0) {
+        size_t hl = strlen(host);
+
+        if (host[0] == '[' && hl > 2 && host[hl - 1] == ']')
+            gw_snprintf(hostbuf, sizeof hostbuf, "%.*s", (int)(hl - 2), host + 1);
+        else
+            gw_strlcpy(hostbuf, host, sizeof hostbuf);
+        if (!gw_host_is_loopback(hostbuf)) {
+            gw_snprintf(err, errlen, "http:// JWKS only on loopback (got host %s)", hostbuf);
+            goto out;
+        }
+    } else if (strcmp(scheme, "https") != 0) {
+        gw_snprintf(err, errlen, "JWKS URI scheme %s not allowed", scheme);
+        goto out;
+    }
+    h = curl_easy_init();
+    if (h == NULL) {
+        gw_snprintf(err, errlen, "curl_easy_init failed");
+        goto out;
+    }
+    curl_easy_setopt(h, CURLOPT_CURLU, u);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* A redirect could lead http:// off loopback; issuers do not redirect. */
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)cfg->auth_jwks_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->auth_jwks_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (cfg->auth_ca_file[0] != '\0')
+        curl_easy_setopt(h, CURLOPT_CAINFO, cfg->auth_ca_file);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "mcp-registry-gateway");
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, curl_sink_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+    cc = curl_easy_perform(h);
+    if (sink.too_big) {
+        gw_snprintf(err, errlen, "JWKS larger than %d bytes", JWKS_DOC_MAX);
+        goto out;
+    }
+    if (cc != CURLE_OK) {
+        gw_snprintf(err, errlen, "JWKS fetch failed: %s", curl_easy_strerror(cc));
+        goto out;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200) {
+        gw_snprintf(err, errlen, "JWKS fetch answered HTTP %ld", status);
+        goto out;
+    }
+    if (sink.buf == NULL) {
+        gw_snprintf(err, errlen, "JWKS fetch returned an empty body");
+        goto out;
+    }
+    *out = sink.buf;
+    *outlen = sink.len;
+    sink.buf = NULL;
+    rc = 0;
+out:
+    free(sink.buf);
+    if (h != NULL)
+        curl_easy_cleanup(h);
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+int jwks_fetch(const struct gw_config *cfg, const char *uri, char **out, size_t *outlen,
+               char *err, size_t errlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    if (uri == NULL || uri[0] == '\0') {
+        gw_snprintf(err, errlen, "no JWKS URI configured");
+        return -1;
+    }
+    if (gw_has_prefix(uri, "file://"))
+        return fetch_file(uri + strlen("file://"), out, outlen, err, errlen);
+    return fetch_url(cfg, uri, out, outlen, err, errlen);
+}
+
+/* ---- responder cache and fleet copy ------------------------------------- */
+
+void jwks_metric_incr(struct gw_app *app, const char *name)
+{
+    char key[128];
+    redisReply *rep;
+
+    if (rds_key(app, key, sizeof key, "metrics") != 0)
+        return;
+    rep = rds_cmd(app, "HINCRBY %s %s 1", key, name);
+    if (rep != NULL)
+        freeReplyObject(rep);
+}
+
+void auth_state_free(struct gw_app *app)
+{
+    if (app == NULL || app->auth == NULL)
+        return;
+    jwks_set_free(&app->auth->keys);
+    free(app->auth);
+    app->auth = NULL;
+}
+
+static struct auth_state *state_get(struct gw_app *app)
+{
+    const char *uri = app->cfg.auth_jwks_uri;
+    struct auth_state *st = app->auth;
+
+    /* A reloaded configuration may name another issuer: its keys must not
+     * outlive the change. */
+    if (st != NULL && strcmp(st->uri, uri) == 0)
+        return st;
+    auth_state_free(app);
+    st = calloc(1, sizeof *st);
+    if (st == NULL)
+        return NULL;
+    if (gw_strlcpy(st->uri, uri, sizeof st->uri) != 0) {
+        free(st);
+        return NULL;
+    }
+    gw_sha256_hex(uri, strlen(uri), st->uri_hash);
+    app->auth = st;
+    return st;
+}
+
+/* Parse doc and make it the responder's key set if it holds any key. */
+static int install(struct auth_state *st, const char *doc, size_t len, char *err, size_t errlen)
+{
+    struct jwks_set set;
+
+    if (jwks_parse(doc, len, &set, err, errlen) != 0)
+        return -1;
+    if (set.n == 0) {
+        /* Never trade working keys for an empty set. */
+        gw_snprintf(err, errlen, "JWKS holds no usable RS256/ES256 key");
+        jwks_set_free(&set);
+        return -1;
+    }
+    jwks_set_free(&st->keys);
+    st->keys = set;
+    st->loaded = true;
+    st->loaded_at_ms = gw_monotonic_ms();
+    return 0;
+}
+
+/* Source -> responder keys -> fleet copy. */
+static int fetch_install(struct gw_app *app, struct auth_state *st, char *err, size_t errlen)
+{
+    char *doc = NULL;
+    size_t len = 0;
+    char key[160];
+    redisReply *rep;
+    int rc = -1;
+
+    jwks_metric_incr(app, "jwks_fetch_total");
+    if (jwks_fetch(&app->cfg, st->uri, &doc, &len, err, errlen) != 0 ||
+        install(st, doc, len, err, errlen) != 0) {
+        jwks_metric_incr(app, "jwks_fetch_error_total");
+        log_warn("jwks_fetch_error", "JWKS from %s unusable: %s", st->uri, err);
+        goto out;
+    }
+    if (rds_key(app, key, sizeof key, "jwks:%s", st->uri_hash) == 0) {
+        rep = rds_cmd(app, "SET %s %b EX 86400", key, doc, len);
+        if (rep != NULL)
+            freeReplyObject(rep);
+    }
+    log_info("jwks_fetched", "JWKS from %s: %zu keys", st->uri, st->keys.n);
+    rc = 0;
+out:
+    free(doc);
+    return rc;
+}
+
+/* 1 = installed from Redis, 0 = no usable copy, -1 = Redis unavailable. */
+static int install_from_redis(struct gw_app *app, struct auth_state *st)
+{
+    char key[160], err[160];
+    redisReply *rep;
+    int rc = 0;
+
+    if (rds_key(app, key, sizeof key, "jwks:%s", st->uri_hash) != 0)
+        return 0;
+    rep = rds_cmd(app, "GET %s", key);
+    if (rep == NULL)
+        return -1;
+    if (rep->type == REDIS_REPLY_STRING) {
+        if (install(st, rep->str, rep->len, err, sizeof err) == 0)
+            rc = 1;
+        else
+            log_warn("jwks_cache_invalid", "Redis copy of JWKS unusable: %s", err);
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+        rc = -1;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+static enum jwks_status load(struct gw_app *app, struct auth_state *st, char *reason, size_t n)
+{
+    int64_t now = gw_monotonic_ms();
+    char err[256];
+
+    if (now < st->load_retry_at_ms) {
+        gw_snprintf(reason, n, "signing keys unavailable (retrying shortly)");
+        return JWKS_UNAVAILABLE;
+    }
+    jwks_metric_incr(app, "jwks_cache_miss_total");
+    if (install_from_redis(app, st) == 1)
+        return JWKS_OK;
+    if (fetch_install(app, st, err, sizeof err) != 0) {
+        st->load_retry_at_ms = now + JWKS_LOAD_RETRY_MS;
+        gw_snprintf(reason, n, "signing keys unavailable: %s", err);
+        return JWKS_UNAVAILABLE;
+    }
+    return JWKS_OK;
+}
+
+/* An unknown kid may mean the issuer rotated its keys: refresh once, but at
+ * most once per period for the fleet (Redis lock) and, when Redis is down,
+ * per responder, so that forged kids cannot make us hammer the issuer. */
+static void refresh(struct gw_app *app, struct auth_state *st)
+{
+    int64_t now = gw_monotonic_ms();
+    char lock[160], pid[32], err[256];
+    redisReply *rep = NULL;
+    bool fetch = false;
+
+    if (st->refresh_try_ms != 0 && now - st->refresh_try_ms < JWKS_REREAD_MIN_MS) {
+        jwks_metric_incr(app, "jwks_refresh_limited_total");
+        return;
+    }
+    st->refresh_try_ms = now;
+    if (rds_key(app, lock, sizeof lock, "jwks:refresh:%s", st->uri_hash) != 0)
+        return;
+    gw_snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    rep = rds_cmd(app, "SET %s %s NX EX 300", lock, pid);
+    if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+        /* Redis down: the responder's own period is the only limit left. */
+        fetch = st->refresh_fetch_ms == 0 ||
+                now - st->refresh_fetch_ms >= JWKS_REFRESH_PERIOD_S * 1000LL;
+    } else if (rep->type == REDIS_REPLY_STATUS) {
+        fetch = true;
+    } else {
+        /* Another responder holds this period's refresh: it may already
+         * have written a newer copy. */
+        install_from_redis(app, st);
+    }
+    if (fetch) {
+        st->refresh_fetch_ms = now;
+        jwks_metric_incr(app, "jwks_refresh_total");
+        fetch_install(app, st, err, sizeof err);
+    } else {
+        jwks_metric_incr(app, "jwks_refresh_limited_total");
+    }
+    if (rep != NULL)
+        freeReplyObject(rep);
+}
+
+enum jwks_status jwks_get_key(struct gw_app *app, const char *kid, const struct jwks_key **out,
+                              char *reason, size_t n)
+{
+    struct auth_state *st = state_get(app);
+    const struct jwks_key *k;
+    enum jwks_status rc;
+
+    *out = NULL;
+    if (st == NULL) {
+        gw_snprintf(reason, n, "out of memory for the key cache");
+        return JWKS_UNAVAILABLE;
+    }
+    if (st->loaded && gw_monotonic_ms() - st->loaded_at_ms > JWKS_MAX_AGE_MS)
+        st->loaded = false;
+    if (!st->loaded) {
+        rc = load(app, st, reason, n);
+        if (rc != JWKS_OK)
+            return rc;
+    }
+    k = jwks_find(&st->keys, kid);
+    if (k == NULL) {
+        jwks_metric_incr(app, "jwks_cache_miss_total");
+        refresh(app, st);
+        k = jwks_find(&st->keys, kid);
+    }
+    if (k == NULL) {
+        gw_snprintf(reason, n, "no key with this kid in the issuer's JWKS");
+        return JWKS_UNKNOWN_KID;
+    }
+    *out = k;
+    return JWKS_OK;
+}

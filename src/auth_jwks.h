@@ -1,0 +1,78 @@
+/* The issuer's signing keys: JWKS fetched from file://, loopback http:// or
+ * https://, shared through Redis by the fleet, parsed once per responder. */
+#ifndef GW_AUTH_JWKS_H
+#define GW_AUTH_JWKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/evp.h>
+
+struct gw_app;
+struct gw_config;
+
+/* Largest JWKS document we fetch, cache or parse. */
+#define JWKS_DOC_MAX (1024 * 1024)
+#define JWKS_KEYS_MAX 64
+/* At most one refresh for an unknown kid per this period, per responder and
+ * (through Redis) per fleet. */
+#define JWKS_REFRESH_PERIOD_S 300
+#define JWKS_REDIS_TTL_S 86400
+
+enum jwks_kty { JWKS_KTY_RSA = 1, JWKS_KTY_EC_P256 = 2 };
+
+struct jwks_key {
+    char kid[256];
+    enum jwks_kty kty;
+    char alg[16];       /* "alg" of the JWK, "" when the issuer did not say */
+    EVP_PKEY *pkey;     /* public key, owned */
+};
+
+struct jwks_set {
+    struct jwks_key *keys;
+    size_t n;
+};
+
+enum jwks_status {
+    JWKS_OK = 0,
+    JWKS_UNKNOWN_KID,   /* keys are available but none has this kid */
+    JWKS_UNAVAILABLE,   /* no keys could be had at all */
+};
+
+/* Per-responder key cache, hung on app->auth. Safe to lose. */
+struct auth_state {
+    char uri[1024];             /* JWKS URI the keys came from */
+    char uri_hash[65];          /* sha256 hex of uri: names the Redis keys */
+    struct jwks_set keys;
+    bool loaded;
+    int64_t loaded_at_ms;       /* monotonic: when keys were last installed */
+    int64_t refresh_try_ms;     /* monotonic: last unknown-kid refresh attempt */
+    int64_t refresh_fetch_ms;   /* monotonic: last refresh from the source */
+    int64_t load_retry_at_ms;   /* monotonic: no new load attempt before this */
+};
+
+/* Parse a JWKS document. Keys that are not usable for RS256/ES256 signatures
+ * (other kty or curve, "use" other than "sig", no kid, RSA < 2048 bits) are
+ * skipped. Returns 0 with out filled (possibly empty), or -1 with err. */
+int jwks_parse(const char *json, size_t len, struct jwks_set *out, char *err, size_t errlen);
+void jwks_set_free(struct jwks_set *s);
+const struct jwks_key *jwks_find(const struct jwks_set *s, const char *kid);
+
+/* Fetch the document at uri into a malloc'd NUL-terminated buffer.
+ * file:// reads a file, http:// is allowed only to loopback hosts, https://
+ * verifies the peer with cfg->auth_ca_file ("" = system store). Timeouts
+ * from cfg->auth_jwks_timeout_ms. Returns 0, or -1 with err. */
+int jwks_fetch(const struct gw_config *cfg, const char *uri, char **out, size_t *outlen,
+               char *err, size_t errlen);
+
+/* The key for kid. The steady state (keys parsed, kid known) touches neither
+ * Redis nor the network. Otherwise the keys are loaded (Redis copy, else the
+ * source) or, for an unknown kid, refreshed at most once per period for the
+ * whole fleet. *out stays valid until the next call. */
+enum jwks_status jwks_get_key(struct gw_app *app, const char *kid, const struct jwks_key **out,
+                              char *reason, size_t n);
+
+/* HINCRBY <prefix>metrics name 1; best effort (Redis down is ignored). */
+void jwks_metric_incr(struct gw_app *app, const char *name);
+
+#endif

@@ -1,0 +1,526 @@
+/* Configuration: one table of keys (section, name, type, default, validator)
+ * drives defaults, the INI parser, environment overrides and `config` output. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+enum cfg_type { T_STR, T_INT, T_LONG };
+
+typedef int (*cfg_validator)(const char *value, char *why, size_t n);
+
+struct cfg_key {
+    const char *section;
+    const char *name;
+    enum cfg_type type;
+    size_t offset;
+    size_t size;           /* T_STR: buffer size */
+    const char *def;
+    long min, max;         /* T_INT, T_LONG */
+    cfg_validator valid;   /* optional, on the string value */
+    const char *help;
+};
+
+static int v_url(const char *v, char *why, size_t n);
+static int v_redis_url(const char *v, char *why, size_t n);
+static int v_plane(const char *v, char *why, size_t n);
+static int v_log_level(const char *v, char *why, size_t n);
+static int v_listen(const char *v, char *why, size_t n);
+static int v_jwks_uri(const char *v, char *why, size_t n);
+static int v_prefix(const char *v, char *why, size_t n);
+
+#define S(sec, key, field, def, valid, help) \
+    { sec, key, T_STR, offsetof(struct gw_config, field), \
+      sizeof(((struct gw_config *)0)->field), def, 0, 0, valid, help }
+#define I(sec, key, field, def, lo, hi, help) \
+    { sec, key, T_INT, offsetof(struct gw_config, field), sizeof(int), def, lo, hi, NULL, help }
+#define L(sec, key, field, def, lo, hi, help) \
+    { sec, key, T_LONG, offsetof(struct gw_config, field), sizeof(long), def, lo, hi, NULL, help }
+
+static const struct cfg_key keys[] = {
+    S("server", "api_url", api_url, "https://127.0.0.1:8000", v_url, "public base URL of the management plane"),
+    S("server", "mcp_url", mcp_url, "https://127.0.0.1:8001", v_url, "public base URL of the MCP plane"),
+    I("server", "api_port", api_port, "8000", 1, 65535, "public TLS port of the management plane"),
+    I("server", "mcp_port", mcp_port, "8001", 1, 65535, "public TLS port of the MCP plane"),
+    S("server", "tls_cert", tls_cert, "", NULL, "TLS certificate (PEM) served by the web server"),
+    S("server", "tls_key", tls_key, "", NULL, "TLS private key (PEM) served by the web server"),
+    S("server", "ca_file", ca_file, "", NULL, "CA bundle that verifies our own planes' certificate"),
+    S("server", "log_level", log_level, "info", v_log_level, "debug | info | warn | error"),
+    S("server", "log_file", log_file, "", NULL, "append logs here instead of stderr"),
+
+    S("fastcgi", "socket", fcgi_socket, "", NULL, "unix socket path for `serve`"),
+    S("fastcgi", "listen", fcgi_listen, "", v_listen, "127.0.0.1:PORT for `serve` (instead of socket)"),
+    I("fastcgi", "workers", workers, "4", 1, 256, "responders forked by `serve`"),
+    S("fastcgi", "plane", plane, "both", v_plane, "api | mcp | both"),
+    I("fastcgi", "backlog", backlog, "256", 1, 65535, "listen backlog"),
+    I("fastcgi", "drain_timeout", drain_timeout, "30", 1, 3600, "seconds a stopping responder may finish"),
+
+    S("redis", "url", redis_url, "redis://127.0.0.1:6379/0", v_redis_url, "redis://host:port[/db] or unix:///path"),
+    S("redis", "prefix", redis_prefix, "mreg:", v_prefix, "key prefix"),
+    I("redis", "timeout_ms", redis_timeout_ms, "1000", 10, 60000, "connect and command timeout"),
+
+    S("postgres", "dsn", pg_dsn, "host=127.0.0.1 port=5432 dbname=mcpgw user=postgres", NULL, "libpq connection string"),
+    S("postgres", "replica_dsn", pg_replica_dsn, "", NULL, "optional read replica"),
+    I("postgres", "connect_timeout", pg_connect_timeout, "5", 1, 120, "seconds"),
+
+    S("auth", "issuer", auth_issuer, "", NULL, "expected iss; {tid} is substituted (Entra multi-tenant)"),
+    S("auth", "jwks_uri", auth_jwks_uri, "", v_jwks_uri, "https://, http:// on loopback, or file://"),
+    S("auth", "audiences", auth_audiences, "", NULL, "accepted aud values, comma-separated"),
+    S("auth", "allowed_tenants", auth_allowed_tenants, "", NULL, "tid values, comma-separated; * for any"),
+    S("auth", "role_map", auth_role_map, "", NULL, "token role or scope = gateway role, comma-separated"),
+    I("auth", "clock_skew", auth_clock_skew, "60", 0, 600, "seconds allowed on exp and nbf"),
+    S("auth", "ca_file", auth_ca_file, "", NULL, "CA bundle for an https:// JWKS; empty = system"),
+    I("auth", "jwks_timeout_ms", auth_jwks_timeout_ms, "5000", 100, 60000, "JWKS fetch timeout"),
+    S("auth", "dev_issuer_key", auth_dev_issuer_key, "", NULL, "development issuer RSA key; empty = off"),
+    S("auth", "authorization_servers", auth_authorization_servers, "", NULL, "RFC 9728 authorization_servers"),
+    S("auth", "scopes_supported", auth_scopes_supported, "", NULL, "RFC 9728 scopes_supported"),
+
+    I("session", "ttl", session_ttl, "3600", 60, 86400 * 7, "sliding session lifetime, seconds"),
+
+    L("limits", "body_max", body_max, "1048576", 1024, 64L * 1024 * 1024, "largest request body, bytes"),
+    I("limits", "json_depth", json_depth, "64", 2, 1000, "deepest JSON nesting accepted"),
+    I("limits", "header_max", header_max, "8192", 256, 65536, "longest header value accepted"),
+    I("limits", "token_max", token_max, "16384", 256, 65536, "longest bearer token accepted"),
+
+    S("security", "allowed_origins", allowed_origins, "", NULL, "Origin values accepted, comma-separated"),
+};
+
+static void add_err(struct cfg_errors *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void add_err(struct cfg_errors *e, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (e == NULL || e->n >= CFG_MAX_ERRORS)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(e->msg[e->n], sizeof(e->msg[0]), fmt, ap);
+    va_end(ap);
+    e->n++;
+}
+
+static const struct cfg_key *find_key(const char *section, const char *name)
+{
+    for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++)
+        if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+static bool section_known(const char *section)
+{
+    for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++)
+        if (strcmp(keys[i].section, section) == 0)
+            return true;
+    return false;
+}
+
+/* Store value into the field; why receives the reason on failure. */
+static int set_value(struct gw_config *c, const struct cfg_key *k, const char *value,
+                     char *why, size_t n)
+{
+    char *field = (char *)c + k->offset;
+    char *end;
+    long v;
+
+    if (k->valid != NULL && value[0] != '\0' && k->valid(value, why, n) != 0)
+        return -1;
+    switch (k->type) {
+    case T_STR:
+        if (strlen(value) >= k->size) {
+            snprintf(why, n, "value longer than %zu characters", k->size - 1);
+            return -1;
+        }
+        gw_strlcpy(field, value, k->size);
+        return 0;
+    case T_INT:
+    case T_LONG:
+        errno = 0;
+        v = strtol(value, &end, 10);
+        if (value[0] == '\0' || *end != '\0' || errno != 0) {
+            snprintf(why, n, "'%s' is not a whole number", value);
+            return -1;
+        }
+        if (v < k->min || v > k->max) {
+            snprintf(why, n, "%ld is out of range %ld..%ld", v, k->min, k->max);
+            return -1;
+        }
+        if (k->type == T_INT)
+            *(int *)field = (int)v;
+        else
+            *(long *)field = v;
+        return 0;
+    }
+    return -1;
+}
+
+void cfg_defaults(struct gw_config *c)
+{
+    char why[256];
+
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++)
+        if (set_value(c, &keys[i], keys[i].def, why, sizeof(why)) != 0)
+            abort(); /* a bad default is a programming error */
+}
+
+static char *unquote(char *v)
+{
+    size_t n = strlen(v);
+
+    if (n >= 2 && ((v[0] == '"' && v[n - 1] == '"') || (v[0] == '\'' && v[n - 1] == '\''))) {
+        v[n - 1] = '\0';
+        return v + 1;
+    }
+    return v;
+}
+
+int cfg_load_string(struct gw_config *c, const char *name, const char *text,
+                    struct cfg_errors *errs)
+{
+    char section[64] = "";
+    const char *p = text;
+    int lineno = 0, bad = 0;
+
+    while (*p != '\0') {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        char line[4096], *s, *eq, *key, *val;
+        const struct cfg_key *k;
+        char why[256];
+
+        lineno++;
+        if (len >= sizeof(line)) {
+            add_err(errs, "%s:%d: line longer than %zu characters", name, lineno, sizeof(line) - 1);
+            bad = 1;
+            goto next;
+        }
+        memcpy(line, p, len);
+        line[len] = '\0';
+        s = gw_trim(line);
+        if (*s == '\0' || *s == '#' || *s == ';')
+            goto next;
+        if (*s == '[') {
+            char *close = strchr(s, ']');
+
+            if (close == NULL || close[1] != '\0') {
+                add_err(errs, "%s:%d: malformed section header '%s'", name, lineno, s);
+                bad = 1;
+                section[0] = '\0';
+                goto next;
+            }
+            *close = '\0';
+            if (gw_strlcpy(section, gw_trim(s + 1), sizeof(section)) != 0)
+                section[0] = '\0';
+            if (!section_known(section)) {
+                add_err(errs, "%s:%d: unknown section [%s]", name, lineno, section);
+                bad = 1;
+            }
+            goto next;
+        }
+        eq = strchr(s, '=');
+        if (eq == NULL) {
+            add_err(errs, "%s:%d: expected 'key = value', got '%s'", name, lineno, s);
+            bad = 1;
+            goto next;
+        }
+        *eq = '\0';
+        key = gw_trim(s);
+        val = unquote(gw_trim(eq + 1));
+        if (section[0] == '\0') {
+            add_err(errs, "%s:%d: key '%s' is outside any [section]", name, lineno, key);
+            bad = 1;
+            goto next;
+        }
+        k = find_key(section, key);
+        if (k == NULL) {
+            add_err(errs, "%s:%d: unknown key '%s' in [%s]", name, lineno, key, section);
+            bad = 1;
+            goto next;
+        }
+        if (set_value(c, k, val, why, sizeof(why)) != 0) {
+            add_err(errs, "%s:%d: %s.%s: %s", name, lineno, section, key, why);
+            bad = 1;
+        }
+next:
+        p = nl ? nl + 1 : p + len;
+    }
+    return bad ? -1 : 0;
+}
+
+int cfg_apply_env(struct gw_config *c, struct cfg_errors *errs)
+{
+    int bad = 0;
+
+    for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++) {
+        char var[128], why[256];
+        const char *v;
+        size_t j;
+
+        snprintf(var, sizeof(var), "MCPGW_%s_%s", keys[i].section, keys[i].name);
+        for (j = 0; var[j] != '\0'; j++)
+            var[j] = (char)toupper((unsigned char)var[j]);
+        v = getenv(var);
+        if (v == NULL)
+            continue;
+        if (set_value(c, &keys[i], v, why, sizeof(why)) != 0) {
+            add_err(errs, "environment %s (%s.%s): %s", var, keys[i].section, keys[i].name, why);
+            bad = 1;
+        }
+    }
+    return bad ? -1 : 0;
+}
+
+static int read_file(const char *path, char **out, char *why, size_t n)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = NULL;
+    long len;
+    int rc = -1;
+
+    if (f == NULL) {
+        snprintf(why, n, "%s", strerror(errno));
+        return -1;
+    }
+    if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        snprintf(why, n, "cannot determine size");
+        goto out;
+    }
+    if (len > 1024 * 1024) {
+        snprintf(why, n, "larger than 1 MiB");
+        goto out;
+    }
+    buf = malloc((size_t)len + 1);
+    if (buf == NULL || fread(buf, 1, (size_t)len, f) != (size_t)len) {
+        snprintf(why, n, "read failed");
+        goto out;
+    }
+    buf[len] = '\0';
+    if (memchr(buf, '\0', (size_t)len) != NULL) {
+        snprintf(why, n, "contains a NUL byte");
+        goto out;
+    }
+    *out = buf;
+    buf = NULL;
+    rc = 0;
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+int cfg_load(struct gw_config *c, const char *path, struct cfg_errors *errs)
+{
+    int bad = 0;
+
+    cfg_defaults(c);
+    if (path != NULL && path[0] != '\0') {
+        char *text = NULL, why[256];
+
+        if (read_file(path, &text, why, sizeof(why)) != 0) {
+            add_err(errs, "%s: cannot read configuration: %s", path, why);
+            return -1;
+        }
+        gw_strlcpy(c->path, path, sizeof(c->path));
+        if (cfg_load_string(c, path, text, errs) != 0)
+            bad = 1;
+        free(text);
+    }
+    if (cfg_apply_env(c, errs) != 0)
+        bad = 1;
+    if (c->fcgi_socket[0] != '\0' && c->fcgi_listen[0] != '\0') {
+        add_err(errs, "%s: fastcgi.socket and fastcgi.listen are both set; choose one",
+                c->path[0] ? c->path : "configuration");
+        bad = 1;
+    }
+    return bad ? -1 : 0;
+}
+
+const char *cfg_default_path(const char *cli_path)
+{
+    const char *env;
+
+    if (cli_path != NULL && cli_path[0] != '\0')
+        return cli_path;
+    env = getenv("MCPGW_CONFIG");
+    return (env != NULL && env[0] != '\0') ? env : NULL;
+}
+
+const char *cfg_list_next(const char *list, const char **cursor, char *buf, size_t n)
+{
+    const char *p = *cursor ? *cursor : list;
+
+    while (p != NULL && *p != '\0') {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char *t;
+
+        *cursor = comma ? comma + 1 : p + len;
+        if (len >= n)
+            len = n - 1;
+        memcpy(buf, p, len);
+        buf[len] = '\0';
+        t = gw_trim(buf);
+        if (t != buf)
+            memmove(buf, t, strlen(t) + 1);
+        if (buf[0] != '\0')
+            return buf;
+        p = *cursor;
+    }
+    return NULL;
+}
+
+bool cfg_list_has(const char *list, const char *item)
+{
+    const char *cur = NULL;
+    char buf[512];
+
+    while (cfg_list_next(list, &cur, buf, sizeof(buf)) != NULL)
+        if (strcmp(buf, item) == 0)
+            return true;
+    return false;
+}
+
+void cfg_dump(const struct gw_config *c, void (*emit)(const char *line, void *arg), void *arg)
+{
+    const char *section = "";
+    char line[CFG_STR_MAX + 128];
+
+    for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++) {
+        const struct cfg_key *k = &keys[i];
+        const char *field = (const char *)c + k->offset;
+
+        if (strcmp(section, k->section) != 0) {
+            section = k->section;
+            snprintf(line, sizeof(line), "[%s]", section);
+            emit(line, arg);
+        }
+        switch (k->type) {
+        case T_STR:
+            snprintf(line, sizeof(line), "%s = %s", k->name, field);
+            break;
+        case T_INT:
+            snprintf(line, sizeof(line), "%s = %d", k->name, *(const int *)field);
+            break;
+        case T_LONG:
+            snprintf(line, sizeof(line), "%s = %ld", k->name, *(const long *)field);
+            break;
+        }
+        emit(line, arg);
+    }
+}
+
+/* --- validators --------------------------------------------------------- */
+
+static int v_url(const char *v, char *why, size_t n)
+{
+    if (!gw_has_prefix(v, "https://") && !gw_has_prefix(v, "http://")) {
+        snprintf(why, n, "'%s' is not an http(s):// URL", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int v_redis_url(const char *v, char *why, size_t n)
+{
+    if (!gw_has_prefix(v, "redis://") && !gw_has_prefix(v, "unix://")) {
+        snprintf(why, n, "'%s' is not redis://host:port[/db] or unix:///path", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int v_plane(const char *v, char *why, size_t n)
+{
+    if (strcmp(v, "api") != 0 && strcmp(v, "mcp") != 0 && strcmp(v, "both") != 0) {
+        snprintf(why, n, "'%s' is not one of api, mcp, both", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int v_log_level(const char *v, char *why, size_t n)
+{
+    if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error")) {
+        snprintf(why, n, "'%s' is not one of debug, info, warn, error", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int v_listen(const char *v, char *why, size_t n)
+{
+    const char *colon = strrchr(v, ':');
+    char host[64];
+    long port;
+    char *end;
+
+    if (colon == NULL || (size_t)(colon - v) >= sizeof(host)) {
+        snprintf(why, n, "'%s' is not HOST:PORT", v);
+        return -1;
+    }
+    memcpy(host, v, (size_t)(colon - v));
+    host[colon - v] = '\0';
+    port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port < 1 || port > 65535) {
+        snprintf(why, n, "'%s' has no valid port", v);
+        return -1;
+    }
+    if (host[0] == '\0') {
+        snprintf(why, n, "'%s' names no host; an empty host would listen on every interface", v);
+        return -1;
+    }
+    return 0;
+}
+
+static int v_jwks_uri(const char *v, char *why, size_t n)
+{
+    if (gw_has_prefix(v, "https://") || gw_has_prefix(v, "file://"))
+        return 0;
+    if (gw_has_prefix(v, "http://")) {
+        char host[256];
+        const char *h = v + 7, *end = h;
+        size_t len;
+
+        if (*h == '[') {
+            end = strchr(h, ']');
+            if (end == NULL)
+                goto bad;
+            h++;
+        } else {
+            while (*end != '\0' && *end != ':' && *end != '/')
+                end++;
+        }
+        len = (size_t)(end - h);
+        if (len == 0 || len >= sizeof(host))
+            goto bad;
+        memcpy(host, h, len);
+        host[len] = '\0';
+        if (gw_host_is_loopback(host))
+            return 0;
+        snprintf(why, n, "http:// is allowed only to loopback, not '%s'", host);
+        return -1;
+    }
+bad:
+    snprintf(why, n, "'%s' is not https://, http:// on loopback, or file://", v);
+    return -1;
+}
+
+static int v_prefix(const char *v, char *why, size_t n)
+{
+    for (const char *p = v; *p != '\0'; p++) {
+        if (!isalnum((unsigned char)*p) && *p != ':' && *p != '_' && *p != '-' && *p != '.') {
+            snprintf(why, n, "'%s' may hold only letters, digits and : _ - .", v);
+            return -1;
+        }
+    }
+    return 0;
+}

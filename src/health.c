@@ -1,0 +1,324 @@
+/* Component health checks. Each check runs in its own thread with its own
+ * connection and timeout; the report waits for each at most its deadline, so a
+ * hung dependency can slow a report by its timeout but never stall it. */
+#include "health.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <curl/curl.h>
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+
+#include "app.h"
+#include "config.h"
+#include "store_pg.h"
+#include "store_redis.h"
+#include "util.h"
+
+enum check_kind { CHECK_POSTGRES, CHECK_REDIS, CHECK_HTTP };
+
+struct check {
+    const char *name;
+    enum check_kind kind;
+    int critical;            /* failure makes the gateway unhealthy */
+    int timeout_ms;
+    char target[CFG_STR_MAX]; /* DSN, Redis URL or URL */
+    char ca_file[CFG_STR_MAX];
+    int want_json_keys;      /* HTTP: body must be a JWKS ({"keys": [...]}) */
+
+    /* results, written by the thread under the lock */
+    pthread_mutex_t *lock;
+    pthread_cond_t *cond;
+    int done;
+    int ok;
+    long latency_ms;
+    char error[512];
+    int refs;                /* 2 while both the thread and the report hold it */
+};
+
+static void check_release(struct check *k)
+{
+    int last;
+
+    pthread_mutex_lock(k->lock);
+    last = --k->refs == 0;
+    pthread_mutex_unlock(k->lock);
+    if (last)
+        free(k);
+}
+
+static int run_postgres(struct check *k, char *err, size_t n)
+{
+    int secs = (k->timeout_ms + 999) / 1000;
+    PGconn *c = pg_connect_dsn(k->target, secs, err, n);
+    PGresult *r;
+    char st[64];
+    int ok;
+
+    if (c == NULL)
+        return -1;
+    snprintf(st, sizeof(st), "SET statement_timeout = %d", k->timeout_ms);
+    PQclear(PQexec(c, st));
+    r = PQexec(c, "SELECT 1");
+    ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        snprintf(err, n, "SELECT 1 failed: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+    return ok ? 0 : -1;
+}
+
+static int run_redis(struct check *k, char *err, size_t n)
+{
+    redisContext *c = rds_connect_url(k->target, k->timeout_ms, err, n);
+    redisReply *r;
+    int ok;
+
+    if (c == NULL)
+        return -1;
+    r = redisCommand(c, "PING");
+    ok = r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+    if (!ok)
+        snprintf(err, n, "PING failed: %s", r ? (r->str ? r->str : "unexpected reply") : c->errstr);
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return ok ? 0 : -1;
+}
+
+struct body { char buf[65536]; size_t len; };
+
+static size_t on_body(char *p, size_t sz, size_t nm, void *arg)
+{
+    struct body *b = arg;
+    size_t n = sz * nm, room = sizeof(b->buf) - 1 - b->len;
+
+    if (n > room)
+        n = room;
+    memcpy(b->buf + b->len, p, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+    return sz * nm;
+}
+
+static int run_http(struct check *k, char *err, size_t n)
+{
+    CURL *h = curl_easy_init();
+    struct body *b = calloc(1, sizeof(*b));
+    long code = 0;
+    CURLcode rc;
+    int ok = -1;
+
+    if (h == NULL || b == NULL) {
+        snprintf(err, n, "out of memory");
+        goto out;
+    }
+    curl_easy_setopt(h, CURLOPT_URL, k->target);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)k->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http,file");
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "mcp-gateway-health");
+    if (k->ca_file[0] != '\0')
+        curl_easy_setopt(h, CURLOPT_CAINFO, k->ca_file);
+    rc = curl_easy_perform(h);
+    if (rc != CURLE_OK) {
+        snprintf(err, n, "%s: %s", k->target, curl_easy_strerror(rc));
+        goto out;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    if (!gw_has_prefix(k->target, "file://") && code != 200) {
+        snprintf(err, n, "%s answered HTTP %ld", k->target, code);
+        goto out;
+    }
+    if (k->want_json_keys) {
+        struct json_object *o = json_tokener_parse(b->buf), *keys;
+
+        if (o == NULL || !json_object_object_get_ex(o, "keys", &keys) ||
+            !json_object_is_type(keys, json_type_array) || json_object_array_length(keys) == 0) {
+            snprintf(err, n, "%s is not a JWKS with keys", k->target);
+            json_object_put(o);
+            goto out;
+        }
+        json_object_put(o);
+    }
+    ok = 0;
+out:
+    free(b);
+    if (h)
+        curl_easy_cleanup(h);
+    return ok;
+}
+
+static void *check_thread(void *arg)
+{
+    struct check *k = arg;
+    char err[512] = "";
+    int64_t t0 = gw_monotonic_ms();
+    int rc;
+
+    switch (k->kind) {
+    case CHECK_POSTGRES: rc = run_postgres(k, err, sizeof(err)); break;
+    case CHECK_REDIS: rc = run_redis(k, err, sizeof(err)); break;
+    default: rc = run_http(k, err, sizeof(err)); break;
+    }
+    pthread_mutex_lock(k->lock);
+    k->ok = rc == 0;
+    k->latency_ms = (long)(gw_monotonic_ms() - t0);
+    gw_strlcpy(k->error, err, sizeof(k->error));
+    k->done = 1;
+    pthread_cond_broadcast(k->cond);
+    pthread_mutex_unlock(k->lock);
+    check_release(k);
+    return NULL;
+}
+
+static struct check *new_check(const char *name, enum check_kind kind, int critical,
+                               int timeout_ms, const char *target, const char *ca)
+{
+    struct check *k = calloc(1, sizeof(*k));
+
+    if (k == NULL)
+        return NULL;
+    k->name = name;
+    k->kind = kind;
+    k->critical = critical;
+    k->timeout_ms = timeout_ms;
+    gw_strlcpy(k->target, target, sizeof(k->target));
+    gw_strlcpy(k->ca_file, ca ? ca : "", sizeof(k->ca_file));
+    return k;
+}
+
+struct json_object *health_components(const struct gw_config *cfg, int *unhealthy)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+    struct check *checks[6];
+    size_t n = 0;
+    char url[CFG_STR_MAX + 64];
+    struct json_object *report, *comps, *degraded, *failed;
+    int any_failed_critical = 0, any_degraded = 0;
+    char ts[32];
+
+    checks[n++] = new_check("postgres", CHECK_POSTGRES, 1, 5000, cfg->pg_dsn, NULL);
+    checks[n++] = new_check("redis", CHECK_REDIS, 1, 3000, cfg->redis_url, NULL);
+    snprintf(url, sizeof(url), "%s/health", cfg->api_url);
+    checks[n++] = new_check("api_plane", CHECK_HTTP, 0, 5000, url, cfg->ca_file);
+    snprintf(url, sizeof(url), "%s/.well-known/oauth-protected-resource", cfg->mcp_url);
+    checks[n++] = new_check("mcp_plane", CHECK_HTTP, 0, 5000, url, cfg->ca_file);
+    if (cfg->auth_jwks_uri[0] != '\0') {
+        checks[n] = new_check("identity_provider", CHECK_HTTP, 0, 15000, cfg->auth_jwks_uri,
+                              cfg->auth_ca_file);
+        if (checks[n] != NULL)
+            checks[n]->want_json_keys = 1;
+        n++;
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        pthread_t t;
+
+        if (checks[i] == NULL)
+            continue;
+        checks[i]->lock = &lock;
+        checks[i]->cond = &cond;
+        checks[i]->refs = 2;
+        if (pthread_create(&t, NULL, check_thread, checks[i]) != 0) {
+            checks[i]->refs = 1;
+            checks[i]->done = 1;
+            snprintf(checks[i]->error, sizeof(checks[i]->error), "cannot start check thread");
+            continue;
+        }
+        pthread_detach(t);
+    }
+
+    report = json_object_new_object();
+    comps = json_object_new_object();
+    degraded = json_object_new_array();
+    failed = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        struct check *k = checks[i];
+        struct json_object *c;
+        struct timespec deadline;
+        const char *status;
+
+        if (k == NULL)
+            continue;
+        /* Each check gets its own timeout plus a little slack to report. */
+        clock_gettime(CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += (k->timeout_ms + 500) / 1000 + 1;
+        pthread_mutex_lock(&lock);
+        while (!k->done) {
+            if (pthread_cond_timedwait(&cond, &lock, &deadline) == ETIMEDOUT)
+                break;
+        }
+        if (!k->done)
+            snprintf(k->error, sizeof(k->error), "no answer within %d ms", k->timeout_ms);
+        pthread_mutex_unlock(&lock);
+
+        c = json_object_new_object();
+        status = k->done && k->ok ? "healthy" : (k->critical ? "unhealthy" : "degraded");
+        json_object_object_add(c, "status", json_object_new_string(status));
+        json_object_object_add(c, "critical", json_object_new_boolean(k->critical));
+        json_object_object_add(c, "latency_ms", json_object_new_int64(k->latency_ms));
+        json_object_object_add(c, "timeout_ms", json_object_new_int(k->timeout_ms));
+        if (!(k->done && k->ok)) {
+            json_object_object_add(c, "error", json_object_new_string(k->error));
+            if (k->critical) {
+                any_failed_critical = 1;
+                json_object_array_add(failed, json_object_new_string(k->name));
+            } else {
+                any_degraded = 1;
+                json_object_array_add(degraded, json_object_new_string(k->name));
+            }
+        }
+        json_object_object_add(comps, k->name, c);
+        check_release(k);
+    }
+    gw_iso8601(gw_now_ms(), ts);
+    json_object_object_add(report, "overall_status",
+                           json_object_new_string(any_failed_critical ? "unhealthy"
+                                                  : any_degraded   ? "degraded"
+                                                                   : "healthy"));
+    json_object_object_add(report, "components", comps);
+    json_object_object_add(report, "degraded_services", degraded);
+    json_object_object_add(report, "failed_services", failed);
+    json_object_object_add(report, "timestamp", json_object_new_string(ts));
+    *unhealthy = any_failed_critical;
+    return report;
+}
+
+int health_ready(struct gw_app *app, char *why, size_t n)
+{
+    redisReply *r = rds_cmd(app, "PING");
+    PGconn *c;
+    PGresult *res;
+    int ok;
+
+    if (r == NULL || r->type != REDIS_REPLY_STATUS) {
+        snprintf(why, n, "Redis is not reachable");
+        if (r)
+            freeReplyObject(r);
+        return -1;
+    }
+    freeReplyObject(r);
+    c = pg_conn(app);
+    if (c == NULL) {
+        snprintf(why, n, "PostgreSQL is not reachable");
+        return -1;
+    }
+    res = PQexec(c, "SELECT 1");
+    ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    PQclear(res);
+    if (!ok) {
+        /* The connection may have died under us; the next call reconnects. */
+        pg_close(app);
+        snprintf(why, n, "PostgreSQL did not answer SELECT 1");
+        return -1;
+    }
+    return 0;
+}

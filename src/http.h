@@ -1,0 +1,79 @@
+/* The HTTP request and response as the gateway sees them, independent of how
+ * they arrived (FastCGI, CGI): headers, bounded body, problem+json errors. */
+#ifndef GW_HTTP_H
+#define GW_HTTP_H
+
+#include <stddef.h>
+#include <stdbool.h>
+#include <json-c/json.h>
+
+enum gw_plane { PLANE_NONE = 0, PLANE_API = 1, PLANE_MCP = 2, PLANE_BOTH = 3 };
+
+/* I/O supplied by the process layer (fcgi/). */
+struct http_io {
+    const char *(*param)(void *ctx, const char *name); /* CGI-style variable */
+    long (*read)(void *ctx, char *buf, size_t n);      /* request body; <0 error */
+    int (*write)(void *ctx, const char *buf, size_t n); /* 0 or -1 (client gone) */
+    int (*flush)(void *ctx);                           /* 0 or -1 (client gone) */
+    void *ctx;
+};
+
+#define HTTP_MAX_HEADERS 24
+
+struct http_request {
+    struct http_io *io;
+    const char *method;        /* REQUEST_METHOD */
+    char path[2048];           /* REQUEST_URI up to '?', percent-decoding not applied */
+    const char *query;         /* after '?', or "" */
+    const char *content_type;  /* "" when absent */
+    const char *accept;
+    const char *authorization;
+    const char *origin;
+    const char *host;
+    const char *remote_addr;
+    const char *server_port;
+    long content_length;       /* -1 when absent */
+    enum gw_plane plane;       /* which public plane this request arrived on */
+    char request_id[65];
+    char *body;                /* NUL-terminated, owned; NULL until read */
+    size_t body_len;
+    long long start_ms;
+};
+
+struct http_response {
+    struct http_io *io;
+    int status;
+    int nheaders;
+    char headers[HTTP_MAX_HEADERS][1024];
+    bool head_sent;
+    bool client_gone;
+    size_t bytes;
+};
+
+const char *http_param(const struct http_request *r, const char *name);
+/* Fill the request from the CGI variables. Returns 0, or an HTTP status
+ * (400, 414, 431) for a request that cannot be represented. */
+int http_request_init(struct http_request *r, struct http_io *io, long header_max);
+void http_request_free(struct http_request *r);
+/* Read the whole body, at most max bytes: 0, 413 (too large), 400 (short). */
+int http_read_body(struct http_request *r, long max);
+/* "sane" request ids: 1..64 of [A-Za-z0-9._-]. */
+bool http_request_id_valid(const char *s);
+/* The header as a CGI variable name: "X-Request-Id" -> "HTTP_X_REQUEST_ID". */
+const char *http_header(const struct http_request *r, const char *name);
+
+void http_response_init(struct http_response *w, struct http_io *io);
+int http_add_header(struct http_response *w, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Sends status and headers (once); then http_write appends body bytes. */
+int http_send_head(struct http_response *w, int status, const char *content_type);
+int http_write(struct http_response *w, const char *buf, size_t n);
+int http_flush(struct http_response *w);
+int http_send_json(struct http_response *w, int status, struct json_object *body);
+int http_send_text(struct http_response *w, int status, const char *ctype, const char *text);
+/* RFC 9457 problem+json with request_id; detail may be NULL. */
+int http_send_problem(struct http_response *w, const struct http_request *r,
+                      int status, const char *detail);
+const char *http_status_text(int status);
+
+#endif

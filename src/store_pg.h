@@ -1,0 +1,20 @@
+/* PostgreSQL access for one responder: a lazily opened connection, reset after
+ * faults, and the numbered SQL migrations under migrations/. */
+#ifndef GW_STORE_PG_H
+#define GW_STORE_PG_H
+
+#include <stddef.h>
+#include <libpq-fe.h>
+
+struct gw_app;
+
+/* Connect with connect_timeout; NULL with err filled (password masked). */
+PGconn *pg_connect_dsn(const char *dsn, int timeout_s, char *err, size_t errlen);
+/* The responder's connection, opened on demand; NULL when PostgreSQL is down. */
+PGconn *pg_conn(struct gw_app *app);
+void pg_close(struct gw_app *app);
+/* Apply every migrations/NNN_name.sql not yet in schema_migrations, each in
+ * its own transaction, in order. Returns the number applied or -1 (err). */
+int pg_migrate(const char *dsn, const char *dir, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,190 @@
+/* Redis access for one responder. The connection is opened on first use after
+ * fork and dropped on any I/O error; the next call reconnects after a back-off. */
+#include "store_redis.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "log.h"
+#include "util.h"
+
+#define RDS_RETRY_MS 500
+
+static int parse_url(const char *url, char *host, size_t hostn, int *port, char *path,
+                     size_t pathn, char *password, size_t pwn, int *db)
+{
+    const char *p, *at, *slash, *colon;
+    char *end;
+
+    host[0] = path[0] = password[0] = '\0';
+    *port = 6379;
+    *db = 0;
+    if (gw_has_prefix(url, "unix://")) {
+        const char *q = strchr(url + 7, '?');
+        size_t n = q ? (size_t)(q - (url + 7)) : strlen(url + 7);
+
+        if (n == 0 || n >= pathn)
+            return -1;
+        memcpy(path, url + 7, n);
+        path[n] = '\0';
+        if (q != NULL && gw_has_prefix(q, "?db="))
+            *db = (int)strtol(q + 4, NULL, 10);
+        return 0;
+    }
+    if (!gw_has_prefix(url, "redis://"))
+        return -1;
+    p = url + 8;
+    at = strchr(p, '@');
+    if (at != NULL) {
+        const char *pc = memchr(p, ':', (size_t)(at - p));
+        const char *pw = pc ? pc + 1 : p;
+        size_t n = (size_t)(at - pw);
+
+        if (n >= pwn)
+            return -1;
+        memcpy(password, pw, n);
+        password[n] = '\0';
+        p = at + 1;
+    }
+    slash = strchr(p, '/');
+    colon = strchr(p, ':');
+    if (colon != NULL && (slash == NULL || colon < slash)) {
+        if ((size_t)(colon - p) >= hostn)
+            return -1;
+        memcpy(host, p, (size_t)(colon - p));
+        host[colon - p] = '\0';
+        *port = (int)strtol(colon + 1, &end, 10);
+        if (*port <= 0 || *port > 65535)
+            return -1;
+    } else {
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+
+        if (n >= hostn)
+            return -1;
+        memcpy(host, p, n);
+        host[n] = '\0';
+    }
+    if (slash != NULL && slash[1] != '\0')
+        *db = (int)strtol(slash + 1, NULL, 10);
+    return host[0] != '\0' ? 0 : -1;
+}
+
+redisContext *rds_connect_url(const char *url, int timeout_ms, char *err, size_t errlen)
+{
+    char host[256], path[512], password[256];
+    int port, db;
+    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    redisContext *c;
+    redisReply *rep;
+
+    if (parse_url(url, host, sizeof(host), &port, path, sizeof(path), password,
+                  sizeof(password), &db) != 0) {
+        snprintf(err, errlen, "redis.url '%s' is not redis://host:port[/db] or unix:///path", url);
+        return NULL;
+    }
+    c = path[0] ? redisConnectUnixWithTimeout(path, tv) : redisConnectWithTimeout(host, port, tv);
+    if (c == NULL || c->err) {
+        snprintf(err, errlen, "cannot connect to Redis at %s: %s", path[0] ? path : host,
+                 c ? c->errstr : "out of memory");
+        if (c)
+            redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    if (password[0] != '\0') {
+        rep = redisCommand(c, "AUTH %s", password);
+        if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "Redis AUTH failed: %s", rep ? rep->str : c->errstr);
+            goto fail;
+        }
+        freeReplyObject(rep);
+    }
+    if (db != 0) {
+        rep = redisCommand(c, "SELECT %d", db);
+        if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "Redis SELECT %d failed: %s", db, rep ? rep->str : c->errstr);
+            goto fail;
+        }
+        freeReplyObject(rep);
+    }
+    return c;
+fail:
+    if (rep)
+        freeReplyObject(rep);
+    redisFree(c);
+    return NULL;
+}
+
+redisContext *rds_conn(struct gw_app *app)
+{
+    char err[512];
+    int64_t now;
+
+    if (app->redis != NULL)
+        return app->redis;
+    now = gw_monotonic_ms();
+    if (now < app->redis_retry_at_ms)
+        return NULL;
+    app->redis = rds_connect_url(app->cfg.redis_url, app->cfg.redis_timeout_ms, err, sizeof(err));
+    if (app->redis == NULL) {
+        app->redis_retry_at_ms = now + RDS_RETRY_MS;
+        log_warn("redis_unavailable", "%s", err);
+    }
+    return app->redis;
+}
+
+void rds_close(struct gw_app *app)
+{
+    if (app->redis != NULL) {
+        redisFree(app->redis);
+        app->redis = NULL;
+    }
+}
+
+static redisReply *finish(struct gw_app *app, void *rep)
+{
+    if (rep == NULL) {
+        log_warn("redis_error", "Redis command failed: %s; reconnecting on next use",
+                 app->redis ? app->redis->errstr : "no connection");
+        rds_close(app);
+    }
+    return rep;
+}
+
+redisReply *rds_cmd(struct gw_app *app, const char *fmt, ...)
+{
+    va_list ap;
+    void *rep;
+
+    if (rds_conn(app) == NULL)
+        return NULL;
+    va_start(ap, fmt);
+    rep = redisvCommand(app->redis, fmt, ap);
+    va_end(ap);
+    return finish(app, rep);
+}
+
+redisReply *rds_cmdargv(struct gw_app *app, int argc, const char **argv, const size_t *argvlen)
+{
+    if (rds_conn(app) == NULL)
+        return NULL;
+    return finish(app, redisCommandArgv(app->redis, argc, argv, argvlen));
+}
+
+int rds_key(const struct gw_app *app, char *buf, size_t n, const char *fmt, ...)
+{
+    size_t plen = strlen(app->cfg.redis_prefix);
+    va_list ap;
+    int m;
+
+    if (plen >= n)
+        return -1;
+    memcpy(buf, app->cfg.redis_prefix, plen);
+    va_start(ap, fmt);
+    m = vsnprintf(buf + plen, n - plen, fmt, ap);
+    va_end(ap);
+    return (m < 0 || (size_t)m >= n - plen) ? -1 : 0;
+}

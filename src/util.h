@@ -1,0 +1,37 @@
+/* Small helpers shared by every module: bounded strings, hex, random ids, time.
+ * Nothing here allocates except where the name says so. */
+#ifndef GW_UTIL_H
+#define GW_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define GW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* snprintf into dst; returns 0, or -1 when the result was truncated. */
+int gw_strlcpy(char *dst, const char *src, size_t size);
+int gw_snprintf(char *dst, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+void gw_hex(const unsigned char *in, size_t n, char *out /* 2n+1 */);
+/* Cryptographically random bytes (OpenSSL RAND_bytes); 0 or -1. */
+int gw_random_bytes(unsigned char *buf, size_t n);
+/* 2*nbytes hex characters of randomness into out (size >= 2*nbytes+1). */
+int gw_random_hex(char *out, size_t nbytes);
+void gw_sha256_hex(const void *data, size_t n, char out[65]);
+
+int64_t gw_now_ms(void);        /* CLOCK_REALTIME, milliseconds */
+int64_t gw_monotonic_ms(void);  /* CLOCK_MONOTONIC, milliseconds */
+/* ISO 8601 UTC with milliseconds: 2026-11-25T22:25:45.123Z */
+void gw_iso8601(int64_t ms, char out[32]);
+
+bool gw_str_eq_ci(const char *a, const char *b);
+bool gw_has_prefix(const char *s, const char *prefix);
+/* Trim ASCII white space in place; returns s. */
+char *gw_trim(char *s);
+
+/* Loopback literal host check ("127.x.y.z", "::1", "localhost"). */
+bool gw_host_is_loopback(const char *host);
+
+#endif

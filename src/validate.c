@@ -1,0 +1,188 @@
+/* Validation of a loaded configuration against the real world: PostgreSQL and
+ * Redis reachable, migrations applied, certificate and key files usable. */
+#include "validate.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/err.h>
+#include <libpq-fe.h>
+#include <hiredis/hiredis.h>
+
+#include "config.h"
+#include "store_pg.h"
+#include "store_redis.h"
+#include "util.h"
+
+static int check_postgres(const struct gw_config *cfg, FILE *out)
+{
+    char err[512];
+    PGconn *c = pg_connect_dsn(cfg->pg_dsn, cfg->pg_connect_timeout, err, sizeof(err));
+    PGresult *r;
+    int bad = 0;
+
+    if (c == NULL) {
+        fprintf(out, "error: postgres.dsn: %s\n", err);
+        return 1;
+    }
+    r = PQexec(c, "SELECT count(*) FROM schema_migrations");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(out, "error: postgres: the schema is not migrated; run `mcp-gateway migrate`\n");
+        bad = 1;
+    }
+    PQclear(r);
+    PQfinish(c);
+    if (cfg->pg_replica_dsn[0] != '\0') {
+        c = pg_connect_dsn(cfg->pg_replica_dsn, cfg->pg_connect_timeout, err, sizeof(err));
+        if (c == NULL) {
+            fprintf(out, "error: postgres.replica_dsn: %s\n", err);
+            bad++;
+        } else {
+            PQfinish(c);
+        }
+    }
+    return bad;
+}
+
+static int check_redis(const struct gw_config *cfg, FILE *out)
+{
+    char err[512];
+    redisContext *c = rds_connect_url(cfg->redis_url, cfg->redis_timeout_ms, err, sizeof(err));
+    redisReply *r;
+    int bad = 0;
+
+    if (c == NULL) {
+        fprintf(out, "error: redis.url: %s\n", err);
+        return 1;
+    }
+    r = redisCommand(c, "PING");
+    if (r == NULL || r->type != REDIS_REPLY_STATUS) {
+        fprintf(out, "error: redis.url: PING failed: %s\n", r && r->str ? r->str : c->errstr);
+        bad = 1;
+    }
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return bad;
+}
+
+static int readable(const char *key, const char *path, FILE *out)
+{
+    if (access(path, R_OK) != 0) {
+        fprintf(out, "error: %s: %s: %s\n", key, path, strerror(errno));
+        return 0;
+    }
+    return 1;
+}
+
+static int check_tls(const struct gw_config *cfg, FILE *out)
+{
+    X509 *cert = NULL;
+    EVP_PKEY *key = NULL;
+    FILE *f;
+    int bad = 0;
+
+    if (cfg->tls_cert[0] != '\0') {
+        if (!readable("server.tls_cert", cfg->tls_cert, out)) {
+            bad++;
+        } else if ((f = fopen(cfg->tls_cert, "r")) != NULL) {
+            cert = PEM_read_X509(f, NULL, NULL, NULL);
+            fclose(f);
+            if (cert == NULL) {
+                fprintf(out, "error: server.tls_cert: %s holds no PEM certificate\n", cfg->tls_cert);
+                bad++;
+            } else if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0) {
+                fprintf(out, "error: server.tls_cert: %s has expired\n", cfg->tls_cert);
+                bad++;
+            }
+        }
+    }
+    if (cfg->tls_key[0] != '\0') {
+        if (!readable("server.tls_key", cfg->tls_key, out)) {
+            bad++;
+        } else if ((f = fopen(cfg->tls_key, "r")) != NULL) {
+            key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+            fclose(f);
+            if (key == NULL) {
+                fprintf(out, "error: server.tls_key: %s holds no PEM private key\n", cfg->tls_key);
+                bad++;
+            }
+        }
+    }
+    if (cert != NULL && key != NULL && X509_check_private_key(cert, key) != 1) {
+        fprintf(out, "error: server.tls_key: %s does not match server.tls_cert %s\n", cfg->tls_key,
+                cfg->tls_cert);
+        bad++;
+    }
+    ERR_clear_error();
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    if (cfg->ca_file[0] != '\0' && !readable("server.ca_file", cfg->ca_file, out))
+        bad++;
+    if (cfg->auth_ca_file[0] != '\0' && !readable("auth.ca_file", cfg->auth_ca_file, out))
+        bad++;
+    return bad;
+}
+
+static int check_auth(const struct gw_config *cfg, FILE *out)
+{
+    int bad = 0;
+
+    if (cfg->auth_jwks_uri[0] == '\0' && cfg->auth_issuer[0] == '\0') {
+        fprintf(out, "warning: auth: no issuer is configured; every authenticated route will answer 401\n");
+        return 0;
+    }
+    if (cfg->auth_jwks_uri[0] == '\0') {
+        fprintf(out, "error: auth.jwks_uri: not set while auth.issuer is\n");
+        bad++;
+    }
+    if (cfg->auth_issuer[0] == '\0') {
+        fprintf(out, "error: auth.issuer: not set while auth.jwks_uri is\n");
+        bad++;
+    }
+    if (cfg->auth_audiences[0] == '\0') {
+        fprintf(out, "error: auth.audiences: not set; no token could be accepted\n");
+        bad++;
+    }
+    if (gw_has_prefix(cfg->auth_jwks_uri, "file://") &&
+        !readable("auth.jwks_uri", cfg->auth_jwks_uri + 7, out))
+        bad++;
+    if (cfg->auth_dev_issuer_key[0] != '\0') {
+        fprintf(out, "warning: auth.dev_issuer_key: the development token issuer is ON; "
+                     "never use it in production\n");
+        if (!readable("auth.dev_issuer_key", cfg->auth_dev_issuer_key, out))
+            bad++;
+    }
+    return bad;
+}
+
+int validate_config(const struct gw_config *cfg, FILE *out)
+{
+    int errors = 0;
+
+    if (cfg->api_port == cfg->mcp_port) {
+        fprintf(out, "error: server.api_port and server.mcp_port are both %d\n", cfg->api_port);
+        errors++;
+    }
+    if (cfg->fcgi_socket[0] != '\0') {
+        char dir[CFG_STR_MAX], *slash;
+
+        gw_strlcpy(dir, cfg->fcgi_socket, sizeof(dir));
+        slash = strrchr(dir, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            if (dir[0] != '\0' && access(dir, W_OK) != 0) {
+                fprintf(out, "error: fastcgi.socket: directory %s is not writable: %s\n", dir,
+                        strerror(errno));
+                errors++;
+            }
+        }
+    }
+    errors += check_tls(cfg, out);
+    errors += check_auth(cfg, out);
+    errors += check_postgres(cfg, out);
+    errors += check_redis(cfg, out);
+    return errors;
+}

@@ -1,0 +1,14 @@
+/* `mcp-gateway validate`: configuration, connectivity and files checked once,
+ * each problem reported on its own line. */
+#ifndef GW_VALIDATE_H
+#define GW_VALIDATE_H
+
+#include <stdio.h>
+
+struct gw_config;
+
+/* Runs every check; prints "error: ..." / "warning: ..." lines to out.
+ * Returns the number of errors (warnings do not count). */
+int validate_config(const struct gw_config *cfg, FILE *out);
+
+#endif

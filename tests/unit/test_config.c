@@ -1,0 +1,145 @@
+/* Configuration: defaults, INI parsing, environment overrides, and errors that
+ * name the file, the line and the key. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static struct gw_config cfg;
+static struct cfg_errors errs;
+
+static void reset(void)
+{
+    memset(&errs, 0, sizeof(errs));
+    cfg_defaults(&cfg);
+}
+
+TestSuite(config, .init = reset);
+
+Test(config, defaults_are_sane)
+{
+    cr_assert_eq(cfg.api_port, 8000);
+    cr_assert_eq(cfg.mcp_port, 8001);
+    cr_assert_str_eq(cfg.redis_prefix, "mreg:");
+    cr_assert_eq(cfg.session_ttl, 3600);
+    cr_assert_eq(cfg.auth_clock_skew, 60);
+    cr_assert_eq(cfg.token_max, 16384);
+}
+
+Test(config, parses_sections_keys_comments_and_quotes)
+{
+    const char *text = "# comment\n[server]\napi_port = 9443\n; other comment\n"
+                       "[redis]\nurl = \"redis://127.0.0.1:7000/2\"\nprefix = 'x:'\n"
+                       "[limits]\nbody_max = 2048\n";
+
+    cr_assert_eq(cfg_load_string(&cfg, "t.conf", text, &errs), 0, "%s", errs.msg[0]);
+    cr_assert_eq(cfg.api_port, 9443);
+    cr_assert_str_eq(cfg.redis_url, "redis://127.0.0.1:7000/2");
+    cr_assert_str_eq(cfg.redis_prefix, "x:");
+    cr_assert_eq(cfg.body_max, 2048);
+}
+
+Test(config, bad_port_names_file_line_and_key)
+{
+    const char *text = "[server]\n\napi_port = 70000\n";
+
+    cr_assert_eq(cfg_load_string(&cfg, "gw.conf", text, &errs), -1);
+    cr_assert_eq(errs.n, 1);
+    cr_assert(strstr(errs.msg[0], "gw.conf:3") != NULL, "%s", errs.msg[0]);
+    cr_assert(strstr(errs.msg[0], "server.api_port") != NULL, "%s", errs.msg[0]);
+    cr_assert_eq(cfg.api_port, 8000, "a rejected value must not be applied");
+}
+
+Test(config, non_numeric_value_is_rejected)
+{
+    cr_assert_eq(cfg_load_string(&cfg, "gw.conf", "[fastcgi]\nworkers = four\n", &errs), -1);
+    cr_assert(strstr(errs.msg[0], "fastcgi.workers") != NULL, "%s", errs.msg[0]);
+    cr_assert(strstr(errs.msg[0], "not a whole number") != NULL, "%s", errs.msg[0]);
+}
+
+Test(config, unknown_key_and_section_are_errors)
+{
+    const char *text = "[server]\ncolour = blue\n[nonsense]\nx = 1\n";
+
+    cr_assert_eq(cfg_load_string(&cfg, "gw.conf", text, &errs), -1);
+    cr_assert_geq(errs.n, 2);
+    cr_assert(strstr(errs.msg[0], "gw.conf:2") && strstr(errs.msg[0], "unknown key 'colour'"),
+              "%s", errs.msg[0]);
+    cr_assert(strstr(errs.msg[1], "gw.conf:3") && strstr(errs.msg[1], "unknown section"),
+              "%s", errs.msg[1]);
+}
+
+Test(config, every_problem_is_reported_not_just_the_first)
+{
+    const char *text = "[server]\napi_port = 0\nmcp_port = x\n[redis]\nurl = http://nope\n";
+
+    cr_assert_eq(cfg_load_string(&cfg, "gw.conf", text, &errs), -1);
+    cr_assert_eq(errs.n, 3);
+}
+
+Test(config, key_outside_section_and_malformed_lines)
+{
+    cr_assert_eq(cfg_load_string(&cfg, "gw.conf", "api_port = 1\n[server\nnot a pair\n", &errs), -1);
+    cr_assert_eq(errs.n, 3);
+}
+
+Test(config, listen_without_host_is_refused)
+{
+    cr_assert_eq(cfg_load_string(&cfg, "gw.conf", "[fastcgi]\nlisten = :9000\n", &errs), -1);
+    cr_assert(strstr(errs.msg[0], "every interface") != NULL, "%s", errs.msg[0]);
+}
+
+Test(config, jwks_http_only_on_loopback)
+{
+    cr_assert_eq(cfg_load_string(&cfg, "a", "[auth]\njwks_uri = http://127.0.0.1:9/k\n", &errs), 0);
+    cr_assert_eq(cfg_load_string(&cfg, "a", "[auth]\njwks_uri = file:///tmp/k.json\n", &errs), 0);
+    cr_assert_eq(cfg_load_string(&cfg, "a", "[auth]\njwks_uri = https://login.example/k\n", &errs), 0);
+    cr_assert_eq(cfg_load_string(&cfg, "a", "[auth]\njwks_uri = http://idp.example/k\n", &errs), -1);
+}
+
+Test(config, environment_overrides_file)
+{
+    char path[] = "/tmp/mcpgw-cfg-XXXXXX";
+    int fd = mkstemp(path);
+
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, "[server]\napi_port = 9000\n", 25), 25);
+    close(fd);
+    setenv("MCPGW_SERVER_API_PORT", "9100", 1);
+    setenv("MCPGW_REDIS_PREFIX", "env:", 1);
+    cr_assert_eq(cfg_load(&cfg, path, &errs), 0, "%s", errs.msg[0]);
+    unsetenv("MCPGW_SERVER_API_PORT");
+    unsetenv("MCPGW_REDIS_PREFIX");
+    unlink(path);
+    cr_assert_eq(cfg.api_port, 9100);
+    cr_assert_str_eq(cfg.redis_prefix, "env:");
+    cr_assert_str_eq(cfg.path, path);
+}
+
+Test(config, bad_environment_value_names_variable)
+{
+    setenv("MCPGW_SESSION_TTL", "-5", 1);
+    cr_assert_eq(cfg_load(&cfg, NULL, &errs), -1);
+    unsetenv("MCPGW_SESSION_TTL");
+    cr_assert(strstr(errs.msg[0], "MCPGW_SESSION_TTL") != NULL, "%s", errs.msg[0]);
+}
+
+Test(config, missing_file_is_an_error)
+{
+    cr_assert_eq(cfg_load(&cfg, "/nonexistent/gateway.conf", &errs), -1);
+    cr_assert(strstr(errs.msg[0], "/nonexistent/gateway.conf") != NULL);
+}
+
+Test(config, list_helpers)
+{
+    const char *cur = NULL;
+    char buf[64];
+
+    cr_assert(cfg_list_has(" a, b ,c", "b"));
+    cr_assert_not(cfg_list_has("a,bb", "b"));
+    cr_assert_str_eq(cfg_list_next(" x , ,y", &cur, buf, sizeof(buf)), "x");
+    cr_assert_str_eq(cfg_list_next(" x , ,y", &cur, buf, sizeof(buf)), "y");
+    cr_assert_null(cfg_list_next(" x , ,y", &cur, buf, sizeof(buf)));
+}
