@@ -71,12 +71,24 @@ out:
     return rc;
 }
 
-int authdev_key_load(const char *path, struct authdev_key *k, char *err, size_t n)
+int authdev_thumbprint(const char *n64, const char *e64, char *out, size_t outmax)
 {
-    BIO *bio = NULL;
     char canon[1600];
     unsigned char digest[32];
     unsigned int dlen = 0;
+
+    /* RFC 7638: the required members in lexical order, no white space. */
+    if (gw_snprintf(canon, sizeof canon, "{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}", e64,
+                    n64) != 0 ||
+        EVP_Digest(canon, strlen(canon), digest, &dlen, EVP_sha256(), NULL) != 1 ||
+        authjwt_b64url_encode(digest, dlen, out, outmax) < 0)
+        return -1;
+    return 0;
+}
+
+int authdev_key_load(const char *path, struct authdev_key *k, char *err, size_t n)
+{
+    BIO *bio = NULL;
     int rc = -1;
 
     memset(k, 0, sizeof *k);
@@ -96,11 +108,7 @@ int authdev_key_load(const char *path, struct authdev_key *k, char *err, size_t 
         gw_snprintf(err, n, "cannot read the public numbers of %s", path);
         goto out;
     }
-    /* RFC 7638: the required members in lexical order, no white space. */
-    if (gw_snprintf(canon, sizeof canon, "{\"e\":\"%s\",\"kty\":\"RSA\",\"n\":\"%s\"}", k->e64,
-                    k->n64) != 0 ||
-        EVP_Digest(canon, strlen(canon), digest, &dlen, EVP_sha256(), NULL) != 1 ||
-        authjwt_b64url_encode(digest, dlen, k->kid, sizeof k->kid) < 0) {
+    if (authdev_thumbprint(k->n64, k->e64, k->kid, sizeof k->kid) != 0) {
         gw_snprintf(err, n, "cannot compute the key thumbprint");
         goto out;
     }

@@ -28,6 +28,8 @@ struct authdev_claims {
     long ttl;                /* seconds */
 };
 
+/* RFC 7638 JWK thumbprint of the RSA key (n, e base64url), base64url. */
+int authdev_thumbprint(const char *n64, const char *e64, char *out, size_t outmax);
 /* Load an RSA private key (>= 2048 bits) and derive kid, n and e. */
 int authdev_key_load(const char *path, struct authdev_key *k, char *err, size_t n);
 void authdev_key_free(struct authdev_key *k);

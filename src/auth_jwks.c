@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -13,6 +12,7 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
+#include <openssl/rsa.h>
 
 #include "app.h"
 #include "auth.h"
@@ -191,8 +191,26 @@ static int key_from_jwk(struct json_object *jwk, struct jwks_key *key, char *err
     }
     if (key->pkey == NULL)
         return 0;
+    key->verify_ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key->pkey, NULL);
+    if (key->verify_ctx == NULL || EVP_PKEY_verify_init(key->verify_ctx) != 1 ||
+        EVP_PKEY_CTX_set_signature_md(key->verify_ctx, EVP_sha256()) != 1 ||
+        (key->kty == JWKS_KTY_RSA &&
+         EVP_PKEY_CTX_set_rsa_padding(key->verify_ctx, RSA_PKCS1_PADDING) != 1)) {
+        EVP_PKEY_CTX_free(key->verify_ctx);
+        EVP_PKEY_free(key->pkey);
+        memset(key, 0, sizeof *key);
+        return -1;
+    }
     gw_strlcpy(key->alg, alg != NULL ? alg : "", sizeof key->alg);
     return 1;
+}
+
+static bool only_space(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+            return false;
+    return true;
 }
 
 int jwks_parse(const char *json, size_t len, struct jwks_set *out, char *err, size_t errlen)
@@ -215,8 +233,10 @@ int jwks_parse(const char *json, size_t len, struct jwks_set *out, char *err, si
     }
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     doc = json_tokener_parse_ex(tok, json, (int)len);
+    /* Served and written files end in a newline: trailing white space is
+     * part of the document, anything else is not. */
     if (doc == NULL || json_tokener_get_error(tok) != json_tokener_success ||
-        json_tokener_get_parse_end(tok) != len) {
+        !only_space(json + json_tokener_get_parse_end(tok), len - json_tokener_get_parse_end(tok))) {
         gw_snprintf(err, errlen, "JWKS is not valid JSON");
         goto out;
     }
@@ -237,6 +257,10 @@ int jwks_parse(const char *json, size_t len, struct jwks_set *out, char *err, si
         char why[160] = "";
         int k = key_from_jwk(json_object_array_get_idx(arr, i), &set.keys[set.n], why, sizeof why);
 
+        if (k < 0) {
+            gw_snprintf(err, errlen, "out of memory");
+            goto out;
+        }
         if (k == 1)
             set.n++;
         else
@@ -260,8 +284,10 @@ void jwks_set_free(struct jwks_set *s)
 
     if (s == NULL)
         return;
-    for (i = 0; i < s->n; i++)
+    for (i = 0; i < s->n; i++) {
+        EVP_PKEY_CTX_free(s->keys[i].verify_ctx);
         EVP_PKEY_free(s->keys[i].pkey);
+    }
     free(s->keys);
     s->keys = NULL;
     s->n = 0;

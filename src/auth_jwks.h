@@ -26,6 +26,9 @@ struct jwks_key {
     enum jwks_kty kty;
     char alg[16];       /* "alg" of the JWK, "" when the issuer did not say */
     EVP_PKEY *pkey;     /* public key, owned */
+    /* verify context for SHA-256 digests under pkey, set up once: a fresh
+     * EVP_DigestVerifyInit per request costs more than the RSA operation. */
+    EVP_PKEY_CTX *verify_ctx;
 };
 
 struct jwks_set {

@@ -109,20 +109,17 @@ long authjwt_b64url_encode(const unsigned char *in, size_t len, char *out, size_
 
 /* ---- parsing ---------------------------------------------------------------- */
 
-/* A base64url segment holding one JSON object, or NULL. */
-static struct json_object *segment_json(const char *seg, size_t len, unsigned char *buf,
-                                        size_t bufmax)
+/* A base64url segment holding one JSON object, or NULL. tok is reset and
+ * reused: one tokener serves both segments. */
+static struct json_object *segment_json(struct json_tokener *tok, const char *seg, size_t len,
+                                        unsigned char *buf, size_t bufmax)
 {
-    struct json_tokener *tok;
     struct json_object *o;
     long dlen = authjwt_b64url_decode(seg, len, buf, bufmax);
 
     if (dlen <= 0)
         return NULL;
-    tok = json_tokener_new_ex(TOKEN_JSON_DEPTH);
-    if (tok == NULL)
-        return NULL;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    json_tokener_reset(tok);
     o = json_tokener_parse_ex(tok, (const char *)buf, (int)dlen);
     if (o != NULL && (json_tokener_get_error(tok) != json_tokener_success ||
                       json_tokener_get_parse_end(tok) != (size_t)dlen ||
@@ -130,7 +127,6 @@ static struct json_object *segment_json(const char *seg, size_t len, unsigned ch
         json_object_put(o);
         o = NULL;
     }
-    json_tokener_free(tok);
     return o;
 }
 
@@ -163,7 +159,8 @@ int authjwt_parse(const char *token, size_t len, size_t max, struct authjwt_toke
                   char *reason, size_t n)
 {
     const char *d1, *d2, *alg = NULL, *typ = NULL, *kid = NULL;
-    unsigned char *buf = NULL;
+    unsigned char stackbuf[TOKEN_MAX_DEFAULT], *heapbuf = NULL, *buf;
+    struct json_tokener *tok = NULL;
     long siglen;
     int rc = -1;
 
@@ -178,17 +175,25 @@ int authjwt_parse(const char *token, size_t len, size_t max, struct authjwt_toke
         gw_snprintf(reason, n, "token is not three dot-separated segments");
         goto out;
     }
-    buf = malloc(len + 1);
+    /* Decoded segments are shorter than the token: tokens of the default
+     * size limit decode on the stack, larger limits pay for a malloc. */
+    buf = len < sizeof stackbuf ? stackbuf : heapbuf;
     if (buf == NULL) {
+        heapbuf = malloc(len + 1);
+        buf = heapbuf;
+    }
+    tok = json_tokener_new_ex(TOKEN_JSON_DEPTH);
+    if (buf == NULL || tok == NULL) {
         gw_snprintf(reason, n, "out of memory");
         goto out;
     }
-    t->header = segment_json(token, (size_t)(d1 - token), buf, len);
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    t->header = segment_json(tok, token, (size_t)(d1 - token), buf, len);
     if (t->header == NULL) {
         gw_snprintf(reason, n, "token header is not base64url JSON object");
         goto out;
     }
-    t->payload = segment_json(d1 + 1, (size_t)(d2 - d1 - 1), buf, len);
+    t->payload = segment_json(tok, d1 + 1, (size_t)(d2 - d1 - 1), buf, len);
     if (t->payload == NULL) {
         gw_snprintf(reason, n, "token payload is not base64url JSON object");
         goto out;
@@ -245,7 +250,9 @@ int authjwt_parse(const char *token, size_t len, size_t max, struct authjwt_toke
     }
     rc = 0;
 out:
-    free(buf);
+    free(heapbuf);
+    if (tok != NULL)
+        json_tokener_free(tok);
     if (rc != 0)
         authjwt_token_free(t);
     return rc;
@@ -282,11 +289,23 @@ out:
     return rc;
 }
 
+/* Fetched once: the implicit fetch behind EVP_sha256() repeats a provider
+ * lookup on every digest. Lives as long as the process. */
+static const EVP_MD *sha256_md(void)
+{
+    static EVP_MD *md;
+
+    if (md == NULL)
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    return md;
+}
+
 int authjwt_check_signature(const struct authjwt_token *t, const struct jwks_key *key,
                             char *reason, size_t n)
 {
-    EVP_MD_CTX *ctx = NULL;
-    unsigned char *der = NULL;
+    const EVP_MD *md;
+    unsigned char *der = NULL, digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
     const unsigned char *sig = t->sig;
     size_t siglen = t->sig_len;
     int derlen = 0, rc = -1;
@@ -311,19 +330,18 @@ int authjwt_check_signature(const struct authjwt_token *t, const struct jwks_key
         sig = der;
         siglen = (size_t)derlen;
     }
-    ctx = EVP_MD_CTX_new();
-    if (ctx == NULL || EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, key->pkey) != 1) {
+    md = sha256_md();
+    if (md == NULL || EVP_Digest(t->signing_input, t->signing_input_len, digest, &dlen, md,
+                                 NULL) != 1) {
         gw_snprintf(reason, n, "signature check could not start");
         goto out;
     }
-    if (EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)t->signing_input,
-                         t->signing_input_len) != 1) {
+    if (EVP_PKEY_verify(key->verify_ctx, sig, siglen, digest, dlen) != 1) {
         gw_snprintf(reason, n, "bad signature for key %s", key->kid);
         goto out;
     }
     rc = 0;
 out:
-    EVP_MD_CTX_free(ctx);
     OPENSSL_free(der);
     return rc;
 }

@@ -1,0 +1,412 @@
+/* JWKS: which keys are trusted, where they may come from, the fleet copy in
+ * Redis, and the single refresh per period on an unknown kid. */
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "auth_jwks.h"
+#include "auth_jwt.h"
+#include "jwt_fixture.h"
+#include "log.h"
+#include "util.h"
+
+#define ISS "https://issuer.example/"
+#define AUD "api://gateway"
+
+static struct fx_key ka, kb, kc;
+static char dir[256], jwks_path[300];
+static struct gw_config cfg;
+static struct fx_redis rds;
+
+static void setup(void)
+{
+    log_init("test", LOG_LVL_ERROR);
+    cr_assert_eq(fx_tmpdir(dir, sizeof dir), 0);
+    snprintf(jwks_path, sizeof jwks_path, "%s/jwks.json", dir);
+    cr_assert_eq(fx_key_rsa(&ka, "key-a", 2048), 0);
+    cr_assert_eq(fx_key_rsa(&kb, "key-b", 2048), 0);
+    cr_assert_eq(fx_key_ec(&kc, "key-c"), 0);
+    cfg_defaults(&cfg);
+    snprintf(cfg.auth_issuer, sizeof cfg.auth_issuer, "%s", ISS);
+    snprintf(cfg.auth_audiences, sizeof cfg.auth_audiences, "%s", AUD);
+    snprintf(cfg.auth_allowed_tenants, sizeof cfg.auth_allowed_tenants, "*");
+    snprintf(cfg.auth_jwks_uri, sizeof cfg.auth_jwks_uri, "file://%s", jwks_path);
+    snprintf(cfg.redis_url, sizeof cfg.redis_url, "redis://127.0.0.1:1/0");
+    memset(&rds, 0, sizeof rds);
+}
+
+static void teardown(void)
+{
+    fx_redis_stop(&rds);
+    fx_key_free(&ka);
+    fx_key_free(&kb);
+    fx_key_free(&kc);
+    fx_rmdir(dir);
+}
+
+TestSuite(jwks, .init = setup, .fini = teardown);
+
+static void publish(const struct fx_key *k1, const struct fx_key *k2, const struct fx_key *k3)
+{
+    const struct fx_key *keys[] = { k1, k2, k3 };
+    size_t n = k3 != NULL ? 3 : k2 != NULL ? 2 : 1;
+
+    cr_assert_eq(fx_write_jwks(jwks_path, keys, n), 0);
+}
+
+static enum auth_status verify_with(struct gw_app *app, const struct fx_key *k)
+{
+    struct json_object *c = fx_claims(ISS, AUD, (int64_t)time(NULL));
+    struct gw_identity id;
+    char reason[256];
+    char *tok = fx_token(k, c);
+    enum auth_status st;
+
+    st = authjwt_verify(app, tok, strlen(tok), &id, reason, sizeof reason);
+    free(tok);
+    json_object_put(c);
+    return st;
+}
+
+static long metric(const char *name)
+{
+    char out[64] = "";
+
+    cr_assert_eq(fx_redis_query(&rds, out, sizeof out, "HGET mreg:metrics %s", name), 0);
+    return strtol(out, NULL, 10);
+}
+
+static void start_redis(void)
+{
+    cr_assert_eq(fx_redis_start(&rds), 0, "redis-server did not start");
+    snprintf(cfg.redis_url, sizeof cfg.redis_url, "%s", rds.url);
+    snprintf(cfg.redis_prefix, sizeof cfg.redis_prefix, "mreg:");
+}
+
+static void nap_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+    nanosleep(&ts, NULL);
+}
+
+/* ---- parsing ---------------------------------------------------------------- */
+
+static char *doc_of(struct json_object *arr)
+{
+    struct json_object *doc = json_object_new_object();
+    char *s;
+
+    json_object_object_add(doc, "keys", arr);
+    s = strdup(json_object_to_json_string(doc));
+    json_object_put(doc);
+    return s;
+}
+
+Test(jwks, parses_rsa_and_ec_p256_keys)
+{
+    struct json_object *arr = json_object_new_array();
+    struct jwks_set set;
+    char err[160], *doc;
+
+    json_object_array_add(arr, fx_jwk(&ka));
+    json_object_array_add(arr, fx_jwk(&kc));
+    doc = doc_of(arr);
+    cr_assert_eq(jwks_parse(doc, strlen(doc), &set, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(set.n, 2);
+    cr_assert_eq(jwks_find(&set, "key-a")->kty, JWKS_KTY_RSA);
+    cr_assert_eq(jwks_find(&set, "key-c")->kty, JWKS_KTY_EC_P256);
+    cr_assert_null(jwks_find(&set, "key-b"));
+    jwks_set_free(&set);
+    free(doc);
+}
+
+Test(jwks, skips_symmetric_encryption_and_foreign_alg_keys)
+{
+    struct json_object *arr = json_object_new_array(), *enc = fx_jwk(&kb), *rs384 = fx_jwk(&kb);
+    struct json_object *oct = json_object_new_object();
+    struct jwks_set set;
+    char err[160], *doc;
+
+    json_object_object_add(oct, "kty", json_object_new_string("oct"));
+    json_object_object_add(oct, "kid", json_object_new_string("hmac"));
+    json_object_object_add(oct, "k", json_object_new_string("c2VjcmV0"));
+    json_object_object_add(enc, "use", json_object_new_string("enc"));
+    json_object_object_add(enc, "kid", json_object_new_string("enc"));
+    json_object_object_add(rs384, "alg", json_object_new_string("RS384"));
+    json_object_object_add(rs384, "kid", json_object_new_string("rs384"));
+    json_object_array_add(arr, oct);
+    json_object_array_add(arr, enc);
+    json_object_array_add(arr, rs384);
+    json_object_array_add(arr, fx_jwk(&ka));
+    doc = doc_of(arr);
+    cr_assert_eq(jwks_parse(doc, strlen(doc), &set, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(set.n, 1);
+    cr_assert_not_null(jwks_find(&set, "key-a"));
+    jwks_set_free(&set);
+    free(doc);
+}
+
+Test(jwks, skips_rsa_key_below_2048_bits)
+{
+    struct fx_key weak;
+    struct json_object *arr = json_object_new_array();
+    struct jwks_set set;
+    char err[160], *doc;
+
+    cr_assert_eq(fx_key_rsa(&weak, "weak", 1024), 0);
+    json_object_array_add(arr, fx_jwk(&weak));
+    doc = doc_of(arr);
+    cr_assert_eq(jwks_parse(doc, strlen(doc), &set, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(set.n, 0);
+    jwks_set_free(&set);
+    free(doc);
+    fx_key_free(&weak);
+}
+
+Test(jwks, skips_ec_point_not_on_curve)
+{
+    struct json_object *arr = json_object_new_array(), *jwk = fx_jwk(&kc);
+    struct jwks_set set;
+    char err[160], *doc;
+
+    /* y = 1 is not on P-256 for this x: an invalid-curve attack key. */
+    json_object_object_add(jwk, "y", json_object_new_string("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE"));
+    json_object_array_add(arr, jwk);
+    doc = doc_of(arr);
+    cr_assert_eq(jwks_parse(doc, strlen(doc), &set, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(set.n, 0);
+    jwks_set_free(&set);
+    free(doc);
+}
+
+Test(jwks, rejects_document_without_keys_array)
+{
+    struct jwks_set set;
+    char err[160];
+
+    cr_assert_eq(jwks_parse("{\"kids\":[]}", 11, &set, err, sizeof err), -1);
+    cr_assert_eq(jwks_parse("{\"keys\":{}}", 11, &set, err, sizeof err), -1);
+    cr_assert_eq(jwks_parse("not json", 8, &set, err, sizeof err), -1);
+}
+
+/* ---- sources ----------------------------------------------------------------- */
+
+Test(jwks, refuses_plain_http_off_loopback)
+{
+    char *doc = NULL, err[256];
+    size_t len;
+
+    cr_assert_eq(jwks_fetch(&cfg, "http://192.0.2.1/keys", &doc, &len, err, sizeof err), -1);
+    cr_assert(strstr(err, "loopback") != NULL, "%s", err);
+    cr_assert_eq(jwks_fetch(&cfg, "http://example.com/keys", &doc, &len, err, sizeof err), -1);
+    cr_assert(strstr(err, "loopback") != NULL, "%s", err);
+}
+
+Test(jwks, refuses_other_schemes)
+{
+    char *doc = NULL, err[256];
+    size_t len;
+
+    cr_assert_eq(jwks_fetch(&cfg, "ftp://127.0.0.1/keys", &doc, &len, err, sizeof err), -1);
+    cr_assert_eq(jwks_fetch(&cfg, "", &doc, &len, err, sizeof err), -1);
+}
+
+/* Serve one HTTP response with body on a loopback port; returns the port. */
+static int serve_once(const char *body, pid_t *child)
+{
+    struct sockaddr_in a;
+    socklen_t alen = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(fd, 1), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    *child = fork();
+    if (*child == 0) {
+        char req[4096], head[256];
+        int c = accept(fd, NULL, NULL);
+        ssize_t got = 0, r;
+
+        while ((r = read(c, req + got, sizeof req - 1 - (size_t)got)) > 0) {
+            got += r;
+            req[got] = '\0';
+            if (strstr(req, "\r\n\r\n") != NULL)
+                break;
+        }
+        snprintf(head, sizeof head,
+                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %zu\r\nConnection: close\r\n\r\n", strlen(body));
+        if (write(c, head, strlen(head)) < 0 || write(c, body, strlen(body)) < 0)
+            _exit(1);
+        close(c);
+        _exit(0);
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+Test(jwks, fetches_http_jwks_from_loopback)
+{
+    struct json_object *arr = json_object_new_array();
+    char *body, *doc = NULL, url[128], err[256];
+    size_t len = 0;
+    pid_t child;
+    int port;
+
+    json_object_array_add(arr, fx_jwk(&ka));
+    body = doc_of(arr);
+    port = serve_once(body, &child);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/keys", port);
+    cr_assert_eq(jwks_fetch(&cfg, url, &doc, &len, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(doc, body);
+    waitpid(child, NULL, 0);
+    free(doc);
+    free(body);
+}
+
+/* ---- responder cache, fleet copy, refresh ------------------------------------ */
+
+Test(jwks, redis_down_fetches_directly_and_limits_refresh_per_responder)
+{
+    struct gw_app app;
+
+    publish(&ka, NULL, NULL);
+    cr_assert_eq(app_init(&app, &cfg, PLANE_BOTH), 0);
+    cr_assert_eq(verify_with(&app, &ka), AUTH_OK);
+    /* Rotation: the one refresh this period finds the new key. */
+    publish(&ka, &kb, NULL);
+    cr_assert_eq(verify_with(&app, &kb), AUTH_OK);
+    /* A further unknown kid within the period is not fetched for. */
+    publish(&ka, &kb, &kc);
+    nap_ms(1100);
+    cr_assert_eq(verify_with(&app, &kc), AUTH_INVALID);
+    app_free(&app);
+}
+
+Test(jwks, unavailable_when_neither_source_nor_redis_has_keys)
+{
+    struct gw_app app;
+
+    snprintf(cfg.auth_jwks_uri, sizeof cfg.auth_jwks_uri, "file://%s/missing.json", dir);
+    cr_assert_eq(app_init(&app, &cfg, PLANE_BOTH), 0);
+    cr_assert_eq(verify_with(&app, &ka), AUTH_UNAVAILABLE);
+    app_free(&app);
+}
+
+Test(jwks, caches_fetched_jwks_in_redis_for_24_hours)
+{
+    struct gw_app app;
+    char key[200], hash[65], out[64];
+
+    start_redis();
+    publish(&ka, NULL, NULL);
+    cr_assert_eq(app_init(&app, &cfg, PLANE_BOTH), 0);
+    cr_assert_eq(verify_with(&app, &ka), AUTH_OK);
+    gw_sha256_hex(cfg.auth_jwks_uri, strlen(cfg.auth_jwks_uri), hash);
+    snprintf(key, sizeof key, "mreg:jwks:%s", hash);
+    cr_assert_eq(fx_redis_query(&rds, out, sizeof out, "TTL %s", key), 0);
+    cr_assert(atol(out) > 86000 && atol(out) <= 86400, "TTL %s", out);
+    cr_assert_eq(metric("jwks_fetch_total"), 1);
+    app_free(&app);
+}
+
+Test(jwks, loads_fleet_copy_from_redis_without_the_source)
+{
+    struct gw_app app1, app2;
+
+    start_redis();
+    publish(&ka, NULL, NULL);
+    cr_assert_eq(app_init(&app1, &cfg, PLANE_BOTH), 0);
+    cr_assert_eq(verify_with(&app1, &ka), AUTH_OK);
+    /* The source goes away; a new responder still gets the keys. */
+    cr_assert_eq(unlink(jwks_path), 0);
+    cr_assert_eq(app_init(&app2, &cfg, PLANE_BOTH), 0);
+    cr_assert_eq(verify_with(&app2, &ka), AUTH_OK);
+    cr_assert_eq(metric("jwks_fetch_total"), 1);
+    app_free(&app1);
+    app_free(&app2);
+}
+
+Test(jwks, unknown_kid_refreshes_exactly_once_per_period_for_the_fleet)
+{
+    struct gw_app app1, app2;
+
+    start_redis();
+    publish(&ka, NULL, NULL);
+    cr_assert_eq(app_init(&app1, &cfg, PLANE_BOTH), 0);
+    cr_assert_eq(app_init(&app2, &cfg, PLANE_BOTH), 0);
+    cr_assert_eq(verify_with(&app1, &ka), AUTH_OK);
+
+    /* The issuer rotates in key-b: one refresh finds it. */
+    publish(&ka, &kb, NULL);
+    cr_assert_eq(verify_with(&app1, &kb), AUTH_OK);
+    cr_assert_eq(metric("jwks_refresh_total"), 1);
+
+    /* key-c appears at the source, but this period's refresh is spent:
+     * neither this responder nor another one fetches again. */
+    publish(&ka, &kb, &kc);
+    nap_ms(1100);
+    cr_assert_eq(verify_with(&app1, &kc), AUTH_INVALID);
+    cr_assert_eq(verify_with(&app2, &kc), AUTH_INVALID);
+    cr_assert_eq(metric("jwks_refresh_total"), 1);
+    cr_assert_eq(metric("jwks_fetch_total"), 2);
+
+    /* The other responder picked up key-b from the fleet copy. */
+    cr_assert_eq(verify_with(&app2, &kb), AUTH_OK);
+    cr_assert_geq(metric("jwks_cache_miss_total"), 3);
+    app_free(&app1);
+    app_free(&app2);
+}
+
+Test(jwks, loser_of_refresh_lock_rereads_the_fleet_copy)
+{
+    struct gw_app app1, app2;
+
+    start_redis();
+    publish(&ka, NULL, NULL);
+    cr_assert_eq(app_init(&app1, &cfg, PLANE_BOTH), 0);
+    cr_assert_eq(app_init(&app2, &cfg, PLANE_BOTH), 0);
+    cr_assert_eq(verify_with(&app1, &ka), AUTH_OK);
+    cr_assert_eq(verify_with(&app2, &ka), AUTH_OK);
+    publish(&ka, &kb, NULL);
+    cr_assert_eq(verify_with(&app1, &kb), AUTH_OK);
+    /* app2 holds the old set; the lock is taken, but the copy is new. */
+    cr_assert_eq(verify_with(&app2, &kb), AUTH_OK);
+    cr_assert_eq(metric("jwks_refresh_total"), 1);
+    app_free(&app1);
+    app_free(&app2);
+}
+
+Test(jwks, steady_state_makes_no_redis_call)
+{
+    struct gw_app app;
+    static char info[16384];
+
+    start_redis();
+    publish(&ka, &kc, NULL);
+    cr_assert_eq(app_init(&app, &cfg, PLANE_BOTH), 0);
+    cr_assert_eq(verify_with(&app, &ka), AUTH_OK);
+    cr_assert_eq(fx_redis_query(&rds, info, sizeof info, "CONFIG RESETSTAT"), 0);
+    for (int i = 0; i < 20; i++) {
+        cr_assert_eq(verify_with(&app, &ka), AUTH_OK);
+        cr_assert_eq(verify_with(&app, &kc), AUTH_OK);
+    }
+    cr_assert_eq(fx_redis_query(&rds, info, sizeof info, "INFO commandstats"), 0);
+    cr_assert(strstr(info, "cmdstat_get:") == NULL, "%s", info);
+    cr_assert(strstr(info, "cmdstat_set:") == NULL, "%s", info);
+    cr_assert(strstr(info, "cmdstat_hincrby:") == NULL, "%s", info);
+    app_free(&app);
+}
