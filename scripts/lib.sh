@@ -329,7 +329,8 @@ lighttpd_start() {
 	local conf=$1 pidf
 	pidf=$(sed -n 's/^server.pid-file *= *"\(.*\)"/\1/p' "$conf")
 	pidfile_alive "$pidf" && return 0
-	lighttpd -tt -f "$conf" >&2 || return 1
+	local out
+	out=$(lighttpd -tt -f "$conf" 2>&1) || { printf '%s\n' "$out" >&2; return 1; }
 	lighttpd -f "$conf" || return 1
 	wait_until 10 test -s "$pidf"
 }
@@ -347,7 +348,8 @@ apache_start() {
 	local conf=$1 pidf
 	pidf=$(apache_pidfile "$conf")
 	pidfile_alive "$pidf" && return 0
-	apache2 -t -f "$conf" >&2 || return 1
+	local out
+	out=$(apache2 -t -f "$conf" 2>&1) || { printf '%s\n' "$out" >&2; return 1; }
 	apache2 -f "$conf" -k start || return 1
 	wait_until 10 test -s "$pidf"
 }

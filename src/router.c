@@ -122,15 +122,21 @@ static const char *plane_url(const struct gw_app *app, enum gw_plane p)
     return p == PLANE_MCP ? app->cfg.mcp_url : app->cfg.api_url;
 }
 
+/* RFC 9728: the metadata of the resource being accessed. On the MCP plane each
+ * endpoint (/mcp, /servers/{name}/mcp) is its own resource with a
+ * path-suffixed document; the management API is one resource. */
 static void challenge(struct gw_call *c, int status, const char *error, const char *detail)
 {
     const char *base = plane_url(c->app, c->req->plane);
+    const char *suffix = c->req->plane == PLANE_MCP ? c->req->path : "";
 
     if (error != NULL)
         http_add_header(c->res, "WWW-Authenticate",
-                        "Bearer error=\"%s\", resource_metadata=\"%s" WK "\"", error, base);
+                        "Bearer error=\"%s\", resource_metadata=\"%s" WK "%s\"", error, base,
+                        suffix);
     else
-        http_add_header(c->res, "WWW-Authenticate", "Bearer resource_metadata=\"%s" WK "\"", base);
+        http_add_header(c->res, "WWW-Authenticate", "Bearer resource_metadata=\"%s" WK "%s\"",
+                        base, suffix);
     http_send_problem(c->res, c->req, status, detail);
 }
 

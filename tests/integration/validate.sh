@@ -52,6 +52,10 @@ validate_run MCPGW_SERVER_TLS_KEY="$IT_DIR/dev-issuer.pem"
 check "validate: a key that does not match the certificate is refused" \
 	eval '[ "$RC" = 1 ] && says "^error: server.tls_key: .* does not match"' || report
 
+validate_run MCPGW_AUTH_ROLE_MAP="Gateway.Admin=superuser"
+check "validate: a role map naming an unknown gateway role is refused" \
+	eval '[ "$RC" = 1 ] && says "^error: auth.role_map: .*superuser"' || report
+
 validate_run MCPGW_REDIS_URL="redis://127.0.0.1:$free/0" MCPGW_SERVER_TLS_CERT=/nonexistent/cert.pem \
 	MCPGW_POSTGRES_DSN="host=127.0.0.1 port=$free dbname=x user=postgres"
 check "validate: several problems -> one line each (3 errors)" \
