@@ -22,6 +22,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
+#include "config.h"
 #include "jwt_fixture.h"
 
 /* Independent of the gateway's encoder on purpose: OpenSSL's base64, then
@@ -372,4 +373,14 @@ out:
     if (c != NULL)
         redisFree(c);
     return rc;
+}
+
+void fx_config(struct gw_config *cfg, const char *jwks_path)
+{
+    cfg_defaults(cfg);
+    snprintf(cfg->auth_issuer, sizeof cfg->auth_issuer, "%s", FX_ISS);
+    snprintf(cfg->auth_audiences, sizeof cfg->auth_audiences, "%s", FX_AUD);
+    snprintf(cfg->auth_allowed_tenants, sizeof cfg->auth_allowed_tenants, "*");
+    snprintf(cfg->auth_jwks_uri, sizeof cfg->auth_jwks_uri, "file://%s", jwks_path);
+    snprintf(cfg->redis_url, sizeof cfg->redis_url, "redis://127.0.0.1:1/0");
 }

@@ -56,6 +56,13 @@ int fx_redis_query(const struct fx_redis *r, char *out, size_t n, const char *fm
 
 /* A temporary directory (mkdtemp) and removal of it with its files. */
 int fx_tmpdir(char *buf, size_t n);
+/* Issuer and audience of the fixture tokens. */
+#define FX_ISS "https://issuer.example/"
+#define FX_AUD "api://gateway"
+struct gw_config;
+/* Defaults plus a resource server trusting FX_ISS/FX_AUD, any tenant, keys
+ * from the JWKS file at jwks_path, and a Redis URL where nothing listens. */
+void fx_config(struct gw_config *cfg, const char *jwks_path);
 void fx_rmdir(const char *dir);
 
 #endif

@@ -12,8 +12,8 @@
 #include "log.h"
 #include "router.h"
 
-#define ISS "https://issuer.example/"
-#define AUD "api://gateway"
+#define ISS FX_ISS
+#define AUD FX_AUD
 
 static struct gw_app app;
 static struct gw_config cfg;
@@ -31,12 +31,7 @@ static void setup(void)
     cr_assert_eq(fx_key_rsa(&rsa, "rsa-1", 2048), 0);
     keys[0] = &rsa;
     cr_assert_eq(fx_write_jwks(jwks_path, keys, 1), 0);
-    cfg_defaults(&cfg);
-    snprintf(cfg.auth_issuer, sizeof cfg.auth_issuer, "%s", ISS);
-    snprintf(cfg.auth_audiences, sizeof cfg.auth_audiences, "%s", AUD);
-    snprintf(cfg.auth_allowed_tenants, sizeof cfg.auth_allowed_tenants, "*");
-    snprintf(cfg.auth_jwks_uri, sizeof cfg.auth_jwks_uri, "file://%s", jwks_path);
-    snprintf(cfg.redis_url, sizeof cfg.redis_url, "redis://127.0.0.1:1/0");
+    fx_config(&cfg, jwks_path);
     snprintf(cfg.mcp_url, sizeof cfg.mcp_url, "https://127.0.0.1:8001/");
     snprintf(cfg.api_url, sizeof cfg.api_url, "https://127.0.0.1:8000");
     snprintf(cfg.auth_role_map, sizeof cfg.auth_role_map,

@@ -18,8 +18,8 @@
 #include "log.h"
 #include "util.h"
 
-#define ISS "https://issuer.example/"
-#define AUD "api://gateway"
+#define ISS FX_ISS
+#define AUD FX_AUD
 
 static struct fx_key ka, kb, kc;
 static char dir[256], jwks_path[300];
@@ -34,12 +34,7 @@ static void setup(void)
     cr_assert_eq(fx_key_rsa(&ka, "key-a", 2048), 0);
     cr_assert_eq(fx_key_rsa(&kb, "key-b", 2048), 0);
     cr_assert_eq(fx_key_ec(&kc, "key-c"), 0);
-    cfg_defaults(&cfg);
-    snprintf(cfg.auth_issuer, sizeof cfg.auth_issuer, "%s", ISS);
-    snprintf(cfg.auth_audiences, sizeof cfg.auth_audiences, "%s", AUD);
-    snprintf(cfg.auth_allowed_tenants, sizeof cfg.auth_allowed_tenants, "*");
-    snprintf(cfg.auth_jwks_uri, sizeof cfg.auth_jwks_uri, "file://%s", jwks_path);
-    snprintf(cfg.redis_url, sizeof cfg.redis_url, "redis://127.0.0.1:1/0");
+    fx_config(&cfg, jwks_path);
     memset(&rds, 0, sizeof rds);
 }
 

@@ -11,8 +11,8 @@
 #include "jwt_fixture.h"
 #include "log.h"
 
-#define ISS "https://issuer.example/"
-#define AUD "api://gateway"
+#define ISS FX_ISS
+#define AUD FX_AUD
 #define TID "72f988bf-86f1-41af-91ab-2d7cd011db47"
 
 static struct gw_app app;
@@ -37,13 +37,9 @@ static void setup(void)
     cr_assert_eq(fx_key_rsa(&rsa, "rsa-1", 2048), 0);
     cr_assert_eq(fx_key_ec(&ec, "ec-1"), 0);
     write_jwks();
-    cfg_defaults(&cfg);
-    snprintf(cfg.auth_issuer, sizeof cfg.auth_issuer, "%s", ISS);
+    /* Redis is unreachable there: these tests exercise the direct JWKS path. */
+    fx_config(&cfg, jwks_path);
     snprintf(cfg.auth_audiences, sizeof cfg.auth_audiences, "%s, https://gw.example/mcp", AUD);
-    snprintf(cfg.auth_allowed_tenants, sizeof cfg.auth_allowed_tenants, "*");
-    snprintf(cfg.auth_jwks_uri, sizeof cfg.auth_jwks_uri, "file://%s", jwks_path);
-    /* Nothing listens there: these tests exercise the direct JWKS path. */
-    snprintf(cfg.redis_url, sizeof cfg.redis_url, "redis://127.0.0.1:1/0");
     cr_assert_eq(app_init(&app, &cfg, PLANE_BOTH), 0);
 }
 
