@@ -253,6 +253,7 @@ render_template() {
 # gateway_conf: print a gateway.conf from these variables (empty ones omitted):
 # API_PORT MCP_PORT CERT KEY CA LOG_FILE FCGI_SOCKET WORKERS REDIS_URL PG_DSN
 # DEV_KEY JWKS_FILE AUDIENCE BODY_MAX LOG_LEVEL REDIS_TIMEOUT_MS DRAIN_TIMEOUT
+# UPSTREAM_ALLOWED_NETWORKS
 gateway_conf() {
 	local kv
 	_conf_kv() { [ -n "$2" ] && printf '%s = %s\n' "$1" "$2"; return 0; }
@@ -294,6 +295,11 @@ gateway_conf() {
 	echo
 	echo "[limits]"
 	_conf_kv body_max "${BODY_MAX:-}"
+	if [ -n "${UPSTREAM_ALLOWED_NETWORKS:-}" ]; then
+		echo
+		echo "[upstream]"
+		_conf_kv allowed_networks "$UPSTREAM_ALLOWED_NETWORKS"
+	fi
 	echo
 	echo "[security]"
 	_conf_kv allowed_origins "https://127.0.0.1:$API_PORT,https://127.0.0.1:$MCP_PORT"

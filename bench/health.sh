@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# GET /health through lighttpd (HTTPS, the shipped config): `mcp-gateway serve`
+# against the bare libfcgi responder of bench/hello.c, in the same run.
+# Prints both throughputs and their ratio (target: gateway >= 0.8 x bare).
+#
+# usage: bench/health.sh   (env: DURATION=10 CONNS=32 WORKERS=2 LOG_LEVEL=info BIN=./mcp-gateway)
+# wrk runs on CPU 0, lighttpd, the responders and the stores on CPU 1.
+set -euo pipefail
+. "$(dirname "$0")/../scripts/lib.sh"
+
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-32}
+WORKERS=${WORKERS:-2}
+BIN=${BIN:-$GW_ROOT/mcp-gateway}
+LOG_LEVEL=${LOG_LEVEL:-info}
+[ -x "$BIN" ] || gw_die "$BIN not built (run: autoreconf -fi && ./configure && make)"
+command -v wrk >/dev/null || gw_die "wrk is not installed (apt-get install wrk)"
+
+if [ "$(nproc)" -ge 2 ]; then
+	CLIENT=(taskset -c 0) SERVER=(taskset -c 1) PINNING="wrk on CPU 0; lighttpd, responders, Redis, PostgreSQL on CPU 1"
+else
+	CLIENT=() SERVER=() PINNING="one CPU: no pinning (client and server share it)"
+fi
+
+T=$(mktemp -d /tmp/mcpgw-bench.XXXXXX)
+chmod 755 "$T"
+cleanup() {
+	stop_by_pidfile "$T/lighttpd/lighttpd.pid"
+	stop_by_pidfile "$T/hello.pid"
+	serve_stop "$T/serve.pid"
+	redis_stop "$T/redis"
+	pg_stop "$T/pg" --remove
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+cc -O2 -o "$T/hello" "$GW_ROOT/bench/hello.c" -lfcgi
+make_certs "$T/certs"
+API_PORT=$(free_port) MCP_PORT=$(free_port)
+REDIS_PORT=$(free_port)
+"${SERVER[@]}" bash -c ". '$GW_ROOT/scripts/lib.sh'; redis_start '$T/redis' $REDIS_PORT"
+REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+"${SERVER[@]}" bash -c ". '$GW_ROOT/scripts/lib.sh'; pg_start '$T/pg' $(free_port) mcpgw" >/dev/null
+PG_DSN=$(pg_dsn "$T/pg" mcpgw)
+CERT=$T/certs/tls.crt KEY=$T/certs/tls.key CA=$T/certs/ca.pem
+DEV_KEY=$T/dev-issuer.pem JWKS_FILE=$T/dev-jwks.json
+make_dev_issuer_key "$DEV_KEY"
+CONF=$T/gateway.conf
+FCGI_SOCKET=$T/gw.sock
+gateway_conf >"$CONF"
+"$BIN" jwks --config "$CONF" >"$JWKS_FILE"
+"$BIN" migrate --config "$CONF" >/dev/null 2>&1
+
+URL=https://127.0.0.1:$API_PORT/health
+WRK=(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$URL")
+
+# measure SOCKET LABEL: lighttpd in front of SOCKET; prints req/s, keeps wrk's output.
+measure() {
+	local sock=$1 label=$2 conf
+	conf=$(lighttpd_render "$T/lighttpd" API_PORT="$API_PORT" MCP_PORT="$MCP_PORT" \
+		CERT_PEM="$T/certs/tls.pem" FCGI_SOCKET="$sock" BODY_MAX_KB=1024)
+	"${SERVER[@]}" bash -c ". '$GW_ROOT/scripts/lib.sh'; lighttpd_start '$conf'"
+	[ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CA" "$URL")" = 200 ] ||
+		gw_die "$label: $URL is not 200"
+	"${CLIENT[@]}" wrk -t1 -c"$CONNS" -d2s "$URL" >/dev/null # warm-up
+	"${CLIENT[@]}" "${WRK[@]}" >"$T/wrk-$label.txt"
+	stop_by_pidfile "$T/lighttpd/lighttpd.pid"
+	grep -q 'Non-2xx' "$T/wrk-$label.txt" && { cat "$T/wrk-$label.txt" >&2; gw_die "$label: non-2xx answers"; }
+	awk '/^Requests\/sec:/ {print $2}' "$T/wrk-$label.txt"
+}
+latency() { awk -v p="$2" '$1 == p {print $2}' "$T/wrk-$1.txt"; }
+
+"${SERVER[@]}" spawn-fcgi -s "$T/hello.sock" -M 0666 -F "$WORKERS" -P "$T/hello.pid" -- "$T/hello" >/dev/null
+hello_rps=$(measure "$T/hello.sock" hello)
+stop_by_pidfile "$T/hello.pid"
+
+"${SERVER[@]}" bash -c ". '$GW_ROOT/scripts/lib.sh'; serve_start '$BIN' '$CONF' '$FCGI_SOCKET' '$T/serve.pid' '$T/gateway.log' $WORKERS"
+gw_rps=$(measure "$FCGI_SOCKET" gateway)
+serve_stop "$T/serve.pid"
+
+ratio=$(awk -v a="$gw_rps" -v b="$hello_rps" 'BEGIN { printf "%.2f", a / b }')
+cat <<EOF
+GET /health through lighttpd $(lighttpd -v 2>/dev/null | head -n1 | awk '{print $1}') (HTTPS, conf/lighttpd/lighttpd.conf.in), $WORKERS responders each
+client:  taskset -c 0 ${WRK[*]}   ($PINNING)
+bare libfcgi hello (spawn-fcgi -F $WORKERS): $hello_rps req/s  (p50 $(latency hello 50%), p99 $(latency hello 99%))
+mcp-gateway serve --workers $WORKERS:        $gw_rps req/s  (p50 $(latency gateway 50%), p99 $(latency gateway 99%))
+ratio gateway / bare: $ratio  (target >= 0.8; log_level=$LOG_LEVEL)
+EOF

@@ -1,0 +1,351 @@
+# Helpers for the integration tests: one private Redis, PostgreSQL, gateway and
+# web server per test on free loopback ports, `ok`/`not ok` lines, cleanup on exit.
+# Sourced by tests/integration/*.sh (run by `make check` or directly with bash).
+
+set -u
+
+top_srcdir=${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+top_builddir=${top_builddir:-$top_srcdir}
+GW_ROOT=$top_srcdir
+# shellcheck source=../../scripts/lib.sh
+. "$top_srcdir/scripts/lib.sh"
+
+GATEWAY=$top_builddir/mcp-gateway
+IT_NAME=$(basename "$0" .sh)
+IT_DIR=$(mktemp -d "/tmp/mcpgw-$IT_NAME.XXXXXX")
+# Apache's workers (nobody) and PostgreSQL (postgres) must reach files in here.
+chmod 755 "$IT_DIR"
+IT_PASSED=0
+IT_FAILED=0
+IT_CLEANUP=()
+AUDIENCE=mcp-registry-gateway
+
+# --- reporting ---------------------------------------------------------------
+
+ok() { IT_PASSED=$((IT_PASSED + 1)); echo "ok - $*"; }
+not_ok() { IT_FAILED=$((IT_FAILED + 1)); echo "not ok - $*"; }
+diag() { sed 's/^/# /'; }
+
+# check NAME COMMAND...: one case; on failure the last response is shown.
+check() {
+	local name=$1
+	shift
+	if "$@"; then
+		ok "$name"
+	else
+		not_ok "$name"
+		show_response
+	fi
+}
+
+# it_cleanup_add COMMAND...: run at exit, last added first.
+it_cleanup_add() { IT_CLEANUP+=("$(printf '%q ' "$@")"); }
+
+it_cleanup() {
+	local rc=$? i
+	for ((i = ${#IT_CLEANUP[@]} - 1; i >= 0; i--)); do
+		eval "${IT_CLEANUP[$i]}" >/dev/null 2>&1
+	done
+	if [ "$IT_FAILED" -gt 0 ] || [ "$rc" -ne 0 ]; then
+		local f
+		for f in "$IT_DIR"/*.log "$IT_DIR"/*/*error.log; do
+			[ -s "$f" ] || continue
+			echo "# --- last lines of $f"
+			tail -n 25 "$f" | diag
+		done
+	fi
+	[ -n "${IT_KEEP:-}" ] || rm -rf "$IT_DIR"
+	echo "# $IT_NAME: $IT_PASSED passed, $IT_FAILED failed"
+	[ "$IT_FAILED" -eq 0 ] && [ "$rc" -eq 0 ] && exit 0
+	exit 1
+}
+trap it_cleanup EXIT
+
+# it_fatal MESSAGE: a setup step failed; nothing after it can run.
+it_fatal() { not_ok "$*"; exit 1; }
+
+# --- HTTP ----------------------------------------------------------------------
+
+# http METHOD URL [CURL-ARGS...]: sets HTTP_CODE, HTTP_TIME; headers and body
+# of the answer are in $IT_DIR/last.headers and $IT_DIR/last.body.
+http() {
+	local method=$1 url=$2 out
+	shift 2
+	: >"$IT_DIR/last.headers"
+	: >"$IT_DIR/last.body"
+	HTTP_REQ="$method $url"
+	out=$(curl -sS --cacert "$IT_DIR/certs/ca.pem" --max-time "${HTTP_MAX_TIME:-10}" \
+		-X "$method" -D "$IT_DIR/last.headers" -o "$IT_DIR/last.body" \
+		-w '%{http_code} %{time_total}' "$@" "$url" 2>"$IT_DIR/last.curl")
+	HTTP_CODE=${out%% *}
+	HTTP_TIME=${out#* }
+	[ -n "$HTTP_CODE" ] || HTTP_CODE=000
+}
+
+# header NAME: value of a header of the last answer (last occurrence).
+header() {
+	grep -i "^$1:" "$IT_DIR/last.headers" | tail -n1 | sed 's/^[^:]*: *//' | tr -d '\r'
+}
+
+body_has() { grep -Eq -- "$1" "$IT_DIR/last.body"; }
+
+show_response() {
+	{
+		echo "request: ${HTTP_REQ:-none}"
+		echo "status: ${HTTP_CODE:-none}  time: ${HTTP_TIME:-}"
+		cat "$IT_DIR/last.curl" 2>/dev/null
+		tr -d '\r' <"$IT_DIR/last.headers" 2>/dev/null | head -n 20
+		head -c 600 "$IT_DIR/last.body" 2>/dev/null
+		echo
+	} | diag
+}
+
+is_problem_json() {
+	case $(header Content-Type) in application/problem+json*) ;; *) return 1 ;; esac
+	body_has '"request_id"'
+}
+
+# --- stack -------------------------------------------------------------------
+
+it_need_gateway() {
+	[ -x "$GATEWAY" ] || it_fatal "gateway binary exists ($GATEWAY)"
+}
+
+# it_start_stores: private Redis and PostgreSQL; sets REDIS_PORT REDIS_URL PG_DSN.
+it_start_stores() {
+	REDIS_PORT=$(free_port)
+	redis_start "$IT_DIR/redis" "$REDIS_PORT" || it_fatal "start redis on $REDIS_PORT"
+	it_cleanup_add redis_stop "$IT_DIR/redis"
+	REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+	pg_start "$IT_DIR/pg" "$(free_port)" mcpgw || it_fatal "start postgres"
+	it_cleanup_add pg_stop "$IT_DIR/pg" --remove
+	PG_DSN=$(pg_dsn "$IT_DIR/pg" mcpgw)
+}
+
+# it_write_conf: $CONF from the current variables (see gateway_conf); files
+# readable by nobody for the Apache-run modes.
+it_write_conf() {
+	gateway_conf >"$CONF.tmp" && mv "$CONF.tmp" "$CONF" && chmod 644 "$CONF"
+}
+
+# it_setup_gateway: certificates, development issuer, config, JWKS, migrations,
+# an admin token. Sets API_PORT MCP_PORT CONF TOKEN API MCP and friends.
+it_setup_gateway() {
+	it_need_gateway
+	API_PORT=$(free_port)
+	MCP_PORT=$(free_port)
+	API=https://127.0.0.1:$API_PORT
+	MCP=https://127.0.0.1:$MCP_PORT
+	# The public URLs in the configuration (a second web server may use other ports).
+	PUBLIC_API=$API PUBLIC_MCP=$MCP
+	make_certs "$IT_DIR/certs" || it_fatal "make certificates"
+	chmod 644 "$IT_DIR/certs/tls.key"
+	CERT=$IT_DIR/certs/tls.crt KEY=$IT_DIR/certs/tls.key CA=$IT_DIR/certs/ca.pem
+	DEV_KEY=$IT_DIR/dev-issuer.pem
+	make_dev_issuer_key "$DEV_KEY" || it_fatal "make development issuer key"
+	chmod 644 "$DEV_KEY"
+	JWKS_FILE=$IT_DIR/dev-jwks.json
+	FCGI_SOCKET=$IT_DIR/gw.sock
+	BODY_MAX=${BODY_MAX:-65536}
+	WORKERS=${WORKERS:-2}
+	REDIS_TIMEOUT_MS=${REDIS_TIMEOUT_MS:-3000}
+	DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-10}
+	CONF=$IT_DIR/gateway.conf
+	it_write_conf
+	if "$GATEWAY" jwks --config "$CONF" >"$JWKS_FILE" 2>"$IT_DIR/jwks.err" && grep -q '"keys"' "$JWKS_FILE"; then
+		ok "mcp-gateway jwks prints the development issuer's JWKS"
+	else
+		not_ok "mcp-gateway jwks prints the development issuer's JWKS"
+		diag <"$IT_DIR/jwks.err"
+	fi
+	chmod 644 "$JWKS_FILE"
+	if "$GATEWAY" migrate --config "$CONF" >"$IT_DIR/migrate.out" 2>&1; then
+		ok "mcp-gateway migrate"
+	else
+		not_ok "mcp-gateway migrate"
+		diag <"$IT_DIR/migrate.out"
+	fi
+	TOKEN=$("$GATEWAY" token --config "$CONF" --sub it-admin --tenant it-tenant --roles admin \
+		--scopes "openid" --ttl 3600 --aud "$AUDIENCE" 2>"$IT_DIR/token.err")
+	if [ -n "$TOKEN" ]; then
+		ok "mcp-gateway token mints an admin token"
+	else
+		not_ok "mcp-gateway token mints an admin token"
+		diag <"$IT_DIR/token.err"
+	fi
+	AUTH=(-H "Authorization: Bearer $TOKEN")
+}
+
+# it_start_serve [WORKERS]: the pre-fork supervisor on $FCGI_SOCKET; sets SERVE_PID.
+it_start_serve() {
+	SERVE_PIDFILE=$IT_DIR/serve.pid
+	it_cleanup_add serve_stop "$SERVE_PIDFILE"
+	serve_start "$GATEWAY" "$CONF" "$FCGI_SOCKET" "$SERVE_PIDFILE" "$IT_DIR/gateway.log" \
+		"${1:-$WORKERS}" || it_fatal "mcp-gateway serve starts and creates its socket"
+	SERVE_PID=$(head -n1 "$SERVE_PIDFILE")
+}
+
+# it_start_lighttpd SOCKET [DIR]
+it_start_lighttpd() {
+	local dir=${2:-$IT_DIR/lighttpd} conf
+	conf=$(lighttpd_render "$dir" API_PORT="$API_PORT" MCP_PORT="$MCP_PORT" \
+		CERT_PEM="$IT_DIR/certs/tls.pem" FCGI_SOCKET="$1" \
+		BODY_MAX_KB="$(body_max_kb "${WEB_BODY_MAX:-$((BODY_MAX * 2))}")") || it_fatal "render lighttpd.conf"
+	it_cleanup_add stop_by_pidfile "$dir/lighttpd.pid"
+	lighttpd_start "$conf" >"$IT_DIR/lighttpd-start.log" 2>&1 || {
+		diag <"$IT_DIR/lighttpd-start.log"
+		it_fatal "lighttpd starts"
+	}
+	wait_until 10 port_in_use "$MCP_PORT"
+}
+
+# it_start_apache VARIANT [DIR]: proxy_fcgi (to $FCGI_SOCKET), fcgid or cgi.
+it_start_apache() {
+	local variant=$1 dir=${2:-$IT_DIR/apache} conf
+	conf=$(apache_render "$variant" "$dir" API_PORT="$API_PORT" MCP_PORT="$MCP_PORT" \
+		CERT="$CERT" KEY="$KEY" BODY_MAX="${WEB_BODY_MAX:-$((BODY_MAX * 2))}" FCGI_SOCKET="$FCGI_SOCKET" \
+		GATEWAY="$GATEWAY" CONFIG="$CONF") || it_fatal "render apache $variant config"
+	it_cleanup_add stop_by_pidfile "$(apache_pidfile "$conf")"
+	apache_start "$conf" >"$IT_DIR/apache-start.log" 2>&1 || {
+		diag <"$IT_DIR/apache-start.log"
+		it_fatal "apache ($variant) starts"
+	}
+	wait_until 10 port_in_use "$MCP_PORT"
+}
+
+# it_gateway_for_apache: Apache-run modes (mod_fcgid, CGI) execute a private copy
+# of the binary as nobody, so that whatever Apache leaves running can be found
+# by its path and stopped, and a clone under a private folder still works.
+it_gateway_for_apache() {
+	mkdir -p "$IT_DIR/bin"
+	cp "$GATEWAY" "$IT_DIR/bin/mcp-gateway" && chmod 755 "$IT_DIR/bin/mcp-gateway" ||
+		it_fatal "copy the gateway binary for Apache"
+	GATEWAY=$IT_DIR/bin/mcp-gateway
+	it_cleanup_add it_kill_private_gateways
+}
+
+# Processes of the private copy still running (pids, one a line).
+it_private_gateways() { pgrep -f "^$IT_DIR/bin/mcp-gateway( |\$)"; }
+it_kill_private_gateways() {
+	local pid
+	for pid in $(it_private_gateways); do kill -KILL "$pid" 2>/dev/null; done
+}
+
+# it_check_apache_leaves_nothing LABEL: stop Apache; no gateway process may outlive it.
+it_check_apache_leaves_nothing() {
+	local left
+	stop_by_pidfile "$IT_DIR/apache/apache.pid" 20
+	sleep 0.5
+	left=$(it_private_gateways | paste -sd, -)
+	if [ -z "$left" ]; then
+		ok "$1: no gateway process outlives Apache"
+	else
+		not_ok "$1: no gateway process outlives Apache"
+		ps -o pid,user,stat,etime,time,args -p "$left" | diag
+	fi
+}
+
+# A log file the gateway may write to even when Apache runs it as nobody.
+it_shared_log() {
+	LOG_FILE=$IT_DIR/gateway.log
+	touch "$LOG_FILE" && chmod 666 "$LOG_FILE"
+}
+
+# --- shared cases --------------------------------------------------------------
+
+# it_check_http_contract LABEL: the HTTP behaviour every mode must show.
+it_check_http_contract() {
+	local l=$1 rid sent big
+
+	http GET "$API/health"
+	check "$l: GET /health on the api port is 200 with status ok" \
+		eval '[ "$HTTP_CODE" = 200 ] && body_has "\"status\" *: *\"ok\""'
+	[ "$HTTP_CODE" != 000 ] || it_fatal "$l: the stack answers at all (remaining cases not run)"
+	check "$l: every response carries X-Request-Id" eval '[ -n "$(header X-Request-Id)" ]'
+
+	sent=it-req-$RANDOM-0001
+	http GET "$API/health" -H "X-Request-Id: $sent"
+	check "$l: a sane X-Request-Id is echoed" eval '[ "$(header X-Request-Id)" = "$sent" ]'
+
+	sent='bad id <script>;'
+	http GET "$API/health" -H "X-Request-Id: $sent"
+	rid=$(header X-Request-Id)
+	check "$l: an insane X-Request-Id is replaced by a generated one" \
+		eval '[ -n "$rid" ] && [ "$rid" != "$sent" ]'
+
+	http GET "$API/health" -H "X-Request-Id: $(head -c 300 /dev/zero | tr '\0' a)"
+	rid=$(header X-Request-Id)
+	check "$l: an overlong X-Request-Id is replaced" eval '[ -n "$rid" ] && [ ${#rid} -lt 300 ]'
+
+	http GET "$MCP/health"
+	check "$l: GET /health on the mcp port is 404 problem+json" \
+		eval '[ "$HTTP_CODE" = 404 ] && is_problem_json'
+
+	http GET "$API/no/such/route"
+	rid=$(header X-Request-Id)
+	check "$l: unknown route is 404 problem+json with the request id" \
+		eval '[ "$HTTP_CODE" = 404 ] && is_problem_json && [ -n "$rid" ] && body_has "$rid"'
+
+	http DELETE "$API/health"
+	check "$l: DELETE /health is 405 with Allow" \
+		eval '[ "$HTTP_CODE" = 405 ] && header Allow | grep -q GET && is_problem_json'
+
+	big=$IT_DIR/body.big
+	head -c $((BODY_MAX + 1)) /dev/zero | tr '\0' x >"$big"
+	http POST "$API/health" -H 'Content-Type: application/json' --data-binary "@$big"
+	check "$l: a body over limits.body_max ($BODY_MAX) is 413 problem+json" \
+		eval '[ "$HTTP_CODE" = 413 ] && is_problem_json'
+
+	http GET "$API/health/components"
+	check "$l: /health/components without a token is 401 with WWW-Authenticate" \
+		eval '[ "$HTTP_CODE" = 401 ] && header WWW-Authenticate | grep -q "^Bearer"'
+
+	http GET "$API/health/components" "${AUTH[@]}"
+	check "$l: Authorization reaches the gateway (/health/components with a token is answered)" \
+		eval '[ "$HTTP_CODE" != 401 ] && [ "$HTTP_CODE" != 000 ] && body_has "\"overall_status\""'
+}
+
+# it_check_planes LABEL: management routes only on api, MCP routes only on mcp.
+it_check_planes() {
+	local l=$1 path
+	for path in /health /health/ready /health/components /metrics /api/v1/servers; do
+		http GET "$MCP$path" "${AUTH[@]}"
+		check "$l: management route $path is 404 on the mcp port" eval '[ "$HTTP_CODE" = 404 ]'
+	done
+	http GET "$API/health/ready"
+	check "$l: /health/ready is answered on the api port" \
+		eval '[ "$HTTP_CODE" = 200 ] || [ "$HTTP_CODE" = 503 ]'
+	http GET "$MCP/.well-known/oauth-protected-resource/mcp"
+	check "$l: /.well-known/oauth-protected-resource/mcp is 200 JSON on the mcp port" \
+		eval '[ "$HTTP_CODE" = 200 ] && header Content-Type | grep -q "^application/json" && body_has "\"resource\" *: *\"$PUBLIC_MCP"'
+	http GET "$API/.well-known/oauth-protected-resource/mcp"
+	check "$l: /.well-known/oauth-protected-resource/mcp is 404 on the api port" \
+		eval '[ "$HTTP_CODE" = 404 ]'
+	# Both planes are protected resources: each may describe itself, never the other.
+	# (The resource named is the configured public URL of the plane.)
+	http GET "$API/.well-known/oauth-protected-resource"
+	check "$l: /.well-known/oauth-protected-resource on the api port describes the api plane (or is 404)" \
+		eval '[ "$HTTP_CODE" = 404 ] || { [ "$HTTP_CODE" = 200 ] && body_has "\"resource\" *: *\"$PUBLIC_API\""; }'
+	http POST "$API/mcp" -H 'Content-Type: application/json' --data '{}'
+	check "$l: /mcp is 404 on the api port" eval '[ "$HTTP_CODE" = 404 ]'
+}
+
+# it_check_sanitizer_logs: no AddressSanitizer/UBSan report in what the gateway logged.
+it_check_sanitizer_logs() {
+	local f found=
+	for f in "$IT_DIR"/gateway.log "$IT_DIR"/*/apache-error.log "$IT_DIR"/*/lighttpd-error.log; do
+		[ -f "$f" ] || continue
+		if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f"; then
+			found=1
+			grep -E -A12 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f" | head -n 40 | diag
+		fi
+	done
+	if [ -z "$found" ]; then
+		ok "no sanitizer reports in the gateway's logs"
+	else
+		not_ok "no sanitizer reports in the gateway's logs"
+	fi
+}
+
+# children PID: direct children of PID, sorted.
+children() { pgrep -P "$1" | sort -n | tr '\n' ' '; }
