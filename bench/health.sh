@@ -49,7 +49,7 @@ CONF=$T/gateway.conf
 FCGI_SOCKET=$T/gw.sock
 gateway_conf >"$CONF"
 "$BIN" jwks --config "$CONF" >"$JWKS_FILE"
-"$BIN" migrate --config "$CONF" >/dev/null 2>&1
+"$BIN" migrate --config "$CONF" --dir "$GW_ROOT/migrations" >/dev/null 2>&1
 
 URL=https://127.0.0.1:$API_PORT/health
 WRK=(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$URL")

@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <fcgiapp.h>
 
+#include "log.h"
+
 extern char **environ;
 
 static volatile sig_atomic_t *g_stop;
@@ -40,10 +42,34 @@ void responder_signals(volatile sig_atomic_t *stop)
 
 int responder_fd0_is_socket(void)
 {
-    int type;
-    socklen_t len = sizeof(type);
+    int listening = 0;
+    socklen_t len = sizeof(listening);
 
-    return getsockopt(0, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+    /* Listening, not merely a socket: mod_cgid hands a CGI program a
+     * connected socket on fd 0, and that is a CGI request to answer. */
+    return getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening;
+}
+
+/* Errors after which accept() can succeed later: another responder won the
+ * connection, a signal, a peer that left, a full descriptor table. */
+static int accept_error_transient(int err)
+{
+    switch (err) {
+    case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+    case EWOULDBLOCK:
+#endif
+    case EINTR:
+    case ECONNABORTED:
+    case EPROTO:
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 /* --- FastCGI ------------------------------------------------------------ */
@@ -93,6 +119,7 @@ int responder_loop(int listen_fd, responder_fn fn, void *arg, volatile sig_atomi
 {
     FCGX_Request req;
     struct http_io io = { fcgi_param, fcgi_read, fcgi_write, fcgi_flush, &req };
+    int rc;
 
     if (FCGX_Init() != 0)
         return -1;
@@ -115,8 +142,20 @@ int responder_loop(int listen_fd, responder_fn fn, void *arg, volatile sig_atomi
             continue;
         if (*stop)
             break;
-        if (FCGX_Accept_r(&req) < 0)
-            continue; /* another responder took it, or a signal arrived */
+        rc = FCGX_Accept_r(&req);
+        if (rc < 0) {
+            if (!accept_error_transient(-rc)) {
+                /* Not a listening socket any more (or never was): stop
+                 * rather than spin on an fd that poll() calls readable. */
+                log_error("accept_failed", "FastCGI accept failed: %s; responder exits",
+                          rc == -9999 ? "unknown error" : strerror(-rc));
+                FCGX_Free(&req, 1);
+                return -1;
+            }
+            if (-rc != EAGAIN && -rc != EWOULDBLOCK && -rc != EINTR)
+                usleep(10000); /* e.g. out of descriptors: do not spin */
+            continue;
+        }
         fn(arg, &io);
         FCGX_Finish_r(&req);
     }
@@ -150,10 +189,29 @@ static int cgi_flush(void *ctx)
     return fflush(stdout) == 0 ? 0 : -1;
 }
 
+/* A CGI program that exits before the web server has written the whole
+ * request body makes that write fail, and the server may then reset the
+ * connection instead of sending our answer (seen with a 413 under mod_cgid).
+ * Read what is left, up to a bound: the web server limits bodies too. */
+#define CGI_DRAIN_MAX (64L * 1024 * 1024)
+
+static void cgi_drain_stdin(void)
+{
+    char buf[16384];
+    long total = 0;
+    size_t n;
+
+    while (total < CGI_DRAIN_MAX && (n = fread(buf, 1, sizeof(buf), stdin)) > 0)
+        total += (long)n;
+}
+
 int responder_cgi(responder_fn fn, void *arg)
 {
     struct http_io io = { cgi_param, cgi_read, cgi_write, cgi_flush, NULL };
+    int rc;
 
     fn(arg, &io);
-    return fflush(stdout) == 0 ? 0 : 1;
+    rc = fflush(stdout) == 0 ? 0 : 1;
+    cgi_drain_stdin();
+    return rc;
 }

@@ -159,7 +159,7 @@ it_setup_gateway() {
 		diag <"$IT_DIR/jwks.err"
 	fi
 	chmod 644 "$JWKS_FILE"
-	if "$GATEWAY" migrate --config "$CONF" >"$IT_DIR/migrate.out" 2>&1; then
+	if "$GATEWAY" migrate --config "$CONF" --dir "$top_srcdir/migrations" >"$IT_DIR/migrate.out" 2>&1; then
 		ok "mcp-gateway migrate"
 	else
 		not_ok "mcp-gateway migrate"
