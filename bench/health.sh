@@ -3,7 +3,7 @@
 # against the bare libfcgi responder of bench/hello.c, in the same run.
 # Prints both throughputs and their ratio (target: gateway >= 0.8 x bare).
 #
-# usage: bench/health.sh   (env: DURATION=10 CONNS=32 WORKERS=2 LOG_LEVEL=info BIN=./mcp-gateway)
+# usage: bench/health.sh   (env: DURATION=10 ROUNDS=3 CONNS=32 WORKERS=2 LOG_LEVEL=info BIN=./mcp-gateway)
 # wrk runs on CPU 0, lighttpd, the responders and the stores on CPU 1.
 set -euo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
@@ -11,6 +11,7 @@ set -euo pipefail
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-32}
 WORKERS=${WORKERS:-2}
+ROUNDS=${ROUNDS:-3}
 BIN=${BIN:-$GW_ROOT/mcp-gateway}
 LOG_LEVEL=${LOG_LEVEL:-info}
 [ -x "$BIN" ] || gw_die "$BIN not built (run: autoreconf -fi && ./configure && make)"
@@ -69,20 +70,27 @@ measure() {
 	awk '/^Requests\/sec:/ {print $2}' "$T/wrk-$label.txt"
 }
 latency() { awk -v p="$2" '$1 == p {print $2}' "$T/wrk-$1.txt"; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
+# Both backends stay up; rounds alternate so that drift in the machine's
+# speed (a shared VM) falls on both sides alike. The medians are compared.
 "${SERVER[@]}" spawn-fcgi -s "$T/hello.sock" -M 0666 -F "$WORKERS" -P "$T/hello.pid" -- "$T/hello" >/dev/null
-hello_rps=$(measure "$T/hello.sock" hello)
-stop_by_pidfile "$T/hello.pid"
-
 "${SERVER[@]}" bash -c ". '$GW_ROOT/scripts/lib.sh'; serve_start '$BIN' '$CONF' '$FCGI_SOCKET' '$T/serve.pid' '$T/gateway.log' $WORKERS"
-gw_rps=$(measure "$FCGI_SOCKET" gateway)
-serve_stop "$T/serve.pid"
+hello=() gateway=()
+for ((r = 1; r <= ROUNDS; r++)); do
+	hello+=("$(measure "$T/hello.sock" hello-$r)")
+	gateway+=("$(measure "$FCGI_SOCKET" gateway-$r)")
+	echo "round $r: bare ${hello[-1]} req/s, gateway ${gateway[-1]} req/s" >&2
+done
 
+hello_rps=$(median "${hello[@]}")
+gw_rps=$(median "${gateway[@]}")
 ratio=$(awk -v a="$gw_rps" -v b="$hello_rps" 'BEGIN { printf "%.2f", a / b }')
 cat <<EOF
 GET /health through lighttpd $(lighttpd -v 2>/dev/null | head -n1 | awk '{print $1}') (HTTPS, conf/lighttpd/lighttpd.conf.in), $WORKERS responders each
 client:  taskset -c 0 ${WRK[*]}   ($PINNING)
-bare libfcgi hello (spawn-fcgi -F $WORKERS): $hello_rps req/s  (p50 $(latency hello 50%), p99 $(latency hello 99%))
-mcp-gateway serve --workers $WORKERS:        $gw_rps req/s  (p50 $(latency gateway 50%), p99 $(latency gateway 99%))
-ratio gateway / bare: $ratio  (target >= 0.8; log_level=$LOG_LEVEL)
+rounds:  $ROUNDS, alternating; bare ${hello[*]}; gateway ${gateway[*]}
+bare libfcgi hello (spawn-fcgi -F $WORKERS): median $hello_rps req/s  (last round p50 $(latency hello-$ROUNDS 50%), p99 $(latency hello-$ROUNDS 99%))
+mcp-gateway serve --workers $WORKERS:        median $gw_rps req/s  (last round p50 $(latency gateway-$ROUNDS 50%), p99 $(latency gateway-$ROUNDS 99%))
+ratio gateway / bare (medians): $ratio  (target >= 0.8; log_level=$LOG_LEVEL)
 EOF

@@ -4,12 +4,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <fcgiapp.h>
 
 #include "log.h"
@@ -106,47 +106,29 @@ static int fcgi_flush(void *ctx)
     return FCGX_FFlush(((FCGX_Request *)ctx)->out) == 0 ? 0 : -1;
 }
 
-/* Wait until listen_fd is readable or a second passes; 1 readable, 0 not. */
-static int wait_readable(int fd)
-{
-    struct pollfd p = { .fd = fd, .events = POLLIN };
-    int rc = poll(&p, 1, 1000);
-
-    return rc > 0 && (p.revents & POLLIN);
-}
-
 int responder_loop(int listen_fd, responder_fn fn, void *arg, volatile sig_atomic_t *stop)
 {
     FCGX_Request req;
     struct http_io io = { fcgi_param, fcgi_read, fcgi_write, fcgi_flush, &req };
+    struct timeval tick = { 1, 0 };
     int rc;
 
     if (FCGX_Init() != 0)
         return -1;
-    /* Non-blocking: when several responders wake for one connection, the
-     * losers get EAGAIN from accept() and go back to poll() instead of
-     * blocking where a stop request could not reach them. Accepted sockets
-     * do not inherit the flag. */
-    {
-        int fl = fcntl(listen_fd, F_GETFL);
-
-        if (fl >= 0)
-            fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK);
-    }
+    /* Responders block in accept() itself, so the kernel wakes exactly one
+     * of them per connection (poll() would wake them all on each one). The
+     * receive timeout makes an idle accept() return EAGAIN once a second, so
+     * that a stop request that raced with entering accept() is still seen. */
+    if (setsockopt(listen_fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof(tick)) != 0)
+        log_warn("accept_timeout", "cannot set an accept timeout: %s", strerror(errno));
     if (FCGX_InitRequest(&req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
         return -1;
     while (!*stop) {
-        /* Idle responders wake up once a second so that a stop request that
-         * raced with accept() is still seen. */
-        if (!wait_readable(listen_fd))
-            continue;
-        if (*stop)
-            break;
         rc = FCGX_Accept_r(&req);
         if (rc < 0) {
             if (!accept_error_transient(-rc)) {
                 /* Not a listening socket any more (or never was): stop
-                 * rather than spin on an fd that poll() calls readable. */
+                 * rather than spin on an fd that keeps failing. */
                 log_error("accept_failed", "FastCGI accept failed: %s; responder exits",
                           rc == -9999 ? "unknown error" : strerror(-rc));
                 FCGX_Free(&req, 1);

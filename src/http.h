@@ -18,7 +18,9 @@ struct http_io {
     void *ctx;
 };
 
-#define HTTP_MAX_HEADERS 24
+/* Room for the response headers a handler adds (not counting Status and
+ * Content-Type); a header that does not fit is refused. */
+#define HTTP_HEAD_MAX 4096
 
 struct http_request {
     struct http_io *io;
@@ -43,8 +45,8 @@ struct http_request {
 struct http_response {
     struct http_io *io;
     int status;
-    int nheaders;
-    char headers[HTTP_MAX_HEADERS][1024];
+    size_t head_len;
+    char head[HTTP_HEAD_MAX];  /* "Name: value\r\n" lines, in order */
     bool head_sent;
     bool client_gone;
     size_t bytes;

@@ -17,6 +17,7 @@ static char g_component[32] = "gateway";
 static char g_request_id[65];
 static enum log_level g_min = LOG_LVL_INFO;
 static int g_fd = 2;
+static int g_pid;   /* cached: getpid() is a system call on every line */
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
@@ -49,8 +50,11 @@ int log_level_parse(const char *s, enum log_level *out)
     return -1;
 }
 
+/* Called in every new process (log_init, and the supervisor's children set
+ * their component after fork), so the cached pid is always this process's. */
 void log_set_component(const char *component)
 {
+    g_pid = (int)getpid();
     gw_strlcpy(g_component, component ? component : "gateway", sizeof(g_component));
 }
 
@@ -84,7 +88,7 @@ void log_msg(enum log_level lvl, const char *event, const char *fmt, ...)
     json_object_object_add(o, "ts", json_object_new_string(ts));
     json_object_object_add(o, "level", json_object_new_string(level_names[lvl]));
     json_object_object_add(o, "component", json_object_new_string(g_component));
-    json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+    json_object_object_add(o, "pid", json_object_new_int(g_pid ? g_pid : (int)getpid()));
     if (g_request_id[0] != '\0')
         json_object_object_add(o, "request_id", json_object_new_string(g_request_id));
     json_object_object_add(o, "event", json_object_new_string(event));

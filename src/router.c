@@ -233,7 +233,8 @@ void gw_handle(struct gw_app *app, struct http_io *io)
         http_send_problem(&res, &req, st, "the request cannot be processed as sent");
     else
         dispatch(app, &req, &res);
-    http_flush(&res);
+    /* No flush here: the process layer's end of request sends what is left in
+     * one write. Streaming handlers flush each event themselves. */
     log_info("request", "%s %s %d %zub %lldms plane=%s%s", req.method ? req.method : "-",
              req.path, res.status, res.bytes, (long long)(gw_monotonic_ms() - req.start_ms),
              gw_plane_name(req.plane), res.client_gone ? " client_gone" : "");

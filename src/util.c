@@ -8,8 +8,10 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <pthread.h>
 #include <arpa/inet.h>
 #include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 int gw_strlcpy(char *dst, const char *src, size_t size)
@@ -65,6 +67,35 @@ int gw_random_hex(char *out, size_t nbytes)
     if (nbytes > sizeof(buf) || gw_random_bytes(buf, nbytes) != 0)
         return -1;
     gw_hex(buf, nbytes, out);
+    return 0;
+}
+
+static unsigned char id_pool[4096];
+static size_t id_pool_used = sizeof(id_pool);
+static int id_pool_atfork;
+
+static void id_pool_discard(void)
+{
+    /* A child must never hand out ids its parent already used or will use. */
+    OPENSSL_cleanse(id_pool, sizeof(id_pool));
+    id_pool_used = sizeof(id_pool);
+}
+
+int gw_random_id(char out[33])
+{
+    if (!id_pool_atfork) {
+        if (pthread_atfork(NULL, NULL, id_pool_discard) != 0)
+            return gw_random_hex(out, 16);
+        id_pool_atfork = 1;
+    }
+    if (id_pool_used + 16 > sizeof(id_pool)) {
+        if (gw_random_bytes(id_pool, sizeof(id_pool)) != 0)
+            return -1;
+        id_pool_used = 0;
+    }
+    gw_hex(id_pool + id_pool_used, 16, out);
+    OPENSSL_cleanse(id_pool + id_pool_used, 16);
+    id_pool_used += 16;
     return 0;
 }
 

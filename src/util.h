@@ -19,6 +19,10 @@ void gw_hex(const unsigned char *in, size_t n, char *out /* 2n+1 */);
 int gw_random_bytes(unsigned char *buf, size_t n);
 /* 2*nbytes hex characters of randomness into out (size >= 2*nbytes+1). */
 int gw_random_hex(char *out, size_t nbytes);
+/* A 128-bit random identifier as 32 hex characters (out >= 33 bytes), drawn
+ * from a per-process pool of RAND_bytes output that is discarded on fork:
+ * one RAND_bytes call per 256 ids instead of one per request. */
+int gw_random_id(char out[33]);
 void gw_sha256_hex(const void *data, size_t n, char out[65]);
 
 int64_t gw_now_ms(void);        /* CLOCK_REALTIME, milliseconds */

@@ -144,3 +144,21 @@ Test(http, client_gone_is_remembered)
     cr_assert(w.client_gone);
     cr_assert_eq(http_write(&w, "x", 1), -1);
 }
+
+Test(http, header_that_does_not_fit_is_refused_whole)
+{
+    static char big[HTTP_HEAD_MAX];
+    const char *vars[] = { NULL };
+    struct fake_io f;
+    struct http_response w;
+
+    memset(big, 'v', sizeof(big) - 1);
+    fake_io_init(&f, vars, NULL);
+    http_response_init(&w, &f.io);
+    cr_assert_eq(http_add_header(&w, "X-Small", "1"), 0);
+    cr_assert_eq(http_add_header(&w, "X-Big", "%s", big), -1);
+    cr_assert_eq(http_add_header(&w, "X-After", "2"), 0);
+    http_send_text(&w, 200, "text/plain", "ok");
+    cr_assert(strstr(f.out, "X-Small: 1\r\nX-After: 2\r\n") != NULL, "%s", f.out);
+    cr_assert_null(strstr(f.out, "X-Big"));
+}

@@ -1,0 +1,68 @@
+/* Helpers every module relies on: bounded copies, request ids that stay unique
+ * across fork, loopback detection. */
+#include <criterion/criterion.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util.h"
+
+Test(util, strlcpy_reports_truncation)
+{
+    char buf[4];
+
+    cr_assert_eq(gw_strlcpy(buf, "abc", sizeof(buf)), 0);
+    cr_assert_str_eq(buf, "abc");
+    cr_assert_eq(gw_strlcpy(buf, "abcd", sizeof(buf)), -1);
+    cr_assert_str_eq(buf, "abc");
+}
+
+Test(util, random_ids_are_hex_and_distinct)
+{
+    char a[33], b[33];
+
+    cr_assert_eq(gw_random_id(a), 0);
+    cr_assert_eq(gw_random_id(b), 0);
+    cr_assert_eq(strlen(a), 32);
+    cr_assert_eq(strspn(a, "0123456789abcdef"), 32);
+    cr_assert_str_neq(a, b);
+}
+
+Test(util, random_ids_differ_between_parent_and_forked_child)
+{
+    char parent[33], child[33] = "", first[33];
+    int fds[2], status;
+    pid_t pid;
+
+    /* Fill the pool before forking: a child that kept it would draw the
+     * parent's next id. */
+    cr_assert_eq(gw_random_id(first), 0);
+    cr_assert_eq(pipe(fds), 0);
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        char id[33];
+
+        close(fds[0]);
+        if (gw_random_id(id) != 0 || write(fds[1], id, 32) != 32)
+            _exit(1);
+        _exit(0);
+    }
+    close(fds[1]);
+    cr_assert_eq(read(fds[0], child, 32), 32);
+    close(fds[0]);
+    waitpid(pid, &status, 0);
+    cr_assert_eq(gw_random_id(parent), 0);
+    cr_assert_str_neq(parent, child, "child reused the parent's pool");
+}
+
+Test(util, loopback_hosts)
+{
+    cr_assert(gw_host_is_loopback("127.0.0.1"));
+    cr_assert(gw_host_is_loopback("127.8.9.10"));
+    cr_assert(gw_host_is_loopback("::1"));
+    cr_assert(gw_host_is_loopback("localhost"));
+    cr_assert_not(gw_host_is_loopback("128.0.0.1"));
+    cr_assert_not(gw_host_is_loopback("10.0.0.1"));
+    cr_assert_not(gw_host_is_loopback("localhost.example"));
+}
