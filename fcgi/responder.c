@@ -33,7 +33,11 @@ void responder_signals(volatile sig_atomic_t *stop)
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_stop;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: a blocked accept() must return EINTR */
+    /* SA_RESTART: libfcgi does not retry a read or write interrupted by a
+     * signal, so without it a stop request would break the request in hand.
+     * accept() still wakes up, through the receive timeout on the listening
+     * socket (calls with a timeout are never restarted). */
+    sa.sa_flags = SA_RESTART;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sa.sa_handler = SIG_IGN;
@@ -137,6 +141,13 @@ int responder_loop(int listen_fd, responder_fn fn, void *arg, volatile sig_atomi
             if (-rc != EAGAIN && -rc != EWOULDBLOCK && -rc != EINTR)
                 usleep(10000); /* e.g. out of descriptors: do not spin */
             continue;
+        }
+        /* Accepted TCP sockets inherit the listening socket's receive
+         * timeout; a request body may legitimately pause for longer. */
+        if (req.ipcFd >= 0) {
+            struct timeval none = { 0, 0 };
+
+            setsockopt(req.ipcFd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
         }
         fn(arg, &io);
         FCGX_Finish_r(&req);
