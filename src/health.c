@@ -53,23 +53,18 @@ static void check_release(struct check *k)
 
 static int run_postgres(struct check *k, char *err, size_t n)
 {
+    int64_t t0 = gw_monotonic_ms();
     int secs = (k->timeout_ms + 999) / 1000;
     PGconn *c = pg_connect_dsn(k->target, secs, err, n);
-    PGresult *r;
-    char st[64];
-    int ok;
+    int rc;
 
     if (c == NULL)
         return -1;
-    snprintf(st, sizeof(st), "SET statement_timeout = %d", k->timeout_ms);
-    PQclear(PQexec(c, st));
-    r = PQexec(c, "SELECT 1");
-    ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-    if (!ok)
-        snprintf(err, n, "SELECT 1 failed: %s", PQresultErrorMessage(r));
-    PQclear(r);
+    /* What is left of the check's time, so that connect plus query stay
+     * within it and a stalled server never holds this thread for good. */
+    rc = pg_ping(c, (int)(k->timeout_ms - (gw_monotonic_ms() - t0)), err, n);
     PQfinish(c);
-    return ok ? 0 : -1;
+    return rc;
 }
 
 static int run_redis(struct check *k, char *err, size_t n)
@@ -204,6 +199,7 @@ struct json_object *health_components(const struct gw_config *cfg, int *unhealth
     struct json_object *report, *comps, *degraded, *failed;
     int any_failed_critical = 0, any_degraded = 0;
     char ts[32];
+    struct timespec started;
 
     checks[n++] = new_check("postgres", CHECK_POSTGRES, 1, 5000, cfg->pg_dsn, NULL);
     checks[n++] = new_check("redis", CHECK_REDIS, 1, 3000, cfg->redis_url, NULL);
@@ -219,6 +215,7 @@ struct json_object *health_components(const struct gw_config *cfg, int *unhealth
         n++;
     }
 
+    clock_gettime(CLOCK_REALTIME, &started);
     for (size_t i = 0; i < n; i++) {
         pthread_t t;
 
@@ -245,29 +242,38 @@ struct json_object *health_components(const struct gw_config *cfg, int *unhealth
         struct json_object *c;
         struct timespec deadline;
         const char *status;
+        int done, ok;
+        long latency;
+        char error[sizeof(k->error)];
 
         if (k == NULL)
             continue;
-        /* Each check gets its own timeout plus a little slack to report. */
-        clock_gettime(CLOCK_REALTIME, &deadline);
+        /* Deadlines count from the start of all checks, so hung
+         * dependencies overlap instead of adding up. */
+        deadline = started;
         deadline.tv_sec += (k->timeout_ms + 500) / 1000 + 1;
         pthread_mutex_lock(&lock);
         while (!k->done) {
             if (pthread_cond_timedwait(&cond, &lock, &deadline) == ETIMEDOUT)
                 break;
         }
-        if (!k->done)
-            snprintf(k->error, sizeof(k->error), "no answer within %d ms", k->timeout_ms);
+        done = k->done;
+        ok = k->ok;
+        latency = k->latency_ms;
+        if (done)
+            gw_strlcpy(error, k->error, sizeof(error));
+        else
+            snprintf(error, sizeof(error), "no answer within %d ms", k->timeout_ms);
         pthread_mutex_unlock(&lock);
 
         c = json_object_new_object();
-        status = k->done && k->ok ? "healthy" : (k->critical ? "unhealthy" : "degraded");
+        status = done && ok ? "healthy" : (k->critical ? "unhealthy" : "degraded");
         json_object_object_add(c, "status", json_object_new_string(status));
         json_object_object_add(c, "critical", json_object_new_boolean(k->critical));
-        json_object_object_add(c, "latency_ms", json_object_new_int64(k->latency_ms));
+        json_object_object_add(c, "latency_ms", json_object_new_int64(done ? latency : k->timeout_ms));
         json_object_object_add(c, "timeout_ms", json_object_new_int(k->timeout_ms));
-        if (!(k->done && k->ok)) {
-            json_object_object_add(c, "error", json_object_new_string(k->error));
+        if (!(done && ok)) {
+            json_object_object_add(c, "error", json_object_new_string(error));
             if (k->critical) {
                 any_failed_critical = 1;
                 json_object_array_add(failed, json_object_new_string(k->name));
@@ -296,8 +302,7 @@ int health_ready(struct gw_app *app, char *why, size_t n)
 {
     redisReply *r = rds_cmd(app, "PING");
     PGconn *c;
-    PGresult *res;
-    int ok;
+    char err[256];
 
     if (r == NULL || r->type != REDIS_REPLY_STATUS) {
         snprintf(why, n, "Redis is not reachable");
@@ -311,13 +316,10 @@ int health_ready(struct gw_app *app, char *why, size_t n)
         snprintf(why, n, "PostgreSQL is not reachable");
         return -1;
     }
-    res = PQexec(c, "SELECT 1");
-    ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-    PQclear(res);
-    if (!ok) {
+    if (pg_ping(c, 5000, err, sizeof(err)) != 0) {
         /* The connection may have died under us; the next call reconnects. */
         pg_close(app);
-        snprintf(why, n, "PostgreSQL did not answer SELECT 1");
+        snprintf(why, n, "PostgreSQL: %s", err);
         return -1;
     }
     return 0;

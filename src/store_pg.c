@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,42 @@ void pg_close(struct gw_app *app)
         PQfinish(app->pg);
         app->pg = NULL;
     }
+}
+
+int pg_ping(PGconn *c, int timeout_ms, char *err, size_t errlen)
+{
+    int64_t deadline = gw_monotonic_ms() + timeout_ms;
+    PGresult *r;
+    int ok = 1;
+
+    if (!PQsendQuery(c, "SELECT 1")) {
+        snprintf(err, errlen, "cannot send SELECT 1: %s", PQerrorMessage(c));
+        return -1;
+    }
+    while (PQisBusy(c)) {
+        struct pollfd p = { .fd = PQsocket(c), .events = POLLIN };
+        int64_t left = deadline - gw_monotonic_ms();
+
+        if (left <= 0 || poll(&p, 1, (int)left) == 0) {
+            /* No PQcancel: it opens another connection to the same stalled
+             * server and waits for it without a timeout. The caller closes
+             * this connection, and the server drops the query with it. */
+            snprintf(err, errlen, "no answer to SELECT 1 within %d ms", timeout_ms);
+            return -1;
+        }
+        if (!PQconsumeInput(c)) {
+            snprintf(err, errlen, "connection lost: %s", PQerrorMessage(c));
+            return -1;
+        }
+    }
+    while ((r = PQgetResult(c)) != NULL) {
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            snprintf(err, errlen, "SELECT 1 failed: %s", PQresultErrorMessage(r));
+            ok = 0;
+        }
+        PQclear(r);
+    }
+    return ok ? 0 : -1;
 }
 
 static int exec_ok(PGconn *c, const char *sql, char *err, size_t errlen)

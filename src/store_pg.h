@@ -13,6 +13,10 @@ PGconn *pg_connect_dsn(const char *dsn, int timeout_s, char *err, size_t errlen)
 /* The responder's connection, opened on demand; NULL when PostgreSQL is down. */
 PGconn *pg_conn(struct gw_app *app);
 void pg_close(struct gw_app *app);
+/* SELECT 1 with a client-side deadline: a server that accepted the
+ * connection and then stalls is cancelled, not waited on. 0, or -1 with err
+ * (the connection is then unusable: close it). */
+int pg_ping(PGconn *c, int timeout_ms, char *err, size_t errlen);
 /* Apply every migrations/NNN_name.sql not yet in schema_migrations, each in
  * its own transaction, in order. Returns the number applied or -1 (err). */
 int pg_migrate(const char *dsn, const char *dir, char *err, size_t errlen);
