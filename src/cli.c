@@ -143,6 +143,8 @@ static int serve_reload(void *arg, int *workers)
         return -1;
     s->cfg = fresh;
     *workers = fresh.workers;
+    /* Responders forked from now on inherit the new level and log file. */
+    setup_logging(&s->cfg, "supervisor");
     return 0;
 }
 

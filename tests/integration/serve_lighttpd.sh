@@ -57,6 +57,7 @@ load & l1=$!
 load & l2=$!
 sleep 0.5
 BODY_MAX=4096
+LOG_LEVEL=warn
 it_write_conf
 kill -HUP "$SERVE_PID"
 wait "$l1" "$l2"
@@ -74,6 +75,10 @@ check "after reload: limits.body_max 4096 applies (8000-byte body is 413)" \
 	eval '[ "$HTTP_CODE" = 413 ] && is_problem_json'
 new_children=$(children "$SERVE_PID")
 check "after reload: the responders were replaced" eval '[ "$new_children" != "$old_children" ]'
+lines_before=$(grep -c '"event":"request"' "$IT_DIR/gateway.log")
+http GET "$API/health"
+check "after reload: server.log_level warn applies (no info request line)" \
+	eval '[ "$HTTP_CODE" = 200 ] && [ "$(grep -c "\"event\":\"request\"" "$IT_DIR/gateway.log")" = "$lines_before" ]'
 check "after reload: supervisor still running" pid_alive "$SERVE_PID"
 
 # --- SIGTERM: an in-flight request finishes --------------------------------------
