@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "util.h"
 
 enum cfg_type { T_STR, T_INT, T_LONG };
@@ -35,6 +36,7 @@ static int v_log_level(const char *v, char *why, size_t n);
 static int v_listen(const char *v, char *why, size_t n);
 static int v_jwks_uri(const char *v, char *why, size_t n);
 static int v_prefix(const char *v, char *why, size_t n);
+static int v_role_map(const char *v, char *why, size_t n);
 
 #define S(sec, key, field, def, valid, help) \
     { sec, key, T_STR, offsetof(struct gw_config, field), \
@@ -74,7 +76,7 @@ static const struct cfg_key keys[] = {
     S("auth", "jwks_uri", auth_jwks_uri, "", v_jwks_uri, "https://, http:// on loopback, or file://"),
     S("auth", "audiences", auth_audiences, "", NULL, "accepted aud values, comma-separated"),
     S("auth", "allowed_tenants", auth_allowed_tenants, "", NULL, "tid values, comma-separated; * for any"),
-    S("auth", "role_map", auth_role_map, "", NULL, "token role or scope = gateway role, comma-separated"),
+    S("auth", "role_map", auth_role_map, "", v_role_map, "token role or scope = gateway role, comma-separated"),
     I("auth", "clock_skew", auth_clock_skew, "60", 0, 600, "seconds allowed on exp and nbf"),
     S("auth", "ca_file", auth_ca_file, "", NULL, "CA bundle for an https:// JWKS; empty = system"),
     I("auth", "jwks_timeout_ms", auth_jwks_timeout_ms, "5000", 100, 60000, "JWKS fetch timeout"),
@@ -523,4 +525,9 @@ static int v_prefix(const char *v, char *why, size_t n)
         }
     }
     return 0;
+}
+
+static int v_role_map(const char *v, char *why, size_t n)
+{
+    return auth_role_map_check(v, why, n);
 }

@@ -11,7 +11,6 @@
 #include <libpq-fe.h>
 #include <hiredis/hiredis.h>
 
-#include "auth.h"
 #include "config.h"
 #include "store_pg.h"
 #include "store_redis.h"
@@ -142,14 +141,6 @@ static int check_auth(const struct gw_config *cfg, FILE *out)
     if (cfg->auth_issuer[0] == '\0') {
         fprintf(out, "error: auth.issuer: not set while auth.jwks_uri is\n");
         bad++;
-    }
-    if (cfg->auth_role_map[0] != '\0') {
-        char why[256];
-
-        if (auth_role_map_check(cfg->auth_role_map, why, sizeof(why)) != 0) {
-            fprintf(out, "error: auth.role_map: %s\n", why);
-            bad++;
-        }
     }
     if (cfg->auth_audiences[0] == '\0') {
         fprintf(out, "error: auth.audiences: not set; no token could be accepted\n");

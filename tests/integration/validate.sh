@@ -54,7 +54,7 @@ check "validate: a key that does not match the certificate is refused" \
 
 validate_run MCPGW_AUTH_ROLE_MAP="Gateway.Admin=superuser"
 check "validate: a role map naming an unknown gateway role is refused" \
-	eval '[ "$RC" = 1 ] && says "^error: auth.role_map: .*superuser"' || report
+	eval '[ "$RC" = 1 ] && says "^error: .*MCPGW_AUTH_ROLE_MAP \(auth.role_map\): .*superuser"' || report
 
 validate_run MCPGW_REDIS_URL="redis://127.0.0.1:$free/0" MCPGW_SERVER_TLS_CERT=/nonexistent/cert.pem \
 	MCPGW_POSTGRES_DSN="host=127.0.0.1 port=$free dbname=x user=postgres"

@@ -143,3 +143,16 @@ Test(config, list_helpers)
     cr_assert_str_eq(cfg_list_next(" x , ,y", &cur, buf, sizeof(buf)), "y");
     cr_assert_null(cfg_list_next(" x , ,y", &cur, buf, sizeof(buf)));
 }
+
+Test(config, bad_role_map_names_file_line_and_key)
+{
+    const char *text = "[auth]\nrole_map = Gateway.Admin=superuser\n";
+
+    cr_assert_eq(cfg_load_string(&cfg, "gw.conf", text, &errs), -1);
+    cr_assert(strstr(errs.msg[0], "gw.conf:2: auth.role_map") != NULL, "%s", errs.msg[0]);
+    cr_assert(strstr(errs.msg[0], "superuser") != NULL, "%s", errs.msg[0]);
+    cr_assert_eq(cfg_load_string(&cfg, "gw.conf", "[auth]\nrole_map = admin\n", &errs), -1,
+                 "an entry without '=' is refused");
+    cr_assert_eq(cfg_load_string(&cfg, "gw.conf", "[auth]\nrole_map = Gateway.Admin=admin, x=user\n",
+                                 &errs), 0, "a good map loads");
+}
