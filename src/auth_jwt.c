@@ -348,26 +348,33 @@ out:
 
 /* ---- claims ------------------------------------------------------------------ */
 
-/* 1 = a NumericDate in *out, 0 = absent, -1 = not a number. */
+/* The last second of year 9999: later "times" are not times, and keeping
+ * them out means exp + skew and exp * 1000 can never overflow. */
+#define NUMERIC_DATE_MAX 253402300799LL
+
+/* 1 = a NumericDate in *out, 0 = absent, -1 = not a number or out of range. */
 static int member_time(struct json_object *o, const char *key, int64_t *out)
 {
     struct json_object *v;
+    int64_t t;
 
     if (!json_object_object_get_ex(o, key, &v))
         return 0;
     if (json_object_is_type(v, json_type_int)) {
-        *out = json_object_get_int64(v);
-        return 1;
-    }
-    if (json_object_is_type(v, json_type_double)) {
+        t = json_object_get_int64(v);
+    } else if (json_object_is_type(v, json_type_double)) {
         double d = json_object_get_double(v);
 
-        if (!(d > -1e15 && d < 1e15))
+        if (!(d >= 0 && d <= (double)NUMERIC_DATE_MAX))
             return -1;
-        *out = (int64_t)d;
-        return 1;
+        t = (int64_t)d;
+    } else {
+        return -1;
     }
-    return -1;
+    if (t < 0 || t > NUMERIC_DATE_MAX)
+        return -1;
+    *out = t;
+    return 1;
 }
 
 static bool tid_sane(const char *tid)

@@ -1,6 +1,7 @@
 /* Bearer token verification: every rejection the resource server owes (alg
  * confusion, foreign keys, claims, malformed input) and the accepted shapes. */
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -307,6 +308,21 @@ Test(jwt, rejects_expired_token)
     json_object_object_add(c, "exp", json_object_new_int64(now_s() - 120));
     cr_assert_eq(verify_claims(&rsa, c), AUTH_INVALID);
     cr_assert(strstr(reason, "expired") != NULL, "%s", reason);
+}
+
+Test(jwt, rejects_exp_and_nbf_beyond_any_real_date)
+{
+    struct json_object *c = fx_claims(ISS, AUD, now_s());
+
+    /* INT64_MAX: exp + skew would overflow if it were taken as a time. */
+    json_object_object_add(c, "exp", json_object_new_int64(INT64_MAX));
+    cr_assert_eq(verify_claims(&rsa, c), AUTH_INVALID);
+    c = fx_claims(ISS, AUD, now_s());
+    json_object_object_add(c, "nbf", json_object_new_int64(INT64_MIN));
+    cr_assert_eq(verify_claims(&rsa, c), AUTH_INVALID);
+    c = fx_claims(ISS, AUD, now_s());
+    json_object_object_add(c, "exp", json_object_new_double(1e300));
+    cr_assert_eq(verify_claims(&rsa, c), AUTH_INVALID);
 }
 
 Test(jwt, accepts_expiry_within_skew_and_rejects_past_it)
