@@ -52,7 +52,10 @@ int http_request_init(struct http_request *r, struct http_io *io, long header_ma
 {
     const char *uri, *q, *cl, *rid;
     size_t plen;
-    const char *const checked[] = { "HTTP_AUTHORIZATION", "HTTP_ACCEPT", "CONTENT_TYPE",
+    /* Authorization is not bounded here: bearer tokens may be larger than
+     * other headers (Entra tokens with many groups), and the token check
+     * answers an oversized one with 401 invalid_token (limits.token_max). */
+    const char *const checked[] = { "HTTP_ACCEPT", "CONTENT_TYPE",
                                     "HTTP_ORIGIN", "HTTP_HOST", "HTTP_COOKIE",
                                     "HTTP_MCP_SESSION_ID", "HTTP_MCP_PROTOCOL_VERSION" };
 

@@ -53,13 +53,27 @@ Test(http, request_id_rules)
 Test(http, oversized_header_is_431)
 {
     static char big[9000];
-    const char *vars[] = { "REQUEST_METHOD", "GET", "REQUEST_URI", "/", "HTTP_AUTHORIZATION", big, NULL };
+    const char *vars[] = { "REQUEST_METHOD", "GET", "REQUEST_URI", "/", "HTTP_ACCEPT", big, NULL };
     struct fake_io f;
     struct http_request r;
 
     memset(big, 'x', sizeof(big) - 1);
     fake_io_init(&f, vars, NULL);
     cr_assert_eq(http_request_init(&r, &f.io, 8192), 431);
+}
+
+Test(http, large_authorization_is_left_to_the_token_check)
+{
+    static char big[12000];
+    const char *vars[] = { "REQUEST_METHOD", "GET", "REQUEST_URI", "/", "HTTP_AUTHORIZATION", big, NULL };
+    struct fake_io f;
+    struct http_request r;
+
+    memcpy(big, "Bearer ", 7);
+    memset(big + 7, 'x', sizeof(big) - 8);
+    fake_io_init(&f, vars, NULL);
+    cr_assert_eq(http_request_init(&r, &f.io, 8192), 0);
+    cr_assert_eq(strlen(r.authorization), sizeof(big) - 1);
 }
 
 Test(http, body_over_limit_is_413_and_short_body_is_400)
