@@ -14,12 +14,12 @@
 #define RDS_RETRY_MS 500
 
 static int parse_url(const char *url, char *host, size_t hostn, int *port, char *path,
-                     size_t pathn, char *password, size_t pwn, int *db)
+                     size_t pathn, char *user, size_t usern, char *password, size_t pwn, int *db)
 {
     const char *p, *at, *slash, *colon;
     char *end;
 
-    host[0] = path[0] = password[0] = '\0';
+    host[0] = path[0] = user[0] = password[0] = '\0';
     *port = 6379;
     *db = 0;
     if (gw_has_prefix(url, "unix://")) {
@@ -37,14 +37,17 @@ static int parse_url(const char *url, char *host, size_t hostn, int *port, char 
     if (!gw_has_prefix(url, "redis://"))
         return -1;
     p = url + 8;
-    at = strchr(p, '@');
+    at = strrchr(p, '@');
     if (at != NULL) {
+        /* [user]:password@ (Redis 6 ACL user, or the default user) */
         const char *pc = memchr(p, ':', (size_t)(at - p));
         const char *pw = pc ? pc + 1 : p;
-        size_t n = (size_t)(at - pw);
+        size_t n = (size_t)(at - pw), un = pc ? (size_t)(pc - p) : 0;
 
-        if (n >= pwn)
+        if (n >= pwn || un >= usern)
             return -1;
+        memcpy(user, p, un);
+        user[un] = '\0';
         memcpy(password, pw, n);
         password[n] = '\0';
         p = at + 1;
@@ -74,15 +77,17 @@ static int parse_url(const char *url, char *host, size_t hostn, int *port, char 
 
 redisContext *rds_connect_url(const char *url, int timeout_ms, char *err, size_t errlen)
 {
-    char host[256], path[512], password[256];
+    char host[256], path[512], user[128], password[256];
     int port, db;
     struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
     redisContext *c;
     redisReply *rep;
 
-    if (parse_url(url, host, sizeof(host), &port, path, sizeof(path), password,
-                  sizeof(password), &db) != 0) {
-        snprintf(err, errlen, "redis.url '%s' is not redis://host:port[/db] or unix:///path", url);
+    if (parse_url(url, host, sizeof(host), &port, path, sizeof(path), user, sizeof(user),
+                  password, sizeof(password), &db) != 0) {
+        /* Not the URL itself: it may hold a password. */
+        snprintf(err, errlen, "redis.url is not redis://[[user]:password@]host:port[/db] "
+                              "or unix:///path[?db=N]");
         return NULL;
     }
     c = path[0] ? redisConnectUnixWithTimeout(path, tv) : redisConnectWithTimeout(host, port, tv);
@@ -95,7 +100,8 @@ redisContext *rds_connect_url(const char *url, int timeout_ms, char *err, size_t
     }
     redisSetTimeout(c, tv);
     if (password[0] != '\0') {
-        rep = redisCommand(c, "AUTH %s", password);
+        rep = user[0] != '\0' ? redisCommand(c, "AUTH %s %s", user, password)
+                              : redisCommand(c, "AUTH %s", password);
         if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
             snprintf(err, errlen, "Redis AUTH failed: %s", rep ? rep->str : c->errstr);
             goto fail;

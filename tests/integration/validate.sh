@@ -36,6 +36,23 @@ validate_run MCPGW_REDIS_URL="redis://127.0.0.1:$free/0"
 check "validate: unreachable Redis -> exit 1 with one redis.url line" \
 	eval '[ "$RC" = 1 ] && says "^error: redis.url: cannot connect to Redis" && [ "$(error_lines)" = 1 ]' || report
 
+# A Redis 6+ ACL user: redis://user:password@host:port/db.
+ACL_PORT=$(free_port)
+mkdir -p "$IT_DIR/redis-acl"
+redis-server --port "$ACL_PORT" --bind 127.0.0.1 --daemonize yes --save '' --appendonly no \
+	--dir "$IT_DIR/redis-acl" --pidfile "$IT_DIR/redis-acl/redis.pid" \
+	--logfile "$IT_DIR/redis-acl/redis.log" --user default off --user gw on '>s3cret-pw' '~*' '+@all' >/dev/null
+it_cleanup_add stop_by_pidfile "$IT_DIR/redis-acl/redis.pid"
+wait_until 10 port_in_use "$ACL_PORT" || it_fatal "start an ACL Redis on $ACL_PORT"
+validate_run MCPGW_REDIS_URL="redis://gw:s3cret-pw@127.0.0.1:$ACL_PORT/0"
+check "validate: a Redis ACL user (redis://user:password@...) authenticates" eval '[ "$RC" = 0 ]' || report
+validate_run MCPGW_REDIS_URL="redis://gw:wrong-pw@127.0.0.1:$ACL_PORT/0"
+check "validate: a wrong Redis password fails, and the password is not printed" \
+	eval '[ "$RC" = 1 ] && says "^error: redis.url: Redis AUTH failed" && ! says "wrong-pw"' || report
+validate_run MCPGW_REDIS_URL="redis://gw:wrong-pw@127.0.0.1:notaport/0"
+check "validate: an unparsable Redis URL is named without echoing its password" \
+	eval '[ "$RC" = 1 ] && says "redis.url is not" && ! says "wrong-pw"' || report
+
 validate_run MCPGW_POSTGRES_DSN="host=127.0.0.1 port=$free dbname=mcpgw user=postgres"
 check "validate: wrong DSN (nothing listening) -> exit 1 with one postgres.dsn line" \
 	eval '[ "$RC" = 1 ] && says "^error: postgres.dsn: cannot connect to PostgreSQL" && [ "$(error_lines)" = 1 ]' || report
