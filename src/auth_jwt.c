@@ -570,8 +570,11 @@ enum auth_status authjwt_verify(struct gw_app *app, const char *token, size_t le
     enum auth_status rc = AUTH_INVALID;
 
     memset(id, 0, sizeof *id);
-    if (authjwt_parse(token, len, max, &t, reason, n) != 0)
+    if (authjwt_parse(token, len, max, &t, reason, n) != 0) {
+        /* As for every rejection: the hash matches the log to the token. */
+        gw_sha256_hex(token, len, id->token_sha256);
         return AUTH_INVALID;
+    }
     if (t.kid[0] == '\0') {
         gw_snprintf(reason, n, "token header has no kid");
         goto out;
