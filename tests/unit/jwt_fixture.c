@@ -146,29 +146,27 @@ long fx_pubkey_pem(const struct fx_key *k, char *buf, size_t n)
     return len;
 }
 
-static char *signing_input(const char *header, const char *payload)
+/* "a.b" from two malloc'd strings, which it frees. */
+static char *dot_join(char *a, char *b)
 {
-    char *h = b64url((const unsigned char *)header, strlen(header));
-    char *p = b64url((const unsigned char *)payload, strlen(payload));
-    size_t n = strlen(h) + strlen(p) + 2;
+    size_t n = strlen(a) + strlen(b) + 2;
     char *out = malloc(n);
 
-    snprintf(out, n, "%s.%s", h, p);
-    free(h);
-    free(p);
+    snprintf(out, n, "%s.%s", a, b);
+    free(a);
+    free(b);
     return out;
+}
+
+static char *signing_input(const char *header, const char *payload)
+{
+    return dot_join(b64url((const unsigned char *)header, strlen(header)),
+                    b64url((const unsigned char *)payload, strlen(payload)));
 }
 
 static char *join_sig(char *input, const unsigned char *sig, size_t siglen)
 {
-    char *s = b64url(sig, siglen);
-    size_t n = strlen(input) + strlen(s) + 2;
-    char *out = malloc(n);
-
-    snprintf(out, n, "%s.%s", input, s);
-    free(s);
-    free(input);
-    return out;
+    return dot_join(input, b64url(sig, siglen));
 }
 
 char *fx_sign(const struct fx_key *k, const char *header, const char *payload)
