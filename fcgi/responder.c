@@ -3,7 +3,6 @@
 #include "responder.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +12,6 @@
 #include <fcgiapp.h>
 
 #include "log.h"
-
-extern char **environ;
 
 static volatile sig_atomic_t *g_stop;
 
@@ -115,7 +112,9 @@ int responder_loop(int listen_fd, responder_fn fn, void *arg, volatile sig_atomi
     FCGX_Request req;
     struct http_io io = { fcgi_param, fcgi_read, fcgi_write, fcgi_flush, &req };
     struct timeval tick = { 1, 0 };
-    int rc;
+    struct sockaddr_storage addr;
+    socklen_t alen = sizeof(addr);
+    int rc, tcp;
 
     if (FCGX_Init() != 0)
         return -1;
@@ -125,6 +124,9 @@ int responder_loop(int listen_fd, responder_fn fn, void *arg, volatile sig_atomi
      * that a stop request that raced with entering accept() is still seen. */
     if (setsockopt(listen_fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof(tick)) != 0)
         log_warn("accept_timeout", "cannot set an accept timeout: %s", strerror(errno));
+    /* Accepted TCP sockets inherit that timeout (unix ones do not); a request
+     * body may legitimately pause for longer, so those connections clear it. */
+    tcp = getsockname(listen_fd, (struct sockaddr *)&addr, &alen) == 0 && addr.ss_family != AF_UNIX;
     if (FCGX_InitRequest(&req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
         return -1;
     while (!*stop) {
@@ -142,9 +144,7 @@ int responder_loop(int listen_fd, responder_fn fn, void *arg, volatile sig_atomi
                 usleep(10000); /* e.g. out of descriptors: do not spin */
             continue;
         }
-        /* Accepted TCP sockets inherit the listening socket's receive
-         * timeout; a request body may legitimately pause for longer. */
-        if (req.ipcFd >= 0) {
+        if (tcp && req.ipcFd >= 0) {
             struct timeval none = { 0, 0 };
 
             setsockopt(req.ipcFd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));

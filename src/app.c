@@ -34,6 +34,16 @@ const char *gw_plane_name(enum gw_plane p)
     }
 }
 
+int gw_plane_url(const struct gw_app *app, enum gw_plane p, char *out, size_t n)
+{
+    const char *base = p == PLANE_MCP ? app->cfg.mcp_url : app->cfg.api_url;
+    size_t len = strlen(base);
+
+    while (len > 0 && base[len - 1] == '/')
+        len--;
+    return gw_snprintf(out, n, "%.*s", (int)len, base);
+}
+
 int app_init(struct gw_app *app, const struct gw_config *cfg, enum gw_plane serve_plane)
 {
     memset(app, 0, sizeof(*app));

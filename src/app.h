@@ -28,5 +28,11 @@ int app_init(struct gw_app *app, const struct gw_config *cfg, enum gw_plane serv
 void app_free(struct gw_app *app);
 int gw_plane_parse(const char *s, enum gw_plane *out);
 const char *gw_plane_name(enum gw_plane p);
+/* Public base URL of a plane (server.api_url or server.mcp_url) without a
+ * trailing '/', into out; 0, or -1 when it does not fit. */
+int gw_plane_url(const struct gw_app *app, enum gw_plane p, char *out, size_t n);
+
+/* RFC 9728 protected resource metadata, and the path-suffixed forms below it. */
+#define GW_WELL_KNOWN_PRM "/.well-known/oauth-protected-resource"
 
 #endif

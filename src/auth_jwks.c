@@ -478,18 +478,6 @@ int jwks_fetch(const struct gw_config *cfg, const char *uri, char **out, size_t 
 
 /* ---- responder cache and fleet copy ------------------------------------- */
 
-void jwks_metric_incr(struct gw_app *app, const char *name)
-{
-    char key[128];
-    redisReply *rep;
-
-    if (rds_key(app, key, sizeof key, "metrics") != 0)
-        return;
-    rep = rds_cmd(app, "HINCRBY %s %s 1", key, name);
-    if (rep != NULL)
-        freeReplyObject(rep);
-}
-
 void auth_state_free(struct gw_app *app)
 {
     if (app == NULL || app->auth == NULL)
@@ -550,10 +538,10 @@ static int fetch_install(struct gw_app *app, struct auth_state *st, char *err, s
     redisReply *rep;
     int rc = -1;
 
-    jwks_metric_incr(app, "jwks_fetch_total");
+    rds_metric_incr(app, "jwks_fetch_total");
     if (jwks_fetch(&app->cfg, st->uri, &doc, &len, err, errlen) != 0 ||
         install(st, doc, len, err, errlen) != 0) {
-        jwks_metric_incr(app, "jwks_fetch_error_total");
+        rds_metric_incr(app, "jwks_fetch_error_total");
         log_warn("jwks_fetch_error", "JWKS from %s unusable: %s", st->uri, err);
         goto out;
     }
@@ -602,7 +590,7 @@ static enum jwks_status load(struct gw_app *app, struct auth_state *st, char *re
         gw_snprintf(reason, n, "signing keys unavailable (retrying shortly)");
         return JWKS_UNAVAILABLE;
     }
-    jwks_metric_incr(app, "jwks_cache_miss_total");
+    rds_metric_incr(app, "jwks_cache_miss_total");
     if (install_from_redis(app, st) == 1)
         return JWKS_OK;
     if (fetch_install(app, st, err, sizeof err) != 0) {
@@ -624,7 +612,7 @@ static void refresh(struct gw_app *app, struct auth_state *st)
     bool fetch = false;
 
     if (st->refresh_try_ms != 0 && now - st->refresh_try_ms < JWKS_REREAD_MIN_MS) {
-        jwks_metric_incr(app, "jwks_refresh_limited_total");
+        rds_metric_incr(app, "jwks_refresh_limited_total");
         return;
     }
     st->refresh_try_ms = now;
@@ -645,10 +633,10 @@ static void refresh(struct gw_app *app, struct auth_state *st)
     }
     if (fetch) {
         st->refresh_fetch_ms = now;
-        jwks_metric_incr(app, "jwks_refresh_total");
+        rds_metric_incr(app, "jwks_refresh_total");
         fetch_install(app, st, err, sizeof err);
     } else {
-        jwks_metric_incr(app, "jwks_refresh_limited_total");
+        rds_metric_incr(app, "jwks_refresh_limited_total");
     }
     if (rep != NULL)
         freeReplyObject(rep);
@@ -675,7 +663,7 @@ enum jwks_status jwks_get_key(struct gw_app *app, const char *kid, const struct 
     }
     k = jwks_find(&st->keys, kid);
     if (k == NULL) {
-        jwks_metric_incr(app, "jwks_cache_miss_total");
+        rds_metric_incr(app, "jwks_cache_miss_total");
         refresh(app, st);
         k = jwks_find(&st->keys, kid);
     }

@@ -75,7 +75,5 @@ int jwks_fetch(const struct gw_config *cfg, const char *uri, char **out, size_t 
 enum jwks_status jwks_get_key(struct gw_app *app, const char *kid, const struct jwks_key **out,
                               char *reason, size_t n);
 
-/* HINCRBY <prefix>metrics name 1; best effort (Redis down is ignored). */
-void jwks_metric_incr(struct gw_app *app, const char *name);
 
 #endif

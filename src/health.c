@@ -14,12 +14,13 @@
 #include <libpq-fe.h>
 
 #include "app.h"
+#include "auth_jwks.h"
 #include "config.h"
 #include "store_pg.h"
 #include "store_redis.h"
 #include "util.h"
 
-enum check_kind { CHECK_POSTGRES, CHECK_REDIS, CHECK_HTTP };
+enum check_kind { CHECK_POSTGRES, CHECK_REDIS, CHECK_HTTP, CHECK_JWKS };
 
 struct check {
     const char *name;
@@ -28,7 +29,6 @@ struct check {
     int timeout_ms;
     char target[CFG_STR_MAX]; /* DSN, Redis URL or URL */
     char ca_file[CFG_STR_MAX];
-    int want_json_keys;      /* HTTP: body must be a JWKS ({"keys": [...]}) */
 
     /* results, written by the thread under the lock */
     pthread_mutex_t *lock;
@@ -85,68 +85,73 @@ static int run_redis(struct check *k, char *err, size_t n)
     return ok ? 0 : -1;
 }
 
-struct body { char buf[65536]; size_t len; };
-
-static size_t on_body(char *p, size_t sz, size_t nm, void *arg)
+static size_t discard(char *p, size_t sz, size_t nm, void *arg)
 {
-    struct body *b = arg;
-    size_t n = sz * nm, room = sizeof(b->buf) - 1 - b->len;
-
-    if (n > room)
-        n = room;
-    memcpy(b->buf + b->len, p, n);
-    b->len += n;
-    b->buf[b->len] = '\0';
+    (void)p;
+    (void)arg;
     return sz * nm;
 }
 
+/* A plane through its public URL: the web server and a responder answer 200. */
 static int run_http(struct check *k, char *err, size_t n)
 {
     CURL *h = curl_easy_init();
-    struct body *b = calloc(1, sizeof(*b));
     long code = 0;
     CURLcode rc;
     int ok = -1;
 
-    if (h == NULL || b == NULL) {
+    if (h == NULL) {
         snprintf(err, n, "out of memory");
-        goto out;
+        return -1;
     }
     curl_easy_setopt(h, CURLOPT_URL, k->target);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)k->timeout_ms);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http,file");
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
     curl_easy_setopt(h, CURLOPT_USERAGENT, "mcp-gateway-health");
     if (k->ca_file[0] != '\0')
         curl_easy_setopt(h, CURLOPT_CAINFO, k->ca_file);
     rc = curl_easy_perform(h);
     if (rc != CURLE_OK) {
         snprintf(err, n, "%s: %s", k->target, curl_easy_strerror(rc));
-        goto out;
+    } else {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        if (code == 200)
+            ok = 0;
+        else
+            snprintf(err, n, "%s answered HTTP %ld", k->target, code);
     }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    if (!gw_has_prefix(k->target, "file://") && code != 200) {
-        snprintf(err, n, "%s answered HTTP %ld", k->target, code);
-        goto out;
-    }
-    if (k->want_json_keys) {
-        struct json_object *o = json_tokener_parse(b->buf), *keys;
+    curl_easy_cleanup(h);
+    return ok;
+}
 
-        if (o == NULL || !json_object_object_get_ex(o, "keys", &keys) ||
-            !json_object_is_type(keys, json_type_array) || json_object_array_length(keys) == 0) {
-            snprintf(err, n, "%s is not a JWKS with keys", k->target);
-            json_object_put(o);
-            goto out;
-        }
-        json_object_put(o);
+/* The identity provider with the gateway's own JWKS fetch and parser, so the
+ * check follows the same rules (loopback-only http://, no proxy for it, size
+ * limit, CA bundle) and counts only keys that could verify a token. */
+static int run_jwks(struct check *k, char *err, size_t n)
+{
+    struct gw_config cfg;
+    struct jwks_set set = { 0 };
+    char *doc = NULL;
+    size_t len = 0;
+    int ok = -1;
+
+    cfg_defaults(&cfg);
+    gw_strlcpy(cfg.auth_ca_file, k->ca_file, sizeof(cfg.auth_ca_file));
+    cfg.auth_jwks_timeout_ms = k->timeout_ms;
+    if (jwks_fetch(&cfg, k->target, &doc, &len, err, n) != 0)
+        return -1;
+    if (jwks_parse(doc, len, &set, err, n) != 0)
+        goto out;
+    if (set.n == 0) {
+        snprintf(err, n, "%s holds no key usable for RS256 or ES256", k->target);
+        goto out;
     }
     ok = 0;
 out:
-    free(b);
-    if (h)
-        curl_easy_cleanup(h);
+    jwks_set_free(&set);
+    free(doc);
     return ok;
 }
 
@@ -160,6 +165,7 @@ static void *check_thread(void *arg)
     switch (k->kind) {
     case CHECK_POSTGRES: rc = run_postgres(k, err, sizeof(err)); break;
     case CHECK_REDIS: rc = run_redis(k, err, sizeof(err)); break;
+    case CHECK_JWKS: rc = run_jwks(k, err, sizeof(err)); break;
     default: rc = run_http(k, err, sizeof(err)); break;
     }
     pthread_mutex_lock(k->lock);
@@ -207,13 +213,9 @@ struct json_object *health_components(const struct gw_config *cfg, int *unhealth
     checks[n++] = new_check("api_plane", CHECK_HTTP, 0, 5000, url, cfg->ca_file);
     snprintf(url, sizeof(url), "%s/.well-known/oauth-protected-resource", cfg->mcp_url);
     checks[n++] = new_check("mcp_plane", CHECK_HTTP, 0, 5000, url, cfg->ca_file);
-    if (cfg->auth_jwks_uri[0] != '\0') {
-        checks[n] = new_check("identity_provider", CHECK_HTTP, 0, 15000, cfg->auth_jwks_uri,
-                              cfg->auth_ca_file);
-        if (checks[n] != NULL)
-            checks[n]->want_json_keys = 1;
-        n++;
-    }
+    if (cfg->auth_jwks_uri[0] != '\0')
+        checks[n++] = new_check("identity_provider", CHECK_JWKS, 0, 15000, cfg->auth_jwks_uri,
+                                cfg->auth_ca_file);
 
     clock_gettime(CLOCK_REALTIME, &started);
     for (size_t i = 0; i < n; i++) {

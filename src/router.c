@@ -10,7 +10,7 @@
 #include "routes.h"
 #include "util.h"
 
-#define WK "/.well-known/oauth-protected-resource"
+#define WK GW_WELL_KNOWN_PRM
 
 static const struct route routes[] = {
     { PLANE_API, "GET", "/health", route_health, 0, "liveness summary" },
@@ -117,18 +117,15 @@ static enum gw_plane request_plane(const struct gw_app *app, const struct http_r
     return PLANE_NONE;
 }
 
-static const char *plane_url(const struct gw_app *app, enum gw_plane p)
-{
-    return p == PLANE_MCP ? app->cfg.mcp_url : app->cfg.api_url;
-}
-
 /* RFC 9728: the metadata of the resource being accessed. On the MCP plane each
  * endpoint (/mcp, /servers/{name}/mcp) is its own resource with a
  * path-suffixed document; the management API is one resource. */
 static void challenge(struct gw_call *c, int status, const char *error, const char *detail)
 {
-    const char *base = plane_url(c->app, c->req->plane);
     const char *suffix = c->req->plane == PLANE_MCP ? c->req->path : "";
+    char base[CFG_STR_MAX];
+
+    gw_plane_url(c->app, c->req->plane, base, sizeof(base));
 
     if (error != NULL)
         http_add_header(c->res, "WWW-Authenticate",

@@ -66,7 +66,7 @@ void route_metrics(struct gw_call *c)
     struct http_response *w = c->res;
     int up = 1;
 
-    rds_key(c->app, key, sizeof(key), "metrics");
+    rds_key(c->app, key, sizeof(key), "%s", RDS_METRICS_KEY);
     r = rds_cmd(c->app, "HGETALL %s", key);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY)
         up = 0;

@@ -11,7 +11,6 @@
 #include "routes.h"
 #include "util.h"
 
-#define WELL_KNOWN "/.well-known/oauth-protected-resource"
 
 static struct json_object *list_array(const char *list)
 {
@@ -22,25 +21,6 @@ static struct json_object *list_array(const char *list)
     while (arr != NULL && cfg_list_next(list, &cur, buf, sizeof buf) != NULL)
         json_object_array_add(arr, json_object_new_string(buf));
     return arr;
-}
-
-/* "" for the bare document, else "/mcp" or "/servers/{name}/mcp"; NULL for
- * any other suffix. */
-static const char *resource_suffix(const char *path)
-{
-    const char *s, *name_end;
-
-    if (!gw_has_prefix(path, WELL_KNOWN))
-        return NULL;
-    s = path + strlen(WELL_KNOWN);
-    if (s[0] == '\0' || strcmp(s, "/mcp") == 0)
-        return s;
-    if (!gw_has_prefix(s, "/servers/"))
-        return NULL;
-    name_end = strchr(s + strlen("/servers/"), '/');
-    if (name_end == NULL || name_end == s + strlen("/servers/") || strcmp(name_end, "/mcp") != 0)
-        return NULL;
-    return s;
 }
 
 /* The issuer as an authorization server URL: a {tid} issuer names no single
@@ -65,19 +45,14 @@ static void default_authorization_server(const struct gw_config *cfg, char *out,
 void route_oauth_metadata(struct gw_call *c)
 {
     const struct gw_config *cfg = &c->app->cfg;
-    const char *suffix = resource_suffix(c->req->path);
-    const char *base = c->req->plane == PLANE_API ? cfg->api_url : cfg->mcp_url;
-    size_t blen = strlen(base);
-    char resource[CFG_STR_MAX + 512], as[CFG_STR_MAX];
+    /* The route table matched the bare path, /mcp or /servers/{name}/mcp
+     * below it: what follows the prefix names the resource. */
+    const char *suffix = c->req->path + strlen(GW_WELL_KNOWN_PRM);
+    char base[CFG_STR_MAX], resource[CFG_STR_MAX + 512], as[CFG_STR_MAX];
     struct json_object *doc = NULL, *servers;
 
-    if (suffix == NULL) {
-        http_send_problem(c->res, c->req, 404, NULL);
-        return;
-    }
-    while (blen > 0 && base[blen - 1] == '/')
-        blen--;
-    if (gw_snprintf(resource, sizeof resource, "%.*s%s", (int)blen, base, suffix) != 0) {
+    if (gw_plane_url(c->app, c->req->plane, base, sizeof base) != 0 ||
+        gw_snprintf(resource, sizeof resource, "%s%s", base, suffix) != 0) {
         http_send_problem(c->res, c->req, 414, "resource URL too long");
         return;
     }

@@ -194,3 +194,15 @@ int rds_key(const struct gw_app *app, char *buf, size_t n, const char *fmt, ...)
     va_end(ap);
     return (m < 0 || (size_t)m >= n - plen) ? -1 : 0;
 }
+
+void rds_metric_incr(struct gw_app *app, const char *name)
+{
+    char key[128];
+    redisReply *rep;
+
+    if (rds_key(app, key, sizeof(key), "%s", RDS_METRICS_KEY) != 0)
+        return;
+    rep = rds_cmd(app, "HINCRBY %s %s 1", key, name);
+    if (rep != NULL)
+        freeReplyObject(rep);
+}

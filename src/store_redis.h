@@ -20,6 +20,12 @@ redisContext *rds_conn(struct gw_app *app);
 redisReply *rds_cmd(struct gw_app *app, const char *fmt, ...);
 redisReply *rds_cmdargv(struct gw_app *app, int argc, const char **argv, const size_t *argvlen);
 void rds_close(struct gw_app *app);
+/* Fleet-wide counters: one hash, <prefix>metrics, that every responder adds
+ * to and /metrics reads. */
+#define RDS_METRICS_KEY "metrics"
+/* HINCRBY <prefix>metrics name 1; best effort (Redis down is ignored). */
+void rds_metric_incr(struct gw_app *app, const char *name);
+
 /* prefix + formatted name into buf; 0 or -1 when it does not fit. */
 int rds_key(const struct gw_app *app, char *buf, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

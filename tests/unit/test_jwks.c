@@ -335,15 +335,22 @@ Test(jwks, loads_fleet_copy_from_redis_without_the_source)
     app_free(&app2);
 }
 
+/* Two responders sharing one Redis; key-a is published and the first of
+ * them has loaded it. */
+static void fleet_of_two(struct gw_app *app1, struct gw_app *app2)
+{
+    start_redis();
+    publish(&ka, NULL, NULL);
+    cr_assert_eq(app_init(app1, &cfg, PLANE_BOTH), 0);
+    cr_assert_eq(app_init(app2, &cfg, PLANE_BOTH), 0);
+    cr_assert_eq(verify_with(app1, &ka), AUTH_OK);
+}
+
 Test(jwks, unknown_kid_refreshes_exactly_once_per_period_for_the_fleet)
 {
     struct gw_app app1, app2;
 
-    start_redis();
-    publish(&ka, NULL, NULL);
-    cr_assert_eq(app_init(&app1, &cfg, PLANE_BOTH), 0);
-    cr_assert_eq(app_init(&app2, &cfg, PLANE_BOTH), 0);
-    cr_assert_eq(verify_with(&app1, &ka), AUTH_OK);
+    fleet_of_two(&app1, &app2);
 
     /* The issuer rotates in key-b: one refresh finds it. */
     publish(&ka, &kb, NULL);
@@ -370,11 +377,7 @@ Test(jwks, loser_of_refresh_lock_rereads_the_fleet_copy)
 {
     struct gw_app app1, app2;
 
-    start_redis();
-    publish(&ka, NULL, NULL);
-    cr_assert_eq(app_init(&app1, &cfg, PLANE_BOTH), 0);
-    cr_assert_eq(app_init(&app2, &cfg, PLANE_BOTH), 0);
-    cr_assert_eq(verify_with(&app1, &ka), AUTH_OK);
+    fleet_of_two(&app1, &app2);
     cr_assert_eq(verify_with(&app2, &ka), AUTH_OK);
     publish(&ka, &kb, NULL);
     cr_assert_eq(verify_with(&app1, &kb), AUTH_OK);

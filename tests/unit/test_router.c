@@ -157,3 +157,13 @@ Test(router, every_protected_route_declares_a_known_role)
             cr_assert_neq(strcmp(auth_role_name(t[i].role), "unknown"), 0, "%s", t[i].pattern);
     }
 }
+
+Test(router, challenge_url_has_no_double_slash_when_base_url_ends_in_slash)
+{
+    const char *vars[] = { "REQUEST_METHOD", "GET", "REQUEST_URI", "/api/v1/me", "MCPGW_PLANE", "api", NULL };
+
+    snprintf(app.cfg.api_url, sizeof(app.cfg.api_url), "https://gw.example:8000/");
+    cr_assert_eq(run(vars, NULL), 401, "%s", f.out);
+    cr_assert(strstr(f.out, "resource_metadata=\"https://gw.example:8000/.well-known/"
+                            "oauth-protected-resource\"") != NULL, "%s", f.out);
+}
