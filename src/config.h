@@ -46,7 +46,8 @@ struct gw_config {
     char auth_jwks_uri[CFG_STR_MAX];
     char auth_audiences[CFG_STR_MAX];        /* comma-separated */
     char auth_allowed_tenants[CFG_STR_MAX];  /* comma-separated, "*" = any */
-    char auth_role_map[CFG_STR_MAX];         /* claim=role,... */
+    char auth_role_map[CFG_STR_MAX];         /* token role=gateway role,... */
+    char auth_scope_map[CFG_STR_MAX];        /* scope=gateway role,...; "" = none */
     int auth_clock_skew;
     char auth_ca_file[CFG_STR_MAX];  /* CA bundle for https:// JWKS, "" = system */
     int auth_jwks_timeout_ms;

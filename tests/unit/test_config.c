@@ -1,6 +1,7 @@
 /* Configuration: defaults, INI parsing, environment overrides, and errors that
  * name the file, the line and the key. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -155,4 +156,14 @@ Test(config, bad_role_map_names_file_line_and_key)
                  "an entry without '=' is refused");
     cr_assert_eq(cfg_load_string(&cfg, "gw.conf", "[auth]\nrole_map = Gateway.Admin=admin, x=user\n",
                                  &errs), 0, "a good map loads");
+}
+
+Test(config, bad_scope_map_names_file_line_and_key)
+{
+    const char *text = "[auth]\n\nscope_map = Mcp.Use=root\n";
+
+    cr_assert_str_eq(cfg.auth_scope_map, "", "no scope grants a role by default");
+    cr_assert_eq(cfg_load_string(&cfg, "gw.conf", text, &errs), -1);
+    cr_assert(strstr(errs.msg[0], "gw.conf:3: auth.scope_map") != NULL, "%s", errs.msg[0]);
+    cr_assert_eq(cfg_load_string(&cfg, "gw.conf", "[auth]\nscope_map = Mcp.Use=user\n", &errs), 0);
 }
