@@ -183,6 +183,13 @@ pg_stop() {
 
 # --- Redis -------------------------------------------------------------------
 
+# make_secret FILE [BYTES=32]: FILE (mode 0600) holding BYTES random bytes as
+# hex; an existing FILE is kept, so that a second run changes nothing.
+make_secret() {
+	[ -s "$1" ] && return 0
+	(umask 077 && openssl rand -hex "${2:-32}" >"$1.tmp" && mv "$1.tmp" "$1")
+}
+
 # redis_start DIR PORT: daemonized, loopback only, no persistence; DIR/redis.pid.
 redis_start() {
 	local dir=$1 port=$2
@@ -253,7 +260,7 @@ render_template() {
 # gateway_conf: print a gateway.conf from these variables (empty ones omitted):
 # API_PORT MCP_PORT CERT KEY CA LOG_FILE FCGI_SOCKET WORKERS REDIS_URL PG_DSN
 # DEV_KEY JWKS_FILE AUDIENCE BODY_MAX LOG_LEVEL REDIS_TIMEOUT_MS DRAIN_TIMEOUT
-# UPSTREAM_ALLOWED_NETWORKS
+# UPSTREAM_ALLOWED_NETWORKS FLEET_KEY
 gateway_conf() {
 	local kv
 	_conf_kv() { [ -n "$2" ] && printf '%s = %s\n' "$1" "$2"; return 0; }
@@ -303,6 +310,7 @@ gateway_conf() {
 	echo
 	echo "[security]"
 	_conf_kv allowed_origins "https://127.0.0.1:$API_PORT,https://127.0.0.1:$MCP_PORT"
+	_conf_kv fleet_key_file "${FLEET_KEY:-}"
 }
 
 # body_max_kb BYTES: the web server's body ceiling in KiB (at least the gateway's).

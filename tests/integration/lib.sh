@@ -122,6 +122,10 @@ it_start_stores() {
 	PG_DSN=$(pg_dsn "$IT_DIR/pg" mcpgw)
 }
 
+# it_private_to_nobody FILE...: readable by root and the group of the Apache
+# user (nobody, for the Apache-run modes), by no other user: they hold secrets.
+it_private_to_nobody() { chgrp nogroup "$@" && chmod 640 "$@"; }
+
 # it_write_conf: $CONF from the current variables (see gateway_conf); files
 # readable by nobody for the Apache-run modes.
 it_write_conf() {
@@ -145,6 +149,8 @@ it_setup_gateway() {
 	make_dev_issuer_key "$DEV_KEY" || it_fatal "make development issuer key"
 	chmod 644 "$DEV_KEY"
 	JWKS_FILE=$IT_DIR/dev-jwks.json
+	FLEET_KEY=$IT_DIR/fleet.key
+	make_secret "$FLEET_KEY" && it_private_to_nobody "$FLEET_KEY" || it_fatal "make the fleet key"
 	FCGI_SOCKET=$IT_DIR/gw.sock
 	BODY_MAX=${BODY_MAX:-65536}
 	WORKERS=${WORKERS:-2}
