@@ -116,7 +116,10 @@ it_start_stores() {
 	REDIS_PORT=$(free_port)
 	redis_start "$IT_DIR/redis" "$REDIS_PORT" || it_fatal "start redis on $REDIS_PORT"
 	it_cleanup_add redis_stop "$IT_DIR/redis"
-	REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+	REDIS_URL=$(redis_url "$IT_DIR/redis")
+	# The tests' own redis-cli calls authenticate through the environment.
+	REDISCLI_AUTH=$(cat "$IT_DIR/redis/redis.secret")
+	export REDISCLI_AUTH
 	pg_start "$IT_DIR/pg" "$(free_port)" mcpgw || it_fatal "start postgres"
 	it_cleanup_add pg_stop "$IT_DIR/pg" --remove
 	PG_DSN=$(pg_dsn "$IT_DIR/pg" mcpgw)
@@ -126,10 +129,9 @@ it_start_stores() {
 # user (nobody, for the Apache-run modes), by no other user: they hold secrets.
 it_private_to_nobody() { chgrp nogroup "$@" && chmod 640 "$@"; }
 
-# it_write_conf: $CONF from the current variables (see gateway_conf); files
-# readable by nobody for the Apache-run modes.
+# it_write_conf: $CONF from the current variables (see gateway_conf).
 it_write_conf() {
-	gateway_conf >"$CONF.tmp" && mv "$CONF.tmp" "$CONF" && chmod 644 "$CONF"
+	(umask 077 && gateway_conf >"$CONF.tmp") && it_private_to_nobody "$CONF.tmp" && mv "$CONF.tmp" "$CONF"
 }
 
 # it_setup_gateway: certificates, development issuer, config, JWKS, migrations,
