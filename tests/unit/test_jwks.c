@@ -600,7 +600,7 @@ Test(jwks, withdrawn_key_stops_being_trusted_max_age_after_its_fetch)
     int64_t t0;
 
     start_redis();
-    cfg.auth_jwks_max_age = 3;
+    cfg.auth_jwks_max_age = 4;
     publish(&ka, NULL, NULL);
     cr_assert_eq(app_init(&app1, &cfg, PLANE_BOTH), 0);
     cr_assert_eq(app_init(&app2, &cfg, PLANE_BOTH), 0);
@@ -609,10 +609,11 @@ Test(jwks, withdrawn_key_stops_being_trusted_max_age_after_its_fetch)
     /* The issuer withdraws key-a; half-way through the lifetime a second
      * responder loads the fleet copy, which still holds it. */
     publish(&kb, NULL, NULL);
-    nap_until(t0, 1500);
+    nap_until(t0, 2000);
     cr_assert_eq(verify_with(&app2, &ka), AUTH_OK);
-    /* 3 s after the fetch (not 3 s after that load) key-a is gone everywhere. */
-    nap_until(t0, 3500);
+    /* 4 s after the fetch (not 4 s after that load, at 6 s) key-a is gone
+     * everywhere; 1 s of margin either side for a busy machine. */
+    nap_until(t0, 5000);
     cr_assert_eq(verify_with(&app2, &ka), AUTH_INVALID, "trusted past auth.jwks_max_age");
     cr_assert_eq(verify_with(&app1, &ka), AUTH_INVALID, "trusted past auth.jwks_max_age");
     cr_assert_eq(verify_with(&app2, &kb), AUTH_OK);
