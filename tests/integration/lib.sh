@@ -366,3 +366,10 @@ it_check_sanitizer_logs() {
 
 # children PID: direct children of PID, sorted.
 children() { pgrep -P "$1" | sort -n | tr '\n' ' '; }
+
+# it_psql SQL: run SQL on the test's PostgreSQL (from it_start_stores); rows
+# unaligned, one a line; non-zero status on an SQL error.
+it_psql() {
+	"$(pg_bindir)/psql" -h 127.0.0.1 -p "$(cat "$IT_DIR/pg/pg.port")" -U postgres -d mcpgw \
+		-v ON_ERROR_STOP=1 -tAc "$1"
+}
