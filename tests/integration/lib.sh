@@ -122,6 +122,9 @@ it_start_stores() {
 	PG_DSN=$(pg_dsn "$IT_DIR/pg" mcpgw)
 }
 
+# it_sql SQL: one statement on the private PostgreSQL, unaligned tuples only.
+it_sql() { "$(pg_bindir)/psql" "$PG_DSN" -v ON_ERROR_STOP=1 -qtAc "$1"; }
+
 # it_write_conf: $CONF from the current variables (see gateway_conf); files
 # readable by nobody for the Apache-run modes.
 it_write_conf() {
