@@ -50,6 +50,23 @@ ensure_packages() {
 	return $rc
 }
 
+# ensure_node [DIR]: Node 22 and the official MCP SDK for the test upstreams,
+# installed by npm from the committed DIR/package-lock.json (default
+# tests/node) into DIR/node_modules (ignored by git); Debian's npm only when
+# npm is missing. Reinstalls when the lock file is newer than the install.
+ensure_node() {
+	local dir=${1:-$GW_ROOT/tests/node}
+	if [ -x "$dir/node_modules/node/bin/node" ] &&
+		[ -d "$dir/node_modules/@modelcontextprotocol/sdk" ] &&
+		[ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
+		return 0
+	fi
+	command -v npm >/dev/null 2>&1 || ensure_packages npm || return 1
+	gw_log "installing the test upstreams' Node packages in $dir"
+	(cd "$dir" && npm ci --no-audit --no-fund) >&2 || return 1
+	[ -x "$dir/node_modules/node/bin/node" ] || gw_die "npm ci left no node binary in $dir/node_modules/node/bin"
+}
+
 # build [SRCDIR [CONFIGURE-ARGS...]]: autoreconf, configure and make, each only when needed.
 build() {
 	local dir=${1:-$GW_ROOT}
