@@ -92,6 +92,8 @@ static const struct cfg_key keys[] = {
     I("limits", "token_max", token_max, "16384", 256, 65536, "longest bearer token accepted"),
 
     S("security", "allowed_origins", allowed_origins, "", NULL, "Origin values accepted, comma-separated"),
+    S("security", "secret_key_file", secret_key_file, "", NULL,
+      "key file (64 hex digits) sealing upstream credentials"),
 };
 
 static void add_err(struct cfg_errors *e, const char *fmt, ...)
