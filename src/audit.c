@@ -429,6 +429,12 @@ static int denied_write(PGconn *pg, const struct audit_entry *e, char *err, size
 {
     char ignored[64];
 
+    /* A transaction left open by an earlier request must not be committed
+     * along with this row. */
+    if (PQtransactionStatus(pg) != PQTRANS_IDLE) {
+        log_warn("audit_denied_rollback", "a transaction was left open on this connection; rolled back");
+        exec_cmd(pg, "ROLLBACK", NULL, ignored, sizeof(ignored));
+    }
     if (exec_cmd(pg, "BEGIN", NULL, err, n) != 0)
         return -1;
     if (exec_cmd(pg, "SET LOCAL statement_timeout = " AUDIT_DENIED_TIMEOUT_MS, NULL, err, n) == 0 &&
@@ -474,6 +480,10 @@ int audit_denied(struct gw_app *app, const struct http_request *r, const struct 
     if (pg == NULL)
         gw_strlcpy(err, "PostgreSQL unavailable", sizeof(err));
     else
+        rc = denied_write(pg, &e, err, sizeof(err));
+    /* A connection that died since its last use (PostgreSQL restarted) is
+     * only noticed by using it: reconnect once rather than lose the row. */
+    if (rc != 0 && pg != NULL && PQstatus(pg) != CONNECTION_OK && (pg = pg_conn(app)) != NULL)
         rc = denied_write(pg, &e, err, sizeof(err));
 out:
     if (rc != 0) {

@@ -177,6 +177,16 @@ check "verify names row $next, the one after a deleted row" \
 	eval '[ "$(jbody .ok)" = false ] && [ "$(jbody .broken_id)" = "$next" ] && jbody .reason | grep -q "removed"'
 it_sql "ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update" >/dev/null
 
+# --- PostgreSQL restarted: connections that died are noticed, no row is lost ----------
+pg_stop "$IT_DIR/pg"
+pg_start "$IT_DIR/pg" "$(cat "$IT_DIR/pg/pg.port")" mcpgw >/dev/null 2>&1 || it_fatal "restart postgres"
+for i in $(seq 1 12); do
+	if [ $((i % 2)) = 0 ]; then base=$API_A; else base=$API_B; fi
+	http GET "$base/api/v1/audit" -H "X-Request-Id: it-restart-$i"
+done
+check "PostgreSQL restarted: the next 12 denied requests on every responder are all audited" \
+	eval '[ "$(it_sql "SELECT count(*) FROM audit_log WHERE request_id LIKE '"'"'it-restart-%'"'"'")" = 12 ]'
+
 # --- PostgreSQL down: 401 stays fast, the lost row is logged and counted ------------------
 failed_before=$(metric audit_denied_failed_total)
 pg_stop "$IT_DIR/pg"
