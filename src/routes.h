@@ -14,4 +14,8 @@ void route_metrics(struct gw_call *c);
 void route_oauth_metadata(struct gw_call *c);
 void route_me(struct gw_call *c);
 
+/* routes_audit.c: the audit log */
+void route_audit_list(struct gw_call *c);
+void route_audit_verify(struct gw_call *c);
+
 #endif
