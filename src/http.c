@@ -346,9 +346,20 @@ int http_send_json(struct http_response *w, int status, struct json_object *body
 int http_send_problem(struct http_response *w, const struct http_request *r, int status,
                       const char *detail)
 {
+    return http_send_problem_ext(w, r, status, detail, NULL);
+}
+
+int http_send_problem_ext(struct http_response *w, const struct http_request *r, int status,
+                          const char *detail, struct json_object *ext)
+{
     struct json_object *o = json_object_new_object();
     const char *s;
     int rc;
+
+    if (ext != NULL) {
+        json_object_object_foreach(ext, key, val)
+            json_object_object_add(o, key, json_object_get(val));
+    }
 
     json_object_object_add(o, "type", json_object_new_string("about:blank"));
     json_object_object_add(o, "title", json_object_new_string(http_status_text(status)));

@@ -81,6 +81,9 @@ int http_send_text(struct http_response *w, int status, const char *ctype, const
 /* RFC 9457 problem+json with request_id; detail may be NULL. */
 int http_send_problem(struct http_response *w, const struct http_request *r,
                       int status, const char *detail);
+/* problem+json with extension members copied from ext (may be NULL). */
+int http_send_problem_ext(struct http_response *w, const struct http_request *r,
+                          int status, const char *detail, struct json_object *ext);
 const char *http_status_text(int status);
 
 #endif

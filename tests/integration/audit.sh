@@ -58,7 +58,7 @@ check "the 403 names the user, the tenant and the missing role" \
 check "a rejected token gives no actor (its claims are not an identity)" \
 	eval 'row it-denied-bad | jq -e ".actor_user==null and .detail.status==401" >/dev/null'
 check "no audit row holds a bearer token or its signature" \
-	eval 'it_sql "SELECT * FROM audit_log" >"$IT_DIR/audit.dump" && ! grep -qF -e "$sig" -e "${sig:1}" "$IT_DIR/audit.dump"'
+	eval 'it_psql "SELECT * FROM audit_log" >"$IT_DIR/audit.dump" && ! grep -qF -e "$sig" -e "${sig:1}" "$IT_DIR/audit.dump"'
 
 # --- tenant scoping -------------------------------------------------------------
 audit_get "limit=200" "$AUDITOR_A"
@@ -116,19 +116,19 @@ echo "# 200 requests, 24 concurrent, two pools: /health ${health_s} s, denied an
 check "200 concurrent unauthenticated requests: all 401 ($(sort "$IT_DIR/conc.codes" | uniq -c | tr '\n' ' '))" \
 	eval '[ "$(grep -c "^401$" "$IT_DIR/conc.codes")" = 200 ]'
 check "200 concurrent appends: 200 rows, each committed before its 401 was answered" \
-	eval '[ "$(it_sql "SELECT count(*) FROM audit_log WHERE request_id LIKE '"'"'it-conc-%'"'"'")" = 200 ]'
+	eval '[ "$(it_psql "SELECT count(*) FROM audit_log WHERE request_id LIKE '"'"'it-conc-%'"'"'")" = 200 ]'
 check "both pools appended: 100 rows through lighttpd, 100 through Apache" \
-	eval '[ "$(it_sql "SELECT count(*) FILTER (WHERE substr(request_id, 9)::int % 2 = 0) || '"'"' '"'"' || count(*) FROM audit_log WHERE request_id LIKE '"'"'it-conc-%'"'"'")" = "100 200" ]'
+	eval '[ "$(it_psql "SELECT count(*) FILTER (WHERE substr(request_id, 9)::int % 2 = 0) || '"'"' '"'"' || count(*) FROM audit_log WHERE request_id LIKE '"'"'it-conc-%'"'"'")" = "100 200" ]'
 check "the chain is one line: every prev_hash distinct and every hash used once as a prev_hash" \
-	eval '[ "$(it_sql "SELECT count(*) = count(DISTINCT prev_hash) AND count(*) - 1 = (SELECT count(*) FROM audit_log a JOIN audit_log b ON b.prev_hash = a.hash) FROM audit_log")" = t ]'
-total=$(it_sql "SELECT count(*) FROM audit_log")
+	eval '[ "$(it_psql "SELECT count(*) = count(DISTINCT prev_hash) AND count(*) - 1 = (SELECT count(*) FROM audit_log a JOIN audit_log b ON b.prev_hash = a.hash) FROM audit_log")" = t ]'
+total=$(it_psql "SELECT count(*) FROM audit_log")
 http GET "$API_B/api/v1/audit/verify" -H "$(bearer "$PLATFORM")"
 check "verify: ok over all $total rows" \
 	eval '[ "$HTTP_CODE" = 200 ] && [ "$(jbody .ok)" = true ] && [ "$(jbody .rows_checked)" = "$total" ]'
 head_hash=$(jbody .head_hash)
 echo "# verify over $total rows: ${HTTP_TIME} s"
 check "verify: the head hash is the newest row's hash" \
-	eval '[ "$head_hash" = "$(it_sql "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")" ]'
+	eval '[ "$head_hash" = "$(it_psql "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")" ]'
 
 # --- cursor pagination: stable, complete, no duplicates -----------------------------
 : >"$IT_DIR/pages.ids"
@@ -148,34 +148,34 @@ check "pagination: $pages pages of 37 walk every row once, newest first" \
 for sql in "UPDATE audit_log SET action = 'x' WHERE id = 1" "DELETE FROM audit_log WHERE id = 1" \
 	"TRUNCATE audit_log"; do
 	check "append-only: '$sql' is refused" \
-		eval '! it_sql "$sql" >/dev/null 2>"$IT_DIR/psql.err" && grep -q "append-only" "$IT_DIR/psql.err"'
+		eval '! it_psql "$sql" >/dev/null 2>"$IT_DIR/psql.err" && grep -q "append-only" "$IT_DIR/psql.err"'
 done
 verify() { http GET "$API_A/api/v1/audit/verify" -H "$(bearer "$PLATFORM")"; }
-victim=$(it_sql "SELECT id FROM audit_log WHERE request_id = 'it-conc-77'")
-it_sql "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update" >/dev/null
-it_sql "UPDATE audit_log SET outcome = 'success' WHERE id = $victim" >/dev/null
+victim=$(it_psql "SELECT id FROM audit_log WHERE request_id = 'it-conc-77'")
+it_psql "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update" >/dev/null
+it_psql "UPDATE audit_log SET outcome = 'success' WHERE id = $victim" >/dev/null
 verify
 check "verify names row $victim after its outcome was changed in PostgreSQL" \
 	eval '[ "$(jbody .ok)" = false ] && [ "$(jbody .broken_id)" = "$victim" ] && jbody .reason | grep -q "content"'
-it_sql "UPDATE audit_log SET outcome = 'denied' WHERE id = $victim" >/dev/null
+it_psql "UPDATE audit_log SET outcome = 'denied' WHERE id = $victim" >/dev/null
 verify
 check "verify is ok again once the row is restored" eval '[ "$(jbody .ok)" = true ]'
-it_sql "UPDATE audit_log SET detail = jsonb_set(detail, '{status}', '200') WHERE id = $victim" >/dev/null
+it_psql "UPDATE audit_log SET detail = jsonb_set(detail, '{status}', '200') WHERE id = $victim" >/dev/null
 verify
 check "verify names row $victim after only its jsonb detail was changed" \
 	eval '[ "$(jbody .ok)" = false ] && [ "$(jbody .broken_id)" = "$victim" ] && jbody .reason | grep -q "detail"'
-it_sql "UPDATE audit_log SET detail = detail_canonical::jsonb WHERE id = $victim" >/dev/null
-it_sql "UPDATE audit_log SET ts = ts + interval '1 microsecond' WHERE id = $victim" >/dev/null
+it_psql "UPDATE audit_log SET detail = detail_canonical::jsonb WHERE id = $victim" >/dev/null
+it_psql "UPDATE audit_log SET ts = ts + interval '1 microsecond' WHERE id = $victim" >/dev/null
 verify
 check "verify names row $victim after its time moved by one microsecond" \
 	eval '[ "$(jbody .broken_id)" = "$victim" ]'
-it_sql "UPDATE audit_log SET ts = ts - interval '1 microsecond' WHERE id = $victim" >/dev/null
-next=$(it_sql "SELECT min(id) FROM audit_log WHERE id > $victim")
-it_sql "DELETE FROM audit_log WHERE id = $victim" >/dev/null
+it_psql "UPDATE audit_log SET ts = ts - interval '1 microsecond' WHERE id = $victim" >/dev/null
+next=$(it_psql "SELECT min(id) FROM audit_log WHERE id > $victim")
+it_psql "DELETE FROM audit_log WHERE id = $victim" >/dev/null
 verify
 check "verify names row $next, the one after a deleted row" \
 	eval '[ "$(jbody .ok)" = false ] && [ "$(jbody .broken_id)" = "$next" ] && jbody .reason | grep -q "removed"'
-it_sql "ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update" >/dev/null
+it_psql "ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update" >/dev/null
 
 # --- PostgreSQL restarted: connections that died are noticed, no row is lost ----------
 pg_stop "$IT_DIR/pg"
@@ -185,7 +185,7 @@ for i in $(seq 1 12); do
 	http GET "$base/api/v1/audit" -H "X-Request-Id: it-restart-$i"
 done
 check "PostgreSQL restarted: the next 12 denied requests on every responder are all audited" \
-	eval '[ "$(it_sql "SELECT count(*) FROM audit_log WHERE request_id LIKE '"'"'it-restart-%'"'"'")" = 12 ]'
+	eval '[ "$(it_psql "SELECT count(*) FROM audit_log WHERE request_id LIKE '"'"'it-restart-%'"'"'")" = 12 ]'
 
 # --- PostgreSQL down: 401 stays fast, the lost row is logged and counted ------------------
 failed_before=$(metric audit_denied_failed_total)

@@ -122,9 +122,6 @@ it_start_stores() {
 	PG_DSN=$(pg_dsn "$IT_DIR/pg" mcpgw)
 }
 
-# it_sql SQL: one statement on the private PostgreSQL, unaligned tuples only.
-it_sql() { "$(pg_bindir)/psql" "$PG_DSN" -v ON_ERROR_STOP=1 -qtAc "$1"; }
-
 # it_write_conf: $CONF from the current variables (see gateway_conf); files
 # readable by nobody for the Apache-run modes.
 it_write_conf() {
@@ -410,3 +407,9 @@ it_stop_upstreams() {
 	return 0
 }
 it_cleanup_add it_stop_upstreams
+# it_psql SQL: run SQL on the test's PostgreSQL (from it_start_stores); rows
+# unaligned, one a line; non-zero status on an SQL error.
+it_psql() {
+	"$(pg_bindir)/psql" -h 127.0.0.1 -p "$(cat "$IT_DIR/pg/pg.port")" -U postgres -d mcpgw \
+		-v ON_ERROR_STOP=1 -tAc "$1"
+}

@@ -74,6 +74,7 @@ export function mcpEndpoint(makeServer, { record, json = false } = {}) {
       http: req.method,
       rpc: body?.method ?? (body && 'result' in body ? 'response' : null),
       session: sid ?? null,
+      peer: req.socket.remotePort,
       protocol_version: req.headers['mcp-protocol-version'] ?? null,
       accept: req.headers.accept ?? null,
       content_type: req.headers['content-type'] ?? null,
