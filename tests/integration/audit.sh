@@ -7,27 +7,13 @@
 . "$(dirname "$0")/lib.sh"
 
 WORKERS=3
-it_start_stores
-it_setup_gateway
-it_start_serve
-it_start_lighttpd "$FCGI_SOCKET"
-API_A=$API
-
-API_PORT=$(free_port) MCP_PORT=$(free_port)
-API_B=https://127.0.0.1:$API_PORT
-FCGI_SOCKET=$IT_DIR/gw-b.sock
-it_cleanup_add serve_stop "$IT_DIR/serve-b.pid"
-serve_start "$GATEWAY" "$CONF" "$FCGI_SOCKET" "$IT_DIR/serve-b.pid" "$IT_DIR/gateway.log" 3 ||
-	it_fatal "second responder pool starts"
-it_start_apache proxy_fcgi "$IT_DIR/apache-b"
-
-mint() { "$GATEWAY" token --config "$CONF" "$@" 2>>"$IT_DIR/token.err"; }
-PLATFORM=$(mint --sub it-root --tenant it-platform --roles platform_admin)
-AUDITOR_A=$(mint --sub it-aud-a --tenant tenant-a --roles auditor)
-ADMIN_A=$(mint --sub it-admin-a --tenant tenant-a --roles admin)
-USER_A=$(mint --sub it-user-a --tenant tenant-a --roles user)
-ADMIN_B=$(mint --sub it-admin-b --tenant tenant-b --roles admin)
-USER_B=$(mint --sub it-user-b --tenant tenant-b --roles user)
+it_start_two_pools
+PLATFORM=$(it_mint --sub it-root --tenant it-platform --roles platform_admin)
+AUDITOR_A=$(it_mint --sub it-aud-a --tenant tenant-a --roles auditor)
+ADMIN_A=$(it_mint --sub it-admin-a --tenant tenant-a --roles admin)
+USER_A=$(it_mint --sub it-user-a --tenant tenant-a --roles user)
+ADMIN_B=$(it_mint --sub it-admin-b --tenant tenant-b --roles admin)
+USER_B=$(it_mint --sub it-user-b --tenant tenant-b --roles user)
 bearer() { printf 'Authorization: Bearer %s' "$1"; }
 # jbody FILTER: jq over the last answer's body.
 jbody() { jq -r "$1" "$IT_DIR/last.body" 2>/dev/null; }
