@@ -10,6 +10,7 @@ GW_PACKAGES=(build-essential autoconf automake libtool pkg-config git
 	libcurl4-openssl-dev libcriterion-dev apache2 libapache2-mod-fcgid lighttpd
 	lighttpd-mod-openssl spawn-fcgi redis-server postgresql wrk openssl curl
 	ca-certificates procps iproute2 util-linux)
+GW_PACKAGES+=(jq) # integration tests read JSON answers
 
 gw_log() { printf '%s\n' "$*" >&2; }
 gw_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -48,6 +49,23 @@ ensure_packages() {
 	local rc=$?
 	[ -n "$made_policy" ] && rm -f "$policy"
 	return $rc
+}
+
+# ensure_node [DIR]: Node 22 and the official MCP SDK for the test upstreams,
+# installed by npm from the committed DIR/package-lock.json (default
+# tests/node) into DIR/node_modules (ignored by git); Debian's npm only when
+# npm is missing. Reinstalls when the lock file is newer than the install.
+ensure_node() {
+	local dir=${1:-$GW_ROOT/tests/node}
+	if [ -x "$dir/node_modules/node/bin/node" ] &&
+		[ -d "$dir/node_modules/@modelcontextprotocol/sdk" ] &&
+		[ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
+		return 0
+	fi
+	command -v npm >/dev/null 2>&1 || ensure_packages npm || return 1
+	gw_log "installing the test upstreams' Node packages in $dir"
+	(cd "$dir" && npm ci --no-audit --no-fund) >&2 || return 1
+	[ -x "$dir/node_modules/node/bin/node" ] || gw_die "npm ci left no node binary in $dir/node_modules/node/bin"
 }
 
 # build [SRCDIR [CONFIGURE-ARGS...]]: autoreconf, configure and make, each only when needed.
@@ -259,6 +277,13 @@ make_dev_issuer_key() {
 	(umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1" 2>/dev/null)
 }
 
+# make_secret_key FILE: the AES-256 key that seals upstream credentials (64 hex
+# digits, mode 0600), made once and never replaced.
+make_secret_key() {
+	[ -f "$1" ] && return 0
+	(umask 077 && openssl rand -hex 32 >"$1.new" && mv "$1.new" "$1")
+}
+
 # --- templates and configuration ------------------------------------------
 
 # render_template IN OUT NAME=VALUE...: replace @NAME@; fails on any placeholder left.
@@ -282,7 +307,7 @@ render_template() {
 # gateway_conf: print a gateway.conf from these variables (empty ones omitted):
 # API_PORT MCP_PORT CERT KEY CA LOG_FILE FCGI_SOCKET WORKERS REDIS_URL PG_DSN
 # DEV_KEY JWKS_FILE AUDIENCE BODY_MAX LOG_LEVEL REDIS_TIMEOUT_MS DRAIN_TIMEOUT
-# UPSTREAM_ALLOWED_NETWORKS FLEET_KEY
+# UPSTREAM_ALLOWED_NETWORKS FLEET_KEY SECRET_KEY_FILE
 gateway_conf() {
 	local kv
 	_conf_kv() { [ -n "$2" ] && printf '%s = %s\n' "$1" "$2"; return 0; }
@@ -333,6 +358,7 @@ gateway_conf() {
 	echo "[security]"
 	_conf_kv allowed_origins "https://127.0.0.1:$API_PORT,https://127.0.0.1:$MCP_PORT"
 	_conf_kv fleet_key_file "${FLEET_KEY:-}"
+	_conf_kv secret_key_file "${SECRET_KEY_FILE:-}"
 }
 
 # body_max_kb BYTES: the web server's body ceiling in KiB (at least the gateway's).

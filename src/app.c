@@ -7,6 +7,7 @@
 #include "auth.h"
 #include "store_pg.h"
 #include "store_redis.h"
+#include "upstream.h"
 #include "util.h"
 
 int gw_plane_parse(const char *s, enum gw_plane *out)
@@ -56,6 +57,7 @@ int app_init(struct gw_app *app, const struct gw_config *cfg, enum gw_plane serv
 void app_free(struct gw_app *app)
 {
     auth_state_free(app);
+    up_state_free(app);
     rds_close(app);
     pg_close(app);
 }

@@ -10,6 +10,7 @@
 #include "http.h"
 
 struct auth_state;
+struct up_state;
 
 struct gw_app {
     struct gw_config cfg;
@@ -19,6 +20,7 @@ struct gw_app {
     PGconn *pg;
     int64_t pg_retry_at_ms;
     struct auth_state *auth;         /* owned by auth_*; NULL until first use */
+    struct up_state *upstream;       /* owned by up_*: the kept-alive curl handle */
     int64_t started_ms;
     unsigned long requests;
 };

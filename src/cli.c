@@ -16,6 +16,7 @@
 #include "config.h"
 #include "health.h"
 #include "log.h"
+#include "registry.h"
 #include "responder.h"
 #include "router.h"
 #include "store_pg.h"
@@ -37,6 +38,7 @@ static const char usage[] =
     "  jwks      print the development issuer's public JWKS\n"
     "  health    check every component now; exit 1 when unhealthy\n"
     "  config    print the effective configuration\n"
+    "  rekey     re-seal every upstream credential under a new key --new-key FILE\n"
     "  version   print the version\n"
     "\n"
     "The configuration file comes from --config or MCPGW_CONFIG; every key can be\n"
@@ -308,6 +310,41 @@ static int cmd_migrate(const char *config_path, int argc, char **argv)
     return 0;
 }
 
+/* All or nothing: one transaction re-seals every credential; the operator
+ * then points security.secret_key_file at the new file and reloads. */
+static int cmd_rekey(const char *config_path, int argc, char **argv)
+{
+    static const struct option opts[] = { { "new-key", required_argument, NULL, 'k' },
+                                          { NULL, 0, NULL, 0 } };
+    struct gw_config cfg;
+    const char *new_key = NULL;
+    char err[1024];
+    int ch, n;
+
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ch != 'k') {
+            fputs(usage, stderr);
+            return 2;
+        }
+        new_key = optarg;
+    }
+    if (new_key == NULL) {
+        fprintf(stderr, "error: rekey: --new-key FILE is required\n");
+        return 2;
+    }
+    if (load_config(config_path, &cfg) != 0)
+        return 1;
+    setup_logging(&cfg, "rekey");
+    if (reg_rekey(&cfg, new_key, &n, err, sizeof(err)) != 0) {
+        fprintf(stderr, "error: rekey: %s\n", err);
+        return 1;
+    }
+    printf("%d credential%s re-sealed under %s; set security.secret_key_file to it and reload\n",
+           n, n == 1 ? "" : "s", new_key);
+    return 0;
+}
+
 static int cmd_validate(const char *config_path)
 {
     struct gw_config cfg;
@@ -418,6 +455,8 @@ int main(int argc, char **argv)
         rc = cmd_fcgi(config_path);
     else if (strcmp(cmd, "migrate") == 0 || strcmp(cmd, "setup") == 0)
         rc = cmd_migrate(config_path, argc, argv);
+    else if (strcmp(cmd, "rekey") == 0)
+        rc = cmd_rekey(config_path, argc, argv);
     else if (strcmp(cmd, "validate") == 0)
         rc = cmd_validate(config_path);
     else if (strcmp(cmd, "token") == 0)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "upstream.h"
 #include "util.h"
 
 enum cfg_type { T_STR, T_INT, T_LONG };
@@ -37,6 +38,7 @@ static int v_listen(const char *v, char *why, size_t n);
 static int v_jwks_uri(const char *v, char *why, size_t n);
 static int v_prefix(const char *v, char *why, size_t n);
 static int v_role_map(const char *v, char *why, size_t n);
+static int v_networks(const char *v, char *why, size_t n);
 
 #define S(sec, key, field, def, valid, help) \
     { sec, key, T_STR, offsetof(struct gw_config, field), \
@@ -93,8 +95,15 @@ static const struct cfg_key keys[] = {
     I("limits", "header_max", header_max, "8192", 256, 65536, "longest header value accepted"),
     I("limits", "token_max", token_max, "16384", 256, 65536, "longest bearer token accepted"),
 
+    S("upstream", "allowed_networks", upstream_allowed_networks, "", v_networks,
+      "CIDR list (IPv4, IPv6) upstreams may use beyond public https://: http:// and private, loopback, link-local"),
+    I("upstream", "timeout_ms", upstream_timeout_ms, "30000", 100, 600000, "deadline of one upstream exchange (discovery, probe)"),
+    I("upstream", "connect_timeout_ms", upstream_connect_timeout_ms, "5000", 100, 60000, "TCP and TLS connect deadline"),
+
     S("security", "allowed_origins", allowed_origins, "", NULL, "Origin values accepted, comma-separated"),
     S("security", "fleet_key_file", fleet_key_file, "", NULL, "secret that MACs the JWKS copy in Redis; empty = no copy"),
+    S("security", "secret_key_file", secret_key_file, "", NULL,
+      "key file (64 hex digits) sealing upstream credentials"),
 };
 
 static void add_err(struct cfg_errors *e, const char *fmt, ...)
@@ -566,4 +575,9 @@ static int v_prefix(const char *v, char *why, size_t n)
 static int v_role_map(const char *v, char *why, size_t n)
 {
     return auth_role_map_check(v, why, n);
+}
+
+static int v_networks(const char *v, char *why, size_t n)
+{
+    return up_networks_check(v, why, n);
 }

@@ -66,12 +66,18 @@ struct gw_config {
     int header_max;
     int token_max;
 
+    /* [upstream] */
+    char upstream_allowed_networks[CFG_STR_MAX]; /* CIDR list open to registration */
+    int upstream_timeout_ms;                     /* one whole exchange (discovery, probe) */
+    int upstream_connect_timeout_ms;
+
     /* [security] */
     char allowed_origins[CFG_STR_MAX];       /* comma-separated */
     char fleet_key_file[CFG_STR_MAX];        /* "" = nothing in Redis is MAC'd or trusted */
     /* Loaded by cfg_load from fleet_key_file: never printed or logged. */
     unsigned char fleet_key[FLEET_KEY_MAX];
     size_t fleet_key_len;
+    char secret_key_file[CFG_STR_MAX];       /* AES-256-GCM key for upstream credentials */
 };
 
 struct cfg_errors {

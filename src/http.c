@@ -117,6 +117,65 @@ int http_request_init(struct http_request *r, struct http_io *io, long header_ma
     return 0;
 }
 
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decode s[0..len) into out; -1 when it does not fit or is bad. */
+static int query_decode(const char *s, size_t len, char *out, size_t n)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        int ch = (unsigned char)s[i];
+
+        if (ch == '+') {
+            ch = ' ';
+        } else if (ch == '%') {
+            if (i + 2 >= len || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
+                return -1;
+            ch = hexval(s[i + 1]) << 4 | hexval(s[i + 2]);
+            i += 2;
+            if (ch == 0)
+                return -1;
+        }
+        if (o + 1 >= n)
+            return -1;
+        out[o++] = (char)ch;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+int http_query_next(const struct http_request *r, const char **cursor, char *name, size_t nn,
+                    char *value, size_t vn)
+{
+    const char *p = *cursor != NULL ? *cursor : (r->query != NULL ? r->query : "");
+    const char *end, *eq;
+
+    while (*p == '&')
+        p++;
+    if (*p == '\0') {
+        *cursor = p;
+        return 0;
+    }
+    end = p + strcspn(p, "&");
+    eq = memchr(p, '=', (size_t)(end - p));
+    *cursor = end;
+    if (query_decode(p, (size_t)((eq != NULL ? eq : end) - p), name, nn) != 0)
+        return -1;
+    if (query_decode(eq != NULL ? eq + 1 : end, eq != NULL ? (size_t)(end - eq - 1) : 0, value, vn) != 0)
+        return -1;
+    return 1;
+}
+
 void http_request_free(struct http_request *r)
 {
     free(r->body);
@@ -287,9 +346,20 @@ int http_send_json(struct http_response *w, int status, struct json_object *body
 int http_send_problem(struct http_response *w, const struct http_request *r, int status,
                       const char *detail)
 {
+    return http_send_problem_ext(w, r, status, detail, NULL);
+}
+
+int http_send_problem_ext(struct http_response *w, const struct http_request *r, int status,
+                          const char *detail, struct json_object *ext)
+{
     struct json_object *o = json_object_new_object();
     const char *s;
     int rc;
+
+    if (ext != NULL) {
+        json_object_object_foreach(ext, key, val)
+            json_object_object_add(o, key, json_object_get(val));
+    }
 
     json_object_object_add(o, "type", json_object_new_string("about:blank"));
     json_object_object_add(o, "title", json_object_new_string(http_status_text(status)));

@@ -59,6 +59,11 @@ int http_request_init(struct http_request *r, struct http_io *io, long header_ma
 void http_request_free(struct http_request *r);
 /* Read the whole body, at most max bytes: 0, 413 (too large), 400 (short). */
 int http_read_body(struct http_request *r, long max);
+/* Iterate the query string's name=value pairs, percent-decoded ('+' is a
+ * space); *cursor starts NULL. 1 with a pair, 0 at the end, -1 when a name or
+ * value does not fit, has a bad escape or decodes to a NUL. */
+int http_query_next(const struct http_request *r, const char **cursor, char *name, size_t nn,
+                    char *value, size_t vn);
 /* "sane" request ids: 1..64 of [A-Za-z0-9._-]. */
 bool http_request_id_valid(const char *s);
 /* The header as a CGI variable name: "X-Request-Id" -> "HTTP_X_REQUEST_ID". */
@@ -76,6 +81,9 @@ int http_send_text(struct http_response *w, int status, const char *ctype, const
 /* RFC 9457 problem+json with request_id; detail may be NULL. */
 int http_send_problem(struct http_response *w, const struct http_request *r,
                       int status, const char *detail);
+/* problem+json with extension members copied from ext (may be NULL). */
+int http_send_problem_ext(struct http_response *w, const struct http_request *r,
+                          int status, const char *detail, struct json_object *ext);
 const char *http_status_text(int status);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "log.h"
 #include "routes.h"
 #include "util.h"
@@ -19,6 +20,30 @@ static const struct route routes[] = {
       "every component checked in parallel" },
     { PLANE_API, "GET", "/metrics", route_metrics, 0, "Prometheus metrics, fleet-wide" },
     { PLANE_API, "GET", "/api/v1/me", route_me, ROLE_USER, "the caller's identity as the gateway sees it" },
+    { PLANE_API, "GET", "/api/v1/audit", route_audit_list, ROLE_AUDITOR,
+      "audit rows, newest first: filters, cursor; tenant-scoped below platform_admin" },
+    { PLANE_API, "GET", "/api/v1/audit/verify", route_audit_verify, ROLE_PLATFORM_ADMIN,
+      "walk the whole hash chain: ok, or the first broken row and why" },
+    /* registry: tenants see their own and shared servers; writes need admin */
+    { PLANE_API, "POST", "/api/v1/servers", route_servers_register, ROLE_ADMIN,
+      "register an upstream MCP server (auth, validation, registration, audit)" },
+    { PLANE_API, "GET", "/api/v1/servers", route_servers_list, ROLE_USER,
+      "list servers: tag, status, agent_role, q, cursor, limit" },
+    { PLANE_API, "GET", "/api/v1/servers/{id}", route_servers_get, ROLE_USER, "one server, ETag = version" },
+    { PLANE_API, "PATCH", "/api/v1/servers/{id}", route_servers_patch, ROLE_ADMIN,
+      "change metadata; If-Match required" },
+    { PLANE_API, "DELETE", "/api/v1/servers/{id}", route_servers_delete, ROLE_ADMIN, "remove a server" },
+    { PLANE_API, "GET", "/api/v1/servers/{id}/tools", route_servers_tools, ROLE_USER, "the server's tool catalog" },
+    { PLANE_API, "POST", "/api/v1/servers/{id}/refresh", route_servers_refresh, ROLE_ADMIN,
+      "discover again; tools added, removed, changed" },
+    { PLANE_API, "GET", "/api/v1/servers/{id}/health", route_servers_health, ROLE_OPERATOR,
+      "probe the upstream now; status and latency" },
+    { PLANE_API, "POST", "/api/v1/servers/{id}/maintenance", route_servers_maintenance_on, ROLE_ADMIN,
+      "put the server in maintenance" },
+    { PLANE_API, "DELETE", "/api/v1/servers/{id}/maintenance", route_servers_maintenance_off, ROLE_ADMIN,
+      "end maintenance" },
+    { PLANE_API, "GET", "/api/v1/tools", route_tools_search, ROLE_USER,
+      "search the tools of every server the caller sees: q, cursor, limit" },
     { PLANE_BOTH, "GET", WK, route_oauth_metadata, 0, "RFC 9728 protected resource metadata" },
     { PLANE_MCP, "GET", WK "/mcp", route_oauth_metadata, 0, "RFC 9728 metadata for /mcp" },
     { PLANE_MCP, "GET", WK "/servers/{name}/mcp", route_oauth_metadata, 0,
@@ -187,9 +212,12 @@ static void dispatch(struct gw_app *app, struct http_request *req, struct http_r
         case AUTH_OK:
             break;
         case AUTH_MISSING:
+            audit_denied(app, req, NULL, 401, reason);
             challenge(&call, 401, NULL, "a bearer token is required");
             return;
         case AUTH_INVALID:
+            /* The claims of a rejected token are not an identity. */
+            audit_denied(app, req, NULL, 401, reason);
             challenge(&call, 401, "invalid_token", "the bearer token is not valid");
             return;
         case AUTH_UNAVAILABLE:
@@ -203,6 +231,7 @@ static void dispatch(struct gw_app *app, struct http_request *req, struct http_r
             log_warn("access_denied", "user %s lacks role %s for %s %s", who.user_id,
                      auth_role_name(rt->role), req->method, req->path);
             snprintf(d, sizeof(d), "the role '%s' is required", auth_role_name(rt->role));
+            audit_denied(app, req, &who, 403, d);
             challenge(&call, 403, "insufficient_scope", d);
             return;
         }

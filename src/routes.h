@@ -14,4 +14,20 @@ void route_metrics(struct gw_call *c);
 void route_oauth_metadata(struct gw_call *c);
 void route_me(struct gw_call *c);
 
+/* routes_audit.c: the audit log */
+void route_audit_list(struct gw_call *c);
+void route_audit_verify(struct gw_call *c);
+/* routes_servers.c: the registry */
+void route_servers_register(struct gw_call *c);
+void route_servers_list(struct gw_call *c);
+void route_servers_get(struct gw_call *c);
+void route_servers_patch(struct gw_call *c);
+void route_servers_delete(struct gw_call *c);
+void route_servers_tools(struct gw_call *c);
+void route_servers_refresh(struct gw_call *c);
+void route_servers_health(struct gw_call *c);
+void route_servers_maintenance_on(struct gw_call *c);
+void route_servers_maintenance_off(struct gw_call *c);
+void route_tools_search(struct gw_call *c);
+
 #endif

@@ -150,6 +150,9 @@ it_setup_gateway() {
 	DEV_KEY=$IT_DIR/dev-issuer.pem
 	make_dev_issuer_key "$DEV_KEY" || it_fatal "make development issuer key"
 	chmod 644 "$DEV_KEY"
+	SECRET_KEY_FILE=$IT_DIR/secret.key
+	make_secret_key "$SECRET_KEY_FILE" || it_fatal "make the credential sealing key"
+	chmod 644 "$SECRET_KEY_FILE"
 	JWKS_FILE=$IT_DIR/dev-jwks.json
 	FLEET_KEY=$IT_DIR/fleet.key
 	make_secret "$FLEET_KEY" && it_private_to_nobody "$FLEET_KEY" || it_fatal "make the fleet key"
@@ -374,3 +377,68 @@ it_check_sanitizer_logs() {
 
 # children PID: direct children of PID, sorted.
 children() { pgrep -P "$1" | sort -n | tr '\n' ' '; }
+
+# --- upstream MCP servers (tests/node, official TypeScript SDK) ----------------
+
+IT_NODE=$top_srcdir/tests/node/node_modules/node/bin/node
+
+# it_start_upstream KIND [FIXTURE-ARGS...]: tests/node/KIND.mjs (plain, bearer,
+# hang, notmcp, oauth) on a free loopback port; prints its MCP URL
+# http://127.0.0.1:PORT/mcp. Its files are $IT_DIR/upstream-PORT.pid, .log and
+# .rec (one JSON line per request it saw; see it_upstream_file). Stopped at
+# exit, so it may be called as url=$(it_start_upstream plain).
+it_start_upstream() {
+	local kind=$1 port base
+	shift
+	[ -x "$IT_NODE" ] || { gw_log "no Node 22 at $IT_NODE: run scripts/check (ensure_node)"; return 1; }
+	port=$(free_port) || return 1
+	base=$IT_DIR/upstream-$port
+	setsid "$IT_NODE" "$top_srcdir/tests/node/$kind.mjs" --port "$port" --pid-file "$base.pid" \
+		--record "$base.rec" "$@" </dev/null >>"$base.log" 2>&1 &
+	if ! wait_until 30 eval "test -s '$base.pid' && port_in_use $port"; then
+		gw_log "upstream fixture $kind did not start on $port:"
+		tail -n 20 "$base.log" >&2
+		return 1
+	fi
+	echo "http://127.0.0.1:$port/mcp"
+}
+
+# it_upstream_file URL EXT: the fixture's .rec, .log or .pid file.
+it_upstream_file() {
+	local port=${1#http://127.0.0.1:}
+	echo "$IT_DIR/upstream-${port%%/*}.$2"
+}
+
+it_stop_upstreams() {
+	local f
+	for f in "$IT_DIR"/upstream-*.pid; do [ -f "$f" ] && stop_by_pidfile "$f" 5; done
+	return 0
+}
+it_cleanup_add it_stop_upstreams
+# it_psql SQL: run SQL on the test's PostgreSQL (from it_start_stores); rows
+# unaligned, one a line; non-zero status on an SQL error.
+it_psql() {
+	"$(pg_bindir)/psql" -h 127.0.0.1 -p "$(cat "$IT_DIR/pg/pg.port")" -U postgres -d mcpgw \
+		-v ON_ERROR_STOP=1 -tAc "$1"
+}
+
+# it_start_two_pools: stores, gateway, and two responder pools of $WORKERS
+# sharing them, as two hosts would: one behind lighttpd (API_A), one with its
+# own supervisor and socket behind Apache mod_proxy_fcgi (API_B).
+it_start_two_pools() {
+	it_start_stores
+	it_setup_gateway
+	it_start_serve
+	it_start_lighttpd "$FCGI_SOCKET"
+	API_A=$API
+	API_PORT=$(free_port) MCP_PORT=$(free_port)
+	API_B=https://127.0.0.1:$API_PORT
+	FCGI_SOCKET=$IT_DIR/gw-b.sock
+	it_cleanup_add serve_stop "$IT_DIR/serve-b.pid"
+	serve_start "$GATEWAY" "$CONF" "$FCGI_SOCKET" "$IT_DIR/serve-b.pid" "$IT_DIR/gateway.log" \
+		"$WORKERS" || it_fatal "second responder pool starts"
+	it_start_apache proxy_fcgi "$IT_DIR/apache-b"
+}
+
+# it_mint ARGS...: a development token (mcp-gateway token ARGS).
+it_mint() { "$GATEWAY" token --config "$CONF" "$@" 2>>"$IT_DIR/token.err"; }

@@ -176,3 +176,56 @@ Test(http, header_that_does_not_fit_is_refused_whole)
     cr_assert(strstr(f.out, "X-Small: 1\r\nX-After: 2\r\n") != NULL, "%s", f.out);
     cr_assert_null(strstr(f.out, "X-Big"));
 }
+
+/* A GET of uri through the fake CGI variables (vars must outlive r). */
+static void get_request(struct fake_io *f, const char **vars, const char *uri, struct http_request *r)
+{
+    vars[0] = "REQUEST_METHOD";
+    vars[1] = "GET";
+    vars[2] = "REQUEST_URI";
+    vars[3] = uri;
+    vars[4] = NULL;
+    fake_io_init(f, vars, NULL);
+    cr_assert_eq(http_request_init(r, &f->io, 8192), 0);
+}
+
+Test(http, query_pairs_are_percent_decoded_in_order)
+{
+    const char *vars[5];
+    struct fake_io f;
+    struct http_request r;
+    const char *cur = NULL;
+    char n[32], v[64];
+
+    get_request(&f, vars, "/a?since=2026-12-01T00%3A00%3A00%2B01%3A00&&q=a+b&flag&x=%41", &r);
+    cr_assert_eq(http_query_next(&r, &cur, n, sizeof n, v, sizeof v), 1);
+    cr_expect_str_eq(n, "since");
+    cr_expect_str_eq(v, "2026-12-01T00:00:00+01:00");
+    cr_assert_eq(http_query_next(&r, &cur, n, sizeof n, v, sizeof v), 1);
+    cr_expect_str_eq(n, "q");
+    cr_expect_str_eq(v, "a b");
+    cr_assert_eq(http_query_next(&r, &cur, n, sizeof n, v, sizeof v), 1);
+    cr_expect_str_eq(n, "flag");
+    cr_expect_str_eq(v, "");
+    cr_assert_eq(http_query_next(&r, &cur, n, sizeof n, v, sizeof v), 1);
+    cr_expect_str_eq(v, "A");
+    cr_expect_eq(http_query_next(&r, &cur, n, sizeof n, v, sizeof v), 0);
+    http_request_free(&r);
+}
+
+Test(http, query_refuses_bad_escapes_nul_and_overlong_values)
+{
+    const char *bad[] = { "/a?x=%4", "/a?x=%zz", "/a?x=%00", "/a?x=0123456789", "/a?%=1" };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *vars[5];
+        struct fake_io f;
+        struct http_request r;
+        const char *cur = NULL;
+        char n[8], v[8];
+
+        get_request(&f, vars, bad[i], &r);
+        cr_expect_eq(http_query_next(&r, &cur, n, sizeof n, v, sizeof v), -1, "%s", bad[i]);
+        http_request_free(&r);
+    }
+}

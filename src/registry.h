@@ -1,0 +1,95 @@
+/* The registry of upstream MCP servers: phased registration, the catalog of
+ * their tools, prompts and resources, tenant-scoped reads and audited writes. */
+#ifndef GW_REGISTRY_H
+#define GW_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <json-c/json.h>
+
+struct gw_app;
+struct gw_config;
+
+/* Who asks, as far as the registry cares. A tenant sees its own servers and
+ * the shared ones (tenant_id NULL); platform sees and writes all; admin
+ * writes its own tenant's servers only. */
+struct reg_actor {
+    const char *user_id;
+    const char *tenant_id;     /* NULL or "": no tenant (sees shared servers only) */
+    bool platform;
+    bool admin;
+    const char *request_id;
+};
+
+enum reg_code {
+    REG_OK = 0,
+    REG_BAD_REQUEST,           /* field names the culprit */
+    REG_FORBIDDEN,             /* visible but not writable (a shared server for an admin) */
+    REG_NOT_FOUND,             /* absent or another tenant's: never told apart */
+    REG_CONFLICT,              /* the name is taken in the caller's visible scope */
+    REG_PRECONDITION_FAILED,   /* If-Match names another version */
+    REG_UPSTREAM_FAILED,       /* unreachable, not MCP, credentials refused */
+    REG_UPSTREAM_TIMEOUT,
+    REG_UNAVAILABLE,           /* PostgreSQL or the secret key cannot be had */
+    REG_INTERNAL,
+};
+
+struct reg_error {
+    enum reg_code code;
+    const char *phase;         /* registration: auth | validation | registration | audit */
+    const char *reason;        /* one word: invalid_body, url_refused, unreachable, ... */
+    char field[64];            /* the body field at fault ("" when none) */
+    char detail[512];          /* for the client; never a secret */
+};
+
+struct reg_list_query {
+    const char *tag, *status, *agent_role, *q;
+    const char *cursor;        /* opaque, from a previous page; NULL for the first */
+    int limit;                 /* 1..200 */
+};
+
+/* POST /api/v1/servers: auth -> validation (body, URL policy, a real MCP
+ * discovery with the server's own credentials) -> registration (row and
+ * catalog in one transaction) -> audit (same transaction). *out is
+ * {server_id, phases_completed, server}. */
+int reg_register(struct gw_app *app, const struct reg_actor *a, struct json_object *body,
+                 struct json_object **out, struct reg_error *e);
+/* {servers: [...], next_cursor} in (name, id) order; one SQL statement. */
+int reg_list(struct gw_app *app, const struct reg_actor *a, const struct reg_list_query *q,
+             struct json_object **out, struct reg_error *e);
+int reg_get(struct gw_app *app, const struct reg_actor *a, const char *id,
+            struct json_object **out, struct reg_error *e);
+/* Patch metadata when the stored version is if_match; *out is the new server. */
+int reg_patch(struct gw_app *app, const struct reg_actor *a, const char *id, int if_match,
+              struct json_object *body, struct json_object **out, struct reg_error *e);
+/* if_match < 0: any version. */
+int reg_delete(struct gw_app *app, const struct reg_actor *a, const char *id, int if_match,
+               struct reg_error *e);
+int reg_maintenance(struct gw_app *app, const struct reg_actor *a, const char *id, bool on,
+                    struct json_object **out, struct reg_error *e);
+/* {server_id, tools: [...]} */
+int reg_tools(struct gw_app *app, const struct reg_actor *a, const char *id,
+              struct json_object **out, struct reg_error *e);
+/* Discovery again; {added, removed, changed, unchanged} of tools by schema hash. */
+int reg_refresh(struct gw_app *app, const struct reg_actor *a, const char *id,
+                struct json_object **out, struct reg_error *e);
+/* Probe now; {server_id, status, latency_ms, checked_at}, stored on the row. */
+int reg_health(struct gw_app *app, const struct reg_actor *a, const char *id,
+               struct json_object **out, struct reg_error *e);
+/* GET /api/v1/tools?q=: tools of every server the actor sees. */
+int reg_search_tools(struct gw_app *app, const struct reg_actor *a, const char *q,
+                     const char *cursor, int limit, struct json_object **out, struct reg_error *e);
+
+/* Re-seal every stored credential under the key in new_key_file, in one
+ * transaction: all or nothing. *count is how many were re-sealed. */
+int reg_rekey(const struct gw_config *cfg, const char *new_key_file, int *count,
+              char *err, size_t n);
+
+/* Helpers the routes and tests share. */
+bool reg_name_valid(const char *name);
+bool reg_uuid_valid(const char *s);
+/* Opaque cursor of a (name, id) position: base64url. 0 or -1. */
+int reg_cursor_encode(const char *name, const char *id, char *out, size_t n);
+int reg_cursor_decode(const char *cursor, char *name, size_t nn, char *id, size_t idn);
+
+#endif

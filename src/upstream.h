@@ -1,0 +1,78 @@
+/* Client side of MCP towards registered upstream servers: the URL policy
+ * (SSRF), Streamable HTTP discovery and health probes, upstream credentials. */
+#ifndef GW_UPSTREAM_H
+#define GW_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <json-c/json.h>
+
+struct gw_app;
+struct gw_config;
+
+enum up_status { UP_OK = 0, UP_URL_REFUSED, UP_UNREACHABLE, UP_TIMEOUT, UP_NOT_MCP,
+                 UP_AUTH_REFUSED, UP_PROTOCOL_ERROR };
+/* "ok", "url_refused", "unreachable", "timed_out", "not_mcp", "auth_refused",
+ * "protocol_error" */
+const char *up_status_name(enum up_status s);
+
+struct up_auth {                    /* plaintext, owned by the caller; unused fields NULL */
+    const char *type;               /* "none" | "bearer" | "header" | "oauth_client_credentials" */
+    const char *token, *header_name, *header_value, *token_url, *client_id, *client_secret, *scope;
+};
+
+struct up_target {
+    const char *url;
+    const struct up_auth *auth;     /* NULL = none */
+    int timeout_ms;                 /* whole exchange; 0 = upstream.timeout_ms */
+    const char *cache_id;           /* server id for the OAuth token cache, may be NULL */
+};
+
+struct up_catalog {                 /* owned json-c objects; arrays possibly empty, never NULL on UP_OK */
+    char protocol_version[32];
+    struct json_object *server_info, *capabilities, *tools, *prompts, *resources;
+};
+
+/* URL policy only (scheme, every resolved address, upstream.allowed_networks;
+ * link-local, metadata, private, loopback refused unless listed). 0, or -1
+ * with why. Checked again at connect time by up_discover and up_probe. */
+int up_url_check(const struct gw_config *cfg, const char *url, char *why, size_t n);
+/* initialize + notifications/initialized + tools/list (+ prompts/list,
+ * resources/list when offered), all pages; the session is deleted after. */
+enum up_status up_discover(struct gw_app *app, const struct up_target *t, struct up_catalog *out,
+                           char *why, size_t n);
+void up_catalog_free(struct up_catalog *c);
+/* Health probe: initialize with the timeout (the session is deleted after);
+ * latency in ms of the initialize exchange. */
+enum up_status up_probe(struct gw_app *app, const struct up_target *t, long *latency_ms,
+                        char *why, size_t n);
+/* Forget the cached OAuth access token of a server (credentials changed). */
+void up_oauth_forget(struct gw_app *app, const char *cache_id);
+/* The responder's reusable curl handle (kept-alive connections) and cache. */
+void up_state_free(struct gw_app *app);
+
+/* ---- address policy (upstream_policy.c), exposed for tests ---------------- */
+
+/* An IPv4 or IPv6 network; IPv4 is kept as IPv4-mapped IPv6 (::ffff:0:0/96),
+ * so one matcher serves both and a mapped address matches its IPv4 network. */
+struct up_cidr {
+    unsigned char addr[16];
+    int prefix;                     /* 0..128 */
+};
+
+/* "10.0.0.0/8", "fd00::/8", or a bare address (a host). Host bits must be 0. */
+int up_cidr_parse(const char *s, struct up_cidr *out, char *why, size_t n);
+/* addr: 16 bytes as above. */
+bool up_cidr_contains(const struct up_cidr *c, const unsigned char addr[16]);
+/* A comma-separated CIDR list (the upstream.allowed_networks validator). */
+int up_networks_check(const char *list, char *why, size_t n);
+/* sockaddr (AF_INET or AF_INET6) to the 16-byte form; -1 for other families. */
+int up_addr_from_sockaddr(const struct sockaddr *sa, unsigned char out[16]);
+/* May we connect to addr for a URL of this scheme ("http" or "https")?
+ * 0, or -1 with why naming the address and the rule. */
+int up_addr_allowed(const struct gw_config *cfg, const char *scheme, const unsigned char addr[16],
+                    char *why, size_t n);
+
+#endif
