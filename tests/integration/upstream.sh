@@ -35,8 +35,11 @@ REDIS_PORT=$(free_port)
 redis_start "$IT_DIR/redis" "$REDIS_PORT" || it_fatal "start redis on $REDIS_PORT"
 it_cleanup_add redis_stop "$IT_DIR/redis"
 CONF=$IT_DIR/gateway.conf
-printf '[redis]\nurl = redis://127.0.0.1:%s/0\nprefix = "it:"\n\n[upstream]\nallowed_networks = 127.0.0.0/8\ntimeout_ms = 10000\n' \
-	"$REDIS_PORT" >"$CONF"
+REDISCLI_AUTH=$(cat "$IT_DIR/redis/redis.secret")
+export REDISCLI_AUTH
+printf '[redis]\nurl = %s\nprefix = "it:"\n\n[upstream]\nallowed_networks = 127.0.0.0/8\ntimeout_ms = 10000\n' \
+	"$(redis_url "$IT_DIR/redis")" >"$CONF"
+chmod 600 "$CONF"
 
 # drive OP URL [ARGS...]: run the driver; its output in $OUT (key=value lines).
 drive() {
