@@ -19,6 +19,7 @@
 #include "auth_jwks.h"
 #include "auth_jwt.h"
 #include "log.h"
+#include "metrics.h"
 #include "store_redis.h"
 #include "util.h"
 
@@ -538,10 +539,10 @@ static int fetch_install(struct gw_app *app, struct auth_state *st, char *err, s
     redisReply *rep;
     int rc = -1;
 
-    rds_metric_incr(app, "jwks_fetch_total");
+    metrics_count_named("jwks_fetch_total");
     if (jwks_fetch(&app->cfg, st->uri, &doc, &len, err, errlen) != 0 ||
         install(st, doc, len, err, errlen) != 0) {
-        rds_metric_incr(app, "jwks_fetch_error_total");
+        metrics_count_named("jwks_fetch_error_total");
         log_warn("jwks_fetch_error", "JWKS from %s unusable: %s", st->uri, err);
         goto out;
     }
@@ -590,7 +591,7 @@ static enum jwks_status load(struct gw_app *app, struct auth_state *st, char *re
         gw_snprintf(reason, n, "signing keys unavailable (retrying shortly)");
         return JWKS_UNAVAILABLE;
     }
-    rds_metric_incr(app, "jwks_cache_miss_total");
+    metrics_count_named("jwks_cache_miss_total");
     if (install_from_redis(app, st) == 1)
         return JWKS_OK;
     if (fetch_install(app, st, err, sizeof err) != 0) {
@@ -612,7 +613,7 @@ static void refresh(struct gw_app *app, struct auth_state *st)
     bool fetch = false;
 
     if (st->refresh_try_ms != 0 && now - st->refresh_try_ms < JWKS_REREAD_MIN_MS) {
-        rds_metric_incr(app, "jwks_refresh_limited_total");
+        metrics_count_named("jwks_refresh_limited_total");
         return;
     }
     st->refresh_try_ms = now;
@@ -633,10 +634,10 @@ static void refresh(struct gw_app *app, struct auth_state *st)
     }
     if (fetch) {
         st->refresh_fetch_ms = now;
-        rds_metric_incr(app, "jwks_refresh_total");
+        metrics_count_named("jwks_refresh_total");
         fetch_install(app, st, err, sizeof err);
     } else {
-        rds_metric_incr(app, "jwks_refresh_limited_total");
+        metrics_count_named("jwks_refresh_limited_total");
     }
     if (rep != NULL)
         freeReplyObject(rep);
@@ -663,7 +664,7 @@ enum jwks_status jwks_get_key(struct gw_app *app, const char *kid, const struct 
     }
     k = jwks_find(&st->keys, kid);
     if (k == NULL) {
-        rds_metric_incr(app, "jwks_cache_miss_total");
+        metrics_count_named("jwks_cache_miss_total");
         refresh(app, st);
         k = jwks_find(&st->keys, kid);
     }

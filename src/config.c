@@ -37,6 +37,7 @@ static int v_listen(const char *v, char *why, size_t n);
 static int v_jwks_uri(const char *v, char *why, size_t n);
 static int v_prefix(const char *v, char *why, size_t n);
 static int v_role_map(const char *v, char *why, size_t n);
+static int v_metrics_access(const char *v, char *why, size_t n);
 
 #define S(sec, key, field, def, valid, help) \
     { sec, key, T_STR, offsetof(struct gw_config, field), \
@@ -90,6 +91,9 @@ static const struct cfg_key keys[] = {
     I("limits", "json_depth", json_depth, "64", 2, 1000, "deepest JSON nesting accepted"),
     I("limits", "header_max", header_max, "8192", 256, 65536, "longest header value accepted"),
     I("limits", "token_max", token_max, "16384", 256, 65536, "longest bearer token accepted"),
+
+    S("metrics", "access", metrics_access, "public", v_metrics_access,
+      "who may read /metrics: public | loopback (REMOTE_ADDR) | role:NAME (bearer token)"),
 
     S("security", "allowed_origins", allowed_origins, "", NULL, "Origin values accepted, comma-separated"),
 };
@@ -530,4 +534,13 @@ static int v_prefix(const char *v, char *why, size_t n)
 static int v_role_map(const char *v, char *why, size_t n)
 {
     return auth_role_map_check(v, why, n);
+}
+
+static int v_metrics_access(const char *v, char *why, size_t n)
+{
+    if (strcmp(v, "public") == 0 || strcmp(v, "loopback") == 0 ||
+        (strncmp(v, "role:", 5) == 0 && auth_role_parse(v + 5) != 0))
+        return 0;
+    snprintf(why, n, "'%s' is not public, loopback or role:NAME with a gateway role", v);
+    return -1;
 }

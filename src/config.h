@@ -63,6 +63,9 @@ struct gw_config {
     int header_max;
     int token_max;
 
+    /* [metrics] */
+    char metrics_access[64];                 /* public | loopback | role:NAME */
+
     /* [security] */
     char allowed_origins[CFG_STR_MAX];       /* comma-separated */
 };

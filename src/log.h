@@ -17,6 +17,12 @@ const char *log_request_id(void);
 void log_msg(enum log_level lvl, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+struct json_object;
+/* As log_msg, with the members of fields (a JSON object, not consumed) as
+ * top-level keys of the line, for lines that tools read field by field. */
+void log_fields(enum log_level lvl, const char *event, struct json_object *fields,
+                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 #define log_debug(ev, ...) log_msg(LOG_LVL_DEBUG, ev, __VA_ARGS__)
 #define log_info(ev, ...)  log_msg(LOG_LVL_INFO, ev, __VA_ARGS__)
 #define log_warn(ev, ...)  log_msg(LOG_LVL_WARN, ev, __VA_ARGS__)

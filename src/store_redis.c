@@ -9,6 +9,7 @@
 
 #include "app.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define RDS_RETRY_MS 500
@@ -195,14 +196,9 @@ int rds_key(const struct gw_app *app, char *buf, size_t n, const char *fmt, ...)
     return (m < 0 || (size_t)m >= n - plen) ? -1 : 0;
 }
 
+/* Counters are per host now (metrics.c); the name stays for callers. */
 void rds_metric_incr(struct gw_app *app, const char *name)
 {
-    char key[128];
-    redisReply *rep;
-
-    if (rds_key(app, key, sizeof(key), "%s", RDS_METRICS_KEY) != 0)
-        return;
-    rep = rds_cmd(app, "HINCRBY %s %s 1", key, name);
-    if (rep != NULL)
-        freeReplyObject(rep);
+    (void)app;
+    metrics_count_named(name);
 }

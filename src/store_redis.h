@@ -20,10 +20,8 @@ redisContext *rds_conn(struct gw_app *app);
 redisReply *rds_cmd(struct gw_app *app, const char *fmt, ...);
 redisReply *rds_cmdargv(struct gw_app *app, int argc, const char **argv, const size_t *argvlen);
 void rds_close(struct gw_app *app);
-/* Fleet-wide counters: one hash, <prefix>metrics, that every responder adds
- * to and /metrics reads. */
-#define RDS_METRICS_KEY "metrics"
-/* HINCRBY <prefix>metrics name 1; best effort (Redis down is ignored). */
+/* Count an event by name: metrics_count_named (per-host shared counters,
+ * no Redis traffic); kept so that existing callers read the same. */
 void rds_metric_incr(struct gw_app *app, const char *name);
 
 /* prefix + formatted name into buf; 0 or -1 when it does not fit. */

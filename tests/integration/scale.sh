@@ -23,7 +23,16 @@ serve_start "$GATEWAY" "$CONF" "$FCGI_SOCKET" "$IT_DIR/serve-b.pid" "$IT_DIR/gat
 	it_fatal "second responder pool starts"
 it_start_apache proxy_fcgi "$IT_DIR/apache-b"
 
-metric() { http GET "$API_A/metrics"; sed -n "s/^mcpgw_$1 //p" "$IT_DIR/last.body"; }
+# metric NAME: the fleet's value, the sum of every host's /metrics (as Prometheus would add them).
+metric() {
+	local base sum=0 v
+	for base in "$API_A" "$API_B"; do
+		http GET "$base/metrics"
+		v=$(sed -n "s/^mcpgw_$1 //p" "$IT_DIR/last.body")
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
 # all_ok TOKEN N: N requests to /api/v1/me on each pool; counts failures in FAILS.
 all_ok() {
 	FAILS=0
