@@ -436,6 +436,15 @@ static int fetch_url(const struct gw_config *cfg, const char *uri, char **out, s
         gw_snprintf(err, errlen, "JWKS larger than %d bytes", JWKS_DOC_MAX);
         goto out;
     }
+    if (cc == CURLE_OPERATION_TIMEDOUT) {
+        char *port = NULL;
+
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+        gw_snprintf(err, errlen, "JWKS fetch timeout: no answer from %s:%s within %d ms", host,
+                    port ? port : "?", cfg->auth_jwks_timeout_ms);
+        curl_free(port);
+        goto out;
+    }
     if (cc != CURLE_OK) {
         gw_snprintf(err, errlen, "JWKS fetch failed: %s", curl_easy_strerror(cc));
         goto out;

@@ -11,6 +11,9 @@ struct gw_app;
 /* Open a connection to redis://host:port[/db] or unix:///path[?db=N]
  * with a connect and command timeout. NULL with err filled on failure. */
 redisContext *rds_connect_url(const char *url, int timeout_ms, char *err, size_t errlen);
+/* What went wrong on c, naming the server (host:port or socket path); a
+ * timeout reads "timeout: no answer from Redis at HOST:PORT within N ms". */
+void rds_describe_error(const redisContext *c, char *buf, size_t n);
 /* The responder's connection, opened on demand; NULL when Redis is down. */
 redisContext *rds_conn(struct gw_app *app);
 /* Run a command (hiredis format: %s/%b arguments, never data in the format).
