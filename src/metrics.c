@@ -218,11 +218,68 @@ static struct named *named_find(struct segment *s, const char *series, int creat
     return NULL;
 }
 
-static void named_add(const char *series)
+/* Does series read name{label="value"} (or name when label is NULL)? */
+static int series_is(const char *series, const char *name, const char *label, const char *value)
+{
+    size_t n = strlen(name);
+
+    if (strncmp(series, name, n) != 0)
+        return 0;
+    series += n;
+    if (label == NULL)
+        return *series == '\0';
+    n = strlen(label);
+    if (*series++ != '{' || strncmp(series, label, n) != 0)
+        return 0;
+    series += n;
+    if (strncmp(series, "=\"", 2) != 0)
+        return 0;
+    series += 2;
+    n = strlen(value);
+    return strncmp(series, value, n) == 0 && strcmp(series + n, "\"}") == 0;
+}
+
+/* A per-process cache from the hash of (name, label, value) to the entry,
+ * so that a repeated event costs a hash and a compare, not a scan. Entries
+ * never move or disappear once ready, so a cached pointer stays valid. */
+#define CACHE_SLOTS 64
+static struct {
+    uint64_t hash;
+    struct named *e;
+} g_cache[CACHE_SLOTS];
+static struct segment *g_cache_seg;
+
+static uint64_t fnv(uint64_t h, const char *s)
+{
+    for (; s != NULL && *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (h ^ 0xff) * 1099511628211ULL;
+}
+
+static void named_add(const char *name, const char *label, const char *value)
 {
     struct segment *s = seg();
-    struct named *e = named_find(s, series, 1);
+    uint64_t h = fnv(fnv(fnv(14695981039346656037ULL, name), label), value);
+    size_t slot = (size_t)(h % CACHE_SLOTS);
+    char series[SERIES_MAX];
+    struct named *e = NULL;
 
+    if (g_cache_seg != s) {   /* a new segment (init after first use) */
+        memset(g_cache, 0, sizeof(g_cache));
+        g_cache_seg = s;
+    }
+    if (g_cache[slot].e != NULL && g_cache[slot].hash == h &&
+        series_is(g_cache[slot].e->series, name, label, value)) {
+        e = g_cache[slot].e;
+    } else if (!name_ok(name) || (label != NULL && (!name_ok(label) || !name_ok(value))) ||
+               (label == NULL ? gw_strlcpy(series, name, sizeof(series))
+                              : gw_snprintf(series, sizeof(series), "%s{%s=\"%s\"}", name, label,
+                                            value)) != 0) {
+        e = NULL;
+    } else if ((e = named_find(s, series, 1)) != NULL) {
+        g_cache[slot].hash = h;
+        g_cache[slot].e = e;
+    }
     if (e != NULL)
         atomic_fetch_add_explicit(&e->value, 1, memory_order_relaxed);
     else
@@ -231,23 +288,12 @@ static void named_add(const char *series)
 
 void metrics_count_named(const char *name)
 {
-    if (!name_ok(name)) {
-        atomic_fetch_add_explicit(&seg()->dropped, 1, memory_order_relaxed);
-        return;
-    }
-    named_add(name);
+    named_add(name, NULL, NULL);
 }
 
 void metrics_count_labeled(const char *name, const char *label, const char *value)
 {
-    char series[SERIES_MAX];
-
-    if (!name_ok(name) || !name_ok(label) || !name_ok(value) ||
-        gw_snprintf(series, sizeof(series), "%s{%s=\"%s\"}", name, label, value) != 0) {
-        atomic_fetch_add_explicit(&seg()->dropped, 1, memory_order_relaxed);
-        return;
-    }
-    named_add(series);
+    named_add(name, label, value);
 }
 
 uint64_t metrics_named_value(const char *series)
