@@ -122,7 +122,11 @@ void metrics_slot_set(int slot, int pid)
 {
     if (slot < 0 || slot >= METRICS_SLOTS)
         return;
-    atomic_store(&seg()->slots[slot].busy, 0);
+    /* The busy flag is cleared when a responder leaves, never when one
+     * arrives: the child may already be in its first request by the time
+     * the supervisor records its pid. */
+    if (pid == 0)
+        atomic_store(&seg()->slots[slot].busy, 0);
     atomic_store(&seg()->slots[slot].pid, pid);
 }
 

@@ -246,6 +246,30 @@ Test(metrics, supervisor_counts_restarts_generation_and_busy)
     cr_assert_eq(sample(t, "mcpgw_responders_alive"), 1);
 }
 
+Test(metrics, a_new_responder_does_not_clear_a_busy_flag_it_already_set)
+{
+    cr_assert_eq(metrics_init_shared(), 0);
+    metrics_attach_slot(4);
+    metrics_busy(1);                       /* the child, first request */
+    metrics_slot_set(4, (int)getpid());    /* the supervisor, after fork() returned */
+    cr_assert_eq(sample(render(), "mcpgw_responders_busy"), 1);
+    metrics_slot_set(4, 0);                /* reaped */
+    cr_assert_eq(sample(render(), "mcpgw_responders_busy"), 0);
+}
+
+Test(metrics, access_setting_is_validated)
+{
+    struct gw_config c;
+    struct cfg_errors e = { 0 };
+
+    cr_assert_eq(cfg_load_string(&c, "t.conf", "[metrics]\naccess = role:operator\n", &e), 0);
+    cr_assert_str_eq(c.metrics_access, "role:operator");
+    cr_assert_eq(cfg_load_string(&c, "t.conf", "[metrics]\naccess = role:nobody\n", &e), -1);
+    cr_assert(strstr(e.msg[0], "t.conf:2") != NULL && strstr(e.msg[0], "access") != NULL, "%s", e.msg[0]);
+    cfg_defaults(&c);
+    cr_assert_str_eq(c.metrics_access, "public");
+}
+
 /* ---- through the request pipeline ---------------------------------------- */
 
 static struct gw_app app;
