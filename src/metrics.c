@@ -61,6 +61,7 @@ struct segment {
     atomic_uint generation;
     atomic_uint_fast64_t restarts;
     atomic_uint_fast64_t retired_cpu_us;
+    atomic_uint_fast64_t cpu_rendered_us;  /* highest responder CPU rendered so far */
     atomic_uint_fast64_t dropped;
     struct slot slots[METRICS_SLOTS];
     atomic_uint_fast64_t requests[PLANES][ROUTE_ROWS][NSTATUS];
@@ -431,7 +432,7 @@ static int proc_usage(int pid, uint64_t *cpu_us, uint64_t *rss)
     return 0;
 }
 
-static void render_processes(struct out *o, const struct segment *s)
+static void render_processes(struct out *o, struct segment *s)
 {
     uint64_t sup_cpu = 0, sup_rss = 0, cpu, rss;
     uint64_t resp_cpu = atomic_load(&s->retired_cpu_us), resp_rss = 0;
@@ -449,6 +450,14 @@ static void render_processes(struct out *o, const struct segment *s)
             resp_rss += rss;
         }
     }
+    /* /proc counts in clock ticks, wait4 in microseconds: at the moment a
+     * responder moves from one sum to the other the total may dip by a tick,
+     * which Prometheus would take for a counter reset. Never render less. */
+    for (uint_fast64_t seen = atomic_load(&s->cpu_rendered_us); resp_cpu > seen;)
+        if (atomic_compare_exchange_weak(&s->cpu_rendered_us, &seen, resp_cpu))
+            break;
+    if (resp_cpu < atomic_load(&s->cpu_rendered_us))
+        resp_cpu = atomic_load(&s->cpu_rendered_us);
     family(o, "responders_alive", "gauge", "Responder processes running on this host.");
     outf(o, "mcpgw_responders_alive %d\n", alive);
     family(o, "responders_busy", "gauge", "Responders in the middle of a request.");

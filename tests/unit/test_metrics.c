@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/wait.h>
@@ -255,6 +256,40 @@ Test(metrics, a_new_responder_does_not_clear_a_busy_flag_it_already_set)
     cr_assert_eq(sample(render(), "mcpgw_responders_busy"), 1);
     metrics_slot_set(4, 0);                /* reaped */
     cr_assert_eq(sample(render(), "mcpgw_responders_busy"), 0);
+}
+
+/* A responder's CPU moves from /proc (live) to wait4 (retired) when it is
+ * reaped; the counter must not go back on the way. */
+Test(metrics, responder_cpu_counter_never_goes_back)
+{
+    const char *series = "mcpgw_process_cpu_seconds_total{role=\"responder\"}";
+    double live, after;
+    pid_t kid;
+    int st;
+
+    cr_assert_eq(metrics_init_shared(), 0);
+    kid = fork();
+    if (kid == 0) {
+        struct timespec t0, t;
+
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+        do
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+        while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < 150);
+        pause();
+        _exit(0);
+    }
+    metrics_slot_set(0, (int)kid);
+    for (int i = 0; i < 100 && sample(render(), series) < 0.1; i++)
+        usleep(50000);
+    live = sample(render(), series);
+    cr_assert_geq(live, 0.1, "the busy child's CPU is seen: %f", live);
+    kill(kid, SIGKILL);
+    cr_assert_eq(waitpid(kid, &st, 0), kid);
+    metrics_slot_set(0, 0);
+    metrics_add_retired_cpu_us(0); /* as if wait4 had reported less than /proc */
+    after = sample(render(), series);
+    cr_assert_geq(after, live, "%f then %f", live, after);
 }
 
 Test(metrics, access_setting_is_validated)
