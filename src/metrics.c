@@ -37,8 +37,10 @@ static const char *const bucket_le[] = { "0.001", "0.0025", "0.005", "0.01", "0.
                                          "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30" };
 #define NBUCKETS GW_ARRAY_LEN(bucket_us)
 
+/* One cache line each: responders flip their own busy flag on every request
+ * and must not slow their neighbours down. */
 struct slot {
-    atomic_int pid;
+    _Alignas(64) atomic_int pid;
     atomic_int busy;
 };
 
