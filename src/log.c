@@ -68,6 +68,11 @@ const char *log_request_id(void)
     return g_request_id;
 }
 
+int log_enabled(enum log_level lvl)
+{
+    return lvl >= g_min;
+}
+
 static void vlog(enum log_level lvl, const char *event, struct json_object *fields,
                  const char *fmt, va_list ap)
 {

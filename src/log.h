@@ -11,6 +11,8 @@ int log_level_parse(const char *s, enum log_level *out);
 void log_set_component(const char *component);
 void log_set_request_id(const char *request_id); /* NULL clears it */
 const char *log_request_id(void);
+/* Whether a line of this level would be written (skip building fields). */
+int log_enabled(enum log_level lvl);
 
 /* event is a short machine-readable name ("request", "redis_connect");
  * the formatted message is human text. Never log secrets or tokens. */

@@ -239,9 +239,13 @@ static void access_log(const struct gw_call *c, int64_t duration_us)
 {
     const struct http_request *req = c->req;
     const struct gw_identity *id = &c->identity;
-    struct json_object *f = json_object_new_object();
+    struct json_object *f;
     const char *ua = http_header(req, "User-Agent");
     char ua_short[256];
+
+    if (!log_enabled(LOG_LVL_INFO))
+        return;
+    f = json_object_new_object();
 
     add_str(f, "method", req->method ? req->method : "-");
     add_str(f, "path", req->path);
