@@ -583,6 +583,8 @@ static int v_role_map(const char *v, char *why, size_t n)
 static int v_networks(const char *v, char *why, size_t n)
 {
     return up_networks_check(v, why, n);
+}
+
 static int v_metrics_access(const char *v, char *why, size_t n)
 {
     if (strcmp(v, "public") == 0 || strcmp(v, "loopback") == 0 ||
