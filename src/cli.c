@@ -301,7 +301,10 @@ static int cmd_migrate(const char *config_path, int argc, char **argv)
         dir = default_migrations_dir(dirbuf, sizeof(dirbuf));
     n = pg_migrate(cfg.pg_dsn, dir, err, sizeof(err));
     if (n < 0) {
-        fprintf(stderr, "error: migrate: %s\n", gw_trim(err));
+        char masked[sizeof(err)];
+
+        gw_mask_secrets(gw_trim(err), masked, sizeof(masked));
+        fprintf(stderr, "error: migrate: %s\n", masked);
         return 1;
     }
     printf("%d migration%s applied from %s\n", n, n == 1 ? "" : "s", dir);

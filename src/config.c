@@ -99,13 +99,16 @@ static void add_err(struct cfg_errors *e, const char *fmt, ...)
 
 static void add_err(struct cfg_errors *e, const char *fmt, ...)
 {
+    char raw[sizeof(e->msg[0])];
     va_list ap;
 
     if (e == NULL || e->n >= CFG_MAX_ERRORS)
         return;
     va_start(ap, fmt);
-    vsnprintf(e->msg[e->n], sizeof(e->msg[0]), fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    /* A rejected value is quoted in the message: it may be a URL with a password. */
+    gw_mask_secrets(raw, e->msg[e->n], sizeof(e->msg[0]));
     e->n++;
 }
 
@@ -394,7 +397,7 @@ bool cfg_list_has(const char *list, const char *item)
 void cfg_dump(const struct gw_config *c, void (*emit)(const char *line, void *arg), void *arg)
 {
     const char *section = "";
-    char line[CFG_STR_MAX + 128];
+    char line[CFG_STR_MAX + 128], masked[CFG_STR_MAX + 128];
 
     for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++) {
         const struct cfg_key *k = &keys[i];
@@ -416,7 +419,8 @@ void cfg_dump(const struct gw_config *c, void (*emit)(const char *line, void *ar
             snprintf(line, sizeof(line), "%s = %ld", k->name, *(const long *)field);
             break;
         }
-        emit(line, arg);
+        gw_mask_secrets(line, masked, sizeof(masked));
+        emit(masked, arg);
     }
 }
 

@@ -88,7 +88,8 @@ bool cfg_list_has(const char *list, const char *item);
 /* Iterate a comma-separated list: returns the next item in buf, or NULL. */
 const char *cfg_list_next(const char *list, const char **cursor, char *buf, size_t n);
 
-/* Write the whole table ("[section]\nkey = value") for `config` output. */
+/* Write the whole table ("[section]\nkey = value") for `config` output;
+ * passwords in URLs and DSNs are masked. */
 void cfg_dump(const struct gw_config *c, void (*emit)(const char *line, void *arg), void *arg);
 
 #endif

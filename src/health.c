@@ -171,7 +171,8 @@ static void *check_thread(void *arg)
     pthread_mutex_lock(k->lock);
     k->ok = rc == 0;
     k->latency_ms = (long)(gw_monotonic_ms() - t0);
-    gw_strlcpy(k->error, err, sizeof(k->error));
+    /* The answer of /health/components must not carry a DSN's or URL's password. */
+    gw_mask_secrets(err, k->error, sizeof(k->error));
     k->done = 1;
     pthread_cond_broadcast(k->cond);
     pthread_mutex_unlock(k->lock);

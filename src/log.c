@@ -70,7 +70,7 @@ const char *log_request_id(void)
 
 void log_msg(enum log_level lvl, const char *event, const char *fmt, ...)
 {
-    char msg[2048], ts[32];
+    char raw[2048], msg[2048], ts[32];
     struct json_object *o;
     const char *line;
     size_t len;
@@ -80,8 +80,10 @@ void log_msg(enum log_level lvl, const char *event, const char *fmt, ...)
     if (lvl < g_min)
         return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    /* Errors from libpq, hiredis and curl may quote a DSN or URL with its password. */
+    gw_mask_secrets(raw, msg, sizeof(msg));
     gw_iso8601(gw_now_ms(), ts);
 
     o = json_object_new_object();

@@ -16,6 +16,15 @@
 #include "store_redis.h"
 #include "util.h"
 
+/* A store's error may quote its DSN or URL: never print the password. */
+static void store_error(FILE *out, const char *key, const char *err)
+{
+    char masked[600];
+
+    gw_mask_secrets(err, masked, sizeof(masked));
+    fprintf(out, "error: %s: %s\n", key, masked);
+}
+
 static int check_postgres(const struct gw_config *cfg, FILE *out)
 {
     char err[512];
@@ -24,7 +33,7 @@ static int check_postgres(const struct gw_config *cfg, FILE *out)
     int bad = 0;
 
     if (c == NULL) {
-        fprintf(out, "error: postgres.dsn: %s\n", err);
+        store_error(out, "postgres.dsn", err);
         return 1;
     }
     r = PQexec(c, "SELECT count(*) FROM schema_migrations");
@@ -37,7 +46,7 @@ static int check_postgres(const struct gw_config *cfg, FILE *out)
     if (cfg->pg_replica_dsn[0] != '\0') {
         c = pg_connect_dsn(cfg->pg_replica_dsn, cfg->pg_connect_timeout, err, sizeof(err));
         if (c == NULL) {
-            fprintf(out, "error: postgres.replica_dsn: %s\n", err);
+            store_error(out, "postgres.replica_dsn", err);
             bad++;
         } else {
             PQfinish(c);
@@ -54,12 +63,12 @@ static int check_redis(const struct gw_config *cfg, FILE *out)
     int bad = 0;
 
     if (c == NULL) {
-        fprintf(out, "error: redis.url: %s\n", err);
+        store_error(out, "redis.url", err);
         return 1;
     }
     r = redisCommand(c, "PING");
     if (r == NULL || r->type != REDIS_REPLY_STATUS) {
-        fprintf(out, "error: redis.url: PING failed: %s\n", r && r->str ? r->str : c->errstr);
+        store_error(out, "redis.url: PING failed", r && r->str ? r->str : c->errstr);
         bad = 1;
     }
     if (r)
