@@ -9,7 +9,13 @@ GW_PACKAGES=(build-essential autoconf automake libtool pkg-config git
 	libfcgi-dev libhiredis-dev libpq-dev libjson-c-dev libjwt-dev libssl-dev
 	libcurl4-openssl-dev libcriterion-dev apache2 libapache2-mod-fcgid lighttpd
 	lighttpd-mod-openssl spawn-fcgi redis-server postgresql wrk openssl curl
-	ca-certificates procps iproute2 util-linux)
+	ca-certificates procps iproute2 util-linux socat)
+
+# Least privilege: responders run as GW_SERVICE_USER (created on demand), the
+# web servers' workers as GW_WEB_USER, which alone (by group) may use the socket.
+GW_SERVICE_USER=${GW_SERVICE_USER:-mcpgw}
+GW_WEB_USER=${GW_WEB_USER:-www-data}
+GW_WEB_GROUP=${GW_WEB_GROUP:-www-data}
 
 gw_log() { printf '%s\n' "$*" >&2; }
 gw_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -49,6 +55,22 @@ ensure_packages() {
 	[ -n "$made_policy" ] && rm -f "$policy"
 	return $rc
 }
+
+# ensure_service_user: the unprivileged system user (and group) of the responders.
+# Retried: another useradd may hold /etc/passwd's lock at the same moment.
+ensure_service_user() {
+	local i
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		id -u "$GW_SERVICE_USER" >/dev/null 2>&1 && return 0
+		useradd --system --user-group --no-create-home --home-dir /nonexistent \
+			--shell /usr/sbin/nologin "$GW_SERVICE_USER" 2>/dev/null && return 0
+		sleep 0.5
+	done
+	id -u "$GW_SERVICE_USER" >/dev/null 2>&1 || { gw_log "cannot create user $GW_SERVICE_USER"; return 1; }
+}
+
+# secure_file FILE GROUP: readable by root and GROUP only (credentials, keys).
+secure_file() { chown "root:$2" "$1" && chmod 640 "$1"; }
 
 # build [SRCDIR [CONFIGURE-ARGS...]]: autoreconf, configure and make, each only when needed.
 build() {
@@ -253,7 +275,7 @@ render_template() {
 # gateway_conf: print a gateway.conf from these variables (empty ones omitted):
 # API_PORT MCP_PORT CERT KEY CA LOG_FILE FCGI_SOCKET WORKERS REDIS_URL PG_DSN
 # DEV_KEY JWKS_FILE AUDIENCE BODY_MAX LOG_LEVEL REDIS_TIMEOUT_MS DRAIN_TIMEOUT
-# UPSTREAM_ALLOWED_NETWORKS
+# UPSTREAM_ALLOWED_NETWORKS SERVE_USER SOCKET_GROUP REDIS_SENTINELS REDIS_MASTER_NAME
 gateway_conf() {
 	local kv
 	_conf_kv() { [ -n "$2" ] && printf '%s = %s\n' "$1" "$2"; return 0; }
@@ -273,9 +295,13 @@ gateway_conf() {
 	_conf_kv workers "${WORKERS:-}"
 	_conf_kv plane both
 	_conf_kv drain_timeout "${DRAIN_TIMEOUT:-}"
+	_conf_kv user "${SERVE_USER:-}"
+	_conf_kv socket_group "${SOCKET_GROUP:-}"
 	echo
 	echo "[redis]"
 	_conf_kv url "$REDIS_URL"
+	_conf_kv sentinels "${REDIS_SENTINELS:-}"
+	_conf_kv master_name "${REDIS_MASTER_NAME:-}"
 	_conf_kv prefix "mreg:"
 	_conf_kv timeout_ms "${REDIS_TIMEOUT_MS:-}"
 	echo
@@ -366,8 +392,10 @@ apache_render() {
 	local variant=$1 dir=$2
 	shift 2
 	mkdir -p "$dir/htdocs" "$dir/fcgid"
-	chown nobody:nogroup "$dir/fcgid"
-	render_template "$GW_ROOT/conf/apache/common.conf.in" "$dir/apache-common.conf" VAR="$dir" "$@" &&
+	chown "$GW_WEB_USER:$GW_WEB_GROUP" "$dir/fcgid"
+	# The first value given for a name wins: callers may override the users.
+	render_template "$GW_ROOT/conf/apache/common.conf.in" "$dir/apache-common.conf" VAR="$dir" "$@" \
+		WEB_USER="$GW_WEB_USER" WEB_GROUP="$GW_WEB_GROUP" &&
 		render_template "$GW_ROOT/conf/apache/$variant.conf.in" "$dir/apache.conf" VAR="$dir" "$@" &&
 		echo "$dir/apache.conf"
 }
@@ -377,9 +405,13 @@ lighttpd_render() {
 	local dir=$1
 	shift
 	mkdir -p "$dir/htdocs"
-	render_template "$GW_ROOT/conf/lighttpd/lighttpd.conf.in" "$dir/lighttpd.conf" VAR="$dir" "$@" &&
+	# lighttpd opens its error log after switching to the web server's user; the
+	# directory (and the configuration in it) stays root's.
+	touch "$dir/lighttpd-error.log" && chown "$GW_WEB_USER:$GW_WEB_GROUP" "$dir/lighttpd-error.log"
+	render_template "$GW_ROOT/conf/lighttpd/lighttpd.conf.in" "$dir/lighttpd.conf" VAR="$dir" "$@" \
+		WEB_USER="$GW_WEB_USER" WEB_GROUP="$GW_WEB_GROUP" &&
 		echo "$dir/lighttpd.conf"
 }
 
-# nobody_can_run PATH: the Apache user (nobody) can reach and execute PATH.
-nobody_can_run() { runuser -u nobody -- test -x "$1" 2>/dev/null; }
+# nobody_can_run PATH: the web server's user can reach and execute PATH.
+nobody_can_run() { runuser -u "$GW_WEB_USER" -- test -x "$1" 2>/dev/null; }

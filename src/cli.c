@@ -51,6 +51,7 @@ struct serve_state {
     int workers_flag;
     struct gw_config cfg;
     enum gw_plane plane;
+    struct sup_identity id;  /* who the responders run as */
 };
 
 static void print_errors(const struct cfg_errors *e)
@@ -103,7 +104,13 @@ static int run_responder(const struct gw_config *cfg, enum gw_plane plane, int f
 static int serve_child(void *arg, int fd, volatile sig_atomic_t *stop)
 {
     struct serve_state *s = arg;
+    char err[256];
 
+    /* Before any request is read: a responder never handles one as root. */
+    if (sup_identity_apply(&s->id, err, sizeof(err)) != 0) {
+        log_error("privileges", "%s", err);
+        return 1;
+    }
     return run_responder(&s->cfg, s->plane, fd, stop);
 }
 
@@ -133,6 +140,8 @@ static int serve_reload(void *arg, int *workers)
     struct serve_state *s = arg;
     struct gw_config fresh;
     struct cfg_errors errs = { 0 };
+    struct sup_identity id;
+    char err[256];
 
     if (cfg_load(&fresh, cfg_default_path(s->config_path), &errs) != 0) {
         for (int i = 0; i < errs.n; i++)
@@ -141,6 +150,12 @@ static int serve_reload(void *arg, int *workers)
     }
     if (serve_apply_flags(s, &fresh) != 0)
         return -1;
+    if (sup_identity_resolve(fresh.fcgi_user, fresh.fcgi_group, fresh.fcgi_allow_root, &id,
+                             err, sizeof(err)) != 0) {
+        log_error("reload_config_error", "%s", err);
+        return -1;
+    }
+    s->id = id;
     s->cfg = fresh;
     *workers = fresh.workers;
     /* Responders forked from now on inherit the new level and log file. */
@@ -198,18 +213,31 @@ static int cmd_serve(const char *config_path, int argc, char **argv)
     /* The listener is opened once; a reload cannot move it. */
     gw_strlcpy(socket_path, s.cfg.fcgi_socket, sizeof(socket_path));
     setup_logging(&s.cfg, "supervisor");
+    if (sup_identity_resolve(s.cfg.fcgi_user, s.cfg.fcgi_group, s.cfg.fcgi_allow_root, &s.id, err,
+                             sizeof(err)) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        return 1;
+    }
     fd = sup_open_listener(s.cfg.fcgi_socket, s.cfg.fcgi_listen, s.cfg.backlog, err, sizeof(err));
     if (fd < 0) {
         fprintf(stderr, "error: %s\n", err);
+        return 1;
+    }
+    if (socket_path[0] != '\0' &&
+        sup_socket_access(socket_path, s.cfg.fcgi_socket_mode, s.cfg.fcgi_socket_group, err,
+                          sizeof(err)) != 0) {
+        fprintf(stderr, "error: fastcgi.socket: %s\n", err);
+        close(fd);
+        unlink(socket_path);
         return 1;
     }
     if (pid_file != NULL && write_pid_file(pid_file) != 0) {
         fprintf(stderr, "error: cannot write pid file %s: %s\n", pid_file, strerror(errno));
         return 1;
     }
-    log_info("serve", "listening on %s, plane %s, %d responders",
+    log_info("serve", "listening on %s, plane %s, %d responders as %s",
              s.cfg.fcgi_socket[0] ? s.cfg.fcgi_socket : s.cfg.fcgi_listen,
-             gw_plane_name(s.plane), s.cfg.workers);
+             gw_plane_name(s.plane), s.cfg.workers, s.id.change ? s.id.user : "the current user");
     memset(&so, 0, sizeof(so));
     so.listen_fd = fd;
     so.workers = s.cfg.workers;

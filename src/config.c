@@ -37,6 +37,7 @@ static int v_listen(const char *v, char *why, size_t n);
 static int v_jwks_uri(const char *v, char *why, size_t n);
 static int v_prefix(const char *v, char *why, size_t n);
 static int v_role_map(const char *v, char *why, size_t n);
+static int v_mode(const char *v, char *why, size_t n);
 
 #define S(sec, key, field, def, valid, help) \
     { sec, key, T_STR, offsetof(struct gw_config, field), \
@@ -63,6 +64,11 @@ static const struct cfg_key keys[] = {
     S("fastcgi", "plane", plane, "both", v_plane, "api | mcp | both"),
     I("fastcgi", "backlog", backlog, "256", 1, 65535, "listen backlog"),
     I("fastcgi", "drain_timeout", drain_timeout, "30", 1, 3600, "seconds a stopping responder may finish"),
+    S("fastcgi", "socket_mode", fcgi_socket_mode, "0660", v_mode, "octal mode of the unix socket; 0660 lets only its owner and socket_group connect"),
+    S("fastcgi", "socket_group", fcgi_socket_group, "", NULL, "group of the unix socket: the web server's (www-data); empty keeps the creator's"),
+    S("fastcgi", "user", fcgi_user, "", NULL, "unprivileged user the responders of `serve` run as when started as root"),
+    S("fastcgi", "group", fcgi_group, "", NULL, "group of the responders; empty = the user's primary group"),
+    I("fastcgi", "allow_root", fcgi_allow_root, "0", 0, 1, "1 lets `serve` run responders as root (never in production)"),
 
     S("redis", "url", redis_url, "redis://127.0.0.1:6379/0", v_redis_url, "redis://host:port[/db] or unix:///path"),
     S("redis", "prefix", redis_prefix, "mreg:", v_prefix, "key prefix"),
@@ -527,6 +533,18 @@ static int v_prefix(const char *v, char *why, size_t n)
             snprintf(why, n, "'%s' may hold only letters, digits and : _ - .", v);
             return -1;
         }
+    }
+    return 0;
+}
+
+static int v_mode(const char *v, char *why, size_t n)
+{
+    char *end;
+    long m = strtol(v, &end, 8);
+
+    if (*end != '\0' || m < 0 || m > 0777 || (m & 0007) != 0) {
+        snprintf(why, n, "'%s' is not an octal mode without rights for others (such as 0660)", v);
+        return -1;
     }
     return 0;
 }

@@ -30,6 +30,11 @@ struct gw_config {
     char plane[8];                   /* api | mcp | both */
     int backlog;
     int drain_timeout;               /* seconds a stopping responder may finish */
+    char fcgi_socket_mode[8];        /* octal, e.g. 0660 */
+    char fcgi_socket_group[64];      /* group that may connect (the web server's) */
+    char fcgi_user[64];              /* responders switch to this user when started as root */
+    char fcgi_group[64];
+    int fcgi_allow_root;
 
     /* [redis] */
     char redis_url[CFG_STR_MAX];

@@ -13,7 +13,7 @@ GW_ROOT=$top_srcdir
 GATEWAY=$top_builddir/mcp-gateway
 IT_NAME=$(basename "$0" .sh)
 IT_DIR=$(mktemp -d "/tmp/mcpgw-$IT_NAME.XXXXXX")
-# Apache's workers (nobody) and PostgreSQL (postgres) must reach files in here.
+# The web servers' workers, the responders and PostgreSQL must reach files in here.
 chmod 755 "$IT_DIR"
 IT_PASSED=0
 IT_FAILED=0
@@ -124,10 +124,11 @@ it_start_stores() {
 	PG_DSN=$(pg_dsn "$IT_DIR/pg" mcpgw)
 }
 
-# it_write_conf: $CONF from the current variables (see gateway_conf); files
-# readable by nobody for the Apache-run modes.
+# it_write_conf: $CONF from the current variables (see gateway_conf), readable
+# by root and CONF_GROUP only (the responders' group, or the web server's when
+# Apache runs the gateway itself).
 it_write_conf() {
-	gateway_conf >"$CONF.tmp" && mv "$CONF.tmp" "$CONF" && chmod 644 "$CONF"
+	gateway_conf >"$CONF.tmp" && mv "$CONF.tmp" "$CONF" && secure_file "$CONF" "${CONF_GROUP:-$GW_SERVICE_USER}"
 }
 
 # it_setup_gateway: certificates, development issuer, config, JWKS, migrations,
@@ -140,12 +141,14 @@ it_setup_gateway() {
 	MCP=https://127.0.0.1:$MCP_PORT
 	# The public URLs in the configuration (a second web server may use other ports).
 	PUBLIC_API=$API PUBLIC_MCP=$MCP
+	ensure_service_user || it_fatal "create the responders' user $GW_SERVICE_USER"
+	# Responders drop to this user; only the web server's group may use the socket.
+	SERVE_USER=${SERVE_USER-$GW_SERVICE_USER}
+	SOCKET_GROUP=${SOCKET_GROUP-$GW_WEB_GROUP}
 	make_certs "$IT_DIR/certs" || it_fatal "make certificates"
-	chmod 644 "$IT_DIR/certs/tls.key"
 	CERT=$IT_DIR/certs/tls.crt KEY=$IT_DIR/certs/tls.key CA=$IT_DIR/certs/ca.pem
 	DEV_KEY=$IT_DIR/dev-issuer.pem
 	make_dev_issuer_key "$DEV_KEY" || it_fatal "make development issuer key"
-	chmod 644 "$DEV_KEY"
 	JWKS_FILE=$IT_DIR/dev-jwks.json
 	FCGI_SOCKET=$IT_DIR/gw.sock
 	BODY_MAX=${BODY_MAX:-65536}
@@ -216,9 +219,12 @@ it_start_apache() {
 }
 
 # it_gateway_for_apache: Apache-run modes (mod_fcgid, CGI) execute a private copy
-# of the binary as nobody, so that whatever Apache leaves running can be found
-# by its path and stopped, and a clone under a private folder still works.
+# of the binary as the web server's user, so that whatever Apache leaves running
+# can be found by its path and stopped, and a clone under a private folder still
+# works; that user's group reads the configuration.
 it_gateway_for_apache() {
+	CONF_GROUP=$GW_WEB_GROUP
+	secure_file "$CONF" "$CONF_GROUP" || it_fatal "give the configuration to group $CONF_GROUP"
 	mkdir -p "$IT_DIR/bin"
 	cp "$GATEWAY" "$IT_DIR/bin/mcp-gateway" && chmod 755 "$IT_DIR/bin/mcp-gateway" ||
 		it_fatal "copy the gateway binary for Apache"
@@ -247,7 +253,7 @@ it_check_apache_leaves_nothing() {
 	fi
 }
 
-# A log file the gateway may write to even when Apache runs it as nobody.
+# A log file the gateway may write to even when Apache runs it as another user.
 it_shared_log() {
 	LOG_FILE=$IT_DIR/gateway.log
 	touch "$LOG_FILE" && chmod 666 "$LOG_FILE"

@@ -189,3 +189,16 @@ Test(config, errors_never_quote_a_password)
     cr_assert_null(strstr(errs.msg[0], "s3cret"), "%s", errs.msg[0]);
     cr_assert_not_null(strstr(errs.msg[0], "t.conf:2"), "%s", errs.msg[0]);
 }
+
+Test(config, socket_mode_defaults_to_0660_and_refuses_rights_for_others)
+{
+    cr_assert_str_eq(cfg.fcgi_socket_mode, "0660");
+    cr_assert_eq(cfg_load_string(&cfg, "gw.conf", "[fastcgi]\nsocket_mode = 0666\n", &errs), -1);
+    cr_assert_not_null(strstr(errs.msg[0], "fastcgi.socket_mode"), "%s", errs.msg[0]);
+    memset(&errs, 0, sizeof(errs));
+    cr_assert_eq(cfg_load_string(&cfg, "gw.conf", "[fastcgi]\nsocket_mode = 0600\nsocket_group = www-data\n"
+                                 "user = mcpgw\n", &errs), 0, "%s", errs.msg[0]);
+    cr_assert_str_eq(cfg.fcgi_socket_mode, "0600");
+    cr_assert_str_eq(cfg.fcgi_socket_group, "www-data");
+    cr_assert_str_eq(cfg.fcgi_user, "mcpgw");
+}
