@@ -9,7 +9,7 @@ GW_PACKAGES=(build-essential autoconf automake libtool pkg-config git
 	libfcgi-dev libhiredis-dev libpq-dev libjson-c-dev libjwt-dev libssl-dev
 	libcurl4-openssl-dev libcriterion-dev apache2 libapache2-mod-fcgid lighttpd
 	lighttpd-mod-openssl spawn-fcgi redis-server postgresql wrk openssl curl
-	ca-certificates procps iproute2 util-linux socat)
+	ca-certificates procps iproute2 util-linux socat redis-sentinel)
 
 # Least privilege: responders run as GW_SERVICE_USER (created on demand), the
 # web servers' workers as GW_WEB_USER, which alone (by group) may use the socket.
@@ -220,6 +220,44 @@ redis_start() {
 redis_ping() { [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]; }
 
 redis_stop() { stop_by_pidfile "$1/redis.pid" 10; }
+
+# redis_replica_start DIR PORT PRIMARY_PORT: like redis_start, replicating 127.0.0.1:PRIMARY_PORT.
+redis_replica_start() {
+	local dir=$1 port=$2 primary=$3
+	mkdir -p "$dir"
+	redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --replicaof 127.0.0.1 "$primary" \
+		--pidfile "$dir/redis.pid" --dir "$dir" --logfile "$dir/redis.log" \
+		--save '' --appendonly no >/dev/null || return 1
+	echo "$port" >"$dir/redis.port"
+	wait_until 10 redis_ping "$port" || { tail -n 20 "$dir/redis.log" >&2; return 1; }
+}
+
+# sentinel_start DIR PORT NAME PRIMARY_PORT [DOWN_AFTER_MS=1000]: one redis-sentinel
+# (quorum 1) watching 127.0.0.1:PRIMARY_PORT as NAME; DIR/redis.pid.
+sentinel_start() {
+	local dir=$1 port=$2 name=$3 primary=$4 down=${5:-1000}
+	mkdir -p "$dir"
+	# Sentinel rewrites its configuration file: it must be its own, writable.
+	cat >"$dir/sentinel.conf" <<-EOF
+		port $port
+		bind 127.0.0.1
+		daemonize yes
+		pidfile $dir/redis.pid
+		logfile $dir/sentinel.log
+		dir $dir
+		sentinel monitor $name 127.0.0.1 $primary 1
+		sentinel down-after-milliseconds $name $down
+		sentinel failover-timeout $name 2000
+		sentinel parallel-syncs $name 1
+	EOF
+	redis-sentinel "$dir/sentinel.conf" >/dev/null || return 1
+	wait_until 10 redis_ping "$port" || { tail -n 20 "$dir/sentinel.log" >&2; return 1; }
+}
+
+# sentinel_primary_port SENTINEL_PORT NAME: the port the sentinel names as primary.
+sentinel_primary_port() {
+	redis-cli -h 127.0.0.1 -p "$1" SENTINEL get-master-addr-by-name "$2" 2>/dev/null | sed -n 2p
+}
 
 # --- TLS -----------------------------------------------------------------------
 

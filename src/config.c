@@ -73,6 +73,8 @@ static const struct cfg_key keys[] = {
     S("redis", "url", redis_url, "redis://127.0.0.1:6379/0", v_redis_url, "redis://host:port[/db] or unix:///path"),
     S("redis", "prefix", redis_prefix, "mreg:", v_prefix, "key prefix"),
     I("redis", "timeout_ms", redis_timeout_ms, "1000", 10, 60000, "connect and command timeout"),
+    S("redis", "sentinels", redis_sentinels, "", NULL, "Sentinel host:port list; when set, the primary is asked of them and url gives only password and db"),
+    S("redis", "master_name", redis_master_name, "mymaster", NULL, "name of the primary the sentinels monitor"),
 
     S("postgres", "dsn", pg_dsn, "host=127.0.0.1 port=5432 dbname=mcpgw user=postgres", NULL, "libpq connection string"),
     S("postgres", "replica_dsn", pg_replica_dsn, "", NULL, "optional read replica"),

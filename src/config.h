@@ -40,6 +40,8 @@ struct gw_config {
     char redis_url[CFG_STR_MAX];
     char redis_prefix[64];
     int redis_timeout_ms;
+    char redis_sentinels[CFG_STR_MAX];       /* host:port,... ; "" = connect to url */
+    char redis_master_name[128];
 
     /* [postgres] */
     char pg_dsn[CFG_STR_MAX];

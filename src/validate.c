@@ -58,7 +58,7 @@ static int check_postgres(const struct gw_config *cfg, FILE *out)
 static int check_redis(const struct gw_config *cfg, FILE *out)
 {
     char err[512];
-    redisContext *c = rds_connect_url(cfg->redis_url, cfg->redis_timeout_ms, err, sizeof(err));
+    redisContext *c = rds_connect_cfg(cfg, cfg->redis_timeout_ms, err, sizeof(err));
     redisReply *r;
     int bad = 0;
 
