@@ -433,7 +433,7 @@ apache_render() {
 	chown "$GW_WEB_USER:$GW_WEB_GROUP" "$dir/fcgid"
 	# The first value given for a name wins: callers may override the users.
 	render_template "$GW_ROOT/conf/apache/common.conf.in" "$dir/apache-common.conf" VAR="$dir" "$@" \
-		WEB_USER="$GW_WEB_USER" WEB_GROUP="$GW_WEB_GROUP" &&
+		WEB_USER="$GW_WEB_USER" WEB_GROUP="$GW_WEB_GROUP" BIND=127.0.0.1 SERVER_NAME=127.0.0.1 &&
 		render_template "$GW_ROOT/conf/apache/$variant.conf.in" "$dir/apache.conf" VAR="$dir" "$@" &&
 		echo "$dir/apache.conf"
 }
@@ -447,7 +447,7 @@ lighttpd_render() {
 	# directory (and the configuration in it) stays root's.
 	touch "$dir/lighttpd-error.log" && chown "$GW_WEB_USER:$GW_WEB_GROUP" "$dir/lighttpd-error.log"
 	render_template "$GW_ROOT/conf/lighttpd/lighttpd.conf.in" "$dir/lighttpd.conf" VAR="$dir" "$@" \
-		WEB_USER="$GW_WEB_USER" WEB_GROUP="$GW_WEB_GROUP" &&
+		WEB_USER="$GW_WEB_USER" WEB_GROUP="$GW_WEB_GROUP" BIND=127.0.0.1 &&
 		echo "$dir/lighttpd.conf"
 }
 

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "health.h"
 #include "log.h"
+#include "manual.h"
 #include "responder.h"
 #include "router.h"
 #include "store_pg.h"
@@ -23,24 +24,38 @@
 #include "util.h"
 #include "validate.h"
 
-static const char usage[] =
-    "usage: mcp-gateway [--config FILE] COMMAND [options]\n"
-    "\n"
-    "commands:\n"
-    "  serve     run the pre-fork FastCGI supervisor\n"
-    "            [--plane api|mcp|both] [--socket PATH | --listen 127.0.0.1:PORT]\n"
-    "            [--workers N] [--pid-file FILE]\n"
-    "  fcgi      run one responder on fd 0 (spawn-fcgi, mod_fcgid) or as CGI\n"
-    "  migrate   apply database migrations [--dir DIR] (alias: setup)\n"
-    "  validate  check configuration and connectivity; exit 1 on any problem\n"
-    "  token     mint a development token [--sub --tenant --roles --scopes --ttl --aud]\n"
-    "  jwks      print the development issuer's public JWKS\n"
-    "  health    check every component now; exit 1 when unhealthy\n"
-    "  config    print the effective configuration\n"
-    "  version   print the version\n"
-    "\n"
-    "The configuration file comes from --config or MCPGW_CONFIG; every key can be\n"
-    "overridden by MCPGW_<SECTION>_<KEY> in the environment.\n";
+/* Every command, for --help and mcp-gateway(1): one table, so they agree. */
+static const struct man_command commands[] = {
+    { "serve", "[--plane api|mcp|both] [--socket PATH | --listen 127.0.0.1:PORT] [--workers N] "
+               "[--pid-file FILE]",
+      "run the pre-fork FastCGI supervisor: opens the socket (fastcgi.socket_mode, "
+      "fastcgi.socket_group), runs the responders as fastcgi.user when started as root, "
+      "replaces any that die, reloads on SIGHUP, drains on SIGTERM" },
+    { "fcgi", "", "run one responder on fd 0 (spawn-fcgi, mod_fcgid) or as CGI" },
+    { "migrate", "[--dir DIR]", "apply database migrations (alias: setup)" },
+    { "validate", "", "check configuration and connectivity; exit 1 on any problem" },
+    { "token", "[--sub --tenant --roles --scopes --ttl --aud]", "mint a development token" },
+    { "jwks", "", "print the development issuer's public JWKS" },
+    { "health", "", "check every component now; exit 1 when unhealthy" },
+    { "config", "[--example]",
+      "print the effective configuration (passwords masked), or an example file with "
+      "every key and its help" },
+    { "man", "mcp-gateway|gateway.conf", "print the man page mcp-gateway(1) or gateway.conf(5) "
+                                         "in roff" },
+    { "version", "", "print the version" },
+};
+
+static void print_usage(FILE *out)
+{
+    fputs("usage: mcp-gateway [--config FILE] COMMAND [options]\n\ncommands:\n", out);
+    for (size_t i = 0; i < GW_ARRAY_LEN(commands); i++) {
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].help);
+        if (commands[i].args[0] != '\0')
+            fprintf(out, "            %s\n", commands[i].args);
+    }
+    fputs("\nThe configuration file comes from --config or MCPGW_CONFIG; every key can be\n"
+          "overridden by MCPGW_<SECTION>_<KEY> in the environment.\n", out);
+}
 
 /* What `serve` keeps for reloads: the file, and the flags that override it. */
 struct serve_state {
@@ -205,7 +220,7 @@ static int cmd_serve(const char *config_path, int argc, char **argv)
             }
             break;
         case 'P': pid_file = optarg; break;
-        default: fputs(usage, stderr); return 2;
+        default: print_usage(stderr); return 2;
         }
     }
     if (load_config(config_path, &s.cfg) != 0 || serve_apply_flags(&s, &s.cfg) != 0)
@@ -317,7 +332,7 @@ static int cmd_migrate(const char *config_path, int argc, char **argv)
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (ch != 'd') {
-            fputs(usage, stderr);
+            print_usage(stderr);
             return 2;
         }
         dir = optarg;
@@ -376,14 +391,36 @@ static void emit_line(const char *line, void *arg)
     puts(line);
 }
 
-static int cmd_config(const char *config_path)
+static int cmd_config(const char *config_path, int argc, char **argv)
 {
     struct gw_config cfg;
 
+    if (argc > 1 && strcmp(argv[1], "--example") == 0) {
+        man_example_conf(stdout);
+        return 0;
+    }
+    if (argc > 1) {
+        print_usage(stderr);
+        return 2;
+    }
     if (load_config(config_path, &cfg) != 0)
         return 1;
     cfg_dump(&cfg, emit_line, NULL);
     return 0;
+}
+
+static int cmd_man(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "mcp-gateway") == 0) {
+        man_cli_page(stdout, PACKAGE_VERSION, commands, GW_ARRAY_LEN(commands));
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "gateway.conf") == 0) {
+        man_conf_page(stdout, PACKAGE_VERSION);
+        return 0;
+    }
+    fputs("usage: mcp-gateway man mcp-gateway|gateway.conf\n", stderr);
+    return 2;
 }
 
 static int cmd_dev(const char *config_path, int argc, char **argv,
@@ -416,18 +453,19 @@ int main(int argc, char **argv)
             config_path = argv[i] + 9;
             i++;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(usage, stdout);
+            print_usage(stdout);
             return 0;
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
             return 0;
         } else {
-            fprintf(stderr, "error: unknown option %s\n\n%s", argv[i], usage);
+            fprintf(stderr, "error: unknown option %s\n\n", argv[i]);
+            print_usage(stderr);
             return 2;
         }
     }
     if (i >= argc) {
-        fputs(usage, stderr);
+        print_usage(stderr);
         return 2;
     }
     cmd = argv[i];
@@ -458,15 +496,18 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "health") == 0)
         rc = cmd_health(config_path);
     else if (strcmp(cmd, "config") == 0)
-        rc = cmd_config(config_path);
+        rc = cmd_config(config_path, argc, argv);
+    else if (strcmp(cmd, "man") == 0)
+        rc = cmd_man(argc, argv);
     else if (strcmp(cmd, "version") == 0) {
         printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
         rc = 0;
     } else if (strcmp(cmd, "help") == 0) {
-        fputs(usage, stdout);
+        print_usage(stdout);
         rc = 0;
     } else {
-        fprintf(stderr, "error: unknown command '%s'\n\n%s", cmd, usage);
+        fprintf(stderr, "error: unknown command '%s'\n\n", cmd);
+        print_usage(stderr);
         rc = 2;
     }
     curl_global_cleanup();

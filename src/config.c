@@ -432,6 +432,18 @@ void cfg_dump(const struct gw_config *c, void (*emit)(const char *line, void *ar
     }
 }
 
+void cfg_describe(void (*fn)(const struct cfg_keyinfo *k, void *arg), void *arg)
+{
+    for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++) {
+        struct cfg_keyinfo info = {
+            keys[i].section, keys[i].name, keys[i].type == T_STR ? "string" : "integer",
+            keys[i].def, keys[i].help, keys[i].min, keys[i].max,
+        };
+
+        fn(&info, arg);
+    }
+}
+
 /* --- validators --------------------------------------------------------- */
 
 static int v_url(const char *v, char *why, size_t n)

@@ -95,6 +95,18 @@ bool cfg_list_has(const char *list, const char *item);
 /* Iterate a comma-separated list: returns the next item in buf, or NULL. */
 const char *cfg_list_next(const char *list, const char **cursor, char *buf, size_t n);
 
+/* One key of the table, for generated documentation (example file, man page). */
+struct cfg_keyinfo {
+    const char *section;
+    const char *name;
+    const char *type;        /* "string", "integer" */
+    const char *def;         /* default, "" for none */
+    const char *help;
+    long min, max;           /* integers */
+};
+/* Call fn for every key, in table order. */
+void cfg_describe(void (*fn)(const struct cfg_keyinfo *k, void *arg), void *arg);
+
 /* Write the whole table ("[section]\nkey = value") for `config` output;
  * passwords in URLs and DSNs are masked. */
 void cfg_dump(const struct gw_config *c, void (*emit)(const char *line, void *arg), void *arg);
