@@ -9,7 +9,8 @@ GW_PACKAGES=(build-essential autoconf automake libtool pkg-config git
 	libfcgi-dev libhiredis-dev libpq-dev libjson-c-dev libjwt-dev libssl-dev
 	libcurl4-openssl-dev libcriterion-dev apache2 libapache2-mod-fcgid lighttpd
 	lighttpd-mod-openssl spawn-fcgi redis-server postgresql wrk openssl curl
-	ca-certificates procps iproute2 util-linux socat redis-sentinel)
+	ca-certificates procps iproute2 util-linux socat redis-sentinel
+	man-db groff-base)
 
 # Least privilege: responders run as GW_SERVICE_USER (created on demand), the
 # web servers' workers as GW_WEB_USER, which alone (by group) may use the socket.
