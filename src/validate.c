@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/err.h>
@@ -167,9 +168,30 @@ static int check_auth(const struct gw_config *cfg, FILE *out)
     return bad;
 }
 
+/* A file holding credentials or a private key must not be open to every
+ * local user (0640 root:<service group> at most). */
+static int private_file(const char *key, const char *path, FILE *out)
+{
+    struct stat st;
+
+    if (path[0] == '\0' || stat(path, &st) != 0)
+        return 0;   /* missing files are reported by the checks that read them */
+    if ((st.st_mode & 0007) != 0) {
+        fprintf(out, "error: %s: %s is open to every local user (mode %04o); "
+                     "chmod 0640 and give it to root and the service's group\n",
+                key, path, (unsigned)(st.st_mode & 07777));
+        return 1;
+    }
+    return 0;
+}
+
 int validate_config(const struct gw_config *cfg, FILE *out)
 {
     int errors = 0;
+
+    errors += private_file("configuration", cfg->path, out);
+    errors += private_file("server.tls_key", cfg->tls_key, out);
+    errors += private_file("auth.dev_issuer_key", cfg->auth_dev_issuer_key, out);
 
     if (cfg->api_port == cfg->mcp_port) {
         fprintf(out, "error: server.api_port and server.mcp_port are both %d\n", cfg->api_port);
