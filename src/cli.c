@@ -269,6 +269,15 @@ static int cmd_serve(const char *config_path, int argc, char **argv)
     return rc == 0 ? 0 : 1;
 }
 
+/* Run as CGI but unable to serve: a precise answer instead of an empty one. */
+static void cgi_fail(const char *detail)
+{
+    if (getenv("GATEWAY_INTERFACE") != NULL && !responder_fd0_is_socket())
+        printf("Status: 500 Internal Server Error\r\nContent-Type: application/problem+json\r\n\r\n"
+               "{\"type\":\"about:blank\",\"title\":\"Internal Server Error\",\"status\":500,"
+               "\"detail\":\"%s\"}", detail);
+}
+
 /* Under spawn-fcgi or mod_fcgid (fd 0 is the listening socket), or as CGI. */
 static int cmd_fcgi(const char *config_path)
 {
@@ -277,14 +286,19 @@ static int cmd_fcgi(const char *config_path)
     enum gw_plane plane = PLANE_BOTH;
 
     if (load_config(config_path, &cfg) != 0) {
-        if (getenv("GATEWAY_INTERFACE") != NULL && !responder_fd0_is_socket())
-            fputs("Status: 500 Internal Server Error\r\nContent-Type: application/problem+json\r\n\r\n"
-                  "{\"type\":\"about:blank\",\"title\":\"Internal Server Error\",\"status\":500,"
-                  "\"detail\":\"gateway configuration is invalid\"}", stdout);
+        cgi_fail("gateway configuration is invalid");
         return 1;
     }
     gw_plane_parse(cfg.plane, &plane);
     setup_logging(&cfg, "responder");
+    /* Whoever starts us (spawn-fcgi, a web server) chooses the user: never root. */
+    if (geteuid() == 0 && !cfg.fcgi_allow_root) {
+        log_error("privileges", "refusing to run a responder as root: start it as an "
+                                "unprivileged user (spawn-fcgi -u mcpgw -g mcpgw), or set "
+                                "fastcgi.allow_root = 1");
+        cgi_fail("gateway refuses to run as root");
+        return 1;
+    }
     if (responder_fd0_is_socket())
         return run_responder(&cfg, plane, 0, &stop);
     if (getenv("GATEWAY_INTERFACE") != NULL) {
