@@ -3,8 +3,10 @@
 # compiled program is committed. Skipped outside a git checkout (make distcheck).
 . "$(dirname "$0")/lib.sh"
 
-if ! git -C "$top_srcdir" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-	echo "# not a git checkout ($top_srcdir): nothing to check"
+# (make distcheck builds an unpacked tarball that may sit inside a checkout.)
+toplevel=$(git -C "$top_srcdir" rev-parse --show-toplevel 2>/dev/null)
+if [ -z "$toplevel" ] || [ "$(cd "$toplevel" && pwd -P)" != "$(cd "$top_srcdir" && pwd -P)" ]; then
+	echo "# not the top of a git checkout ($top_srcdir): nothing to check"
 	exit 77
 fi
 
