@@ -78,5 +78,6 @@ wait_until 30 eval '[ "$(sentinel_primary_port "${SENTINEL_PORTS[0]}" "$NAME")" 
 	it_fatal "after the primary is killed, the sentinels promote $PRIMARY_PORT"
 echo "# sentinels promoted a new primary $(( ($(date +%s%N) - t0) / 1000000 )) ms after the kill"
 follows "after the primary was killed" "$PRIMARY_PORT"
+echo "# the gateway's writes and health were back on the new primary $(( ($(date +%s%N) - t0) / 1000000 )) ms after the kill"
 
 it_check_sanitizer_logs
