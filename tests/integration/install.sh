@@ -100,17 +100,25 @@ check "apache2 -t accepts the rendered templates (Listen $BIND, User nobody)" \
 	grep -q "^Listen $BIND:" "$IT_DIR/apache/apache-common.conf" && grep -q "^User nobody" "$IT_DIR/apache/apache-common.conf" ||
 	{ diag <"$IT_DIR/apache-t.log"; false; }'
 
-# Least-privilege PostgreSQL roles (conf/postgres/roles.sql) after migrate.
+# Least-privilege PostgreSQL roles, in the README's order: roles.sql, migrate
+# as the owner, roles.sql again.
 pg_start "$IT_DIR/pg" "$(free_port)" mcpgw || it_fatal "start postgres"
 it_cleanup_add pg_stop "$IT_DIR/pg" --remove
 PGPORT=$(cat "$IT_DIR/pg/pg.port")
-env -u MCPGW_CONFIG MCPGW_POSTGRES_DSN="$(pg_dsn "$IT_DIR/pg" mcpgw)" "$GW" migrate --dir "$DATADIR/migrations" \
-	>"$IT_DIR/migrate.log" 2>&1 || { diag <"$IT_DIR/migrate.log"; it_fatal "migrate from the installed migrations"; }
 psql_as() { psql -X -q -h 127.0.0.1 -p "$PGPORT" -U "$1" -d mcpgw -v ON_ERROR_STOP=1 "${@:2}"; }
-check "roles.sql applies (owner and application roles)" \
-	eval 'psql_as postgres -v owner=mcpgw_owner -v app=mcpgw_app -v db=mcpgw -f "$DATADIR/conf/postgres/roles.sql" >"$IT_DIR/roles.log" 2>&1 || { diag <"$IT_DIR/roles.log"; false; }'
-check "the application role reads and writes rows" \
-	eval 'psql_as mcpgw_app -c "SELECT count(*) FROM servers" -c "SELECT count(*) FROM schema_migrations" >/dev/null'
+roles() { psql_as postgres -v owner=mcpgw_owner -v app=mcpgw_app -v db=mcpgw -f "$DATADIR/conf/postgres/roles.sql" >"$IT_DIR/roles.log" 2>&1 || { diag <"$IT_DIR/roles.log"; false; }; }
+check "roles.sql creates the owner and application roles" roles
+env -u MCPGW_CONFIG MCPGW_POSTGRES_DSN="host=127.0.0.1 port=$PGPORT dbname=mcpgw user=mcpgw_owner" \
+	"$GW" migrate --dir "$DATADIR/migrations" >"$IT_DIR/migrate.log" 2>&1
+rc=$?
+check "the owner role applies the installed migrations" eval '[ "$rc" = 0 ] && psql_as mcpgw_owner -tAc "SELECT count(*) FROM schema_migrations" | grep -q "^[1-9]" ||
+	{ diag <"$IT_DIR/migrate.log"; false; }'
+check "roles.sql applies again after migrate" roles
+check "the application role reads and writes rows (servers, audit_log with its sequence)" \
+	eval 'psql_as mcpgw_app -c "INSERT INTO servers (name, url) VALUES ('"'it-one', 'https://u.example/mcp'"')" \
+		-c "UPDATE servers SET description = '"'x'"' WHERE name = '"'it-one'"'" \
+		-c "INSERT INTO audit_log (request_id, action, outcome, prev_hash, hash) VALUES ('"'r', 'a', 'ok', '', 'h'"')" \
+		-c "SELECT count(*) FROM schema_migrations" >/dev/null'
 check "the application role cannot create or drop tables" \
 	eval '! psql_as mcpgw_app -c "CREATE TABLE x (i int)" 2>/dev/null && ! psql_as mcpgw_app -c "DROP TABLE servers" 2>/dev/null'
 check "the application role cannot update or delete the audit log" \
