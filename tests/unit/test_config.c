@@ -237,6 +237,14 @@ Test(config, short_fleet_key_is_an_error_without_its_content)
     remove_conf_dir(dir, key);
 }
 
+static void collect(const char *line, void *arg)
+{
+    char *buf = arg;
+
+    strncat(buf, line, 16383 - strlen(buf));
+    strncat(buf, "\n", 16383 - strlen(buf));
+}
+
 Test(config, dump_hides_the_redis_password)
 {
     static char out[16384];
@@ -251,13 +259,6 @@ Test(config, dump_hides_the_redis_password)
     cr_assert(strstr(out, "url = redis://:***@127.0.0.1:6379/0\n") != NULL, "%s", out);
 }
 
-static void collect(const char *line, void *arg)
-{
-    char *buf = arg;
-
-    strncat(buf, line, 16383 - strlen(buf));
-    strncat(buf, "\n", 16383 - strlen(buf));
-}
 
 Test(config, dump_masks_passwords_in_redis_url_and_dsn)
 {
