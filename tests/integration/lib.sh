@@ -245,7 +245,9 @@ it_start_host_b() {
 # works; that user's group reads the configuration.
 it_gateway_for_apache() {
 	CONF_GROUP=$GW_WEB_GROUP
-	secure_file "$CONF" "$CONF_GROUP" || it_fatal "give the configuration to group $CONF_GROUP"
+	# The configuration and the keys it names: the gateway reads them itself.
+	secure_file "$CONF" "$CONF_GROUP" && secure_file "$FLEET_KEY" "$CONF_GROUP" &&
+		secure_file "$SECRET_KEY_FILE" "$CONF_GROUP" || it_fatal "give the configuration to group $CONF_GROUP"
 	mkdir -p "$IT_DIR/bin"
 	cp "$GATEWAY" "$IT_DIR/bin/mcp-gateway" && chmod 755 "$IT_DIR/bin/mcp-gateway" ||
 		it_fatal "copy the gateway binary for Apache"

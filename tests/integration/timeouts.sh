@@ -20,7 +20,7 @@ cgi() {
 	local name=$1 uri=$2
 	shift 2
 	env GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET REQUEST_URI="$uri" MCPGW_PLANE=api \
-		MCPGW_CONFIG="$CONF" MCPGW_SERVER_LOG_FILE="$IT_DIR/$name.log" "$@" \
+		MCPGW_CONFIG="$CONF" MCPGW_SERVER_LOG_FILE="$IT_DIR/$name.log" MCPGW_FASTCGI_ALLOW_ROOT=1 "$@" \
 		"$GATEWAY" </dev/null >"$IT_DIR/$name.out" 2>>"$IT_DIR/cgi-stderr.log"
 }
 

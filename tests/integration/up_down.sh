@@ -44,9 +44,12 @@ check "an exported MCPGW_LIMITS_BODY_MAX=4096 reaches the responders (5000-byte 
 # configuration that carries it, and the fleet key.
 out=$(env -u REDISCLI_AUTH redis-cli -h 127.0.0.1 -p "$(cat "$VAR/redis/redis.port")" GET x 2>&1)
 check "the local Redis refuses clients without its password" eval 'grep -q NOAUTH <<<"$out"'
-modes=$(stat -c '%a' "$VAR/redis/redis.secret" "$VAR/redis/redis.conf" "$VAR/gateway.conf" "$VAR/fleet.key" | tr '\n' ' ')
-check "redis.secret, redis.conf, gateway.conf and fleet.key are mode 0600 ($modes)" \
-	eval '[ "$modes" = "600 600 600 600 " ]'
+modes=$(stat -c '%a' "$VAR/redis/redis.secret" "$VAR/redis/redis.conf" "$VAR/fleet.key" | tr '\n' ' ')
+check "redis.secret, redis.conf and fleet.key are mode 0600 ($modes)" \
+	eval '[ "$modes" = "600 600 600 " ]'
+conf_mode=$(stat -c '%a %U:%G' "$VAR/gateway.conf")
+check "gateway.conf is 0640 root:mcpgw, for root and the responders only ($conf_mode)" \
+	eval '[ "$conf_mode" = "640 root:mcpgw" ]'
 check "gateway.conf names the fleet key and a Redis URL with the password" \
 	eval 'grep -q "^fleet_key_file = $VAR/fleet.key" "$VAR/gateway.conf" && grep -qF ":$(cat "$VAR/redis/redis.secret")@" "$VAR/gateway.conf"'
 secrets() { cat "$VAR/redis/redis.secret" "$VAR/fleet.key" | sha256sum; }
