@@ -272,22 +272,32 @@ redis_url() { printf 'redis://:%s@127.0.0.1:%s/0\n' "$(cat "$1/redis.secret")" "
 
 redis_stop() { stop_by_pidfile "$1/redis.pid" 10; }
 
-# redis_replica_start DIR PORT PRIMARY_PORT: like redis_start, replicating 127.0.0.1:PRIMARY_PORT.
+# redis_replica_start DIR PORT PRIMARY_DIR: like redis_start, replicating the
+# Redis of PRIMARY_DIR with its password (masterauth), and asking the same one
+# of its own clients, so that it can take over as primary after a failover.
 redis_replica_start() {
-	local dir=$1 port=$2 primary=$3
+	local dir=$1 port=$2 primary=$3 pw
 	mkdir -p "$dir"
-	redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --replicaof 127.0.0.1 "$primary" \
+	pw=$(cat "$primary/redis.secret") || return 1
+	(umask 077 && printf '%s\n' "$pw" >"$dir/redis.secret" &&
+		printf 'requirepass %s\nmasterauth %s\nreplicaof 127.0.0.1 %s\n' "$pw" "$pw" \
+			"$(cat "$primary/redis.port")" >"$dir/redis.conf") || return 1
+	redis-server "$dir/redis.conf" --port "$port" --bind 127.0.0.1 --daemonize yes \
 		--pidfile "$dir/redis.pid" --dir "$dir" --logfile "$dir/redis.log" \
 		--save '' --appendonly no >/dev/null || return 1
 	echo "$port" >"$dir/redis.port"
-	wait_until 10 redis_ping "$port" || { tail -n 20 "$dir/redis.log" >&2; return 1; }
+	wait_until 10 redis_ping "$dir" || { tail -n 20 "$dir/redis.log" >&2; return 1; }
 }
 
-# sentinel_start DIR PORT NAME PRIMARY_PORT [DOWN_AFTER_MS=1000]: one redis-sentinel
-# (quorum 1) watching 127.0.0.1:PRIMARY_PORT as NAME; DIR/redis.pid.
+# sentinel_start DIR PORT NAME PRIMARY_DIR [DOWN_AFTER_MS=1000]: one redis-sentinel
+# (quorum 1) watching the Redis of PRIMARY_DIR as NAME, with its password;
+# the sentinel itself asks none. DIR/redis.pid.
 sentinel_start() {
-	local dir=$1 port=$2 name=$3 primary=$4 down=${5:-1000}
+	local dir=$1 port=$2 name=$3 primary down=${5:-1000}
+	primary=$(cat "$4/redis.port") || return 1
 	mkdir -p "$dir"
+	: >"$dir/redis.secret"
+	echo "$port" >"$dir/redis.port"
 	# Sentinel rewrites its configuration file: it must be its own, writable.
 	cat >"$dir/sentinel.conf" <<-EOF
 		port $port
@@ -300,14 +310,16 @@ sentinel_start() {
 		sentinel down-after-milliseconds $name $down
 		sentinel failover-timeout $name 2000
 		sentinel parallel-syncs $name 1
+		sentinel auth-pass $name $(cat "$4/redis.secret")
 	EOF
+	chmod 600 "$dir/sentinel.conf"
 	redis-sentinel "$dir/sentinel.conf" >/dev/null || return 1
-	wait_until 10 redis_ping "$port" || { tail -n 20 "$dir/sentinel.log" >&2; return 1; }
+	wait_until 10 redis_ping "$dir" || { tail -n 20 "$dir/sentinel.log" >&2; return 1; }
 }
 
 # sentinel_primary_port SENTINEL_PORT NAME: the port the sentinel names as primary.
 sentinel_primary_port() {
-	redis-cli -h 127.0.0.1 -p "$1" SENTINEL get-master-addr-by-name "$2" 2>/dev/null | sed -n 2p
+	env -u REDISCLI_AUTH redis-cli -h 127.0.0.1 -p "$1" SENTINEL get-master-addr-by-name "$2" 2>/dev/null | sed -n 2p
 }
 
 # --- TLS -----------------------------------------------------------------------

@@ -9,21 +9,21 @@ NAME=gwprimary
 it_start_stores                                # PostgreSQL, and Redis: the first primary
 PRIMARY_PORT=$REDIS_PORT
 REPLICA_PORT=$(free_port)
-redis_replica_start "$IT_DIR/replica" "$REPLICA_PORT" "$PRIMARY_PORT" || it_fatal "start a replica on $REPLICA_PORT"
+redis_replica_start "$IT_DIR/replica" "$REPLICA_PORT" "$IT_DIR/redis" || it_fatal "start a replica on $REPLICA_PORT"
 it_cleanup_add redis_stop "$IT_DIR/replica"
 wait_until 15 eval 'redis-cli -p "$REPLICA_PORT" INFO replication | grep -q "master_link_status:up"' ||
 	it_fatal "the replica syncs with the primary"
 SENTINEL_PORTS=()
 for i in 1 2; do
 	p=$(free_port)
-	sentinel_start "$IT_DIR/sentinel$i" "$p" "$NAME" "$PRIMARY_PORT" 1000 || it_fatal "start sentinel $i on $p"
+	sentinel_start "$IT_DIR/sentinel$i" "$p" "$NAME" "$IT_DIR/redis" 1000 || it_fatal "start sentinel $i on $p"
 	it_cleanup_add redis_stop "$IT_DIR/sentinel$i"
 	SENTINEL_PORTS+=("$p")
 done
 # The first sentinel listed is down: the gateway must try the next one.
 REDIS_SENTINELS=127.0.0.1:$(free_port),127.0.0.1:${SENTINEL_PORTS[0]},127.0.0.1:${SENTINEL_PORTS[1]}
 REDIS_MASTER_NAME=$NAME
-REDIS_URL=redis://127.0.0.1:$REPLICA_PORT/0
+REDIS_URL=$(redis_url "$IT_DIR/replica")
 REDIS_TIMEOUT_MS=500
 it_setup_gateway
 it_start_serve 2
@@ -62,7 +62,7 @@ check "redis.url names the replica: Redis refuses writes there" \
 follows "through sentinel" "$PRIMARY_PORT"
 
 # A planned failover: the old primary becomes a replica (writes there say READONLY).
-redis-cli -p "${SENTINEL_PORTS[0]}" SENTINEL failover "$NAME" >/dev/null
+env -u REDISCLI_AUTH redis-cli -p "${SENTINEL_PORTS[0]}" SENTINEL failover "$NAME" >/dev/null
 wait_until 30 eval '[ "$(sentinel_primary_port "${SENTINEL_PORTS[0]}" "$NAME")" = "$REPLICA_PORT" ] &&
 	redis-cli -p "$REPLICA_PORT" ROLE | head -n1 | grep -q master' ||
 	it_fatal "SENTINEL FAILOVER promotes the replica on $REPLICA_PORT"
