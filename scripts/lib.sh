@@ -311,21 +311,23 @@ body_max_kb() { echo $((($1 + 1023) / 1024)); }
 # --- processes -------------------------------------------------------------
 
 # serve_start BIN CONFIG SOCKET PIDFILE LOGFILE WORKERS: the pre-fork
-# supervisor in its own session, stderr appended to LOGFILE; waits for SOCKET.
+# supervisor in its own session, stderr appended to LOGFILE; waits until it
+# has opened SOCKET and written PIDFILE (serve itself replaces a stale socket
+# and refuses one that another serve still listens on).
 serve_start() {
 	local bin=$1 conf=$2 sock=$3 pidf=$4 logf=$5 workers=$6 pid
 	if pidfile_alive "$pidf"; then return 0; fi
-	rm -f "$sock"
+	rm -f "$pidf"
 	setsid "$bin" serve --config "$conf" --plane both --socket "$sock" \
 		--workers "$workers" --pid-file "$pidf" </dev/null >>"$logf" 2>&1 &
 	pid=$!
 	echo "$pid" >"$pidf.launch"
-	if ! wait_until 10 test -S "$sock"; then
-		gw_log "serve did not create $sock; last log lines:"
+	wait_until 10 eval '[ -s "$pidf" ] || ! pid_alive "$pid"'
+	if ! pidfile_alive "$pidf" || ! test -S "$sock"; then
+		gw_log "serve did not start on $sock; last log lines:"
 		tail -n 20 "$logf" >&2
 		return 1
 	fi
-	wait_until 5 test -s "$pidf" || echo "$pid" >"$pidf"
 }
 
 serve_stop() { stop_by_pidfile "$1" "${2:-20}"; [ -f "$1.launch" ] && stop_by_pidfile "$1.launch" 5; return 0; }

@@ -68,6 +68,10 @@ const struct jwks_key *jwks_find(const struct jwks_set *s, const char *kid);
 int jwks_fetch(const struct gw_config *cfg, const char *uri, char **out, size_t *outlen,
                char *err, size_t errlen);
 
+/* Fetch and parse the document at uri as a token check would: 0 when it
+ * holds at least one key usable for RS256 or ES256, else -1 with err. */
+int jwks_check(const struct gw_config *cfg, const char *uri, char *err, size_t errlen);
+
 /* The key for kid. The steady state (keys parsed, kid known) touches neither
  * Redis nor the network. Otherwise the keys are loaded (Redis copy, else the
  * source) or, for an unknown kid, refreshed at most once per period for the

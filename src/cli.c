@@ -49,12 +49,15 @@ struct serve_state {
     const char *socket_flag;
     const char *listen_flag;
     int workers_flag;
+    int file_workers;        /* fastcgi.workers as the file said at the last load */
     struct gw_config cfg;
     enum gw_plane plane;
 };
 
 static void print_errors(const struct cfg_errors *e)
 {
+    for (int i = 0; i < e->nwarn; i++)
+        fprintf(stderr, "warning: %s\n", e->warn[i]);
     for (int i = 0; i < e->n; i++)
         fprintf(stderr, "error: %s\n", e->msg[i]);
 }
@@ -62,12 +65,10 @@ static void print_errors(const struct cfg_errors *e)
 static int load_config(const char *path, struct gw_config *cfg)
 {
     struct cfg_errors errs = { 0 };
+    int rc = cfg_load(cfg, cfg_default_path(path), &errs);
 
-    if (cfg_load(cfg, cfg_default_path(path), &errs) != 0) {
-        print_errors(&errs);
-        return -1;
-    }
-    return 0;
+    print_errors(&errs);
+    return rc == 0 ? 0 : -1;
 }
 
 static void setup_logging(const struct gw_config *cfg, const char *component)
@@ -76,9 +77,15 @@ static void setup_logging(const struct gw_config *cfg, const char *component)
 
     log_level_parse(cfg->log_level, &lvl);
     log_init(component, lvl);
-    if (cfg->log_file[0] != '\0' && log_open_file(cfg->log_file) != 0)
-        fprintf(stderr, "warning: cannot open log file %s: %s; logging to stderr\n",
-                cfg->log_file, strerror(errno));
+    /* Opened afresh each time (a reload after logrotate writes to the new
+     * file); a log_file removed from the configuration means stderr again. */
+    if (cfg->log_file[0] == '\0') {
+        log_close_file();
+    } else if (log_open_file(cfg->log_file) != 0) {
+        log_close_file();
+        log_warn("log_file", "cannot open log file %s: %s; logging to stderr", cfg->log_file,
+                 strerror(errno));
+    }
 }
 
 static void handle(void *arg, struct http_io *io)
@@ -128,21 +135,97 @@ static int serve_apply_flags(struct serve_state *s, struct gw_config *cfg)
     return 0;
 }
 
-static int serve_reload(void *arg, int *workers)
+/* Settings that only a restart can change: the listener is opened once. */
+static const char *const restart_only_keys[] = { "fastcgi.socket", "fastcgi.listen",
+                                                 "fastcgi.backlog" };
+
+struct reload_changes {
+    char names[1024];
+    int n;
+};
+
+static void note_change(const char *key, void *arg)
+{
+    struct reload_changes *ch = arg;
+    size_t len = strlen(ch->names);
+
+    for (size_t i = 0; i < GW_ARRAY_LEN(restart_only_keys); i++)
+        if (strcmp(key, restart_only_keys[i]) == 0)
+            log_warn("reload_needs_restart",
+                     "%s changed, but applies only when serve restarts; the running value stays", key);
+    snprintf(ch->names + len, sizeof(ch->names) - len, "%s%s", ch->n ? ", " : "", key);
+    ch->n++;
+}
+
+/* Every line validate_reload printed becomes a log line of its level. */
+static void log_check_lines(char *text)
+{
+    char *save = NULL;
+
+    for (char *line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        if (gw_has_prefix(line, "error: "))
+            log_error("reload_check", "%s", line + 7);
+        else
+            log_warn("reload_check", "%s", gw_has_prefix(line, "warning: ") ? line + 9 : line);
+    }
+}
+
+static int serve_reload(void *arg, int *workers, int *drain_timeout)
 {
     struct serve_state *s = arg;
     struct gw_config fresh;
     struct cfg_errors errs = { 0 };
+    struct reload_changes ch = { "", 0 };
+    char *report = NULL;
+    size_t report_len = 0;
+    FILE *out;
+    int errors, file_workers, file_wins;
 
+    log_info("reload", "SIGHUP: checking %s",
+             cfg_default_path(s->config_path) ? cfg_default_path(s->config_path) : "the environment");
     if (cfg_load(&fresh, cfg_default_path(s->config_path), &errs) != 0) {
         for (int i = 0; i < errs.n; i++)
             log_error("reload_config_error", "%s", errs.msg[i]);
         return -1;
     }
+    for (int i = 0; i < errs.nwarn; i++)
+        log_warn("config_warning", "%s", errs.warn[i]);
+    file_workers = fresh.workers;
     if (serve_apply_flags(s, &fresh) != 0)
         return -1;
+    /* An operator who edits fastcgi.workers and sends SIGHUP means it, even
+     * when serve was started with --workers. */
+    file_wins = s->workers_flag > 0 && file_workers != s->file_workers;
+    if (file_wins)
+        fresh.workers = file_workers;
+    out = open_memstream(&report, &report_len);
+    if (out == NULL) {
+        log_error("reload_check", "cannot check the new configuration: %s", strerror(errno));
+        return -1;
+    }
+    errors = validate_reload(&s->cfg, &fresh, out);
+    fclose(out);
+    log_check_lines(report);
+    free(report);
+    if (errors > 0)
+        return -1;
+    cfg_diff(&s->cfg, &fresh, note_change, &ch);
+    if (ch.n > 0)
+        log_info("reload_changes", "changed: %s", ch.names);
+    else
+        log_info("reload_changes", "no setting changed; responders are replaced anyway");
+    gw_strlcpy(fresh.fcgi_socket, s->cfg.fcgi_socket, sizeof(fresh.fcgi_socket));
+    gw_strlcpy(fresh.fcgi_listen, s->cfg.fcgi_listen, sizeof(fresh.fcgi_listen));
+    fresh.backlog = s->cfg.backlog;
+    if (file_wins) {
+        log_info("reload_workers", "fastcgi.workers changed to %d in the configuration; "
+                 "it replaces --workers %d from now on", file_workers, s->workers_flag);
+        s->workers_flag = 0;
+    }
+    s->file_workers = file_workers;
     s->cfg = fresh;
     *workers = fresh.workers;
+    *drain_timeout = fresh.drain_timeout;
     /* Responders forked from now on inherit the new level and log file. */
     setup_logging(&s->cfg, "supervisor");
     return 0;
@@ -171,7 +254,7 @@ static int cmd_serve(const char *config_path, int argc, char **argv)
     static struct serve_state s;
     struct sup_opts so;
     const char *pid_file = NULL;
-    char err[512], socket_path[CFG_STR_MAX];
+    char err[512];
     int ch, fd, rc;
 
     memset(&s, 0, sizeof(s));
@@ -193,10 +276,12 @@ static int cmd_serve(const char *config_path, int argc, char **argv)
         default: fputs(usage, stderr); return 2;
         }
     }
-    if (load_config(config_path, &s.cfg) != 0 || serve_apply_flags(&s, &s.cfg) != 0)
+    if (load_config(config_path, &s.cfg) != 0)
+        return 1;
+    s.file_workers = s.cfg.workers;
+    if (serve_apply_flags(&s, &s.cfg) != 0)
         return 1;
     /* The listener is opened once; a reload cannot move it. */
-    gw_strlcpy(socket_path, s.cfg.fcgi_socket, sizeof(socket_path));
     setup_logging(&s.cfg, "supervisor");
     fd = sup_open_listener(s.cfg.fcgi_socket, s.cfg.fcgi_listen, s.cfg.backlog, err, sizeof(err));
     if (fd < 0) {
@@ -218,9 +303,7 @@ static int cmd_serve(const char *config_path, int argc, char **argv)
     so.reload = serve_reload;
     so.arg = &s;
     rc = sup_run(&so);
-    close(fd);
-    if (socket_path[0] != '\0')
-        unlink(socket_path);
+    sup_close_listener(fd);
     if (pid_file != NULL)
         unlink(pid_file);
     return rc == 0 ? 0 : 1;

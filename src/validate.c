@@ -11,6 +11,7 @@
 #include <libpq-fe.h>
 #include <hiredis/hiredis.h>
 
+#include "auth_jwks.h"
 #include "config.h"
 #include "store_pg.h"
 #include "store_redis.h"
@@ -147,8 +148,17 @@ static int check_auth(const struct gw_config *cfg, FILE *out)
         bad++;
     }
     if (gw_has_prefix(cfg->auth_jwks_uri, "file://") &&
-        !readable("auth.jwks_uri", cfg->auth_jwks_uri + 7, out))
+        !readable("auth.jwks_uri", cfg->auth_jwks_uri + 7, out)) {
         bad++;
+    } else if (cfg->auth_jwks_uri[0] != '\0') {
+        char err[512];
+
+        /* Readable is not enough: a token can only be verified with a key. */
+        if (jwks_check(cfg, cfg->auth_jwks_uri, err, sizeof(err)) != 0) {
+            fprintf(out, "error: auth.jwks_uri: %s\n", err);
+            bad++;
+        }
+    }
     if (cfg->auth_dev_issuer_key[0] != '\0') {
         fprintf(out, "warning: auth.dev_issuer_key: the development token issuer is ON; "
                      "never use it in production\n");
@@ -158,14 +168,19 @@ static int check_auth(const struct gw_config *cfg, FILE *out)
     return bad;
 }
 
-int validate_config(const struct gw_config *cfg, FILE *out)
+static int check_ports(const struct gw_config *cfg, FILE *out)
 {
-    int errors = 0;
-
     if (cfg->api_port == cfg->mcp_port) {
         fprintf(out, "error: server.api_port and server.mcp_port are both %d\n", cfg->api_port);
-        errors++;
+        return 1;
     }
+    return 0;
+}
+
+int validate_config(const struct gw_config *cfg, FILE *out)
+{
+    int errors = check_ports(cfg, out);
+
     if (cfg->fcgi_socket[0] != '\0') {
         char dir[CFG_STR_MAX], *slash;
 
@@ -184,5 +199,30 @@ int validate_config(const struct gw_config *cfg, FILE *out)
     errors += check_auth(cfg, out);
     errors += check_postgres(cfg, out);
     errors += check_redis(cfg, out);
+    return errors;
+}
+
+static void clamp(int *v, int max)
+{
+    if (*v > max)
+        *v = max;
+}
+
+int validate_reload(const struct gw_config *old, const struct gw_config *fresh, FILE *out)
+{
+    struct gw_config c = *fresh;
+    int errors;
+
+    /* The supervisor neither reaps nor respawns while it checks. */
+    clamp(&c.pg_connect_timeout, 2);
+    clamp(&c.redis_timeout_ms, 2000);
+    clamp(&c.auth_jwks_timeout_ms, 3000);
+    errors = check_ports(&c, out) + check_tls(&c, out) + check_auth(&c, out);
+    /* A store that stays where it was is in use by the running responders,
+     * which reconnect by themselves: only a moved one is worth refusing for. */
+    if (strcmp(old->pg_dsn, c.pg_dsn) != 0 || strcmp(old->pg_replica_dsn, c.pg_replica_dsn) != 0)
+        errors += check_postgres(&c, out);
+    if (strcmp(old->redis_url, c.redis_url) != 0)
+        errors += check_redis(&c, out);
     return errors;
 }
