@@ -27,6 +27,15 @@ hup_and_wait() {
 # responders: how many children the supervisor has now.
 responders() { pgrep -P "$SERVE_PID" | wc -l; }
 
+# --- HEAD through the web server -----------------------------------------------------
+head_req() { curl -sS -I --max-time 5 --cacert "$CA" "$@" 2>&1 | tr -d '\r'; }
+h=$(head_req "$API/health")
+check "HEAD /health through lighttpd: 200 with Content-Length, no body" \
+	eval 'grep -q "^HTTP/1.1 200" <<<"$h" && grep -qi "^content-length: [1-9]" <<<"$h"'
+h=$(head_req "$API/no/such/route")
+check "HEAD of an unknown route: 404 problem+json headers" \
+	eval 'grep -q "^HTTP/1.1 404" <<<"$h" && grep -qi "^content-type: application/problem+json" <<<"$h"'
+
 # --- the socket ------------------------------------------------------------------
 out=$(timeout 10 "$GATEWAY" serve --config "$CONF" --socket "$FCGI_SOCKET" --workers 1 \
 	--pid-file "$IT_DIR/second.pid" 2>&1)
