@@ -191,6 +191,11 @@ static int serve_apply_flags(struct serve_state *s, struct gw_config *cfg)
 static const char *const restart_only_keys[] = { "fastcgi.socket", "fastcgi.listen",
                                                  "fastcgi.backlog" };
 
+/* Settings the web server reads too: serve applies them, the web server
+ * needs its own configuration changed and reloaded. */
+static const char *const web_server_keys[] = { "server.tls_cert", "server.tls_key",
+                                               "server.api_port", "server.mcp_port" };
+
 struct reload_changes {
     char names[1024];
     int n;
@@ -205,6 +210,10 @@ static void note_change(const char *key, void *arg)
         if (strcmp(key, restart_only_keys[i]) == 0)
             log_warn("reload_needs_restart",
                      "%s changed, but applies only when serve restarts; the running value stays", key);
+    for (size_t i = 0; i < GW_ARRAY_LEN(web_server_keys); i++)
+        if (strcmp(key, web_server_keys[i]) == 0)
+            log_warn("reload_web_server",
+                     "%s changed: the web server uses it too; change and reload its configuration", key);
     snprintf(ch->names + len, sizeof(ch->names) - len, "%s%s", ch->n ? ", " : "", key);
     ch->n++;
 }

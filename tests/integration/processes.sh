@@ -106,6 +106,14 @@ hup_and_wait supervisor_reloaded
 check "SIGHUP logs fastcgi.backlog by name as needing a restart" \
 	logged reload_needs_restart "fastcgi.backlog changed"
 it_write_conf
+make_certs "$IT_DIR/certs2" && chmod 644 "$IT_DIR/certs2/tls.key" || it_fatal "a second certificate"
+CERT=$IT_DIR/certs2/tls.crt KEY=$IT_DIR/certs2/tls.key
+it_write_conf
+hup_and_wait supervisor_reloaded
+check "SIGHUP names a new server.tls_cert as the web server's business" \
+	logged reload_web_server "server.tls_cert changed: the web server uses it too"
+CERT=$IT_DIR/certs/tls.crt KEY=$IT_DIR/certs/tls.key
+it_write_conf
 
 # --- respawns and crash loops ----------------------------------------------------
 victim=$(pgrep -P "$SERVE_PID" | head -n1)
