@@ -42,13 +42,14 @@ check "a bad MCPGW_ override is refused, naming it" \
 up bad7.log -- --wokers 2
 check "an unknown option is refused" eval '[ "$RC" = 2 ] && said bad7.log "unknown option: --wokers" && nothing_started'
 FOREIGN=$(free_port)
-/usr/bin/python3 -m http.server --bind 127.0.0.1 "$FOREIGN" >/dev/null 2>&1 &
+# Any program will do; redis-server is installed anyway.
+redis-server --port "$FOREIGN" --bind 127.0.0.1 --save '' --appendonly no --dir "$IT_DIR" >/dev/null 2>&1 &
 foreign_pid=$!
 it_cleanup_add kill "$foreign_pid"
 wait_until 10 port_listening "$FOREIGN" || it_fatal "a foreign listener on $FOREIGN"
 up bad8.log MCPGW_SERVER_API_PORT="$FOREIGN" MCPGW_SERVER_MCP_PORT="$B"
 check "a port held by another program is refused, naming the program" \
-	eval '[ "$RC" = 1 ] && said bad8.log "port $FOREIGN is in use by another program (python3" && nothing_started'
+	eval '[ "$RC" = 1 ] && said bad8.log "port $FOREIGN is in use by another program (redis-server" && nothing_started'
 
 # --- first run ---------------------------------------------------------------------
 up up1.log MCPGW_SERVER_API_PORT="$A" MCPGW_SERVER_MCP_PORT="$B" MCPGW_LIMITS_BODY_MAX=4096 -- --workers 2
