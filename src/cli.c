@@ -241,6 +241,7 @@ static int serve_reload(void *arg, int *workers, int *drain_timeout)
     size_t report_len = 0;
     FILE *out;
     int errors, file_workers, file_wins;
+    enum gw_plane old_plane;
 
     log_info("reload", "SIGHUP: checking %s",
              cfg_default_path(s->config_path) ? cfg_default_path(s->config_path) : "the environment");
@@ -252,8 +253,11 @@ static int serve_reload(void *arg, int *workers, int *drain_timeout)
     for (int i = 0; i < errs.nwarn; i++)
         log_warn("config_warning", "%s", errs.warn[i]);
     file_workers = fresh.workers;
+    /* serve_apply_flags sets the plane that respawned responders use: a
+     * refused reload puts the running one back. */
+    old_plane = s->plane;
     if (serve_apply_flags(s, &fresh) != 0)
-        return -1;
+        goto refused;
     /* An operator who edits fastcgi.workers and sends SIGHUP means it, even
      * when serve was started with --workers. */
     file_wins = s->workers_flag > 0 && file_workers != s->file_workers;
@@ -262,14 +266,14 @@ static int serve_reload(void *arg, int *workers, int *drain_timeout)
     out = open_memstream(&report, &report_len);
     if (out == NULL) {
         log_error("reload_check", "cannot check the new configuration: %s", strerror(errno));
-        return -1;
+        goto refused;
     }
     errors = validate_reload(&s->cfg, &fresh, out);
     fclose(out);
     log_check_lines(report);
     free(report);
     if (errors > 0)
-        return -1;
+        goto refused;
     cfg_diff(&s->cfg, &fresh, note_change, &ch);
     if (ch.n > 0)
         log_info("reload_changes", "changed: %s", ch.names);
@@ -290,6 +294,9 @@ static int serve_reload(void *arg, int *workers, int *drain_timeout)
     /* Responders forked from now on inherit the new level and log file. */
     setup_logging(&s->cfg, "supervisor");
     return 0;
+refused:
+    s->plane = old_plane;
+    return -1;
 }
 
 static int write_pid_file(const char *path)

@@ -177,4 +177,25 @@ check "serve B still answers through that socket" eval '[ "$HTTP_CODE" = 200 ]'
 serve_stop "$IT_DIR/serve-b.pid"
 check "serve B removes its own socket when it stops" eval '! test -e "$FCGI_SOCKET"'
 
+# --- a refused reload changes nothing, not even the plane of respawned responders ---
+# (serve without --plane, so that the file's fastcgi.plane counts)
+SOCK3=$IT_DIR/p3.sock CONF3=$IT_DIR/p3.conf
+cp "$CONF" "$CONF3"
+it_cleanup_add stop_by_pidfile "$IT_DIR/p3.pid"
+setsid "$GATEWAY" serve --config "$CONF3" --socket "$SOCK3" --workers 1 --pid-file "$IT_DIR/p3.pid" \
+	</dev/null >>"$IT_DIR/p3.log" 2>&1 &
+wait_until 10 test -s "$IT_DIR/p3.pid" || it_fatal "a third serve starts"
+P3=$(head -n1 "$IT_DIR/p3.pid")
+mcp_meta() {
+	"$top_builddir/tests/integration/fcgi_client" "unix:$SOCK3" 0 0 REQUEST_METHOD=GET \
+		REQUEST_URI=/.well-known/oauth-protected-resource/mcp MCPGW_PLANE=mcp 2>/dev/null | head -n1 | tr -d '\r'
+}
+sed -e 's/^plane = .*/plane = api/' -e "s|^jwks_uri = .*|jwks_uri = file://$IT_DIR/no-such-jwks.json|" "$CONF" >"$CONF3"
+kill -HUP "$P3"
+wait_until 15 grep -q '"event":"reload_failed"' "$IT_DIR/p3.log"
+pkill -KILL -P "$P3"
+wait_until 5 eval '[ "$(pgrep -P "$P3" | wc -l)" = 1 ]'
+check "after a refused reload (plane = api in it), respawned responders keep serving the mcp plane" \
+	eval '[ "$(mcp_meta)" = "Status: 200 OK" ]'
+
 it_check_sanitizer_logs
