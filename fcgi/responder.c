@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <fcgiapp.h>
@@ -14,12 +15,43 @@
 #include "log.h"
 
 static volatile sig_atomic_t *g_stop;
+/* Set while a request is in hand: an orphaned responder finishes it first. */
+static volatile sig_atomic_t g_busy;
 
 static void on_stop(int sig)
 {
     (void)sig;
     if (g_stop != NULL)
         *g_stop = 1;
+}
+
+/* The supervisor is gone: nobody would restart, reload or drain this
+ * responder any more. An idle one leaves at once (an idle accept() only
+ * notices a stop flag after its one-second timeout); a busy one finishes its
+ * request first, as on SIGTERM. */
+static void on_orphaned(int sig)
+{
+    (void)sig;
+    if (!g_busy)
+        _exit(0);
+    if (g_stop != NULL)
+        *g_stop = 1;
+}
+
+int responder_exit_with_parent(pid_t parent)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_orphaned;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(RESPONDER_ORPHAN_SIGNAL, &sa, NULL) != 0 ||
+        prctl(PR_SET_PDEATHSIG, RESPONDER_ORPHAN_SIGNAL) != 0)
+        return -1;
+    /* The parent may have died between fork() and prctl(): then no signal
+     * comes, and we have been re-parented already. */
+    return getppid() == parent ? 0 : -1;
 }
 
 void responder_signals(volatile sig_atomic_t *stop)
@@ -149,8 +181,10 @@ int responder_loop(int listen_fd, responder_fn fn, void *arg, volatile sig_atomi
 
             setsockopt(req.ipcFd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
         }
+        g_busy = 1;
         fn(arg, &io);
         FCGX_Finish_r(&req);
+        g_busy = 0;
     }
     FCGX_Free(&req, 1);
     return 0;

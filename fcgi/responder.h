@@ -4,7 +4,11 @@
 #define GW_FCGI_RESPONDER_H
 
 #include <signal.h>
+#include <sys/types.h>
 #include "http.h"
+
+/* Sent by the kernel to a responder whose supervisor died (PR_SET_PDEATHSIG). */
+#define RESPONDER_ORPHAN_SIGNAL SIGUSR2
 
 typedef void (*responder_fn)(void *arg, struct http_io *io);
 
@@ -17,5 +21,9 @@ int responder_cgi(responder_fn fn, void *arg);
 int responder_fd0_is_socket(void);
 /* Install SIGTERM/SIGINT (stop after the current request) and SIGPIPE ignore. */
 void responder_signals(volatile sig_atomic_t *stop);
+/* Right after fork: leave when parent dies (at once when idle, after the
+ * request in hand otherwise). -1 when parent is already gone or the kernel
+ * refused; the caller then exits. */
+int responder_exit_with_parent(pid_t parent);
 
 #endif

@@ -14,15 +14,12 @@ struct sup_opts {
     /* Runs in each forked responder; returns its exit status. */
     int (*child_main)(void *arg, int listen_fd, volatile sig_atomic_t *stop);
     /* Runs in the supervisor on SIGHUP; 0 when the new configuration is good
-     * (responders forked afterwards use it), -1 to keep the old one. */
-    int (*reload)(void *arg, int *workers);
+     * (responders forked afterwards use it, with the new workers and
+     * drain_timeout), -1 to keep the old one. */
+    int (*reload)(void *arg, int *workers, int *drain_timeout);
     void *arg;
 };
 
-/* A unix socket path (stale file replaced; give it its access with
- * sup_socket_access) or 127.0.0.1:PORT. Returns the fd, or -1 with err filled. */
-int sup_open_listener(const char *socket_path, const char *listen_addr, int backlog,
-                      char *err, size_t errlen);
 /* Mode (octal text, e.g. "0660") and group (name; "" keeps the creator's) of
  * the unix socket: only its owner and that group may connect. 0 or -1. */
 int sup_socket_access(const char *path, const char *mode, const char *group, char *err,
@@ -43,6 +40,13 @@ int sup_identity_resolve(const char *user, const char *group, int allow_root,
 /* In a responder: supplementary groups, gid, then uid; verifies that root
  * cannot be regained. 0 or -1 with err filled. */
 int sup_identity_apply(const struct sup_identity *id, char *err, size_t errlen);
+/* A unix socket path (give it its access with sup_socket_access) or
+ * 127.0.0.1:PORT. An existing socket file is replaced only when nothing
+ * listens on it any more. Returns the fd, or -1 with err filled. */
+int sup_open_listener(const char *socket_path, const char *listen_addr, int backlog,
+                      char *err, size_t errlen);
+/* Close it; the socket file goes too, if it is still the one we created. */
+void sup_close_listener(int fd);
 /* Runs until SIGTERM/SIGINT has drained every responder. Returns 0. */
 int sup_run(const struct sup_opts *o);
 

@@ -111,6 +111,18 @@ build() {
 }
 
 port_in_use() { ss -Htan "( sport = :$1 )" 2>/dev/null | grep -q .; }
+port_listening() { ss -Hltn "( sport = :$1 )" 2>/dev/null | grep -q .; }
+
+# port_held_by PORT PIDFILE: the process of PIDFILE listens on PORT.
+port_held_by() {
+	local pid
+	pidfile_alive "$2" || return 1
+	pid=$(grep -Eo '^[0-9]+' "$2" | head -n1)
+	ss -Hltnp "( sport = :$1 )" 2>/dev/null | grep -q "pid=$pid,"
+}
+
+# port_user PORT: the program listening on PORT, as ss names it.
+port_user() { ss -Hltnp "( sport = :$1 )" 2>/dev/null | grep -o '(("[^)]*' | head -n1 | tr -d '("'; }
 
 # free_port: an unused TCP port on loopback, never 8000/8001.
 free_port() {
@@ -441,21 +453,64 @@ body_max_kb() { echo $((($1 + 1023) / 1024)); }
 # --- processes -------------------------------------------------------------
 
 # serve_start BIN CONFIG SOCKET PIDFILE LOGFILE WORKERS: the pre-fork
-# supervisor in its own session, stderr appended to LOGFILE; waits for SOCKET.
+# supervisor in its own session, stderr appended to LOGFILE; waits until it
+# has opened SOCKET and written PIDFILE (serve itself replaces a stale socket
+# and refuses one that another serve still listens on).
 serve_start() {
 	local bin=$1 conf=$2 sock=$3 pidf=$4 logf=$5 workers=$6 pid
 	if pidfile_alive "$pidf"; then return 0; fi
-	rm -f "$sock"
+	rm -f "$pidf"
 	setsid "$bin" serve --config "$conf" --plane both --socket "$sock" \
 		--workers "$workers" --pid-file "$pidf" </dev/null >>"$logf" 2>&1 &
 	pid=$!
 	echo "$pid" >"$pidf.launch"
-	if ! wait_until 10 test -S "$sock"; then
-		gw_log "serve did not create $sock; last log lines:"
+	wait_until 10 eval '[ -s "$pidf" ] || ! pid_alive "$pid"'
+	if ! pidfile_alive "$pidf" || ! test -S "$sock"; then
+		gw_log "serve did not start on $sock; last log lines:"
 		tail -n 20 "$logf" >&2
 		return 1
 	fi
-	wait_until 5 test -s "$pidf" || echo "$pid" >"$pidf"
+}
+
+# serve_reload PIDFILE LOGFILE: SIGHUP the supervisor and wait for its verdict
+# in LOGFILE; on a refusal its error lines go to stderr.
+serve_reload() {
+	local pid log=$2 before
+	pid=$(grep -Eo '^[0-9]+' "$1" | head -n1)
+	before=$(wc -l <"$log" 2>/dev/null || echo 0)
+	kill -HUP "$pid" || return 1
+	_reload_verdict() {
+		tail -n +$((before + 1)) "$log" | grep -Eo '"event":"(supervisor_reloaded|reload_failed)"' | head -n1
+	}
+	wait_until 20 eval '[ -n "$(_reload_verdict)" ]'
+	[ "$(_reload_verdict)" = '"event":"supervisor_reloaded"' ] && return 0
+	tail -n +$((before + 1)) "$log" | grep '"level":"error"' >&2
+	return 1
+}
+
+# MCPGW_ variables that are not configuration overrides (set by var/env).
+GW_ENV_NOT_CONFIG=" MCPGW_CONFIG MCPGW_API_URL MCPGW_MCP_URL MCPGW_CA_FILE MCPGW_ADMIN_TOKEN MCPGW_TOKEN MCPGW_PLANE "
+
+# mcpgw_env_dump: the exported MCPGW_<SECTION>_<KEY> overrides, NAME=quoted-value, sorted.
+mcpgw_env_dump() {
+	local name
+	for name in $(compgen -e | grep '^MCPGW_' | sort); do
+		[[ $GW_ENV_NOT_CONFIG == *" $name "* ]] && continue
+		printf '%s=%q\n' "$name" "${!name}"
+	done
+}
+
+# mcpgw_env_restore FILE: export the overrides of FILE (from mcpgw_env_dump)
+# that are not set now.
+mcpgw_env_restore() {
+	local line name value
+	while IFS= read -r line; do
+		name=${line%%=*}
+		[[ $name =~ ^MCPGW_[A-Z0-9_]+$ ]] || continue
+		[ -n "${!name+x}" ] && continue
+		eval "value=${line#*=}"
+		export "$name=$value"
+	done <"$1"
 }
 
 serve_stop() { stop_by_pidfile "$1" "${2:-20}"; [ -f "$1.launch" ] && stop_by_pidfile "$1.launch" 5; return 0; }

@@ -491,6 +491,28 @@ int jwks_fetch(const struct gw_config *cfg, const char *uri, char **out, size_t 
 
 /* ---- responder cache and fleet copy ------------------------------------- */
 
+int jwks_check(const struct gw_config *cfg, const char *uri, char *err, size_t errlen)
+{
+    struct jwks_set set = { 0 };
+    char *doc = NULL;
+    size_t len = 0;
+    int ok = -1;
+
+    if (jwks_fetch(cfg, uri, &doc, &len, err, errlen) != 0)
+        return -1;
+    if (jwks_parse(doc, len, &set, err, errlen) != 0)
+        goto out;
+    if (set.n == 0) {
+        snprintf(err, errlen, "%s holds no key usable for RS256 or ES256", uri);
+        goto out;
+    }
+    ok = 0;
+out:
+    jwks_set_free(&set);
+    free(doc);
+    return ok;
+}
+
 void auth_state_free(struct gw_app *app)
 {
     if (app == NULL || app->auth == NULL)

@@ -77,6 +77,9 @@ int jwks_copy_seal(const struct gw_config *cfg, const char *uri, int64_t fetched
  * (pointing into value), or -1 with a log-safe reason (never the content). */
 int jwks_copy_open(const struct gw_config *cfg, const char *uri, const char *value, size_t len,
                    int64_t *fetched_ms, const char **doc, size_t *doclen, char *why, size_t n);
+/* Fetch and parse the document at uri as a token check would: 0 when it
+ * holds at least one key usable for RS256 or ES256, else -1 with err. */
+int jwks_check(const struct gw_config *cfg, const char *uri, char *err, size_t errlen);
 
 /* The key for kid. The steady state (keys parsed, kid known) touches neither
  * Redis nor the network. Otherwise the keys are loaded (sealed Redis copy,

@@ -60,6 +60,58 @@ static void print_usage(FILE *out)
           "overridden by MCPGW_<SECTION>_<KEY> in the environment.\n", out);
 }
 
+/* `mcp-gateway COMMAND --help`: answered before the configuration is read,
+ * so that help works on a machine that is not set up yet. (`token` answers
+ * --help itself, with the details of its claims.) */
+static const struct cmd_help {
+    const char *name;
+    const char *text;
+} cmd_helps[] = {
+    { "serve", "usage: mcp-gateway serve [--plane api|mcp|both] [--socket PATH | --listen 127.0.0.1:PORT]\n"
+               "                         [--workers N] [--pid-file FILE]\n"
+               "Runs the pre-fork FastCGI supervisor: opens the socket (refusing one that another\n"
+               "serve still listens on), keeps N responders running, reloads the configuration\n"
+               "on SIGHUP (checked as `validate` does first), drains on SIGTERM.\n"
+               "Flags override fastcgi.plane, fastcgi.socket, fastcgi.listen and fastcgi.workers.\n" },
+    { "fcgi", "usage: mcp-gateway fcgi\n"
+              "Runs one responder on fd 0 (spawn-fcgi, mod_fcgid), or answers one CGI request\n"
+              "when GATEWAY_INTERFACE is set.\n" },
+    { "migrate", "usage: mcp-gateway migrate [--dir DIR]\n"
+                 "Applies the database migrations in DIR (default: next to the binary, else the\n"
+                 "installed ones) to postgres.dsn. Alias: setup.\n" },
+    { "validate", "usage: mcp-gateway validate\n"
+                  "Checks the configuration, its files (TLS, JWKS, keys) and that PostgreSQL and\n"
+                  "Redis answer; one line per problem, exit 1 on any.\n" },
+    { "jwks", "usage: mcp-gateway jwks\n"
+              "Prints the development issuer's public JWKS (auth.dev_issuer_key).\n" },
+    { "health", "usage: mcp-gateway health\n"
+                "Checks every component now and prints the report; exit 1 when unhealthy.\n" },
+    { "config", "usage: mcp-gateway config\n"
+                "Prints the effective configuration (file, then environment overrides).\n" },
+    { "version", "usage: mcp-gateway version\n"
+                 "Prints the version.\n" },
+    { "help", "usage: mcp-gateway help\n"
+              "Prints the list of commands.\n" },
+};
+
+static int wants_help(int argc, char **argv)
+{
+    for (int j = 1; j < argc; j++)
+        if (strcmp(argv[j], "--help") == 0 || strcmp(argv[j], "-h") == 0)
+            return 1;
+    return 0;
+}
+
+static const char *cmd_help_text(const char *cmd)
+{
+    if (strcmp(cmd, "setup") == 0)
+        cmd = "migrate";
+    for (size_t j = 0; j < GW_ARRAY_LEN(cmd_helps); j++)
+        if (strcmp(cmd_helps[j].name, cmd) == 0)
+            return cmd_helps[j].text;
+    return NULL;
+}
+
 /* What `serve` keeps for reloads: the file, and the flags that override it. */
 struct serve_state {
     const char *config_path;
@@ -67,6 +119,7 @@ struct serve_state {
     const char *socket_flag;
     const char *listen_flag;
     int workers_flag;
+    int file_workers;        /* fastcgi.workers as the file said at the last load */
     struct gw_config cfg;
     enum gw_plane plane;
     struct sup_identity id;  /* who the responders run as */
@@ -74,6 +127,8 @@ struct serve_state {
 
 static void print_errors(const struct cfg_errors *e)
 {
+    for (int i = 0; i < e->nwarn; i++)
+        fprintf(stderr, "warning: %s\n", e->warn[i]);
     for (int i = 0; i < e->n; i++)
         fprintf(stderr, "error: %s\n", e->msg[i]);
 }
@@ -81,12 +136,10 @@ static void print_errors(const struct cfg_errors *e)
 static int load_config(const char *path, struct gw_config *cfg)
 {
     struct cfg_errors errs = { 0 };
+    int rc = cfg_load(cfg, cfg_default_path(path), &errs);
 
-    if (cfg_load(cfg, cfg_default_path(path), &errs) != 0) {
-        print_errors(&errs);
-        return -1;
-    }
-    return 0;
+    print_errors(&errs);
+    return rc == 0 ? 0 : -1;
 }
 
 static void setup_logging(const struct gw_config *cfg, const char *component)
@@ -95,9 +148,15 @@ static void setup_logging(const struct gw_config *cfg, const char *component)
 
     log_level_parse(cfg->log_level, &lvl);
     log_init(component, lvl);
-    if (cfg->log_file[0] != '\0' && log_open_file(cfg->log_file) != 0)
-        fprintf(stderr, "warning: cannot open log file %s: %s; logging to stderr\n",
-                cfg->log_file, strerror(errno));
+    /* Opened afresh each time (a reload after logrotate writes to the new
+     * file); a log_file removed from the configuration means stderr again. */
+    if (cfg->log_file[0] == '\0') {
+        log_close_file();
+    } else if (log_open_file(cfg->log_file) != 0) {
+        log_close_file();
+        log_warn("log_file", "cannot open log file %s: %s; logging to stderr", cfg->log_file,
+                 strerror(errno));
+    }
 }
 
 static void handle(void *arg, struct http_io *io)
@@ -153,32 +212,124 @@ static int serve_apply_flags(struct serve_state *s, struct gw_config *cfg)
     return 0;
 }
 
-static int serve_reload(void *arg, int *workers)
+/* Settings that only a restart can change: the listener is opened once. */
+static const char *const restart_only_keys[] = { "fastcgi.socket", "fastcgi.listen",
+                                                 "fastcgi.backlog" };
+
+/* Settings the web server reads too: serve applies them, the web server
+ * needs its own configuration changed and reloaded. */
+static const char *const web_server_keys[] = { "server.tls_cert", "server.tls_key",
+                                               "server.api_port", "server.mcp_port" };
+
+struct reload_changes {
+    char names[1024];
+    int n;
+};
+
+static void note_change(const char *key, void *arg)
+{
+    struct reload_changes *ch = arg;
+    size_t len = strlen(ch->names);
+
+    for (size_t i = 0; i < GW_ARRAY_LEN(restart_only_keys); i++)
+        if (strcmp(key, restart_only_keys[i]) == 0)
+            log_warn("reload_needs_restart",
+                     "%s changed, but applies only when serve restarts; the running value stays", key);
+    for (size_t i = 0; i < GW_ARRAY_LEN(web_server_keys); i++)
+        if (strcmp(key, web_server_keys[i]) == 0)
+            log_warn("reload_web_server",
+                     "%s changed: the web server uses it too; change and reload its configuration", key);
+    snprintf(ch->names + len, sizeof(ch->names) - len, "%s%s", ch->n ? ", " : "", key);
+    ch->n++;
+}
+
+/* Every line validate_reload printed becomes a log line of its level. */
+static void log_check_lines(char *text)
+{
+    char *save = NULL;
+
+    for (char *line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        if (gw_has_prefix(line, "error: "))
+            log_error("reload_check", "%s", line + 7);
+        else
+            log_warn("reload_check", "%s", gw_has_prefix(line, "warning: ") ? line + 9 : line);
+    }
+}
+
+static int serve_reload(void *arg, int *workers, int *drain_timeout)
 {
     struct serve_state *s = arg;
     struct gw_config fresh;
     struct cfg_errors errs = { 0 };
     struct sup_identity id;
     char err[256];
+    struct reload_changes ch = { "", 0 };
+    char *report = NULL;
+    size_t report_len = 0;
+    FILE *out;
+    int errors, file_workers, file_wins;
+    enum gw_plane old_plane;
 
+    log_info("reload", "SIGHUP: checking %s",
+             cfg_default_path(s->config_path) ? cfg_default_path(s->config_path) : "the environment");
     if (cfg_load(&fresh, cfg_default_path(s->config_path), &errs) != 0) {
         for (int i = 0; i < errs.n; i++)
             log_error("reload_config_error", "%s", errs.msg[i]);
         return -1;
     }
+    for (int i = 0; i < errs.nwarn; i++)
+        log_warn("config_warning", "%s", errs.warn[i]);
+    file_workers = fresh.workers;
+    /* serve_apply_flags sets the plane that respawned responders use: a
+     * refused reload puts the running one back. */
+    old_plane = s->plane;
     if (serve_apply_flags(s, &fresh) != 0)
-        return -1;
+        goto refused;
+    /* An operator who edits fastcgi.workers and sends SIGHUP means it, even
+     * when serve was started with --workers. */
+    file_wins = s->workers_flag > 0 && file_workers != s->file_workers;
+    if (file_wins)
+        fresh.workers = file_workers;
+    out = open_memstream(&report, &report_len);
+    if (out == NULL) {
+        log_error("reload_check", "cannot check the new configuration: %s", strerror(errno));
+        goto refused;
+    }
+    errors = validate_reload(&s->cfg, &fresh, out);
+    fclose(out);
+    log_check_lines(report);
+    free(report);
+    if (errors > 0)
+        goto refused;
     if (sup_identity_resolve(fresh.fcgi_user, fresh.fcgi_group, fresh.fcgi_allow_root, &id,
                              err, sizeof(err)) != 0) {
         log_error("reload_config_error", "%s", err);
-        return -1;
+        goto refused;
     }
+    cfg_diff(&s->cfg, &fresh, note_change, &ch);
+    if (ch.n > 0)
+        log_info("reload_changes", "changed: %s", ch.names);
+    else
+        log_info("reload_changes", "no setting changed; responders are replaced anyway");
+    gw_strlcpy(fresh.fcgi_socket, s->cfg.fcgi_socket, sizeof(fresh.fcgi_socket));
+    gw_strlcpy(fresh.fcgi_listen, s->cfg.fcgi_listen, sizeof(fresh.fcgi_listen));
+    fresh.backlog = s->cfg.backlog;
+    if (file_wins) {
+        log_info("reload_workers", "fastcgi.workers changed to %d in the configuration; "
+                 "it replaces --workers %d from now on", file_workers, s->workers_flag);
+        s->workers_flag = 0;
+    }
+    s->file_workers = file_workers;
     s->id = id;
     s->cfg = fresh;
     *workers = fresh.workers;
+    *drain_timeout = fresh.drain_timeout;
     /* Responders forked from now on inherit the new level and log file. */
     setup_logging(&s->cfg, "supervisor");
     return 0;
+refused:
+    s->plane = old_plane;
+    return -1;
 }
 
 static int write_pid_file(const char *path)
@@ -204,7 +355,7 @@ static int cmd_serve(const char *config_path, int argc, char **argv)
     static struct serve_state s;
     struct sup_opts so;
     const char *pid_file = NULL;
-    char err[512], socket_path[CFG_STR_MAX];
+    char err[512];
     int ch, fd, rc;
 
     memset(&s, 0, sizeof(s));
@@ -226,10 +377,12 @@ static int cmd_serve(const char *config_path, int argc, char **argv)
         default: print_usage(stderr); return 2;
         }
     }
-    if (load_config(config_path, &s.cfg) != 0 || serve_apply_flags(&s, &s.cfg) != 0)
+    if (load_config(config_path, &s.cfg) != 0)
+        return 1;
+    s.file_workers = s.cfg.workers;
+    if (serve_apply_flags(&s, &s.cfg) != 0)
         return 1;
     /* The listener is opened once; a reload cannot move it. */
-    gw_strlcpy(socket_path, s.cfg.fcgi_socket, sizeof(socket_path));
     setup_logging(&s.cfg, "supervisor");
     if (sup_identity_resolve(s.cfg.fcgi_user, s.cfg.fcgi_group, s.cfg.fcgi_allow_root, &s.id, err,
                              sizeof(err)) != 0) {
@@ -241,12 +394,11 @@ static int cmd_serve(const char *config_path, int argc, char **argv)
         fprintf(stderr, "error: %s\n", err);
         return 1;
     }
-    if (socket_path[0] != '\0' &&
-        sup_socket_access(socket_path, s.cfg.fcgi_socket_mode, s.cfg.fcgi_socket_group, err,
+    if (s.cfg.fcgi_socket[0] != '\0' &&
+        sup_socket_access(s.cfg.fcgi_socket, s.cfg.fcgi_socket_mode, s.cfg.fcgi_socket_group, err,
                           sizeof(err)) != 0) {
         fprintf(stderr, "error: fastcgi.socket: %s\n", err);
-        close(fd);
-        unlink(socket_path);
+        sup_close_listener(fd);
         return 1;
     }
     if (pid_file != NULL && write_pid_file(pid_file) != 0) {
@@ -264,9 +416,7 @@ static int cmd_serve(const char *config_path, int argc, char **argv)
     so.reload = serve_reload;
     so.arg = &s;
     rc = sup_run(&so);
-    close(fd);
-    if (socket_path[0] != '\0')
-        unlink(socket_path);
+    sup_close_listener(fd);
     if (pid_file != NULL)
         unlink(pid_file);
     return rc == 0 ? 0 : 1;
@@ -531,6 +681,10 @@ int main(int argc, char **argv)
             argc -= 2;
             break;
         }
+    }
+    if (wants_help(argc, argv) && cmd_help_text(cmd) != NULL) {
+        fputs(cmd_help_text(cmd), stdout);
+        return 0;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (strcmp(cmd, "serve") == 0)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "upstream.h"
@@ -115,6 +116,13 @@ static const struct cfg_key keys[] = {
     S("security", "fleet_key_file", fleet_key_file, "", NULL, "secret that MACs the JWKS copy in Redis; empty = no copy"),
     S("security", "secret_key_file", secret_key_file, "", NULL,
       "key file (64 hex digits) sealing upstream credentials"),
+};
+
+/* MCPGW_ variables that are not configuration keys: read by scripts, the CLI
+ * and (as a CGI variable) by the router. */
+static const char *const env_not_keys[] = {
+    "MCPGW_CONFIG", "MCPGW_API_URL", "MCPGW_MCP_URL", "MCPGW_CA_FILE",
+    "MCPGW_ADMIN_TOKEN", "MCPGW_TOKEN", "MCPGW_PLANE",
 };
 
 static void add_err(struct cfg_errors *e, const char *fmt, ...)
@@ -284,6 +292,45 @@ next:
     return bad ? -1 : 0;
 }
 
+/* "MCPGW_SECTION_KEY" for a key, upper case. */
+static void env_name(const struct cfg_key *k, char *var, size_t n)
+{
+    snprintf(var, n, "MCPGW_%s_%s", k->section, k->name);
+    for (size_t j = 0; var[j] != '\0'; j++)
+        var[j] = (char)toupper((unsigned char)var[j]);
+}
+
+static bool env_known(const char *name, size_t len)
+{
+    char var[128];
+
+    for (size_t i = 0; i < GW_ARRAY_LEN(env_not_keys); i++)
+        if (strlen(env_not_keys[i]) == len && strncmp(env_not_keys[i], name, len) == 0)
+            return true;
+    for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++) {
+        env_name(&keys[i], var, sizeof(var));
+        if (strlen(var) == len && strncmp(var, name, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A mistyped override would otherwise be ignored without a word. */
+static void warn_unknown_env(struct cfg_errors *errs)
+{
+    for (char **e = environ; e != NULL && *e != NULL; e++) {
+        const char *eq = strchr(*e, '=');
+        size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
+
+        if (strncmp(*e, "MCPGW_", 6) != 0 || env_known(*e, len))
+            continue;
+        if (errs != NULL && errs->nwarn < CFG_MAX_WARNINGS)
+            snprintf(errs->warn[errs->nwarn++], sizeof(errs->warn[0]),
+                     "environment %.*s is not a configuration key (MCPGW_<SECTION>_<KEY>); ignored",
+                     (int)(len > 128 ? 128 : len), *e);
+    }
+}
+
 int cfg_apply_env(struct gw_config *c, struct cfg_errors *errs)
 {
     int bad = 0;
@@ -291,11 +338,8 @@ int cfg_apply_env(struct gw_config *c, struct cfg_errors *errs)
     for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++) {
         char var[128], why[256];
         const char *v;
-        size_t j;
 
-        snprintf(var, sizeof(var), "MCPGW_%s_%s", keys[i].section, keys[i].name);
-        for (j = 0; var[j] != '\0'; j++)
-            var[j] = (char)toupper((unsigned char)var[j]);
+        env_name(&keys[i], var, sizeof(var));
         v = getenv(var);
         if (v == NULL)
             continue;
@@ -304,6 +348,7 @@ int cfg_apply_env(struct gw_config *c, struct cfg_errors *errs)
             bad = 1;
         }
     }
+    warn_unknown_env(errs);
     return bad ? -1 : 0;
 }
 
@@ -428,19 +473,21 @@ bool cfg_list_has(const char *list, const char *item)
     return false;
 }
 
-/* url with the password of its user information replaced by "***":
- * `config` output ends up in terminals and bug reports. */
-static void redact_url(const char *url, char *out, size_t n)
+void cfg_diff(const struct gw_config *a, const struct gw_config *b,
+              void (*changed)(const char *key, void *arg), void *arg)
 {
-    const char *auth = strstr(url, "://"), *at, *colon;
+    char name[128];
 
-    at = auth != NULL ? strrchr(auth + 3, '@') : NULL;
-    colon = at != NULL ? memchr(auth + 3, ':', (size_t)(at - (auth + 3))) : NULL;
-    if (colon == NULL) {
-        snprintf(out, n, "%s", url);
-        return;
+    for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++) {
+        const struct cfg_key *k = &keys[i];
+        const char *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
+        bool same = k->type == T_STR ? strcmp(fa, fb) == 0 : memcmp(fa, fb, k->size) == 0;
+
+        if (!same) {
+            snprintf(name, sizeof(name), "%s.%s", k->section, k->name);
+            changed(name, arg);
+        }
     }
-    snprintf(out, n, "%.*s***%s", (int)(colon + 1 - url), url, at);
 }
 
 void cfg_dump(const struct gw_config *c, void (*emit)(const char *line, void *arg), void *arg)
@@ -459,13 +506,6 @@ void cfg_dump(const struct gw_config *c, void (*emit)(const char *line, void *ar
         }
         switch (k->type) {
         case T_STR:
-            if (k->offset == offsetof(struct gw_config, redis_url)) {
-                char url[CFG_STR_MAX];
-
-                redact_url(field, url, sizeof(url));
-                snprintf(line, sizeof(line), "%s = %s", k->name, url);
-                break;
-            }
             snprintf(line, sizeof(line), "%s = %s", k->name, field);
             break;
         case T_INT:

@@ -9,6 +9,7 @@
 
 #define CFG_STR_MAX 1024
 #define CFG_MAX_ERRORS 32
+#define CFG_MAX_WARNINGS 16
 
 struct gw_config {
     char path[CFG_STR_MAX];          /* file it was read from, "" for none */
@@ -92,6 +93,8 @@ struct gw_config {
 struct cfg_errors {
     int n;
     char msg[CFG_MAX_ERRORS][512];
+    int nwarn;                        /* not errors: the configuration loads */
+    char warn[CFG_MAX_WARNINGS][256];
 };
 
 void cfg_defaults(struct gw_config *c);
@@ -101,6 +104,8 @@ int cfg_load(struct gw_config *c, const char *path, struct cfg_errors *errs);
 /* Parse INI text (for tests); name is used in messages. */
 int cfg_load_string(struct gw_config *c, const char *name, const char *text,
                     struct cfg_errors *errs);
+/* MCPGW_<SECTION>_<KEY> overrides; an MCPGW_ variable that is neither a key
+ * nor one of the known non-configuration variables is a warning naming it. */
 int cfg_apply_env(struct gw_config *c, struct cfg_errors *errs);
 /* The file named by --config, else $MCPGW_CONFIG, else NULL. */
 const char *cfg_default_path(const char *cli_path);
@@ -124,6 +129,11 @@ void cfg_describe(void (*fn)(const struct cfg_keyinfo *k, void *arg), void *arg)
 
 /* Write the whole table ("[section]\nkey = value") for `config` output;
  * passwords in URLs and DSNs are masked. */
+/* Call changed("section.key") for every key whose value differs. */
+void cfg_diff(const struct gw_config *a, const struct gw_config *b,
+              void (*changed)(const char *key, void *arg), void *arg);
+
+/* Write the whole table ("[section]\nkey = value") for `config` output. */
 void cfg_dump(const struct gw_config *c, void (*emit)(const char *line, void *arg), void *arg);
 
 #endif

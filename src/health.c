@@ -136,27 +136,11 @@ static int run_http(struct check *k, char *err, size_t n)
 static int run_jwks(struct check *k, char *err, size_t n)
 {
     struct gw_config cfg;
-    struct jwks_set set = { 0 };
-    char *doc = NULL;
-    size_t len = 0;
-    int ok = -1;
 
     cfg_defaults(&cfg);
     gw_strlcpy(cfg.auth_ca_file, k->ca_file, sizeof(cfg.auth_ca_file));
     cfg.auth_jwks_timeout_ms = k->timeout_ms;
-    if (jwks_fetch(&cfg, k->target, &doc, &len, err, n) != 0)
-        return -1;
-    if (jwks_parse(doc, len, &set, err, n) != 0)
-        goto out;
-    if (set.n == 0) {
-        snprintf(err, n, "%s holds no key usable for RS256 or ES256", k->target);
-        goto out;
-    }
-    ok = 0;
-out:
-    jwks_set_free(&set);
-    free(doc);
-    return ok;
+    return jwks_check(&cfg, k->target, err, n);
 }
 
 static void *check_thread(void *arg)

@@ -215,6 +215,7 @@ void http_response_init(struct http_response *w, struct http_io *io)
     w->head_len = 0;
     w->head[0] = '\0';
     w->head_sent = false;
+    w->head_only = false;
     w->client_gone = false;
     w->bytes = 0;
 }
@@ -311,6 +312,10 @@ int http_send_head(struct http_response *w, int status, const char *content_type
 
 int http_write(struct http_response *w, const char *buf, size_t n)
 {
+    /* Handlers answer HEAD as GET (same headers, Content-Length included);
+     * only the body stays here. */
+    if (w->head_only)
+        return w->client_gone ? -1 : 0;
     return io_write(w, buf, n);
 }
 

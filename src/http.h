@@ -48,6 +48,7 @@ struct http_response {
     size_t head_len;
     char head[HTTP_HEAD_MAX];  /* "Name: value\r\n" lines, in order */
     bool head_sent;
+    bool head_only;            /* HEAD: status and headers, the body dropped */
     bool client_gone;
     size_t bytes;
 };

@@ -39,6 +39,13 @@ int log_open_file(const char *path)
     return 0;
 }
 
+void log_close_file(void)
+{
+    if (g_fd > 2)
+        close(g_fd);
+    g_fd = 2;
+}
+
 int log_level_parse(const char *s, enum log_level *out)
 {
     for (size_t i = 0; i < GW_ARRAY_LEN(level_names); i++) {

@@ -7,6 +7,7 @@ enum log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
 
 void log_init(const char *component, enum log_level min);
 int log_open_file(const char *path);            /* 0, or -1 with errno set */
+void log_close_file(void);                      /* back to stderr */
 int log_level_parse(const char *s, enum log_level *out);
 void log_set_component(const char *component);
 void log_set_request_id(const char *request_id); /* NULL clears it */

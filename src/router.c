@@ -108,12 +108,15 @@ const struct route *router_match(enum gw_plane plane, const char *method, const 
 
         if (!(r->plane & plane) || !pattern_match(r->pattern, path, NULL))
             continue;
-        if (strcmp(r->method, method) == 0) {
+        /* Every GET route answers HEAD too (RFC 9110 9.3.2). */
+        if (strcmp(r->method, method) == 0 ||
+            (strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0)) {
             pattern_match(r->pattern, path, c);
             return r;
         }
         if (allow != NULL && strstr(allow, r->method) == NULL) {
-            int n = snprintf(allow + off, allown - off, "%s%s", off ? ", " : "", r->method);
+            int n = snprintf(allow + off, allown - off, "%s%s%s", off ? ", " : "", r->method,
+                             strcmp(r->method, "GET") == 0 ? ", HEAD" : "");
 
             if (n > 0 && (size_t)n < allown - off)
                 off += (size_t)n;
@@ -314,6 +317,7 @@ void gw_handle(struct gw_app *app, struct http_io *io)
     call.res = &res;
     http_response_init(&res, io);
     st = http_request_init(&req, io, app->cfg.header_max);
+    res.head_only = req.method != NULL && strcmp(req.method, "HEAD") == 0;
     log_set_request_id(req.request_id);
     http_add_header(&res, "X-Request-Id", "%s", req.request_id);
     http_add_header(&res, "Cache-Control", "no-store");

@@ -12,6 +12,7 @@
 #include <libpq-fe.h>
 #include <hiredis/hiredis.h>
 
+#include "auth_jwks.h"
 #include "config.h"
 #include "store_pg.h"
 #include "store_redis.h"
@@ -157,8 +158,17 @@ static int check_auth(const struct gw_config *cfg, FILE *out)
         bad++;
     }
     if (gw_has_prefix(cfg->auth_jwks_uri, "file://") &&
-        !readable("auth.jwks_uri", cfg->auth_jwks_uri + 7, out))
+        !readable("auth.jwks_uri", cfg->auth_jwks_uri + 7, out)) {
         bad++;
+    } else if (cfg->auth_jwks_uri[0] != '\0') {
+        char err[512];
+
+        /* Readable is not enough: a token can only be verified with a key. */
+        if (jwks_check(cfg, cfg->auth_jwks_uri, err, sizeof(err)) != 0) {
+            fprintf(out, "error: auth.jwks_uri: %s\n", err);
+            bad++;
+        }
+    }
     if (cfg->auth_dev_issuer_key[0] != '\0') {
         fprintf(out, "warning: auth.dev_issuer_key: the development token issuer is ON; "
                      "never use it in production\n");
@@ -201,18 +211,22 @@ static int private_file(const char *key, const char *path, FILE *out)
     return 0;
 }
 
+static int check_ports(const struct gw_config *cfg, FILE *out)
+{
+    if (cfg->api_port == cfg->mcp_port) {
+        fprintf(out, "error: server.api_port and server.mcp_port are both %d\n", cfg->api_port);
+        return 1;
+    }
+    return 0;
+}
+
 int validate_config(const struct gw_config *cfg, FILE *out)
 {
-    int errors = 0;
+    int errors = check_ports(cfg, out);
 
     errors += private_file("configuration", cfg->path, out);
     errors += private_file("server.tls_key", cfg->tls_key, out);
     errors += private_file("auth.dev_issuer_key", cfg->auth_dev_issuer_key, out);
-
-    if (cfg->api_port == cfg->mcp_port) {
-        fprintf(out, "error: server.api_port and server.mcp_port are both %d\n", cfg->api_port);
-        errors++;
-    }
     if (cfg->fcgi_socket[0] != '\0') {
         char dir[CFG_STR_MAX], *slash;
 
@@ -232,5 +246,30 @@ int validate_config(const struct gw_config *cfg, FILE *out)
     errors += check_fleet_key(cfg, out);
     errors += check_postgres(cfg, out);
     errors += check_redis(cfg, out);
+    return errors;
+}
+
+static void clamp(int *v, int max)
+{
+    if (*v > max)
+        *v = max;
+}
+
+int validate_reload(const struct gw_config *old, const struct gw_config *fresh, FILE *out)
+{
+    struct gw_config c = *fresh;
+    int errors;
+
+    /* The supervisor neither reaps nor respawns while it checks. */
+    clamp(&c.pg_connect_timeout, 2);
+    clamp(&c.redis_timeout_ms, 2000);
+    clamp(&c.auth_jwks_timeout_ms, 3000);
+    errors = check_ports(&c, out) + check_tls(&c, out) + check_auth(&c, out);
+    /* A store that stays where it was is in use by the running responders,
+     * which reconnect by themselves: only a moved one is worth refusing for. */
+    if (strcmp(old->pg_dsn, c.pg_dsn) != 0 || strcmp(old->pg_replica_dsn, c.pg_replica_dsn) != 0)
+        errors += check_postgres(&c, out);
+    if (strcmp(old->redis_url, c.redis_url) != 0)
+        errors += check_redis(&c, out);
     return errors;
 }

@@ -81,6 +81,14 @@ validate_run MCPGW_SERVER_TLS_KEY="$IT_DIR/dev-issuer.pem"
 expect "validate: a key that does not match the certificate is refused" \
 	'[ "$RC" = 1 ] && says "^error: server.tls_key: .* does not match"'
 
+echo '{"keys": []}' >"$IT_DIR/empty-jwks.json"
+validate_run MCPGW_AUTH_JWKS_URI="file://$IT_DIR/empty-jwks.json"
+expect "validate: a JWKS with no usable key -> exit 1 naming auth.jwks_uri" \
+	'[ "$RC" = 1 ] && says "^error: auth.jwks_uri: .*no key usable"'
+validate_run MCPGW_AUTH_JWKS_URI="file://$IT_DIR/missing-jwks.json"
+expect "validate: a JWKS file that is missing -> exit 1 naming auth.jwks_uri" \
+	'[ "$RC" = 1 ] && says "^error: auth.jwks_uri: .*missing-jwks.json"'
+
 validate_run MCPGW_AUTH_ROLE_MAP="Gateway.Admin=superuser"
 expect "validate: a role map naming an unknown gateway role is refused" \
 	'[ "$RC" = 1 ] && says "^error: .*MCPGW_AUTH_ROLE_MAP \(auth.role_map\): .*superuser"'

@@ -127,6 +127,54 @@ Test(config, bad_environment_value_names_variable)
     cr_assert(strstr(errs.msg[0], "MCPGW_SESSION_TTL") != NULL, "%s", errs.msg[0]);
 }
 
+Test(config, unknown_mcpgw_variable_is_a_warning_naming_it)
+{
+    setenv("MCPGW_SERVER_API_PROT", "9100", 1);  /* a typo of MCPGW_SERVER_API_PORT */
+    setenv("MCPGW_API_URL", "https://127.0.0.1:8000", 1); /* known, not a key */
+    setenv("MCPGW_CONFIG", "", 1);
+    cr_assert_eq(cfg_load(&cfg, NULL, &errs), 0, "%s", errs.msg[0]);
+    unsetenv("MCPGW_SERVER_API_PROT");
+    unsetenv("MCPGW_API_URL");
+    unsetenv("MCPGW_CONFIG");
+    cr_assert_eq(errs.nwarn, 1, "%d warnings, first: %s", errs.nwarn, errs.warn[0]);
+    cr_assert(strstr(errs.warn[0], "MCPGW_SERVER_API_PROT") != NULL, "%s", errs.warn[0]);
+    cr_assert_null(strstr(errs.warn[0], "9100"), "the value is not echoed: %s", errs.warn[0]);
+    cr_assert_eq(cfg.api_port, 8000);
+}
+
+Test(config, known_variables_raise_no_warning)
+{
+    setenv("MCPGW_SESSION_TTL", "120", 1);
+    setenv("MCPGW_ADMIN_TOKEN", "x", 1);
+    setenv("MCPGW_CA_FILE", "/x", 1);
+    cr_assert_eq(cfg_load(&cfg, NULL, &errs), 0, "%s", errs.msg[0]);
+    unsetenv("MCPGW_SESSION_TTL");
+    unsetenv("MCPGW_ADMIN_TOKEN");
+    unsetenv("MCPGW_CA_FILE");
+    cr_assert_eq(errs.nwarn, 0, "%s", errs.warn[0]);
+}
+
+static void collect(const char *key, void *arg)
+{
+    char *out = arg;
+    size_t len = strlen(out);
+
+    snprintf(out + len, 256 - len, "%s;", key);
+}
+
+Test(config, diff_names_changed_keys_only)
+{
+    struct gw_config a, b;
+    char changed[256] = "";
+
+    cfg_defaults(&a);
+    cfg_defaults(&b);
+    b.workers = a.workers + 1;
+    snprintf(b.fcgi_socket, sizeof(b.fcgi_socket), "/tmp/other.sock");
+    cfg_diff(&a, &b, collect, changed);
+    cr_assert_str_eq(changed, "fastcgi.socket;fastcgi.workers;");
+}
+
 Test(config, missing_file_is_an_error)
 {
     cr_assert_eq(cfg_load(&cfg, "/nonexistent/gateway.conf", &errs), -1);

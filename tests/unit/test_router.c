@@ -108,7 +108,62 @@ Test(router, wrong_method_is_405_with_allow)
     const char *vars[] = { "REQUEST_METHOD", "DELETE", "REQUEST_URI", "/health", "MCPGW_PLANE", "api", NULL };
 
     cr_assert_eq(run(vars, NULL), 405, "%s", f.out);
-    cr_assert(strstr(f.out, "Allow: GET\r\n") != NULL, "%s", f.out);
+    cr_assert(strstr(f.out, "Allow: GET, HEAD\r\n") != NULL, "%s", f.out);
+}
+
+/* HEAD of every GET route: the status and headers GET would give, no body. */
+Test(router, head_answers_every_get_route_without_a_body)
+{
+    size_t n;
+    const struct route *t = router_table(&n);
+
+    for (size_t i = 0; i < n; i++) {
+        char path[512], get_head[4096];
+        const char *plane = t[i].plane == PLANE_MCP ? "mcp" : "api", *brace;
+        const char *get[] = { "REQUEST_METHOD", "GET", "REQUEST_URI", path, "MCPGW_PLANE", plane,
+                              "HTTP_X_REQUEST_ID", "same-id", NULL };
+        const char *head[] = { "REQUEST_METHOD", "HEAD", "REQUEST_URI", path, "MCPGW_PLANE", plane,
+                               "HTTP_X_REQUEST_ID", "same-id", NULL };
+        int st_get, st_head;
+
+        if (strcmp(t[i].method, "GET") != 0)
+            continue;
+        /* A {param} segment becomes a plausible value. */
+        brace = strchr(t[i].pattern, '{');
+        if (brace != NULL)
+            snprintf(path, sizeof(path), "%.*sweather%s", (int)(brace - t[i].pattern), t[i].pattern,
+                     strchr(brace, '}') + 1);
+        else
+            snprintf(path, sizeof(path), "%s", t[i].pattern);
+        st_get = run(get, NULL);
+        snprintf(get_head, sizeof(get_head), "%.*s", (int)(fake_body(&f) - f.out), f.out);
+        st_head = run(head, NULL);
+        cr_assert_eq(st_head, st_get, "HEAD %s: %d, GET: %d", path, st_head, st_get);
+        cr_assert_neq(st_head, 405, "HEAD %s", path);
+        cr_assert_str_eq(fake_body(&f), "", "HEAD %s sent a body: %s", path, f.out);
+        cr_assert(strstr(f.out, "Content-Type: ") != NULL, "HEAD %s: %s", path, f.out);
+        if (strstr(get_head, "Content-Length: ") != NULL && st_get != 503)
+            cr_assert(strstr(f.out, "Content-Length: ") != NULL, "HEAD %s: %s", path, f.out);
+    }
+}
+
+Test(router, head_of_a_problem_answer_has_no_body)
+{
+    const char *vars[] = { "REQUEST_METHOD", "HEAD", "REQUEST_URI", "/no/such/route", "MCPGW_PLANE",
+                           "api", NULL };
+
+    cr_assert_eq(run(vars, NULL), 404, "%s", f.out);
+    cr_assert(strstr(f.out, "Content-Type: application/problem+json\r\n") != NULL, "%s", f.out);
+    cr_assert_str_eq(fake_body(&f), "", "%s", f.out);
+}
+
+Test(router, head_on_a_protected_route_is_401_with_the_challenge)
+{
+    const char *vars[] = { "REQUEST_METHOD", "HEAD", "REQUEST_URI", "/api/v1/me", "MCPGW_PLANE", "api", NULL };
+
+    cr_assert_eq(run(vars, NULL), 401, "%s", f.out);
+    cr_assert(strstr(f.out, "WWW-Authenticate: Bearer") != NULL, "%s", f.out);
+    cr_assert_str_eq(fake_body(&f), "", "%s", f.out);
 }
 
 Test(router, body_over_limit_is_413)

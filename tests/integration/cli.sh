@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The command line: every command listed by --help answers `COMMAND --help`
+# with its own usage (exit 0, nothing started, no configuration needed), and an
+# MCPGW_ variable that is no configuration key is a warning naming it.
+. "$(dirname "$0")/lib.sh"
+
+it_need_gateway
+commands=$("$GATEWAY" --help | sed -n '/^commands:/,/^$/p' | sed -n 's/^  \([a-z][a-z-]*\) .*/\1/p')
+check "mcp-gateway --help lists the commands" eval '[ "$(wc -w <<<"$commands")" -ge 8 ]'
+for cmd in $commands setup; do
+	out=$(cd "$IT_DIR" && env -u MCPGW_CONFIG timeout 5 "$GATEWAY" "$cmd" --help 2>"$IT_DIR/err")
+	rc=$?
+	want=$cmd
+	[ "$cmd" = setup ] && want=migrate
+	if [ "$rc" = 0 ] && grep -q "^usage: mcp-gateway $want" <<<"$out" && [ ! -s "$IT_DIR/err" ]; then
+		ok "mcp-gateway $cmd --help prints its usage (exit 0)"
+	else
+		not_ok "mcp-gateway $cmd --help prints its usage (exit 0; got $rc)"
+		{ echo "$out"; cat "$IT_DIR/err"; } | head -n 10 | diag
+	fi
+done
+timeout 5 "$GATEWAY" serve --help --socket "$IT_DIR/help.sock" >/dev/null 2>&1
+rc=$?
+check "serve --help starts nothing" eval '[ "$rc" = 0 ] && [ ! -e "$IT_DIR/help.sock" ]'
+
+out=$(env -u MCPGW_CONFIG MCPGW_SERVER_API_PROT=9100 MCPGW_API_URL=https://x MCPGW_SESSION_TTL=120 \
+	"$GATEWAY" config 2>&1 >"$IT_DIR/config.out")
+rc=$?
+check "an unknown MCPGW_ variable is a warning naming it (the command still runs)" \
+	eval '[ "$rc" = 0 ] && grep -q "^warning: environment MCPGW_SERVER_API_PROT is not a configuration key" <<<"$out" && grep -q "^api_port = 8000" "$IT_DIR/config.out"'
+check "known MCPGW_ variables raise no warning" eval '[ "$(grep -c "^warning" <<<"$out")" = 1 ]'
