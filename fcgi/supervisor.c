@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -209,11 +210,20 @@ int sup_identity_resolve(const char *user, const char *group, int allow_root,
 
 int sup_identity_apply(const struct sup_identity *id, char *err, size_t errlen)
 {
+    int deathsig = 0;
+
     if (!id->change)
         return 0;
+    /* The kernel clears the parent-death signal when credentials change:
+     * keep the one the responder asked for across the switch. */
+    prctl(PR_GET_PDEATHSIG, &deathsig);
     /* Groups first: after setuid there is no right left to change them. */
     if (initgroups(id->user, id->gid) != 0 || setgid(id->gid) != 0 || setuid(id->uid) != 0) {
         snprintf(err, errlen, "cannot switch to user %s: %s", id->user, strerror(errno));
+        return -1;
+    }
+    if (deathsig != 0 && prctl(PR_SET_PDEATHSIG, deathsig) != 0) {
+        snprintf(err, errlen, "cannot keep the parent-death signal: %s", strerror(errno));
         return -1;
     }
     if (setuid(0) == 0 || geteuid() == 0) {

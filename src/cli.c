@@ -46,6 +46,7 @@ static const struct man_command commands[] = {
     { "man", "mcp-gateway|gateway.conf", "print the man page mcp-gateway(1) or gateway.conf(5) "
                                          "in roff" },
     { "version", "", "print the version" },
+    { "help", "", "print the list of commands" },
 };
 
 static void print_usage(FILE *out)
@@ -60,40 +61,6 @@ static void print_usage(FILE *out)
           "overridden by MCPGW_<SECTION>_<KEY> in the environment.\n", out);
 }
 
-/* `mcp-gateway COMMAND --help`: answered before the configuration is read,
- * so that help works on a machine that is not set up yet. (`token` answers
- * --help itself, with the details of its claims.) */
-static const struct cmd_help {
-    const char *name;
-    const char *text;
-} cmd_helps[] = {
-    { "serve", "usage: mcp-gateway serve [--plane api|mcp|both] [--socket PATH | --listen 127.0.0.1:PORT]\n"
-               "                         [--workers N] [--pid-file FILE]\n"
-               "Runs the pre-fork FastCGI supervisor: opens the socket (refusing one that another\n"
-               "serve still listens on), keeps N responders running, reloads the configuration\n"
-               "on SIGHUP (checked as `validate` does first), drains on SIGTERM.\n"
-               "Flags override fastcgi.plane, fastcgi.socket, fastcgi.listen and fastcgi.workers.\n" },
-    { "fcgi", "usage: mcp-gateway fcgi\n"
-              "Runs one responder on fd 0 (spawn-fcgi, mod_fcgid), or answers one CGI request\n"
-              "when GATEWAY_INTERFACE is set.\n" },
-    { "migrate", "usage: mcp-gateway migrate [--dir DIR]\n"
-                 "Applies the database migrations in DIR (default: next to the binary, else the\n"
-                 "installed ones) to postgres.dsn. Alias: setup.\n" },
-    { "validate", "usage: mcp-gateway validate\n"
-                  "Checks the configuration, its files (TLS, JWKS, keys) and that PostgreSQL and\n"
-                  "Redis answer; one line per problem, exit 1 on any.\n" },
-    { "jwks", "usage: mcp-gateway jwks\n"
-              "Prints the development issuer's public JWKS (auth.dev_issuer_key).\n" },
-    { "health", "usage: mcp-gateway health\n"
-                "Checks every component now and prints the report; exit 1 when unhealthy.\n" },
-    { "config", "usage: mcp-gateway config\n"
-                "Prints the effective configuration (file, then environment overrides).\n" },
-    { "version", "usage: mcp-gateway version\n"
-                 "Prints the version.\n" },
-    { "help", "usage: mcp-gateway help\n"
-              "Prints the list of commands.\n" },
-};
-
 static int wants_help(int argc, char **argv)
 {
     for (int j = 1; j < argc; j++)
@@ -102,14 +69,22 @@ static int wants_help(int argc, char **argv)
     return 0;
 }
 
-static const char *cmd_help_text(const char *cmd)
+/* `mcp-gateway COMMAND --help`, from the same table as the command list and
+ * mcp-gateway(1): answered before the configuration is read, so that help
+ * works on a machine that is not set up yet. 0, or -1 for a command that is
+ * not in the table (it answers --help itself). */
+static int print_command_help(const char *cmd)
 {
     if (strcmp(cmd, "setup") == 0)
         cmd = "migrate";
-    for (size_t j = 0; j < GW_ARRAY_LEN(cmd_helps); j++)
-        if (strcmp(cmd_helps[j].name, cmd) == 0)
-            return cmd_helps[j].text;
-    return NULL;
+    for (size_t i = 0; i < GW_ARRAY_LEN(commands); i++) {
+        if (strcmp(commands[i].name, cmd) != 0)
+            continue;
+        printf("usage: mcp-gateway [--config FILE] %s%s%s\n\n%s.\n", cmd, commands[i].args[0] ? " " : "",
+               commands[i].args, commands[i].help);
+        return 0;
+    }
+    return -1;
 }
 
 /* What `serve` keeps for reloads: the file, and the flags that override it. */
@@ -682,8 +657,7 @@ int main(int argc, char **argv)
             break;
         }
     }
-    if (wants_help(argc, argv) && cmd_help_text(cmd) != NULL) {
-        fputs(cmd_help_text(cmd), stdout);
+    if (wants_help(argc, argv) && strcmp(cmd, "token") != 0 && print_command_help(cmd) == 0) {
         return 0;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -153,7 +153,8 @@ if [ -n "$gone" ]; then
 	ok "SIGKILL of the supervisor: its ${WORKERS} responders are gone within 1 s (${gone} ms)"
 else
 	not_ok "SIGKILL of the supervisor: its responders are gone within 1 s (left:$left)"
-	ps -o pid,ppid,stat,args -p "${left// /,}" | diag
+	left=${left# }
+	ps -o pid,ppid,user,stat,args -p "${left// /,}" | diag
 fi
 
 # --- stale socket, and a socket that is not ours ---------------------------------

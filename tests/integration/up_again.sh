@@ -97,7 +97,7 @@ redis_stop "$VAR/redis"
 up up6.log
 http GET "https://127.0.0.1:$C/health/ready"
 check "a stopped Redis is started again by scripts/up on its port; the rest is left alone" \
-	eval '[ "$RC" = 0 ] && redis_ping "$REDIS_PORT" && said up6.log "redis on 127.0.0.1:$REDIS_PORT" && [ "$(grep -c "^  " "$IT_DIR/up6.log")" = 1 ] && [ "$HTTP_CODE" = 200 ]'
+	eval '[ "$RC" = 0 ] && redis_ping "$VAR/redis" && said up6.log "redis on 127.0.0.1:$REDIS_PORT" && [ "$(grep -c "^  " "$IT_DIR/up6.log")" = 1 ] && [ "$HTTP_CODE" = 200 ]'
 
 # --- refusals on a running stack: nothing changes -------------------------------------
 SERVE2=$(serve_pid) WEB2=$(web_pid) CONF_SUM=$(md5sum <"$VAR/gateway.conf")

@@ -154,7 +154,7 @@ Test(config, known_variables_raise_no_warning)
     cr_assert_eq(errs.nwarn, 0, "%s", errs.warn[0]);
 }
 
-static void collect(const char *key, void *arg)
+static void collect_key(const char *key, void *arg)
 {
     char *out = arg;
     size_t len = strlen(out);
@@ -171,7 +171,7 @@ Test(config, diff_names_changed_keys_only)
     cfg_defaults(&b);
     b.workers = a.workers + 1;
     snprintf(b.fcgi_socket, sizeof(b.fcgi_socket), "/tmp/other.sock");
-    cfg_diff(&a, &b, collect, changed);
+    cfg_diff(&a, &b, collect_key, changed);
     cr_assert_str_eq(changed, "fastcgi.socket;fastcgi.workers;");
 }
 
