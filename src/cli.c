@@ -80,7 +80,7 @@ static int print_command_help(const char *cmd)
     for (size_t i = 0; i < GW_ARRAY_LEN(commands); i++) {
         if (strcmp(commands[i].name, cmd) != 0)
             continue;
-        printf("usage: mcp-gateway [--config FILE] %s%s%s\n\n%s.\n", cmd, commands[i].args[0] ? " " : "",
+        printf("usage: mcp-gateway %s%s%s\n\n%s.\n", cmd, commands[i].args[0] ? " " : "",
                commands[i].args, commands[i].help);
         return 0;
     }
