@@ -63,6 +63,8 @@ static const struct cfg_key keys[] = {
     S("fastcgi", "plane", plane, "both", v_plane, "api | mcp | both"),
     I("fastcgi", "backlog", backlog, "256", 1, 65535, "listen backlog"),
     I("fastcgi", "drain_timeout", drain_timeout, "30", 1, 3600, "seconds a stopping responder may finish"),
+    I("fastcgi", "read_timeout_ms", fcgi_read_timeout_ms, "10000", 100, 600000,
+      "parameters and body of a request must arrive within this; else 408"),
 
     S("redis", "url", redis_url, "redis://127.0.0.1:6379/0", v_redis_url, "redis://host:port[/db] or unix:///path"),
     S("redis", "prefix", redis_prefix, "mreg:", v_prefix, "key prefix"),

@@ -30,6 +30,7 @@ struct gw_config {
     char plane[8];                   /* api | mcp | both */
     int backlog;
     int drain_timeout;               /* seconds a stopping responder may finish */
+    int fcgi_read_timeout_ms;        /* params + body deadline from the connection */
 
     /* [redis] */
     char redis_url[CFG_STR_MAX];
