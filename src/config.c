@@ -56,6 +56,8 @@ static const struct cfg_key keys[] = {
     S("server", "ca_file", ca_file, "", NULL, "CA bundle that verifies our own planes' certificate"),
     S("server", "log_level", log_level, "info", v_log_level, "debug | info | warn | error"),
     S("server", "log_file", log_file, "", NULL, "append logs here instead of stderr"),
+    I("server", "ready_timeout_ms", ready_timeout_ms, "50", 5, 10000,
+      "time /health/ready may spend on Redis and PostgreSQL together"),
 
     S("fastcgi", "socket", fcgi_socket, "", NULL, "unix socket path for `serve`"),
     S("fastcgi", "listen", fcgi_listen, "", v_listen, "127.0.0.1:PORT for `serve` (instead of socket)"),

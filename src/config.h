@@ -22,6 +22,7 @@ struct gw_config {
     char ca_file[CFG_STR_MAX];       /* CA that signs our own planes' certificate */
     char log_level[16];
     char log_file[CFG_STR_MAX];
+    int ready_timeout_ms;            /* /health/ready budget for both stores */
 
     /* [fastcgi] */
     char fcgi_socket[CFG_STR_MAX];
