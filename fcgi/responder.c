@@ -99,6 +99,7 @@ void responder_read_timeout(int ms)
 struct fcgi_conn {
     FCGX_Request req;
     int64_t deadline_ms;    /* parameters and body must have arrived by then */
+    int timed_out;          /* this request's body did not arrive in time */
     timer_t timer;
     int have_timer;
 };
@@ -175,17 +176,22 @@ static long fcgi_read(void *ctx, char *buf, size_t n)
     FCGX_Stream *in = c->req.in;
     long buffered = (long)(in->stop - in->rdNext);
     int want = n > (1u << 30) ? (1 << 30) : (int)n, got;
+    int must_wait = buffered <= 0 && !in->isClosed;
 
     /* What libfcgi already holds is handed out whatever the time. */
     if (buffered > 0 && buffered < want)
         want = (int)buffered;
-    if (buffered <= 0 && !in->isClosed && deadline_arm(c) != 0)
+    if (must_wait && deadline_arm(c) != 0) {
+        c->timed_out = 1;
         return HTTP_IO_TIMEOUT;
+    }
     got = FCGX_GetStr(buf, want, in);
-    if (buffered <= 0)
+    if (must_wait)
         deadline_disarm(c);
-    if (got == 0 && FCGX_GetError(in) == EINTR)
+    if (got == 0 && FCGX_GetError(in) == EINTR) {
+        c->timed_out = 1;
         return HTTP_IO_TIMEOUT;
+    }
     return got;
 }
 
@@ -282,6 +288,13 @@ int responder_loop(int listen_fd, responder_fn fn, void *arg, volatile sig_atomi
         /* From the connection (or, on a kept one, from the end of the last
          * request): parameters and body must all arrive within the timeout. */
         conn.deadline_ms = gw_monotonic_ms() + g_read_timeout_ms;
+        conn.timed_out = 0;
+        /* libfcgi closes a connection by shutting down its side and reading
+         * until the peer closes, for up to 2 s: with a peer that stopped
+         * sending, that is 2 s more of a pinned responder. "Detached" makes
+         * it close at once, which is what a connection dropped while its
+         * parameters were read, or a timed-out one, deserves. */
+        req->detached = 1;
         deadline_arm(&conn);
         rc = FCGX_Accept_r(req);
         deadline_disarm(&conn);
@@ -294,7 +307,9 @@ int responder_loop(int listen_fd, responder_fn fn, void *arg, volatile sig_atomi
                 log_warn("fcgi_bad_request", "FastCGI connection closed before a complete request");
             continue;
         }
+        req->detached = 0; /* a whole request: close politely */
         fn(arg, &io);
+        req->detached = conn.timed_out;
         FCGX_Finish_r(req);
     }
     FCGX_Free(req, 1);

@@ -1,7 +1,9 @@
 /* A minimal FastCGI client for tests: sends one request whose body (or, with
  * -p, whose parameters) arrive in two parts with a pause between them, and
- * prints the responder's stdout. An answer or a close during the pause ends
- * the pause; the time from connect to the end goes to stderr (elapsed_ms=N).
+ * prints the responder's stdout. An answer or a close during the pause is
+ * read at once, and the time from connect to it goes to stderr (elapsed_ms=N);
+ * the connection is still held open, as a stalled web server would, until the
+ * pause is over.
  * usage: fcgi_client [-p] unix:PATH|tcp:HOST:PORT PAUSE_MS BODY_BYTES NAME=VALUE... */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -165,7 +167,15 @@ int main(int argc, char **argv)
             record(fd, STDIN, NULL, 0);
     }
     rc = read_answer(fd);
+    fflush(stdout);
     fprintf(stderr, "elapsed_ms=%ld\n", now_ms() - t0);
+    {
+        long left = t0 + pause_ms - now_ms();
+        struct timespec ts = { left / 1000, (left % 1000) * 1000000L };
+
+        if (left > 0)
+            nanosleep(&ts, NULL);
+    }
     free(body);
     close(fd);
     return rc;

@@ -19,17 +19,17 @@ VARS=(REQUEST_METHOD=POST REQUEST_URI=/health MCPGW_PLANE=api CONTENT_LENGTH=200
 	CONTENT_TYPE=application/json)
 
 status_of() { sed -n 's/^Status: \([0-9]*\).*/\1/p' "$1" | head -n1; }
-elapsed_of() { sed -n 's/^elapsed_ms=//p' "$1" | tail -n1; }
+elapsed_of() { sed -n 's/.*elapsed_ms=\([0-9]*\).*/\1/p' "$1" | tail -n1; }
 # below VALUE LIMIT: VALUE (seconds or ms, decimal) is under LIMIT
 below() { awk -v v="$1" -v l="$2" 'BEGIN { exit !(v != "" && v < l) }'; }
 
-# stall KIND: N clients that stop halfway (KIND body or params) for 30 s; then
-# /health through lighttpd, timed.
+# stall KIND: N clients that stop halfway (KIND body or params) and hold their
+# connection for 4 s whatever the answer; then /health through lighttpd, timed.
 stall() {
 	local kind=$1 i pids=() flag= label="stalled bodies"
 	[ "$kind" = params ] && flag=-p label="stalled parameter phases"
 	for ((i = 0; i < N; i++)); do
-		"$CLIENT" $flag "unix:$FCGI_SOCKET" 30000 2000 "${VARS[@]}" >"$IT_DIR/$kind.$i.out" 2>&1 &
+		"$CLIENT" $flag "unix:$FCGI_SOCKET" 4000 2000 "${VARS[@]}" >"$IT_DIR/$kind.$i.out" 2>&1 &
 		pids+=($!)
 	done
 	# Each responder has taken one stalled connection before /health is sent.
