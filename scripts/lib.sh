@@ -9,7 +9,7 @@ GW_PACKAGES=(build-essential autoconf automake libtool pkg-config git
 	libfcgi-dev libhiredis-dev libpq-dev libjson-c-dev libjwt-dev libssl-dev
 	libcurl4-openssl-dev libcriterion-dev apache2 libapache2-mod-fcgid lighttpd
 	lighttpd-mod-openssl spawn-fcgi redis-server postgresql wrk openssl curl
-	ca-certificates procps iproute2 util-linux)
+	ca-certificates procps iproute2 util-linux python3)
 
 gw_log() { printf '%s\n' "$*" >&2; }
 gw_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
