@@ -12,6 +12,12 @@
 
 typedef void (*responder_fn)(void *arg, struct http_io *io);
 
+/* Parameters and body of a FastCGI request must arrive within this many ms
+ * of its connection (fastcgi.read_timeout_ms); a stalled parameter phase
+ * closes the connection, a stalled body is answered 408 by the application
+ * (its read returns HTTP_IO_TIMEOUT). */
+#define RESPONDER_READ_TIMEOUT_MS 10000
+void responder_read_timeout(int ms);
 /* Serve requests from listen_fd until *stop is set (checked between requests
  * and at least once a second while idle). Returns 0 on a clean stop. */
 int responder_loop(int listen_fd, responder_fn fn, void *arg, volatile sig_atomic_t *stop);

@@ -2,6 +2,8 @@
  * the responder after fork so that no socket is ever shared between processes. */
 #include "app.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "auth.h"
@@ -43,6 +45,31 @@ int gw_plane_url(const struct gw_app *app, enum gw_plane p, char *out, size_t n)
     while (len > 0 && base[len - 1] == '/')
         len--;
     return gw_snprintf(out, n, "%.*s", (int)len, base);
+}
+
+void app_store_failed(int *failures, int64_t *retry_at_ms)
+{
+    int64_t wait = APP_RETRY_MIN_MS;
+
+    for (int i = 0; i < *failures && wait < APP_RETRY_MAX_MS; i++)
+        wait *= 2;
+    if (wait > APP_RETRY_MAX_MS)
+        wait = APP_RETRY_MAX_MS;
+    if (*failures < 1000)
+        (*failures)++;
+    /* From now, not from the start of the attempt: an attempt that took the
+     * whole timeout must not leave the next one already due. */
+    *retry_at_ms = gw_monotonic_ms() + wait;
+}
+
+int app_store_backing_off(const char *name, int64_t retry_at_ms, char *err, size_t errlen)
+{
+    int64_t left = retry_at_ms - gw_monotonic_ms();
+
+    if (left <= 0)
+        return 0;
+    snprintf(err, errlen, "%s is not reachable (next attempt in %lld ms)", name, (long long)left);
+    return 1;
 }
 
 int app_init(struct gw_app *app, const struct gw_config *cfg, enum gw_plane serve_plane)

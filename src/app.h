@@ -17,13 +17,26 @@ struct gw_app {
     enum gw_plane serve_plane;       /* --plane: which planes this process serves */
     redisContext *redis;
     int64_t redis_retry_at_ms;       /* no reconnect attempt before this */
+    int redis_failures;              /* failed connects in a row */
     PGconn *pg;
     int64_t pg_retry_at_ms;
+    int pg_failures;
     struct auth_state *auth;         /* owned by auth_*; NULL until first use */
     struct up_state *upstream;       /* owned by up_*: the kept-alive curl handle */
     int64_t started_ms;
     unsigned long requests;
 };
+
+/* A store connection attempt failed: none before the end of this attempt
+ * plus a wait that doubles with each failure in a row (APP_RETRY_MIN_MS up to
+ * APP_RETRY_MAX_MS), so a store that hangs costs a responder one timeout per
+ * wait, not one per request. */
+#define APP_RETRY_MIN_MS 500
+#define APP_RETRY_MAX_MS 5000
+void app_store_failed(int *failures, int64_t *retry_at_ms);
+/* 1 while a failed attempt on store `name` is being backed off (err says
+ * until when), else 0. */
+int app_store_backing_off(const char *name, int64_t retry_at_ms, char *err, size_t errlen);
 
 /* Copies cfg; opens nothing (connections are opened after fork, on use). */
 int app_init(struct gw_app *app, const struct gw_config *cfg, enum gw_plane serve_plane);

@@ -148,6 +148,7 @@ static int run_responder(const struct gw_config *cfg, enum gw_plane plane, int f
 
     app_init(&app, cfg, plane);
     responder_signals(stop);
+    responder_read_timeout(cfg->fcgi_read_timeout_ms);
     rc = responder_loop(fd, handle, &app, stop);
     app_free(&app);
     return rc == 0 ? 0 : 1;

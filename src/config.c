@@ -61,6 +61,8 @@ static const struct cfg_key keys[] = {
     S("server", "ca_file", ca_file, "", NULL, "CA bundle that verifies our own planes' certificate"),
     S("server", "log_level", log_level, "info", v_log_level, "debug | info | warn | error"),
     S("server", "log_file", log_file, "", NULL, "append logs here instead of stderr"),
+    I("server", "ready_timeout_ms", ready_timeout_ms, "50", 5, 10000,
+      "time /health/ready may spend on Redis and PostgreSQL together"),
 
     S("fastcgi", "socket", fcgi_socket, "", NULL, "unix socket path for `serve`"),
     S("fastcgi", "listen", fcgi_listen, "", v_listen, "127.0.0.1:PORT for `serve` (instead of socket)"),
@@ -73,6 +75,8 @@ static const struct cfg_key keys[] = {
     S("fastcgi", "user", fcgi_user, "", NULL, "unprivileged user the responders of `serve` run as when started as root"),
     S("fastcgi", "group", fcgi_group, "", NULL, "group of the responders; empty = the user's primary group"),
     I("fastcgi", "allow_root", fcgi_allow_root, "0", 0, 1, "1 lets `serve` run responders as root (never in production)"),
+    I("fastcgi", "read_timeout_ms", fcgi_read_timeout_ms, "10000", 100, 600000,
+      "parameters and body of a request must arrive within this; else 408"),
 
     S("redis", "url", redis_url, "redis://127.0.0.1:6379/0", v_redis_url, "redis://host:port[/db] or unix:///path"),
     S("redis", "prefix", redis_prefix, "mreg:", v_prefix, "key prefix"),

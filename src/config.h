@@ -24,6 +24,7 @@ struct gw_config {
     char ca_file[CFG_STR_MAX];       /* CA that signs our own planes' certificate */
     char log_level[16];
     char log_file[CFG_STR_MAX];
+    int ready_timeout_ms;            /* /health/ready budget for both stores */
 
     /* [fastcgi] */
     char fcgi_socket[CFG_STR_MAX];
@@ -37,6 +38,7 @@ struct gw_config {
     char fcgi_user[64];              /* responders switch to this user when started as root */
     char fcgi_group[64];
     int fcgi_allow_root;
+    int fcgi_read_timeout_ms;        /* params + body deadline from the connection */
 
     /* [redis] */
     char redis_url[CFG_STR_MAX];

@@ -56,8 +56,7 @@ static void check_release(struct check *k)
 static int run_postgres(struct check *k, char *err, size_t n)
 {
     int64_t t0 = gw_monotonic_ms();
-    int secs = (k->timeout_ms + 999) / 1000;
-    PGconn *c = pg_connect_dsn(k->target, secs, err, n);
+    PGconn *c = pg_connect_within(k->target, k->timeout_ms, err, n);
     int rc;
 
     if (c == NULL)
@@ -296,27 +295,19 @@ struct json_object *health_components(const struct gw_config *cfg, int *unhealth
 
 int health_ready(struct gw_app *app, char *why, size_t n)
 {
-    redisReply *r = rds_cmd(app, "PING");
-    PGconn *c;
-    char err[256];
+    /* One budget for both stores, so that a probe is answered in about
+     * server.ready_timeout_ms whatever they do: a hung store fails the
+     * probe at the deadline, and its back-off answers the next ones at once. */
+    int64_t deadline = gw_monotonic_ms() + app->cfg.ready_timeout_ms;
+    int64_t left;
 
-    if (r == NULL || r->type != REDIS_REPLY_STATUS) {
-        snprintf(why, n, "Redis is not reachable");
-        if (r)
-            freeReplyObject(r);
+    if (rds_ping_within(app, app->cfg.ready_timeout_ms, why, n) != 0)
+        return -1;
+    left = deadline - gw_monotonic_ms();
+    if (left <= 0) {
+        snprintf(why, n, "PostgreSQL not checked: Redis took the whole %d ms",
+                 app->cfg.ready_timeout_ms);
         return -1;
     }
-    freeReplyObject(r);
-    c = pg_conn(app);
-    if (c == NULL) {
-        snprintf(why, n, "PostgreSQL is not reachable");
-        return -1;
-    }
-    if (pg_ping(c, 5000, err, sizeof(err)) != 0) {
-        /* The connection may have died under us; the next call reconnects. */
-        pg_close(app);
-        snprintf(why, n, "PostgreSQL: %s", err);
-        return -1;
-    }
-    return 0;
+    return pg_ping_within(app, (int)left, why, n);
 }

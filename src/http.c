@@ -197,6 +197,11 @@ int http_read_body(struct http_request *r, long max)
     while (got < want) {
         long n = r->io->read(r->io->ctx, r->body + got, want - got);
 
+        if (n == HTTP_IO_TIMEOUT) {
+            r->body[got] = '\0';
+            r->body_len = got;
+            return 408;
+        }
         if (n <= 0)
             break;
         got += (size_t)n;
@@ -263,6 +268,7 @@ const char *http_status_text(int status)
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
     case 409: return "Conflict";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";

@@ -18,6 +18,9 @@ struct http_io {
     void *ctx;
 };
 
+/* What read returns when the request's read deadline passed first. */
+#define HTTP_IO_TIMEOUT (-2)
+
 /* Room for the response headers a handler adds (not counting Status and
  * Content-Type); a header that does not fit is refused. */
 #define HTTP_HEAD_MAX 4096
@@ -58,7 +61,8 @@ const char *http_param(const struct http_request *r, const char *name);
  * (400, 414, 431) for a request that cannot be represented. */
 int http_request_init(struct http_request *r, struct http_io *io, long header_max);
 void http_request_free(struct http_request *r);
-/* Read the whole body, at most max bytes: 0, 413 (too large), 400 (short). */
+/* Read the whole body, at most max bytes: 0, 413 (too large), 400 (short),
+ * 408 (not all there by the read deadline). */
 int http_read_body(struct http_request *r, long max);
 /* Iterate the query string's name=value pairs, percent-decoded ('+' is a
  * space); *cursor starts NULL. 1 with a pair, 0 at the end, -1 when a name or

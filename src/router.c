@@ -228,6 +228,10 @@ static void dispatch(struct gw_call *call)
             http_send_problem(res, req, 413, d);
             return;
         }
+        if (st == 408) {
+            http_send_problem(res, req, 408, "the request body did not arrive in time");
+            return;
+        }
         if (st != 0) {
             http_send_problem(res, req, st, "request body shorter than its Content-Length");
             return;

@@ -14,65 +14,122 @@
 #include "log.h"
 #include "util.h"
 
-#define PG_RETRY_MS 500
 #define MIGRATION_LOCK_KEY 7316150021LL /* arbitrary, constant across the fleet */
 
-PGconn *pg_connect_dsn(const char *dsn, int timeout_s, char *err, size_t errlen)
+/* libpq's message, on one line, after our prefix. */
+static void conn_error(PGconn *c, const char *why, char *err, size_t errlen)
 {
-    char timeout[16];
-    const char *keys[] = { "dbname", "connect_timeout", "application_name", NULL };
-    const char *vals[] = { dsn, timeout, "mcp-gateway", NULL };
+    char *nl;
+
+    snprintf(err, errlen, "cannot connect to PostgreSQL: %s", why ? why : PQerrorMessage(c));
+    while ((nl = strchr(err, '\n')) != NULL)
+        *nl = ' ';
+    gw_trim(err);
+}
+
+PGconn *pg_connect_within(const char *dsn, int timeout_ms, char *err, size_t errlen)
+{
+    const char *keys[] = { "dbname", "application_name", NULL };
+    const char *vals[] = { dsn, "mcp-gateway", NULL };
+    int64_t deadline = gw_monotonic_ms() + timeout_ms;
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
     PGconn *c;
 
-    snprintf(timeout, sizeof(timeout), "%d", timeout_s);
-    /* expand_dbname=1: dsn is a whole connection string; the keys after it
-     * (the configured timeout, our application name) take precedence. */
-    c = PQconnectdbParams(keys, vals, 1);
+    /* The non-blocking start: libpq's own connect_timeout counts whole
+     * seconds (2 at least) and only in the blocking calls. Host names are
+     * still resolved inside libpq without a deadline: give addresses. */
+    c = PQconnectStartParams(keys, vals, 1);
     if (c == NULL) {
         snprintf(err, errlen, "cannot connect to PostgreSQL: out of memory");
         return NULL;
     }
-    if (PQstatus(c) != CONNECTION_OK) {
-        char *m = PQerrorMessage(c), *nl;
-
-        /* libpq words its own timeout "timeout expired" and leaves out the
-         * server it waited for. */
-        if (strstr(m, "timeout expired") != NULL)
-            snprintf(err, errlen, "timeout: no answer from PostgreSQL at %s:%s within %d s",
-                     PQhost(c) ? PQhost(c) : "?", PQport(c) ? PQport(c) : "?", timeout_s);
-        else
-            snprintf(err, errlen, "cannot connect to PostgreSQL: %s", m);
-        while ((nl = strchr(err, '\n')) != NULL)
-            *nl = ' ';
-        gw_trim(err);
+    if (PQstatus(c) == CONNECTION_BAD) {
+        conn_error(c, NULL, err, errlen);
         PQfinish(c);
         return NULL;
+    }
+    while (st != PGRES_POLLING_OK) {
+        struct pollfd p = { .fd = PQsocket(c) };
+        int64_t left = deadline - gw_monotonic_ms();
+        int n;
+
+        if (st == PGRES_POLLING_FAILED) {
+            conn_error(c, NULL, err, errlen);
+            PQfinish(c);
+            return NULL;
+        }
+        p.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+        n = left > 0 ? poll(&p, 1, (int)left) : 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            /* Named as a timeout, with the server that did not answer. */
+            snprintf(err, errlen, "timeout: no answer from PostgreSQL at %s:%s within %d ms",
+                     PQhost(c) ? PQhost(c) : "?", PQport(c) ? PQport(c) : "?", timeout_ms);
+            PQfinish(c);
+            return NULL;
+        }
+        st = PQconnectPoll(c);
     }
     return c;
 }
 
-PGconn *pg_conn(struct gw_app *app)
+PGconn *pg_connect_dsn(const char *dsn, int timeout_s, char *err, size_t errlen)
+{
+    return pg_connect_within(dsn, timeout_s * 1000, err, errlen);
+}
+
+static PGconn *pg_open(struct gw_app *app, int timeout_ms)
 {
     char err[512];
-    int64_t now;
 
     if (app->pg != NULL) {
         if (PQstatus(app->pg) == CONNECTION_OK)
             return app->pg;
-        PQreset(app->pg);
-        if (PQstatus(app->pg) == CONNECTION_OK)
-            return app->pg;
+        /* Not PQreset: it reconnects without a deadline and without the
+         * back-off below. */
         pg_close(app);
     }
-    now = gw_monotonic_ms();
-    if (now < app->pg_retry_at_ms)
+    if (gw_monotonic_ms() < app->pg_retry_at_ms)
         return NULL;
-    app->pg = pg_connect_dsn(app->cfg.pg_dsn, app->cfg.pg_connect_timeout, err, sizeof(err));
+    app->pg = pg_connect_within(app->cfg.pg_dsn, timeout_ms, err, sizeof(err));
     if (app->pg == NULL) {
-        app->pg_retry_at_ms = now + PG_RETRY_MS;
-        log_warn("postgres_unavailable", "%s", err);
+        app_store_failed(&app->pg_failures, &app->pg_retry_at_ms);
+        log_warn("postgres_unavailable", "%s; next attempt in %lld ms", err,
+                 (long long)(app->pg_retry_at_ms - gw_monotonic_ms()));
+        return NULL;
     }
+    app->pg_failures = 0;
     return app->pg;
+}
+
+PGconn *pg_conn(struct gw_app *app)
+{
+    return pg_open(app, app->cfg.pg_connect_timeout * 1000);
+}
+
+int pg_ping_within(struct gw_app *app, int timeout_ms, char *err, size_t errlen)
+{
+    int64_t deadline = gw_monotonic_ms() + timeout_ms;
+    int64_t left;
+    char why[256];
+
+    if (app->pg == NULL && app_store_backing_off("PostgreSQL", app->pg_retry_at_ms, err, errlen))
+        return -1;
+    if (pg_open(app, timeout_ms) == NULL) {
+        snprintf(err, errlen, "PostgreSQL is not reachable");
+        return -1;
+    }
+    left = deadline - gw_monotonic_ms();
+    if (pg_ping(app->pg, left > 1 ? (int)left : 1, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "PostgreSQL: %s", why);
+        /* Out of step (a query may still be running): drop it. */
+        pg_close(app);
+        app_store_failed(&app->pg_failures, &app->pg_retry_at_ms);
+        log_warn("postgres_unavailable", "%s", err);
+        return -1;
+    }
+    return 0;
 }
 
 void pg_close(struct gw_app *app)

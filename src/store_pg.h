@@ -8,10 +8,17 @@
 
 struct gw_app;
 
-/* Connect with connect_timeout; NULL with err filled (password masked). */
+/* Connect (non-blocking, polled) within timeout_ms; NULL with err filled
+ * (password masked). */
+PGconn *pg_connect_within(const char *dsn, int timeout_ms, char *err, size_t errlen);
+/* The same with a timeout in seconds. */
 PGconn *pg_connect_dsn(const char *dsn, int timeout_s, char *err, size_t errlen);
-/* The responder's connection, opened on demand; NULL when PostgreSQL is down. */
+/* The responder's connection, opened on demand within postgres.connect_timeout;
+ * NULL when PostgreSQL is down or a failed attempt is still being backed off. */
 PGconn *pg_conn(struct gw_app *app);
+/* Readiness: SELECT 1 on the responder's connection (opened if needed,
+ * unless backing off) within timeout_ms, whatever the server does. */
+int pg_ping_within(struct gw_app *app, int timeout_ms, char *err, size_t errlen);
 void pg_close(struct gw_app *app);
 /* SELECT 1 with a client-side deadline: a server that accepted the
  * connection and then stalls is cancelled, not waited on. 0, or -1 with err

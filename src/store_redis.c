@@ -5,17 +5,17 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include "app.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
-
-#define RDS_RETRY_MS 500
 
 static int parse_url(const char *url, char *host, size_t hostn, int *port, char *path,
                      size_t pathn, char *user, size_t usern, char *password, size_t pwn, int *db)
@@ -103,6 +103,41 @@ void rds_describe_error(const redisContext *c, char *buf, size_t n)
         gw_snprintf(buf, n, "Redis at %s: %s", where, c->err ? c->errstr : "no reply");
 }
 
+static void set_timeout_ms(redisContext *c, int64_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+
+    redisSetTimeout(c, tv);
+}
+
+/* One command on a connection being opened, within what is left of the
+ * deadline; NULL (err filled) when it fails or is refused. */
+static redisReply *setup_cmd(redisContext *c, int64_t deadline, char *err, size_t errlen,
+                             const char *what, const char *fmt, ...)
+{
+    int64_t left = deadline - gw_monotonic_ms();
+    redisReply *rep;
+    va_list ap;
+
+    if (left <= 0) {
+        snprintf(err, errlen, "Redis %s: no answer in time", what);
+        return NULL;
+    }
+    set_timeout_ms(c, left);
+    va_start(ap, fmt);
+    rep = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "Redis %s failed: %s", what,
+                 rep ? rep->str : (c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
+                                      ? "no answer in time" : c->errstr);
+        if (rep)
+            freeReplyObject(rep);
+        return NULL;
+    }
+    return rep;
+}
+
 /* Connect, authenticate and select: the parts of a parsed URL, host and port
  * possibly replaced by what the sentinels named. */
 static redisContext *connect_parts(const char *host, int port, const char *path, const char *user,
@@ -110,6 +145,7 @@ static redisContext *connect_parts(const char *host, int port, const char *path,
                                    size_t errlen)
 {
     struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    int64_t deadline = gw_monotonic_ms() + timeout_ms;
     redisContext *c;
     redisReply *rep;
 
@@ -126,28 +162,29 @@ static redisContext *connect_parts(const char *host, int port, const char *path,
             redisFree(c);
         return NULL;
     }
-    redisSetTimeout(c, tv);
+    /* A listener that accepts and never answers is not a Redis: every
+     * connection is proven by an answer (AUTH, SELECT or PING), and all of it
+     * stays within timeout_ms. */
     if (password[0] != '\0') {
-        rep = user[0] != '\0' ? redisCommand(c, "AUTH %s %s", user, password)
-                              : redisCommand(c, "AUTH %s", password);
-        if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
-            snprintf(err, errlen, "Redis AUTH failed: %s", rep ? rep->str : c->errstr);
+        rep = user[0] != '\0' ? setup_cmd(c, deadline, err, errlen, "AUTH", "AUTH %s %s", user, password)
+                              : setup_cmd(c, deadline, err, errlen, "AUTH", "AUTH %s", password);
+        if (rep == NULL)
             goto fail;
-        }
         freeReplyObject(rep);
     }
     if (db != 0) {
-        rep = redisCommand(c, "SELECT %d", db);
-        if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
-            snprintf(err, errlen, "Redis SELECT %d failed: %s", db, rep ? rep->str : c->errstr);
+        if ((rep = setup_cmd(c, deadline, err, errlen, "SELECT", "SELECT %d", db)) == NULL)
             goto fail;
-        }
         freeReplyObject(rep);
     }
+    if (password[0] == '\0' && db == 0) {
+        if ((rep = setup_cmd(c, deadline, err, errlen, "PING", "PING")) == NULL)
+            goto fail;
+        freeReplyObject(rep);
+    }
+    redisSetTimeout(c, tv);
     return c;
 fail:
-    if (rep)
-        freeReplyObject(rep);
     redisFree(c);
     return NULL;
 }
@@ -259,22 +296,61 @@ redisContext *rds_connect_cfg(const struct gw_config *cfg, int timeout_ms, char 
                        err, errlen);
 }
 
-redisContext *rds_conn(struct gw_app *app)
+static redisContext *rds_open(struct gw_app *app, int timeout_ms)
 {
     char err[512];
-    int64_t now;
 
     if (app->redis != NULL)
         return app->redis;
-    now = gw_monotonic_ms();
-    if (now < app->redis_retry_at_ms)
+    if (gw_monotonic_ms() < app->redis_retry_at_ms)
         return NULL;
-    app->redis = rds_connect_cfg(&app->cfg, app->cfg.redis_timeout_ms, err, sizeof(err));
+    app->redis = rds_connect_cfg(&app->cfg, timeout_ms, err, sizeof(err));
     if (app->redis == NULL) {
-        app->redis_retry_at_ms = now + RDS_RETRY_MS;
-        log_warn("redis_unavailable", "%s", err);
+        app_store_failed(&app->redis_failures, &app->redis_retry_at_ms);
+        log_warn("redis_unavailable", "%s; next attempt in %lld ms", err,
+                 (long long)(app->redis_retry_at_ms - gw_monotonic_ms()));
+        return NULL;
     }
+    app->redis_failures = 0;
+    if (timeout_ms != app->cfg.redis_timeout_ms)
+        set_timeout_ms(app->redis, app->cfg.redis_timeout_ms);
     return app->redis;
+}
+
+redisContext *rds_conn(struct gw_app *app)
+{
+    return rds_open(app, app->cfg.redis_timeout_ms);
+}
+
+int rds_ping_within(struct gw_app *app, int timeout_ms, char *err, size_t errlen)
+{
+    redisContext *had = app->redis;
+    redisReply *rep;
+    int ok;
+
+    if (had == NULL && app_store_backing_off("Redis", app->redis_retry_at_ms, err, errlen))
+        return -1;
+    if (rds_open(app, timeout_ms) == NULL) {
+        snprintf(err, errlen, "Redis is not reachable");
+        return -1;
+    }
+    if (had == NULL)
+        return 0; /* just opened: the connection has answered already */
+    set_timeout_ms(app->redis, timeout_ms);
+    rep = redisCommand(app->redis, "PING");
+    ok = rep != NULL && rep->type == REDIS_REPLY_STATUS;
+    if (rep != NULL)
+        freeReplyObject(rep);
+    if (!ok) {
+        snprintf(err, errlen, "Redis did not answer PING within %d ms", timeout_ms);
+        /* A reply may still be on its way: this connection is out of step. */
+        rds_close(app);
+        app_store_failed(&app->redis_failures, &app->redis_retry_at_ms);
+        log_warn("redis_unavailable", "%s", err);
+        return -1;
+    }
+    set_timeout_ms(app->redis, app->cfg.redis_timeout_ms);
+    return 0;
 }
 
 void rds_close(struct gw_app *app)

@@ -9,8 +9,9 @@
 struct gw_app;
 struct gw_config;
 
-/* Open a connection to redis://host:port[/db] or unix:///path[?db=N]
- * with a connect and command timeout. With sentinels ("host:port,..."), the
+/* Open a connection to redis://host:port[/db] or unix:///path[?db=N] and
+ * prove it answers (AUTH, SELECT or PING), all within timeout_ms, which then
+ * stays the command timeout. With sentinels ("host:port,..."), the
  * address is the primary that the first answering sentinel names for
  * master_name, checked with ROLE; the URL still gives password and db.
  * NULL with err filled on failure. */
@@ -25,8 +26,12 @@ void rds_describe_error(const redisContext *c, char *buf, size_t n);
  * every connection of the gateway should use. */
 redisContext *rds_connect_cfg(const struct gw_config *cfg, int timeout_ms, char *err,
                               size_t errlen);
-/* The responder's connection, opened on demand; NULL when Redis is down. */
+/* The responder's connection, opened on demand; NULL when Redis is down or
+ * a failed attempt is still being backed off (app_store_failed). */
 redisContext *rds_conn(struct gw_app *app);
+/* Readiness: PING on the responder's connection (opened if needed, unless
+ * backing off) within timeout_ms, whatever the server does. 0, or -1 with err. */
+int rds_ping_within(struct gw_app *app, int timeout_ms, char *err, size_t errlen);
 /* Run a command (hiredis format: %s/%b arguments, never data in the format).
  * Returns the reply (caller frees with freeReplyObject) or NULL when Redis is
  * unavailable; a connection error (or READONLY: the server became a replica)

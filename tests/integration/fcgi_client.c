@@ -1,8 +1,14 @@
-/* A minimal FastCGI client for tests: sends one request whose body arrives in
- * two parts with a pause between them, and prints the responder's stdout.
- * usage: fcgi_client unix:PATH|tcp:HOST:PORT PAUSE_MS BODY_BYTES NAME=VALUE... */
+/* A minimal FastCGI client for tests: sends one request whose body (or, with
+ * -p, whose parameters) arrive in two parts with a pause between them, and
+ * prints the responder's stdout. An answer or a close during the pause is
+ * read at once, and the time from connect to it goes to stderr (elapsed_ms=N);
+ * the connection is still held open, as a stalled web server would, until the
+ * pause is over.
+ * usage: fcgi_client [-p] unix:PATH|tcp:HOST:PORT PAUSE_MS BODY_BYTES NAME=VALUE... */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,21 +83,46 @@ static int connect_to(const char *where)
     return -1;
 }
 
+static long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Wait PAUSE_MS unless the responder answers (or closes) first: 1 if it did. */
+static int pause_for(int fd, long pause_ms)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+
+    return poll(&p, 1, (int)pause_ms) > 0;
+}
+
+static int read_answer(int fd);
+
 int main(int argc, char **argv)
 {
     static unsigned char params[16384];
-    unsigned char begin[8] = { 0, 1, 0, 0, 0, 0, 0, 0 }, h[8];
+    unsigned char begin[8] = { 0, 1, 0, 0, 0, 0, 0, 0 };
     size_t plen = 0, body_len;
-    long pause_ms;
+    long pause_ms, t0;
     char *body;
-    int fd;
+    int fd, in_params = 0, rc;
 
+    signal(SIGPIPE, SIG_IGN); /* a closed connection is reported, not fatal */
+    if (argc > 1 && strcmp(argv[1], "-p") == 0) {
+        in_params = 1;
+        argv++;
+        argc--;
+    }
     if (argc < 4) {
-        fprintf(stderr, "usage: fcgi_client unix:PATH|tcp:HOST:PORT PAUSE_MS BODY_BYTES NAME=VALUE...\n");
+        fprintf(stderr, "usage: fcgi_client [-p] unix:PATH|tcp:HOST:PORT PAUSE_MS BODY_BYTES NAME=VALUE...\n");
         return 2;
     }
     pause_ms = atol(argv[2]);
     body_len = (size_t)atol(argv[3]);
+    t0 = now_ms();
     if ((fd = connect_to(argv[1])) < 0) {
         perror("connect");
         return 1;
@@ -114,17 +145,47 @@ int main(int argc, char **argv)
     }
     body = malloc(body_len + 1);
     memset(body, 'x', body_len);
-    if (record(fd, BEGIN_REQUEST, begin, 8) || record(fd, PARAMS, params, plen) ||
-        record(fd, PARAMS, NULL, 0) || record(fd, STDIN, body, body_len / 2))
+    if (record(fd, BEGIN_REQUEST, begin, 8))
         return 1;
-    {
-        struct timespec ts = { pause_ms / 1000, (pause_ms % 1000) * 1000000L };
+    if (in_params) {
+        /* A whole PARAMS record header and half its content, then nothing. */
+        unsigned char ph[8] = { 1, PARAMS, 0, 1, (unsigned char)(plen >> 8), (unsigned char)plen, 0, 0 };
 
-        nanosleep(&ts, NULL);
+        if (send_all(fd, ph, 8) || send_all(fd, params, plen / 2))
+            return 1;
+        /* A failed write after the pause is not the end: the responder's
+         * answer (or its close) is what the caller wants to see. */
+        if (!pause_for(fd, pause_ms) && send_all(fd, params + plen / 2, plen - plen / 2) == 0 &&
+            record(fd, PARAMS, NULL, 0) == 0 && record(fd, STDIN, body, body_len) == 0)
+            record(fd, STDIN, NULL, 0);
+    } else {
+        if (record(fd, PARAMS, params, plen) || record(fd, PARAMS, NULL, 0) ||
+            record(fd, STDIN, body, body_len / 2))
+            return 1;
+        if (!pause_for(fd, pause_ms) &&
+            (record(fd, STDIN, body + body_len / 2, body_len - body_len / 2) == 0))
+            record(fd, STDIN, NULL, 0);
     }
-    if (record(fd, STDIN, body + body_len / 2, body_len - body_len / 2) || record(fd, STDIN, NULL, 0))
-        return 1;
-    /* Print STDOUT records until END_REQUEST. */
+    rc = read_answer(fd);
+    fflush(stdout);
+    fprintf(stderr, "elapsed_ms=%ld\n", now_ms() - t0);
+    {
+        long left = t0 + pause_ms - now_ms();
+        struct timespec ts = { left / 1000, (left % 1000) * 1000000L };
+
+        if (left > 0)
+            nanosleep(&ts, NULL);
+    }
+    free(body);
+    close(fd);
+    return rc;
+}
+
+/* Print STDOUT records until END_REQUEST: 0, or 1 when the connection ends first. */
+static int read_answer(int fd)
+{
+    unsigned char h[8];
+
     for (;;) {
         size_t len, pad, got = 0;
         unsigned char buf[65536 + 256];
@@ -152,9 +213,6 @@ int main(int argc, char **argv)
         if (h[1] == STDOUT)
             fwrite(buf, 1, len, stdout);
         if (h[1] == END_REQUEST)
-            break;
+            return 0;
     }
-    free(body);
-    close(fd);
-    return 0;
 }

@@ -99,6 +99,36 @@ Test(http, body_over_limit_is_413_and_short_body_is_400)
     http_request_free(&r);
 }
 
+/* The process layer's read deadline passed after part of the body. */
+static long read_then_time_out(void *ctx, char *buf, size_t n)
+{
+    int *calls = ctx;
+
+    if ((*calls)++ > 0)
+        return HTTP_IO_TIMEOUT;
+    memcpy(buf, "01234", n < 5 ? n : 5);
+    return n < 5 ? (long)n : 5;
+}
+
+Test(http, body_cut_off_by_the_read_deadline_is_408)
+{
+    const char *vars[] = { "REQUEST_METHOD", "POST", "REQUEST_URI", "/", "CONTENT_LENGTH", "10", NULL };
+    struct fake_io f;
+    struct http_request r;
+    struct http_io cut;
+    int calls = 0;
+
+    fake_io_init(&f, vars, NULL);
+    cr_assert_eq(http_request_init(&r, &f.io, 8192), 0);
+    cut = f.io;
+    cut.read = read_then_time_out;
+    cut.ctx = &calls;
+    r.io = &cut;
+    cr_assert_eq(http_read_body(&r, 100), 408);
+    cr_assert_eq(r.body_len, 5);
+    http_request_free(&r);
+}
+
 Test(http, malformed_content_length_is_400)
 {
     const char *vars[] = { "REQUEST_METHOD", "POST", "REQUEST_URI", "/", "CONTENT_LENGTH", "12abc", NULL };

@@ -56,6 +56,26 @@ Test(router, health_on_api_plane)
     json_object_put(o);
 }
 
+static long timed_out(void *ctx, char *buf, size_t n)
+{
+    (void)ctx;
+    (void)buf;
+    (void)n;
+    return HTTP_IO_TIMEOUT;
+}
+
+Test(router, body_not_in_by_the_read_deadline_is_408_problem)
+{
+    const char *vars[] = { "REQUEST_METHOD", "POST", "REQUEST_URI", "/health", "MCPGW_PLANE", "api",
+                           "CONTENT_LENGTH", "10", NULL };
+
+    fake_io_init(&f, vars, NULL);
+    f.io.read = timed_out;
+    gw_handle(&app, &f.io);
+    cr_assert(strncmp(f.out, "Status: 408 ", 12) == 0, "%s", f.out);
+    cr_assert(strstr(f.out, "application/problem+json") != NULL, "%s", f.out);
+}
+
 Test(router, management_routes_are_not_on_the_mcp_plane)
 {
     const char *vars[] = { "REQUEST_METHOD", "GET", "REQUEST_URI", "/health", "MCPGW_PLANE", "mcp", NULL };
