@@ -127,12 +127,17 @@ static redisReply *setup_cmd(redisContext *c, int64_t deadline, char *err, size_
     va_start(ap, fmt);
     rep = redisvCommand(c, fmt, ap);
     va_end(ap);
-    if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
-        snprintf(err, errlen, "Redis %s failed: %s", what,
-                 rep ? rep->str : (c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
-                                      ? "no answer in time" : c->errstr);
-        if (rep)
-            freeReplyObject(rep);
+    if (rep == NULL) {
+        char why[400];
+
+        /* "timeout: no answer from Redis at HOST:PORT within N ms" when late. */
+        rds_describe_error(c, why, sizeof(why));
+        snprintf(err, errlen, "%s (on %s)", why, what);
+        return NULL;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "Redis %s failed: %s", what, rep->str);
+        freeReplyObject(rep);
         return NULL;
     }
     return rep;
