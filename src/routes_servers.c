@@ -126,12 +126,16 @@ static struct json_object *read_json(struct gw_call *c)
 static const char *query(struct gw_call *c, const char *name, char *buf, size_t n, int *bad)
 {
     const char *cur = NULL;
-    char key[256];
+    char key[256], val[1024];
     int rc;
 
-    while ((rc = http_query_next(c->req, &cur, key, sizeof(key), buf, n)) == 1 &&
+    /* Walk every pair with room for any value we take, so that a long value
+     * of another parameter is not blamed on this one. */
+    while ((rc = http_query_next(c->req, &cur, key, sizeof(key), val, sizeof(val))) == 1 &&
            strcmp(key, name) != 0)
         ;
+    if (rc == 1 && gw_strlcpy(buf, val, n) != 0)
+        rc = -1;
 
     if (rc < 0 && !*bad) {
         char d[128];
