@@ -136,6 +136,25 @@ static PGresult *run(PGconn *c, const char *sql, int n, const char *const *p)
     return PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
 }
 
+/* Reads run as statements prepared once per connection: planning the list
+ * query costs more than running it. A connection that was reset has lost them
+ * (SQLSTATE 26000): prepare again and retry. Only outside a transaction. */
+static PGresult *run_prepared(PGconn *c, const char *name, const char *sql, int n,
+                              const char *const *p)
+{
+    PGresult *r = PQexecPrepared(c, name, n, p, NULL, NULL, 0);
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+    if (PQresultStatus(r) != PGRES_FATAL_ERROR || state == NULL || strcmp(state, "26000") != 0)
+        return r;
+    PQclear(r);
+    r = PQprepare(c, name, sql, n, NULL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        return r;
+    PQclear(r);
+    return PQexecPrepared(c, name, n, p, NULL, NULL, 0);
+}
+
 static bool result_ok(const PGresult *r)
 {
     ExecStatusType st = PQresultStatus(r);
@@ -907,8 +926,8 @@ out:
 
 /* --- reads ------------------------------------------------------------------------ */
 
-static int one_json(struct gw_app *app, const struct reg_actor *a, const char *sql, const char *id,
-                    struct json_object **out, struct reg_error *e)
+static int one_json(struct gw_app *app, const struct reg_actor *a, const char *name,
+                    const char *sql, const char *id, struct json_object **out, struct reg_error *e)
 {
     const char *p[3] = { tenant_param(a), a->platform ? "t" : "f", id };
     PGconn *c;
@@ -920,7 +939,7 @@ static int one_json(struct gw_app *app, const struct reg_actor *a, const char *s
         return fail(e, REG_NOT_FOUND, NULL, "not_found", NULL, "no such server");
     if ((c = db(app, e, NULL)) == NULL)
         return -1;
-    r = run(c, sql, 3, p);
+    r = run_prepared(c, name, sql, 3, p);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         rc = db_fail(e, r, NULL, "reading the server");
     else if (PQntuples(r) == 0)
@@ -934,7 +953,7 @@ static int one_json(struct gw_app *app, const struct reg_actor *a, const char *s
 int reg_get(struct gw_app *app, const struct reg_actor *a, const char *id,
             struct json_object **out, struct reg_error *e)
 {
-    return one_json(app, a, select_one_sql, id, out, e);
+    return one_json(app, a, "reg_get", select_one_sql, id, out, e);
 }
 
 int reg_tools(struct gw_app *app, const struct reg_actor *a, const char *id,
@@ -949,32 +968,45 @@ int reg_tools(struct gw_app *app, const struct reg_actor *a, const char *id,
         "   ORDER BY t.name), '[]') FROM server_tools t WHERE t.server_id = s.id))"
         " FROM servers s WHERE s.id = $3::uuid AND " VISIBLE;
 
-    return one_json(app, a, sql, id, out, e);
+    return one_json(app, a, "reg_tools", sql, id, out, e);
 }
 
-/* Rows of (name, key, json) with limit+1 fetched: the extra row says a next page exists. */
-static int page_out(PGresult *r, int limit, const char *list_name, struct json_object **out)
+/* Rows of (name, key, json) with limit+1 fetched: the extra row says a next
+ * page exists. The rows are JSON already: the page is their text joined, not
+ * parsed and printed again. */
+static int page_out(PGresult *r, int limit, const char *list_name, char **out)
 {
-    struct json_object *arr = json_object_new_array();
     int n = PQntuples(r);
-    char cur[820];
+    size_t len = 64 + strlen(list_name), off = 0;
+    char cur[820], *buf;
 
-    *out = json_object_new_object();
     for (int i = 0; i < n && i < limit; i++)
-        json_object_array_add(arr, parse_json(PQgetvalue(r, i, 2)));
-    json_object_object_add(*out, list_name, arr);
+        len += (size_t)PQgetlength(r, i, 2) + 1;
+    len += sizeof(cur);
+    if ((buf = malloc(len)) == NULL)
+        return -1;
+    off += (size_t)snprintf(buf, len, "{\"%s\":[", list_name);
+    for (int i = 0; i < n && i < limit; i++) {
+        size_t l = (size_t)PQgetlength(r, i, 2);
+
+        if (i > 0)
+            buf[off++] = ',';
+        memcpy(buf + off, PQgetvalue(r, i, 2), l);
+        off += l;
+    }
     if (n > limit && reg_cursor_encode(PQgetvalue(r, limit - 1, 0), PQgetvalue(r, limit - 1, 1),
                                        cur, sizeof(cur)) == 0)
-        json_object_object_add(*out, "next_cursor", json_object_new_string(cur));
+        snprintf(buf + off, len - off, "],\"next_cursor\":\"%s\"}", cur);
     else
-        json_object_object_add(*out, "next_cursor", NULL);
+        snprintf(buf + off, len - off, "],\"next_cursor\":null}");
+    *out = buf;
     return 0;
 }
 
 /* A page of a list: p[np - 1] receives limit + 1 (the extra row tells that a
  * next page exists). */
-static int run_page(struct gw_app *app, const char *sql, int np, const char **p, int limit,
-                    const char *list_name, struct json_object **out, struct reg_error *e)
+static int run_page(struct gw_app *app, const char *name, const char *sql, int np, const char **p,
+                    int limit, const char *list_name, char **out, struct reg_error *e)
 {
     char lim[16];
     PGconn *c;
@@ -985,9 +1017,11 @@ static int run_page(struct gw_app *app, const char *sql, int np, const char **p,
         return -1;
     snprintf(lim, sizeof(lim), "%d", limit + 1);
     p[np - 1] = lim;
-    r = run(c, sql, np, p);
-    rc = PQresultStatus(r) == PGRES_TUPLES_OK ? page_out(r, limit, list_name, out)
-                                              : db_fail(e, r, NULL, "listing");
+    r = run_prepared(c, name, sql, np, p);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        rc = db_fail(e, r, NULL, "listing");
+    else if ((rc = page_out(r, limit, list_name, out)) != 0)
+        fail(e, REG_INTERNAL, NULL, "no_memory", NULL, "out of memory");
     PQclear(r);
     return rc;
 }
@@ -1006,7 +1040,7 @@ static int cursor_in(const char *cursor, char *a, size_t an, char *b, size_t bn,
 }
 
 int reg_list(struct gw_app *app, const struct reg_actor *a, const struct reg_list_query *q,
-             struct json_object **out, struct reg_error *e)
+             char **out, struct reg_error *e)
 {
     static const char sql[] =
         "SELECT s.name, s.id, " SERVER_JSON " FROM servers s WHERE " VISIBLE
@@ -1024,11 +1058,11 @@ int reg_list(struct gw_app *app, const struct reg_actor *a, const struct reg_lis
         return -1;
     p[0] = tenant_param(a); p[1] = a->platform ? "t" : "f"; p[2] = q->tag; p[3] = q->status;
     p[4] = q->agent_role; p[5] = q->q; p[6] = cname[0] ? cname : NULL; p[7] = cid[0] ? cid : NULL;
-    return run_page(app, sql, 9, p, q->limit, "servers", out, e);
+    return run_page(app, "reg_list", sql, 9, p, q->limit, "servers", out, e);
 }
 
 int reg_search_tools(struct gw_app *app, const struct reg_actor *a, const char *q,
-                     const char *cursor, int limit, struct json_object **out, struct reg_error *e)
+                     const char *cursor, int limit, char **out, struct reg_error *e)
 {
     static const char sql[] =
         "SELECT s.name, t.name, json_build_object('server_id', s.id, 'server_name', s.name,"
@@ -1047,7 +1081,7 @@ int reg_search_tools(struct gw_app *app, const struct reg_actor *a, const char *
         return -1;
     p[0] = tenant_param(a); p[1] = a->platform ? "t" : "f"; p[2] = q;
     p[3] = cs[0] ? cs : NULL; p[4] = cs[0] ? ct : NULL;
-    return run_page(app, sql, 6, p, limit, "tools", out, e);
+    return run_page(app, "reg_search_tools", sql, 6, p, limit, "tools", out, e);
 }
 
 /* --- writes ----------------------------------------------------------------------- */

@@ -194,6 +194,17 @@ static int if_match(struct gw_call *c, int *version)
     return 1;
 }
 
+/* A list page the registry wrote as JSON text. */
+static void answer_text(struct gw_call *c, int rc, char **text, const struct reg_error *e)
+{
+    if (rc != 0)
+        answer_error(c, e);
+    else
+        http_send_text(c->res, 200, "application/json", *text);
+    free(*text);
+    *text = NULL;
+}
+
 typedef int (*by_id_fn)(struct gw_app *app, const struct reg_actor *a, const char *id,
                         struct json_object **out, struct reg_error *e);
 
@@ -237,7 +248,7 @@ void route_servers_list(struct gw_call *c)
     struct reg_actor a;
     struct reg_error e = { 0 };
     struct reg_list_query q = { 0 };
-    struct json_object *out = NULL;
+    char *out = NULL;
     char tag[128], status[32], role[128], text[256], cursor[900];
     int bad = 0;
 
@@ -249,7 +260,7 @@ void route_servers_list(struct gw_call *c)
     if (bad || query_limit(c, &q.limit, &bad) != 0)
         return;
     actor_of(c, &a);
-    answer(c, reg_list(c->app, &a, &q, &out, &e), 200, &out, &e);
+    answer_text(c, reg_list(c->app, &a, &q, &out, &e), &out, &e);
 }
 
 void route_servers_get(struct gw_call *c)
@@ -332,7 +343,7 @@ void route_tools_search(struct gw_call *c)
 {
     struct reg_actor a;
     struct reg_error e = { 0 };
-    struct json_object *out = NULL;
+    char *out = NULL;
     char text[256], cursor[900];
     const char *q, *cur;
     int bad = 0, limit;
@@ -342,5 +353,5 @@ void route_tools_search(struct gw_call *c)
     if (bad || query_limit(c, &limit, &bad) != 0)
         return;
     actor_of(c, &a);
-    answer(c, reg_search_tools(c->app, &a, q, cur, limit, &out, &e), 200, &out, &e);
+    answer_text(c, reg_search_tools(c->app, &a, q, cur, limit, &out, &e), &out, &e);
 }
