@@ -128,6 +128,23 @@ check "policy: IPv4-mapped ::ffff:127.0.0.1 is judged as 127.0.0.1 (listed: let 
 drive discover "http://169.254.169.254/latest/meta-data/"
 check "policy: the cloud metadata address is url_refused" \
 	eval 'out_is status url_refused && val why | grep -q metadata'
+# DNS answers that change: rebind.so (LD_PRELOAD) answers a public address for
+# rebind.test the first time and 127.0.0.1 after, and both a public and a
+# private address for mixed.test. (An ASan build must allow the preload.)
+REBIND=$top_builddir/tests/integration/rebind.so
+[ -f "$REBIND" ] || it_fatal "rebind.so built"
+rebind_drive() {
+	LD_PRELOAD=$REBIND ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 "$@"
+}
+seen=$(wc -l <"$(rec "$PLAIN")")
+MCPGW_UPSTREAM_ALLOWED_NETWORKS= rebind_drive drive discover "https://rebind.test:${PLAIN#http://127.0.0.1:}"
+check "policy: a name that resolves to loopback only at connect time is url_refused there" \
+	eval 'out_is status url_refused && val why | grep -q "at connect time"'
+check "policy: nothing reached the upstream behind the swapped address" \
+	eval '[ "$(wc -l <"$(rec "$PLAIN")")" = "$seen" ]'
+rebind_drive drive discover "https://mixed.test:${PLAIN#http://127.0.0.1:}"
+check "policy: every resolved address is checked (public + private is url_refused)" \
+	eval 'out_is status url_refused && val why | grep -q "10.0.0.1"'
 drive discover "ftp://127.0.0.1/mcp"
 check "policy: a scheme other than http(s) is url_refused" out_is status url_refused
 
