@@ -42,6 +42,7 @@ printf '[redis]\nurl = redis://127.0.0.1:%s/0\nprefix = "it:"\n\n[upstream]\nall
 drive() {
 	OUT=$("$DRIVER" "$1" "$2" --config "$CONF" "${@:3}" 2>"$IT_DIR/driver.err")
 	printf '%s\n' "$OUT" >"$IT_DIR/driver.out"
+	cat "$IT_DIR/driver.err" >>"$IT_DIR/driver-all.err"
 }
 val() { sed -n "s/^$1=//p" <<<"$OUT" | head -n1; }
 # out_is KEY VALUE
@@ -189,3 +190,11 @@ MCPGW_UPSTREAM_ALLOWED_NETWORKS=10.0.0.0/8 drive discover "https://10.1.2.3/mcp"
 	--token-url "$TOKEN_URL" --client-id gw --client-secret "$SECRET" --cache-id srv-x --timeout-ms 1000
 check "oauth: the token URL is under the URL policy too" \
 	eval 'out_is status url_refused && val why | grep -q "token_url"'
+
+# An ASan/UBSan build reports leaks and errors on the driver's stderr.
+if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$IT_DIR/driver-all.err"; then
+	not_ok "no sanitizer reports from the upstream client"
+	grep -E -A15 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$IT_DIR/driver-all.err" | head -n 60 | diag
+else
+	ok "no sanitizer reports from the upstream client"
+fi
