@@ -247,6 +247,13 @@ make_dev_issuer_key() {
 	(umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1" 2>/dev/null)
 }
 
+# make_secret_key FILE: the AES-256 key that seals upstream credentials (64 hex
+# digits, mode 0600), made once and never replaced.
+make_secret_key() {
+	[ -f "$1" ] && return 0
+	(umask 077 && openssl rand -hex 32 >"$1.new" && mv "$1.new" "$1")
+}
+
 # --- templates and configuration ------------------------------------------
 
 # render_template IN OUT NAME=VALUE...: replace @NAME@; fails on any placeholder left.
@@ -270,7 +277,7 @@ render_template() {
 # gateway_conf: print a gateway.conf from these variables (empty ones omitted):
 # API_PORT MCP_PORT CERT KEY CA LOG_FILE FCGI_SOCKET WORKERS REDIS_URL PG_DSN
 # DEV_KEY JWKS_FILE AUDIENCE BODY_MAX LOG_LEVEL REDIS_TIMEOUT_MS DRAIN_TIMEOUT
-# UPSTREAM_ALLOWED_NETWORKS
+# UPSTREAM_ALLOWED_NETWORKS SECRET_KEY_FILE
 gateway_conf() {
 	local kv
 	_conf_kv() { [ -n "$2" ] && printf '%s = %s\n' "$1" "$2"; return 0; }
@@ -320,6 +327,7 @@ gateway_conf() {
 	echo
 	echo "[security]"
 	_conf_kv allowed_origins "https://127.0.0.1:$API_PORT,https://127.0.0.1:$MCP_PORT"
+	_conf_kv secret_key_file "${SECRET_KEY_FILE:-}"
 }
 
 # body_max_kb BYTES: the web server's body ceiling in KiB (at least the gateway's).

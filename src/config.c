@@ -99,6 +99,8 @@ static const struct cfg_key keys[] = {
     I("upstream", "connect_timeout_ms", upstream_connect_timeout_ms, "5000", 100, 60000, "TCP and TLS connect deadline"),
 
     S("security", "allowed_origins", allowed_origins, "", NULL, "Origin values accepted, comma-separated"),
+    S("security", "secret_key_file", secret_key_file, "", NULL,
+      "key file (64 hex digits) sealing upstream credentials"),
 };
 
 static void add_err(struct cfg_errors *e, const char *fmt, ...)

@@ -70,6 +70,7 @@ struct gw_config {
 
     /* [security] */
     char allowed_origins[CFG_STR_MAX];       /* comma-separated */
+    char secret_key_file[CFG_STR_MAX];       /* AES-256-GCM key for upstream credentials */
 };
 
 struct cfg_errors {

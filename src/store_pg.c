@@ -180,6 +180,28 @@ static int applied(PGconn *c, const char *version, char *err, size_t errlen)
     return rc;
 }
 
+/* A database migrated by a newer binary has tables and constraints this one
+ * does not know: applying our older files to it, or serving from it, would
+ * write rows the newer code cannot trust. Refuse, naming both versions. */
+static int newer_than_known(PGconn *c, const char *last_file, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(c, "SELECT max(version) FROM schema_migrations");
+    int rc = 0;
+
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+        rc = -1;
+    } else if (!PQgetisnull(r, 0, 0) && strncmp(PQgetvalue(r, 0, 0), last_file, 3) > 0) {
+        snprintf(err, errlen,
+                 "the database schema is at migration %s, newer than the newest this "
+                 "mcp-gateway knows (%.3s): upgrade mcp-gateway before migrating",
+                 PQgetvalue(r, 0, 0), last_file);
+        rc = -1;
+    }
+    PQclear(r);
+    return rc;
+}
+
 static int apply_one(PGconn *c, const char *dir, const char *name, char *err, size_t errlen)
 {
     char path[4096], version[4], sum[65];
@@ -272,6 +294,8 @@ int pg_migrate(const char *dsn, const char *dir, char *err, size_t errlen)
         exec_ok(c, "CREATE TABLE IF NOT EXISTS schema_migrations ("
                    " version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
                    " applied_at timestamptz NOT NULL DEFAULT now())", err, errlen) != 0)
+        goto out;
+    if (newer_than_known(c, n ? names[n - 1] : "000", err, errlen) != 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
         char version[4];

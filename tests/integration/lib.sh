@@ -122,6 +122,9 @@ it_start_stores() {
 	PG_DSN=$(pg_dsn "$IT_DIR/pg" mcpgw)
 }
 
+# it_sql SQL: one statement on the private PostgreSQL, unaligned tuples only.
+it_sql() { "$(pg_bindir)/psql" "$PG_DSN" -v ON_ERROR_STOP=1 -qtAc "$1"; }
+
 # it_write_conf: $CONF from the current variables (see gateway_conf); files
 # readable by nobody for the Apache-run modes.
 it_write_conf() {
@@ -144,6 +147,9 @@ it_setup_gateway() {
 	DEV_KEY=$IT_DIR/dev-issuer.pem
 	make_dev_issuer_key "$DEV_KEY" || it_fatal "make development issuer key"
 	chmod 644 "$DEV_KEY"
+	SECRET_KEY_FILE=$IT_DIR/secret.key
+	make_secret_key "$SECRET_KEY_FILE" || it_fatal "make the credential sealing key"
+	chmod 644 "$SECRET_KEY_FILE"
 	JWKS_FILE=$IT_DIR/dev-jwks.json
 	FCGI_SOCKET=$IT_DIR/gw.sock
 	BODY_MAX=${BODY_MAX:-65536}
