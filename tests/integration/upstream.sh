@@ -35,8 +35,9 @@ REDIS_PORT=$(free_port)
 redis_start "$IT_DIR/redis" "$REDIS_PORT" || it_fatal "start redis on $REDIS_PORT"
 it_cleanup_add redis_stop "$IT_DIR/redis"
 CONF=$IT_DIR/gateway.conf
-printf '[redis]\nurl = redis://127.0.0.1:%s/0\nprefix = "it:"\n\n[upstream]\nallowed_networks = 127.0.0.0/8\ntimeout_ms = 10000\n' \
-	"$REDIS_PORT" >"$CONF"
+(umask 077 && openssl rand -hex 32 >"$IT_DIR/secret.key")
+printf '[redis]\nurl = redis://127.0.0.1:%s/0\nprefix = "it:"\n\n[upstream]\nallowed_networks = 127.0.0.0/8\ntimeout_ms = 10000\n\n[security]\nsecret_key_file = %s\n' \
+	"$REDIS_PORT" "$IT_DIR/secret.key" >"$CONF"
 
 # drive OP URL [ARGS...]: run the driver; its output in $OUT (key=value lines).
 drive() {
@@ -173,16 +174,23 @@ check "oauth: the token is cached in Redis for expires_in minus a margin (ttl $T
 	eval '[ "$TTL" -ge 1 ] && [ "$TTL" -le 4 ]'
 drive discover "$OAUTH" "${OARGS[@]}"
 check "oauth: a second discovery reuses the cached token" eval 'out_is status ok && [ "$(issued)" = 1 ]'
-check "oauth: neither the secret nor the token is in the log" \
-	eval '! grep -q "$SECRET" "$IT_DIR/driver.err" && ! grep -qF "$(redis-cli -p "$REDIS_PORT" GET it:upstream:oauth:srv-oauth | cut -d: -f2)" "$IT_DIR/driver.err"'
+ACCESS=$(grep -o '"access":"[^"]*"' "$(rec "$OAUTH")" | head -n1 | cut -d'"' -f4)
+check "oauth: the cached token is sealed (not in clear in Redis)" \
+	eval '[ -n "$ACCESS" ] && [ "$(redis-cli -p "$REDIS_PORT" STRLEN it:upstream:oauth:srv-oauth)" -gt 28 ] && ! redis-cli -p "$REDIS_PORT" GET it:upstream:oauth:srv-oauth | grep -qF "$ACCESS"'
+check "oauth: neither the client secret nor the token is in the log" \
+	eval '! grep -qF "$SECRET" "$IT_DIR/driver-all.err" && ! grep -qF "$ACCESS" "$IT_DIR/driver-all.err"'
 sleep 4.2
 drive discover "$OAUTH" "${OARGS[@]}"
 check "oauth: after the cache lapses a new token is fetched before the old one expires" \
 	eval 'out_is status ok && [ "$(issued)" = 2 ] && ! grep -q "\"refused\":\"expired\"" "$(rec "$OAUTH")"'
+MCPGW_SECURITY_SECRET_KEY_FILE= drive discover "$OAUTH" "${OARGS[@]:0:11}" srv-nokey
+MCPGW_SECURITY_SECRET_KEY_FILE= drive discover "$OAUTH" "${OARGS[@]:0:11}" srv-nokey
+check "oauth: without a secret key the token is used but never cached" \
+	eval 'out_is status ok && [ "$(issued)" = 4 ] && [ "$(redis-cli -p "$REDIS_PORT" EXISTS it:upstream:oauth:srv-nokey)" = 0 ]'
 curl -s -X POST "${OAUTH%/mcp}/revoke" >/dev/null
 drive discover "$OAUTH" "${OARGS[@]}"
 check "oauth: a 401 drops the cached token, fetches another and retries once" \
-	eval 'out_is status ok && [ "$(issued)" = 3 ] && grep -q "\"refused\":\"unknown\"" "$(rec "$OAUTH")"'
+	eval 'out_is status ok && [ "$(issued)" = 5 ] && grep -q "\"refused\":\"unknown\"" "$(rec "$OAUTH")"'
 drive discover "$OAUTH" "${OARGS[@]:0:6}" --client-secret wrong --scope mcp.read --cache-id srv-other
 check "oauth: a wrong client secret is auth_refused (invalid_client)" \
 	eval 'out_is status auth_refused && val why | grep -q invalid_client'
