@@ -1,6 +1,7 @@
 /* LD_PRELOAD interposer for the SSRF tests: scripted DNS answers for two
  * names, so that a test can make a host's address change between the policy
- * check and the connection (rebind.test), or resolve to a mix (mixed.test). */
+ * check and the connection (rebind.test), resolve to a mix (mixed.test), or
+ * not resolve at all (nxdomain.test) without asking a real DNS server. */
 #include <dlfcn.h>
 #include <netdb.h>
 #include <stdatomic.h>
@@ -33,6 +34,8 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
     if (node != NULL && strcmp(node, "rebind.test") == 0)
         return real_gai(atomic_fetch_add(&rebind_calls, 1) == 0 ? "93.184.216.34" : "127.0.0.1",
                         service, hints, res);
+    if (node != NULL && strcmp(node, "nxdomain.test") == 0)
+        return EAI_NONAME;
     /* mixed.test: a public address and a private one. */
     if (node != NULL && strcmp(node, "mixed.test") == 0) {
         struct addrinfo *first = NULL, *second = NULL, *last;

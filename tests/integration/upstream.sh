@@ -155,6 +155,9 @@ check "policy: nothing reached the upstream behind the swapped address" \
 rebind_drive drive discover "https://mixed.test:${PLAIN#http://127.0.0.1:}"
 check "policy: every resolved address is checked (public + private is url_refused)" \
 	eval 'out_is status url_refused && val why | grep -q "10.0.0.1"'
+rebind_drive drive discover "https://nxdomain.test/mcp"
+check "a host name that does not resolve: unreachable" \
+	eval 'out_is status unreachable && val why | grep -q "cannot resolve nxdomain.test"'
 drive discover "ftp://127.0.0.1/mcp"
 check "policy: a scheme other than http(s) is url_refused" out_is status url_refused
 
