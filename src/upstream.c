@@ -1006,11 +1006,14 @@ static bool offers(const struct up_catalog *cat, const char *capability)
 
 static void log_outcome(const char *op, const struct up_target *t, enum up_status st, const char *why)
 {
-    /* The URL is the operator's own configuration; credentials never are here. */
+    /* Credentials in the URL are refused, but some servers take a key in the
+     * query string: log the URL up to its query. */
+    int len = (int)strcspn(t->url, "?#");
+
     if (st == UP_OK)
-        log_debug("upstream", "%s %s: ok", op, t->url);
+        log_debug("upstream", "%s %.*s: ok", op, len, t->url);
     else
-        log_info("upstream", "%s %s: %s: %s", op, t->url, up_status_name(st), why);
+        log_info("upstream", "%s %.*s: %s: %s", op, len, t->url, up_status_name(st), why);
 }
 
 enum up_status up_discover(struct gw_app *app, const struct up_target *t, struct up_catalog *out,

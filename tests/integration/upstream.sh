@@ -96,6 +96,10 @@ drive discover "$BEARER" --auth header --header-name "X-Evil" --header-value $'a
 check "header: a value with a line break is refused before sending" \
 	eval 'out_is status auth_refused && ! grep -q "Bearer x" "$AUTH_LOG"'
 
+drive discover "$BEARER?api_key=query-secret-$RANDOM" --auth bearer --token "wrong-$BEARER_TOKEN"
+check "a key in the URL's query string is not logged" \
+	eval 'out_is status auth_refused && grep -q "discover http://127.0.0.1:[0-9]*/mcp: auth_refused" "$IT_DIR/driver.err" && ! grep -q "query-secret" "$IT_DIR/driver.err"'
+
 # Failures.
 HANG=$(it_start_upstream hang) || it_fatal "the hang fixture starts"
 drive discover "$HANG" --timeout-ms 1500
