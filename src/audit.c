@@ -337,21 +337,17 @@ int audit_append(PGconn *pg, const struct audit_entry *e, char *err, size_t n)
     }
     if ((detail = audit_canonical_detail(e->detail, err, n)) == NULL)
         return -1;
-    params[0] = AUDIT_LOCK_KEY;
-    r = PQexecParams(pg, "SELECT pg_advisory_xact_lock($1::bigint)", 1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        pg_error(err, n, "audit lock", PQresultErrorMessage(r));
-        goto out;
-    }
-    PQclear(r);
-    /* A new statement, so a new snapshot: it sees the row of whoever held
-     * the lock before us. */
-    r = PQexec(pg, "SELECT current_setting('transaction_isolation'),"
+    /* Two statements in one round trip: the server runs them in order and
+     * the second takes its own snapshot after the lock is granted, so it
+     * sees the row of whoever held the lock before us. PQexec answers the
+     * last statement's result, or the first error. */
+    r = PQexec(pg, "SELECT pg_advisory_xact_lock(" AUDIT_LOCK_KEY ");"
+                   " SELECT current_setting('transaction_isolation'),"
                    " nextval(pg_get_serial_sequence('audit_log', 'id')),"
                    " " AUDIT_TS_SQL("clock_timestamp()") ","
                    " (SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1)");
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        pg_error(err, n, "audit head", PQresultErrorMessage(r));
+        pg_error(err, n, "audit lock and head", PQresultErrorMessage(r));
         goto out;
     }
     if (strcmp(PQgetvalue(r, 0, 0), "read committed") != 0) {
@@ -429,6 +425,12 @@ static int denied_write(PGconn *pg, const struct audit_entry *e, char *err, size
 {
     char ignored[64];
 
+    /* A transaction left open by an earlier request must not be committed
+     * along with this row. */
+    if (PQtransactionStatus(pg) != PQTRANS_IDLE) {
+        log_warn("audit_denied_rollback", "a transaction was left open on this connection; rolled back");
+        exec_cmd(pg, "ROLLBACK", NULL, ignored, sizeof(ignored));
+    }
     if (exec_cmd(pg, "BEGIN", NULL, err, n) != 0)
         return -1;
     if (exec_cmd(pg, "SET LOCAL statement_timeout = " AUDIT_DENIED_TIMEOUT_MS, NULL, err, n) == 0 &&
@@ -474,6 +476,10 @@ int audit_denied(struct gw_app *app, const struct http_request *r, const struct 
     if (pg == NULL)
         gw_strlcpy(err, "PostgreSQL unavailable", sizeof(err));
     else
+        rc = denied_write(pg, &e, err, sizeof(err));
+    /* A connection that died since its last use (PostgreSQL restarted) is
+     * only noticed by using it: reconnect once rather than lose the row. */
+    if (rc != 0 && pg != NULL && PQstatus(pg) != CONNECTION_OK && (pg = pg_conn(app)) != NULL)
         rc = denied_write(pg, &e, err, sizeof(err));
 out:
     if (rc != 0) {

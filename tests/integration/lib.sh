@@ -413,3 +413,24 @@ it_psql() {
 	"$(pg_bindir)/psql" -h 127.0.0.1 -p "$(cat "$IT_DIR/pg/pg.port")" -U postgres -d mcpgw \
 		-v ON_ERROR_STOP=1 -tAc "$1"
 }
+
+# it_start_two_pools: stores, gateway, and two responder pools of $WORKERS
+# sharing them, as two hosts would: one behind lighttpd (API_A), one with its
+# own supervisor and socket behind Apache mod_proxy_fcgi (API_B).
+it_start_two_pools() {
+	it_start_stores
+	it_setup_gateway
+	it_start_serve
+	it_start_lighttpd "$FCGI_SOCKET"
+	API_A=$API
+	API_PORT=$(free_port) MCP_PORT=$(free_port)
+	API_B=https://127.0.0.1:$API_PORT
+	FCGI_SOCKET=$IT_DIR/gw-b.sock
+	it_cleanup_add serve_stop "$IT_DIR/serve-b.pid"
+	serve_start "$GATEWAY" "$CONF" "$FCGI_SOCKET" "$IT_DIR/serve-b.pid" "$IT_DIR/gateway.log" \
+		"$WORKERS" || it_fatal "second responder pool starts"
+	it_start_apache proxy_fcgi "$IT_DIR/apache-b"
+}
+
+# it_mint ARGS...: a development token (mcp-gateway token ARGS).
+it_mint() { "$GATEWAY" token --config "$CONF" "$@" 2>>"$IT_DIR/token.err"; }

@@ -381,4 +381,6 @@ void fx_config(struct gw_config *cfg, const char *jwks_path)
     snprintf(cfg->auth_allowed_tenants, sizeof cfg->auth_allowed_tenants, "*");
     snprintf(cfg->auth_jwks_uri, sizeof cfg->auth_jwks_uri, "file://%s", jwks_path);
     snprintf(cfg->redis_url, sizeof cfg->redis_url, "redis://127.0.0.1:1/0");
+    /* Denied requests write audit rows: never into a local stack's database. */
+    snprintf(cfg->pg_dsn, sizeof cfg->pg_dsn, "host=127.0.0.1 port=1 dbname=x");
 }

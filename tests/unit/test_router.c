@@ -20,6 +20,8 @@ static void setup(void)
     cfg.body_max = 1024;
     /* Nothing listens here: handlers that would touch Redis see it down. */
     snprintf(cfg.redis_url, sizeof(cfg.redis_url), "redis://127.0.0.1:1/0");
+    /* Nor here: a 401 writes an audit row, never into a local stack's database. */
+    snprintf(cfg.pg_dsn, sizeof(cfg.pg_dsn), "host=127.0.0.1 port=1 dbname=x");
     log_init("test", LOG_LVL_ERROR);
     app_init(&app, &cfg, PLANE_BOTH);
 }
