@@ -746,12 +746,15 @@ static int sync_catalog(PGconn *c, const char *id, const struct up_catalog *cat,
     return 0;
 }
 
+/* A success row in the caller's transaction; the target is a server unless
+ * id is NULL (a change to every server's secrets). */
 static int audit(PGconn *c, const struct reg_actor *a, const char *action, const char *id,
                  const char *tenant, struct json_object *detail, struct reg_error *e)
 {
     struct audit_entry ae = {
         .action = action, .outcome = "success", .actor_user = a->user_id,
-        .actor_tenant = tenant_param(a), .target_type = "server", .target_id = id,
+        .actor_tenant = tenant_param(a), .target_type = id != NULL ? "server" : "secrets",
+        .target_id = id,
         .tenant_id = tenant, .request_id = a->request_id, .detail = detail,
     };
     char err[256];
@@ -1110,16 +1113,18 @@ static int why_not_written(PGconn *c, const struct reg_actor *a, const char *id,
     return rc;
 }
 
-/* Run one write statement (returning tenant_id, id and the server JSON) and
- * its audit row in one transaction. */
+/* Run one write statement (returning tenant_id and a JSON column) and its
+ * audit row in one transaction. Without a detail, the returned JSON is it. */
 static int write_audited(struct gw_app *app, const struct reg_actor *a, const char *sql, int np,
                          const char *const *p, const char *id, int if_match, const char *action,
                          struct json_object *detail, struct json_object **out, struct reg_error *e)
 {
     PGconn *c;
     PGresult *r;
+    struct json_object *row = NULL;
     char tenant[128];
     bool shared;
+    int rc;
 
     if (out != NULL)
         *out = NULL;
@@ -1144,8 +1149,12 @@ static int write_audited(struct gw_app *app, const struct reg_actor *a, const ch
     gw_strlcpy(tenant, PQgetvalue(r, 0, 0), sizeof(tenant));
     if (out != NULL)
         *out = parse_json(PQgetvalue(r, 0, 1));
+    if (detail == NULL)   /* what the statement returned says what changed */
+        detail = row = parse_json(PQgetvalue(r, 0, 1));
     PQclear(r);
-    if (audit(c, a, action, id, shared ? NULL : tenant, detail, e) != 0)
+    rc = audit(c, a, action, id, shared ? NULL : tenant, detail, e);
+    json_object_put(row);
+    if (rc != 0)
         goto rollback;
     if (exec_cmd(c, "COMMIT") != 0) {
         fail(e, REG_UNAVAILABLE, NULL, "database_error", NULL, "the change could not be committed");
@@ -1222,17 +1231,12 @@ int reg_delete(struct gw_app *app, const struct reg_actor *a, const char *id, in
         " RETURNING s.tenant_id, json_build_object('name', s.name, 'url', s.url, 'version', s.version)";
     char ver[16];
     const char *p[4];
-    struct json_object *gone = NULL, *detail = json_object_new_object();
-    int rc;
 
     snprintf(ver, sizeof(ver), "%d", if_match);
     p[0] = tenant_param(a); p[1] = a->platform ? "t" : "f"; p[2] = id;
     p[3] = if_match >= 0 ? ver : NULL;
-    /* The audit detail names what was deleted: the RETURNING row feeds it. */
-    rc = write_audited(app, a, sql, 4, p, id, if_match, "server.delete", detail, &gone, e);
-    json_object_put(gone);
-    json_object_put(detail);
-    return rc;
+    /* No detail given: the audit row names what was deleted, from RETURNING. */
+    return write_audited(app, a, sql, 4, p, id, if_match, "server.delete", NULL, NULL, e);
 }
 
 int reg_maintenance(struct gw_app *app, const struct reg_actor *a, const char *id, bool on,
@@ -1242,9 +1246,14 @@ int reg_maintenance(struct gw_app *app, const struct reg_actor *a, const char *i
         "UPDATE servers s SET maintenance = $4::bool, version = s.version + 1, updated_at = now()"
         " WHERE s.id = $3::uuid AND " WRITABLE " RETURNING s.tenant_id, " SERVER_JSON;
     const char *p[4] = { tenant_param(a), a->platform ? "t" : "f", id, on ? "t" : "f" };
+    struct json_object *d = json_object_new_object();
+    int rc;
 
-    return write_audited(app, a, sql, 4, p, id, -1, on ? "server.maintenance_on" : "server.maintenance_off",
-                         NULL, out, e);
+    json_object_object_add(d, "maintenance", json_object_new_boolean(on));
+    rc = write_audited(app, a, sql, 4, p, id, -1,
+                       on ? "server.maintenance_on" : "server.maintenance_off", d, out, e);
+    json_object_put(d);
+    return rc;
 }
 
 /* --- discovery again, and probes --------------------------------------------------- */

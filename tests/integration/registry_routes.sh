@@ -99,6 +99,8 @@ as "$USER_A" GET "/api/v1/servers?status=maintenance"
 check "list: status=maintenance finds it" eval '[ "$(names)" = a-one ]'
 as "$ADMIN_A" DELETE "/api/v1/servers/$A1/maintenance"
 check "maintenance off: 200, maintenance false" eval '[ "$HTTP_CODE" = 200 ] && [ "$(field maintenance)" = false ]'
+check "maintenance: both changes audited" \
+	eval '[ "$(it_psql "SELECT string_agg(action, '"'"','"'"' ORDER BY id) FROM audit_log WHERE target_id = '"'"'$A1'"'"' AND action LIKE '"'"'server.maintenance%'"'"'")" = server.maintenance_on,server.maintenance_off ]'
 
 # --- tools, search, refresh, health ------------------------------------------------------------
 as "$USER_A" GET "/api/v1/servers/$A2/tools"
@@ -172,8 +174,8 @@ as "$PLATFORM" DELETE "/api/v1/servers/$S1"
 check "platform_admin deletes the shared server (204), catalog with it" \
 	eval '[ "$HTTP_CODE" = 204 ] && [ "$(it_psql "SELECT count(*) FROM server_tools WHERE server_id = '"'"'$S1'"'"'")" = 0 ]'
 as "$ADMIN_A" DELETE "/api/v1/servers/$A2" -H 'If-Match: "1"'
-check "delete: admin deletes its own server with the current If-Match (204), audited" \
-	eval '[ "$HTTP_CODE" = 204 ] && [ "$(it_psql "SELECT count(*) FROM audit_log WHERE action = '"'"'server.delete'"'"' AND target_id = '"'"'$A2'"'"'")" = 1 ]'
+check "delete: admin deletes its own server with the current If-Match (204), audited with its name" \
+	eval '[ "$HTTP_CODE" = 204 ] && [ "$(it_psql "SELECT count(*) FROM audit_log WHERE action = '"'"'server.delete'"'"' AND target_id = '"'"'$A2'"'"' AND detail->>'"'"'name'"'"' = '"'"'a-two'"'"'")" = 1 ]'
 as "$ADMIN_A" GET "/api/v1/servers/not-a-uuid"
 check "get: an id that is not a uuid is 404" eval '[ "$HTTP_CODE" = 404 ] && is_problem_json'
 
