@@ -898,8 +898,7 @@ int reg_register(struct gw_app *app, const struct reg_actor *a, struct json_obje
     t.cache_id = id;
     st = up_discover(app, &t, &cat, why, sizeof(why));
     if (st != UP_OK) {
-        log_warn("registration_refused", "server %s at %s: %s (%s)", b.name, b.url,
-                 up_status_name(st), why);
+        log_warn("registration_refused", "server %s: %s (%s)", b.name, up_status_name(st), why);
         return upstream_fail(e, st, "validation", why);
     }
     if (key != NULL && seal_auth(key, id, b.auth, &sealed) != 0) {

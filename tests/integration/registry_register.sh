@@ -88,6 +88,8 @@ register "$ADMIN_A" '{"name":"meta","url":"http://169.254.169.254/mcp"}'
 expect_fail "validation: the cloud metadata address" 400 validation url_refused url
 register "$ADMIN_A" '{"name":"private","url":"http://10.1.2.3/mcp"}'
 expect_fail "validation: a private address not in allowed_networks" 400 validation url_refused url
+register "$ADMIN_A" "{\"name\":\"userinfo\",\"url\":\"http://user:$BEARER_TOKEN@${PLAIN#http://}\"}"
+expect_fail "validation: credentials inside the URL (never echoed)" 400 validation url_refused url
 register "$ADMIN_A" '{"name":"ftp","url":"ftp://example.org/mcp"}'
 expect_fail "validation: a scheme other than http(s)" 400 validation url_refused url
 register "$ADMIN_A" "{\"name\":\"closed\",\"url\":\"$CLOSED\"}"
