@@ -40,7 +40,7 @@ make_certs "$T/certs"
 API_PORT=$(free_port) MCP_PORT=$(free_port)
 REDIS_PORT=$(free_port)
 "${SERVER[@]}" bash -c ". '$GW_ROOT/scripts/lib.sh'; redis_start '$T/redis' $REDIS_PORT"
-REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+REDIS_URL=$(redis_url "$T/redis")
 "${SERVER[@]}" bash -c ". '$GW_ROOT/scripts/lib.sh'; pg_start '$T/pg' $(free_port) mcpgw" >/dev/null
 PG_DSN=$(pg_dsn "$T/pg" mcpgw)
 CERT=$T/certs/tls.crt KEY=$T/certs/tls.key CA=$T/certs/ca.pem

@@ -201,19 +201,48 @@ pg_stop() {
 
 # --- Redis -------------------------------------------------------------------
 
-# redis_start DIR PORT: daemonized, loopback only, no persistence; DIR/redis.pid.
+# make_secret FILE [BYTES=32]: FILE (mode 0600) holding BYTES random bytes as
+# hex; an existing FILE is kept, so that a second run changes nothing.
+make_secret() {
+	[ -s "$1" ] && return 0
+	(umask 077 && openssl rand -hex "${2:-32}" >"$1.tmp" && mv "$1.tmp" "$1")
+}
+
+# redis_start DIR PORT: daemonized, loopback only, no persistence, and only for
+# clients with the password in DIR/redis.secret (made once, 0600). The server
+# reads it from DIR/redis.conf (0600), never from its command line, which every
+# local user can read. DIR/redis.pid, DIR/redis.port.
 redis_start() {
 	local dir=$1 port=$2
 	mkdir -p "$dir"
-	if pidfile_alive "$dir/redis.pid"; then return 0; fi
-	redis-server --port "$port" --bind 127.0.0.1 --daemonize yes \
+	make_secret "$dir/redis.secret" 24 || return 1
+	if pidfile_alive "$dir/redis.pid"; then
+		# One started without a password (by an older scripts/up) is started
+		# again with one: nothing in it persists.
+		redis_cli "$dir" ping 2>&1 | grep -q 'without any password' || return 0
+		redis_stop "$dir"
+	fi
+	(umask 077 && printf 'requirepass %s\n' "$(cat "$dir/redis.secret")" >"$dir/redis.conf") || return 1
+	redis-server "$dir/redis.conf" --port "$port" --bind 127.0.0.1 --daemonize yes \
 		--pidfile "$dir/redis.pid" --dir "$dir" --logfile "$dir/redis.log" \
 		--save '' --appendonly no >/dev/null || return 1
 	echo "$port" >"$dir/redis.port"
-	wait_until 10 redis_ping "$port" || { tail -n 20 "$dir/redis.log" >&2; return 1; }
+	wait_until 10 redis_ping "$dir" || { tail -n 20 "$dir/redis.log" >&2; return 1; }
 }
 
-redis_ping() { [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]; }
+# redis_cli DIR ARGS...: redis-cli to the Redis of DIR, the password passed in
+# the environment (REDISCLI_AUTH), not on the command line.
+redis_cli() {
+	local dir=$1
+	shift
+	REDISCLI_AUTH=$(cat "$dir/redis.secret") redis-cli -h 127.0.0.1 -p "$(cat "$dir/redis.port")" "$@"
+}
+
+redis_ping() { [ "$(redis_cli "$1" ping 2>/dev/null)" = PONG ]; }
+
+# redis_url DIR: redis.url for the Redis of DIR. It holds the password: a file
+# it goes into is readable by its owner (and the web server's group) only.
+redis_url() { printf 'redis://:%s@127.0.0.1:%s/0\n' "$(cat "$1/redis.secret")" "$(cat "$1/redis.port")"; }
 
 redis_stop() { stop_by_pidfile "$1/redis.pid" 10; }
 
@@ -248,13 +277,6 @@ make_dev_issuer_key() {
 	(umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1" 2>/dev/null)
 }
 
-# make_secret_key FILE: the AES-256 key that seals upstream credentials (64 hex
-# digits, mode 0600), made once and never replaced.
-make_secret_key() {
-	[ -f "$1" ] && return 0
-	(umask 077 && openssl rand -hex 32 >"$1.new" && mv "$1.new" "$1")
-}
-
 # --- templates and configuration ------------------------------------------
 
 # render_template IN OUT NAME=VALUE...: replace @NAME@; fails on any placeholder left.
@@ -278,7 +300,7 @@ render_template() {
 # gateway_conf: print a gateway.conf from these variables (empty ones omitted):
 # API_PORT MCP_PORT CERT KEY CA LOG_FILE FCGI_SOCKET WORKERS REDIS_URL PG_DSN
 # DEV_KEY JWKS_FILE AUDIENCE BODY_MAX LOG_LEVEL REDIS_TIMEOUT_MS DRAIN_TIMEOUT
-# UPSTREAM_ALLOWED_NETWORKS SECRET_KEY_FILE
+# UPSTREAM_ALLOWED_NETWORKS FLEET_KEY SECRET_KEY_FILE
 gateway_conf() {
 	local kv
 	_conf_kv() { [ -n "$2" ] && printf '%s = %s\n' "$1" "$2"; return 0; }
@@ -328,6 +350,7 @@ gateway_conf() {
 	echo
 	echo "[security]"
 	_conf_kv allowed_origins "https://127.0.0.1:$API_PORT,https://127.0.0.1:$MCP_PORT"
+	_conf_kv fleet_key_file "${FLEET_KEY:-}"
 	_conf_kv secret_key_file "${SECRET_KEY_FILE:-}"
 }
 

@@ -26,7 +26,10 @@ struct gw_identity {
     char subject[256];
     char tenant_id[128];      /* tid; "" for issuers without tenants */
     char object_id[128];      /* oid (Entra) */
-    char user_id[512];        /* tid:oid for Entra, iss|sub otherwise */
+    /* The principal, unique across issuers and claim types: "oid" with iss,
+     * tid and oid for Entra, "sub" with iss and sub otherwise, each part
+     * length-prefixed (see authjwt_user_id). */
+    char user_id[1024];
     char client_id[256];      /* azp / appid */
     char scopes[1024];        /* space-separated scp */
     char token_roles[1024];   /* roles claim, comma-separated, as sent */
@@ -53,11 +56,13 @@ void auth_state_free(struct gw_app *app);
 /* Role names and the role map (auth_access.c). */
 unsigned auth_role_parse(const char *name);          /* 0 when unknown */
 unsigned auth_roles_effective(unsigned roles);       /* adds implied roles */
-/* Gateway roles (effective) for the token's roles ("a,b") and scopes
- * ("x y") through cfg->auth_role_map; an empty map takes gateway names. */
+/* Gateway roles (effective) for the token's roles ("a,b") through
+ * cfg->auth_role_map (empty: gateway names) and scopes ("x y") through
+ * cfg->auth_scope_map (empty: no role from any scope). */
 unsigned auth_map_roles(const struct gw_config *cfg, const char *token_roles,
                         const char *scopes);
-/* Check an auth.role_map value: 0, or -1 with the bad entry in err. */
+/* Check an auth.role_map or auth.scope_map value: 0, or -1 with the bad
+ * entry in err. */
 int auth_role_map_check(const char *map, char *err, size_t n);
 
 struct gw_config;

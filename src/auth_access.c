@@ -89,17 +89,19 @@ int auth_role_map_check(const char *map, char *err, size_t n)
     return 0;
 }
 
-/* Gateway roles one token role or scope value grants. */
-static unsigned map_value(const char *map, const char *value)
+/* Gateway roles one token role or scope value grants through map. */
+static unsigned map_value(const char *map, const char *value, bool names_when_empty)
 {
     const char *cur = NULL;
     char buf[512], *rhs;
     unsigned bits = 0;
 
-    /* Without a map, token roles are taken by their gateway names (the
-     * development issuer mints "admin" for admin). */
+    /* Without a role map, token roles are taken by their gateway names (the
+     * development issuer mints "admin" for admin). Scopes never are: a scope
+     * is what the user let a client do, and any client may ask for one
+     * called "platform_admin". */
     if (map[0] == '\0')
-        return auth_role_parse(value);
+        return names_when_empty ? auth_role_parse(value) : 0;
     while (cfg_list_next(map, &cur, buf, sizeof buf) != NULL) {
         rhs = map_entry_split(buf);
         if (rhs != NULL && strcmp(buf, value) == 0)
@@ -115,14 +117,14 @@ unsigned auth_map_roles(const struct gw_config *cfg, const char *token_roles, co
     unsigned bits = 0;
 
     while (cfg_list_next(token_roles, &cur, buf, sizeof buf) != NULL)
-        bits |= map_value(cfg->auth_role_map, buf);
+        bits |= map_value(cfg->auth_role_map, buf, true);
     for (p = scopes; *p != '\0';) {
         size_t len = strcspn(p, " ");
 
         if (len > 0 && len < sizeof buf) {
             memcpy(buf, p, len);
             buf[len] = '\0';
-            bits |= map_value(cfg->auth_role_map, buf);
+            bits |= map_value(cfg->auth_scope_map, buf, false);
         }
         p += len;
         p += strspn(p, " ");

@@ -18,6 +18,7 @@
 #include "auth.h"
 #include "auth_jwks.h"
 #include "auth_jwt.h"
+#include "fleet_key.h"
 #include "log.h"
 #include "store_redis.h"
 #include "util.h"
@@ -26,11 +27,13 @@
  * winner may not have written it yet, so one miss must not stick for the
  * whole period, yet garbage kids must not turn into Redis traffic. */
 #define JWKS_REREAD_MIN_MS 1000
-/* After a failed first load, requests fail fast for this long. */
+/* After a failed first load, requests fail fast for this long, counted from
+ * the end of the attempt: a fetch that hung until its timeout must not leave
+ * an already expired window behind, or every request waits the timeout. */
 #define JWKS_LOAD_RETRY_MS 5000
-/* Parsed keys are reloaded after this age so that keys the issuer withdrew
- * stop being trusted even without an unknown kid. */
-#define JWKS_MAX_AGE_MS (JWKS_REDIS_TTL_S * 1000LL)
+/* Hosts' clocks differ a little: a fleet copy may say it was fetched up to
+ * this far in our future. Further ahead is not a time the fleet wrote. */
+#define JWKS_COPY_FUTURE_MS 60000
 
 /* ---- parsing ------------------------------------------------------------ */
 
@@ -509,11 +512,131 @@ static struct auth_state *state_get(struct gw_app *app)
     return st;
 }
 
-/* Parse doc and make it the responder's key set if it holds any key. */
-static int install(struct auth_state *st, const char *doc, size_t len, char *err, size_t errlen)
+/* ---- fleet copy ---------------------------------------------------------- */
+
+#define COPY_MAGIC "jwks1 "
+#define COPY_TIME_MAX 15        /* decimal digits of a fetch time in ms */
+#define COPY_PARTS 5
+
+/* The fields the MAC binds: what the copy is (and for which issuer and URI),
+ * when it was fetched, and the document exactly as fetched. */
+static void copy_parts(struct fleet_part parts[COPY_PARTS], const struct gw_config *cfg,
+                       const char *uri, const char *when, size_t whenlen, const char *doc,
+                       size_t len)
 {
+    static const char label[] = "mcp-registry-gateway jwks copy v1";
+
+    parts[0] = (struct fleet_part){ label, sizeof label - 1 };
+    parts[1] = (struct fleet_part){ cfg->auth_issuer, strlen(cfg->auth_issuer) };
+    parts[2] = (struct fleet_part){ uri, strlen(uri) };
+    parts[3] = (struct fleet_part){ when, whenlen };
+    parts[4] = (struct fleet_part){ doc, len };
+}
+
+int jwks_copy_seal(const struct gw_config *cfg, const char *uri, int64_t fetched_ms,
+                   const char *doc, size_t len, char **out, size_t *outlen)
+{
+    struct fleet_part parts[COPY_PARTS];
+    unsigned char mac[FLEET_MAC_LEN];
+    char when[COPY_TIME_MAX + 1], hex[2 * FLEET_MAC_LEN + 1];
+    size_t head, cap;
+    char *buf;
+
+    *out = NULL;
+    *outlen = 0;
+    if (cfg->fleet_key_len == 0 || fetched_ms < 0 || len > JWKS_DOC_MAX ||
+        gw_snprintf(when, sizeof when, "%lld", (long long)fetched_ms) != 0)
+        return -1;
+    copy_parts(parts, cfg, uri, when, strlen(when), doc, len);
+    if (fleet_mac(cfg->fleet_key, cfg->fleet_key_len, parts, COPY_PARTS, mac) != 0)
+        return -1;
+    gw_hex(mac, sizeof mac, hex);
+    cap = sizeof COPY_MAGIC + sizeof when + sizeof hex + 1 + len;
+    buf = malloc(cap);
+    if (buf == NULL)
+        return -1;
+    head = (size_t)snprintf(buf, cap, "%s%s %s\n", COPY_MAGIC, when, hex);
+    memcpy(buf + head, doc, len);
+    buf[head + len] = '\0';
+    *out = buf;
+    *outlen = head + len;
+    return 0;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+int jwks_copy_open(const struct gw_config *cfg, const char *uri, const char *value, size_t len,
+                   int64_t *fetched_ms, const char **doc, size_t *doclen, char *why, size_t n)
+{
+    const size_t magic = strlen(COPY_MAGIC);
+    struct fleet_part parts[COPY_PARTS];
+    unsigned char mac[FLEET_MAC_LEN];
+    const char *when, *p, *end = value + len;
+    int64_t t = 0;
+    size_t i;
+
+    if (cfg->fleet_key_len == 0) {
+        gw_snprintf(why, n, "no fleet key to check it with");
+        return -1;
+    }
+    if (len < magic || memcmp(value, COPY_MAGIC, magic) != 0) {
+        gw_snprintf(why, n, "not a sealed copy");
+        return -1;
+    }
+    when = p = value + magic;
+    while (p < end && *p >= '0' && *p <= '9' && p - when < COPY_TIME_MAX) {
+        t = t * 10 + (*p - '0');
+        p++;
+    }
+    if (p == when || p >= end || *p != ' ') {
+        gw_snprintf(why, n, "malformed fetch time");
+        return -1;
+    }
+    if ((size_t)(end - p) < 2 + 2 * FLEET_MAC_LEN || p[1 + 2 * FLEET_MAC_LEN] != '\n') {
+        gw_snprintf(why, n, "malformed MAC");
+        return -1;
+    }
+    for (i = 0; i < FLEET_MAC_LEN; i++) {
+        int hi = hex_value(p[1 + 2 * i]), lo = hex_value(p[2 + 2 * i]);
+
+        if (hi < 0 || lo < 0) {
+            gw_snprintf(why, n, "malformed MAC");
+            return -1;
+        }
+        mac[i] = (unsigned char)(hi << 4 | lo);
+    }
+    *doc = p + 2 + 2 * FLEET_MAC_LEN;
+    *doclen = (size_t)(end - *doc);
+    copy_parts(parts, cfg, uri, when, (size_t)(p - when), *doc, *doclen);
+    if (!fleet_mac_ok(cfg->fleet_key, cfg->fleet_key_len, parts, COPY_PARTS, mac)) {
+        gw_snprintf(why, n, "MAC does not match (not written by this fleet, or for another issuer)");
+        return -1;
+    }
+    *fetched_ms = t;
+    return 0;
+}
+
+/* Parse doc, fetched at fetched_ms (wall clock), and make it the responder's
+ * key set if it holds any key. The keys expire max_age after the fetch, not
+ * after this install: a copy that already aged in Redis must not start a
+ * second lifetime here. */
+static int install(const struct gw_config *cfg, struct auth_state *st, const char *doc,
+                   size_t len, int64_t fetched_ms, char *err, size_t errlen)
+{
+    int64_t left = fetched_ms + cfg->auth_jwks_max_age * 1000LL - gw_now_ms();
     struct jwks_set set;
 
+    if (left <= 0) {
+        gw_snprintf(err, errlen, "JWKS older than auth.jwks_max_age");
+        return -1;
+    }
     if (jwks_parse(doc, len, &set, err, errlen) != 0)
         return -1;
     if (set.n == 0) {
@@ -525,55 +648,76 @@ static int install(struct auth_state *st, const char *doc, size_t len, char *err
     jwks_set_free(&st->keys);
     st->keys = set;
     st->loaded = true;
-    st->loaded_at_ms = gw_monotonic_ms();
+    st->expires_at_ms = gw_monotonic_ms() + left;
     return 0;
 }
 
-/* Source -> responder keys -> fleet copy. */
+/* Source -> responder keys -> fleet copy (sealed, and only with a fleet key:
+ * an unsealed copy could not be told from one anybody wrote). */
 static int fetch_install(struct gw_app *app, struct auth_state *st, char *err, size_t errlen)
 {
-    char *doc = NULL;
-    size_t len = 0;
+    char *doc = NULL, *copy = NULL;
+    size_t len = 0, copylen = 0;
+    int64_t fetched_ms;
     char key[160];
     redisReply *rep;
     int rc = -1;
 
     rds_metric_incr(app, "jwks_fetch_total");
-    if (jwks_fetch(&app->cfg, st->uri, &doc, &len, err, errlen) != 0 ||
-        install(st, doc, len, err, errlen) != 0) {
-        rds_metric_incr(app, "jwks_fetch_error_total");
-        log_warn("jwks_fetch_error", "JWKS from %s unusable: %s", st->uri, err);
-        goto out;
-    }
-    if (rds_key(app, key, sizeof key, "jwks:%s", st->uri_hash) == 0) {
-        rep = rds_cmd(app, "SET %s %b EX 86400", key, doc, len);
+    if (jwks_fetch(&app->cfg, st->uri, &doc, &len, err, errlen) != 0)
+        goto fail;
+    fetched_ms = gw_now_ms();
+    if (install(&app->cfg, st, doc, len, fetched_ms, err, errlen) != 0)
+        goto fail;
+    if (app->cfg.fleet_key_len > 0 && rds_key(app, key, sizeof key, "jwks:%s", st->uri_hash) == 0 &&
+        jwks_copy_seal(&app->cfg, st->uri, fetched_ms, doc, len, &copy, &copylen) == 0) {
+        rep = rds_cmd(app, "SET %s %b PX %lld", key, copy, copylen,
+                      (long long)app->cfg.auth_jwks_max_age * 1000LL);
         if (rep != NULL)
             freeReplyObject(rep);
     }
     log_info("jwks_fetched", "JWKS from %s: %zu keys", st->uri, st->keys.n);
     rc = 0;
+    goto out;
+fail:
+    rds_metric_incr(app, "jwks_fetch_error_total");
+    log_warn("jwks_fetch_error", "JWKS from %s unusable: %s", st->uri, err);
 out:
+    free(copy);
     free(doc);
     return rc;
 }
 
-/* 1 = installed from Redis, 0 = no usable copy, -1 = Redis unavailable. */
+/* 1 = installed from Redis, 0 = no usable copy, -1 = Redis unavailable.
+ * Redis is no trust anchor: a copy counts only with the fleet's MAC. */
 static int install_from_redis(struct gw_app *app, struct auth_state *st)
 {
     char key[160], err[160];
+    const char *doc;
+    size_t doclen;
+    int64_t fetched_ms;
     redisReply *rep;
     int rc = 0;
 
-    if (rds_key(app, key, sizeof key, "jwks:%s", st->uri_hash) != 0)
+    if (app->cfg.fleet_key_len == 0 || rds_key(app, key, sizeof key, "jwks:%s", st->uri_hash) != 0)
         return 0;
     rep = rds_cmd(app, "GET %s", key);
     if (rep == NULL)
         return -1;
     if (rep->type == REDIS_REPLY_STRING) {
-        if (install(st, rep->str, rep->len, err, sizeof err) == 0)
+        if (jwks_copy_open(&app->cfg, st->uri, rep->str, rep->len, &fetched_ms, &doc, &doclen, err,
+                           sizeof err) != 0) {
+            /* The key name only: the content is whatever someone wrote. */
+            rds_metric_incr(app, "jwks_cache_rejected_total");
+            log_warn("jwks_cache_rejected", "Redis copy %s of the JWKS ignored: %s", key, err);
+        } else if (fetched_ms > gw_now_ms() + JWKS_COPY_FUTURE_MS) {
+            log_warn("jwks_cache_invalid", "Redis copy %s of the JWKS claims a fetch time in the "
+                     "future; clocks of the fleet disagree", key);
+        } else if (install(&app->cfg, st, doc, doclen, fetched_ms, err, sizeof err) == 0) {
             rc = 1;
-        else
-            log_warn("jwks_cache_invalid", "Redis copy of JWKS unusable: %s", err);
+        } else {
+            log_warn("jwks_cache_invalid", "Redis copy %s of the JWKS unusable: %s", key, err);
+        }
     } else if (rep->type == REDIS_REPLY_ERROR) {
         rc = -1;
     }
@@ -594,7 +738,7 @@ static enum jwks_status load(struct gw_app *app, struct auth_state *st, char *re
     if (install_from_redis(app, st) == 1)
         return JWKS_OK;
     if (fetch_install(app, st, err, sizeof err) != 0) {
-        st->load_retry_at_ms = now + JWKS_LOAD_RETRY_MS;
+        st->load_retry_at_ms = gw_monotonic_ms() + JWKS_LOAD_RETRY_MS;
         gw_snprintf(reason, n, "signing keys unavailable: %s", err);
         return JWKS_UNAVAILABLE;
     }
@@ -654,7 +798,9 @@ enum jwks_status jwks_get_key(struct gw_app *app, const char *kid, const struct 
         gw_snprintf(reason, n, "out of memory for the key cache");
         return JWKS_UNAVAILABLE;
     }
-    if (st->loaded && gw_monotonic_ms() - st->loaded_at_ms > JWKS_MAX_AGE_MS)
+    /* Keys the issuer withdrew stop being trusted max_age after their fetch,
+     * even when no unknown kid ever asks for a refresh. */
+    if (st->loaded && gw_monotonic_ms() >= st->expires_at_ms)
         st->loaded = false;
     if (!st->loaded) {
         rc = load(app, st, reason, n);

@@ -17,7 +17,6 @@ struct gw_config;
 /* At most one refresh for an unknown kid per this period, per responder and
  * (through Redis) per fleet. */
 #define JWKS_REFRESH_PERIOD_S 300
-#define JWKS_REDIS_TTL_S 86400
 
 enum jwks_kty { JWKS_KTY_RSA = 1, JWKS_KTY_EC_P256 = 2 };
 
@@ -48,7 +47,7 @@ struct auth_state {
     char uri_hash[65];          /* sha256 hex of uri: names the Redis keys */
     struct jwks_set keys;
     bool loaded;
-    int64_t loaded_at_ms;       /* monotonic: when keys were last installed */
+    int64_t expires_at_ms;      /* monotonic: fetch time + auth.jwks_max_age */
     int64_t refresh_try_ms;     /* monotonic: last unknown-kid refresh attempt */
     int64_t refresh_fetch_ms;   /* monotonic: last refresh from the source */
     int64_t load_retry_at_ms;   /* monotonic: no new load attempt before this */
@@ -68,10 +67,23 @@ const struct jwks_key *jwks_find(const struct jwks_set *s, const char *kid);
 int jwks_fetch(const struct gw_config *cfg, const char *uri, char **out, size_t *outlen,
                char *err, size_t errlen);
 
+/* The fleet copy of a JWKS in Redis: "jwks1 <fetch time, ms> <MAC hex>\n<document>".
+ * The MAC, HMAC-SHA256 under cfg's fleet key, binds auth.issuer, the JWKS URI,
+ * the fetch time and the document's bytes. Seal: 0 with a malloc'd *out, or -1
+ * (no fleet key, out of memory). */
+int jwks_copy_seal(const struct gw_config *cfg, const char *uri, int64_t fetched_ms,
+                   const char *doc, size_t len, char **out, size_t *outlen);
+/* Check a copy of len bytes for uri: 0 with the fetch time and the document
+ * (pointing into value), or -1 with a log-safe reason (never the content). */
+int jwks_copy_open(const struct gw_config *cfg, const char *uri, const char *value, size_t len,
+                   int64_t *fetched_ms, const char **doc, size_t *doclen, char *why, size_t n);
+
 /* The key for kid. The steady state (keys parsed, kid known) touches neither
- * Redis nor the network. Otherwise the keys are loaded (Redis copy, else the
- * source) or, for an unknown kid, refreshed at most once per period for the
- * whole fleet. *out stays valid until the next call. */
+ * Redis nor the network. Otherwise the keys are loaded (sealed Redis copy,
+ * else the source) or, for an unknown kid, refreshed at most once per period
+ * for the whole fleet. Keys are trusted for auth.jwks_max_age after their
+ * fetch from the source, wherever they were cached meanwhile. *out stays
+ * valid until the next call. */
 enum jwks_status jwks_get_key(struct gw_app *app, const char *kid, const struct jwks_key **out,
                               char *reason, size_t n);
 

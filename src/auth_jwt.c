@@ -473,6 +473,26 @@ static int roles_join(struct json_object *payload, char *out, size_t n)
     return 0;
 }
 
+/* "type|len:part|len:part...": the claim type and the length of every part
+ * make the id injective, so that no two principals share one however their
+ * claims are spelled (an oid holding "|" or ":" included). */
+static int user_id(char *out, size_t n, const char *type, const char *const *parts, size_t nparts)
+{
+    size_t used = strlen(type), i;
+
+    if (gw_strlcpy(out, type, n) != 0)
+        return -1;
+    for (i = 0; i < nparts; i++) {
+        size_t len = strlen(parts[i]);
+        int w = snprintf(out + used, n - used, "|%zu:%s", len, parts[i]);
+
+        if (w < 0 || (size_t)w >= n - used)
+            return -1;
+        used += (size_t)w;
+    }
+    return 0;
+}
+
 int authjwt_check_claims(const struct gw_config *cfg, struct json_object *payload, int64_t now,
                          struct gw_identity *id, char *reason, size_t n)
 {
@@ -542,12 +562,16 @@ int authjwt_check_claims(const struct gw_config *cfg, struct json_object *payloa
     /* Entra identifies a principal by tenant + object id (sub is pairwise
      * per application); other issuers by issuer + subject. */
     if (tid != NULL && oid != NULL && oid[0] != '\0') {
-        if (gw_snprintf(id->user_id, sizeof id->user_id, "%s:%s", tid, oid) != 0) {
+        const char *parts[] = { iss, tid, oid };
+
+        if (user_id(id->user_id, sizeof id->user_id, "oid", parts, 3) != 0) {
             gw_snprintf(reason, n, "token identity too long");
             return -1;
         }
     } else if (sub != NULL && sub[0] != '\0') {
-        if (gw_snprintf(id->user_id, sizeof id->user_id, "%s|%s", iss, sub) != 0) {
+        const char *parts[] = { iss, sub };
+
+        if (user_id(id->user_id, sizeof id->user_id, "sub", parts, 2) != 0) {
             gw_snprintf(reason, n, "token identity too long");
             return -1;
         }

@@ -78,10 +78,12 @@ static const struct cfg_key keys[] = {
     S("auth", "jwks_uri", auth_jwks_uri, "", v_jwks_uri, "https://, http:// on loopback, or file://"),
     S("auth", "audiences", auth_audiences, "", NULL, "accepted aud values, comma-separated"),
     S("auth", "allowed_tenants", auth_allowed_tenants, "", NULL, "tid values, comma-separated; * for any"),
-    S("auth", "role_map", auth_role_map, "", v_role_map, "token role or scope = gateway role, comma-separated"),
+    S("auth", "role_map", auth_role_map, "", v_role_map, "token role = gateway role, comma-separated"),
+    S("auth", "scope_map", auth_scope_map, "", v_role_map, "token scope = gateway role, comma-separated; empty = scopes grant no role"),
     I("auth", "clock_skew", auth_clock_skew, "60", 0, 600, "seconds allowed on exp and nbf"),
     S("auth", "ca_file", auth_ca_file, "", NULL, "CA bundle for an https:// JWKS; empty = system"),
     I("auth", "jwks_timeout_ms", auth_jwks_timeout_ms, "5000", 100, 60000, "JWKS fetch timeout"),
+    I("auth", "jwks_max_age", auth_jwks_max_age, "86400", 1, 604800, "seconds a fetched JWKS is trusted (responder and Redis copy together)"),
     S("auth", "dev_issuer_key", auth_dev_issuer_key, "", NULL, "development issuer RSA key; empty = off"),
     S("auth", "authorization_servers", auth_authorization_servers, "", NULL, "RFC 9728 authorization_servers"),
     S("auth", "scopes_supported", auth_scopes_supported, "", NULL, "RFC 9728 scopes_supported"),
@@ -99,6 +101,7 @@ static const struct cfg_key keys[] = {
     I("upstream", "connect_timeout_ms", upstream_connect_timeout_ms, "5000", 100, 60000, "TCP and TLS connect deadline"),
 
     S("security", "allowed_origins", allowed_origins, "", NULL, "Origin values accepted, comma-separated"),
+    S("security", "fleet_key_file", fleet_key_file, "", NULL, "secret that MACs the JWKS copy in Redis; empty = no copy"),
     S("security", "secret_key_file", secret_key_file, "", NULL,
       "key file (64 hex digits) sealing upstream credentials"),
 };
@@ -352,6 +355,17 @@ int cfg_load(struct gw_config *c, const char *path, struct cfg_errors *errs)
                 c->path[0] ? c->path : "configuration");
         bad = 1;
     }
+    if (c->fleet_key_file[0] != '\0') {
+        char why[CFG_STR_MAX + 128];
+
+        /* Read now, before any responder forks: a bad key is a configuration
+         * error at start and on reload, never a surprise at the first request. */
+        if (fleet_key_load(c->fleet_key_file, c->fleet_key, &c->fleet_key_len, why, sizeof why) != 0) {
+            add_err(errs, "%s: security.fleet_key_file: %s", c->path[0] ? c->path : "configuration",
+                    why);
+            bad = 1;
+        }
+    }
     return bad ? -1 : 0;
 }
 
@@ -400,6 +414,21 @@ bool cfg_list_has(const char *list, const char *item)
     return false;
 }
 
+/* url with the password of its user information replaced by "***":
+ * `config` output ends up in terminals and bug reports. */
+static void redact_url(const char *url, char *out, size_t n)
+{
+    const char *auth = strstr(url, "://"), *at, *colon;
+
+    at = auth != NULL ? strrchr(auth + 3, '@') : NULL;
+    colon = at != NULL ? memchr(auth + 3, ':', (size_t)(at - (auth + 3))) : NULL;
+    if (colon == NULL) {
+        snprintf(out, n, "%s", url);
+        return;
+    }
+    snprintf(out, n, "%.*s***%s", (int)(colon + 1 - url), url, at);
+}
+
 void cfg_dump(const struct gw_config *c, void (*emit)(const char *line, void *arg), void *arg)
 {
     const char *section = "";
@@ -416,6 +445,13 @@ void cfg_dump(const struct gw_config *c, void (*emit)(const char *line, void *ar
         }
         switch (k->type) {
         case T_STR:
+            if (k->offset == offsetof(struct gw_config, redis_url)) {
+                char url[CFG_STR_MAX];
+
+                redact_url(field, url, sizeof(url));
+                snprintf(line, sizeof(line), "%s = %s", k->name, url);
+                break;
+            }
             snprintf(line, sizeof(line), "%s = %s", k->name, field);
             break;
         case T_INT:

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include "fleet_key.h"
 
 #define CFG_STR_MAX 1024
 #define CFG_MAX_ERRORS 32
@@ -46,10 +47,12 @@ struct gw_config {
     char auth_jwks_uri[CFG_STR_MAX];
     char auth_audiences[CFG_STR_MAX];        /* comma-separated */
     char auth_allowed_tenants[CFG_STR_MAX];  /* comma-separated, "*" = any */
-    char auth_role_map[CFG_STR_MAX];         /* claim=role,... */
+    char auth_role_map[CFG_STR_MAX];         /* token role=gateway role,... */
+    char auth_scope_map[CFG_STR_MAX];        /* scope=gateway role,...; "" = none */
     int auth_clock_skew;
     char auth_ca_file[CFG_STR_MAX];  /* CA bundle for https:// JWKS, "" = system */
     int auth_jwks_timeout_ms;
+    int auth_jwks_max_age;           /* seconds a fetched JWKS is trusted, all caches */
     char auth_dev_issuer_key[CFG_STR_MAX];   /* RSA private key PEM; "" = off */
     char auth_authorization_servers[CFG_STR_MAX]; /* RFC 9728, comma-separated */
     char auth_scopes_supported[CFG_STR_MAX];      /* RFC 9728, comma-separated */
@@ -70,6 +73,10 @@ struct gw_config {
 
     /* [security] */
     char allowed_origins[CFG_STR_MAX];       /* comma-separated */
+    char fleet_key_file[CFG_STR_MAX];        /* "" = nothing in Redis is MAC'd or trusted */
+    /* Loaded by cfg_load from fleet_key_file: never printed or logged. */
+    unsigned char fleet_key[FLEET_KEY_MAX];
+    size_t fleet_key_len;
     char secret_key_file[CFG_STR_MAX];       /* AES-256-GCM key for upstream credentials */
 };
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/err.h>
@@ -179,6 +180,22 @@ static int check_secret_key(const struct gw_config *cfg, FILE *out)
     return 0;
 }
 
+static int check_fleet_key(const struct gw_config *cfg, FILE *out)
+{
+    struct stat st;
+
+    /* A bad key file never gets here: loading the configuration refused it. */
+    if (cfg->fleet_key_file[0] == '\0') {
+        fprintf(out, "warning: security.fleet_key_file: not set; the JWKS is not cached in Redis "
+                     "and every responder fetches it from the issuer\n");
+        return 0;
+    }
+    if (stat(cfg->fleet_key_file, &st) == 0 && (st.st_mode & S_IROTH) != 0)
+        fprintf(out, "warning: security.fleet_key_file: %s is readable by every local user\n",
+                cfg->fleet_key_file);
+    return 0;
+}
+
 int validate_config(const struct gw_config *cfg, FILE *out)
 {
     int errors = 0;
@@ -204,6 +221,7 @@ int validate_config(const struct gw_config *cfg, FILE *out)
     errors += check_tls(cfg, out);
     errors += check_auth(cfg, out);
     errors += check_secret_key(cfg, out);
+    errors += check_fleet_key(cfg, out);
     errors += check_postgres(cfg, out);
     errors += check_redis(cfg, out);
     return errors;

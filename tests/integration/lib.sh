@@ -116,16 +116,22 @@ it_start_stores() {
 	REDIS_PORT=$(free_port)
 	redis_start "$IT_DIR/redis" "$REDIS_PORT" || it_fatal "start redis on $REDIS_PORT"
 	it_cleanup_add redis_stop "$IT_DIR/redis"
-	REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+	REDIS_URL=$(redis_url "$IT_DIR/redis")
+	# The tests' own redis-cli calls authenticate through the environment.
+	REDISCLI_AUTH=$(cat "$IT_DIR/redis/redis.secret")
+	export REDISCLI_AUTH
 	pg_start "$IT_DIR/pg" "$(free_port)" mcpgw || it_fatal "start postgres"
 	it_cleanup_add pg_stop "$IT_DIR/pg" --remove
 	PG_DSN=$(pg_dsn "$IT_DIR/pg" mcpgw)
 }
 
-# it_write_conf: $CONF from the current variables (see gateway_conf); files
-# readable by nobody for the Apache-run modes.
+# it_private_to_nobody FILE...: readable by root and the group of the Apache
+# user (nobody, for the Apache-run modes), by no other user: they hold secrets.
+it_private_to_nobody() { chgrp nogroup "$@" && chmod 640 "$@"; }
+
+# it_write_conf: $CONF from the current variables (see gateway_conf).
 it_write_conf() {
-	gateway_conf >"$CONF.tmp" && mv "$CONF.tmp" "$CONF" && chmod 644 "$CONF"
+	(umask 077 && gateway_conf >"$CONF.tmp") && it_private_to_nobody "$CONF.tmp" && mv "$CONF.tmp" "$CONF"
 }
 
 # it_setup_gateway: certificates, development issuer, config, JWKS, migrations,
@@ -145,9 +151,11 @@ it_setup_gateway() {
 	make_dev_issuer_key "$DEV_KEY" || it_fatal "make development issuer key"
 	chmod 644 "$DEV_KEY"
 	SECRET_KEY_FILE=$IT_DIR/secret.key
-	make_secret_key "$SECRET_KEY_FILE" || it_fatal "make the credential sealing key"
-	chmod 644 "$SECRET_KEY_FILE"
+	make_secret "$SECRET_KEY_FILE" && it_private_to_nobody "$SECRET_KEY_FILE" ||
+		it_fatal "make the credential sealing key"
 	JWKS_FILE=$IT_DIR/dev-jwks.json
+	FLEET_KEY=$IT_DIR/fleet.key
+	make_secret "$FLEET_KEY" && it_private_to_nobody "$FLEET_KEY" || it_fatal "make the fleet key"
 	FCGI_SOCKET=$IT_DIR/gw.sock
 	BODY_MAX=${BODY_MAX:-65536}
 	WORKERS=${WORKERS:-2}

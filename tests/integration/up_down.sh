@@ -45,12 +45,25 @@ http POST "$API/health" --data-binary "@$IT_DIR/body"
 check "an exported MCPGW_LIMITS_BODY_MAX=4096 reaches the responders (5000-byte body is 413)" \
 	eval '[ "$HTTP_CODE" = 413 ]'
 
+# Secrets: Redis wants its password, which only root can read; so is the
+# configuration that carries it, and the fleet key.
+out=$(env -u REDISCLI_AUTH redis-cli -h 127.0.0.1 -p "$(cat "$VAR/redis/redis.port")" GET x 2>&1)
+check "the local Redis refuses clients without its password" eval 'grep -q NOAUTH <<<"$out"'
+modes=$(stat -c '%a' "$VAR/redis/redis.secret" "$VAR/redis/redis.conf" "$VAR/gateway.conf" "$VAR/fleet.key" | tr '\n' ' ')
+check "redis.secret, redis.conf, gateway.conf and fleet.key are mode 0600 ($modes)" \
+	eval '[ "$modes" = "600 600 600 600 " ]'
+check "gateway.conf names the fleet key and a Redis URL with the password" \
+	eval 'grep -q "^fleet_key_file = $VAR/fleet.key" "$VAR/gateway.conf" && grep -qF ":$(cat "$VAR/redis/redis.secret")@" "$VAR/gateway.conf"'
+secrets() { cat "$VAR/redis/redis.secret" "$VAR/fleet.key" | sha256sum; }
+secrets_before=$(secrets)
+
 pids() { cat "$VAR"/run/gateway.pid "$VAR"/redis/redis.pid "$VAR"/lighttpd/lighttpd.pid 2>/dev/null | tr '\n' ' '; }
 before=$(pids)
 "${UP[@]}" >"$IT_DIR/up2.log" 2>&1
 rc=$?
 check "a second scripts/up succeeds and starts nothing new" \
 	eval '[ "$rc" = 0 ] && [ "$(pids)" = "$before" ] && grep -q "already running" "$IT_DIR/up2.log"'
+check "a second scripts/up keeps the Redis password and the fleet key" eval '[ "$(secrets)" = "$secrets_before" ]'
 
 "${UP[@]}" --web apache >"$IT_DIR/up3.log" 2>&1
 rc=$?

@@ -97,12 +97,36 @@ Test(access, role_inheritance_follows_the_hierarchy)
     cr_assert_eq(auth_roles_effective(0), 0u);
 }
 
-Test(access, role_map_applies_to_roles_claim_and_scopes)
+Test(access, role_map_applies_to_the_roles_claim)
 {
     cr_assert_eq(auth_map_roles(&app.cfg, "Gateway.Admin", ""),
                  ROLE_ADMIN | ROLE_OPERATOR | ROLE_AUDITOR | ROLE_USER);
-    cr_assert_eq(auth_map_roles(&app.cfg, "", "openid Mcp.User"), ROLE_USER);
-    cr_assert_eq(auth_map_roles(&app.cfg, "Other", "Gateway.Ops"), ROLE_OPERATOR | ROLE_USER);
+    cr_assert_eq(auth_map_roles(&app.cfg, "Other,Gateway.Ops", ""), ROLE_OPERATOR | ROLE_USER);
+}
+
+Test(access, role_map_does_not_apply_to_scopes)
+{
+    /* A scope is what the user let a client do; a client names any scope it likes. */
+    cr_assert_eq(auth_map_roles(&app.cfg, "", "openid Mcp.User Gateway.Admin"), 0u);
+}
+
+Test(access, scopes_grant_no_role_without_a_scope_map)
+{
+    app.cfg.auth_role_map[0] = '\0';
+    cr_assert_eq(auth_map_roles(&app.cfg, "", "platform_admin"), 0u);
+    cr_assert_eq(auth_map_roles(&app.cfg, "", "admin operator auditor user"), 0u);
+    cr_assert_eq(auth_map_roles(&app.cfg, "operator", "platform_admin"), ROLE_OPERATOR | ROLE_USER);
+}
+
+Test(access, scope_map_grants_the_roles_it_names)
+{
+    snprintf(app.cfg.auth_scope_map, sizeof app.cfg.auth_scope_map,
+             "Mcp.Use=user, Gateway.Run=operator");
+    cr_assert_eq(auth_map_roles(&app.cfg, "", "openid Mcp.Use"), ROLE_USER);
+    cr_assert_eq(auth_map_roles(&app.cfg, "", "Gateway.Run"), ROLE_OPERATOR | ROLE_USER);
+    cr_assert_eq(auth_map_roles(&app.cfg, "", "Gateway.Admin platform_admin"), 0u,
+                 "scopes outside the scope map grant nothing");
+    cr_assert_eq(auth_map_roles(&app.cfg, "Mcp.Use", ""), 0u, "the scope map is not a role map");
 }
 
 Test(access, unmapped_values_grant_nothing_even_when_named_like_roles)
@@ -116,7 +140,7 @@ Test(access, empty_role_map_takes_gateway_role_names)
 {
     app.cfg.auth_role_map[0] = '\0';
     cr_assert_eq(auth_map_roles(&app.cfg, "operator", ""), ROLE_OPERATOR | ROLE_USER);
-    cr_assert_eq(auth_map_roles(&app.cfg, "Gateway.Admin", "auditor"), ROLE_AUDITOR | ROLE_USER);
+    cr_assert_eq(auth_map_roles(&app.cfg, "Gateway.Admin,auditor", ""), ROLE_AUDITOR | ROLE_USER);
 }
 
 Test(access, role_map_check_names_the_bad_entry)
@@ -222,6 +246,19 @@ Test(access, missing_role_gets_403_insufficient_scope)
     free(tok);
 }
 
+Test(access, platform_admin_scope_opens_nothing_without_a_scope_map)
+{
+    char *tok = token(NULL, "platform_admin admin operator", NULL), hdr[4096];
+    const char *vars[] = { "REQUEST_METHOD", "GET", "REQUEST_URI", "/health/components",
+                           "MCPGW_PLANE", "api", "HTTP_AUTHORIZATION", hdr, NULL };
+
+    app.cfg.auth_role_map[0] = '\0';
+    snprintf(hdr, sizeof hdr, "Bearer %s", tok);
+    cr_assert_eq(run(vars), 403, "%s", f.out);
+    cr_assert(strstr(f.out, "error=\"insufficient_scope\"") != NULL, "%s", f.out);
+    free(tok);
+}
+
 Test(access, me_answers_identity_without_the_token)
 {
     char *tok = token("Gateway.Admin,Other", "Mcp.User openid", "tenant-1"), hdr[4096];
@@ -233,7 +270,8 @@ Test(access, me_answers_identity_without_the_token)
     cr_assert_eq(run(vars), 200, "%s", f.out);
     o = json_tokener_parse(fake_body(&f));
     cr_assert_not_null(o);
-    cr_assert_str_eq(json_object_get_string(json_object_object_get(o, "user_id")), "tenant-1:oid-1");
+    cr_assert_str_eq(json_object_get_string(json_object_object_get(o, "user_id")),
+                     "oid|23:" ISS "|8:tenant-1|5:oid-1");
     cr_assert_str_eq(json_object_get_string(json_object_object_get(o, "tenant_id")), "tenant-1");
     cr_assert_str_eq(json_object_get_string(json_object_object_get(o, "issuer")), ISS);
     v = json_object_object_get(o, "roles");

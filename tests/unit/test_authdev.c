@@ -123,7 +123,7 @@ Test(authdev, minted_token_passes_gateway_verification)
     cr_assert_not_null(tok, "%s", err);
     cr_assert_eq(verify(tok, &id), AUTH_OK);
     cr_assert_str_eq(id.issuer, "https://dev.example/tenant-1/v2.0");
-    cr_assert_str_eq(id.user_id, "tenant-1:user-7");
+    cr_assert_str_eq(id.user_id, "oid|33:https://dev.example/tenant-1/v2.0|8:tenant-1|6:user-7");
     cr_assert_str_eq(id.token_roles, "admin,user");
     cr_assert_str_eq(id.scopes, "Mcp.User openid");
     cr_assert_str_eq(id.client_id, "dev-cli");
@@ -196,7 +196,7 @@ Test(authdev, cli_token_prints_a_verifiable_token)
     cr_assert_not_null(fgets(line, sizeof line, out));
     line[strcspn(line, "\n")] = '\0';
     cr_assert_eq(verify(line, &id), AUTH_OK);
-    cr_assert_str_eq(id.user_id, "tenant-2:ops-1");
+    cr_assert_str_eq(id.user_id, "oid|33:https://dev.example/tenant-2/v2.0|8:tenant-2|5:ops-1");
     cr_assert(id.exp - (int64_t)time(NULL) <= 120);
     authdev_key_free(&k);
 }

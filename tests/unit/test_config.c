@@ -1,6 +1,7 @@
 /* Configuration: defaults, INI parsing, environment overrides, and errors that
  * name the file, the line and the key. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -155,4 +156,105 @@ Test(config, bad_role_map_names_file_line_and_key)
                  "an entry without '=' is refused");
     cr_assert_eq(cfg_load_string(&cfg, "gw.conf", "[auth]\nrole_map = Gateway.Admin=admin, x=user\n",
                                  &errs), 0, "a good map loads");
+}
+
+Test(config, bad_scope_map_names_file_line_and_key)
+{
+    const char *text = "[auth]\n\nscope_map = Mcp.Use=root\n";
+
+    cr_assert_str_eq(cfg.auth_scope_map, "", "no scope grants a role by default");
+    cr_assert_eq(cfg_load_string(&cfg, "gw.conf", text, &errs), -1);
+    cr_assert(strstr(errs.msg[0], "gw.conf:3: auth.scope_map") != NULL, "%s", errs.msg[0]);
+    cr_assert_eq(cfg_load_string(&cfg, "gw.conf", "[auth]\nscope_map = Mcp.Use=user\n", &errs), 0);
+}
+
+/* A configuration file naming the fleet key file key_path (written with
+ * key_text unless NULL); returns the configuration's path. */
+static const char *conf_with_fleet_key(char *dir, const char *key_text, char *key_path, size_t n)
+{
+    static char conf[512];
+    FILE *f;
+
+    snprintf(dir, 64, "/tmp/gw-config-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(key_path, n, "%s/fleet.key", dir);
+    if (key_text != NULL) {
+        f = fopen(key_path, "w");
+        cr_assert_not_null(f);
+        fputs(key_text, f);
+        fclose(f);
+    }
+    snprintf(conf, sizeof conf, "%s/gw.conf", dir);
+    f = fopen(conf, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "[security]\nfleet_key_file = %s\n", key_path);
+    fclose(f);
+    return conf;
+}
+
+static void remove_conf_dir(const char *dir, const char *key_path)
+{
+    char conf[512];
+
+    snprintf(conf, sizeof conf, "%s/gw.conf", dir);
+    unlink(conf);
+    unlink(key_path);
+    rmdir(dir);
+}
+
+Test(config, fleet_key_file_is_read_at_load)
+{
+    char dir[64], key[256];
+    const char *conf = conf_with_fleet_key(dir, "0123456789abcdef0123456789abcdef0123456789abcdef\n",
+                                           key, sizeof key);
+
+    cr_assert_eq(cfg_load(&cfg, conf, &errs), 0, "%s", errs.msg[0]);
+    cr_assert_eq(cfg.fleet_key_len, 48, "the trailing newline is not part of the key");
+    cr_assert_eq(memcmp(cfg.fleet_key, "0123456789abcdef", 16), 0);
+    remove_conf_dir(dir, key);
+}
+
+Test(config, missing_fleet_key_file_is_an_error_naming_it)
+{
+    char dir[64], key[256];
+    const char *conf = conf_with_fleet_key(dir, NULL, key, sizeof key);
+
+    cr_assert_eq(cfg_load(&cfg, conf, &errs), -1);
+    cr_assert(strstr(errs.msg[0], "security.fleet_key_file") != NULL, "%s", errs.msg[0]);
+    cr_assert(strstr(errs.msg[0], key) != NULL, "%s", errs.msg[0]);
+    remove_conf_dir(dir, key);
+}
+
+Test(config, short_fleet_key_is_an_error_without_its_content)
+{
+    char dir[64], key[256];
+    const char *conf = conf_with_fleet_key(dir, "tiny-secret-7\n", key, sizeof key);
+
+    cr_assert_eq(cfg_load(&cfg, conf, &errs), -1);
+    cr_assert(strstr(errs.msg[0], key) != NULL, "%s", errs.msg[0]);
+    cr_assert(strstr(errs.msg[0], "at least 32") != NULL, "%s", errs.msg[0]);
+    cr_assert(strstr(errs.msg[0], "tiny-secret") == NULL, "%s", errs.msg[0]);
+    remove_conf_dir(dir, key);
+}
+
+static void collect(const char *line, void *arg)
+{
+    char *buf = arg;
+    size_t used = strlen(buf);
+
+    snprintf(buf + used, 8192 - used, "%s\n", line);
+}
+
+Test(config, dump_hides_the_redis_password)
+{
+    static char out[8192];
+
+    snprintf(cfg.redis_url, sizeof cfg.redis_url, "redis://gw:s3cret-pw@127.0.0.1:6379/0");
+    cfg_dump(&cfg, collect, out);
+    cr_assert(strstr(out, "url = redis://gw:***@127.0.0.1:6379/0\n") != NULL, "%s", out);
+    cr_assert(strstr(out, "s3cret") == NULL);
+    out[0] = '\0';
+    snprintf(cfg.redis_url, sizeof cfg.redis_url, "redis://:pw@127.0.0.1:6379/0");
+    cfg_dump(&cfg, collect, out);
+    cr_assert(strstr(out, "url = redis://:***@127.0.0.1:6379/0\n") != NULL, "%s", out);
 }

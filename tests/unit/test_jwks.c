@@ -79,11 +79,30 @@ static long metric(const char *name)
     return strtol(out, NULL, 10);
 }
 
+#define FLEET_KEY "fleet-key-for-tests-0123456789abcdef"
+
+static void set_fleet_key(struct gw_config *c, const char *key)
+{
+    c->fleet_key_len = strlen(key);
+    memcpy(c->fleet_key, key, c->fleet_key_len);
+}
+
+/* A private Redis shared as a fleet does: with the fleet key. */
 static void start_redis(void)
 {
     cr_assert_eq(fx_redis_start(&rds), 0, "redis-server did not start");
     snprintf(cfg.redis_url, sizeof cfg.redis_url, "%s", rds.url);
     snprintf(cfg.redis_prefix, sizeof cfg.redis_prefix, "mreg:");
+    set_fleet_key(&cfg, FLEET_KEY);
+}
+
+/* Redis key names of the fleet copy and the refresh lock for cfg's JWKS URI. */
+static void copy_key(char *buf, size_t n, const char *what)
+{
+    char hash[65];
+
+    gw_sha256_hex(cfg.auth_jwks_uri, strlen(cfg.auth_jwks_uri), hash);
+    snprintf(buf, n, "mreg:jwks:%s%s", what, hash);
 }
 
 static void nap_ms(long ms)
@@ -301,17 +320,22 @@ Test(jwks, unavailable_when_neither_source_nor_redis_has_keys)
     app_free(&app);
 }
 
+/* A private Redis and one responder that has loaded key-a, the published key. */
+static void responder_with_key_a(struct gw_app *app)
+{
+    start_redis();
+    publish(&ka, NULL, NULL);
+    cr_assert_eq(app_init(app, &cfg, PLANE_BOTH), 0);
+    cr_assert_eq(verify_with(app, &ka), AUTH_OK);
+}
+
 Test(jwks, caches_fetched_jwks_in_redis_for_24_hours)
 {
     struct gw_app app;
-    char key[200], hash[65], out[64];
+    char key[200], out[64];
 
-    start_redis();
-    publish(&ka, NULL, NULL);
-    cr_assert_eq(app_init(&app, &cfg, PLANE_BOTH), 0);
-    cr_assert_eq(verify_with(&app, &ka), AUTH_OK);
-    gw_sha256_hex(cfg.auth_jwks_uri, strlen(cfg.auth_jwks_uri), hash);
-    snprintf(key, sizeof key, "mreg:jwks:%s", hash);
+    responder_with_key_a(&app);
+    copy_key(key, sizeof key, "");
     cr_assert_eq(fx_redis_query(&rds, out, sizeof out, "TTL %s", key), 0);
     cr_assert(atol(out) > 86000 && atol(out) <= 86400, "TTL %s", out);
     cr_assert_eq(metric("jwks_fetch_total"), 1);
@@ -407,4 +431,233 @@ Test(jwks, steady_state_makes_no_redis_call)
     cr_assert(strstr(info, "cmdstat_set:") == NULL, "%s", info);
     cr_assert(strstr(info, "cmdstat_hincrby:") == NULL, "%s", info);
     app_free(&app);
+}
+
+/* ---- Redis is no trust anchor ------------------------------------------------ */
+
+/* {"keys":[k]} as a document. */
+static char *jwks_of(const struct fx_key *k)
+{
+    struct json_object *arr = json_object_new_array();
+
+    json_object_array_add(arr, fx_jwk(k));
+    return doc_of(arr);
+}
+
+/* Put value into Redis as the fleet copy of cfg's JWKS, as anyone with write
+ * access to Redis could. */
+static void plant(const char *value)
+{
+    char key[200], out[16];
+
+    copy_key(key, sizeof key, "");
+    cr_assert_eq(fx_redis_query(&rds, out, sizeof out, "SET %s %s", key, value), 0);
+}
+
+/* A copy of k's JWKS sealed for uri under fleet key fk, fetched just now. */
+static char *sealed(const char *fk, const char *uri, const struct fx_key *k)
+{
+    struct gw_config other = cfg;
+    char *doc = jwks_of(k), *copy = NULL;
+    size_t len;
+
+    set_fleet_key(&other, fk);
+    cr_assert_eq(jwks_copy_seal(&other, uri, gw_now_ms(), doc, strlen(doc), &copy, &len), 0);
+    free(doc);
+    return copy;
+}
+
+Test(jwks, copy_seal_round_trips_and_binds_every_field)
+{
+    char *doc = jwks_of(&ka), *copy = NULL, why[160];
+    const char *got;
+    size_t len, glen;
+    int64_t t;
+    struct gw_config other;
+
+    set_fleet_key(&cfg, FLEET_KEY);
+    cr_assert_eq(jwks_copy_seal(&cfg, cfg.auth_jwks_uri, 1700000000123LL, doc, strlen(doc), &copy,
+                                &len), 0);
+    cr_assert_eq(jwks_copy_open(&cfg, cfg.auth_jwks_uri, copy, len, &t, &got, &glen, why,
+                                sizeof why), 0, "%s", why);
+    cr_assert_eq(t, 1700000000123LL);
+    cr_assert_eq(glen, strlen(doc));
+    cr_assert_eq(memcmp(got, doc, glen), 0);
+    cr_assert_eq(jwks_copy_open(&cfg, "file:///elsewhere", copy, len, &t, &got, &glen, why,
+                                sizeof why), -1, "another URI");
+    other = cfg;
+    snprintf(other.auth_issuer, sizeof other.auth_issuer, "https://other.example/");
+    cr_assert_eq(jwks_copy_open(&other, cfg.auth_jwks_uri, copy, len, &t, &got, &glen, why,
+                                sizeof why), -1, "another issuer");
+    other = cfg;
+    set_fleet_key(&other, "another-fleet-key-0123456789abcdef");
+    cr_assert_eq(jwks_copy_open(&other, cfg.auth_jwks_uri, copy, len, &t, &got, &glen, why,
+                                sizeof why), -1, "another fleet key");
+    copy[strlen("jwks1 1700000000")] = '9'; /* a later fetch time */
+    cr_assert_eq(jwks_copy_open(&cfg, cfg.auth_jwks_uri, copy, len, &t, &got, &glen, why,
+                                sizeof why), -1, "the fetch time");
+    copy[strlen("jwks1 1700000000")] = '1';
+    copy[len - 3] ^= 1;                      /* one bit of the document */
+    cr_assert_eq(jwks_copy_open(&cfg, cfg.auth_jwks_uri, copy, len, &t, &got, &glen, why,
+                                sizeof why), -1, "the document");
+    cr_assert(strstr(why, "MAC") != NULL, "%s", why);
+    free(copy);
+    free(doc);
+}
+
+Test(jwks, copy_mac_is_hmac_sha256_over_length_framed_fields)
+{
+    /* Computed independently (Python hmac): each field preceded by its length
+     * as 8 big-endian bytes: label, issuer, URI, fetch time, document. */
+    static const char want[] =
+        "jwks1 1764547200000 8731008591332704b5feec184670d4f5e1c018b246680dbac573448437652c78\n"
+        "{\"keys\":[]}";
+    char *copy = NULL;
+    size_t len;
+
+    set_fleet_key(&cfg, FLEET_KEY);
+    cr_assert_eq(jwks_copy_seal(&cfg, "file:///kat/jwks.json", 1764547200000LL, "{\"keys\":[]}", 11,
+                                &copy, &len), 0);
+    cr_assert_eq(len, strlen(want));
+    cr_assert_str_eq(copy, want);
+    free(copy);
+}
+
+Test(jwks, copy_in_redis_without_the_fleet_mac_lets_no_foreign_key_in)
+{
+    struct gw_app app;
+    char *raw = jwks_of(&kb), *forged = sealed("not-the-fleet-key-0123456789abcdef", cfg.auth_jwks_uri, &kb);
+    char *elsewhere = sealed(FLEET_KEY, "file:///some/other/jwks.json", &kb);
+    const char *copies[] = { raw, forged, elsewhere, "jwks1 1 0000\n{\"keys\":[]}" };
+
+    start_redis();
+    publish(&ka, NULL, NULL);
+    /* Before any responder loaded keys, someone writes key-b (theirs) into Redis. */
+    for (size_t i = 0; i < GW_ARRAY_LEN(copies); i++) {
+        plant(copies[i]);
+        cr_assert_eq(app_init(&app, &cfg, PLANE_BOTH), 0);
+        cr_assert_eq(verify_with(&app, &kb), AUTH_INVALID, "planted copy %zu was trusted", i);
+        cr_assert_eq(verify_with(&app, &ka), AUTH_OK, "the issuer's own key still works");
+        cr_assert_eq(metric("jwks_cache_rejected_total"), (long)i + 1);
+        app_free(&app);
+    }
+    free(raw);
+    free(forged);
+    free(elsewhere);
+}
+
+Test(jwks, loser_of_refresh_lock_ignores_a_planted_copy)
+{
+    struct gw_app app;
+    char lock[200], out[16], *raw = jwks_of(&kb);
+
+    responder_with_key_a(&app);
+    /* The lock held, a loser re-reads the copy: a planted one must not count. */
+    copy_key(lock, sizeof lock, "refresh:");
+    cr_assert_eq(fx_redis_query(&rds, out, sizeof out, "SET %s other EX 300", lock), 0);
+    plant(raw);
+    cr_assert_eq(verify_with(&app, &kb), AUTH_INVALID);
+    cr_assert_eq(metric("jwks_cache_rejected_total"), 1);
+    cr_assert_eq(verify_with(&app, &ka), AUTH_OK);
+    app_free(&app);
+    free(raw);
+}
+
+Test(jwks, without_a_fleet_key_redis_copies_are_neither_written_nor_read)
+{
+    struct gw_app app1, app2;
+    char key[200], out[64];
+
+    start_redis();
+    cfg.fleet_key_len = 0;
+    publish(&ka, NULL, NULL);
+    cr_assert_eq(app_init(&app1, &cfg, PLANE_BOTH), 0);
+    cr_assert_eq(verify_with(&app1, &ka), AUTH_OK);
+    copy_key(key, sizeof key, "");
+    cr_assert_eq(fx_redis_query(&rds, out, sizeof out, "EXISTS %s", key), 0);
+    cr_assert_str_eq(out, "0");
+    plant("{\"keys\":[]}");
+    cr_assert_eq(app_init(&app2, &cfg, PLANE_BOTH), 0);
+    cr_assert_eq(verify_with(&app2, &ka), AUTH_OK);
+    cr_assert_eq(metric("jwks_fetch_total"), 2, "each responder went to the source");
+    app_free(&app1);
+    app_free(&app2);
+}
+
+/* ---- lifetime and back-off ---------------------------------------------------- */
+
+static void nap_until(int64_t t0, long ms)
+{
+    int64_t left = t0 + ms - gw_monotonic_ms();
+
+    if (left > 0)
+        nap_ms((long)left);
+}
+
+Test(jwks, withdrawn_key_stops_being_trusted_max_age_after_its_fetch)
+{
+    struct gw_app app1, app2;
+    int64_t t0;
+
+    start_redis();
+    cfg.auth_jwks_max_age = 4;
+    publish(&ka, NULL, NULL);
+    cr_assert_eq(app_init(&app1, &cfg, PLANE_BOTH), 0);
+    cr_assert_eq(app_init(&app2, &cfg, PLANE_BOTH), 0);
+    t0 = gw_monotonic_ms();
+    cr_assert_eq(verify_with(&app1, &ka), AUTH_OK); /* fetched at t0, copy in Redis */
+    /* The issuer withdraws key-a; half-way through the lifetime a second
+     * responder loads the fleet copy, which still holds it. */
+    publish(&kb, NULL, NULL);
+    nap_until(t0, 2000);
+    cr_assert_eq(verify_with(&app2, &ka), AUTH_OK);
+    /* 4 s after the fetch (not 4 s after that load, at 6 s) key-a is gone
+     * everywhere; 1 s of margin either side for a busy machine. */
+    nap_until(t0, 5000);
+    cr_assert_eq(verify_with(&app2, &ka), AUTH_INVALID, "trusted past auth.jwks_max_age");
+    cr_assert_eq(verify_with(&app1, &ka), AUTH_INVALID, "trusted past auth.jwks_max_age");
+    cr_assert_eq(verify_with(&app2, &kb), AUTH_OK);
+    app_free(&app1);
+    app_free(&app2);
+}
+
+/* A loopback port that accepts connections (the kernel does) and never answers. */
+static int silent_listener(int *port)
+{
+    struct sockaddr_in a;
+    socklen_t alen = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(fd, 16), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+Test(jwks, failed_load_backs_off_from_the_end_of_a_hung_fetch)
+{
+    struct gw_app app;
+    int port, fd = silent_listener(&port);
+    int64_t t0, first, second;
+
+    /* A fetch timeout longer than the 5 s back-off: measured from the start
+     * of the fetch, the back-off would be over before the fetch gave up. */
+    snprintf(cfg.auth_jwks_uri, sizeof cfg.auth_jwks_uri, "http://127.0.0.1:%d/keys", port);
+    cfg.auth_jwks_timeout_ms = 5500;
+    cr_assert_eq(app_init(&app, &cfg, PLANE_BOTH), 0);
+    t0 = gw_monotonic_ms();
+    cr_assert_eq(verify_with(&app, &ka), AUTH_UNAVAILABLE);
+    first = gw_monotonic_ms() - t0;
+    cr_assert_geq(first, 5000, "the fetch hung for its timeout (%lld ms)", (long long)first);
+    t0 = gw_monotonic_ms();
+    cr_assert_eq(verify_with(&app, &ka), AUTH_UNAVAILABLE);
+    second = gw_monotonic_ms() - t0;
+    cr_assert_lt(second, 1000, "the next request waited %lld ms for the same hung issuer",
+                 (long long)second);
+    app_free(&app);
+    close(fd);
 }

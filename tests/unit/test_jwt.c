@@ -116,7 +116,7 @@ static char *b64(const char *s)
 Test(jwt, accepts_rs256_token_from_jwks_key)
 {
     cr_assert_eq(verify_claims(&rsa, fx_claims(ISS, AUD, now_s())), AUTH_OK, "%s", reason);
-    cr_assert_str_eq(id.user_id, ISS "|subject-1");
+    cr_assert_str_eq(id.user_id, "sub|23:" ISS "|9:subject-1");
     cr_assert_str_eq(id.issuer, ISS);
     cr_assert_eq(strlen(id.token_sha256), 64);
 }
@@ -154,7 +154,8 @@ Test(jwt, accepts_entra_v2_token_with_tid_issuer)
     json_object_object_add(c, "scp", json_object_new_string("Mcp.Use Files.Read"));
     json_object_object_add(c, "preferred_username", json_object_new_string("admin@evil.example"));
     cr_assert_eq(verify_claims(&rsa, c), AUTH_OK, "%s", reason);
-    cr_assert_str_eq(id.user_id, TID ":0b1f2c3d-0000-4000-8000-000000000001");
+    cr_assert_str_eq(id.user_id, "oid|75:https://login.microsoftonline.com/" TID "/v2.0|36:" TID
+                                 "|36:0b1f2c3d-0000-4000-8000-000000000001");
     cr_assert_str_eq(id.tenant_id, TID);
     cr_assert_str_eq(id.client_id, "client-v2");
     cr_assert_str_eq(id.scopes, "Mcp.Use Files.Read");
@@ -174,7 +175,7 @@ Test(jwt, accepts_entra_v1_token_with_appid)
     json_object_array_add(roles, json_object_new_string("Mcp.User"));
     json_object_object_add(c, "roles", roles);
     cr_assert_eq(verify_claims(&rsa, c), AUTH_OK, "%s", reason);
-    cr_assert_str_eq(id.user_id, TID ":oid-v1");
+    cr_assert_str_eq(id.user_id, "oid|61:https://sts.windows.net/" TID "/|36:" TID "|6:oid-v1");
     cr_assert_str_eq(id.client_id, "client-v1");
     cr_assert_str_eq(id.token_roles, "Gateway.Admin,Mcp.User");
 }
@@ -185,8 +186,61 @@ Test(jwt, accepts_generic_oidc_token_identified_by_iss_and_sub)
 
     snprintf(app.cfg.auth_allowed_tenants, sizeof app.cfg.auth_allowed_tenants, "%s", "");
     cr_assert_eq(verify_claims(&rsa, c), AUTH_OK, "%s", reason);
-    cr_assert_str_eq(id.user_id, ISS "|subject-1");
+    cr_assert_str_eq(id.user_id, "sub|23:" ISS "|9:subject-1");
     cr_assert_str_eq(id.tenant_id, "");
+}
+
+/* The identity of claims c (released) as authjwt_check_claims sees it. */
+static void identity_of(struct json_object *c, struct gw_identity *out)
+{
+    cr_assert_eq(authjwt_check_claims(&app.cfg, c, now_s(), out, reason, sizeof reason), 0, "%s",
+                 reason);
+    json_object_put(c);
+}
+
+Test(jwt, user_id_keeps_apart_principals_that_once_shared_one)
+{
+    struct json_object *entra = fx_claims(ISS, AUD, now_s());
+    struct gw_identity a, b;
+
+    /* "tid:oid" and "iss|sub" both spelled "https://issuer.example/|subject-1". */
+    json_object_object_add(entra, "tid", json_object_new_string("https"));
+    json_object_object_add(entra, "oid", json_object_new_string("//issuer.example/|subject-1"));
+    identity_of(entra, &a);
+    identity_of(fx_claims(ISS, AUD, now_s()), &b);
+    cr_assert_str_neq(a.user_id, b.user_id);
+    cr_assert_str_eq(a.user_id, "oid|23:" ISS "|5:https|27://issuer.example/|subject-1");
+    cr_assert_str_eq(b.user_id, "sub|23:" ISS "|9:subject-1");
+}
+
+Test(jwt, user_id_names_the_issuer_of_the_same_tenant_and_object)
+{
+    struct json_object *v1 = fx_claims("https://sts.windows.net/" TID "/", AUD, now_s());
+    struct json_object *v2 = fx_claims("https://login.microsoftonline.com/" TID "/v2.0", AUD, now_s());
+    struct gw_identity a, b;
+
+    json_object_object_add(v1, "tid", json_object_new_string(TID));
+    json_object_object_add(v1, "oid", json_object_new_string("oid-1"));
+    json_object_object_add(v2, "tid", json_object_new_string(TID));
+    json_object_object_add(v2, "oid", json_object_new_string("oid-1"));
+    snprintf(app.cfg.auth_issuer, sizeof app.cfg.auth_issuer, "https://sts.windows.net/{tid}/");
+    identity_of(v1, &a);
+    snprintf(app.cfg.auth_issuer, sizeof app.cfg.auth_issuer,
+             "https://login.microsoftonline.com/{tid}/v2.0");
+    identity_of(v2, &b);
+    cr_assert_str_neq(a.user_id, b.user_id);
+}
+
+Test(jwt, user_id_holds_the_longest_subject)
+{
+    struct json_object *c = fx_claims(ISS, AUD, now_s());
+    char sub[250];
+
+    memset(sub, 'x', sizeof sub - 1);
+    sub[sizeof sub - 1] = '\0';
+    json_object_object_add(c, "sub", json_object_new_string(sub));
+    identity_of(c, &id);
+    cr_assert_eq(strlen(id.user_id), strlen("sub|23:" ISS "|249:") + 249);
 }
 
 Test(jwt, accepts_aud_array_with_one_configured_audience)
