@@ -422,6 +422,10 @@ it_psql() {
 		-v ON_ERROR_STOP=1 -tAc "$1"
 }
 
+# it_json PATH: a value of the last answer's JSON body by dotted path
+# (servers.0.name); strings raw, anything else as compact JSON.
+it_json() { jq -c -r --arg p "$1" 'getpath($p | split(".") | map(tonumber? // .))' "$IT_DIR/last.body" 2>/dev/null; }
+
 # it_start_two_pools: stores, gateway, and two responder pools of $WORKERS
 # sharing them, as two hosts would: one behind lighttpd (API_A), one with its
 # own supervisor and socket behind Apache mod_proxy_fcgi (API_B).

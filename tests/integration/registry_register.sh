@@ -11,10 +11,9 @@ it_setup_gateway
 it_start_serve 2
 it_start_lighttpd "$FCGI_SOCKET"
 
-mint() { "$GATEWAY" token --config "$CONF" --aud "$AUDIENCE" "$@" 2>>"$IT_DIR/token.err"; }
-ADMIN_A=$(mint --sub admin-a --tenant ta --roles admin)
-USER_A=$(mint --sub user-a --tenant ta --roles user)
-PLATFORM=$(mint --sub root --tenant tp --roles platform_admin)
+ADMIN_A=$(it_mint --sub admin-a --tenant ta --roles admin)
+USER_A=$(it_mint --sub user-a --tenant ta --roles user)
+PLATFORM=$(it_mint --sub root --tenant tp --roles platform_admin)
 
 BEARER_TOKEN=upstream-secret-$RANDOM$RANDOM$RANDOM
 PLAIN=$(it_start_upstream plain) || it_fatal "the plain fixture starts"
@@ -33,15 +32,13 @@ register() {
 		-H 'Content-Type: application/json' --data "$2"
 	cat "$IT_DIR/last.headers" "$IT_DIR/last.body" >>"$IT_DIR/all-answers"
 }
-field() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."): d=d[k] if not isinstance(d, list) else d[int(k)]
-print(json.dumps(d) if isinstance(d,(dict,list,bool)) or d is None else d)' "$IT_DIR/last.body" "$1" 2>/dev/null; }
+field() { it_json "$1"; }
 counts() { it_psql "SELECT concat_ws('/', (SELECT count(*) FROM servers), (SELECT count(*) FROM server_tools), (SELECT count(*) FROM server_prompts), (SELECT count(*) FROM server_resources))"; }
 
 # --- success ---------------------------------------------------------------------
 register "$ADMIN_A" "{\"name\":\"plain\",\"url\":\"$PLAIN\",\"tags\":[\"demo\"],\"timeout_ms\":5000}"
 check "register: 201 with server_id and all four phases completed" \
-	eval '[ "$HTTP_CODE" = 201 ] && [ "$(field phases_completed)" = "[\"auth\", \"validation\", \"registration\", \"audit\"]" ] && [ -n "$(field server_id)" ]'
+	eval '[ "$HTTP_CODE" = 201 ] && [ "$(field phases_completed)" = "[\"auth\",\"validation\",\"registration\",\"audit\"]" ] && [ -n "$(field server_id)" ]'
 PLAIN_ID=$(field server_id)
 check "register: the server lands in the admin's tenant with the upstream's catalog counted" \
 	eval '[ "$(field server.tenant_id)" = ta ] && [ "$(field server.tool_count)" = 5 ] && [ "$(field server.server_info.name)" = plain-fixture ]'
@@ -127,7 +124,7 @@ register "$ADMIN_A" "{\"name\":\"secured\",\"url\":\"$BEARER\",\"auth\":{\"type\
 check "credentials: a bearer upstream registers with its own token (201)" eval '[ "$HTTP_CODE" = 201 ]'
 SECURED_ID=$(field server_id)
 check "credentials: the answer shows the auth type only" \
-	eval '[ "$(field server.auth)" = "{\"type\": \"bearer\"}" ]'
+	eval '[ "$(field server.auth)" = "{\"type\":\"bearer\"}" ]'
 check "credentials: the upstream never saw another Authorization than its token (or ours)" \
 	eval '! grep -v -x "Bearer not-$BEARER_TOKEN" "$IT_DIR/bearer-auth.log" 2>/dev/null | grep -q .'
 check "credentials: stored sealed (no plaintext in the row, a key id beside it)" \
@@ -139,7 +136,7 @@ register "$ADMIN_A" "{\"name\":\"oauth\",\"url\":\"$OAUTH\",\"auth\":{\"type\":\
 expect_fail "validation: the token endpoint refuses the client secret" 502 validation auth_refused
 register "$ADMIN_A" "{\"name\":\"oauth\",\"url\":\"$OAUTH\",\"auth\":{\"type\":\"oauth_client_credentials\",\"token_url\":\"${OAUTH%/mcp}/token\",\"client_id\":\"it-client\",\"client_secret\":\"$CLIENT_SECRET\"}}"
 check "credentials: an OAuth client credentials upstream registers with a token it fetched (201)" \
-	eval '[ "$HTTP_CODE" = 201 ] && [ "$(field server.auth)" = "{\"type\": \"oauth_client_credentials\"}" ]'
+	eval '[ "$HTTP_CODE" = 201 ] && [ "$(field server.auth)" = "{\"type\":\"oauth_client_credentials\"}" ]'
 OAUTH_ID=$(field server_id)
 http GET "$API/api/v1/servers/$OAUTH_ID/health" -H "Authorization: Bearer $ADMIN_A"
 check "credentials: the OAuth upstream's health probe opens the sealed client secret (healthy)" \

@@ -13,13 +13,12 @@ it_setup_gateway
 it_start_serve 1
 it_start_lighttpd "$FCGI_SOCKET"
 
-mint() { "$GATEWAY" token --config "$CONF" --aud "$AUDIENCE" "$@" 2>>"$IT_DIR/token.err"; }
-ADMIN_A=$(mint --sub admin-a --tenant ta --roles admin)
-USER_A=$(mint --sub user-a --tenant ta --roles user)
-OPER_A=$(mint --sub oper-a --tenant ta --roles operator)
-ADMIN_B=$(mint --sub admin-b --tenant tb --roles admin)
-USER_B=$(mint --sub user-b --tenant tb --roles user)
-PLATFORM=$(mint --sub root --tenant tp --roles platform_admin)
+ADMIN_A=$(it_mint --sub admin-a --tenant ta --roles admin)
+USER_A=$(it_mint --sub user-a --tenant ta --roles user)
+OPER_A=$(it_mint --sub oper-a --tenant ta --roles operator)
+ADMIN_B=$(it_mint --sub admin-b --tenant tb --roles admin)
+USER_B=$(it_mint --sub user-b --tenant tb --roles user)
+PLATFORM=$(it_mint --sub root --tenant tp --roles platform_admin)
 
 TOOLS_FILE=$IT_DIR/tools.json
 printf '%s' '[{"name":"alpha","description":"first","inputSchema":{"type":"object"}},{"name":"beta","description":"second","inputSchema":{"type":"object"}},{"name":"gamma","description":"third","inputSchema":{"type":"object"}}]' >"$TOOLS_FILE"
@@ -27,9 +26,7 @@ PLAIN=$(it_start_upstream plain) || it_fatal "the plain fixture starts"
 CHANGING=$(it_start_upstream plain --tools-file "$TOOLS_FILE") || it_fatal "the second plain fixture starts"
 
 as() { local tok=$1 m=$2 path=$3; shift 3; http "$m" "$API$path" -H "Authorization: Bearer $tok" "$@"; }
-field() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."): d=d[k] if not isinstance(d, list) else d[int(k)]
-print(json.dumps(d) if isinstance(d,(dict,list,bool)) or d is None else d)' "$IT_DIR/last.body" "$1" 2>/dev/null; }
+field() { it_json "$1"; }
 names() { /usr/bin/python3 -c 'import json,sys; print(",".join(s["name"] for s in json.load(open(sys.argv[1]))[sys.argv[2]]))' "$IT_DIR/last.body" "${1:-servers}" 2>/dev/null; }
 register() { # TOKEN NAME URL [EXTRA-JSON]
 	as "$1" POST /api/v1/servers -H 'Content-Type: application/json' \
