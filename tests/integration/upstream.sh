@@ -34,10 +34,13 @@ DRIVER=$top_builddir/tests/integration/up_driver
 REDIS_PORT=$(free_port)
 redis_start "$IT_DIR/redis" "$REDIS_PORT" || it_fatal "start redis on $REDIS_PORT"
 it_cleanup_add redis_stop "$IT_DIR/redis"
+# The private Redis wants its password: from the URL for the driver, from the environment for redis-cli.
+REDISCLI_AUTH=$(cat "$IT_DIR/redis/redis.secret")
+export REDISCLI_AUTH
 CONF=$IT_DIR/gateway.conf
 (umask 077 && openssl rand -hex 32 >"$IT_DIR/secret.key")
-printf '[redis]\nurl = redis://127.0.0.1:%s/0\nprefix = "it:"\n\n[upstream]\nallowed_networks = 127.0.0.0/8\ntimeout_ms = 10000\n\n[security]\nsecret_key_file = %s\n' \
-	"$REDIS_PORT" "$IT_DIR/secret.key" >"$CONF"
+printf '[redis]\nurl = %s\nprefix = "it:"\n\n[upstream]\nallowed_networks = 127.0.0.0/8\ntimeout_ms = 10000\n\n[security]\nsecret_key_file = %s\n' \
+	"$(redis_url "$IT_DIR/redis")" "$IT_DIR/secret.key" >"$CONF"
 
 # drive OP URL [ARGS...]: run the driver; its output in $OUT (key=value lines).
 drive() {
