@@ -11,10 +11,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <fcgiapp.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define SUP_MAX_CHILDREN 1024
@@ -77,8 +79,17 @@ int sup_open_listener(const char *socket_path, const char *listen_addr, int back
 
 static pid_t spawn(const struct sup_opts *o, unsigned generation, const sigset_t *orig)
 {
-    pid_t pid = fork();
+    pid_t pid;
+    int slot = 0;
 
+    /* The slot is chosen before fork: it is also the child's metrics slot. */
+    while (slot < SUP_MAX_CHILDREN && children[slot].pid != 0)
+        slot++;
+    if (slot == SUP_MAX_CHILDREN) {
+        log_error("fork_refused", "%d responders already running", SUP_MAX_CHILDREN);
+        return -1;
+    }
+    pid = fork();
     if (pid < 0) {
         log_error("fork_failed", "cannot fork a responder: %s", strerror(errno));
         return -1;
@@ -95,18 +106,15 @@ static pid_t spawn(const struct sup_opts *o, unsigned generation, const sigset_t
         sigaction(SIGCHLD, &sa, NULL);
         sigprocmask(SIG_SETMASK, orig, NULL);
         log_set_component("responder");
+        metrics_attach_slot(slot);
         rc = o->child_main(o->arg, o->listen_fd, &stop);
         _exit(rc);
     }
-    for (int i = 0; i < SUP_MAX_CHILDREN; i++) {
-        if (children[i].pid == 0) {
-            children[i].pid = pid;
-            children[i].generation = generation;
-            if (i >= nchildren)
-                nchildren = i + 1;
-            break;
-        }
-    }
+    children[slot].pid = pid;
+    children[slot].generation = generation;
+    if (slot >= nchildren)
+        nchildren = slot + 1;
+    metrics_slot_set(slot, (int)pid);
     return pid;
 }
 
@@ -142,16 +150,21 @@ static void signal_all(int sig, int only_other_than, unsigned generation)
 static int reap(unsigned generation, int stopping)
 {
     int died = 0, status;
+    struct rusage ru;
     pid_t pid;
 
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
         for (int i = 0; i < nchildren; i++) {
             if (children[i].pid != pid)
                 continue;
+            metrics_slot_set(i, 0);
+            metrics_add_retired_cpu_us((uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+                                       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec));
             if (stopping) {
                 log_info("responder_stopped", "responder %d finished", (int)pid);
             } else if (children[i].generation == generation) {
                 died++;
+                metrics_restart();
                 if (WIFSIGNALED(status))
                     log_warn("responder_died", "responder %d killed by signal %d", (int)pid,
                              WTERMSIG(status));
@@ -183,6 +196,10 @@ int sup_run(const struct sup_opts *o)
     sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, &orig);
     signal(SIGPIPE, SIG_IGN);
+    /* Before the first fork, so that every responder counts into it. */
+    if (metrics_init_shared() != 0)
+        log_warn("metrics_private", "cannot map the metrics segment (%s); each responder "
+                 "will report only itself", strerror(errno));
 
     for (int i = 0; i < workers; i++)
         spawn(o, generation, &orig);
@@ -210,6 +227,7 @@ int sup_run(const struct sup_opts *o)
                 /* New responders accept on the same socket before the old ones
                  * leave, so no connection finds nobody listening. */
                 generation++;
+                metrics_set_generation(generation);
                 workers = new_workers;
                 for (int i = 0; i < workers; i++)
                     spawn(o, generation, &orig);

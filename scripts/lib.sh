@@ -11,6 +11,8 @@ GW_PACKAGES=(build-essential autoconf automake libtool pkg-config git
 	lighttpd-mod-openssl spawn-fcgi redis-server postgresql wrk openssl curl
 	ca-certificates procps iproute2 util-linux)
 GW_PACKAGES+=(jq) # integration tests read JSON answers
+# Prometheus' own text parser checks /metrics in the tests.
+GW_PACKAGES+=(python3 python3-prometheus-client)
 
 gw_log() { printf '%s\n' "$*" >&2; }
 gw_die() { printf 'error: %s\n' "$*" >&2; exit 1; }

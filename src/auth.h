@@ -50,6 +50,9 @@ enum auth_status {
 enum auth_status auth_authenticate(struct gw_app *app, const struct http_request *r,
                                    struct gw_identity *id, char *reason, size_t n);
 bool auth_has_role(const struct gw_identity *id, unsigned role);
+/* A bounded label ([a-z_]) for a refusal: "missing", "expired", "signature",
+ * "unknown_key", ... from the status and the reason auth_authenticate gave. */
+const char *auth_failure_kind(enum auth_status st, const char *reason);
 const char *auth_role_name(unsigned role_bit);
 void auth_state_free(struct gw_app *app);
 

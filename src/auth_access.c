@@ -179,3 +179,46 @@ enum auth_status auth_authenticate(struct gw_app *app, const struct http_request
     log_debug("auth_ok", "user %s tenant %s roles 0x%x", id->user_id, id->tenant_id, id->roles);
     return AUTH_OK;
 }
+
+/* Bounded labels for the auth failure counter, from the log-safe reasons
+ * auth_jwt.c and auth_jwks.c give; the first entry whose text occurs wins. */
+static const struct {
+    const char *text, *kind;
+} failure_kinds[] = {
+    { "signing keys unavailable", "keys_unavailable" },
+    { "no key with this kid", "unknown_key" },
+    { "does not match key", "algorithm" },
+    { "alg ", "algorithm" },
+    { "no alg", "algorithm" },
+    { "signature", "signature" },
+    { "expired", "expired" },
+    { "not valid for another", "not_yet_valid" },
+    { "no subject", "claims" },
+    { "tenant", "tenant" },
+    { "tid", "tenant" },
+    { " iss", "issuer" },
+    { " aud ", "audience" },
+    { "longer than", "too_large" },
+    { "kid", "malformed" },
+    { "typ", "malformed" },
+    { "crit", "malformed" },
+    { "segments", "malformed" },
+    { "base64url", "malformed" },
+    { "exp", "claims" },
+    { "nbf", "claims" },
+    { "claim", "claims" },
+    { "identity", "claims" },
+    { "appid", "claims" },
+};
+
+const char *auth_failure_kind(enum auth_status st, const char *reason)
+{
+    if (st == AUTH_MISSING)
+        return "missing";
+    if (st == AUTH_UNAVAILABLE)
+        return "keys_unavailable";
+    for (size_t i = 0; reason != NULL && i < GW_ARRAY_LEN(failure_kinds); i++)
+        if (strstr(reason, failure_kinds[i].text) != NULL)
+            return failure_kinds[i].kind;
+    return "other";
+}

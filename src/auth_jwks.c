@@ -20,6 +20,7 @@
 #include "auth_jwt.h"
 #include "fleet_key.h"
 #include "log.h"
+#include "metrics.h"
 #include "store_redis.h"
 #include "util.h"
 
@@ -438,6 +439,15 @@ static int fetch_url(const struct gw_config *cfg, const char *uri, char **out, s
         gw_snprintf(err, errlen, "JWKS larger than %d bytes", JWKS_DOC_MAX);
         goto out;
     }
+    if (cc == CURLE_OPERATION_TIMEDOUT) {
+        char *port = NULL;
+
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+        gw_snprintf(err, errlen, "JWKS fetch timeout: no answer from %s:%s within %d ms", host,
+                    port ? port : "?", cfg->auth_jwks_timeout_ms);
+        curl_free(port);
+        goto out;
+    }
     if (cc != CURLE_OK) {
         gw_snprintf(err, errlen, "JWKS fetch failed: %s", curl_easy_strerror(cc));
         goto out;
@@ -663,7 +673,7 @@ static int fetch_install(struct gw_app *app, struct auth_state *st, char *err, s
     redisReply *rep;
     int rc = -1;
 
-    rds_metric_incr(app, "jwks_fetch_total");
+    metrics_count_named("jwks_fetch_total");
     if (jwks_fetch(&app->cfg, st->uri, &doc, &len, err, errlen) != 0)
         goto fail;
     fetched_ms = gw_now_ms();
@@ -680,7 +690,7 @@ static int fetch_install(struct gw_app *app, struct auth_state *st, char *err, s
     rc = 0;
     goto out;
 fail:
-    rds_metric_incr(app, "jwks_fetch_error_total");
+    metrics_count_named("jwks_fetch_error_total");
     log_warn("jwks_fetch_error", "JWKS from %s unusable: %s", st->uri, err);
 out:
     free(copy);
@@ -708,7 +718,7 @@ static int install_from_redis(struct gw_app *app, struct auth_state *st)
         if (jwks_copy_open(&app->cfg, st->uri, rep->str, rep->len, &fetched_ms, &doc, &doclen, err,
                            sizeof err) != 0) {
             /* The key name only: the content is whatever someone wrote. */
-            rds_metric_incr(app, "jwks_cache_rejected_total");
+            metrics_count_named("jwks_cache_rejected_total");
             log_warn("jwks_cache_rejected", "Redis copy %s of the JWKS ignored: %s", key, err);
         } else if (fetched_ms > gw_now_ms() + JWKS_COPY_FUTURE_MS) {
             log_warn("jwks_cache_invalid", "Redis copy %s of the JWKS claims a fetch time in the "
@@ -734,7 +744,7 @@ static enum jwks_status load(struct gw_app *app, struct auth_state *st, char *re
         gw_snprintf(reason, n, "signing keys unavailable (retrying shortly)");
         return JWKS_UNAVAILABLE;
     }
-    rds_metric_incr(app, "jwks_cache_miss_total");
+    metrics_count_named("jwks_cache_miss_total");
     if (install_from_redis(app, st) == 1)
         return JWKS_OK;
     if (fetch_install(app, st, err, sizeof err) != 0) {
@@ -756,7 +766,7 @@ static void refresh(struct gw_app *app, struct auth_state *st)
     bool fetch = false;
 
     if (st->refresh_try_ms != 0 && now - st->refresh_try_ms < JWKS_REREAD_MIN_MS) {
-        rds_metric_incr(app, "jwks_refresh_limited_total");
+        metrics_count_named("jwks_refresh_limited_total");
         return;
     }
     st->refresh_try_ms = now;
@@ -777,10 +787,10 @@ static void refresh(struct gw_app *app, struct auth_state *st)
     }
     if (fetch) {
         st->refresh_fetch_ms = now;
-        rds_metric_incr(app, "jwks_refresh_total");
+        metrics_count_named("jwks_refresh_total");
         fetch_install(app, st, err, sizeof err);
     } else {
-        rds_metric_incr(app, "jwks_refresh_limited_total");
+        metrics_count_named("jwks_refresh_limited_total");
     }
     if (rep != NULL)
         freeReplyObject(rep);
@@ -809,7 +819,7 @@ enum jwks_status jwks_get_key(struct gw_app *app, const char *kid, const struct 
     }
     k = jwks_find(&st->keys, kid);
     if (k == NULL) {
-        rds_metric_incr(app, "jwks_cache_miss_total");
+        metrics_count_named("jwks_cache_miss_total");
         refresh(app, st);
         k = jwks_find(&st->keys, kid);
     }

@@ -39,6 +39,7 @@ static int v_jwks_uri(const char *v, char *why, size_t n);
 static int v_prefix(const char *v, char *why, size_t n);
 static int v_role_map(const char *v, char *why, size_t n);
 static int v_networks(const char *v, char *why, size_t n);
+static int v_metrics_access(const char *v, char *why, size_t n);
 
 #define S(sec, key, field, def, valid, help) \
     { sec, key, T_STR, offsetof(struct gw_config, field), \
@@ -99,6 +100,8 @@ static const struct cfg_key keys[] = {
       "CIDR list (IPv4, IPv6) upstreams may use beyond public https://: http:// and private, loopback, link-local"),
     I("upstream", "timeout_ms", upstream_timeout_ms, "30000", 100, 600000, "deadline of one upstream exchange (discovery, probe)"),
     I("upstream", "connect_timeout_ms", upstream_connect_timeout_ms, "5000", 100, 60000, "TCP and TLS connect deadline"),
+    S("metrics", "access", metrics_access, "public", v_metrics_access,
+      "who may read /metrics: public | loopback (REMOTE_ADDR) | role:NAME (bearer token)"),
 
     S("security", "allowed_origins", allowed_origins, "", NULL, "Origin values accepted, comma-separated"),
     S("security", "fleet_key_file", fleet_key_file, "", NULL, "secret that MACs the JWKS copy in Redis; empty = no copy"),
@@ -580,4 +583,13 @@ static int v_role_map(const char *v, char *why, size_t n)
 static int v_networks(const char *v, char *why, size_t n)
 {
     return up_networks_check(v, why, n);
+}
+
+static int v_metrics_access(const char *v, char *why, size_t n)
+{
+    if (strcmp(v, "public") == 0 || strcmp(v, "loopback") == 0 ||
+        (strncmp(v, "role:", 5) == 0 && auth_role_parse(v + 5) != 0))
+        return 0;
+    snprintf(why, n, "'%s' is not public, loopback or role:NAME with a gateway role", v);
+    return -1;
 }

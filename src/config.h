@@ -70,6 +70,8 @@ struct gw_config {
     char upstream_allowed_networks[CFG_STR_MAX]; /* CIDR list open to registration */
     int upstream_timeout_ms;                     /* one whole exchange (discovery, probe) */
     int upstream_connect_timeout_ms;
+    /* [metrics] */
+    char metrics_access[64];                 /* public | loopback | role:NAME */
 
     /* [security] */
     char allowed_origins[CFG_STR_MAX];       /* comma-separated */

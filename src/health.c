@@ -77,8 +77,10 @@ static int run_redis(struct check *k, char *err, size_t n)
         return -1;
     r = redisCommand(c, "PING");
     ok = r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
-    if (!ok)
-        snprintf(err, n, "PING failed: %s", r ? (r->str ? r->str : "unexpected reply") : c->errstr);
+    if (!ok && r != NULL)
+        snprintf(err, n, "PING failed: %s", r->str ? r->str : "unexpected reply");
+    else if (!ok)
+        rds_describe_error(c, err, n);
     if (r)
         freeReplyObject(r);
     redisFree(c);
@@ -265,7 +267,7 @@ struct json_object *health_components(const struct gw_config *cfg, int *unhealth
         if (done)
             gw_strlcpy(error, k->error, sizeof(error));
         else
-            snprintf(error, sizeof(error), "no answer within %d ms", k->timeout_ms);
+            snprintf(error, sizeof(error), "timeout: no answer within %d ms", k->timeout_ms);
         pthread_mutex_unlock(&lock);
 
         c = json_object_new_object();

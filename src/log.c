@@ -68,20 +68,23 @@ const char *log_request_id(void)
     return g_request_id;
 }
 
-void log_msg(enum log_level lvl, const char *event, const char *fmt, ...)
+int log_enabled(enum log_level lvl)
+{
+    return lvl >= g_min;
+}
+
+static void vlog(enum log_level lvl, const char *event, struct json_object *fields,
+                 const char *fmt, va_list ap)
 {
     char msg[2048], ts[32];
     struct json_object *o;
     const char *line;
     size_t len;
-    va_list ap;
     int saved = errno;
 
     if (lvl < g_min)
         return;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     gw_iso8601(gw_now_ms(), ts);
 
     o = json_object_new_object();
@@ -93,6 +96,13 @@ void log_msg(enum log_level lvl, const char *event, const char *fmt, ...)
         json_object_object_add(o, "request_id", json_object_new_string(g_request_id));
     json_object_object_add(o, "event", json_object_new_string(event));
     json_object_object_add(o, "msg", json_object_new_string(msg));
+    if (fields != NULL) {
+        /* The line's own keys win: a field cannot forge ts, level or event. */
+        json_object_object_foreach(fields, k, v) {
+            if (!json_object_object_get_ex(o, k, NULL))
+                json_object_object_add(o, k, json_object_get(v));
+        }
+    }
     line = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     len = strlen(line);
     {
@@ -109,4 +119,23 @@ void log_msg(enum log_level lvl, const char *event, const char *fmt, ...)
     }
     json_object_put(o);
     errno = saved;
+}
+
+void log_msg(enum log_level lvl, const char *event, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vlog(lvl, event, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void log_fields(enum log_level lvl, const char *event, struct json_object *fields,
+                const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vlog(lvl, event, fields, fmt, ap);
+    va_end(ap);
 }

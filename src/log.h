@@ -11,11 +11,19 @@ int log_level_parse(const char *s, enum log_level *out);
 void log_set_component(const char *component);
 void log_set_request_id(const char *request_id); /* NULL clears it */
 const char *log_request_id(void);
+/* Whether a line of this level would be written (skip building fields). */
+int log_enabled(enum log_level lvl);
 
 /* event is a short machine-readable name ("request", "redis_connect");
  * the formatted message is human text. Never log secrets or tokens. */
 void log_msg(enum log_level lvl, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+struct json_object;
+/* As log_msg, with the members of fields (a JSON object, not consumed) as
+ * top-level keys of the line, for lines that tools read field by field. */
+void log_fields(enum log_level lvl, const char *event, struct json_object *fields,
+                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #define log_debug(ev, ...) log_msg(LOG_LVL_DEBUG, ev, __VA_ARGS__)
 #define log_info(ev, ...)  log_msg(LOG_LVL_INFO, ev, __VA_ARGS__)

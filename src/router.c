@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "audit.h"
 #include "log.h"
+#include "metrics.h"
 #include "routes.h"
 #include "util.h"
 
@@ -18,7 +20,7 @@ static const struct route routes[] = {
     { PLANE_API, "GET", "/health/ready", route_health_ready, 0, "readiness: Redis and PostgreSQL reachable" },
     { PLANE_API, "GET", "/health/components", route_health_components, ROLE_OPERATOR,
       "every component checked in parallel" },
-    { PLANE_API, "GET", "/metrics", route_metrics, 0, "Prometheus metrics, fleet-wide" },
+    { PLANE_API, "GET", "/metrics", route_metrics, 0, "Prometheus metrics of this host" },
     { PLANE_API, "GET", "/api/v1/me", route_me, ROLE_USER, "the caller's identity as the gateway sees it" },
     { PLANE_API, "GET", "/api/v1/audit", route_audit_list, ROLE_AUDITOR,
       "audit rows, newest first: filters, cursor; tenant-scoped below platform_admin" },
@@ -162,18 +164,51 @@ static void challenge(struct gw_call *c, int status, const char *error, const ch
     http_send_problem(c->res, c->req, status, detail);
 }
 
-static void dispatch(struct gw_app *app, struct http_request *req, struct http_response *res)
+int router_authorize(struct gw_call *c, unsigned role)
 {
-    struct gw_call call;
-    struct gw_identity who;
-    const struct route *rt;
-    char allow[128], reason[256];
-    int st;
+    char reason[256], d[128];
+    enum auth_status as = auth_authenticate(c->app, c->req, &c->identity, reason, sizeof(reason));
 
-    memset(&call, 0, sizeof(call));
-    call.app = app;
-    call.req = req;
-    call.res = res;
+    if (as != AUTH_OK) {
+        metrics_count_labeled("auth_failures_total", "reason", auth_failure_kind(as, reason));
+        switch (as) {
+        case AUTH_MISSING:
+            audit_denied(c->app, c->req, NULL, 401, reason);
+            challenge(c, 401, NULL, "a bearer token is required");
+            break;
+        case AUTH_UNAVAILABLE:
+            http_add_header(c->res, "Retry-After", "5");
+            http_send_problem(c->res, c->req, 503, "the identity provider's keys cannot be obtained");
+            break;
+        default:
+            /* The claims of a rejected token are not an identity. */
+            audit_denied(c->app, c->req, NULL, 401, reason);
+            challenge(c, 401, "invalid_token", "the bearer token is not valid");
+            break;
+        }
+        return -1;
+    }
+    if (!auth_has_role(&c->identity, role)) {
+        metrics_count_labeled("auth_failures_total", "reason", "insufficient_role");
+        log_warn("access_denied", "user %s lacks role %s for %s %s", c->identity.user_id,
+                 auth_role_name(role), c->req->method, c->req->path);
+        snprintf(d, sizeof(d), "the role '%s' is required", auth_role_name(role));
+        audit_denied(c->app, c->req, &c->identity, 403, d);
+        challenge(c, 403, "insufficient_scope", d);
+        return -1;
+    }
+    c->who = &c->identity;
+    return 0;
+}
+
+static void dispatch(struct gw_call *call)
+{
+    struct gw_app *app = call->app;
+    struct http_request *req = call->req;
+    struct http_response *res = call->res;
+    const struct route *rt;
+    char allow[128];
+    int st;
 
     req->plane = request_plane(app, req);
     if (req->plane == PLANE_NONE || !(app->serve_plane & req->plane)) {
@@ -195,7 +230,7 @@ static void dispatch(struct gw_app *app, struct http_request *req, struct http_r
             return;
         }
     }
-    rt = router_match(req->plane, req->method, req->path, &call, allow, sizeof(allow));
+    rt = router_match(req->plane, req->method, req->path, call, allow, sizeof(allow));
     if (rt == NULL) {
         if (allow[0] != '\0') {
             http_add_header(res, "Allow", "%s", allow);
@@ -205,50 +240,78 @@ static void dispatch(struct gw_app *app, struct http_request *req, struct http_r
         }
         return;
     }
-    if (rt->role != 0) {
-        enum auth_status as = auth_authenticate(app, req, &who, reason, sizeof(reason));
-
-        switch (as) {
-        case AUTH_OK:
-            break;
-        case AUTH_MISSING:
-            audit_denied(app, req, NULL, 401, reason);
-            challenge(&call, 401, NULL, "a bearer token is required");
-            return;
-        case AUTH_INVALID:
-            /* The claims of a rejected token are not an identity. */
-            audit_denied(app, req, NULL, 401, reason);
-            challenge(&call, 401, "invalid_token", "the bearer token is not valid");
-            return;
-        case AUTH_UNAVAILABLE:
-            http_add_header(res, "Retry-After", "5");
-            http_send_problem(res, req, 503, "the identity provider's keys cannot be obtained");
-            return;
-        }
-        if (!auth_has_role(&who, rt->role)) {
-            char d[128];
-
-            log_warn("access_denied", "user %s lacks role %s for %s %s", who.user_id,
-                     auth_role_name(rt->role), req->method, req->path);
-            snprintf(d, sizeof(d), "the role '%s' is required", auth_role_name(rt->role));
-            audit_denied(app, req, &who, 403, d);
-            challenge(&call, 403, "insufficient_scope", d);
-            return;
-        }
-        call.who = &who;
-    }
-    rt->fn(&call);
+    call->route = rt;
+    if (rt->role != 0 && router_authorize(call, rt->role) != 0)
+        return;
+    rt->fn(call);
     if (!res->head_sent)
         http_send_problem(res, req, 500, "the handler produced no response");
+}
+
+static int64_t monotonic_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void add_str(struct json_object *o, const char *key, const char *v)
+{
+    if (v != NULL && v[0] != '\0')
+        json_object_object_add(o, key, json_object_new_string(v));
+}
+
+/* One access line per request, as fields (the request id is added by log.c).
+ * The query string is left out: callers put secrets there despite advice. */
+static void access_log(const struct gw_call *c, int64_t duration_us)
+{
+    const struct http_request *req = c->req;
+    const struct gw_identity *id = &c->identity;
+    struct json_object *f;
+    const char *ua = http_header(req, "User-Agent");
+    char ua_short[256];
+
+    if (!log_enabled(LOG_LVL_INFO))
+        return;
+    f = json_object_new_object();
+
+    add_str(f, "method", req->method ? req->method : "-");
+    add_str(f, "path", req->path);
+    add_str(f, "route", c->route != NULL ? c->route->pattern : NULL);
+    json_object_object_add(f, "status", json_object_new_int(c->res->status));
+    json_object_object_add(f, "bytes", json_object_new_int64((int64_t)c->res->bytes));
+    json_object_object_add(f, "duration_ms", json_object_new_double((double)duration_us / 1000.0));
+    add_str(f, "plane", gw_plane_name(req->plane));
+    add_str(f, "remote_addr", req->remote_addr);
+    add_str(f, "user", id->user_id);
+    add_str(f, "tenant", id->tenant_id);
+    if (ua != NULL) {
+        gw_strlcpy(ua_short, ua, sizeof(ua_short)); /* bounded: clients send anything */
+        add_str(f, "user_agent", ua_short);
+    }
+    if (c->res->client_gone)
+        json_object_object_add(f, "client_gone", json_object_new_boolean(1));
+    log_fields(LOG_LVL_INFO, "request", f, "%s %s %d", req->method ? req->method : "-", req->path,
+               c->res->status);
+    json_object_put(f);
 }
 
 void gw_handle(struct gw_app *app, struct http_io *io)
 {
     struct http_request req;
     struct http_response res;
+    struct gw_call call;
+    int64_t t0 = monotonic_us(), us;
+    size_t nroutes;
     int st;
 
+    metrics_busy(1);
     app->requests++;
+    memset(&call, 0, sizeof(call));
+    call.app = app;
+    call.req = &req;
+    call.res = &res;
     http_response_init(&res, io);
     st = http_request_init(&req, io, app->cfg.header_max);
     log_set_request_id(req.request_id);
@@ -258,12 +321,14 @@ void gw_handle(struct gw_app *app, struct http_io *io)
     if (st != 0)
         http_send_problem(&res, &req, st, "the request cannot be processed as sent");
     else
-        dispatch(app, &req, &res);
+        dispatch(&call);
     /* No flush here: the process layer's end of request sends what is left in
      * one write. Streaming handlers flush each event themselves. */
-    log_info("request", "%s %s %d %zub %lldms plane=%s%s", req.method ? req.method : "-",
-             req.path, res.status, res.bytes, (long long)(gw_monotonic_ms() - req.start_ms),
-             gw_plane_name(req.plane), res.client_gone ? " client_gone" : "");
+    us = monotonic_us() - t0;
+    metrics_request((int)req.plane, call.route != NULL ? (int)(call.route - router_table(&nroutes)) : -1,
+                    res.status, us);
+    access_log(&call, us);
     http_request_free(&req);
     log_set_request_id(NULL);
+    metrics_busy(0);
 }

@@ -1,13 +1,13 @@
 /* Management-plane handlers for health and metrics. They translate domain
- * results (health.c, Redis counters) into HTTP answers and nothing more. */
+ * results (health.c, metrics.c) into HTTP answers and nothing more. */
 #include <stdio.h>
 #include <string.h>
 
 #include "build-config.h"
 #include "health.h"
 #include "log.h"
+#include "metrics.h"
 #include "routes.h"
-#include "store_redis.h"
 #include "util.h"
 
 void route_health(struct gw_call *c)
@@ -58,41 +58,52 @@ void route_health_components(struct gw_call *c)
     json_object_put(o);
 }
 
-/* Fleet-wide counters live in one Redis hash; every responder adds to it. */
+static const char *metrics_route_name(int i, void *arg)
+{
+    size_t n;
+    const struct route *t = router_table(&n);
+
+    (void)arg;
+    return i >= 0 && (size_t)i < n ? t[i].pattern : NULL;
+}
+
+static const char *metrics_plane_name(int plane)
+{
+    return gw_plane_name((enum gw_plane)plane);
+}
+
+static int metrics_emit(const char *s, size_t n, void *arg)
+{
+    return http_write(arg, s, n);
+}
+
+/* metrics.access: who may read the host's numbers (route counts and process
+ * sizes tell an attacker what runs here). 0 when allowed, else answered. */
+static int metrics_allowed(struct gw_call *c)
+{
+    const char *access = c->app->cfg.metrics_access;
+
+    if (strncmp(access, "role:", 5) == 0)
+        return router_authorize(c, auth_role_parse(access + 5));
+    if (strcmp(access, "loopback") == 0 && !gw_host_is_loopback(c->req->remote_addr)) {
+        log_warn("metrics_refused", "/metrics from %s refused: metrics.access is loopback",
+                 c->req->remote_addr ? c->req->remote_addr : "(unknown address)");
+        http_send_problem(c->res, c->req, 403, "metrics are served to this host's loopback only");
+        return -1;
+    }
+    return 0;
+}
+
+/* This host's counters, from the shared segment: no store is touched, so a
+ * scrape answers with Redis or PostgreSQL down, and N hosts sum to the fleet. */
 void route_metrics(struct gw_call *c)
 {
-    char key[128], line[512];
-    redisReply *r;
-    struct http_response *w = c->res;
-    int up = 1;
+    struct metrics_labels l = { metrics_route_name, metrics_plane_name, PACKAGE_VERSION, NULL };
 
-    rds_key(c->app, key, sizeof(key), "%s", RDS_METRICS_KEY);
-    r = rds_cmd(c->app, "HGETALL %s", key);
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY)
-        up = 0;
-    if (http_send_head(w, 200, "text/plain; version=0.0.4") != 0)
-        goto out;
-    snprintf(line, sizeof(line),
-             "# HELP mcpgw_build_info Gateway version.\n# TYPE mcpgw_build_info gauge\n"
-             "mcpgw_build_info{version=\"%s\"} 1\n"
-             "# HELP mcpgw_redis_up Whether the fleet counters could be read.\n"
-             "# TYPE mcpgw_redis_up gauge\nmcpgw_redis_up %d\n", PACKAGE_VERSION, up);
-    http_write(w, line, strlen(line));
-    if (up) {
-        for (size_t i = 0; i + 1 < r->elements; i += 2) {
-            const char *name = r->element[i]->str, *val = r->element[i + 1]->str;
-            int safe = name != NULL && val != NULL;
-
-            for (const char *p = name; safe && *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
-                    safe = 0;
-            if (!safe)
-                continue;
-            snprintf(line, sizeof(line), "# TYPE mcpgw_%s counter\nmcpgw_%s %s\n", name, name, val);
-            http_write(w, line, strlen(line));
-        }
-    }
-out:
-    if (r)
-        freeReplyObject(r);
+    if (metrics_allowed(c) != 0)
+        return;
+    if (http_send_head(c->res, 200, "text/plain; version=0.0.4; charset=utf-8") != 0)
+        return;
+    if (metrics_render(&l, metrics_emit, c->res) != 0)
+        log_info("metrics_client_gone", "the scraper left before the end of /metrics");
 }

@@ -35,7 +35,13 @@ PGconn *pg_connect_dsn(const char *dsn, int timeout_s, char *err, size_t errlen)
     if (PQstatus(c) != CONNECTION_OK) {
         char *m = PQerrorMessage(c), *nl;
 
-        snprintf(err, errlen, "cannot connect to PostgreSQL: %s", m);
+        /* libpq words its own timeout "timeout expired" and leaves out the
+         * server it waited for. */
+        if (strstr(m, "timeout expired") != NULL)
+            snprintf(err, errlen, "timeout: no answer from PostgreSQL at %s:%s within %d s",
+                     PQhost(c) ? PQhost(c) : "?", PQport(c) ? PQport(c) : "?", timeout_s);
+        else
+            snprintf(err, errlen, "cannot connect to PostgreSQL: %s", m);
         while ((nl = strchr(err, '\n')) != NULL)
             *nl = ' ';
         gw_trim(err);
@@ -95,7 +101,8 @@ int pg_ping(PGconn *c, int timeout_ms, char *err, size_t errlen)
             /* No PQcancel: it opens another connection to the same stalled
              * server and waits for it without a timeout. The caller closes
              * this connection, and the server drops the query with it. */
-            snprintf(err, errlen, "no answer to SELECT 1 within %d ms", timeout_ms);
+            snprintf(err, errlen, "timeout: no answer to SELECT 1 from PostgreSQL at %s:%s within %d ms",
+                     PQhost(c) ? PQhost(c) : "?", PQport(c) ? PQport(c) : "?", timeout_ms);
             return -1;
         }
         if (!PQconsumeInput(c)) {

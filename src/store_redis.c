@@ -2,6 +2,7 @@
  * fork and dropped on any I/O error; the next call reconnects after a back-off. */
 #include "store_redis.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "app.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #define RDS_RETRY_MS 500
@@ -75,6 +77,30 @@ static int parse_url(const char *url, char *host, size_t hostn, int *port, char 
     return host[0] != '\0' ? 0 : -1;
 }
 
+void rds_describe_error(const redisContext *c, char *buf, size_t n)
+{
+    char where[300];
+    long ms = 0;
+
+    if (c == NULL) {
+        gw_snprintf(buf, n, "no connection to Redis");
+        return;
+    }
+    if (c->connection_type == REDIS_CONN_UNIX)
+        gw_snprintf(where, sizeof(where), "%s", c->unix_sock.path ? c->unix_sock.path : "?");
+    else
+        gw_snprintf(where, sizeof(where), "%s:%d", c->tcp.host ? c->tcp.host : "?", c->tcp.port);
+    if (c->timeout != NULL)
+        ms = (long)c->timeout->tv_sec * 1000 + (long)c->timeout->tv_usec / 1000;
+    /* hiredis reports a timeout as an I/O error carrying errno's text:
+     * ETIMEDOUT when connecting, EAGAIN when a reply is late. */
+    if (c->err == REDIS_ERR_IO && (strcmp(c->errstr, strerror(ETIMEDOUT)) == 0 ||
+                                   strcmp(c->errstr, strerror(EAGAIN)) == 0))
+        gw_snprintf(buf, n, "timeout: no answer from Redis at %s within %ld ms", where, ms);
+    else
+        gw_snprintf(buf, n, "Redis at %s: %s", where, c->err ? c->errstr : "no reply");
+}
+
 redisContext *rds_connect_url(const char *url, int timeout_ms, char *err, size_t errlen)
 {
     char host[256], path[512], user[128], password[256];
@@ -92,8 +118,13 @@ redisContext *rds_connect_url(const char *url, int timeout_ms, char *err, size_t
     }
     c = path[0] ? redisConnectUnixWithTimeout(path, tv) : redisConnectWithTimeout(host, port, tv);
     if (c == NULL || c->err) {
-        snprintf(err, errlen, "cannot connect to Redis at %s: %s", path[0] ? path : host,
-                 c ? c->errstr : "out of memory");
+        char why[512];
+
+        rds_describe_error(c, why, sizeof(why));
+        if (strncmp(why, "timeout", 7) == 0)
+            snprintf(err, errlen, "cannot connect to Redis: %s", why);
+        else
+            snprintf(err, errlen, "cannot connect to %s", why);
         if (c)
             redisFree(c);
         return NULL;
@@ -153,8 +184,11 @@ void rds_close(struct gw_app *app)
 static redisReply *finish(struct gw_app *app, void *rep)
 {
     if (rep == NULL) {
-        log_warn("redis_error", "Redis command failed: %s; reconnecting on next use",
-                 app->redis ? app->redis->errstr : "no connection");
+        char why[512];
+
+        rds_describe_error(app->redis, why, sizeof(why));
+        log_warn(strncmp(why, "timeout", 7) == 0 ? "redis_timeout" : "redis_error",
+                 "Redis command failed: %s; reconnecting on next use", why);
         rds_close(app);
     }
     return rep;
@@ -195,14 +229,9 @@ int rds_key(const struct gw_app *app, char *buf, size_t n, const char *fmt, ...)
     return (m < 0 || (size_t)m >= n - plen) ? -1 : 0;
 }
 
+/* Counters are per host now (metrics.c); the name stays for callers. */
 void rds_metric_incr(struct gw_app *app, const char *name)
 {
-    char key[128];
-    redisReply *rep;
-
-    if (rds_key(app, key, sizeof(key), "%s", RDS_METRICS_KEY) != 0)
-        return;
-    rep = rds_cmd(app, "HINCRBY %s %s 1", key, name);
-    if (rep != NULL)
-        freeReplyObject(rep);
+    (void)app;
+    metrics_count_named(name);
 }

@@ -11,6 +11,9 @@ struct gw_app;
 /* Open a connection to redis://host:port[/db] or unix:///path[?db=N]
  * with a connect and command timeout. NULL with err filled on failure. */
 redisContext *rds_connect_url(const char *url, int timeout_ms, char *err, size_t errlen);
+/* What went wrong on c, naming the server (host:port or socket path); a
+ * timeout reads "timeout: no answer from Redis at HOST:PORT within N ms". */
+void rds_describe_error(const redisContext *c, char *buf, size_t n);
 /* The responder's connection, opened on demand; NULL when Redis is down. */
 redisContext *rds_conn(struct gw_app *app);
 /* Run a command (hiredis format: %s/%b arguments, never data in the format).
@@ -20,10 +23,8 @@ redisContext *rds_conn(struct gw_app *app);
 redisReply *rds_cmd(struct gw_app *app, const char *fmt, ...);
 redisReply *rds_cmdargv(struct gw_app *app, int argc, const char **argv, const size_t *argvlen);
 void rds_close(struct gw_app *app);
-/* Fleet-wide counters: one hash, <prefix>metrics, that every responder adds
- * to and /metrics reads. */
-#define RDS_METRICS_KEY "metrics"
-/* HINCRBY <prefix>metrics name 1; best effort (Redis down is ignored). */
+/* Count an event by name: metrics_count_named (per-host shared counters,
+ * no Redis traffic); kept so that existing callers read the same. */
 void rds_metric_incr(struct gw_app *app, const char *name);
 
 /* prefix + formatted name into buf; 0 or -1 when it does not fit. */

@@ -224,6 +224,19 @@ it_start_apache() {
 	wait_until 10 port_in_use "$MCP_PORT"
 }
 
+# it_start_host_b LOGFILE: a second host's worth of gateway, its own `serve`
+# pool (2 responders on $IT_DIR/gw-b.sock) behind Apache mod_proxy_fcgi on two
+# new ports, same configuration and stores; sets API_B MCP_B (and the ports).
+it_start_host_b() {
+	API_PORT=$(free_port) MCP_PORT=$(free_port)
+	API_B=https://127.0.0.1:$API_PORT MCP_B=https://127.0.0.1:$MCP_PORT
+	FCGI_SOCKET=$IT_DIR/gw-b.sock
+	it_cleanup_add serve_stop "$IT_DIR/serve-b.pid"
+	serve_start "$GATEWAY" "$CONF" "$FCGI_SOCKET" "$IT_DIR/serve-b.pid" "$1" 2 ||
+		it_fatal "second responder pool starts"
+	it_start_apache proxy_fcgi "$IT_DIR/apache-b"
+}
+
 # it_gateway_for_apache: Apache-run modes (mod_fcgid, CGI) execute a private copy
 # of the binary as nobody, so that whatever Apache leaves running can be found
 # by its path and stopped, and a clone under a private folder still works.

@@ -15,15 +15,18 @@ API_A=$API MCP_A=$MCP
 
 # Pool B: its own supervisor and socket behind Apache on two other ports, with
 # the same configuration (in a real fleet both sit behind one public name).
-API_PORT=$(free_port) MCP_PORT=$(free_port)
-API_B=https://127.0.0.1:$API_PORT MCP_B=https://127.0.0.1:$MCP_PORT
-FCGI_SOCKET=$IT_DIR/gw-b.sock
-it_cleanup_add serve_stop "$IT_DIR/serve-b.pid"
-serve_start "$GATEWAY" "$CONF" "$FCGI_SOCKET" "$IT_DIR/serve-b.pid" "$IT_DIR/gateway.log" 2 ||
-	it_fatal "second responder pool starts"
-it_start_apache proxy_fcgi "$IT_DIR/apache-b"
+it_start_host_b "$IT_DIR/gateway.log"
 
-metric() { http GET "$API_A/metrics"; sed -n "s/^mcpgw_$1 //p" "$IT_DIR/last.body"; }
+# metric NAME: the fleet's value, the sum of every host's /metrics (as Prometheus would add them).
+metric() {
+	local base sum=0 v
+	for base in "$API_A" "$API_B"; do
+		http GET "$base/metrics"
+		v=$(sed -n "s/^mcpgw_$1 //p" "$IT_DIR/last.body")
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
 # all_ok TOKEN N: N requests to /api/v1/me on each pool; counts failures in FAILS.
 all_ok() {
 	FAILS=0

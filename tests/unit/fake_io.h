@@ -3,9 +3,11 @@
 #ifndef GW_TEST_FAKE_IO_H
 #define GW_TEST_FAKE_IO_H
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "http.h"
+#include "router.h"
 
 struct fake_io {
     const char *const *vars;  /* NAME, value, NAME, value, ..., NULL */
@@ -74,6 +76,18 @@ static inline const char *fake_body(const struct fake_io *f)
     const char *p = strstr(f->out, "\r\n\r\n");
 
     return p ? p + 4 : "";
+}
+
+/* Run one request through the whole pipeline; the answer's status, or 0. */
+static inline int fake_handle(struct gw_app *app, struct fake_io *f, const char *const *vars,
+                              const char *body)
+{
+    int status = 0;
+
+    fake_io_init(f, vars, body);
+    gw_handle(app, &f->io);
+    sscanf(f->out, "Status: %d", &status);
+    return status;
 }
 
 #endif
