@@ -3,6 +3,8 @@
 #include "supervisor.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,8 +58,6 @@ int sup_open_listener(const char *socket_path, const char *listen_addr, int back
             snprintf(err, errlen, "cannot listen on %s: %s", socket_path, strerror(errno));
             return -1;
         }
-        /* Web servers often run as another user (Apache's nobody). */
-        chmod(socket_path, 0666);
         return fd;
     }
     if (listen_addr == NULL || listen_addr[0] == '\0') {
@@ -75,6 +75,102 @@ int sup_open_listener(const char *socket_path, const char *listen_addr, int back
         return -1;
     }
     return fd;
+}
+
+int sup_socket_access(const char *path, const char *mode, const char *group, char *err,
+                      size_t errlen)
+{
+    char *end;
+    long m;
+
+    errno = 0;
+    m = strtol(mode, &end, 8);
+    if (mode[0] == '\0' || *end != '\0' || errno != 0 || m < 0 || m > 0777) {
+        snprintf(err, errlen, "socket mode '%s' is not an octal mode such as 0660", mode);
+        return -1;
+    }
+    if (group != NULL && group[0] != '\0') {
+        struct group *g = getgrnam(group);
+
+        if (g == NULL) {
+            snprintf(err, errlen, "socket group '%s' does not exist", group);
+            return -1;
+        }
+        if (chown(path, (uid_t)-1, g->gr_gid) != 0) {
+            snprintf(err, errlen, "cannot give %s to group %s: %s", path, group, strerror(errno));
+            return -1;
+        }
+    }
+    if (chmod(path, (mode_t)m) != 0) {
+        snprintf(err, errlen, "cannot set mode %s on %s: %s", mode, path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int sup_identity_resolve(const char *user, const char *group, int allow_root,
+                         struct sup_identity *id, char *err, size_t errlen)
+{
+    struct passwd *pw = NULL;
+    struct group *gr;
+
+    memset(id, 0, sizeof(*id));
+    if (user != NULL && user[0] != '\0') {
+        pw = getpwnam(user);
+        if (pw == NULL) {
+            snprintf(err, errlen, "fastcgi.user '%s' does not exist", user);
+            return -1;
+        }
+    }
+    if (geteuid() != 0) {
+        /* Nothing to switch; a different user named is a mistake worth saying. */
+        if (pw != NULL && pw->pw_uid != geteuid()) {
+            snprintf(err, errlen, "fastcgi.user is %s but serve runs as uid %d, not as root",
+                     user, (int)geteuid());
+            return -1;
+        }
+        return 0;
+    }
+    if (pw == NULL || pw->pw_uid == 0) {
+        if (!allow_root) {
+            snprintf(err, errlen, "refusing to run responders as root: set fastcgi.user "
+                                  "(an unprivileged user such as mcpgw), or fastcgi.allow_root = 1");
+            return -1;
+        }
+        return 0;
+    }
+    id->change = 1;
+    id->uid = pw->pw_uid;
+    id->gid = pw->pw_gid;
+    if (gw_strlcpy(id->user, user, sizeof(id->user)) != 0) {
+        snprintf(err, errlen, "fastcgi.user name is too long");
+        return -1;
+    }
+    if (group != NULL && group[0] != '\0') {
+        gr = getgrnam(group);
+        if (gr == NULL) {
+            snprintf(err, errlen, "fastcgi.group '%s' does not exist", group);
+            return -1;
+        }
+        id->gid = gr->gr_gid;
+    }
+    return 0;
+}
+
+int sup_identity_apply(const struct sup_identity *id, char *err, size_t errlen)
+{
+    if (!id->change)
+        return 0;
+    /* Groups first: after setuid there is no right left to change them. */
+    if (initgroups(id->user, id->gid) != 0 || setgid(id->gid) != 0 || setuid(id->uid) != 0) {
+        snprintf(err, errlen, "cannot switch to user %s: %s", id->user, strerror(errno));
+        return -1;
+    }
+    if (setuid(0) == 0 || geteuid() == 0) {
+        snprintf(err, errlen, "root could be regained after switching to %s", id->user);
+        return -1;
+    }
+    return 0;
 }
 
 static pid_t spawn(const struct sup_opts *o, unsigned generation, const sigset_t *orig)

@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 struct sup_opts {
     int listen_fd;
@@ -18,10 +19,30 @@ struct sup_opts {
     void *arg;
 };
 
-/* A unix socket path (mode 0666, stale file replaced) or 127.0.0.1:PORT.
- * Returns the fd, or -1 with err filled. */
+/* A unix socket path (stale file replaced; give it its access with
+ * sup_socket_access) or 127.0.0.1:PORT. Returns the fd, or -1 with err filled. */
 int sup_open_listener(const char *socket_path, const char *listen_addr, int backlog,
                       char *err, size_t errlen);
+/* Mode (octal text, e.g. "0660") and group (name; "" keeps the creator's) of
+ * the unix socket: only its owner and that group may connect. 0 or -1. */
+int sup_socket_access(const char *path, const char *mode, const char *group, char *err,
+                      size_t errlen);
+
+/* Who the responders run as. */
+struct sup_identity {
+    int change;              /* 1: switch to uid/gid after fork */
+    uid_t uid;
+    gid_t gid;
+    char user[64];
+};
+/* Resolve user and group names (group "" = the user's primary group). Started
+ * as root, an empty user (or root) is refused unless allow_root; started as
+ * another user, only that user is accepted. 0 or -1 with err filled. */
+int sup_identity_resolve(const char *user, const char *group, int allow_root,
+                         struct sup_identity *id, char *err, size_t errlen);
+/* In a responder: supplementary groups, gid, then uid; verifies that root
+ * cannot be regained. 0 or -1 with err filled. */
+int sup_identity_apply(const struct sup_identity *id, char *err, size_t errlen);
 /* Runs until SIGTERM/SIGINT has drained every responder. Returns 0. */
 int sup_run(const struct sup_opts *o);
 

@@ -9,10 +9,18 @@ GW_PACKAGES=(build-essential autoconf automake libtool pkg-config git
 	libfcgi-dev libhiredis-dev libpq-dev libjson-c-dev libjwt-dev libssl-dev
 	libcurl4-openssl-dev libcriterion-dev apache2 libapache2-mod-fcgid lighttpd
 	lighttpd-mod-openssl spawn-fcgi redis-server postgresql wrk openssl curl
-	ca-certificates procps iproute2 util-linux)
+	ca-certificates procps iproute2 util-linux socat redis-sentinel
+	man-db groff-base)
 GW_PACKAGES+=(jq) # integration tests read JSON answers
 # Prometheus' own text parser checks /metrics in the tests.
 GW_PACKAGES+=(python3 python3-prometheus-client)
+
+
+# Least privilege: responders run as GW_SERVICE_USER (created on demand), the
+# web servers' workers as GW_WEB_USER, which alone (by group) may use the socket.
+GW_SERVICE_USER=${GW_SERVICE_USER:-mcpgw}
+GW_WEB_USER=${GW_WEB_USER:-www-data}
+GW_WEB_GROUP=${GW_WEB_GROUP:-www-data}
 
 gw_log() { printf '%s\n' "$*" >&2; }
 gw_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -69,6 +77,22 @@ ensure_node() {
 	(cd "$dir" && npm ci --no-audit --no-fund) >&2 || return 1
 	[ -x "$dir/node_modules/node/bin/node" ] || gw_die "npm ci left no node binary in $dir/node_modules/node/bin"
 }
+
+# ensure_service_user: the unprivileged system user (and group) of the responders.
+# Retried: another useradd may hold /etc/passwd's lock at the same moment.
+ensure_service_user() {
+	local i
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		id -u "$GW_SERVICE_USER" >/dev/null 2>&1 && return 0
+		useradd --system --user-group --no-create-home --home-dir /nonexistent \
+			--shell /usr/sbin/nologin "$GW_SERVICE_USER" 2>/dev/null && return 0
+		sleep 0.5
+	done
+	id -u "$GW_SERVICE_USER" >/dev/null 2>&1 || { gw_log "cannot create user $GW_SERVICE_USER"; return 1; }
+}
+
+# secure_file FILE GROUP: readable by root and GROUP only (credentials, keys).
+secure_file() { chown "root:$2" "$1" && chmod 640 "$1"; }
 
 # build [SRCDIR [CONFIGURE-ARGS...]]: autoreconf, configure and make, each only when needed.
 build() {
@@ -248,6 +272,44 @@ redis_url() { printf 'redis://:%s@127.0.0.1:%s/0\n' "$(cat "$1/redis.secret")" "
 
 redis_stop() { stop_by_pidfile "$1/redis.pid" 10; }
 
+# redis_replica_start DIR PORT PRIMARY_PORT: like redis_start, replicating 127.0.0.1:PRIMARY_PORT.
+redis_replica_start() {
+	local dir=$1 port=$2 primary=$3
+	mkdir -p "$dir"
+	redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --replicaof 127.0.0.1 "$primary" \
+		--pidfile "$dir/redis.pid" --dir "$dir" --logfile "$dir/redis.log" \
+		--save '' --appendonly no >/dev/null || return 1
+	echo "$port" >"$dir/redis.port"
+	wait_until 10 redis_ping "$port" || { tail -n 20 "$dir/redis.log" >&2; return 1; }
+}
+
+# sentinel_start DIR PORT NAME PRIMARY_PORT [DOWN_AFTER_MS=1000]: one redis-sentinel
+# (quorum 1) watching 127.0.0.1:PRIMARY_PORT as NAME; DIR/redis.pid.
+sentinel_start() {
+	local dir=$1 port=$2 name=$3 primary=$4 down=${5:-1000}
+	mkdir -p "$dir"
+	# Sentinel rewrites its configuration file: it must be its own, writable.
+	cat >"$dir/sentinel.conf" <<-EOF
+		port $port
+		bind 127.0.0.1
+		daemonize yes
+		pidfile $dir/redis.pid
+		logfile $dir/sentinel.log
+		dir $dir
+		sentinel monitor $name 127.0.0.1 $primary 1
+		sentinel down-after-milliseconds $name $down
+		sentinel failover-timeout $name 2000
+		sentinel parallel-syncs $name 1
+	EOF
+	redis-sentinel "$dir/sentinel.conf" >/dev/null || return 1
+	wait_until 10 redis_ping "$port" || { tail -n 20 "$dir/sentinel.log" >&2; return 1; }
+}
+
+# sentinel_primary_port SENTINEL_PORT NAME: the port the sentinel names as primary.
+sentinel_primary_port() {
+	redis-cli -h 127.0.0.1 -p "$1" SENTINEL get-master-addr-by-name "$2" 2>/dev/null | sed -n 2p
+}
+
 # --- TLS -----------------------------------------------------------------------
 
 # make_certs DIR: DIR/ca.pem (the CA clients trust), DIR/tls.crt, DIR/tls.key
@@ -302,7 +364,8 @@ render_template() {
 # gateway_conf: print a gateway.conf from these variables (empty ones omitted):
 # API_PORT MCP_PORT CERT KEY CA LOG_FILE FCGI_SOCKET WORKERS REDIS_URL PG_DSN
 # DEV_KEY JWKS_FILE AUDIENCE BODY_MAX LOG_LEVEL REDIS_TIMEOUT_MS DRAIN_TIMEOUT
-# UPSTREAM_ALLOWED_NETWORKS FLEET_KEY SECRET_KEY_FILE
+# UPSTREAM_ALLOWED_NETWORKS FLEET_KEY SECRET_KEY_FILE SERVE_USER SOCKET_GROUP
+# REDIS_SENTINELS REDIS_MASTER_NAME
 gateway_conf() {
 	local kv
 	_conf_kv() { [ -n "$2" ] && printf '%s = %s\n' "$1" "$2"; return 0; }
@@ -322,9 +385,13 @@ gateway_conf() {
 	_conf_kv workers "${WORKERS:-}"
 	_conf_kv plane both
 	_conf_kv drain_timeout "${DRAIN_TIMEOUT:-}"
+	_conf_kv user "${SERVE_USER:-}"
+	_conf_kv socket_group "${SOCKET_GROUP:-}"
 	echo
 	echo "[redis]"
 	_conf_kv url "$REDIS_URL"
+	_conf_kv sentinels "${REDIS_SENTINELS:-}"
+	_conf_kv master_name "${REDIS_MASTER_NAME:-}"
 	_conf_kv prefix "mreg:"
 	_conf_kv timeout_ms "${REDIS_TIMEOUT_MS:-}"
 	echo
@@ -417,8 +484,10 @@ apache_render() {
 	local variant=$1 dir=$2
 	shift 2
 	mkdir -p "$dir/htdocs" "$dir/fcgid"
-	chown nobody:nogroup "$dir/fcgid"
-	render_template "$GW_ROOT/conf/apache/common.conf.in" "$dir/apache-common.conf" VAR="$dir" "$@" &&
+	chown "$GW_WEB_USER:$GW_WEB_GROUP" "$dir/fcgid"
+	# The first value given for a name wins: callers may override the users.
+	render_template "$GW_ROOT/conf/apache/common.conf.in" "$dir/apache-common.conf" VAR="$dir" "$@" \
+		WEB_USER="$GW_WEB_USER" WEB_GROUP="$GW_WEB_GROUP" BIND=127.0.0.1 SERVER_NAME=127.0.0.1 &&
 		render_template "$GW_ROOT/conf/apache/$variant.conf.in" "$dir/apache.conf" VAR="$dir" "$@" &&
 		echo "$dir/apache.conf"
 }
@@ -428,9 +497,13 @@ lighttpd_render() {
 	local dir=$1
 	shift
 	mkdir -p "$dir/htdocs"
-	render_template "$GW_ROOT/conf/lighttpd/lighttpd.conf.in" "$dir/lighttpd.conf" VAR="$dir" "$@" &&
+	# lighttpd opens its error log after switching to the web server's user; the
+	# directory (and the configuration in it) stays root's.
+	touch "$dir/lighttpd-error.log" && chown "$GW_WEB_USER:$GW_WEB_GROUP" "$dir/lighttpd-error.log"
+	render_template "$GW_ROOT/conf/lighttpd/lighttpd.conf.in" "$dir/lighttpd.conf" VAR="$dir" "$@" \
+		WEB_USER="$GW_WEB_USER" WEB_GROUP="$GW_WEB_GROUP" BIND=127.0.0.1 &&
 		echo "$dir/lighttpd.conf"
 }
 
-# nobody_can_run PATH: the Apache user (nobody) can reach and execute PATH.
-nobody_can_run() { runuser -u nobody -- test -x "$1" 2>/dev/null; }
+# nobody_can_run PATH: the web server's user can reach and execute PATH.
+nobody_can_run() { runuser -u "$GW_WEB_USER" -- test -x "$1" 2>/dev/null; }

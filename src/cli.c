@@ -16,6 +16,7 @@
 #include "config.h"
 #include "health.h"
 #include "log.h"
+#include "manual.h"
 #include "registry.h"
 #include "responder.h"
 #include "router.h"
@@ -24,25 +25,40 @@
 #include "util.h"
 #include "validate.h"
 
-static const char usage[] =
-    "usage: mcp-gateway [--config FILE] COMMAND [options]\n"
-    "\n"
-    "commands:\n"
-    "  serve     run the pre-fork FastCGI supervisor\n"
-    "            [--plane api|mcp|both] [--socket PATH | --listen 127.0.0.1:PORT]\n"
-    "            [--workers N] [--pid-file FILE]\n"
-    "  fcgi      run one responder on fd 0 (spawn-fcgi, mod_fcgid) or as CGI\n"
-    "  migrate   apply database migrations [--dir DIR] (alias: setup)\n"
-    "  validate  check configuration and connectivity; exit 1 on any problem\n"
-    "  token     mint a development token [--sub --tenant --roles --scopes --ttl --aud]\n"
-    "  jwks      print the development issuer's public JWKS\n"
-    "  health    check every component now; exit 1 when unhealthy\n"
-    "  config    print the effective configuration\n"
-    "  rekey     re-seal every upstream credential under a new key --new-key FILE\n"
-    "  version   print the version\n"
-    "\n"
-    "The configuration file comes from --config or MCPGW_CONFIG; every key can be\n"
-    "overridden by MCPGW_<SECTION>_<KEY> in the environment.\n";
+/* Every command, for --help and mcp-gateway(1): one table, so they agree. */
+static const struct man_command commands[] = {
+    { "serve", "[--plane api|mcp|both] [--socket PATH | --listen 127.0.0.1:PORT] [--workers N] "
+               "[--pid-file FILE]",
+      "run the pre-fork FastCGI supervisor: opens the socket (fastcgi.socket_mode, "
+      "fastcgi.socket_group), runs the responders as fastcgi.user when started as root, "
+      "replaces any that die, reloads on SIGHUP, drains on SIGTERM" },
+    { "fcgi", "", "run one responder on fd 0 (spawn-fcgi, mod_fcgid) or as CGI" },
+    { "migrate", "[--dir DIR]", "apply database migrations (alias: setup)" },
+    { "validate", "", "check configuration and connectivity; exit 1 on any problem" },
+    { "token", "[--sub --tenant --roles --scopes --ttl --aud]", "mint a development token" },
+    { "jwks", "", "print the development issuer's public JWKS" },
+    { "health", "", "check every component now; exit 1 when unhealthy" },
+    { "config", "[--example]",
+      "print the effective configuration (passwords masked), or an example file with "
+      "every key and its help" },
+    { "rekey", "--new-key FILE", "re-seal every stored upstream credential under the key in FILE, "
+                                 "in one transaction" },
+    { "man", "mcp-gateway|gateway.conf", "print the man page mcp-gateway(1) or gateway.conf(5) "
+                                         "in roff" },
+    { "version", "", "print the version" },
+};
+
+static void print_usage(FILE *out)
+{
+    fputs("usage: mcp-gateway [--config FILE] COMMAND [options]\n\ncommands:\n", out);
+    for (size_t i = 0; i < GW_ARRAY_LEN(commands); i++) {
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].help);
+        if (commands[i].args[0] != '\0')
+            fprintf(out, "            %s\n", commands[i].args);
+    }
+    fputs("\nThe configuration file comes from --config or MCPGW_CONFIG; every key can be\n"
+          "overridden by MCPGW_<SECTION>_<KEY> in the environment.\n", out);
+}
 
 /* What `serve` keeps for reloads: the file, and the flags that override it. */
 struct serve_state {
@@ -53,6 +69,7 @@ struct serve_state {
     int workers_flag;
     struct gw_config cfg;
     enum gw_plane plane;
+    struct sup_identity id;  /* who the responders run as */
 };
 
 static void print_errors(const struct cfg_errors *e)
@@ -105,7 +122,13 @@ static int run_responder(const struct gw_config *cfg, enum gw_plane plane, int f
 static int serve_child(void *arg, int fd, volatile sig_atomic_t *stop)
 {
     struct serve_state *s = arg;
+    char err[256];
 
+    /* Before any request is read: a responder never handles one as root. */
+    if (sup_identity_apply(&s->id, err, sizeof(err)) != 0) {
+        log_error("privileges", "%s", err);
+        return 1;
+    }
     return run_responder(&s->cfg, s->plane, fd, stop);
 }
 
@@ -135,6 +158,8 @@ static int serve_reload(void *arg, int *workers)
     struct serve_state *s = arg;
     struct gw_config fresh;
     struct cfg_errors errs = { 0 };
+    struct sup_identity id;
+    char err[256];
 
     if (cfg_load(&fresh, cfg_default_path(s->config_path), &errs) != 0) {
         for (int i = 0; i < errs.n; i++)
@@ -143,6 +168,12 @@ static int serve_reload(void *arg, int *workers)
     }
     if (serve_apply_flags(s, &fresh) != 0)
         return -1;
+    if (sup_identity_resolve(fresh.fcgi_user, fresh.fcgi_group, fresh.fcgi_allow_root, &id,
+                             err, sizeof(err)) != 0) {
+        log_error("reload_config_error", "%s", err);
+        return -1;
+    }
+    s->id = id;
     s->cfg = fresh;
     *workers = fresh.workers;
     /* Responders forked from now on inherit the new level and log file. */
@@ -192,7 +223,7 @@ static int cmd_serve(const char *config_path, int argc, char **argv)
             }
             break;
         case 'P': pid_file = optarg; break;
-        default: fputs(usage, stderr); return 2;
+        default: print_usage(stderr); return 2;
         }
     }
     if (load_config(config_path, &s.cfg) != 0 || serve_apply_flags(&s, &s.cfg) != 0)
@@ -200,18 +231,31 @@ static int cmd_serve(const char *config_path, int argc, char **argv)
     /* The listener is opened once; a reload cannot move it. */
     gw_strlcpy(socket_path, s.cfg.fcgi_socket, sizeof(socket_path));
     setup_logging(&s.cfg, "supervisor");
+    if (sup_identity_resolve(s.cfg.fcgi_user, s.cfg.fcgi_group, s.cfg.fcgi_allow_root, &s.id, err,
+                             sizeof(err)) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        return 1;
+    }
     fd = sup_open_listener(s.cfg.fcgi_socket, s.cfg.fcgi_listen, s.cfg.backlog, err, sizeof(err));
     if (fd < 0) {
         fprintf(stderr, "error: %s\n", err);
+        return 1;
+    }
+    if (socket_path[0] != '\0' &&
+        sup_socket_access(socket_path, s.cfg.fcgi_socket_mode, s.cfg.fcgi_socket_group, err,
+                          sizeof(err)) != 0) {
+        fprintf(stderr, "error: fastcgi.socket: %s\n", err);
+        close(fd);
+        unlink(socket_path);
         return 1;
     }
     if (pid_file != NULL && write_pid_file(pid_file) != 0) {
         fprintf(stderr, "error: cannot write pid file %s: %s\n", pid_file, strerror(errno));
         return 1;
     }
-    log_info("serve", "listening on %s, plane %s, %d responders",
+    log_info("serve", "listening on %s, plane %s, %d responders as %s",
              s.cfg.fcgi_socket[0] ? s.cfg.fcgi_socket : s.cfg.fcgi_listen,
-             gw_plane_name(s.plane), s.cfg.workers);
+             gw_plane_name(s.plane), s.cfg.workers, s.id.change ? s.id.user : "the current user");
     memset(&so, 0, sizeof(so));
     so.listen_fd = fd;
     so.workers = s.cfg.workers;
@@ -228,6 +272,15 @@ static int cmd_serve(const char *config_path, int argc, char **argv)
     return rc == 0 ? 0 : 1;
 }
 
+/* Run as CGI but unable to serve: a precise answer instead of an empty one. */
+static void cgi_fail(const char *detail)
+{
+    if (getenv("GATEWAY_INTERFACE") != NULL && !responder_fd0_is_socket())
+        printf("Status: 500 Internal Server Error\r\nContent-Type: application/problem+json\r\n\r\n"
+               "{\"type\":\"about:blank\",\"title\":\"Internal Server Error\",\"status\":500,"
+               "\"detail\":\"%s\"}", detail);
+}
+
 /* Under spawn-fcgi or mod_fcgid (fd 0 is the listening socket), or as CGI. */
 static int cmd_fcgi(const char *config_path)
 {
@@ -236,14 +289,19 @@ static int cmd_fcgi(const char *config_path)
     enum gw_plane plane = PLANE_BOTH;
 
     if (load_config(config_path, &cfg) != 0) {
-        if (getenv("GATEWAY_INTERFACE") != NULL && !responder_fd0_is_socket())
-            fputs("Status: 500 Internal Server Error\r\nContent-Type: application/problem+json\r\n\r\n"
-                  "{\"type\":\"about:blank\",\"title\":\"Internal Server Error\",\"status\":500,"
-                  "\"detail\":\"gateway configuration is invalid\"}", stdout);
+        cgi_fail("gateway configuration is invalid");
         return 1;
     }
     gw_plane_parse(cfg.plane, &plane);
     setup_logging(&cfg, "responder");
+    /* Whoever starts us (spawn-fcgi, a web server) chooses the user: never root. */
+    if (geteuid() == 0 && !cfg.fcgi_allow_root) {
+        log_error("privileges", "refusing to run a responder as root: start it as an "
+                                "unprivileged user (spawn-fcgi -u mcpgw -g mcpgw), or set "
+                                "fastcgi.allow_root = 1");
+        cgi_fail("gateway refuses to run as root");
+        return 1;
+    }
     if (responder_fd0_is_socket())
         return run_responder(&cfg, plane, 0, &stop);
     if (getenv("GATEWAY_INTERFACE") != NULL) {
@@ -291,7 +349,7 @@ static int cmd_migrate(const char *config_path, int argc, char **argv)
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (ch != 'd') {
-            fputs(usage, stderr);
+            print_usage(stderr);
             return 2;
         }
         dir = optarg;
@@ -303,7 +361,10 @@ static int cmd_migrate(const char *config_path, int argc, char **argv)
         dir = default_migrations_dir(dirbuf, sizeof(dirbuf));
     n = pg_migrate(cfg.pg_dsn, dir, err, sizeof(err));
     if (n < 0) {
-        fprintf(stderr, "error: migrate: %s\n", gw_trim(err));
+        char masked[sizeof(err)];
+
+        gw_mask_secrets(gw_trim(err), masked, sizeof(masked));
+        fprintf(stderr, "error: migrate: %s\n", masked);
         return 1;
     }
     printf("%d migration%s applied from %s\n", n, n == 1 ? "" : "s", dir);
@@ -324,7 +385,7 @@ static int cmd_rekey(const char *config_path, int argc, char **argv)
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (ch != 'k') {
-            fputs(usage, stderr);
+            fprintf(stderr, "usage: mcp-gateway rekey --new-key FILE\n");
             return 2;
         }
         new_key = optarg;
@@ -382,14 +443,36 @@ static void emit_line(const char *line, void *arg)
     puts(line);
 }
 
-static int cmd_config(const char *config_path)
+static int cmd_config(const char *config_path, int argc, char **argv)
 {
     struct gw_config cfg;
 
+    if (argc > 1 && strcmp(argv[1], "--example") == 0) {
+        man_example_conf(stdout);
+        return 0;
+    }
+    if (argc > 1) {
+        print_usage(stderr);
+        return 2;
+    }
     if (load_config(config_path, &cfg) != 0)
         return 1;
     cfg_dump(&cfg, emit_line, NULL);
     return 0;
+}
+
+static int cmd_man(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "mcp-gateway") == 0) {
+        man_cli_page(stdout, PACKAGE_VERSION, commands, GW_ARRAY_LEN(commands));
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "gateway.conf") == 0) {
+        man_conf_page(stdout, PACKAGE_VERSION);
+        return 0;
+    }
+    fputs("usage: mcp-gateway man mcp-gateway|gateway.conf\n", stderr);
+    return 2;
 }
 
 static int cmd_dev(const char *config_path, int argc, char **argv,
@@ -422,18 +505,19 @@ int main(int argc, char **argv)
             config_path = argv[i] + 9;
             i++;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(usage, stdout);
+            print_usage(stdout);
             return 0;
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
             return 0;
         } else {
-            fprintf(stderr, "error: unknown option %s\n\n%s", argv[i], usage);
+            fprintf(stderr, "error: unknown option %s\n\n", argv[i]);
+            print_usage(stderr);
             return 2;
         }
     }
     if (i >= argc) {
-        fputs(usage, stderr);
+        print_usage(stderr);
         return 2;
     }
     cmd = argv[i];
@@ -466,15 +550,18 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "health") == 0)
         rc = cmd_health(config_path);
     else if (strcmp(cmd, "config") == 0)
-        rc = cmd_config(config_path);
+        rc = cmd_config(config_path, argc, argv);
+    else if (strcmp(cmd, "man") == 0)
+        rc = cmd_man(argc, argv);
     else if (strcmp(cmd, "version") == 0) {
         printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
         rc = 0;
     } else if (strcmp(cmd, "help") == 0) {
-        fputs(usage, stdout);
+        print_usage(stdout);
         rc = 0;
     } else {
-        fprintf(stderr, "error: unknown command '%s'\n\n%s", cmd, usage);
+        fprintf(stderr, "error: unknown command '%s'\n\n", cmd);
+        print_usage(stderr);
         rc = 2;
     }
     curl_global_cleanup();

@@ -40,6 +40,7 @@ static int v_prefix(const char *v, char *why, size_t n);
 static int v_role_map(const char *v, char *why, size_t n);
 static int v_networks(const char *v, char *why, size_t n);
 static int v_metrics_access(const char *v, char *why, size_t n);
+static int v_mode(const char *v, char *why, size_t n);
 
 #define S(sec, key, field, def, valid, help) \
     { sec, key, T_STR, offsetof(struct gw_config, field), \
@@ -66,10 +67,17 @@ static const struct cfg_key keys[] = {
     S("fastcgi", "plane", plane, "both", v_plane, "api | mcp | both"),
     I("fastcgi", "backlog", backlog, "256", 1, 65535, "listen backlog"),
     I("fastcgi", "drain_timeout", drain_timeout, "30", 1, 3600, "seconds a stopping responder may finish"),
+    S("fastcgi", "socket_mode", fcgi_socket_mode, "0660", v_mode, "octal mode of the unix socket; 0660 lets only its owner and socket_group connect"),
+    S("fastcgi", "socket_group", fcgi_socket_group, "", NULL, "group of the unix socket: the web server's (www-data); empty keeps the creator's"),
+    S("fastcgi", "user", fcgi_user, "", NULL, "unprivileged user the responders of `serve` run as when started as root"),
+    S("fastcgi", "group", fcgi_group, "", NULL, "group of the responders; empty = the user's primary group"),
+    I("fastcgi", "allow_root", fcgi_allow_root, "0", 0, 1, "1 lets `serve` run responders as root (never in production)"),
 
     S("redis", "url", redis_url, "redis://127.0.0.1:6379/0", v_redis_url, "redis://host:port[/db] or unix:///path"),
     S("redis", "prefix", redis_prefix, "mreg:", v_prefix, "key prefix"),
     I("redis", "timeout_ms", redis_timeout_ms, "1000", 10, 60000, "connect and command timeout"),
+    S("redis", "sentinels", redis_sentinels, "", NULL, "Sentinel host:port list; when set, the primary is asked of them and url gives only password and db"),
+    S("redis", "master_name", redis_master_name, "mymaster", NULL, "name of the primary the sentinels monitor"),
 
     S("postgres", "dsn", pg_dsn, "host=127.0.0.1 port=5432 dbname=mcpgw user=postgres", NULL, "libpq connection string"),
     S("postgres", "replica_dsn", pg_replica_dsn, "", NULL, "optional read replica"),
@@ -114,13 +122,16 @@ static void add_err(struct cfg_errors *e, const char *fmt, ...)
 
 static void add_err(struct cfg_errors *e, const char *fmt, ...)
 {
+    char raw[sizeof(e->msg[0])];
     va_list ap;
 
     if (e == NULL || e->n >= CFG_MAX_ERRORS)
         return;
     va_start(ap, fmt);
-    vsnprintf(e->msg[e->n], sizeof(e->msg[0]), fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    /* A rejected value is quoted in the message: it may be a URL with a password. */
+    gw_mask_secrets(raw, e->msg[e->n], sizeof(e->msg[0]));
     e->n++;
 }
 
@@ -435,7 +446,7 @@ static void redact_url(const char *url, char *out, size_t n)
 void cfg_dump(const struct gw_config *c, void (*emit)(const char *line, void *arg), void *arg)
 {
     const char *section = "";
-    char line[CFG_STR_MAX + 128];
+    char line[CFG_STR_MAX + 128], masked[CFG_STR_MAX + 128];
 
     for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++) {
         const struct cfg_key *k = &keys[i];
@@ -464,7 +475,20 @@ void cfg_dump(const struct gw_config *c, void (*emit)(const char *line, void *ar
             snprintf(line, sizeof(line), "%s = %ld", k->name, *(const long *)field);
             break;
         }
-        emit(line, arg);
+        gw_mask_secrets(line, masked, sizeof(masked));
+        emit(masked, arg);
+    }
+}
+
+void cfg_describe(void (*fn)(const struct cfg_keyinfo *k, void *arg), void *arg)
+{
+    for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++) {
+        struct cfg_keyinfo info = {
+            keys[i].section, keys[i].name, keys[i].type == T_STR ? "string" : "integer",
+            keys[i].def, keys[i].help, keys[i].min, keys[i].max,
+        };
+
+        fn(&info, arg);
     }
 }
 
@@ -571,6 +595,18 @@ static int v_prefix(const char *v, char *why, size_t n)
             snprintf(why, n, "'%s' may hold only letters, digits and : _ - .", v);
             return -1;
         }
+    }
+    return 0;
+}
+
+static int v_mode(const char *v, char *why, size_t n)
+{
+    char *end;
+    long m = strtol(v, &end, 8);
+
+    if (*end != '\0' || m < 0 || m > 0777 || (m & 0007) != 0) {
+        snprintf(why, n, "'%s' is not an octal mode without rights for others (such as 0660)", v);
+        return -1;
     }
     return 0;
 }

@@ -31,11 +31,18 @@ struct gw_config {
     char plane[8];                   /* api | mcp | both */
     int backlog;
     int drain_timeout;               /* seconds a stopping responder may finish */
+    char fcgi_socket_mode[8];        /* octal, e.g. 0660 */
+    char fcgi_socket_group[64];      /* group that may connect (the web server's) */
+    char fcgi_user[64];              /* responders switch to this user when started as root */
+    char fcgi_group[64];
+    int fcgi_allow_root;
 
     /* [redis] */
     char redis_url[CFG_STR_MAX];
     char redis_prefix[64];
     int redis_timeout_ms;
+    char redis_sentinels[CFG_STR_MAX];       /* host:port,... ; "" = connect to url */
+    char redis_master_name[128];
 
     /* [postgres] */
     char pg_dsn[CFG_STR_MAX];
@@ -103,7 +110,20 @@ bool cfg_list_has(const char *list, const char *item);
 /* Iterate a comma-separated list: returns the next item in buf, or NULL. */
 const char *cfg_list_next(const char *list, const char **cursor, char *buf, size_t n);
 
-/* Write the whole table ("[section]\nkey = value") for `config` output. */
+/* One key of the table, for generated documentation (example file, man page). */
+struct cfg_keyinfo {
+    const char *section;
+    const char *name;
+    const char *type;        /* "string", "integer" */
+    const char *def;         /* default, "" for none */
+    const char *help;
+    long min, max;           /* integers */
+};
+/* Call fn for every key, in table order. */
+void cfg_describe(void (*fn)(const struct cfg_keyinfo *k, void *arg), void *arg);
+
+/* Write the whole table ("[section]\nkey = value") for `config` output;
+ * passwords in URLs and DSNs are masked. */
 void cfg_dump(const struct gw_config *c, void (*emit)(const char *line, void *arg), void *arg);
 
 #endif

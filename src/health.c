@@ -29,6 +29,8 @@ struct check {
     int timeout_ms;
     char target[CFG_STR_MAX]; /* DSN, Redis URL or URL */
     char ca_file[CFG_STR_MAX];
+    char sentinels[CFG_STR_MAX];  /* Redis: ask these for the primary */
+    char master_name[128];
 
     /* results, written by the thread under the lock */
     pthread_mutex_t *lock;
@@ -69,7 +71,7 @@ static int run_postgres(struct check *k, char *err, size_t n)
 
 static int run_redis(struct check *k, char *err, size_t n)
 {
-    redisContext *c = rds_connect_url(k->target, k->timeout_ms, err, n);
+    redisContext *c = rds_connect(k->target, k->sentinels, k->master_name, k->timeout_ms, err, n);
     redisReply *r;
     int ok;
 
@@ -173,7 +175,8 @@ static void *check_thread(void *arg)
     pthread_mutex_lock(k->lock);
     k->ok = rc == 0;
     k->latency_ms = (long)(gw_monotonic_ms() - t0);
-    gw_strlcpy(k->error, err, sizeof(k->error));
+    /* The answer of /health/components must not carry a DSN's or URL's password. */
+    gw_mask_secrets(err, k->error, sizeof(k->error));
     k->done = 1;
     pthread_cond_broadcast(k->cond);
     pthread_mutex_unlock(k->lock);
@@ -211,6 +214,11 @@ struct json_object *health_components(const struct gw_config *cfg, int *unhealth
 
     checks[n++] = new_check("postgres", CHECK_POSTGRES, 1, 5000, cfg->pg_dsn, NULL);
     checks[n++] = new_check("redis", CHECK_REDIS, 1, 3000, cfg->redis_url, NULL);
+    if (checks[n - 1] != NULL) {
+        gw_strlcpy(checks[n - 1]->sentinels, cfg->redis_sentinels, sizeof(checks[n - 1]->sentinels));
+        gw_strlcpy(checks[n - 1]->master_name, cfg->redis_master_name,
+                   sizeof(checks[n - 1]->master_name));
+    }
     snprintf(url, sizeof(url), "%s/health", cfg->api_url);
     checks[n++] = new_check("api_plane", CHECK_HTTP, 0, 5000, url, cfg->ca_file);
     snprintf(url, sizeof(url), "%s/.well-known/oauth-protected-resource", cfg->mcp_url);

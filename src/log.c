@@ -76,7 +76,7 @@ int log_enabled(enum log_level lvl)
 static void vlog(enum log_level lvl, const char *event, struct json_object *fields,
                  const char *fmt, va_list ap)
 {
-    char msg[2048], ts[32];
+    char raw[2048], msg[2048], ts[32];
     struct json_object *o;
     const char *line;
     size_t len;
@@ -84,7 +84,9 @@ static void vlog(enum log_level lvl, const char *event, struct json_object *fiel
 
     if (lvl < g_min)
         return;
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
+    /* Errors from libpq, hiredis and curl may quote a DSN or URL with its password. */
+    gw_mask_secrets(raw, msg, sizeof(msg));
     gw_iso8601(gw_now_ms(), ts);
 
     o = json_object_new_object();

@@ -4,11 +4,13 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "app.h"
+#include "config.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
@@ -101,21 +103,16 @@ void rds_describe_error(const redisContext *c, char *buf, size_t n)
         gw_snprintf(buf, n, "Redis at %s: %s", where, c->err ? c->errstr : "no reply");
 }
 
-redisContext *rds_connect_url(const char *url, int timeout_ms, char *err, size_t errlen)
+/* Connect, authenticate and select: the parts of a parsed URL, host and port
+ * possibly replaced by what the sentinels named. */
+static redisContext *connect_parts(const char *host, int port, const char *path, const char *user,
+                                   const char *password, int db, int timeout_ms, char *err,
+                                   size_t errlen)
 {
-    char host[256], path[512], user[128], password[256];
-    int port, db;
     struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
     redisContext *c;
     redisReply *rep;
 
-    if (parse_url(url, host, sizeof(host), &port, path, sizeof(path), user, sizeof(user),
-                  password, sizeof(password), &db) != 0) {
-        /* Not the URL itself: it may hold a password. */
-        snprintf(err, errlen, "redis.url is not redis://[[user]:password@]host:port[/db] "
-                              "or unix:///path[?db=N]");
-        return NULL;
-    }
     c = path[0] ? redisConnectUnixWithTimeout(path, tv) : redisConnectWithTimeout(host, port, tv);
     if (c == NULL || c->err) {
         char why[512];
@@ -155,6 +152,113 @@ fail:
     return NULL;
 }
 
+/* Ask one sentinel where the primary of `name` is: 0 with host and port. */
+static int sentinel_ask(const char *sentinel, const char *name, int timeout_ms, char *host,
+                        size_t hostn, int *port, char *err, size_t errlen)
+{
+    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    const char *colon = strrchr(sentinel, ':');
+    char shost[256];
+    redisContext *c;
+    redisReply *rep;
+    int rc = -1;
+
+    if (colon == NULL || (size_t)(colon - sentinel) >= sizeof(shost) || colon == sentinel) {
+        snprintf(err, errlen, "sentinel '%s' is not host:port", sentinel);
+        return -1;
+    }
+    memcpy(shost, sentinel, (size_t)(colon - sentinel));
+    shost[colon - sentinel] = '\0';
+    c = redisConnectWithTimeout(shost, atoi(colon + 1), tv);
+    if (c == NULL || c->err) {
+        snprintf(err, errlen, "sentinel %s: %s", sentinel, c ? c->errstr : "out of memory");
+        if (c)
+            redisFree(c);
+        return -1;
+    }
+    redisSetTimeout(c, tv);
+    rep = redisCommand(c, "SENTINEL get-master-addr-by-name %s", name);
+    if (rep == NULL) {
+        snprintf(err, errlen, "sentinel %s: %s", sentinel, c->errstr);
+    } else if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+               rep->element[0]->type != REDIS_REPLY_STRING ||
+               rep->element[1]->type != REDIS_REPLY_STRING) {
+        snprintf(err, errlen, "sentinel %s does not know a primary named %s", sentinel, name);
+    } else if (gw_strlcpy(host, rep->element[0]->str, hostn) != 0 ||
+               (*port = atoi(rep->element[1]->str)) <= 0 || *port > 65535) {
+        snprintf(err, errlen, "sentinel %s named an unusable address", sentinel);
+    } else {
+        rc = 0;
+    }
+    if (rep)
+        freeReplyObject(rep);
+    redisFree(c);
+    return rc;
+}
+
+/* ROLE says master: during a failover a sentinel may still name the old one. */
+static bool is_master(redisContext *c)
+{
+    redisReply *rep = redisCommand(c, "ROLE");
+    bool yes = rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+               rep->element[0]->type == REDIS_REPLY_STRING &&
+               strcmp(rep->element[0]->str, "master") == 0;
+
+    if (rep)
+        freeReplyObject(rep);
+    return yes;
+}
+
+redisContext *rds_connect(const char *url, const char *sentinels, const char *master_name,
+                          int timeout_ms, char *err, size_t errlen)
+{
+    char host[256], path[512], user[128], password[256], sentinel[300];
+    const char *cursor = NULL;
+    int port, db;
+
+    if (parse_url(url, host, sizeof(host), &port, path, sizeof(path), user, sizeof(user),
+                  password, sizeof(password), &db) != 0) {
+        /* Not the URL itself: it may hold a password. */
+        snprintf(err, errlen, "redis.url is not redis://[[user]:password@]host:port[/db] "
+                              "or unix:///path[?db=N]");
+        return NULL;
+    }
+    if (sentinels == NULL || sentinels[0] == '\0')
+        return connect_parts(host, port, path, user, password, db, timeout_ms, err, errlen);
+    /* The URL still gives the password and database; the sentinels give the address. */
+    snprintf(err, errlen, "redis.sentinels lists no sentinel");
+    while (cfg_list_next(sentinels, &cursor, sentinel, sizeof(sentinel)) != NULL) {
+        char mhost[256];
+        int mport;
+        redisContext *c;
+
+        if (sentinel_ask(sentinel, master_name, timeout_ms, mhost, sizeof(mhost), &mport, err,
+                         errlen) != 0)
+            continue;
+        c = connect_parts(mhost, mport, "", user, password, db, timeout_ms, err, errlen);
+        if (c == NULL)
+            continue;
+        if (is_master(c))
+            return c;
+        snprintf(err, errlen, "sentinel %s named %s:%d for %s, which is not a primary", sentinel,
+                 mhost, mport, master_name);
+        redisFree(c);
+    }
+    return NULL;
+}
+
+redisContext *rds_connect_url(const char *url, int timeout_ms, char *err, size_t errlen)
+{
+    return rds_connect(url, NULL, NULL, timeout_ms, err, errlen);
+}
+
+redisContext *rds_connect_cfg(const struct gw_config *cfg, int timeout_ms, char *err,
+                              size_t errlen)
+{
+    return rds_connect(cfg->redis_url, cfg->redis_sentinels, cfg->redis_master_name, timeout_ms,
+                       err, errlen);
+}
+
 redisContext *rds_conn(struct gw_app *app)
 {
     char err[512];
@@ -165,7 +269,7 @@ redisContext *rds_conn(struct gw_app *app)
     now = gw_monotonic_ms();
     if (now < app->redis_retry_at_ms)
         return NULL;
-    app->redis = rds_connect_url(app->cfg.redis_url, app->cfg.redis_timeout_ms, err, sizeof(err));
+    app->redis = rds_connect_cfg(&app->cfg, app->cfg.redis_timeout_ms, err, sizeof(err));
     if (app->redis == NULL) {
         app->redis_retry_at_ms = now + RDS_RETRY_MS;
         log_warn("redis_unavailable", "%s", err);
@@ -183,12 +287,18 @@ void rds_close(struct gw_app *app)
 
 static redisReply *finish(struct gw_app *app, void *rep)
 {
-    if (rep == NULL) {
+    redisReply *r = rep;
+
+    if (r == NULL) {
         char why[512];
 
         rds_describe_error(app->redis, why, sizeof(why));
         log_warn(strncmp(why, "timeout", 7) == 0 ? "redis_timeout" : "redis_error",
                  "Redis command failed: %s; reconnecting on next use", why);
+        rds_close(app);
+    } else if (r->type == REDIS_REPLY_ERROR && gw_has_prefix(r->str, "READONLY")) {
+        /* A failover made this server a replica: find the primary again. */
+        log_warn("redis_readonly", "Redis answered READONLY; reconnecting to the primary");
         rds_close(app);
     }
     return rep;

@@ -7,19 +7,31 @@
 #include <hiredis/hiredis.h>
 
 struct gw_app;
+struct gw_config;
 
 /* Open a connection to redis://host:port[/db] or unix:///path[?db=N]
- * with a connect and command timeout. NULL with err filled on failure. */
+ * with a connect and command timeout. With sentinels ("host:port,..."), the
+ * address is the primary that the first answering sentinel names for
+ * master_name, checked with ROLE; the URL still gives password and db.
+ * NULL with err filled on failure. */
+redisContext *rds_connect(const char *url, const char *sentinels, const char *master_name,
+                          int timeout_ms, char *err, size_t errlen);
+/* One fixed address, no sentinels (prefer rds_connect_cfg, which follows a failover). */
 redisContext *rds_connect_url(const char *url, int timeout_ms, char *err, size_t errlen);
 /* What went wrong on c, naming the server (host:port or socket path); a
  * timeout reads "timeout: no answer from Redis at HOST:PORT within N ms". */
 void rds_describe_error(const redisContext *c, char *buf, size_t n);
+/* rds_connect with redis.url, redis.sentinels and redis.master_name: what
+ * every connection of the gateway should use. */
+redisContext *rds_connect_cfg(const struct gw_config *cfg, int timeout_ms, char *err,
+                              size_t errlen);
 /* The responder's connection, opened on demand; NULL when Redis is down. */
 redisContext *rds_conn(struct gw_app *app);
 /* Run a command (hiredis format: %s/%b arguments, never data in the format).
  * Returns the reply (caller frees with freeReplyObject) or NULL when Redis is
- * unavailable; a connection error drops the connection so the next call
- * reconnects. A REDIS_REPLY_ERROR reply is returned as is. */
+ * unavailable; a connection error (or READONLY: the server became a replica)
+ * drops the connection so the next call reconnects. A REDIS_REPLY_ERROR reply
+ * is returned as is. */
 redisReply *rds_cmd(struct gw_app *app, const char *fmt, ...);
 redisReply *rds_cmdargv(struct gw_app *app, int argc, const char **argv, const size_t *argvlen);
 void rds_close(struct gw_app *app);

@@ -175,3 +175,95 @@ bool gw_host_is_loopback(const char *host)
         return IN6_IS_ADDR_LOOPBACK(&a6);
     return false;
 }
+
+/* Append one character to a bounded output; the caller terminates. */
+static void put_ch(char *out, size_t n, size_t *o, char ch)
+{
+    if (*o + 1 < n)
+        out[(*o)++] = ch;
+}
+
+static void put_str(char *out, size_t n, size_t *o, const char *s)
+{
+    while (*s != '\0')
+        put_ch(out, n, o, *s++);
+}
+
+/* Where a URL's userinfo ends: the last '@' of the authority (a password may
+ * hold '@'), or NULL when the authority has none. */
+static const char *userinfo_end(const char *p)
+{
+    const char *at = NULL;
+
+    for (; *p != '\0' && *p != '/' && *p != '?' && *p != '#' && *p != '\'' && *p != '"' &&
+           !isspace((unsigned char)*p);
+         p++)
+        if (*p == '@')
+            at = p;
+    return at;
+}
+
+/* A libpq or query-string "password" key starts at p (after a separator). */
+static bool password_key(const char *p, const char **value)
+{
+    const char *q;
+
+    if (strncasecmp(p, "password", 8) != 0)
+        return false;
+    q = p + 8;
+    while (*q == ' ' || *q == '\t')
+        q++;
+    if (*q != '=')
+        return false;
+    q++;
+    while (*q == ' ' || *q == '\t')
+        q++;
+    *value = q;
+    return true;
+}
+
+void gw_mask_secrets(const char *in, char *out, size_t n)
+{
+    const char *p = in, *value;
+    size_t o = 0;
+
+    if (n == 0)
+        return;
+    while (*p != '\0') {
+        if (p[0] == ':' && p[1] == '/' && p[2] == '/') {
+            const char *auth = p + 3, *at = userinfo_end(auth), *colon;
+
+            put_str(out, n, &o, "://");
+            p = auth;
+            if (at != NULL) {
+                colon = memchr(auth, ':', (size_t)(at - auth));
+                /* user:password@ keeps the user; a lone token@ is a password (redis://secret@). */
+                for (const char *u = auth; colon != NULL && u < colon + 1; u++)
+                    put_ch(out, n, &o, *u);
+                put_str(out, n, &o, "***@");
+                p = at + 1;
+            }
+            continue;
+        }
+        if ((p == in || isspace((unsigned char)p[-1]) || p[-1] == '?' || p[-1] == '&' ||
+             p[-1] == ';' || p[-1] == '"' || p[-1] == '\'') && password_key(p, &value)) {
+            put_str(out, n, &o, "password=***");
+            if (*value == '\'' || *value == '"') {
+                char quote = *value++;
+
+                while (*value != '\0' && *value != quote)
+                    value += (*value == '\\' && value[1] != '\0') ? 2 : 1;
+                if (*value == quote)
+                    value++;
+            } else {
+                while (*value != '\0' && !isspace((unsigned char)*value) && *value != '&' &&
+                       *value != ';' && *value != '"')
+                    value++;
+            }
+            p = value;
+            continue;
+        }
+        put_ch(out, n, &o, *p++);
+    }
+    out[o] = '\0';
+}

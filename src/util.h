@@ -35,6 +35,11 @@ bool gw_has_prefix(const char *s, const char *prefix);
 /* Trim ASCII white space in place; returns s. */
 char *gw_trim(char *s);
 
+/* Copy in to out (bounded) with secrets replaced by ***: the password of any
+ * URL userinfo (scheme://user:secret@, redis://secret@) and libpq or query
+ * "password=" values. For configuration output and every error message. */
+void gw_mask_secrets(const char *in, char *out, size_t n);
+
 /* Loopback literal host check ("127.x.y.z", "::1", "localhost"). */
 bool gw_host_is_loopback(const char *host);
 

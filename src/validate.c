@@ -18,6 +18,15 @@
 #include "store_redis.h"
 #include "util.h"
 
+/* A store's error may quote its DSN or URL: never print the password. */
+static void store_error(FILE *out, const char *key, const char *err)
+{
+    char masked[600];
+
+    gw_mask_secrets(err, masked, sizeof(masked));
+    fprintf(out, "error: %s: %s\n", key, masked);
+}
+
 static int check_postgres(const struct gw_config *cfg, FILE *out)
 {
     char err[512];
@@ -26,7 +35,7 @@ static int check_postgres(const struct gw_config *cfg, FILE *out)
     int bad = 0;
 
     if (c == NULL) {
-        fprintf(out, "error: postgres.dsn: %s\n", err);
+        store_error(out, "postgres.dsn", err);
         return 1;
     }
     r = PQexec(c, "SELECT count(*) FROM schema_migrations");
@@ -39,7 +48,7 @@ static int check_postgres(const struct gw_config *cfg, FILE *out)
     if (cfg->pg_replica_dsn[0] != '\0') {
         c = pg_connect_dsn(cfg->pg_replica_dsn, cfg->pg_connect_timeout, err, sizeof(err));
         if (c == NULL) {
-            fprintf(out, "error: postgres.replica_dsn: %s\n", err);
+            store_error(out, "postgres.replica_dsn", err);
             bad++;
         } else {
             PQfinish(c);
@@ -51,17 +60,17 @@ static int check_postgres(const struct gw_config *cfg, FILE *out)
 static int check_redis(const struct gw_config *cfg, FILE *out)
 {
     char err[512];
-    redisContext *c = rds_connect_url(cfg->redis_url, cfg->redis_timeout_ms, err, sizeof(err));
+    redisContext *c = rds_connect_cfg(cfg, cfg->redis_timeout_ms, err, sizeof(err));
     redisReply *r;
     int bad = 0;
 
     if (c == NULL) {
-        fprintf(out, "error: redis.url: %s\n", err);
+        store_error(out, "redis.url", err);
         return 1;
     }
     r = redisCommand(c, "PING");
     if (r == NULL || r->type != REDIS_REPLY_STATUS) {
-        fprintf(out, "error: redis.url: PING failed: %s\n", r && r->str ? r->str : c->errstr);
+        store_error(out, "redis.url: PING failed", r && r->str ? r->str : c->errstr);
         bad = 1;
     }
     if (r)
@@ -196,9 +205,30 @@ static int check_fleet_key(const struct gw_config *cfg, FILE *out)
     return 0;
 }
 
+/* A file holding credentials or a private key must not be open to every
+ * local user (0640 root:<service group> at most). */
+static int private_file(const char *key, const char *path, FILE *out)
+{
+    struct stat st;
+
+    if (path[0] == '\0' || stat(path, &st) != 0)
+        return 0;   /* missing files are reported by the checks that read them */
+    if ((st.st_mode & 0007) != 0) {
+        fprintf(out, "error: %s: %s is open to every local user (mode %04o); "
+                     "chmod 0640 and give it to root and the service's group\n",
+                key, path, (unsigned)(st.st_mode & 07777));
+        return 1;
+    }
+    return 0;
+}
+
 int validate_config(const struct gw_config *cfg, FILE *out)
 {
     int errors = 0;
+
+    errors += private_file("configuration", cfg->path, out);
+    errors += private_file("server.tls_key", cfg->tls_key, out);
+    errors += private_file("auth.dev_issuer_key", cfg->auth_dev_issuer_key, out);
 
     if (cfg->api_port == cfg->mcp_port) {
         fprintf(out, "error: server.api_port and server.mcp_port are both %d\n", cfg->api_port);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Apache mod_cgid running mcp-gateway as a plain CGI program (as nobody) over real HTTPS.
+# Apache mod_cgid running mcp-gateway as a plain CGI program (as the web server's user) over real HTTPS.
 . "$(dirname "$0")/lib.sh"
 
 it_start_stores

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Apache mod_fcgid starting `mcp-gateway fcgi` itself (as nobody) over real HTTPS.
+# Apache mod_fcgid starting `mcp-gateway fcgi` itself (as the web server's user) over real HTTPS.
 . "$(dirname "$0")/lib.sh"
 
 it_start_stores

@@ -17,7 +17,16 @@ USER_B=$(it_mint --sub it-user-b --tenant tenant-b --roles user)
 bearer() { printf 'Authorization: Bearer %s' "$1"; }
 # jbody FILTER: jq over the last answer's body.
 jbody() { jq -r "$1" "$IT_DIR/last.body" 2>/dev/null; }
-metric() { http GET "$API_A/metrics"; sed -n "s/^mcpgw_$1 //p" "$IT_DIR/last.body"; }
+# metric NAME: the sum over both hosts, as Prometheus would add them up.
+metric() {
+	local base sum=0 v
+	for base in "$API_A" "$API_B"; do
+		http GET "$base/metrics"
+		v=$(sed -n "s/^mcpgw_$1 //p" "$IT_DIR/last.body")
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
 # audit_get QUERY TOKEN: GET /api/v1/audit?QUERY on pool A.
 audit_get() { http GET "$API_A/api/v1/audit?$1" -H "$(bearer "$2")"; }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `mcp-gateway serve` behind Apache mod_proxy_fcgi (workers run as nobody) over real HTTPS.
+# `mcp-gateway serve` behind Apache mod_proxy_fcgi (workers run as www-data) over real HTTPS.
 . "$(dirname "$0")/lib.sh"
 
 it_start_stores

@@ -101,3 +101,23 @@ expect "validate: several problems -> one line each (3 errors)" \
 validate_run --config /nonexistent/gateway.conf
 expect "validate: a missing configuration file -> exit 1 naming it" \
 	'[ "$RC" = 1 ] && says "/nonexistent/gateway.conf"'
+
+# Secrets never reach the output: `config` masks passwords in the Redis URL and
+# the DSN, and an error that quotes a rejected URL masks it too.
+OUT=$(MCPGW_REDIS_URL="redis://:s3cret-r@127.0.0.1:$REDIS_PORT/0" \
+	MCPGW_POSTGRES_DSN="$PG_DSN password=s3cret-p" "$GATEWAY" config --config "$CONF" 2>&1)
+expect "config: passwords in redis.url and postgres.dsn are masked" \
+	'! says s3cret && says "^url = redis://:\*\*\*@127.0.0.1:$REDIS_PORT/0" && says "^dsn = .*password=\*\*\*"'
+validate_run MCPGW_REDIS_URL="http://:s3cret-r@127.0.0.1:$free/0" MCPGW_POSTGRES_DSN="$PG_DSN password=s3cret-p"
+expect "validate: a rejected redis.url with a password is quoted masked" \
+	'[ "$RC" = 1 ] && says "MCPGW_REDIS_URL" && ! says s3cret'
+
+# Files with credentials or private keys open to every local user are refused.
+for f in "$CONF" "$KEY" "$DEV_KEY"; do
+	mode=$(stat -c %a "$f")
+	chmod o+r "$f"
+	validate_run
+	chmod "$mode" "$f"
+	expect "validate: $(basename "$f") readable by every local user -> exit 1 naming it" \
+		'[ "$RC" = 1 ] && says "^error: .*$f is open to every local user"'
+done

@@ -240,14 +240,14 @@ Test(config, short_fleet_key_is_an_error_without_its_content)
 static void collect(const char *line, void *arg)
 {
     char *buf = arg;
-    size_t used = strlen(buf);
 
-    snprintf(buf + used, 8192 - used, "%s\n", line);
+    strncat(buf, line, 16383 - strlen(buf));
+    strncat(buf, "\n", 16383 - strlen(buf));
 }
 
 Test(config, dump_hides_the_redis_password)
 {
-    static char out[8192];
+    static char out[16384];
 
     snprintf(cfg.redis_url, sizeof cfg.redis_url, "redis://gw:s3cret-pw@127.0.0.1:6379/0");
     cfg_dump(&cfg, collect, out);
@@ -257,4 +257,43 @@ Test(config, dump_hides_the_redis_password)
     snprintf(cfg.redis_url, sizeof cfg.redis_url, "redis://:pw@127.0.0.1:6379/0");
     cfg_dump(&cfg, collect, out);
     cr_assert(strstr(out, "url = redis://:***@127.0.0.1:6379/0\n") != NULL, "%s", out);
+}
+
+
+Test(config, dump_masks_passwords_in_redis_url_and_dsn)
+{
+    static char out[16384];
+    const char *text = "[redis]\nurl = redis://:s3cret-r@127.0.0.1:6379/0\n"
+                       "[postgres]\ndsn = host=db user=gw password=s3cret-p dbname=gw\n"
+                       "replica_dsn = postgresql://gw:s3cret-q@replica/gw\n";
+
+    cr_assert_eq(cfg_load_string(&cfg, "t.conf", text, &errs), 0, "%s", errs.msg[0]);
+    out[0] = '\0';
+    cfg_dump(&cfg, collect, out);
+    cr_assert_null(strstr(out, "s3cret"), "%s", out);
+    cr_assert_not_null(strstr(out, "url = redis://:***@127.0.0.1:6379/0"), "%s", out);
+    cr_assert_not_null(strstr(out, "dsn = host=db user=gw password=*** dbname=gw"), "%s", out);
+    cr_assert_not_null(strstr(out, "replica_dsn = postgresql://gw:***@replica/gw"), "%s", out);
+    /* The loaded value itself is intact: only output is masked. */
+    cr_assert_str_eq(cfg.redis_url, "redis://:s3cret-r@127.0.0.1:6379/0");
+}
+
+Test(config, errors_never_quote_a_password)
+{
+    cr_assert_eq(cfg_load_string(&cfg, "t.conf", "[redis]\nurl = http://:s3cret@h:1\n", &errs), -1);
+    cr_assert_null(strstr(errs.msg[0], "s3cret"), "%s", errs.msg[0]);
+    cr_assert_not_null(strstr(errs.msg[0], "t.conf:2"), "%s", errs.msg[0]);
+}
+
+Test(config, socket_mode_defaults_to_0660_and_refuses_rights_for_others)
+{
+    cr_assert_str_eq(cfg.fcgi_socket_mode, "0660");
+    cr_assert_eq(cfg_load_string(&cfg, "gw.conf", "[fastcgi]\nsocket_mode = 0666\n", &errs), -1);
+    cr_assert_not_null(strstr(errs.msg[0], "fastcgi.socket_mode"), "%s", errs.msg[0]);
+    memset(&errs, 0, sizeof(errs));
+    cr_assert_eq(cfg_load_string(&cfg, "gw.conf", "[fastcgi]\nsocket_mode = 0600\nsocket_group = www-data\n"
+                                 "user = mcpgw\n", &errs), 0, "%s", errs.msg[0]);
+    cr_assert_str_eq(cfg.fcgi_socket_mode, "0600");
+    cr_assert_str_eq(cfg.fcgi_socket_group, "www-data");
+    cr_assert_str_eq(cfg.fcgi_user, "mcpgw");
 }

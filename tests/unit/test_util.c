@@ -66,3 +66,46 @@ Test(util, loopback_hosts)
     cr_assert_not(gw_host_is_loopback("10.0.0.1"));
     cr_assert_not(gw_host_is_loopback("localhost.example"));
 }
+
+static const char *masked(const char *in)
+{
+    static char out[512];
+
+    gw_mask_secrets(in, out, sizeof(out));
+    return out;
+}
+
+Test(util, mask_secrets_hides_url_passwords)
+{
+    cr_assert_str_eq(masked("redis://:secret@127.0.0.1:6379/0"), "redis://:***@127.0.0.1:6379/0");
+    cr_assert_str_eq(masked("redis://app:secret@h:1"), "redis://app:***@h:1");
+    cr_assert_str_eq(masked("redis://secret@h:1/2"), "redis://***@h:1/2");
+    cr_assert_str_eq(masked("url = postgresql://u:p@ss@db/x?sslmode=require"),
+                     "url = postgresql://u:***@db/x?sslmode=require");
+    cr_assert_str_eq(masked("cannot reach https://user:pw@idp/keys: timeout"),
+                     "cannot reach https://user:***@idp/keys: timeout");
+    cr_assert_str_eq(masked("redis://127.0.0.1:6379/0"), "redis://127.0.0.1:6379/0");
+}
+
+Test(util, mask_secrets_hides_dsn_passwords)
+{
+    cr_assert_str_eq(masked("host=db user=gw password=secret dbname=x"),
+                     "host=db user=gw password=*** dbname=x");
+    cr_assert_str_eq(masked("password = 'a b\\' c' host=db"), "password=*** host=db");
+    cr_assert_str_eq(masked("PASSWORD=s3"), "password=***");
+    cr_assert_str_eq(masked("postgresql://db/x?user=u&password=p&sslmode=require"),
+                     "postgresql://db/x?user=u&password=***&sslmode=require");
+    /* Words that merely contain the key are left alone. */
+    cr_assert_str_eq(masked("old_password=x"), "old_password=x");
+    cr_assert_str_eq(masked("password authentication failed for user \"gw\""),
+                     "password authentication failed for user \"gw\"");
+}
+
+Test(util, mask_secrets_is_bounded)
+{
+    char out[12];
+
+    gw_mask_secrets("host=db password=secret", out, sizeof(out));
+    cr_assert_eq(strlen(out), sizeof(out) - 1);
+    cr_assert_null(strstr(out, "secret"));
+}
