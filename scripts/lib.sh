@@ -497,9 +497,10 @@ lighttpd_render() {
 	local dir=$1
 	shift
 	mkdir -p "$dir/htdocs"
-	# lighttpd opens its error log after switching to the web server's user; the
+	# lighttpd opens its error and access logs after switching to the web server's user; the
 	# directory (and the configuration in it) stays root's.
-	touch "$dir/lighttpd-error.log" && chown "$GW_WEB_USER:$GW_WEB_GROUP" "$dir/lighttpd-error.log"
+	touch "$dir/lighttpd-error.log" "$dir/lighttpd-access.log" &&
+		chown "$GW_WEB_USER:$GW_WEB_GROUP" "$dir/lighttpd-error.log" "$dir/lighttpd-access.log"
 	render_template "$GW_ROOT/conf/lighttpd/lighttpd.conf.in" "$dir/lighttpd.conf" VAR="$dir" "$@" \
 		WEB_USER="$GW_WEB_USER" WEB_GROUP="$GW_WEB_GROUP" BIND=127.0.0.1 &&
 		echo "$dir/lighttpd.conf"

@@ -162,7 +162,7 @@ check "credentials: no audit row held them either" \
 # --- rekey ---------------------------------------------------------------------------------------
 sealed_before=$(it_psql "SELECT string_agg(encode(auth_secret, 'hex'), ',' ORDER BY id) FROM servers WHERE auth_secret IS NOT NULL")
 NEW_KEY=$IT_DIR/secret-2.key
-make_secret "$NEW_KEY" 32
+make_secret "$NEW_KEY" 32 && secure_file "$NEW_KEY" "${CONF_GROUP:-$GW_SERVICE_USER}"  # responders read it
 # A row that does not open stops the whole rekey: nothing changes.
 it_psql "INSERT INTO servers (name, tenant_id, url, auth_type, auth_secret, auth_key_id) SELECT 'broken', 'ta', url, auth_type, auth_secret, auth_key_id FROM servers WHERE id = '$SECURED_ID'"
 OUT=$("$GATEWAY" rekey --config "$CONF" --new-key "$NEW_KEY" 2>&1)
