@@ -35,8 +35,8 @@ http GET "$API/health/components" -H "Authorization: Bearer $ADMIN"
 check "the admin token from var/env opens /health/components, healthy" \
 	eval '[ "$HTTP_CODE" = 200 ] && body_has "\"overall_status\" *: *\"healthy\""'
 
-check "scripts/up made the credential sealing key var/secret.key (mode 0600), named in the configuration" \
-	eval '[ "$(stat -c %a "$VAR/secret.key")" = 600 ] && grep -q "^secret_key_file = $VAR/secret.key" "$VAR/gateway.conf"'
+check "scripts/up made the credential sealing key var/secret.key (root and the service group only), named in the configuration" \
+	eval '[ "$(stat -c "%a %U %G" "$VAR/secret.key")" = "640 root $GW_SERVICE_USER" ] && grep -q "^secret_key_file = $VAR/secret.key" "$VAR/gateway.conf"'
 http GET "$API/api/v1/servers" -H "Authorization: Bearer $ADMIN"
 check "the admin token lists the registry (200, servers)" eval '[ "$HTTP_CODE" = 200 ] && body_has "\"servers\""'
 
@@ -50,8 +50,9 @@ check "an exported MCPGW_LIMITS_BODY_MAX=4096 reaches the responders (5000-byte 
 out=$(env -u REDISCLI_AUTH redis-cli -h 127.0.0.1 -p "$(cat "$VAR/redis/redis.port")" GET x 2>&1)
 check "the local Redis refuses clients without its password" eval 'grep -q NOAUTH <<<"$out"'
 modes=$(stat -c '%a' "$VAR/redis/redis.secret" "$VAR/redis/redis.conf" "$VAR/gateway.conf" "$VAR/fleet.key" | tr '\n' ' ')
-check "redis.secret, redis.conf, gateway.conf and fleet.key are mode 0600 ($modes)" \
-	eval '[ "$modes" = "600 600 600 600 " ]'
+# gateway.conf is also readable by the service user's group: the responders read it.
+check "redis.secret, redis.conf and fleet.key are mode 0600, gateway.conf 0640 ($modes)" \
+	eval '[ "$modes" = "600 600 640 600 " ]'
 check "gateway.conf names the fleet key and a Redis URL with the password" \
 	eval 'grep -q "^fleet_key_file = $VAR/fleet.key" "$VAR/gateway.conf" && grep -qF ":$(cat "$VAR/redis/redis.secret")@" "$VAR/gateway.conf"'
 secrets() { cat "$VAR/redis/redis.secret" "$VAR/fleet.key" | sha256sum; }
