@@ -242,10 +242,12 @@ it_start_host_b() {
 # it_gateway_for_apache: Apache-run modes (mod_fcgid, CGI) execute a private copy
 # of the binary as the web server's user, so that whatever Apache leaves running
 # can be found by its path and stopped, and a clone under a private folder still
-# works; that user's group reads the configuration.
+# works; that user's group reads the configuration and the key files it names.
 it_gateway_for_apache() {
 	CONF_GROUP=$GW_WEB_GROUP
-	secure_file "$CONF" "$CONF_GROUP" || it_fatal "give the configuration to group $CONF_GROUP"
+	secure_file "$CONF" "$CONF_GROUP" && secure_file "$FLEET_KEY" "$CONF_GROUP" &&
+		secure_file "$SECRET_KEY_FILE" "$CONF_GROUP" ||
+		it_fatal "give the configuration and its key files to group $CONF_GROUP"
 	mkdir -p "$IT_DIR/bin"
 	cp "$GATEWAY" "$IT_DIR/bin/mcp-gateway" && chmod 755 "$IT_DIR/bin/mcp-gateway" ||
 		it_fatal "copy the gateway binary for Apache"

@@ -76,7 +76,7 @@ check "host B: none of host A's requests" eval '[ -z "$(val "$(req api unmatched
 check "host B: 2 responders alive" eval '[ "$(val mcpgw_responders_alive)" = 2 ]'
 
 # Without a supervisor (CGI here; spawn-fcgi and mod_fcgid alike) a process reports itself.
-env GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET REQUEST_URI=/metrics MCPGW_PLANE=api \
+env MCPGW_FASTCGI_ALLOW_ROOT=1 GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET REQUEST_URI=/metrics MCPGW_PLANE=api \
 	MCPGW_CONFIG="$CONF" MCPGW_SERVER_LOG_FILE="$IT_DIR/cgi.log" "$GATEWAY" </dev/null >"$IT_DIR/last.body"
 check "CGI: /metrics says scope process and counts one responder, itself" \
 	eval 'body_has "^mcpgw_metrics_scope\{scope=\"process\"\} 1" && [ "$(val mcpgw_responders_alive)" = 1 ] &&
