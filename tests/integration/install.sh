@@ -71,7 +71,8 @@ gateway_conf >"$CONF" && secure_file "$CONF" "$GW_SERVICE_USER"
 it_cleanup_add serve_stop "$IT_DIR/serve.pid"
 serve_start "$GW" "$CONF" "$FCGI_SOCKET" "$IT_DIR/serve.pid" "$IT_DIR/gateway.log" 1 || it_fatal "serve starts"
 mkdir -p "$IT_DIR/lighttpd/htdocs"
-touch "$IT_DIR/lighttpd/lighttpd-error.log" && chown nobody:nogroup "$IT_DIR/lighttpd/lighttpd-error.log"
+touch "$IT_DIR/lighttpd/lighttpd-error.log" "$IT_DIR/lighttpd/lighttpd-access.log" &&
+	chown nobody:nogroup "$IT_DIR/lighttpd/lighttpd-error.log" "$IT_DIR/lighttpd/lighttpd-access.log"
 render_template "$DATADIR/conf/lighttpd/lighttpd.conf.in" "$IT_DIR/lighttpd/lighttpd.conf" VAR="$IT_DIR/lighttpd" \
 	BIND=$BIND API_PORT="$API_PORT" MCP_PORT="$MCP_PORT" CERT_PEM="$IT_DIR/certs/tls.pem" \
 	FCGI_SOCKET="$FCGI_SOCKET" BODY_MAX_KB=64 WEB_USER=nobody WEB_GROUP=nogroup || it_fatal "render lighttpd.conf"
@@ -117,7 +118,7 @@ check "roles.sql applies again after migrate" roles
 check "the application role reads and writes rows (servers, audit_log with its sequence)" \
 	eval 'psql_as mcpgw_app -c "INSERT INTO servers (name, url) VALUES ('"'it-one', 'https://u.example/mcp'"')" \
 		-c "UPDATE servers SET description = '"'x'"' WHERE name = '"'it-one'"'" \
-		-c "INSERT INTO audit_log (request_id, action, outcome, prev_hash, hash) VALUES ('"'r', 'a', 'ok', '', 'h'"')" \
+		-c "INSERT INTO audit_log (request_id, action, outcome, prev_hash, hash, detail_canonical) VALUES ('"'r', 'a', 'success', repeat('0', 64), repeat('a', 64), '{}'"')" \
 		-c "SELECT count(*) FROM schema_migrations" >/dev/null'
 check "the application role cannot create or drop tables" \
 	eval '! psql_as mcpgw_app -c "CREATE TABLE x (i int)" 2>/dev/null && ! psql_as mcpgw_app -c "DROP TABLE servers" 2>/dev/null'
