@@ -19,7 +19,7 @@ wait_until 5 port_in_use "$SILENT" || it_fatal "silent listener on $SILENT"
 cgi() {
 	local name=$1 uri=$2
 	shift 2
-	env GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET REQUEST_URI="$uri" MCPGW_PLANE=api \
+	env MCPGW_FASTCGI_ALLOW_ROOT=1 GATEWAY_INTERFACE=CGI/1.1 REQUEST_METHOD=GET REQUEST_URI="$uri" MCPGW_PLANE=api \
 		MCPGW_CONFIG="$CONF" MCPGW_SERVER_LOG_FILE="$IT_DIR/$name.log" "$@" \
 		"$GATEWAY" </dev/null >"$IT_DIR/$name.out" 2>>"$IT_DIR/cgi-stderr.log"
 }
