@@ -136,6 +136,25 @@ static PGresult *run(PGconn *c, const char *sql, int n, const char *const *p)
     return PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
 }
 
+/* Reads run as statements prepared once per connection: planning the list
+ * query costs more than running it. A connection that was reset has lost them
+ * (SQLSTATE 26000): prepare again and retry. Only outside a transaction. */
+static PGresult *run_prepared(PGconn *c, const char *name, const char *sql, int n,
+                              const char *const *p)
+{
+    PGresult *r = PQexecPrepared(c, name, n, p, NULL, NULL, 0);
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+    if (PQresultStatus(r) != PGRES_FATAL_ERROR || state == NULL || strcmp(state, "26000") != 0)
+        return r;
+    PQclear(r);
+    r = PQprepare(c, name, sql, n, NULL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        return r;
+    PQclear(r);
+    return PQexecPrepared(c, name, n, p, NULL, NULL, 0);
+}
+
 static bool result_ok(const PGresult *r)
 {
     ExecStatusType st = PQresultStatus(r);
@@ -727,12 +746,15 @@ static int sync_catalog(PGconn *c, const char *id, const struct up_catalog *cat,
     return 0;
 }
 
+/* A success row in the caller's transaction; the target is a server unless
+ * id is NULL (a change to every server's secrets). */
 static int audit(PGconn *c, const struct reg_actor *a, const char *action, const char *id,
                  const char *tenant, struct json_object *detail, struct reg_error *e)
 {
     struct audit_entry ae = {
         .action = action, .outcome = "success", .actor_user = a->user_id,
-        .actor_tenant = tenant_param(a), .target_type = "server", .target_id = id,
+        .actor_tenant = tenant_param(a), .target_type = id != NULL ? "server" : "secrets",
+        .target_id = id,
         .tenant_id = tenant, .request_id = a->request_id, .detail = detail,
     };
     char err[256];
@@ -876,8 +898,7 @@ int reg_register(struct gw_app *app, const struct reg_actor *a, struct json_obje
     t.cache_id = id;
     st = up_discover(app, &t, &cat, why, sizeof(why));
     if (st != UP_OK) {
-        log_warn("registration_refused", "server %s at %s: %s (%s)", b.name, b.url,
-                 up_status_name(st), why);
+        log_warn("registration_refused", "server %s: %s (%s)", b.name, up_status_name(st), why);
         return upstream_fail(e, st, "validation", why);
     }
     if (key != NULL && seal_auth(key, id, b.auth, &sealed) != 0) {
@@ -907,8 +928,8 @@ out:
 
 /* --- reads ------------------------------------------------------------------------ */
 
-static int one_json(struct gw_app *app, const struct reg_actor *a, const char *sql, const char *id,
-                    struct json_object **out, struct reg_error *e)
+static int one_json(struct gw_app *app, const struct reg_actor *a, const char *name,
+                    const char *sql, const char *id, struct json_object **out, struct reg_error *e)
 {
     const char *p[3] = { tenant_param(a), a->platform ? "t" : "f", id };
     PGconn *c;
@@ -920,7 +941,7 @@ static int one_json(struct gw_app *app, const struct reg_actor *a, const char *s
         return fail(e, REG_NOT_FOUND, NULL, "not_found", NULL, "no such server");
     if ((c = db(app, e, NULL)) == NULL)
         return -1;
-    r = run(c, sql, 3, p);
+    r = run_prepared(c, name, sql, 3, p);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         rc = db_fail(e, r, NULL, "reading the server");
     else if (PQntuples(r) == 0)
@@ -934,7 +955,7 @@ static int one_json(struct gw_app *app, const struct reg_actor *a, const char *s
 int reg_get(struct gw_app *app, const struct reg_actor *a, const char *id,
             struct json_object **out, struct reg_error *e)
 {
-    return one_json(app, a, select_one_sql, id, out, e);
+    return one_json(app, a, "reg_get", select_one_sql, id, out, e);
 }
 
 int reg_tools(struct gw_app *app, const struct reg_actor *a, const char *id,
@@ -949,32 +970,45 @@ int reg_tools(struct gw_app *app, const struct reg_actor *a, const char *id,
         "   ORDER BY t.name), '[]') FROM server_tools t WHERE t.server_id = s.id))"
         " FROM servers s WHERE s.id = $3::uuid AND " VISIBLE;
 
-    return one_json(app, a, sql, id, out, e);
+    return one_json(app, a, "reg_tools", sql, id, out, e);
 }
 
-/* Rows of (name, key, json) with limit+1 fetched: the extra row says a next page exists. */
-static int page_out(PGresult *r, int limit, const char *list_name, struct json_object **out)
+/* Rows of (name, key, json) with limit+1 fetched: the extra row says a next
+ * page exists. The rows are JSON already: the page is their text joined, not
+ * parsed and printed again. */
+static int page_out(PGresult *r, int limit, const char *list_name, char **out)
 {
-    struct json_object *arr = json_object_new_array();
     int n = PQntuples(r);
-    char cur[820];
+    size_t len = 64 + strlen(list_name), off = 0;
+    char cur[820], *buf;
 
-    *out = json_object_new_object();
     for (int i = 0; i < n && i < limit; i++)
-        json_object_array_add(arr, parse_json(PQgetvalue(r, i, 2)));
-    json_object_object_add(*out, list_name, arr);
+        len += (size_t)PQgetlength(r, i, 2) + 1;
+    len += sizeof(cur);
+    if ((buf = malloc(len)) == NULL)
+        return -1;
+    off += (size_t)snprintf(buf, len, "{\"%s\":[", list_name);
+    for (int i = 0; i < n && i < limit; i++) {
+        size_t l = (size_t)PQgetlength(r, i, 2);
+
+        if (i > 0)
+            buf[off++] = ',';
+        memcpy(buf + off, PQgetvalue(r, i, 2), l);
+        off += l;
+    }
     if (n > limit && reg_cursor_encode(PQgetvalue(r, limit - 1, 0), PQgetvalue(r, limit - 1, 1),
                                        cur, sizeof(cur)) == 0)
-        json_object_object_add(*out, "next_cursor", json_object_new_string(cur));
+        snprintf(buf + off, len - off, "],\"next_cursor\":\"%s\"}", cur);
     else
-        json_object_object_add(*out, "next_cursor", NULL);
+        snprintf(buf + off, len - off, "],\"next_cursor\":null}");
+    *out = buf;
     return 0;
 }
 
 /* A page of a list: p[np - 1] receives limit + 1 (the extra row tells that a
  * next page exists). */
-static int run_page(struct gw_app *app, const char *sql, int np, const char **p, int limit,
-                    const char *list_name, struct json_object **out, struct reg_error *e)
+static int run_page(struct gw_app *app, const char *name, const char *sql, int np, const char **p,
+                    int limit, const char *list_name, char **out, struct reg_error *e)
 {
     char lim[16];
     PGconn *c;
@@ -985,9 +1019,11 @@ static int run_page(struct gw_app *app, const char *sql, int np, const char **p,
         return -1;
     snprintf(lim, sizeof(lim), "%d", limit + 1);
     p[np - 1] = lim;
-    r = run(c, sql, np, p);
-    rc = PQresultStatus(r) == PGRES_TUPLES_OK ? page_out(r, limit, list_name, out)
-                                              : db_fail(e, r, NULL, "listing");
+    r = run_prepared(c, name, sql, np, p);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        rc = db_fail(e, r, NULL, "listing");
+    else if ((rc = page_out(r, limit, list_name, out)) != 0)
+        fail(e, REG_INTERNAL, NULL, "no_memory", NULL, "out of memory");
     PQclear(r);
     return rc;
 }
@@ -1006,7 +1042,7 @@ static int cursor_in(const char *cursor, char *a, size_t an, char *b, size_t bn,
 }
 
 int reg_list(struct gw_app *app, const struct reg_actor *a, const struct reg_list_query *q,
-             struct json_object **out, struct reg_error *e)
+             char **out, struct reg_error *e)
 {
     static const char sql[] =
         "SELECT s.name, s.id, " SERVER_JSON " FROM servers s WHERE " VISIBLE
@@ -1024,11 +1060,11 @@ int reg_list(struct gw_app *app, const struct reg_actor *a, const struct reg_lis
         return -1;
     p[0] = tenant_param(a); p[1] = a->platform ? "t" : "f"; p[2] = q->tag; p[3] = q->status;
     p[4] = q->agent_role; p[5] = q->q; p[6] = cname[0] ? cname : NULL; p[7] = cid[0] ? cid : NULL;
-    return run_page(app, sql, 9, p, q->limit, "servers", out, e);
+    return run_page(app, "reg_list", sql, 9, p, q->limit, "servers", out, e);
 }
 
 int reg_search_tools(struct gw_app *app, const struct reg_actor *a, const char *q,
-                     const char *cursor, int limit, struct json_object **out, struct reg_error *e)
+                     const char *cursor, int limit, char **out, struct reg_error *e)
 {
     static const char sql[] =
         "SELECT s.name, t.name, json_build_object('server_id', s.id, 'server_name', s.name,"
@@ -1047,7 +1083,7 @@ int reg_search_tools(struct gw_app *app, const struct reg_actor *a, const char *
         return -1;
     p[0] = tenant_param(a); p[1] = a->platform ? "t" : "f"; p[2] = q;
     p[3] = cs[0] ? cs : NULL; p[4] = cs[0] ? ct : NULL;
-    return run_page(app, sql, 6, p, limit, "tools", out, e);
+    return run_page(app, "reg_search_tools", sql, 6, p, limit, "tools", out, e);
 }
 
 /* --- writes ----------------------------------------------------------------------- */
@@ -1076,16 +1112,18 @@ static int why_not_written(PGconn *c, const struct reg_actor *a, const char *id,
     return rc;
 }
 
-/* Run one write statement (returning tenant_id, id and the server JSON) and
- * its audit row in one transaction. */
+/* Run one write statement (returning tenant_id and a JSON column) and its
+ * audit row in one transaction. Without a detail, the returned JSON is it. */
 static int write_audited(struct gw_app *app, const struct reg_actor *a, const char *sql, int np,
                          const char *const *p, const char *id, int if_match, const char *action,
                          struct json_object *detail, struct json_object **out, struct reg_error *e)
 {
     PGconn *c;
     PGresult *r;
+    struct json_object *row = NULL;
     char tenant[128];
     bool shared;
+    int rc;
 
     if (out != NULL)
         *out = NULL;
@@ -1110,8 +1148,12 @@ static int write_audited(struct gw_app *app, const struct reg_actor *a, const ch
     gw_strlcpy(tenant, PQgetvalue(r, 0, 0), sizeof(tenant));
     if (out != NULL)
         *out = parse_json(PQgetvalue(r, 0, 1));
+    if (detail == NULL)   /* what the statement returned says what changed */
+        detail = row = parse_json(PQgetvalue(r, 0, 1));
     PQclear(r);
-    if (audit(c, a, action, id, shared ? NULL : tenant, detail, e) != 0)
+    rc = audit(c, a, action, id, shared ? NULL : tenant, detail, e);
+    json_object_put(row);
+    if (rc != 0)
         goto rollback;
     if (exec_cmd(c, "COMMIT") != 0) {
         fail(e, REG_UNAVAILABLE, NULL, "database_error", NULL, "the change could not be committed");
@@ -1188,17 +1230,12 @@ int reg_delete(struct gw_app *app, const struct reg_actor *a, const char *id, in
         " RETURNING s.tenant_id, json_build_object('name', s.name, 'url', s.url, 'version', s.version)";
     char ver[16];
     const char *p[4];
-    struct json_object *gone = NULL, *detail = json_object_new_object();
-    int rc;
 
     snprintf(ver, sizeof(ver), "%d", if_match);
     p[0] = tenant_param(a); p[1] = a->platform ? "t" : "f"; p[2] = id;
     p[3] = if_match >= 0 ? ver : NULL;
-    /* The audit detail names what was deleted: the RETURNING row feeds it. */
-    rc = write_audited(app, a, sql, 4, p, id, if_match, "server.delete", detail, &gone, e);
-    json_object_put(gone);
-    json_object_put(detail);
-    return rc;
+    /* No detail given: the audit row names what was deleted, from RETURNING. */
+    return write_audited(app, a, sql, 4, p, id, if_match, "server.delete", NULL, NULL, e);
 }
 
 int reg_maintenance(struct gw_app *app, const struct reg_actor *a, const char *id, bool on,
@@ -1208,9 +1245,14 @@ int reg_maintenance(struct gw_app *app, const struct reg_actor *a, const char *i
         "UPDATE servers s SET maintenance = $4::bool, version = s.version + 1, updated_at = now()"
         " WHERE s.id = $3::uuid AND " WRITABLE " RETURNING s.tenant_id, " SERVER_JSON;
     const char *p[4] = { tenant_param(a), a->platform ? "t" : "f", id, on ? "t" : "f" };
+    struct json_object *d = json_object_new_object();
+    int rc;
 
-    return write_audited(app, a, sql, 4, p, id, -1, on ? "server.maintenance_on" : "server.maintenance_off",
-                         NULL, out, e);
+    json_object_object_add(d, "maintenance", json_object_new_boolean(on));
+    rc = write_audited(app, a, sql, 4, p, id, -1,
+                       on ? "server.maintenance_on" : "server.maintenance_off", d, out, e);
+    json_object_put(d);
+    return rc;
 }
 
 /* --- discovery again, and probes --------------------------------------------------- */

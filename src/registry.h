@@ -54,9 +54,10 @@ struct reg_list_query {
  * {server_id, phases_completed, server}. */
 int reg_register(struct gw_app *app, const struct reg_actor *a, struct json_object *body,
                  struct json_object **out, struct reg_error *e);
-/* {servers: [...], next_cursor} in (name, id) order; one SQL statement. */
+/* {servers: [...], next_cursor} in (name, id) order, as JSON text (*out
+ * malloc'd); one prepared SQL statement. */
 int reg_list(struct gw_app *app, const struct reg_actor *a, const struct reg_list_query *q,
-             struct json_object **out, struct reg_error *e);
+             char **out, struct reg_error *e);
 int reg_get(struct gw_app *app, const struct reg_actor *a, const char *id,
             struct json_object **out, struct reg_error *e);
 /* Patch metadata when the stored version is if_match; *out is the new server. */
@@ -76,9 +77,9 @@ int reg_refresh(struct gw_app *app, const struct reg_actor *a, const char *id,
 /* Probe now; {server_id, status, latency_ms, checked_at}, stored on the row. */
 int reg_health(struct gw_app *app, const struct reg_actor *a, const char *id,
                struct json_object **out, struct reg_error *e);
-/* GET /api/v1/tools?q=: tools of every server the actor sees. */
+/* GET /api/v1/tools?q=: tools of every server the actor sees; JSON text as reg_list. */
 int reg_search_tools(struct gw_app *app, const struct reg_actor *a, const char *q,
-                     const char *cursor, int limit, struct json_object **out, struct reg_error *e);
+                     const char *cursor, int limit, char **out, struct reg_error *e);
 
 /* Re-seal every stored credential under the key in new_key_file, in one
  * transaction: all or nothing. *count is how many were re-sealed. */

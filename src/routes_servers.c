@@ -126,12 +126,16 @@ static struct json_object *read_json(struct gw_call *c)
 static const char *query(struct gw_call *c, const char *name, char *buf, size_t n, int *bad)
 {
     const char *cur = NULL;
-    char key[256];
+    char key[256], val[1024];
     int rc;
 
-    while ((rc = http_query_next(c->req, &cur, key, sizeof(key), buf, n)) == 1 &&
+    /* Walk every pair with room for any value we take, so that a long value
+     * of another parameter is not blamed on this one. */
+    while ((rc = http_query_next(c->req, &cur, key, sizeof(key), val, sizeof(val))) == 1 &&
            strcmp(key, name) != 0)
         ;
+    if (rc == 1 && gw_strlcpy(buf, val, n) != 0)
+        rc = -1;
 
     if (rc < 0 && !*bad) {
         char d[128];
@@ -190,6 +194,17 @@ static int if_match(struct gw_call *c, int *version)
     return 1;
 }
 
+/* A list page the registry wrote as JSON text. */
+static void answer_text(struct gw_call *c, int rc, char **text, const struct reg_error *e)
+{
+    if (rc != 0)
+        answer_error(c, e);
+    else
+        http_send_text(c->res, 200, "application/json", *text);
+    free(*text);
+    *text = NULL;
+}
+
 typedef int (*by_id_fn)(struct gw_app *app, const struct reg_actor *a, const char *id,
                         struct json_object **out, struct reg_error *e);
 
@@ -233,7 +248,7 @@ void route_servers_list(struct gw_call *c)
     struct reg_actor a;
     struct reg_error e = { 0 };
     struct reg_list_query q = { 0 };
-    struct json_object *out = NULL;
+    char *out = NULL;
     char tag[128], status[32], role[128], text[256], cursor[900];
     int bad = 0;
 
@@ -245,7 +260,7 @@ void route_servers_list(struct gw_call *c)
     if (bad || query_limit(c, &q.limit, &bad) != 0)
         return;
     actor_of(c, &a);
-    answer(c, reg_list(c->app, &a, &q, &out, &e), 200, &out, &e);
+    answer_text(c, reg_list(c->app, &a, &q, &out, &e), &out, &e);
 }
 
 void route_servers_get(struct gw_call *c)
@@ -328,7 +343,7 @@ void route_tools_search(struct gw_call *c)
 {
     struct reg_actor a;
     struct reg_error e = { 0 };
-    struct json_object *out = NULL;
+    char *out = NULL;
     char text[256], cursor[900];
     const char *q, *cur;
     int bad = 0, limit;
@@ -338,5 +353,5 @@ void route_tools_search(struct gw_call *c)
     if (bad || query_limit(c, &limit, &bad) != 0)
         return;
     actor_of(c, &a);
-    answer(c, reg_search_tools(c->app, &a, q, cur, limit, &out, &e), 200, &out, &e);
+    answer_text(c, reg_search_tools(c->app, &a, q, cur, limit, &out, &e), &out, &e);
 }

@@ -15,6 +15,7 @@
 #include "build-config.h"
 #include "app.h"
 #include "log.h"
+#include "secrets.h"
 #include "sse.h"
 #include "store_redis.h"
 #include "upstream.h"
@@ -478,10 +479,11 @@ static bool is_oauth(const struct up_auth *a)
     return a != NULL && a->type != NULL && strcmp(a->type, "oauth_client_credentials") == 0;
 }
 
-/* Redis key of a server's token, and the fingerprint of the credentials it
- * was fetched with (token URL, client, scope: never the secret), so that a
- * change of credentials never reuses a token of the old ones. */
-static int token_key(struct conn *c, char *key, size_t kn, char fp[17])
+/* Redis key of a server's token, and the name the sealed token is bound to:
+ * the server and the credentials it was fetched with (token URL, client,
+ * scope; never the secret), so that neither another server's entry nor a
+ * token of replaced credentials ever opens as this one's. */
+static int token_key(struct conn *c, char *key, size_t kn, char *aad, size_t an)
 {
     char material[2048], hex[65];
     const struct up_auth *a = c->auth;
@@ -492,25 +494,39 @@ static int token_key(struct conn *c, char *key, size_t kn, char fp[17])
                     a->client_id ? a->client_id : "", a->scope ? a->scope : "") != 0)
         return -1;
     gw_sha256_hex(material, strlen(material), hex);
-    memcpy(fp, hex, 16);
-    fp[16] = '\0';
+    if (gw_snprintf(aad, an, "upstream-token:%s:%s", c->t->cache_id, hex) != 0)
+        return -1;
     return rds_key(c->app, key, kn, "upstream:oauth:%s", c->t->cache_id);
+}
+
+/* The access token is a credential: in Redis only sealed with the gateway's
+ * secret key (AES-256-GCM); without a key it is not cached at all. */
+static const struct sec_key *token_seal_key(struct conn *c)
+{
+    char why[256];
+    const struct sec_key *k = sec_key_for(&c->app->cfg, why, sizeof(why));
+
+    if (k == NULL)
+        log_info("upstream_token_cache", "access tokens are not cached: %s", why);
+    return k;
 }
 
 static bool token_from_cache(struct conn *c)
 {
-    char key[512], fp[17];
+    char key[512], aad[512];
+    const struct sec_key *k;
+    unsigned char *pt = NULL;
+    size_t pt_len = 0;
     redisReply *r;
     bool hit = false;
 
-    if (token_key(c, key, sizeof(key), fp) != 0)
+    if (token_key(c, key, sizeof(key), aad, sizeof(aad)) != 0 || (k = token_seal_key(c)) == NULL)
         return false;
     r = rds_cmd(c->app, "GET %s", key);
-    if (r != NULL && r->type == REDIS_REPLY_STRING && r->len > 17 && r->len - 17 < sizeof(c->token) &&
-        memcmp(r->str, fp, 16) == 0 && r->str[16] == ':') {
-        memcpy(c->token, r->str + 17, r->len - 17);
-        c->token[r->len - 17] = '\0';
-        hit = true;
+    if (r != NULL && r->type == REDIS_REPLY_STRING &&
+        sec_open(k, aad, (const unsigned char *)r->str, r->len, &pt, &pt_len) == 0) {
+        hit = pt_len > 0 && gw_strlcpy(c->token, (const char *)pt, sizeof(c->token)) == 0;
+        sec_free(pt, pt_len);
     }
     if (r != NULL)
         freeReplyObject(r);
@@ -521,25 +537,29 @@ static bool token_from_cache(struct conn *c)
  * (at least 1 s, at most 60 s), so no request carries one about to lapse. */
 static void token_to_cache(struct conn *c, long expires_in)
 {
-    char key[512], fp[17], val[UP_TOKEN_MAX + 32];
+    char key[512], aad[512];
+    const struct sec_key *k;
+    unsigned char *sealed = NULL;
+    size_t sealed_len = 0;
     long margin, ttl;
     redisReply *r;
 
-    if (token_key(c, key, sizeof(key), fp) != 0)
+    if (token_key(c, key, sizeof(key), aad, sizeof(aad)) != 0 || (k = token_seal_key(c)) == NULL)
         return;
     if (expires_in <= 0)
         expires_in = 300; /* RFC 6749: the server may omit it; assume a short life */
     margin = expires_in / 10;
     margin = margin < 1 ? 1 : margin > 60 ? 60 : margin;
     ttl = expires_in - margin;
-    if (ttl <= 0 || gw_snprintf(val, sizeof(val), "%s:%s", fp, c->token) != 0)
+    if (ttl <= 0 || sec_seal(k, aad, (const unsigned char *)c->token, strlen(c->token), &sealed,
+                             &sealed_len) != 0)
         return;
-    r = rds_cmd(c->app, "SET %s %s EX %ld", key, val, ttl);
+    r = rds_cmd(c->app, "SET %s %b EX %ld", key, sealed, sealed_len, ttl);
     if (r == NULL || r->type == REDIS_REPLY_ERROR)
         log_warn("upstream_token_cache", "cannot cache the access token of server %s", c->t->cache_id);
     if (r != NULL)
         freeReplyObject(r);
-    OPENSSL_cleanse(val, sizeof(val));
+    free(sealed);
 }
 
 void up_oauth_forget(struct gw_app *app, const char *cache_id)
@@ -986,11 +1006,14 @@ static bool offers(const struct up_catalog *cat, const char *capability)
 
 static void log_outcome(const char *op, const struct up_target *t, enum up_status st, const char *why)
 {
-    /* The URL is the operator's own configuration; credentials never are here. */
+    /* Credentials in the URL are refused, but some servers take a key in the
+     * query string: log the URL up to its query. */
+    int len = (int)strcspn(t->url, "?#");
+
     if (st == UP_OK)
-        log_debug("upstream", "%s %s: ok", op, t->url);
+        log_debug("upstream", "%s %.*s: ok", op, len, t->url);
     else
-        log_info("upstream", "%s %s: %s: %s", op, t->url, up_status_name(st), why);
+        log_info("upstream", "%s %.*s: %s: %s", op, len, t->url, up_status_name(st), why);
 }
 
 enum up_status up_discover(struct gw_app *app, const struct up_target *t, struct up_catalog *out,

@@ -14,6 +14,7 @@
 
 #include "auth_jwks.h"
 #include "config.h"
+#include "secrets.h"
 #include "store_pg.h"
 #include "store_redis.h"
 #include "util.h"
@@ -178,6 +179,26 @@ static int check_auth(const struct gw_config *cfg, FILE *out)
     return bad;
 }
 
+/* Without the key, servers with credentials can be neither registered nor
+ * reached: say so now rather than on the first registration. */
+static int check_secret_key(const struct gw_config *cfg, FILE *out)
+{
+    struct sec_key key;
+    char why[512];
+
+    if (cfg->secret_key_file[0] == '\0') {
+        fprintf(out, "warning: security.secret_key_file is not set: servers with credentials "
+                     "cannot be registered\n");
+        return 0;
+    }
+    if (sec_key_load(cfg->secret_key_file, &key, why, sizeof(why)) != 0) {
+        fprintf(out, "error: security.secret_key_file: %s\n", why);
+        return 1;
+    }
+    sec_key_wipe(&key);
+    return 0;
+}
+
 static int check_fleet_key(const struct gw_config *cfg, FILE *out)
 {
     struct stat st;
@@ -243,6 +264,7 @@ int validate_config(const struct gw_config *cfg, FILE *out)
     }
     errors += check_tls(cfg, out);
     errors += check_auth(cfg, out);
+    errors += check_secret_key(cfg, out);
     errors += check_fleet_key(cfg, out);
     errors += check_postgres(cfg, out);
     errors += check_redis(cfg, out);

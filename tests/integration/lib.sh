@@ -242,7 +242,7 @@ it_start_host_b() {
 # it_gateway_for_apache: Apache-run modes (mod_fcgid, CGI) execute a private copy
 # of the binary as the web server's user, so that whatever Apache leaves running
 # can be found by its path and stopped, and a clone under a private folder still
-# works; that user's group reads the configuration.
+# works; that user's group reads the configuration and the key files it names.
 it_gateway_for_apache() {
 	CONF_GROUP=$GW_WEB_GROUP
 	# The configuration and the keys it names: the gateway reads them itself.
@@ -441,6 +441,10 @@ it_psql() {
 	"$(pg_bindir)/psql" -h 127.0.0.1 -p "$(cat "$IT_DIR/pg/pg.port")" -U postgres -d mcpgw \
 		-v ON_ERROR_STOP=1 -tAc "$1"
 }
+
+# it_json PATH: a value of the last answer's JSON body by dotted path
+# (servers.0.name); strings raw, anything else as compact JSON.
+it_json() { jq -c -r --arg p "$1" 'getpath($p | split(".") | map(tonumber? // .))' "$IT_DIR/last.body" 2>/dev/null; }
 
 # it_start_two_pools: stores, gateway, and two responder pools of $WORKERS
 # sharing them, as two hosts would: one behind lighttpd (API_A), one with its

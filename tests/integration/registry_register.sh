@@ -11,10 +11,9 @@ it_setup_gateway
 it_start_serve 2
 it_start_lighttpd "$FCGI_SOCKET"
 
-mint() { "$GATEWAY" token --config "$CONF" --aud "$AUDIENCE" "$@" 2>>"$IT_DIR/token.err"; }
-ADMIN_A=$(mint --sub admin-a --tenant ta --roles admin)
-USER_A=$(mint --sub user-a --tenant ta --roles user)
-PLATFORM=$(mint --sub root --tenant tp --roles platform_admin)
+ADMIN_A=$(it_mint --sub admin-a --tenant ta --roles admin)
+USER_A=$(it_mint --sub user-a --tenant ta --roles user)
+PLATFORM=$(it_mint --sub root --tenant tp --roles platform_admin)
 
 BEARER_TOKEN=upstream-secret-$RANDOM$RANDOM$RANDOM
 PLAIN=$(it_start_upstream plain) || it_fatal "the plain fixture starts"
@@ -22,6 +21,9 @@ BEARER=$(it_start_upstream bearer --token "$BEARER_TOKEN" --auth-log "$IT_DIR/be
 	it_fatal "the bearer fixture starts"
 HANG=$(it_start_upstream hang) || it_fatal "the hang fixture starts"
 NOTMCP=$(it_start_upstream notmcp) || it_fatal "the notmcp fixture starts"
+CLIENT_SECRET=oauth-secret-$RANDOM$RANDOM$RANDOM
+OAUTH=$(it_start_upstream oauth --client-id it-client --client-secret "$CLIENT_SECRET") ||
+	it_fatal "the oauth fixture starts"
 CLOSED=http://127.0.0.1:$(free_port)/mcp
 
 # register TOKEN JSON: POST /api/v1/servers; every answer is kept for the secret grep.
@@ -30,15 +32,13 @@ register() {
 		-H 'Content-Type: application/json' --data "$2"
 	cat "$IT_DIR/last.headers" "$IT_DIR/last.body" >>"$IT_DIR/all-answers"
 }
-field() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."): d=d[k] if not isinstance(d, list) else d[int(k)]
-print(json.dumps(d) if isinstance(d,(dict,list,bool)) or d is None else d)' "$IT_DIR/last.body" "$1" 2>/dev/null; }
+field() { it_json "$1"; }
 counts() { it_psql "SELECT concat_ws('/', (SELECT count(*) FROM servers), (SELECT count(*) FROM server_tools), (SELECT count(*) FROM server_prompts), (SELECT count(*) FROM server_resources))"; }
 
 # --- success ---------------------------------------------------------------------
 register "$ADMIN_A" "{\"name\":\"plain\",\"url\":\"$PLAIN\",\"tags\":[\"demo\"],\"timeout_ms\":5000}"
 check "register: 201 with server_id and all four phases completed" \
-	eval '[ "$HTTP_CODE" = 201 ] && [ "$(field phases_completed)" = "[\"auth\", \"validation\", \"registration\", \"audit\"]" ] && [ -n "$(field server_id)" ]'
+	eval '[ "$HTTP_CODE" = 201 ] && [ "$(field phases_completed)" = "[\"auth\",\"validation\",\"registration\",\"audit\"]" ] && [ -n "$(field server_id)" ]'
 PLAIN_ID=$(field server_id)
 check "register: the server lands in the admin's tenant with the upstream's catalog counted" \
 	eval '[ "$(field server.tenant_id)" = ta ] && [ "$(field server.tool_count)" = 5 ] && [ "$(field server.server_info.name)" = plain-fixture ]'
@@ -85,6 +85,8 @@ register "$ADMIN_A" '{"name":"meta","url":"http://169.254.169.254/mcp"}'
 expect_fail "validation: the cloud metadata address" 400 validation url_refused url
 register "$ADMIN_A" '{"name":"private","url":"http://10.1.2.3/mcp"}'
 expect_fail "validation: a private address not in allowed_networks" 400 validation url_refused url
+register "$ADMIN_A" "{\"name\":\"userinfo\",\"url\":\"http://user:$BEARER_TOKEN@${PLAIN#http://}\"}"
+expect_fail "validation: credentials inside the URL (never echoed)" 400 validation url_refused url
 register "$ADMIN_A" '{"name":"ftp","url":"ftp://example.org/mcp"}'
 expect_fail "validation: a scheme other than http(s)" 400 validation url_refused url
 register "$ADMIN_A" "{\"name\":\"closed\",\"url\":\"$CLOSED\"}"
@@ -122,13 +124,23 @@ register "$ADMIN_A" "{\"name\":\"secured\",\"url\":\"$BEARER\",\"auth\":{\"type\
 check "credentials: a bearer upstream registers with its own token (201)" eval '[ "$HTTP_CODE" = 201 ]'
 SECURED_ID=$(field server_id)
 check "credentials: the answer shows the auth type only" \
-	eval '[ "$(field server.auth)" = "{\"type\": \"bearer\"}" ]'
+	eval '[ "$(field server.auth)" = "{\"type\":\"bearer\"}" ]'
 check "credentials: the upstream never saw another Authorization than its token (or ours)" \
 	eval '! grep -v -x "Bearer not-$BEARER_TOKEN" "$IT_DIR/bearer-auth.log" 2>/dev/null | grep -q .'
 check "credentials: stored sealed (no plaintext in the row, a key id beside it)" \
 	eval '[ "$(it_psql "SELECT count(*) FROM servers WHERE id = '"'"'$SECURED_ID'"'"' AND position(convert_to('"'"'$BEARER_TOKEN'"'"', '"'"'UTF8'"'"') in auth_secret) = 0 AND length(auth_key_id) = 16")" = 1 ]'
 register "$ADMIN_A" "{\"name\":\"secured2\",\"url\":\"$BEARER\",\"auth\":{\"type\":\"header\",\"header_name\":\"Authorization\",\"header_value\":\"Bearer $BEARER_TOKEN\"}}"
 check "credentials: a static header upstream registers too (201)" eval '[ "$HTTP_CODE" = 201 ]'
+BASE=$(counts)
+register "$ADMIN_A" "{\"name\":\"oauth\",\"url\":\"$OAUTH\",\"auth\":{\"type\":\"oauth_client_credentials\",\"token_url\":\"${OAUTH%/mcp}/token\",\"client_id\":\"it-client\",\"client_secret\":\"not-$CLIENT_SECRET\"}}"
+expect_fail "validation: the token endpoint refuses the client secret" 502 validation auth_refused
+register "$ADMIN_A" "{\"name\":\"oauth\",\"url\":\"$OAUTH\",\"auth\":{\"type\":\"oauth_client_credentials\",\"token_url\":\"${OAUTH%/mcp}/token\",\"client_id\":\"it-client\",\"client_secret\":\"$CLIENT_SECRET\"}}"
+check "credentials: an OAuth client credentials upstream registers with a token it fetched (201)" \
+	eval '[ "$HTTP_CODE" = 201 ] && [ "$(field server.auth)" = "{\"type\":\"oauth_client_credentials\"}" ]'
+OAUTH_ID=$(field server_id)
+http GET "$API/api/v1/servers/$OAUTH_ID/health" -H "Authorization: Bearer $ADMIN_A"
+check "credentials: the OAuth upstream's health probe opens the sealed client secret (healthy)" \
+	eval '[ "$HTTP_CODE" = 200 ] && [ "$(field status)" = healthy ]'
 for path in "/api/v1/servers" "/api/v1/servers/$SECURED_ID" "/api/v1/servers/$SECURED_ID/tools" \
 	"/api/v1/servers/$SECURED_ID/health" "/api/v1/tools?q=whoami"; do
 	http GET "$API$path" -H "Authorization: Bearer $ADMIN_A"
@@ -140,10 +152,12 @@ cat "$IT_DIR/last.headers" "$IT_DIR/last.body" >>"$IT_DIR/all-answers"
 check "credentials: refresh discovers again with the sealed token (200)" eval '[ "$HTTP_CODE" = 200 ]'
 http GET "$API/metrics"
 cat "$IT_DIR/last.body" >>"$IT_DIR/all-answers"
-check "credentials: no answer, metric or error ever held the upstream token" \
-	eval '! grep -qF "$BEARER_TOKEN" "$IT_DIR/all-answers"'
-check "credentials: the gateway log never held the upstream token" \
-	eval '[ -s "$IT_DIR/gateway.log" ] && ! grep -qF "$BEARER_TOKEN" "$IT_DIR/gateway.log"'
+check "credentials: no answer, metric or error ever held the upstream token or client secret" \
+	eval '! grep -qF -e "$BEARER_TOKEN" -e "$CLIENT_SECRET" "$IT_DIR/all-answers"'
+check "credentials: the gateway log never held the upstream token or client secret" \
+	eval '[ -s "$IT_DIR/gateway.log" ] && ! grep -qF -e "$BEARER_TOKEN" -e "$CLIENT_SECRET" "$IT_DIR/gateway.log"'
+check "credentials: no audit row held them either" \
+	eval 'it_psql "SELECT * FROM audit_log" >"$IT_DIR/audit.dump" && [ -s "$IT_DIR/audit.dump" ] && ! grep -qF -e "$BEARER_TOKEN" -e "$CLIENT_SECRET" "$IT_DIR/audit.dump"'
 
 # --- rekey ---------------------------------------------------------------------------------------
 sealed_before=$(it_psql "SELECT string_agg(encode(auth_secret, 'hex'), ',' ORDER BY id) FROM servers WHERE auth_secret IS NOT NULL")
@@ -160,7 +174,7 @@ check "rekey: after the failure every other row is exactly as before" \
 it_psql "DELETE FROM servers WHERE name = 'broken'"
 OUT=$("$GATEWAY" rekey --config "$CONF" --new-key "$NEW_KEY" 2>&1)
 RC=$?
-check "rekey: re-seals both credentials (exit 0)" eval '[ "$RC" = 0 ] && grep -q "^2 credentials re-sealed" <<<"$OUT"'
+check "rekey: re-seals all three credentials (exit 0)" eval '[ "$RC" = 0 ] && grep -q "^3 credentials re-sealed" <<<"$OUT"'
 diag <<<"$OUT"
 check "rekey: every sealed value changed and names the new key" \
 	eval '[ "$(it_psql "SELECT count(DISTINCT auth_key_id) FROM servers WHERE auth_secret IS NOT NULL")" = 1 ] && [ "$(it_psql "SELECT string_agg(encode(auth_secret, '"'"'hex'"'"'), '"'"','"'"' ORDER BY id) FROM servers WHERE auth_secret IS NOT NULL")" != "$sealed_before" ]'

@@ -35,6 +35,11 @@ http GET "$API/health/components" -H "Authorization: Bearer $ADMIN"
 check "the admin token from var/env opens /health/components, healthy" \
 	eval '[ "$HTTP_CODE" = 200 ] && body_has "\"overall_status\" *: *\"healthy\""'
 
+check "scripts/up made the credential sealing key var/secret.key (root and the service group only), named in the configuration" \
+	eval '[ "$(stat -c "%a %U %G" "$VAR/secret.key")" = "640 root $GW_SERVICE_USER" ] && grep -q "^secret_key_file = $VAR/secret.key" "$VAR/gateway.conf"'
+http GET "$API/api/v1/servers" -H "Authorization: Bearer $ADMIN"
+check "the admin token lists the registry (200, servers)" eval '[ "$HTTP_CODE" = 200 ] && body_has "\"servers\""'
+
 head -c 5000 /dev/zero | tr '\0' x >"$IT_DIR/body"
 http POST "$API/health" --data-binary "@$IT_DIR/body"
 check "an exported MCPGW_LIMITS_BODY_MAX=4096 reaches the responders (5000-byte body is 413)" \

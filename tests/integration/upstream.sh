@@ -34,17 +34,20 @@ DRIVER=$top_builddir/tests/integration/up_driver
 REDIS_PORT=$(free_port)
 redis_start "$IT_DIR/redis" "$REDIS_PORT" || it_fatal "start redis on $REDIS_PORT"
 it_cleanup_add redis_stop "$IT_DIR/redis"
-CONF=$IT_DIR/gateway.conf
+# The private Redis wants its password: from the URL for the driver, from the environment for redis-cli.
 REDISCLI_AUTH=$(cat "$IT_DIR/redis/redis.secret")
 export REDISCLI_AUTH
-printf '[redis]\nurl = %s\nprefix = "it:"\n\n[upstream]\nallowed_networks = 127.0.0.0/8\ntimeout_ms = 10000\n' \
-	"$(redis_url "$IT_DIR/redis")" >"$CONF"
+CONF=$IT_DIR/gateway.conf
+(umask 077 && openssl rand -hex 32 >"$IT_DIR/secret.key")
+printf '[redis]\nurl = %s\nprefix = "it:"\n\n[upstream]\nallowed_networks = 127.0.0.0/8\ntimeout_ms = 10000\n\n[security]\nsecret_key_file = %s\n' \
+	"$(redis_url "$IT_DIR/redis")" "$IT_DIR/secret.key" >"$CONF"
 chmod 600 "$CONF"
 
 # drive OP URL [ARGS...]: run the driver; its output in $OUT (key=value lines).
 drive() {
 	OUT=$("$DRIVER" "$1" "$2" --config "$CONF" "${@:3}" 2>"$IT_DIR/driver.err")
 	printf '%s\n' "$OUT" >"$IT_DIR/driver.out"
+	cat "$IT_DIR/driver.err" >>"$IT_DIR/driver-all.err"
 }
 val() { sed -n "s/^$1=//p" <<<"$OUT" | head -n1; }
 # out_is KEY VALUE
@@ -97,6 +100,10 @@ drive discover "$BEARER" --auth header --header-name "X-Evil" --header-value $'a
 check "header: a value with a line break is refused before sending" \
 	eval 'out_is status auth_refused && ! grep -q "Bearer x" "$AUTH_LOG"'
 
+drive discover "$BEARER?api_key=query-secret-$RANDOM" --auth bearer --token "wrong-$BEARER_TOKEN"
+check "a key in the URL's query string is not logged" \
+	eval 'out_is status auth_refused && grep -q "discover http://127.0.0.1:[0-9]*/mcp: auth_refused" "$IT_DIR/driver.err" && ! grep -q "query-secret" "$IT_DIR/driver.err"'
+
 # Failures.
 HANG=$(it_start_upstream hang) || it_fatal "the hang fixture starts"
 drive discover "$HANG" --timeout-ms 1500
@@ -113,6 +120,14 @@ for mode in html json sse; do
 	drive discover "$NOTMCP"
 	check "not MCP ($mode answer): not_mcp" out_is status not_mcp
 done
+RPCERR=$(it_start_upstream notmcp --mode rpc-error) || it_fatal "the notmcp fixture (rpc-error) starts"
+drive discover "$RPCERR"
+check "a JSON-RPC error answering initialize: protocol_error with its message" \
+	eval 'out_is status protocol_error && val why | grep -q "initialization refused by policy"'
+BIG=$(it_start_upstream notmcp --mode big) || it_fatal "the notmcp fixture (big) starts"
+drive discover "$BIG"
+check "an answer over 8 MiB is refused (protocol_error), not buffered" \
+	eval 'out_is status protocol_error && val why | grep -q "larger than"'
 DEAD=http://127.0.0.1:$(free_port)/mcp
 drive discover "$DEAD"
 check "refused port: unreachable" out_is status unreachable
@@ -131,6 +146,26 @@ check "policy: IPv4-mapped ::ffff:127.0.0.1 is judged as 127.0.0.1 (listed: let 
 drive discover "http://169.254.169.254/latest/meta-data/"
 check "policy: the cloud metadata address is url_refused" \
 	eval 'out_is status url_refused && val why | grep -q metadata'
+# DNS answers that change: rebind.so (LD_PRELOAD) answers a public address for
+# rebind.test the first time and 127.0.0.1 after, and both a public and a
+# private address for mixed.test. (An ASan build must allow the preload.)
+REBIND=$top_builddir/tests/integration/rebind.so
+[ -f "$REBIND" ] || it_fatal "rebind.so built"
+rebind_drive() {
+	LD_PRELOAD=$REBIND ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 "$@"
+}
+seen=$(wc -l <"$(rec "$PLAIN")")
+MCPGW_UPSTREAM_ALLOWED_NETWORKS= rebind_drive drive discover "https://rebind.test:${PLAIN#http://127.0.0.1:}"
+check "policy: a name that resolves to loopback only at connect time is url_refused there" \
+	eval 'out_is status url_refused && val why | grep -q "at connect time"'
+check "policy: nothing reached the upstream behind the swapped address" \
+	eval '[ "$(wc -l <"$(rec "$PLAIN")")" = "$seen" ]'
+rebind_drive drive discover "https://mixed.test:${PLAIN#http://127.0.0.1:}"
+check "policy: every resolved address is checked (public + private is url_refused)" \
+	eval 'out_is status url_refused && val why | grep -q "10.0.0.1"'
+rebind_drive drive discover "https://nxdomain.test/mcp"
+check "a host name that does not resolve: unreachable" \
+	eval 'out_is status unreachable && val why | grep -q "cannot resolve nxdomain.test"'
 drive discover "ftp://127.0.0.1/mcp"
 check "policy: a scheme other than http(s) is url_refused" out_is status url_refused
 
@@ -150,16 +185,23 @@ check "oauth: the token is cached in Redis for expires_in minus a margin (ttl $T
 	eval '[ "$TTL" -ge 1 ] && [ "$TTL" -le 4 ]'
 drive discover "$OAUTH" "${OARGS[@]}"
 check "oauth: a second discovery reuses the cached token" eval 'out_is status ok && [ "$(issued)" = 1 ]'
-check "oauth: neither the secret nor the token is in the log" \
-	eval '! grep -q "$SECRET" "$IT_DIR/driver.err" && ! grep -qF "$(redis-cli -p "$REDIS_PORT" GET it:upstream:oauth:srv-oauth | cut -d: -f2)" "$IT_DIR/driver.err"'
+ACCESS=$(grep -o '"access":"[^"]*"' "$(rec "$OAUTH")" | head -n1 | cut -d'"' -f4)
+check "oauth: the cached token is sealed (not in clear in Redis)" \
+	eval '[ -n "$ACCESS" ] && [ "$(redis-cli -p "$REDIS_PORT" STRLEN it:upstream:oauth:srv-oauth)" -gt 28 ] && ! redis-cli -p "$REDIS_PORT" GET it:upstream:oauth:srv-oauth | grep -qF "$ACCESS"'
+check "oauth: neither the client secret nor the token is in the log" \
+	eval '! grep -qF "$SECRET" "$IT_DIR/driver-all.err" && ! grep -qF "$ACCESS" "$IT_DIR/driver-all.err"'
 sleep 4.2
 drive discover "$OAUTH" "${OARGS[@]}"
 check "oauth: after the cache lapses a new token is fetched before the old one expires" \
 	eval 'out_is status ok && [ "$(issued)" = 2 ] && ! grep -q "\"refused\":\"expired\"" "$(rec "$OAUTH")"'
+MCPGW_SECURITY_SECRET_KEY_FILE= drive discover "$OAUTH" "${OARGS[@]:0:11}" srv-nokey
+MCPGW_SECURITY_SECRET_KEY_FILE= drive discover "$OAUTH" "${OARGS[@]:0:11}" srv-nokey
+check "oauth: without a secret key the token is used but never cached" \
+	eval 'out_is status ok && [ "$(issued)" = 4 ] && [ "$(redis-cli -p "$REDIS_PORT" EXISTS it:upstream:oauth:srv-nokey)" = 0 ]'
 curl -s -X POST "${OAUTH%/mcp}/revoke" >/dev/null
 drive discover "$OAUTH" "${OARGS[@]}"
 check "oauth: a 401 drops the cached token, fetches another and retries once" \
-	eval 'out_is status ok && [ "$(issued)" = 3 ] && grep -q "\"refused\":\"unknown\"" "$(rec "$OAUTH")"'
+	eval 'out_is status ok && [ "$(issued)" = 5 ] && grep -q "\"refused\":\"unknown\"" "$(rec "$OAUTH")"'
 drive discover "$OAUTH" "${OARGS[@]:0:6}" --client-secret wrong --scope mcp.read --cache-id srv-other
 check "oauth: a wrong client secret is auth_refused (invalid_client)" \
 	eval 'out_is status auth_refused && val why | grep -q invalid_client'
@@ -167,3 +209,11 @@ MCPGW_UPSTREAM_ALLOWED_NETWORKS=10.0.0.0/8 drive discover "https://10.1.2.3/mcp"
 	--token-url "$TOKEN_URL" --client-id gw --client-secret "$SECRET" --cache-id srv-x --timeout-ms 1000
 check "oauth: the token URL is under the URL policy too" \
 	eval 'out_is status url_refused && val why | grep -q "token_url"'
+
+# An ASan/UBSan build reports leaks and errors on the driver's stderr.
+if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$IT_DIR/driver-all.err"; then
+	not_ok "no sanitizer reports from the upstream client"
+	grep -E -A15 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$IT_DIR/driver-all.err" | head -n 60 | diag
+else
+	ok "no sanitizer reports from the upstream client"
+fi

@@ -93,6 +93,14 @@ validate_run MCPGW_AUTH_ROLE_MAP="Gateway.Admin=superuser"
 expect "validate: a role map naming an unknown gateway role is refused" \
 	'[ "$RC" = 1 ] && says "^error: .*MCPGW_AUTH_ROLE_MAP \(auth.role_map\): .*superuser"'
 
+printf 'not-a-key\n' >"$IT_DIR/short.key"
+validate_run MCPGW_SECURITY_SECRET_KEY_FILE="$IT_DIR/short.key"
+expect "validate: a secret key file that is not 64 hex digits is refused, the content not shown" \
+	'[ "$RC" = 1 ] && says "^error: security.secret_key_file: .*short.key: expected 64 hex digits" && ! says "not-a-key"'
+validate_run MCPGW_SECURITY_SECRET_KEY_FILE="$IT_DIR/missing.key"
+expect "validate: a missing secret key file is refused naming it" \
+	'[ "$RC" = 1 ] && says "^error: security.secret_key_file: .*missing.key: No such file"'
+
 validate_run MCPGW_REDIS_URL="redis://127.0.0.1:$free/0" MCPGW_SERVER_TLS_CERT=/nonexistent/cert.pem \
 	MCPGW_POSTGRES_DSN="host=127.0.0.1 port=$free dbname=x user=postgres"
 expect "validate: several problems -> one line each (3 errors)" \

