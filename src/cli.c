@@ -13,6 +13,7 @@
 #include "build-config.h"
 #include "app.h"
 #include "auth.h"
+#include "cli_api.h"
 #include "config.h"
 #include "health.h"
 #include "log.h"
@@ -37,6 +38,8 @@ static const char usage[] =
     "  jwks      print the development issuer's public JWKS\n"
     "  health    check every component now; exit 1 when unhealthy\n"
     "  config    print the effective configuration\n"
+    "  servers   list|get|register|remove|refresh upstream servers through the API\n"
+    "  import    register the servers of an MCP registry server.json FILE\n"
     "  version   print the version\n"
     "\n"
     "The configuration file comes from --config or MCPGW_CONFIG; every key can be\n"
@@ -428,6 +431,10 @@ int main(int argc, char **argv)
         rc = cmd_health(config_path);
     else if (strcmp(cmd, "config") == 0)
         rc = cmd_config(config_path);
+    else if (strcmp(cmd, "servers") == 0)
+        rc = cli_servers(argc, argv);
+    else if (strcmp(cmd, "import") == 0)
+        rc = cli_import(argc, argv);
     else if (strcmp(cmd, "version") == 0) {
         printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
         rc = 0;
