@@ -13,6 +13,7 @@
 #include "build-config.h"
 #include "app.h"
 #include "auth.h"
+#include "cli_api.h"
 #include "config.h"
 #include "health.h"
 #include "log.h"
@@ -45,6 +46,12 @@ static const struct man_command commands[] = {
                                  "in one transaction" },
     { "man", "mcp-gateway|gateway.conf", "print the man page mcp-gateway(1) or gateway.conf(5) "
                                          "in roff" },
+    { "servers", "list|get|register|remove|refresh ...",
+      "list, show, register, remove or refresh upstream servers through the management API "
+      "(MCPGW_API_URL, MCPGW_TOKEN, MCPGW_CA_FILE); servers --help for the options" },
+    { "import", "FILE [--header NAME=VALUE-FILE]... [--tenant ID | --shared] [--json]",
+      "register the servers of an official MCP registry server.json that have a "
+      "streamable-http remote, reporting each one imported or refused and why" },
     { "version", "", "print the version" },
     { "help", "", "print the list of commands" },
 };
@@ -658,7 +665,9 @@ int main(int argc, char **argv)
             break;
         }
     }
-    if (wants_help(argc, argv) && strcmp(cmd, "token") != 0 && print_command_help(cmd) == 0) {
+    /* token, servers and import answer --help themselves, with their options. */
+    if (wants_help(argc, argv) && strcmp(cmd, "token") != 0 && strcmp(cmd, "servers") != 0 &&
+        strcmp(cmd, "import") != 0 && print_command_help(cmd) == 0) {
         return 0;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -682,6 +691,10 @@ int main(int argc, char **argv)
         rc = cmd_config(config_path, argc, argv);
     else if (strcmp(cmd, "man") == 0)
         rc = cmd_man(argc, argv);
+    else if (strcmp(cmd, "servers") == 0)
+        rc = cli_servers(argc, argv);
+    else if (strcmp(cmd, "import") == 0)
+        rc = cli_import(argc, argv);
     else if (strcmp(cmd, "version") == 0) {
         printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
         rc = 0;

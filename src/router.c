@@ -21,6 +21,8 @@ static const struct route routes[] = {
     { PLANE_API, "GET", "/health/components", route_health_components, ROLE_OPERATOR,
       "every component checked in parallel" },
     { PLANE_API, "GET", "/metrics", route_metrics, 0, "Prometheus metrics of this host" },
+    { PLANE_API, "GET", "/openapi.json", route_openapi, 0, "this API described as OpenAPI 3.1" },
+    { PLANE_API, "GET", "/docs", route_docs, 0, "this API as a readable HTML page" },
     { PLANE_API, "GET", "/api/v1/me", route_me, ROLE_USER, "the caller's identity as the gateway sees it" },
     { PLANE_API, "GET", "/api/v1/audit", route_audit_list, ROLE_AUDITOR,
       "audit rows, newest first: filters, cursor; tenant-scoped below platform_admin" },

@@ -7,6 +7,7 @@
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
+#include "openapi.h"
 #include "routes.h"
 #include "util.h"
 
@@ -106,4 +107,46 @@ void route_metrics(struct gw_call *c)
         return;
     if (metrics_render(&l, metrics_emit, c->res) != 0)
         log_info("metrics_client_gone", "the scraper left before the end of /metrics");
+}
+
+/* The document depends only on the route table and server.api_url, both fixed
+ * for a responder's life (a reload starts new responders): build it once. */
+static char *openapi_text, *docs_html;
+
+static int openapi_cached(struct gw_call *c)
+{
+    struct json_object *doc;
+
+    if (openapi_text != NULL)
+        return 0;
+    doc = openapi_build(c->app->cfg.api_url);
+    if (doc == NULL)
+        return -1;
+    openapi_text = strdup(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
+                                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
+    docs_html = openapi_html(doc);
+    json_object_put(doc);
+    return openapi_text != NULL && docs_html != NULL ? 0 : -1;
+}
+
+void route_openapi(struct gw_call *c)
+{
+    if (openapi_cached(c) != 0) {
+        log_error("openapi_build", "the OpenAPI document cannot be built");
+        http_send_problem(c->res, c->req, 500, "the API description cannot be built");
+        return;
+    }
+    http_send_text(c->res, 200, "application/json", openapi_text);
+}
+
+void route_docs(struct gw_call *c)
+{
+    if (openapi_cached(c) != 0) {
+        log_error("openapi_build", "the OpenAPI document cannot be built");
+        http_send_problem(c->res, c->req, 500, "the API description cannot be built");
+        return;
+    }
+    /* Everything is inline: no script, no external style, no remote font. */
+    http_add_header(c->res, "Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'");
+    http_send_text(c->res, 200, "text/html; charset=utf-8", docs_html);
 }
