@@ -25,6 +25,7 @@ static const struct route routes[] = {
     { PLANE_API, "DELETE", "/api/v1/sessions/{id}", route_sessions_delete, ROLE_ADMIN,
       "revoke an MCP session: its next request is 404" },
     { PLANE_MCP, "POST", "/mcp", route_mcp_post, ROLE_USER, "MCP: one JSON-RPC message" },
+    { PLANE_MCP, "GET", "/mcp", route_mcp_get, ROLE_USER, "MCP: the session's stream of server messages" },
     { PLANE_MCP, "DELETE", "/mcp", route_mcp_delete, ROLE_USER, "MCP: end the session" },
     { PLANE_BOTH, "GET", WK, route_oauth_metadata, 0, "RFC 9728 protected resource metadata" },
     { PLANE_MCP, "GET", WK "/mcp", route_oauth_metadata, 0, "RFC 9728 metadata for /mcp" },

@@ -17,6 +17,7 @@ void route_me(struct gw_call *c);
 /* routes_mcp.c: the MCP plane */
 void route_mcp_post(struct gw_call *c);
 void route_mcp_delete(struct gw_call *c);
+void route_mcp_get(struct gw_call *c);
 
 /* routes_sessions.c: MCP sessions on the management plane */
 void route_sessions_list(struct gw_call *c);

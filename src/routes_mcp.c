@@ -8,6 +8,7 @@
 #include "mcp/jsonrpc.h"
 #include "mcp/server.h"
 #include "mcp/session.h"
+#include "mcp/stream.h"
 #include "mcp/transport.h"
 #include "routes.h"
 #include "util.h"
@@ -168,4 +169,21 @@ void route_mcp_delete(struct gw_call *c)
     }
     log_info("mcp_session_ended", "session %.8s... ended by its client", s.id);
     http_send_head(c->res, 204, NULL);
+}
+
+/* The session's own stream of server messages (notifications and requests
+ * from the gateway or its upstreams), resumable with Last-Event-ID. */
+void route_mcp_get(struct gw_call *c)
+{
+    struct ms_session s;
+
+    if (common_checks(c) != 0)
+        return;
+    if (!mt_accepts(c->req->accept, "text/event-stream")) {
+        rpc_fail(c, 406, JR_INVALID_REQUEST, "Not Acceptable: Accept must list text/event-stream");
+        return;
+    }
+    if (require_session(c, &s) != 0)
+        return;
+    mst_serve(c->app, c->res, &s, http_header(c->req, "Last-Event-ID"));
 }

@@ -77,10 +77,12 @@ static struct rds_script touch_script = { .src =
     "redis.call('ZADD', KEYS[4], ARGV[5], ARGV[6])\n"
     "return redis.call('HGETALL', KEYS[1])\n" };
 
-/* KEYS: session, auth, index. ARGV: id, tenant index prefix. */
+/* KEYS: session, auth, index, message stream, stream owner. ARGV: id,
+ * tenant index prefix. */
 static struct rds_script delete_script = { .src =
     "local t = redis.call('HGET', KEYS[2], 'tenant')\n"
     "local n = redis.call('DEL', KEYS[1], KEYS[2])\n"
+    "redis.call('DEL', KEYS[4], KEYS[5])\n"
     "redis.call('ZREM', KEYS[3], ARGV[1])\n"
     "if t then redis.call('ZREM', ARGV[2] .. t, ARGV[1]) end\n"
     "return n\n" };
@@ -213,19 +215,21 @@ enum ms_status ms_touch(struct gw_app *app, const char *id, const struct gw_iden
 
 enum ms_status ms_delete(struct gw_app *app, const char *id)
 {
-    char skey[KEY_MAX], akey[KEY_MAX], all[KEY_MAX], tprefix[KEY_MAX];
+    char skey[KEY_MAX], akey[KEY_MAX], all[KEY_MAX], tprefix[KEY_MAX], stream[KEY_MAX], owner[KEY_MAX];
     redisReply *rep;
     enum ms_status st;
 
     if (!ms_id_valid(id))
         return MS_NOT_FOUND;
     if (session_keys(app, id, skey, akey) != 0 || rds_key(app, all, sizeof(all), "sessions") != 0 ||
-        rds_key(app, tprefix, sizeof(tprefix), "sessions:tenant:") != 0)
+        rds_key(app, tprefix, sizeof(tprefix), "sessions:tenant:") != 0 ||
+        rds_key(app, stream, sizeof(stream), "stream:{%s}", id) != 0 ||
+        rds_key(app, owner, sizeof(owner), "stream-owner:{%s}", id) != 0)
         return MS_UNAVAILABLE;
     {
-        const char *argv[] = { skey, akey, all, id, tprefix };
+        const char *argv[] = { skey, akey, all, stream, owner, id, tprefix };
 
-        rep = rds_eval(app, &delete_script, 3, (int)GW_ARRAY_LEN(argv), argv, NULL);
+        rep = rds_eval(app, &delete_script, 5, (int)GW_ARRAY_LEN(argv), argv, NULL);
     }
     if (rep == NULL)
         return MS_UNAVAILABLE;

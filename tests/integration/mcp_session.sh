@@ -5,6 +5,8 @@
 # revoke, foreign identity), and the management plane's view of sessions.
 . "$(dirname "$0")/lib.sh"
 
+# Short GET streams so that their bounds can be seen.
+export MCPGW_SESSION_STREAM_SECONDS=4 MCPGW_SESSION_KEEPALIVE_SECONDS=1
 it_start_stores
 it_setup_gateway
 it_start_serve 2
@@ -92,9 +94,10 @@ check "no token: 401 with the /mcp resource metadata" \
 	eval '[ "$HTTP_CODE" = 401 ] && header WWW-Authenticate | grep -q "resource_metadata=\"$MCP/.well-known/oauth-protected-resource/mcp\""'
 mcp "$USER_A" '{"jsonrpc":"2.0","id":5,"method":"no/such"}' -H "Mcp-Session-Id: $SID_A"
 check "unknown method: -32601" eval '[ "$HTTP_CODE" = 200 ] && [ "$(rpc_code)" = -32601 ]'
-http GET "$MCP/mcp" -H "Authorization: Bearer $USER_A" -H 'Accept: text/event-stream' -H "Mcp-Session-Id: $SID_A"
-check "GET stream: 405 with Allow (no server-initiated stream is offered)" \
-	eval '[ "$HTTP_CODE" = 405 ] && header Allow | grep -q POST'
+http GET "$MCP/mcp" -H "Authorization: Bearer $USER_A" -H 'Accept: application/json' -H "Mcp-Session-Id: $SID_A"
+check "GET stream without text/event-stream in Accept: 406" eval '[ "$HTTP_CODE" = 406 ]'
+http GET "$MCP/mcp" -H "Authorization: Bearer $USER_A" -H 'Accept: text/event-stream'
+check "GET stream without a session id: 400" eval '[ "$HTTP_CODE" = 400 ]'
 
 # --- built-in tools -------------------------------------------------------------------
 mcp "$USER_A" '{"jsonrpc":"2.0","id":6,"method":"tools/list"}' -H "Mcp-Session-Id: $SID_A"
@@ -154,6 +157,55 @@ check "a foreign identity does not extend the session ($t1 -> $t2 ms)" eval '[ "
 mcp "$USER_A" "$PING" -H "Mcp-Session-Id: $SID_A"
 check "the owner still uses the session after those attempts" eval '[ "$HTTP_CODE" = 200 ]'
 
+# --- the GET stream ---------------------------------------------------------------------------
+STREAM="mreg:stream:{$SID_A}"
+publish() { rcli XADD "$STREAM" '*' m "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"n\":$1}}"; }
+# sse OUT BASE [CURL-ARGS]: a GET stream into OUT; sets SSE_CODE, SSE_TIME.
+sse() {
+	local out=$1 base=$2 res
+	shift 2
+	res=$(curl -sS -N --cacert "$IT_DIR/certs/ca.pem" --max-time 15 -o "$out" -w '%{http_code} %{time_total}' \
+		-H "Authorization: Bearer $USER_A" -H 'Accept: text/event-stream' -H "Mcp-Session-Id: $SID_A" "$@" "$base/mcp")
+	SSE_CODE=${res%% *} SSE_TIME=${res#* }
+}
+ID1=$(publish 1)
+ID2=$(publish 2)
+sse "$IT_DIR/s1" "$MCP"
+check "GET stream: 200 text/event-stream delivering queued messages with their stream ids as event ids" \
+	eval '[ "$SSE_CODE" = 200 ] && grep -qx "id: $ID1" "$IT_DIR/s1" && grep -qx "id: $ID2" "$IT_DIR/s1" && grep -q "\"n\":2" "$IT_DIR/s1"'
+check "GET stream: primed with an event id first" eval '[ "$(head -n1 "$IT_DIR/s1")" = "id: 0-0" ]'
+check "GET stream: keep-alive comments while idle" eval 'grep -q "^: keep-alive" "$IT_DIR/s1"'
+check "GET stream: ends after stream_seconds with a retry hint (${SSE_TIME}s)" \
+	eval 'grep -qx "retry: 2000" "$IT_DIR/s1" && awk "BEGIN{exit !($SSE_TIME >= 3.5 && $SSE_TIME < 7)}"'
+sse "$IT_DIR/s2" "$MCP" -H "Last-Event-ID: $ID1"
+check "Last-Event-ID resumes after that event (primed with it, then the next)" \
+	eval '[ "$(head -n1 "$IT_DIR/s2")" = "id: $ID1" ] && ! grep -q "\"n\":1" "$IT_DIR/s2" && grep -qx "id: $ID2" "$IT_DIR/s2"'
+ID3=$(publish 3)
+sse "$IT_DIR/s3" "$MCP"
+check "a new stream without Last-Event-ID delivers only what earlier streams did not" \
+	eval '! grep -q "\"n\":[12]" "$IT_DIR/s3" && grep -qx "id: $ID3" "$IT_DIR/s3"'
+# Live delivery: a message published while the stream is open arrives at once.
+( sse "$IT_DIR/s4" "$MCP"; echo "$SSE_CODE" >"$IT_DIR/s4.code" ) &
+bg=$!
+sleep 1
+t0=$(date +%s.%N)
+ID4=$(publish 4)
+arrived=
+for _ in $(seq 1 40); do grep -qx "id: $ID4" "$IT_DIR/s4" 2>/dev/null && { arrived=$(date +%s.%N); break; }; sleep 0.05; done
+wait "$bg"
+check "a message published during a stream reaches the client at once" \
+	eval '[ -n "$arrived" ] && awk "BEGIN{exit !($arrived - $t0 < 0.5)}"'
+# The newest stream owns the session's messages: an older one ends.
+( sse "$IT_DIR/s5" "$MCP"; echo "$SSE_TIME" >"$IT_DIR/s5.time" ) &
+bg=$!
+sleep 0.5
+( sse "$IT_DIR/s6" "$MCP" ) &
+bg2=$!
+wait "$bg"
+check "a newer GET stream takes over: the older one ends early ($(cat "$IT_DIR/s5.time")s)" \
+	eval 'awk "BEGIN{exit !($(cat "$IT_DIR/s5.time") < 3.4)}"'
+wait "$bg2"
+
 # --- management plane ----------------------------------------------------------------------
 http GET "$API/api/v1/sessions" -H "Authorization: Bearer $ADMIN_A"
 check "sessions list: tenant-a admin sees tenant-a sessions" eval '[ "$HTTP_CODE" = 200 ] && body_has "$SID_A"'
@@ -183,6 +235,9 @@ serve_start "$GATEWAY" "$CONF" "$FCGI_SOCKET" "$IT_DIR/serve-b.pid" "$IT_DIR/gat
 it_start_apache proxy_fcgi "$IT_DIR/apache-b"
 MCP_BASE=$MCP_B mcp "$USER_A" "$PING" -H "Mcp-Session-Id: $SID_A"
 check "a session made through lighttpd's pool is served by Apache's pool" eval '[ "$HTTP_CODE" = 200 ] && body_has "\"result\""'
+ID5=$(publish 5)
+sse "$IT_DIR/s7" "$MCP_B" -H "Last-Event-ID: $ID4"
+check "Last-Event-ID resumes on the other pool, through Apache" eval '[ "$SSE_CODE" = 200 ] && grep -qx "id: $ID5" "$IT_DIR/s7" && ! grep -q "\"n\":4" "$IT_DIR/s7"'
 MCP_BASE=$MCP_B init "$OP_A"
 SID_B=$SID
 mcp "$OP_A" "$PING" -H "Mcp-Session-Id: $SID_B"
@@ -196,8 +251,8 @@ check "a revoked session is 404 on its next request" eval '[ "$HTTP_CODE" = 404 
 http DELETE "$MCP/mcp" -H "Authorization: Bearer $OTHER_A" -H "Mcp-Session-Id: $SID_A"
 check "DELETE by another user: 404, the session lives on" eval '[ "$HTTP_CODE" = 404 ] && [ "$(rcli EXISTS "$SKEY")" = 1 ]'
 http DELETE "$MCP/mcp" -H "Authorization: Bearer $USER_A" -H "Mcp-Session-Id: $SID_A"
-check "DELETE by its client: 204 and both keys gone" \
-	eval '[ "$HTTP_CODE" = 204 ] && [ "$(rcli EXISTS "$SKEY" "$AKEY")" = 0 ]'
+check "DELETE by its client: 204 and its keys gone (session, auth, stream)" \
+	eval '[ "$HTTP_CODE" = 204 ] && [ "$(rcli EXISTS "$SKEY" "$AKEY" "$STREAM")" = 0 ]'
 mcp "$USER_A" "$PING" -H "Mcp-Session-Id: $SID_A"
 check "an ended session is 404" eval '[ "$HTTP_CODE" = 404 ]'
 
