@@ -103,6 +103,12 @@ static const struct cfg_key keys[] = {
     S("auth", "scopes_supported", auth_scopes_supported, "", NULL, "RFC 9728 scopes_supported"),
 
     I("session", "ttl", session_ttl, "3600", 60, 86400 * 7, "sliding session lifetime, seconds"),
+    I("session", "stream_seconds", stream_seconds, "60", 1, 3600,
+      "longest a GET /mcp stream is held before it ends with a retry hint"),
+    I("session", "keepalive_seconds", keepalive_seconds, "15", 1, 300,
+      "idle time after which a stream gets a comment, to find clients that left"),
+    I("session", "stream_max_len", stream_max_len, "1000", 10, 100000,
+      "messages kept per session for Last-Event-ID resumption"),
 
     L("limits", "body_max", body_max, "1048576", 1024, 64L * 1024 * 1024, "largest request body, bytes"),
     I("limits", "json_depth", json_depth, "64", 2, 1000, "deepest JSON nesting accepted"),

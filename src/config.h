@@ -69,6 +69,9 @@ struct gw_config {
 
     /* [session] */
     int session_ttl;
+    int stream_seconds;
+    int keepalive_seconds;
+    int stream_max_len;
 
     /* [limits] */
     long body_max;

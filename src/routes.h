@@ -31,5 +31,14 @@ void route_servers_health(struct gw_call *c);
 void route_servers_maintenance_on(struct gw_call *c);
 void route_servers_maintenance_off(struct gw_call *c);
 void route_tools_search(struct gw_call *c);
+/* routes_mcp.c: the MCP plane */
+void route_mcp_post(struct gw_call *c);
+void route_mcp_delete(struct gw_call *c);
+void route_mcp_get(struct gw_call *c);
+
+/* routes_sessions.c: MCP sessions on the management plane */
+void route_sessions_list(struct gw_call *c);
+void route_sessions_get(struct gw_call *c);
+void route_sessions_delete(struct gw_call *c);
 
 #endif

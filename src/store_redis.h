@@ -48,4 +48,14 @@ void rds_metric_incr(struct gw_app *app, const char *name);
 int rds_key(const struct gw_app *app, char *buf, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* A Lua script run by its SHA-1 (EVALSHA), loaded with EVAL the first time a
+ * server does not know it: one round trip in the usual case. */
+struct rds_script {
+    const char *src;
+    char sha[41];     /* computed on first use */
+};
+/* argv holds nkeys keys, then the arguments; lens may be NULL (strlen). */
+redisReply *rds_eval(struct gw_app *app, struct rds_script *s, int nkeys, int argc,
+                     const char **argv, const size_t *lens);
+
 #endif

@@ -1,0 +1,194 @@
+/* The MCP plane over HTTP (Streamable HTTP, 2025-11-25 era): header rules,
+ * one JSON-RPC message per POST, sessions, and the answers of mcp/server.c. */
+#include <string.h>
+
+#include "app.h"
+#include "js.h"
+#include "log.h"
+#include "mcp/jsonrpc.h"
+#include "mcp/server.h"
+#include "mcp/session.h"
+#include "mcp/stream.h"
+#include "mcp/transport.h"
+#include "routes.h"
+#include "util.h"
+
+/* An HTTP error whose body is a JSON-RPC error without an id. */
+static void rpc_fail(struct gw_call *c, int status, int code, const char *message)
+{
+    struct json_object *e = jr_error(NULL, code, message, NULL);
+
+    if (status == 503)
+        http_add_header(c->res, "Retry-After", "2");
+    http_send_json(c->res, status, e);
+    json_object_put(e);
+}
+
+/* Checks every MCP request passes before anything else is looked at. */
+static int common_checks(struct gw_call *c)
+{
+    const char *version = http_header(c->req, "MCP-Protocol-Version");
+    char msg[160];
+
+    if (!mt_origin_allowed(&c->app->cfg, c->req->origin)) {
+        log_warn("mcp_origin_refused", "Origin %.200s is not allowed", c->req->origin);
+        rpc_fail(c, 403, JR_INVALID_REQUEST, "Forbidden: this Origin is not allowed");
+        return -1;
+    }
+    if (version != NULL && !mt_version_supported(version)) {
+        snprintf(msg, sizeof(msg), "Bad Request: unsupported MCP-Protocol-Version (supported: %s)",
+                 mt_versions_list());
+        rpc_fail(c, 400, JR_INVALID_REQUEST, msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* The caller's session, or an answer sent: 400 without an id, 404 for one
+ * that is unknown, expired, revoked or someone else's, 503 without Redis. */
+static int require_session(struct gw_call *c, struct ms_session *s)
+{
+    const char *sid = http_header(c->req, "Mcp-Session-Id");
+
+    if (sid == NULL || sid[0] == '\0') {
+        rpc_fail(c, 400, JR_INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
+        return -1;
+    }
+    switch (ms_touch(c->app, sid, c->who, s)) {
+    case MS_OK:
+        return 0;
+    case MS_NOT_FOUND:
+        rpc_fail(c, 404, JR_INVALID_REQUEST, "Session not found: send initialize to start a new one");
+        return -1;
+    default:
+        rpc_fail(c, 503, JR_INTERNAL_ERROR, "Sessions are unavailable (Redis cannot be reached)");
+        return -1;
+    }
+}
+
+static void initialize(struct gw_call *c, struct jr_msg *m)
+{
+    const char *requested = js_str(m->params, "protocolVersion");
+    const char *version;
+    struct ms_session s;
+    struct json_object *r;
+
+    if (http_header(c->req, "Mcp-Session-Id") != NULL) {
+        rpc_fail(c, 400, JR_INVALID_REQUEST, "Bad Request: initialize starts a session; send it without Mcp-Session-Id");
+        return;
+    }
+    if (requested == NULL) {
+        r = jr_error(m->id, JR_INVALID_PARAMS, "initialize needs params.protocolVersion", NULL);
+        http_send_json(c->res, 200, r);
+        json_object_put(r);
+        return;
+    }
+    version = mt_negotiate(requested);
+    switch (ms_create(c->app, c->who, version, "", js_get(m->params, "clientInfo", json_type_object),
+                      js_get(m->params, "capabilities", json_type_object), &s)) {
+    case MS_OK:
+        break;
+    case MS_NOT_FOUND:
+        rpc_fail(c, 401, JR_INVALID_REQUEST, "the token has expired");
+        return;
+    default:
+        rpc_fail(c, 503, JR_INTERNAL_ERROR, "Sessions are unavailable (Redis cannot be reached)");
+        return;
+    }
+    log_info("mcp_session_created", "session %.8s... for %s, protocol %s", s.id, c->who->user_id, version);
+    http_add_header(c->res, "Mcp-Session-Id", "%s", s.id);
+    r = jr_result(m->id, mcp_initialize_result(version));
+    http_send_json(c->res, 200, r);
+    json_object_put(r);
+}
+
+void route_mcp_post(struct gw_call *c)
+{
+    struct jr_msg m;
+    struct ms_session s;
+    struct mcp_call mc;
+    struct json_object *r;
+    char why[160];
+    int code;
+
+    if (common_checks(c) != 0)
+        return;
+    if (!mt_accepts(c->req->accept, "application/json") || !mt_accepts(c->req->accept, "text/event-stream")) {
+        rpc_fail(c, 406, JR_INVALID_REQUEST,
+                 "Not Acceptable: Accept must list both application/json and text/event-stream");
+        return;
+    }
+    if (!mt_is_json(c->req->content_type)) {
+        rpc_fail(c, 415, JR_INVALID_REQUEST, "Unsupported Media Type: Content-Type must be application/json");
+        return;
+    }
+    code = jr_parse(c->req->body != NULL ? c->req->body : "", c->req->body_len, c->app->cfg.json_depth,
+                    &m, why, sizeof(why));
+    if (code != 0) {
+        rpc_fail(c, 400, code, code == JR_PARSE_ERROR ? "Parse error" : why);
+        return;
+    }
+    if (strcmp(m.method != NULL ? m.method : "", "initialize") == 0) {
+        if (m.kind == JR_REQUEST)
+            initialize(c, &m);
+        else
+            rpc_fail(c, 400, JR_INVALID_REQUEST, "initialize must be a request (with an id)");
+        jr_msg_free(&m);
+        return;
+    }
+    if (require_session(c, &s) != 0) {
+        jr_msg_free(&m);
+        return;
+    }
+    if (m.kind != JR_REQUEST) {
+        /* notifications/initialized and the like need no answer. */
+        http_add_header(c->res, "Content-Length", "0");
+        http_send_head(c->res, 202, NULL);
+        jr_msg_free(&m);
+        return;
+    }
+    mc.app = c->app;
+    mc.who = c->who;
+    mc.session = &s;
+    mc.msg = &m;
+    r = mcp_dispatch(&mc);
+    http_send_json(c->res, 200, r);
+    json_object_put(r);
+    jr_msg_free(&m);
+}
+
+void route_mcp_delete(struct gw_call *c)
+{
+    struct ms_session s;
+
+    if (common_checks(c) != 0 || require_session(c, &s) != 0)
+        return;
+    if (ms_delete(c->app, s.id) == MS_UNAVAILABLE) {
+        rpc_fail(c, 503, JR_INTERNAL_ERROR, "Sessions are unavailable (Redis cannot be reached)");
+        return;
+    }
+    log_info("mcp_session_ended", "session %.8s... ended by its client", s.id);
+    http_send_head(c->res, 204, NULL);
+}
+
+/* The session's own stream of server messages (notifications and requests
+ * from the gateway or its upstreams), resumable with Last-Event-ID. */
+void route_mcp_get(struct gw_call *c)
+{
+    struct ms_session s;
+
+    if (common_checks(c) != 0)
+        return;
+    if (!mt_accepts(c->req->accept, "text/event-stream")) {
+        rpc_fail(c, 406, JR_INVALID_REQUEST, "Not Acceptable: Accept must list text/event-stream");
+        return;
+    }
+    if (require_session(c, &s) != 0)
+        return;
+    /* HEAD learns what a GET would start, without holding a stream open. */
+    if (strcmp(c->req->method, "HEAD") == 0) {
+        http_send_head(c->res, 200, "text/event-stream");
+        return;
+    }
+    mst_serve(c->app, c->res, &s, http_header(c->req, "Last-Event-ID"));
+}
