@@ -385,24 +385,46 @@ static redisReply *finish(struct gw_app *app, void *rep)
     return rep;
 }
 
+/* A primary demoted by a failover answers READONLY and did nothing: the
+ * command is sent once more, to the primary the sentinels name now. */
+static int readonly(const redisReply *r)
+{
+    return r != NULL && r->type == REDIS_REPLY_ERROR && gw_has_prefix(r->str, "READONLY");
+}
+
 redisReply *rds_cmd(struct gw_app *app, const char *fmt, ...)
 {
     va_list ap;
-    void *rep;
+    redisReply *rep = NULL;
 
-    if (rds_conn(app) == NULL)
-        return NULL;
-    va_start(ap, fmt);
-    rep = redisvCommand(app->redis, fmt, ap);
-    va_end(ap);
-    return finish(app, rep);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (rep != NULL)
+            freeReplyObject(rep);
+        if (rds_conn(app) == NULL)
+            return NULL;
+        va_start(ap, fmt);
+        rep = finish(app, redisvCommand(app->redis, fmt, ap));
+        va_end(ap);
+        if (!readonly(rep))
+            break;
+    }
+    return rep;
 }
 
 redisReply *rds_cmdargv(struct gw_app *app, int argc, const char **argv, const size_t *argvlen)
 {
-    if (rds_conn(app) == NULL)
-        return NULL;
-    return finish(app, redisCommandArgv(app->redis, argc, argv, argvlen));
+    redisReply *rep = NULL;
+
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (rep != NULL)
+            freeReplyObject(rep);
+        if (rds_conn(app) == NULL)
+            return NULL;
+        rep = finish(app, redisCommandArgv(app->redis, argc, argv, argvlen));
+        if (!readonly(rep))
+            break;
+    }
+    return rep;
 }
 
 int rds_key(const struct gw_app *app, char *buf, size_t n, const char *fmt, ...)

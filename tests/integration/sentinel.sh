@@ -29,37 +29,45 @@ it_setup_gateway
 it_start_serve 2
 it_start_lighttpd "$FCGI_SOCKET"
 
-# A token signed by a key the issuer never published: each request writes a
-# JWKS refresh counter to Redis (HINCRBY), which only a primary accepts.
-KEY3=$IT_DIR/dev-issuer-3.pem
-make_dev_issuer_key "$KEY3"
-sed "s|^dev_issuer_key = .*|dev_issuer_key = $KEY3|" "$CONF" >"$IT_DIR/gateway-3.conf"
-FORGED=$("$GATEWAY" token --config "$IT_DIR/gateway-3.conf" --sub forged --tenant it-tenant --roles admin)
-writes_on() { # PORT: refresh counters written to the Redis on PORT
-	local a b
-	a=$(redis-cli -p "$1" HGET mreg:metrics jwks_refresh_total 2>/dev/null)
-	b=$(redis-cli -p "$1" HGET mreg:metrics jwks_refresh_limited_total 2>/dev/null)
-	echo $(( ${a:-0} + ${b:-0} ))
+# Each MCP initialize writes a session to Redis (a Lua script), which only a
+# primary accepts: a 200 with a session id means the write reached a primary.
+writes_on() { # PORT: MCP sessions held by the Redis on PORT
+	redis-cli -p "$1" --scan --pattern 'mreg:session:*' 2>/dev/null | wc -l
 }
-forged_requests() { local i; for i in 1 2 3 4 5 6; do http GET "$API/health/components" -H "Authorization: Bearer $FORGED"; done; }
+INIT='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"it","version":"1"}}}'
+SESSION_FAILS=0
+forged_requests() {
+	local i
+	for i in 1 2 3; do
+		http POST "$MCP/mcp" "${AUTH[@]}" -H 'Accept: application/json, text/event-stream' \
+			-H 'Content-Type: application/json' --data-binary "$INIT"
+		[ "$HTTP_CODE" = 200 ] && [ -n "$(header Mcp-Session-Id)" ] || SESSION_FAILS=$((SESSION_FAILS + 1))
+	done
+}
 redis_healthy() {
 	http GET "$API/health/components" "${AUTH[@]}"
 	[ "$HTTP_CODE" = 200 ] && /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["components"]["redis"]["status"]=="healthy" else 1)' "$IT_DIR/last.body"
 }
 
-# follows LABEL PORT: requests write to the primary on PORT and health is healthy.
+# follows LABEL PORT MAX_REFUSED: requests write to the primary on PORT and health is healthy.
 follows() {
-	local label=$1 port=$2 before after
+	local label=$1 port=$2 max=$3 before after
 	before=$(writes_on "$port")
 	forged_requests
 	after=$(writes_on "$port")
-	check "$label: writes reach the primary on $port ($before -> $after)" eval '[ "$after" -gt "$before" ]'
+	# A responder whose connection the failover broke (a demoted primary drops
+	# its clients; a killed one is gone) answers its next request 503 and
+	# reconnects through the sentinels: at most one refusal per responder. A
+	# demoted primary's READONLY answer is retried at once.
+	check "$label: writes reach the primary on $port ($before -> $after sessions, $SESSION_FAILS of 3 refused)" \
+		eval '[ "$after" -gt "$before" ] && [ "$SESSION_FAILS" -le "$max" ] && [ "$HTTP_CODE" = 200 ]'
+	SESSION_FAILS=0
 	check "$label: /health/components says redis healthy" wait_until 10 redis_healthy
 }
 
 check "redis.url names the replica: Redis refuses writes there" \
 	eval 'redis-cli -p "$REPLICA_PORT" SET x 1 | grep -q READONLY'
-follows "through sentinel" "$PRIMARY_PORT"
+follows "through sentinel" "$PRIMARY_PORT" 0
 
 # A planned failover: the old primary becomes a replica (writes there say READONLY).
 env -u REDISCLI_AUTH redis-cli -p "${SENTINEL_PORTS[0]}" SENTINEL failover "$NAME" >/dev/null
@@ -67,7 +75,7 @@ wait_until 30 eval '[ "$(sentinel_primary_port "${SENTINEL_PORTS[0]}" "$NAME")" 
 	redis-cli -p "$REPLICA_PORT" ROLE | head -n1 | grep -q master' ||
 	it_fatal "SENTINEL FAILOVER promotes the replica on $REPLICA_PORT"
 wait_until 15 eval 'redis-cli -p "$PRIMARY_PORT" ROLE | head -n1 | grep -q slave'
-follows "after SENTINEL FAILOVER" "$REPLICA_PORT"
+follows "after SENTINEL FAILOVER" "$REPLICA_PORT" 2
 
 # An unplanned one: the primary dies; the sentinels promote the other server.
 wait_until 15 eval 'redis-cli -p "$PRIMARY_PORT" INFO replication | grep -q "master_link_status:up"'
@@ -77,7 +85,7 @@ wait_until 30 eval '[ "$(sentinel_primary_port "${SENTINEL_PORTS[0]}" "$NAME")" 
 	redis-cli -p "$PRIMARY_PORT" ROLE | head -n1 | grep -q master' ||
 	it_fatal "after the primary is killed, the sentinels promote $PRIMARY_PORT"
 echo "# sentinels promoted a new primary $(( ($(date +%s%N) - t0) / 1000000 )) ms after the kill"
-follows "after the primary was killed" "$PRIMARY_PORT"
+follows "after the primary was killed" "$PRIMARY_PORT" 2
 echo "# the gateway's writes and health were back on the new primary $(( ($(date +%s%N) - t0) / 1000000 )) ms after the kill"
 
 it_check_sanitizer_logs
