@@ -36,7 +36,8 @@ check "a port out of range is refused" \
 	eval '[ "$RC" = 1 ] && said bad4.log "port .70000. .* not a number from 1 to 65535" && nothing_started'
 up bad5.log MCPGW_SERVER_API_PORT="$A" MCPGW_SERVER_MCP_PORT="$A"
 check "one port for both planes is refused" eval '[ "$RC" = 1 ] && said bad5.log "cannot share port" && nothing_started'
-up bad6.log MCPGW_LIMITS_BODY_MAX=lots
+# Free ports, so that only the bad value can be what is refused.
+up bad6.log MCPGW_SERVER_API_PORT="$A" MCPGW_SERVER_MCP_PORT="$B" MCPGW_LIMITS_BODY_MAX=lots
 check "a bad MCPGW_ override is refused, naming it" \
 	eval '[ "$RC" = 1 ] && said bad6.log "MCPGW_LIMITS_BODY_MAX" && nothing_started'
 up bad7.log -- --wokers 2
