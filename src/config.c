@@ -97,6 +97,7 @@ static const struct cfg_key keys[] = {
       "CIDR list (IPv4, IPv6) upstreams may use beyond public https://: http:// and private, loopback, link-local"),
     I("upstream", "timeout_ms", upstream_timeout_ms, "30000", 100, 600000, "deadline of one upstream exchange (discovery, probe)"),
     I("upstream", "connect_timeout_ms", upstream_connect_timeout_ms, "5000", 100, 60000, "TCP and TLS connect deadline"),
+    S("upstream", "ca_file", upstream_ca_file, "", NULL, "CA bundle for https:// upstreams and token endpoints; empty = system"),
 
     S("security", "allowed_origins", allowed_origins, "", NULL, "Origin values accepted, comma-separated"),
     S("security", "secret_key_file", secret_key_file, "", NULL,

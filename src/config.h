@@ -67,6 +67,7 @@ struct gw_config {
     char upstream_allowed_networks[CFG_STR_MAX]; /* CIDR list open to registration */
     int upstream_timeout_ms;                     /* one whole exchange (discovery, probe) */
     int upstream_connect_timeout_ms;
+    char upstream_ca_file[CFG_STR_MAX];          /* CA bundle for https:// upstreams, "" = system */
 
     /* [security] */
     char allowed_origins[CFG_STR_MAX];       /* comma-separated */

@@ -379,7 +379,7 @@ IT_NODE=$top_srcdir/tests/node/node_modules/node/bin/node
 
 # it_start_upstream KIND [FIXTURE-ARGS...]: tests/node/KIND.mjs (plain, bearer,
 # hang, notmcp, oauth) on a free loopback port; prints its MCP URL
-# http://127.0.0.1:PORT/mcp. Its files are $IT_DIR/upstream-PORT.pid, .log and
+# http://127.0.0.1:PORT/mcp (https:// with --tls-cert and --tls-key). Its files are $IT_DIR/upstream-PORT.pid, .log and
 # .rec (one JSON line per request it saw; see it_upstream_file). Stopped at
 # exit, so it may be called as url=$(it_start_upstream plain).
 it_start_upstream() {
@@ -395,12 +395,12 @@ it_start_upstream() {
 		tail -n 20 "$base.log" >&2
 		return 1
 	fi
-	echo "http://127.0.0.1:$port/mcp"
+	case " $* " in *" --tls-cert "*) echo "https://127.0.0.1:$port/mcp" ;; *) echo "http://127.0.0.1:$port/mcp" ;; esac
 }
 
 # it_upstream_file URL EXT: the fixture's .rec, .log or .pid file.
 it_upstream_file() {
-	local port=${1#http://127.0.0.1:}
+	local port=${1#*://127.0.0.1:}
 	echo "$IT_DIR/upstream-${port%%/*}.$2"
 }
 
