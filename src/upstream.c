@@ -378,6 +378,8 @@ static CURLcode perform(struct conn *c, const char *method, const char *url, con
 static enum up_status transport_status(struct conn *c, const char *what, CURLcode cc,
                                        struct xfer *x, const char *errbuf)
 {
+    /* One refused address fails the exchange even when curl connected to
+     * another: the answer changed since the check, and not for the better. */
     if (x->refused) {
         gw_snprintf(c->why, c->n, "%s: refused at connect time: %s", what, x->refused_why);
         return UP_URL_REFUSED;
