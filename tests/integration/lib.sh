@@ -410,3 +410,58 @@ it_stop_upstreams() {
 	return 0
 }
 it_cleanup_add it_stop_upstreams
+
+# --- MCP conformance suite (@modelcontextprotocol/conformance, tests/node) --------
+
+CONFORMANCE_CLI=$top_srcdir/tests/node/node_modules/@modelcontextprotocol/conformance/dist/index.js
+CONFORMANCE_REQUIREMENTS=2025-11-25
+
+# it_conformance LABEL URL: `conformance server --requirements` against the MCP
+# endpoint URL (bounded by CONFORMANCE_TIMEOUT seconds, default 90); one
+# ok/not ok line per scenario the revision requires, then a summary. The
+# suite's own results (checks.json per scenario) stay in $IT_DIR/conformance-LABEL.
+it_conformance() {
+	local label=$1 url=$2 out=$IT_DIR/conformance-$1 required name mark p f rc start secs passed=0 total=0
+	required=$("$IT_NODE" "$CONFORMANCE_CLI" list --server --requirements "$CONFORMANCE_REQUIREMENTS" |
+		sed -n '/^Server scenarios/,/^$/s/^ *- //p')
+	[ -n "$required" ] || { not_ok "$label: conformance list names the required server scenarios"; return 1; }
+	start=$(date +%s)
+	timeout "${CONFORMANCE_TIMEOUT:-90}" "$IT_NODE" "$CONFORMANCE_CLI" server --url "$url" \
+		--requirements "$CONFORMANCE_REQUIREMENTS" --timeout 20000 -o "$out" >"$out.log" 2>&1
+	rc=$?
+	secs=$(($(date +%s) - start))
+	# The summary holds one line per scenario: "✓ NAME: P passed, F failed" (✗ when failing).
+	sed 's/\x1b\[[0-9;]*m//g' "$out.log" | sed -n '/^=== SUMMARY/,$s/^\([^ ]*\) \([a-z0-9/-]*\): \([0-9]*\) passed, \([0-9]*\) failed$/\2 \1 \3 \4/p' >"$out.summary"
+	# The suite accepts any text block, so a call that failed with isError (an
+	# unknown tool, say) would pass tools-call-*: only tools-call-error may.
+	"$IT_NODE" -e 'const fs = require("fs"), d = process.argv[1];
+		for (const s of fs.readdirSync(d)) {
+			const n = (s.match(/^server-(.*)-\d{4}-\d\d-\d\dT/) || [])[1];
+			if (!n || n === "tools-call-error" || !fs.existsSync(`${d}/${s}/checks.json`)) continue;
+			if (JSON.parse(fs.readFileSync(`${d}/${s}/checks.json`, "utf8")).some((c) => c.details?.result?.isError === true))
+				console.log(n);
+		}' "$out" >"$out.iserror" 2>&1
+	for name in $required; do
+		total=$((total + 1))
+		read -r mark p f < <(sed -n "s|^$name ||p" "$out.summary")
+		if grep -qx -- "$name" "$out.iserror"; then
+			not_ok "$label: conformance $name (passed the suite, but its tool call answered isError)"
+		elif [ "${mark:-}" = "✓" ] && [ "${f:-1}" = 0 ]; then
+			passed=$((passed + 1))
+			ok "$label: conformance $name ($p checks)"
+		else
+			if [ -z "${mark:-}" ]; then
+				not_ok "$label: conformance $name (not run)"
+			else
+				not_ok "$label: conformance $name ($p passed, $f failed)"
+			fi
+			"$IT_NODE" -e 'const fs = require("fs"), d = process.argv[1], n = process.argv[2];
+				for (const s of fs.readdirSync(d).filter((e) => e.startsWith(`server-${n.replace(/\//g, "-")}-`)))
+					for (const c of JSON.parse(fs.readFileSync(`${d}/${s}/checks.json`, "utf8")))
+						if (c.status === "FAILURE") console.log(`${c.id}: ${c.errorMessage ?? ""}`);' "$out" "$name" 2>&1 | head -n 10 | diag
+		fi
+	done
+	[ "$rc" -eq 124 ] && not_ok "$label: the conformance suite finished within ${CONFORMANCE_TIMEOUT:-90} s"
+	echo "# $label: $passed/$total conformance scenarios ($CONFORMANCE_REQUIREMENTS) passed in ${secs}s (suite exit $rc)"
+	[ "$passed" -eq "$total" ]
+}
