@@ -418,13 +418,17 @@ CONFORMANCE_REQUIREMENTS=2025-11-25
 
 # it_conformance LABEL URL: `conformance server --requirements` against the MCP
 # endpoint URL (bounded by CONFORMANCE_TIMEOUT seconds, default 90); one
-# ok/not ok line per scenario the revision requires, then a summary. The
-# suite's own results (checks.json per scenario) stay in $IT_DIR/conformance-LABEL.
+# ok/not ok line per server scenario the revision requires and, unless
+# CONFORMANCE_UNSCORED=0, per server scenario the suite runs without scoring
+# it; then a summary. The suite's own results (checks.json per scenario) stay
+# in $IT_DIR/conformance-LABEL.
 it_conformance() {
-	local label=$1 url=$2 out=$IT_DIR/conformance-$1 required name mark p f rc start secs passed=0 total=0
-	required=$("$IT_NODE" "$CONFORMANCE_CLI" list --server --requirements "$CONFORMANCE_REQUIREMENTS" |
-		sed -n '/^Server scenarios/,/^$/s/^ *- //p')
+	local label=$1 url=$2 out=$IT_DIR/conformance-$1 list required unscored= note name mark p f rc start secs passed=0 total=0
+	list=$("$IT_NODE" "$CONFORMANCE_CLI" list --server --requirements "$CONFORMANCE_REQUIREMENTS")
+	required=$(sed -n '/^Server scenarios/,/^$/s/^ *- //p' <<<"$list")
 	[ -n "$required" ] || { not_ok "$label: conformance list names the required server scenarios"; return 1; }
+	[ "${CONFORMANCE_UNSCORED:-1}" = 0 ] ||
+		unscored=$(sed -n '/^Run and reported/,$s/^ *- \([a-z0-9/-]*\) \[server\]$/\1/p' <<<"$list")
 	start=$(date +%s)
 	timeout "${CONFORMANCE_TIMEOUT:-90}" "$IT_NODE" "$CONFORMANCE_CLI" server --url "$url" \
 		--requirements "$CONFORMANCE_REQUIREMENTS" --timeout 20000 -o "$out" >"$out.log" 2>&1
@@ -441,19 +445,21 @@ it_conformance() {
 			if (JSON.parse(fs.readFileSync(`${d}/${s}/checks.json`, "utf8")).some((c) => c.details?.result?.isError === true))
 				console.log(n);
 		}' "$out" >"$out.iserror" 2>&1
-	for name in $required; do
+	for name in $required $unscored; do
 		total=$((total + 1))
+		note=
+		case " $(echo $unscored) " in *" $name "*) note=", not scored for $CONFORMANCE_REQUIREMENTS" ;; esac
 		read -r mark p f < <(sed -n "s|^$name ||p" "$out.summary")
 		if grep -qx -- "$name" "$out.iserror"; then
-			not_ok "$label: conformance $name (passed the suite, but its tool call answered isError)"
+			not_ok "$label: conformance $name (passed the suite, but its tool call answered isError$note)"
 		elif [ "${mark:-}" = "✓" ] && [ "${f:-1}" = 0 ]; then
 			passed=$((passed + 1))
-			ok "$label: conformance $name ($p checks)"
+			ok "$label: conformance $name ($p checks$note)"
 		else
 			if [ -z "${mark:-}" ]; then
-				not_ok "$label: conformance $name (not run)"
+				not_ok "$label: conformance $name (not run$note)"
 			else
-				not_ok "$label: conformance $name ($p passed, $f failed)"
+				not_ok "$label: conformance $name ($p passed, $f failed$note)"
 			fi
 			"$IT_NODE" -e 'const fs = require("fs"), d = process.argv[1], n = process.argv[2];
 				for (const s of fs.readdirSync(d).filter((e) => e.startsWith(`server-${n.replace(/\//g, "-")}-`)))
@@ -462,6 +468,6 @@ it_conformance() {
 		fi
 	done
 	[ "$rc" -eq 124 ] && not_ok "$label: the conformance suite finished within ${CONFORMANCE_TIMEOUT:-90} s"
-	echo "# $label: $passed/$total conformance scenarios ($CONFORMANCE_REQUIREMENTS) passed in ${secs}s (suite exit $rc)"
+	echo "# $label: $passed/$total conformance server scenarios passed ($(echo $required | wc -w) required by $CONFORMANCE_REQUIREMENTS, $(echo $unscored | wc -w) not scored) in ${secs}s (suite exit $rc)"
 	[ "$passed" -eq "$total" ]
 }

@@ -67,7 +67,8 @@ export function listen(opts, handler) {
 // A stateful MCP endpoint: one SDK transport and server per session, as the SDK
 // examples do. makeServer() returns a fresh (unconnected) SDK server. Every
 // request is recorded with the headers the gateway's client must send.
-export function mcpEndpoint(makeServer, { record, json = false } = {}) {
+// transport: more options for each session's SDK transport (eventStore, ...).
+export function mcpEndpoint(makeServer, { record, json = false, transport: more = {} } = {}) {
   const sessions = new Map();
   return async (req, res) => {
     const sid = req.headers['mcp-session-id'];
@@ -94,6 +95,7 @@ export function mcpEndpoint(makeServer, { record, json = false } = {}) {
       transport = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
         enableJsonResponse: json,
+        ...more,
         onsessioninitialized: (id) => { sessions.set(id, transport); },
         onsessionclosed: (id) => { sessions.delete(id); record?.({ closed: id }); },
       });

@@ -5,10 +5,11 @@
 //                         default 127.0.0.1,localhost,[::1]; any port)
 //   --token T (or $FIXTURE_TOKEN)  require "Authorization: Bearer T" (401 otherwise)
 //   --watch-interval MS   how often test://watched-resource changes (default 3000)
+//   --retry-ms MS         the SSE retry hint of its resumable streams (default 1000)
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { completable } from '@modelcontextprotocol/sdk/server/completable.js';
 import {
-  LoggingLevelSchema, SetLevelRequestSchema, SubscribeRequestSchema, UnsubscribeRequestSchema,
+  ListToolsRequestSchema, LoggingLevelSchema, SetLevelRequestSchema, SubscribeRequestSchema, UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { listen, mcpEndpoint, parseArgs, recorder } from './common.mjs';
@@ -19,6 +20,7 @@ const token = opts.token ?? process.env.FIXTURE_TOKEN;
 const allowedHosts = new Set(String(opts['allowed-hosts'] ?? '127.0.0.1,localhost,[::1]')
   .split(',').map((h) => h.trim().toLowerCase()).filter(Boolean));
 const watchInterval = Number(opts['watch-interval'] ?? 3000);
+const retryMs = Number(opts['retry-ms'] ?? 1000);
 
 // 1x1 PNG and a WAV file with one silent sample: the smallest valid media.
 const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==';
@@ -35,6 +37,59 @@ setInterval(() => {
   watchedRevision++;
   for (const notify of watchers) notify('test://watched-resource');
 }, watchInterval).unref();
+
+// Resumable SSE streams (SEP-1699): events are kept, ids are STREAM/SEQ, and a
+// client that lost a stream gets the rest of it with Last-Event-ID. Bounded:
+// the oldest events go first.
+const EVENTS_MAX = 10000;
+function memoryEventStore() {
+  const events = new Map();
+  let seq = 0;
+  const streamOf = (id) => id.slice(0, id.lastIndexOf('/'));
+  return {
+    async storeEvent(streamId, message) {
+      const id = `${streamId}/${++seq}`;
+      events.set(id, { streamId, seq, message });
+      if (events.size > EVENTS_MAX) events.delete(events.keys().next().value);
+      return id;
+    },
+    async getStreamIdForEventId(id) {
+      return events.get(id)?.streamId;
+    },
+    async replayEventsAfter(lastEventId, { send }) {
+      const last = events.get(lastEventId);
+      if (!last) throw new Error(`unknown event id ${lastEventId}`);
+      for (const [id, e] of events) {
+        // Priming events carry no message: nothing to replay.
+        if (e.streamId === last.streamId && e.seq > last.seq && Object.keys(e.message).length > 0)
+          await send(id, e.message);
+      }
+      return streamOf(lastEventId);
+    },
+  };
+}
+
+// SEP-1613/SEP-2106: a tool whose input schema uses JSON Schema 2020-12
+// keywords; tools/list must show it exactly as written.
+const SCHEMA_2020_12_TOOL = 'json_schema_2020_12_tool';
+const SCHEMA_2020_12 = {
+  $schema: 'https://json-schema.org/draft/2020-12/schema',
+  type: 'object',
+  $defs: { address: { $anchor: 'addressDef', type: 'object',
+    properties: { street: { type: 'string' }, city: { type: 'string' } } } },
+  properties: {
+    name: { type: 'string' },
+    address: { $ref: '#/$defs/address' },
+    contactMethod: { type: 'string', enum: ['phone', 'email'] },
+    phone: { type: 'string' },
+    email: { type: 'string' },
+  },
+  allOf: [{ anyOf: [{ required: ['phone'] }, { required: ['email'] }] }],
+  if: { properties: { contactMethod: { const: 'phone' } }, required: ['contactMethod'] },
+  then: { required: ['phone'] },
+  else: { required: ['email'] },
+  additionalProperties: false,
+};
 
 function registerTools(server, log) {
   const none = { inputSchema: {} };
@@ -79,6 +134,20 @@ function registerTools(server, log) {
   server.registerTool('test_error_handling', { description: 'Always fails', ...none }, async () => {
     throw new Error('This tool intentionally returns an error for testing');
   });
+  // Ends the call's SSE stream before answering: the answer reaches a client
+  // that resumes the stream with Last-Event-ID (SEP-1699).
+  server.registerTool('test_reconnection', { description: 'Closes its stream, then answers on the resumed one', ...none },
+    async (_args, extra) => {
+      extra.closeSSEStream?.();
+      await sleep(100);
+      return text('Answered after the stream was closed');
+    });
+  // Its calls are validated by this shape; tools/list shows SCHEMA_2020_12.
+  server.registerTool(SCHEMA_2020_12_TOOL, { description: 'Tool with JSON Schema 2020-12 features',
+    inputSchema: { name: z.string().optional(), contactMethod: z.enum(['phone', 'email']).optional(),
+      phone: z.string().optional(), email: z.string().optional(),
+      address: z.object({ street: z.string().optional(), city: z.string().optional() }).optional() } },
+  async (args) => text(`${SCHEMA_2020_12_TOOL} called with ${JSON.stringify(args)}`));
   // Server-to-client requests travel on the tool call's own SSE stream
   // (relatedRequestId), so a client or proxy without a GET stream sees them.
   server.registerTool('test_sampling', { description: 'Asks the client to sample an LLM',
@@ -197,6 +266,15 @@ function makeServer() {
   registerTools(server, log);
   registerResources(server);
   registerPrompts(server);
+  // McpServer derives input schemas from zod and would drop the 2020-12
+  // keywords: wrap its tools/list handler (the SDK's own, kept in its
+  // request handler table) and put the schema as written in place.
+  const sdkList = server.server._requestHandlers.get('tools/list');
+  server.server.setRequestHandler(ListToolsRequestSchema, async (req, extra) => {
+    const result = await sdkList(req, extra);
+    return { ...result, tools: result.tools.map((t) => (t.name === SCHEMA_2020_12_TOOL
+      ? { ...t, inputSchema: SCHEMA_2020_12 } : t)) };
+  });
   return server;
 }
 
@@ -217,7 +295,8 @@ function refuse(res, status, message, headers = {}) {
   res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message } }));
 }
 
-const mcp = mcpEndpoint(makeServer, { record });
+const mcp = mcpEndpoint(makeServer, { record,
+  transport: { eventStore: memoryEventStore(), retryInterval: retryMs } });
 listen(opts, (req, res) => {
   if (new URL(req.url, 'http://x').pathname !== '/mcp') {
     res.writeHead(404, { 'content-type': 'text/plain' });
