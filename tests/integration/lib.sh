@@ -417,11 +417,11 @@ CONFORMANCE_CLI=$top_srcdir/tests/node/node_modules/@modelcontextprotocol/confor
 CONFORMANCE_REQUIREMENTS=2025-11-25
 
 # it_conformance LABEL URL: `conformance server --requirements` against the MCP
-# endpoint URL (bounded by CONFORMANCE_TIMEOUT seconds, default 90); one
-# ok/not ok line per server scenario the revision requires and, unless
-# CONFORMANCE_UNSCORED=0, per server scenario the suite runs without scoring
-# it; then a summary. The suite's own results (checks.json per scenario) stay
-# in $IT_DIR/conformance-LABEL.
+# endpoint URL, bounded by CONFORMANCE_TIMEOUT seconds (default 60) and 10 s a
+# scenario (the fixture needs well under one). One ok/not ok line per server
+# scenario the revision requires and, unless CONFORMANCE_UNSCORED=0, per
+# server scenario the suite runs without scoring it; then a summary. The
+# suite's own results (checks.json per scenario) stay in $IT_DIR/conformance-LABEL.
 it_conformance() {
 	local label=$1 url=$2 out=$IT_DIR/conformance-$1 list required unscored= note name mark p f rc start secs passed=0 total=0
 	list=$("$IT_NODE" "$CONFORMANCE_CLI" list --server --requirements "$CONFORMANCE_REQUIREMENTS")
@@ -430,8 +430,8 @@ it_conformance() {
 	[ "${CONFORMANCE_UNSCORED:-1}" = 0 ] ||
 		unscored=$(sed -n '/^Run and reported/,$s/^ *- \([a-z0-9/-]*\) \[server\]$/\1/p' <<<"$list")
 	start=$(date +%s)
-	timeout "${CONFORMANCE_TIMEOUT:-90}" "$IT_NODE" "$CONFORMANCE_CLI" server --url "$url" \
-		--requirements "$CONFORMANCE_REQUIREMENTS" --timeout 20000 -o "$out" >"$out.log" 2>&1
+	timeout "${CONFORMANCE_TIMEOUT:-60}" "$IT_NODE" "$CONFORMANCE_CLI" server --url "$url" \
+		--requirements "$CONFORMANCE_REQUIREMENTS" --timeout 10000 -o "$out" >"$out.log" 2>&1
 	rc=$?
 	secs=$(($(date +%s) - start))
 	# The summary holds one line per scenario: "✓ NAME: P passed, F failed" (✗ when failing).
@@ -467,7 +467,7 @@ it_conformance() {
 						if (c.status === "FAILURE") console.log(`${c.id}: ${c.errorMessage ?? ""}`);' "$out" "$name" 2>&1 | head -n 10 | diag
 		fi
 	done
-	[ "$rc" -eq 124 ] && not_ok "$label: the conformance suite finished within ${CONFORMANCE_TIMEOUT:-90} s"
+	[ "$rc" -eq 124 ] && not_ok "$label: the conformance suite finished within ${CONFORMANCE_TIMEOUT:-60} s"
 	echo "# $label: $passed/$total conformance server scenarios passed ($(echo $required | wc -w) required by $CONFORMANCE_REQUIREMENTS, $(echo $unscored | wc -w) not scored) in ${secs}s (suite exit $rc)"
 	[ "$passed" -eq "$total" ]
 }
