@@ -121,6 +121,7 @@ static const struct cfg_key keys[] = {
     I("upstream", "connect_timeout_ms", upstream_connect_timeout_ms, "5000", 100, 60000, "TCP and TLS connect deadline"),
     S("metrics", "access", metrics_access, "public", v_metrics_access,
       "who may read /metrics: public | loopback (REMOTE_ADDR) | role:NAME (bearer token)"),
+    S("upstream", "ca_file", upstream_ca_file, "", NULL, "CA bundle for https:// upstreams and token endpoints; empty = system"),
 
     S("security", "allowed_origins", allowed_origins, "", NULL, "Origin values accepted, comma-separated"),
     S("security", "fleet_key_file", fleet_key_file, "", NULL, "secret that MACs the JWKS copy in Redis; empty = no copy"),

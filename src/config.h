@@ -85,6 +85,7 @@ struct gw_config {
     int upstream_connect_timeout_ms;
     /* [metrics] */
     char metrics_access[64];                 /* public | loopback | role:NAME */
+    char upstream_ca_file[CFG_STR_MAX];          /* CA bundle for https:// upstreams, "" = system */
 
     /* [security] */
     char allowed_origins[CFG_STR_MAX];       /* comma-separated */

@@ -350,6 +350,8 @@ static CURLcode perform(struct conn *c, const char *method, const char *url, con
                                 ? left : c->app->cfg.upstream_connect_timeout_ms));
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (c->app->cfg.upstream_ca_file[0] != '\0')
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->app->cfg.upstream_ca_file);
     curl_easy_setopt(h, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
@@ -376,6 +378,8 @@ static CURLcode perform(struct conn *c, const char *method, const char *url, con
 static enum up_status transport_status(struct conn *c, const char *what, CURLcode cc,
                                        struct xfer *x, const char *errbuf)
 {
+    /* One refused address fails the exchange even when curl connected to
+     * another: the answer changed since the check, and not for the better. */
     if (x->refused) {
         gw_snprintf(c->why, c->n, "%s: refused at connect time: %s", what, x->refused_why);
         return UP_URL_REFUSED;

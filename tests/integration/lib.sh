@@ -404,7 +404,7 @@ IT_NODE=$top_srcdir/tests/node/node_modules/node/bin/node
 
 # it_start_upstream KIND [FIXTURE-ARGS...]: tests/node/KIND.mjs (plain, bearer,
 # hang, notmcp, oauth) on a free loopback port; prints its MCP URL
-# http://127.0.0.1:PORT/mcp. Its files are $IT_DIR/upstream-PORT.pid, .log and
+# http://127.0.0.1:PORT/mcp (https:// with --tls-cert and --tls-key). Its files are $IT_DIR/upstream-PORT.pid, .log and
 # .rec (one JSON line per request it saw; see it_upstream_file). Stopped at
 # exit, so it may be called as url=$(it_start_upstream plain).
 it_start_upstream() {
@@ -420,12 +420,12 @@ it_start_upstream() {
 		tail -n 20 "$base.log" >&2
 		return 1
 	fi
-	echo "http://127.0.0.1:$port/mcp"
+	case " $* " in *" --tls-cert "*) echo "https://127.0.0.1:$port/mcp" ;; *) echo "http://127.0.0.1:$port/mcp" ;; esac
 }
 
 # it_upstream_file URL EXT: the fixture's .rec, .log or .pid file.
 it_upstream_file() {
-	local port=${1#http://127.0.0.1:}
+	local port=${1#*://127.0.0.1:}
 	echo "$IT_DIR/upstream-${port%%/*}.$2"
 }
 
@@ -466,3 +466,64 @@ it_start_two_pools() {
 
 # it_mint ARGS...: a development token (mcp-gateway token ARGS).
 it_mint() { "$GATEWAY" token --config "$CONF" "$@" 2>>"$IT_DIR/token.err"; }
+
+# --- MCP conformance suite (@modelcontextprotocol/conformance, tests/node) --------
+
+CONFORMANCE_CLI=$top_srcdir/tests/node/node_modules/@modelcontextprotocol/conformance/dist/index.js
+CONFORMANCE_REQUIREMENTS=2025-11-25
+
+# it_conformance LABEL URL: `conformance server --requirements` against the MCP
+# endpoint URL, bounded by CONFORMANCE_TIMEOUT seconds (default 60) and 10 s a
+# scenario (the fixture needs well under one). One ok/not ok line per server
+# scenario the revision requires and, unless CONFORMANCE_UNSCORED=0, per
+# server scenario the suite runs without scoring it; then a summary. The
+# suite's own results (checks.json per scenario) stay in $IT_DIR/conformance-LABEL.
+it_conformance() {
+	local label=$1 url=$2 out=$IT_DIR/conformance-$1 list required unscored= note name mark p f rc start secs passed=0 total=0
+	list=$("$IT_NODE" "$CONFORMANCE_CLI" list --server --requirements "$CONFORMANCE_REQUIREMENTS")
+	required=$(sed -n '/^Server scenarios/,/^$/s/^ *- //p' <<<"$list")
+	[ -n "$required" ] || { not_ok "$label: conformance list names the required server scenarios"; return 1; }
+	[ "${CONFORMANCE_UNSCORED:-1}" = 0 ] ||
+		unscored=$(sed -n '/^Run and reported/,$s/^ *- \([a-z0-9/-]*\) \[server\]$/\1/p' <<<"$list")
+	start=$(date +%s)
+	timeout "${CONFORMANCE_TIMEOUT:-60}" "$IT_NODE" "$CONFORMANCE_CLI" server --url "$url" \
+		--requirements "$CONFORMANCE_REQUIREMENTS" --timeout 10000 -o "$out" >"$out.log" 2>&1
+	rc=$?
+	secs=$(($(date +%s) - start))
+	# The summary holds one line per scenario: "✓ NAME: P passed, F failed" (✗ when failing).
+	sed 's/\x1b\[[0-9;]*m//g' "$out.log" | sed -n '/^=== SUMMARY/,$s/^\([^ ]*\) \([a-z0-9/-]*\): \([0-9]*\) passed, \([0-9]*\) failed$/\2 \1 \3 \4/p' >"$out.summary"
+	# The suite accepts any text block, so a call that failed with isError (an
+	# unknown tool, say) would pass tools-call-*: only tools-call-error may.
+	"$IT_NODE" -e 'const fs = require("fs"), d = process.argv[1];
+		for (const s of fs.readdirSync(d)) {
+			const n = (s.match(/^server-(.*)-\d{4}-\d\d-\d\dT/) || [])[1];
+			if (!n || n === "tools-call-error" || !fs.existsSync(`${d}/${s}/checks.json`)) continue;
+			if (JSON.parse(fs.readFileSync(`${d}/${s}/checks.json`, "utf8")).some((c) => c.details?.result?.isError === true))
+				console.log(n);
+		}' "$out" >"$out.iserror" 2>&1
+	for name in $required $unscored; do
+		total=$((total + 1))
+		note=
+		case " $(echo $unscored) " in *" $name "*) note=", not scored for $CONFORMANCE_REQUIREMENTS" ;; esac
+		read -r mark p f < <(sed -n "s|^$name ||p" "$out.summary")
+		if grep -qx -- "$name" "$out.iserror"; then
+			not_ok "$label: conformance $name (passed the suite, but its tool call answered isError$note)"
+		elif [ "${mark:-}" = "✓" ] && [ "${f:-1}" = 0 ]; then
+			passed=$((passed + 1))
+			ok "$label: conformance $name ($p checks$note)"
+		else
+			if [ -z "${mark:-}" ]; then
+				not_ok "$label: conformance $name (not run$note)"
+			else
+				not_ok "$label: conformance $name ($p passed, $f failed$note)"
+			fi
+			"$IT_NODE" -e 'const fs = require("fs"), d = process.argv[1], n = process.argv[2];
+				for (const s of fs.readdirSync(d).filter((e) => e.startsWith(`server-${n.replace(/\//g, "-")}-`)))
+					for (const c of JSON.parse(fs.readFileSync(`${d}/${s}/checks.json`, "utf8")))
+						if (c.status === "FAILURE") console.log(`${c.id}: ${c.errorMessage ?? ""}`);' "$out" "$name" 2>&1 | head -n 10 | diag
+		fi
+	done
+	[ "$rc" -eq 124 ] && not_ok "$label: the conformance suite finished within ${CONFORMANCE_TIMEOUT:-60} s"
+	echo "# $label: $passed/$total conformance server scenarios passed ($(echo $required | wc -w) required by $CONFORMANCE_REQUIREMENTS, $(echo $unscored | wc -w) not scored) in ${secs}s (suite exit $rc)"
+	[ "$passed" -eq "$total" ]
+}

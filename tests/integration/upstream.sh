@@ -104,6 +104,30 @@ drive discover "$BEARER?api_key=query-secret-$RANDOM" --auth bearer --token "wro
 check "a key in the URL's query string is not logged" \
 	eval 'out_is status auth_refused && grep -q "discover http://127.0.0.1:[0-9]*/mcp: auth_refused" "$IT_DIR/driver.err" && ! grep -q "query-secret" "$IT_DIR/driver.err"'
 
+# DNS answers that change: rebind.so (LD_PRELOAD) answers a public address for
+# rebind.test the first time and 127.0.0.1 after, and both a public and a
+# private address for mixed.test. (An ASan build must allow the preload.)
+REBIND=$top_builddir/tests/integration/rebind.so
+[ -f "$REBIND" ] || it_fatal "rebind.so built"
+rebind_drive() {
+	LD_PRELOAD=$REBIND ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 "$@"
+}
+
+# TLS: certificates are verified; upstream.ca_file names a private CA.
+make_certs "$IT_DIR/certs" || it_fatal "make certificates"
+TLSUP=$(it_start_upstream plain --tls-cert "$IT_DIR/certs/tls.crt" --tls-key "$IT_DIR/certs/tls.key") ||
+	it_fatal "the plain fixture starts with TLS"
+drive discover "$TLSUP"
+check "https upstream signed by an unknown CA: unreachable, naming the certificate" \
+	eval 'out_is status unreachable && val why | grep -qi "certificate"'
+MCPGW_UPSTREAM_CA_FILE=$IT_DIR/certs/ca.pem drive discover "$TLSUP"
+check "https upstream with upstream.ca_file naming its CA: ok" eval 'out_is status ok && out_is tools tool_1,tool_2,tool_3,tool_4,tool_5'
+# rebind.test reaches the same server (public at the check, then 127.0.0.1, which
+# is listed), whose certificate names only 127.0.0.1 and localhost.
+MCPGW_UPSTREAM_CA_FILE=$IT_DIR/certs/ca.pem rebind_drive drive discover "https://rebind.test:${TLSUP#https://127.0.0.1:}"
+check "https upstream whose certificate does not name the host: unreachable" \
+	eval 'out_is status unreachable && val why | grep -qi "certificate\|subject\|name"'
+
 # Failures.
 HANG=$(it_start_upstream hang) || it_fatal "the hang fixture starts"
 drive discover "$HANG" --timeout-ms 1500
@@ -146,14 +170,6 @@ check "policy: IPv4-mapped ::ffff:127.0.0.1 is judged as 127.0.0.1 (listed: let 
 drive discover "http://169.254.169.254/latest/meta-data/"
 check "policy: the cloud metadata address is url_refused" \
 	eval 'out_is status url_refused && val why | grep -q metadata'
-# DNS answers that change: rebind.so (LD_PRELOAD) answers a public address for
-# rebind.test the first time and 127.0.0.1 after, and both a public and a
-# private address for mixed.test. (An ASan build must allow the preload.)
-REBIND=$top_builddir/tests/integration/rebind.so
-[ -f "$REBIND" ] || it_fatal "rebind.so built"
-rebind_drive() {
-	LD_PRELOAD=$REBIND ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 "$@"
-}
 seen=$(wc -l <"$(rec "$PLAIN")")
 MCPGW_UPSTREAM_ALLOWED_NETWORKS= rebind_drive drive discover "https://rebind.test:${PLAIN#http://127.0.0.1:}"
 check "policy: a name that resolves to loopback only at connect time is url_refused there" \

@@ -1,8 +1,9 @@
 // Shared by the upstream fixtures: command line, pid file, request records,
 // and a stateful MCP Streamable HTTP endpoint built on the official SDK.
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 
@@ -41,15 +42,18 @@ export function readBody(req, limit = 1 << 20) {
   });
 }
 
-// Listen on 127.0.0.1 only, write the pid file once listening, stop on TERM/INT.
+// Listen on 127.0.0.1 only (TLS with --tls-cert and --tls-key), write the pid
+// file once listening, stop on TERM/INT.
 export function listen(opts, handler) {
-  const server = createServer((req, res) => {
+  const tls = opts['tls-cert'] ? { cert: readFileSync(opts['tls-cert']), key: readFileSync(opts['tls-key']) } : null;
+  const serve = (req, res) => {
     Promise.resolve(handler(req, res)).catch((err) => {
       console.error(`fixture error: ${err.stack || err}`);
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
       res.end('fixture error');
     });
-  });
+  };
+  const server = tls ? createTlsServer(tls, serve) : createServer(serve);
   server.listen(Number(opts.port), '127.0.0.1', () => {
     if (opts['pid-file']) writeFileSync(opts['pid-file'], `${process.pid}\n`);
     console.error(`listening on 127.0.0.1:${opts.port}`);
@@ -63,7 +67,8 @@ export function listen(opts, handler) {
 // A stateful MCP endpoint: one SDK transport and server per session, as the SDK
 // examples do. makeServer() returns a fresh (unconnected) SDK server. Every
 // request is recorded with the headers the gateway's client must send.
-export function mcpEndpoint(makeServer, { record, json = false } = {}) {
+// transport: more options for each session's SDK transport (eventStore, ...).
+export function mcpEndpoint(makeServer, { record, json = false, transport: more = {} } = {}) {
   const sessions = new Map();
   return async (req, res) => {
     const sid = req.headers['mcp-session-id'];
@@ -90,6 +95,7 @@ export function mcpEndpoint(makeServer, { record, json = false } = {}) {
       transport = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
         enableJsonResponse: json,
+        ...more,
         onsessioninitialized: (id) => { sessions.set(id, transport); },
         onsessionclosed: (id) => { sessions.delete(id); record?.({ closed: id }); },
       });
