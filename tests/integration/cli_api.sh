@@ -71,7 +71,7 @@ check "servers list --limit 1: one row" eval '[ "$CLI_RC" = 0 ] && [ "$(grep -c 
 cli servers get "$ID"
 check "servers get: its fields" eval '[ "$CLI_RC" = 0 ] && out_has "^name +cli-one" && out_has "^tags +blue"'
 cli servers refresh "$ID"
-check "servers refresh: the diff as JSON" eval '[ "$CLI_RC" = 0 ] && jq -e ".unchanged" "$IT_DIR/cli.out" >/dev/null'
+check "servers refresh: the diff as JSON" eval '[ "$CLI_RC" = 0 ] && jq -e ".tools.unchanged" "$IT_DIR/cli.out" >/dev/null'
 cli servers get 00000000-0000-0000-0000-000000000000
 check "servers get of an unknown id: exit 1 with 404" eval '[ "$CLI_RC" = 1 ] && grep -q 404 "$IT_DIR/cli.err"'
 MCPGW_TOKEN=$(it_mint --sub someone --tenant it-tenant --roles user) cli servers register --name cli-x --url "$PLAIN"
