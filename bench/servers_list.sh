@@ -17,39 +17,14 @@ BIN=${BIN:-$GW_ROOT/mcp-gateway}
 [ -x "$BIN" ] || gw_die "$BIN not built (run: autoreconf -fi && ./configure && make)"
 command -v wrk >/dev/null || gw_die "wrk is not installed (apt-get install wrk)"
 
-if [ "$(nproc)" -ge 2 ]; then
-	CLIENT=(taskset -c 0) SERVER=(taskset -c 1) PINNING="wrk on CPU 0; lighttpd, responders, Redis, PostgreSQL on CPU 1"
-else
-	CLIENT=() SERVER=() PINNING="one CPU: no pinning (client and server share it)"
-fi
+. "$GW_ROOT/bench/lib.sh"
+bench_pinning
 
 T=$(mktemp -d /tmp/mcpgw-bench.XXXXXX)
 chmod 755 "$T"
-cleanup() {
-	stop_by_pidfile "$T/lighttpd/lighttpd.pid"
-	serve_stop "$T/serve.pid"
-	redis_stop "$T/redis"
-	pg_stop "$T/pg" --remove
-	rm -rf "$T"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
-make_certs "$T/certs"
-API_PORT=$(free_port) MCP_PORT=$(free_port)
-REDIS_PORT=$(free_port)
-"${SERVER[@]}" bash -c ". '$GW_ROOT/scripts/lib.sh'; redis_start '$T/redis' $REDIS_PORT"
-REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
-"${SERVER[@]}" bash -c ". '$GW_ROOT/scripts/lib.sh'; pg_start '$T/pg' $(free_port) mcpgw" >/dev/null
-PG_DSN=$(pg_dsn "$T/pg" mcpgw)
-CERT=$T/certs/tls.crt KEY=$T/certs/tls.key CA=$T/certs/ca.pem
-DEV_KEY=$T/dev-issuer.pem JWKS_FILE=$T/dev-jwks.json
-make_dev_issuer_key "$DEV_KEY"
-CONF=$T/gateway.conf
-FCGI_SOCKET=$T/gw.sock
-AUDIENCE=mcp-registry-gateway
-gateway_conf >"$CONF"
-"$BIN" jwks --config "$CONF" >"$JWKS_FILE"
-"$BIN" migrate --config "$CONF" --dir "$GW_ROOT/migrations" >/dev/null 2>&1
+bench_stack
 TOKEN=$("$BIN" token --config "$CONF" --sub bench --tenant bench --roles user --aud "$AUDIENCE" --ttl 3600)
 # The servers as registration leaves them, five tools each (the list counts them).
 "$(pg_bindir)/psql" "$PG_DSN" -qtAc "

@@ -17,16 +17,6 @@ USER_B=$(it_mint --sub it-user-b --tenant tenant-b --roles user)
 bearer() { printf 'Authorization: Bearer %s' "$1"; }
 # jbody FILTER: jq over the last answer's body.
 jbody() { jq -r "$1" "$IT_DIR/last.body" 2>/dev/null; }
-# metric NAME: the sum over both hosts, as Prometheus would add them up.
-metric() {
-	local base sum=0 v
-	for base in "$API_A" "$API_B"; do
-		http GET "$base/metrics"
-		v=$(sed -n "s/^mcpgw_$1 //p" "$IT_DIR/last.body")
-		sum=$((sum + ${v:-0}))
-	done
-	echo "$sum"
-}
 # audit_get QUERY TOKEN: GET /api/v1/audit?QUERY on pool A.
 audit_get() { http GET "$API_A/api/v1/audit?$1" -H "$(bearer "$2")"; }
 
@@ -183,7 +173,7 @@ check "PostgreSQL restarted: the next 12 denied requests on every responder are 
 	eval '[ "$(it_psql "SELECT count(*) FROM audit_log WHERE request_id LIKE '"'"'it-restart-%'"'"'")" = 12 ]'
 
 # --- PostgreSQL down: 401 stays fast, the lost row is logged and counted ------------------
-failed_before=$(metric audit_denied_failed_total)
+failed_before=$(it_fleet_metric audit_denied_failed_total)
 pg_stop "$IT_DIR/pg"
 slow=0 worst=0
 for i in 1 2 3 4 5 6; do
@@ -198,7 +188,7 @@ for i in 1 2 3 4 5 6; do
 done
 echo "# PostgreSQL down: slowest of 12 answers ${worst} s"
 check "PostgreSQL down: 12 requests without a token all 401 within 1.5 s" eval '[ "$slow" = 0 ]'
-failed_after=$(metric audit_denied_failed_total)
+failed_after=$(it_fleet_metric audit_denied_failed_total)
 check "PostgreSQL down: lost audit rows are counted (${failed_before:-0} -> ${failed_after:-0})" \
 	eval '[ "${failed_after:-0}" -ge $(( ${failed_before:-0} + 12 )) ]'
 check "PostgreSQL down: the loss is logged" eval 'grep -q "audit_denied_failed" "$IT_DIR/gateway.log"'

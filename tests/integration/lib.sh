@@ -464,6 +464,18 @@ it_start_two_pools() {
 	it_start_apache proxy_fcgi "$IT_DIR/apache-b"
 }
 
+# it_fleet_metric NAME: the fleet's value of mcpgw_NAME, the sum of both hosts'
+# /metrics ($API_A, $API_B), as Prometheus would add them up.
+it_fleet_metric() {
+	local base sum=0 v
+	for base in "$API_A" "$API_B"; do
+		http GET "$base/metrics"
+		v=$(sed -n "s/^mcpgw_$1 //p" "$IT_DIR/last.body")
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
+
 # it_mint ARGS...: a development token (mcp-gateway token ARGS).
 it_mint() { "$GATEWAY" token --config "$CONF" "$@" 2>>"$IT_DIR/token.err"; }
 

@@ -17,16 +17,6 @@ API_A=$API MCP_A=$MCP
 # the same configuration (in a real fleet both sit behind one public name).
 it_start_host_b "$IT_DIR/gateway.log"
 
-# metric NAME: the fleet's value, the sum of every host's /metrics (as Prometheus would add them).
-metric() {
-	local base sum=0 v
-	for base in "$API_A" "$API_B"; do
-		http GET "$base/metrics"
-		v=$(sed -n "s/^mcpgw_$1 //p" "$IT_DIR/last.body")
-		sum=$((sum + ${v:-0}))
-	done
-	echo "$sum"
-}
 # all_ok TOKEN N: N requests to /api/v1/me on each pool; counts failures in FAILS.
 all_ok() {
 	FAILS=0
@@ -59,9 +49,9 @@ TOKEN2=$("$GATEWAY" token --config "$IT_DIR/gateway-2.conf" --sub rotated --tena
 { sed 's/ *\] *} *$//' "$JWKS_FILE"; printf ','; sed 's/^ *{ *"keys" *: *\[ *//' "$IT_DIR/jwks-2.json"; } \
 	| tr -d '\n' >"$JWKS_FILE.new" && chmod 644 "$JWKS_FILE.new" && mv "$JWKS_FILE.new" "$JWKS_FILE"
 
-refresh_before=$(metric jwks_refresh_total)
+refresh_before=$(it_fleet_metric jwks_refresh_total)
 all_ok "$TOKEN2" 6
-refresh_after=$(metric jwks_refresh_total)
+refresh_after=$(it_fleet_metric jwks_refresh_total)
 check "rotation: a token signed with the new key is accepted by both pools" eval '[ "$FAILS" = 0 ]'
 check "rotation: exactly one JWKS refresh for the whole fleet (${refresh_before:-0} -> ${refresh_after:-0})" \
 	eval '[ $(( ${refresh_after:-0} - ${refresh_before:-0} )) = 1 ]'
@@ -76,6 +66,6 @@ TOKEN3=$("$GATEWAY" token --config "$IT_DIR/gateway-3.conf" --sub forged --tenan
 sleep 1.1 # past the per-responder re-read guard, so only the fleet lock can hold it back
 all_ok "$TOKEN3" 4
 check "forged kid: rejected by every responder" eval '[ "$FAILS" = 8 ]'
-check "forged kid: no further JWKS refresh within the period ($(metric jwks_refresh_total))" \
-	eval '[ "$(metric jwks_refresh_total)" = "${refresh_after:-0}" ]'
+check "forged kid: no further JWKS refresh within the period ($(it_fleet_metric jwks_refresh_total))" \
+	eval '[ "$(it_fleet_metric jwks_refresh_total)" = "${refresh_after:-0}" ]'
 it_check_sanitizer_logs

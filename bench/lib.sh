@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# What the benches share: CPU pinning and a private gateway stack (Redis,
+# PostgreSQL, TLS, development issuer, configuration, migrations) under $T.
+# Sourced after scripts/lib.sh.
+
+# bench_pinning: CLIENT and SERVER command prefixes and a PINNING sentence.
+bench_pinning() {
+	if [ "$(nproc)" -ge 2 ]; then
+		CLIENT=(taskset -c 0) SERVER=(taskset -c 1) PINNING="wrk on CPU 0; lighttpd, responders, Redis, PostgreSQL on CPU 1"
+	else
+		CLIENT=() SERVER=() PINNING="one CPU: no pinning (client and server share it)"
+	fi
+}
+
+# bench_stack: in $T (made by the caller, mode 755) the stores and a gateway
+# configuration whose responders run as the service user, as scripts/up runs
+# them. Sets API_PORT MCP_PORT REDIS_URL PG_DSN CERT KEY CA CONF FCGI_SOCKET
+# AUDIENCE.
+bench_stack() {
+	ensure_service_user || gw_die "cannot create the service user $GW_SERVICE_USER"
+	make_certs "$T/certs"
+	API_PORT=$(free_port) MCP_PORT=$(free_port)
+	"${SERVER[@]}" bash -c ". '$GW_ROOT/scripts/lib.sh'; redis_start '$T/redis' $(free_port)" ||
+		gw_die "redis did not start"
+	REDIS_URL=$(redis_url "$T/redis")
+	"${SERVER[@]}" bash -c ". '$GW_ROOT/scripts/lib.sh'; pg_start '$T/pg' $(free_port) mcpgw" >/dev/null ||
+		gw_die "postgres did not start"
+	PG_DSN=$(pg_dsn "$T/pg" mcpgw)
+	CERT=$T/certs/tls.crt KEY=$T/certs/tls.key CA=$T/certs/ca.pem
+	DEV_KEY=$T/dev-issuer.pem JWKS_FILE=$T/dev-jwks.json
+	make_dev_issuer_key "$DEV_KEY"
+	FLEET_KEY=$T/fleet.key
+	make_secret "$FLEET_KEY" && secure_file "$FLEET_KEY" "$GW_SERVICE_USER"
+	SECRET_KEY_FILE=$T/secret.key
+	make_secret "$SECRET_KEY_FILE" 32 && secure_file "$SECRET_KEY_FILE" "$GW_SERVICE_USER"
+	CONF=$T/gateway.conf
+	FCGI_SOCKET=$T/gw.sock
+	AUDIENCE=${AUDIENCE:-mcp-registry-gateway}
+	SERVE_USER=$GW_SERVICE_USER SOCKET_GROUP=$GW_WEB_GROUP
+	gateway_conf >"$CONF" && secure_file "$CONF" "$GW_SERVICE_USER"
+	"$BIN" jwks --config "$CONF" >"$JWKS_FILE"
+	"$BIN" migrate --config "$CONF" --dir "$GW_ROOT/migrations" >/dev/null 2>&1 || gw_die "migrate failed"
+}
+
+# bench_cleanup: stop what bench_stack and the bench started under $T.
+bench_cleanup() {
+	stop_by_pidfile "$T/lighttpd/lighttpd.pid"
+	serve_stop "$T/serve.pid"
+	redis_stop "$T/redis"
+	pg_stop "$T/pg" --remove
+	rm -rf "$T"
+}
