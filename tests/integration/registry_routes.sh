@@ -80,7 +80,8 @@ check "list: limit=0 is 400" eval '[ "$HTTP_CODE" = 400 ] && [ "$(field field)" 
 as "$USER_A" GET "/api/v1/servers/$A1"
 check "get: 200 with ETag \"1\"" eval '[ "$HTTP_CODE" = 200 ] && [ "$(header ETag)" = "\"1\"" ] && [ "$(field name)" = a-one ]'
 as "$ADMIN_A" PATCH "/api/v1/servers/$A1" -H 'Content-Type: application/json' --data '{"description":"changed"}'
-check "patch: without If-Match is 428" eval '[ "$HTTP_CODE" = 428 ] && is_problem_json'
+check "patch: without If-Match is 428 Precondition Required" \
+	eval '[ "$HTTP_CODE" = 428 ] && is_problem_json && [ "$(field title)" = "Precondition Required" ]'
 as "$ADMIN_A" PATCH "/api/v1/servers/$A1" -H 'If-Match: "1"' -H 'Content-Type: application/json' \
 	--data '{"description":"changed","tags":["green"],"max_concurrency":4}'
 check "patch: with the current version is 200, version 2, fields changed" \
@@ -88,6 +89,7 @@ check "patch: with the current version is 200, version 2, fields changed" \
 as "$ADMIN_A" PATCH "/api/v1/servers/$A1" -H 'If-Match: "1"' -H 'Content-Type: application/json' --data '{"description":"stale"}'
 check "patch: a stale If-Match is 412 and changes nothing" \
 	eval '[ "$HTTP_CODE" = 412 ] && [ "$(it_psql "SELECT description FROM servers WHERE id = '"'"'$A1'"'"'")" = changed ]'
+check "patch: the 412 problem is titled Precondition Failed" eval '[ "$(field title)" = "Precondition Failed" ]'
 as "$ADMIN_A" PATCH "/api/v1/servers/$A1" -H 'If-Match: "2"' -H 'Content-Type: application/json' --data '{"url":"https://elsewhere/mcp"}'
 check "patch: the url cannot be patched (400 naming url)" eval '[ "$HTTP_CODE" = 400 ] && [ "$(field field)" = url ]'
 as "$ADMIN_A" POST "/api/v1/servers/$A1/maintenance" --data ''
