@@ -261,14 +261,17 @@ static const char servers_usage[] =
     "                               [--header NAME --header-value-file FILE]\n"
     "                               [--body FILE] [--json]\n"
     "       mcp-gateway servers remove ID\n"
-    "       mcp-gateway servers refresh ID [--json]\n"
+    "       mcp-gateway servers refresh ID\n"
     "\n"
     "Talks to the management API at $MCPGW_API_URL with the bearer token in\n"
     "$MCPGW_TOKEN (else $MCPGW_ADMIN_TOKEN), trusting $MCPGW_CA_FILE when set.\n"
-    "Upstream secrets are read from files, never from the command line, where\n"
-    "every local user could see them. --body FILE sends a registration body\n"
-    "as written (SPEC: name, url, auth, ...). Exit status: 0 done, 1 refused or\n"
-    "failed, 2 usage.\n";
+    "ID is the server's id (the first column of list), not its name. --limit N\n"
+    "stops after N servers (list follows the cursor to the end otherwise);\n"
+    "refresh prints the catalog diff as JSON. Upstream secrets are read from\n"
+    "files, never from the command line, where every local user could see them.\n"
+    "--body FILE sends a registration body as written (the JSON that\n"
+    "POST /api/v1/servers takes: name, url, auth, ...). Exit status: 0 done,\n"
+    "1 refused or failed, 2 usage.\n";
 
 /* Path segment: ids and names never need escaping, anything else is refused. */
 static int safe_segment(const char *s)
