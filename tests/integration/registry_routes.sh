@@ -125,6 +125,8 @@ check "refresh: audited with its diff" \
 as "$OPER_A" GET "/api/v1/servers/$A1/health"
 check "health: an operator probes now: healthy with a latency, stored" \
 	eval '[ "$HTTP_CODE" = 200 ] && [ "$(field status)" = healthy ] && [ "$(field latency_ms)" -ge 0 ] && [ "$(it_psql "SELECT last_health_status FROM servers WHERE id = '"'"'$A1'"'"'")" = healthy ]'
+check "health: checked_at is an RFC 3339 time, as in the server's own JSON" \
+	eval '[[ "$(field checked_at)" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2})$ ]] || { show_response; false; }'
 stop_by_pidfile "$(it_upstream_file "$PLAIN" pid)" 5
 as "$OPER_A" GET "/api/v1/servers/$A1/health"
 check "health: a stopped upstream is unhealthy (unreachable), and the row says so" \
