@@ -261,14 +261,17 @@ static const char servers_usage[] =
     "                               [--header NAME --header-value-file FILE]\n"
     "                               [--body FILE] [--json]\n"
     "       mcp-gateway servers remove ID\n"
-    "       mcp-gateway servers refresh ID [--json]\n"
+    "       mcp-gateway servers refresh ID\n"
     "\n"
     "Talks to the management API at $MCPGW_API_URL with the bearer token in\n"
     "$MCPGW_TOKEN (else $MCPGW_ADMIN_TOKEN), trusting $MCPGW_CA_FILE when set.\n"
-    "Upstream secrets are read from files, never from the command line, where\n"
-    "every local user could see them. --body FILE sends a registration body\n"
-    "as written (SPEC: name, url, auth, ...). Exit status: 0 done, 1 refused or\n"
-    "failed, 2 usage.\n";
+    "ID is the server's id (the first column of list), not its name. --limit N\n"
+    "stops after N servers (list follows the cursor to the end otherwise);\n"
+    "refresh prints the catalog diff as JSON. Upstream secrets are read from\n"
+    "files, never from the command line, where every local user could see them.\n"
+    "--body FILE sends a registration body as written (the JSON that\n"
+    "POST /api/v1/servers takes: name, url, auth, ...). Exit status: 0 done,\n"
+    "1 refused or failed, 2 usage.\n";
 
 /* Path segment: ids and names never need escaping, anything else is refused. */
 static int safe_segment(const char *s)
@@ -469,16 +472,34 @@ static void add_to_array(struct json_object *body, const char *key, const char *
 }
 
 /* POST a registration body; prints the new id and phases, or the problem. */
+/* POST a registration. With out != NULL nothing is printed: *out is the
+ * answer (the created server, or the problem with "status") for the caller to
+ * report; otherwise success goes to stdout (JSON with json) and a problem to
+ * stderr, prefixed by label. 0 when the server was registered. */
 static int register_body(const struct api_env *e, struct json_object *body, int json,
-                         const char *label)
+                         const char *label, struct json_object **out)
 {
     struct api_answer a;
     struct json_object *o;
     int rc = 1;
 
+    if (out != NULL)
+        *out = NULL;
     if (api_call(e, "POST", "/api/v1/servers",
                  json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN), NULL, &a) != 0)
         return 1;
+    if (out != NULL) {
+        o = json_tokener_parse(a.body);
+        if (!json_object_is_type(o, json_type_object)) {
+            json_object_put(o);
+            o = json_object_new_object();
+        }
+        if (a.status != 201)
+            json_object_object_add(o, "status", json_object_new_int((int)a.status));
+        *out = o;
+        free(a.body);
+        return a.status == 201 ? 0 : 1;
+    }
     if (a.status != 201) {
         if (label != NULL)
             fprintf(stderr, "%s: ", label);
@@ -591,7 +612,7 @@ static int servers_register(const struct api_env *e, int argc, char **argv)
     }
     if (!json_object_object_get_ex(body, "transport", NULL))
         json_object_object_add(body, "transport", json_object_new_string("streamable-http"));
-    rc = register_body(e, body, json, NULL);
+    rc = register_body(e, body, json, NULL, NULL);
     goto out;
 usage:
     fputs(servers_usage, stderr);
@@ -792,7 +813,11 @@ static const char import_usage[] =
     "an array of them, or a registry answer {\"servers\": [...]}) that have a\n"
     "`streamable-http` remote, reporting each one imported or refused and why.\n"
     "A header the remote declares is sent as the server's credential; its value\n"
-    "is read from VALUE-FILE. Exit status: 0 all imported, 1 any refused.\n";
+    "is read from VALUE-FILE. --json prints one JSON array instead, an entry per\n"
+    "server: {\"name\", \"imported\", and \"answer\" (the registration),\n"
+    "\"problem\" (the gateway's refusal, with \"status\") or \"refused\" (why it\n"
+    "was not sent)}; the count then goes to stderr.\n"
+    "Exit status: 0 all imported, 1 any refused, 2 usage.\n";
 
 int cli_import(int argc, char **argv)
 {
@@ -800,7 +825,7 @@ int cli_import(int argc, char **argv)
     const char *file = NULL, *tenant = NULL, *headers[17] = { NULL };
     char *values[16] = { NULL };
     int nh = 0, shared = 0, json = 0, rc = 2, imported = 0, refused = 0;
-    struct json_object *doc = NULL, *list = NULL;
+    struct json_object *doc = NULL, *list = NULL, *report = NULL;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -860,6 +885,8 @@ int cli_import(int argc, char **argv)
     }
     if (api_env_load(&e) != 0)
         goto out;
+    if (json)
+        report = json_object_new_array();
     for (size_t i = 0; i < json_object_array_length(list); i++) {
         struct json_object *s = json_object_array_get_idx(list, i), *body = NULL, *inner;
         char why[512], label[320];
@@ -871,7 +898,16 @@ int cli_import(int argc, char **argv)
         rname = jstr(s, "name");
         gw_snprintf(label, sizeof(label), "%s", rname != NULL ? rname : "(unnamed)");
         if (cli_import_body(s, headers, &body, why, sizeof(why)) != 0) {
-            printf("%s: refused: %s\n", label, why);
+            if (report != NULL) {
+                struct json_object *r = json_object_new_object();
+
+                json_object_object_add(r, "name", json_object_new_string(label));
+                json_object_object_add(r, "imported", json_object_new_boolean(0));
+                json_object_object_add(r, "refused", json_object_new_string(why));
+                json_object_array_add(report, r);
+            } else {
+                printf("%s: refused: %s\n", label, why);
+            }
             refused++;
             continue;
         }
@@ -879,13 +915,32 @@ int cli_import(int argc, char **argv)
             json_object_object_add(body, "tenant_id", json_object_new_string(tenant));
         else if (shared)
             json_object_object_add(body, "tenant_id", NULL);
-        if (register_body(&e, body, json, label) == 0)
+        if (report != NULL) {
+            /* One JSON document on stdout: the answer of each server, by name. */
+            struct json_object *r = json_object_new_object(), *answer = NULL;
+            int ok = register_body(&e, body, json, label, &answer) == 0;
+
+            json_object_object_add(r, "name", json_object_new_string(label));
+            json_object_object_add(r, "imported", json_object_new_boolean(ok));
+            json_object_object_add(r, ok ? "answer" : "problem", answer);
+            json_object_array_add(report, r);
+            if (ok)
+                imported++;
+            else
+                refused++;
+        } else if (register_body(&e, body, json, label, NULL) == 0) {
             imported++;
-        else
+        } else {
             refused++;
+        }
         json_object_put(body);
     }
-    printf("%d imported, %d refused\n", imported, refused);
+    if (report != NULL) {
+        print_json(report);
+        fprintf(stderr, "%d imported, %d refused\n", imported, refused);
+    } else {
+        printf("%d imported, %d refused\n", imported, refused);
+    }
     rc = refused == 0 ? 0 : 1;
     goto out;
 usage:
@@ -895,6 +950,7 @@ out:
         wipe(values[i]);
         free(values[i]);
     }
+    json_object_put(report);
     json_object_put(list);
     json_object_put(doc);
     return rc;

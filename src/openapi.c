@@ -138,14 +138,14 @@ static const struct api_doc docs[] = {
       "cursor:string:opaque, from next_cursor", NULL, "400,503" },
     { "GET", "/api/v1/audit/verify", 200, REF("AuditVerify"), NULL, NULL, NULL, "503" },
     { "POST", "/api/v1/servers", 201, REF("Registered"), REF("ServerRegistration"), NULL, NULL,
-      "400,409,502,503,504" },
+      "400,409,413,415,502,503,504" },
     { "GET", "/api/v1/servers", 200, REF("ServerPage"), NULL,
       "tag:string:servers with this tag;status:string:active, unhealthy, unreachable or maintenance;"
       "agent_role:string:servers serving this agent;q:string:in name and description;"
       "limit:integer:1 to 200, default 50;cursor:string:opaque, from next_cursor", NULL, "400,503" },
     { "GET", "/api/v1/servers/{id}", 200, REF("Server"), NULL, NULL, NULL, "404,503" },
     { "PATCH", "/api/v1/servers/{id}", 200, REF("Server"), REF("ServerPatch"), NULL,
-      "If-Match:the version from ETag (required)", "400,404,412,428,503" },
+      "If-Match:the version from ETag (required)", "400,404,412,413,415,428,503" },
     { "DELETE", "/api/v1/servers/{id}", 204, NULL, NULL, NULL, "If-Match:the version from ETag (optional)",
       "404,412,503" },
     { "GET", "/api/v1/servers/{id}/tools", 200, REF("Tools"), NULL, NULL, NULL, "404,503" },

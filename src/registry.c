@@ -1418,7 +1418,7 @@ int reg_health(struct gw_app *app, const struct reg_actor *a, const char *id,
         "UPDATE servers SET last_health_status = $2, last_latency_ms = $3::int, last_health_at = now(),"
         " status = CASE WHEN $2 = 'healthy' THEN 'active' WHEN $4 = 'unreachable' THEN 'unreachable'"
         "   ELSE 'unhealthy' END"
-        " WHERE id = $1::uuid RETURNING last_health_at";
+        " WHERE id = $1::uuid RETURNING to_json(last_health_at) #>> '{}'"; /* RFC 3339, as in the row's JSON */
     struct reach x;
     char why[512], lat[24];
     long latency = -1;

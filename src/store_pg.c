@@ -79,13 +79,32 @@ PGconn *pg_connect_dsn(const char *dsn, int timeout_s, char *err, size_t errlen)
     return pg_connect_within(dsn, timeout_s * 1000, err, errlen);
 }
 
+/* An idle connection has nothing to read: when its socket is readable (or
+ * hung up), the server has spoken unasked, which in practice is the FATAL
+ * and the close of a restart or an administrator's terminate. libpq notices
+ * that only when the next statement fails, so the request that found it would
+ * answer 503; a new connection is cheaper. Rarely, an unasked ParameterStatus
+ * costs one reconnect. */
+static int pg_idle_closed(PGconn *c)
+{
+    struct pollfd p = { .fd = PQsocket(c), .events = POLLIN };
+
+    if (p.fd < 0)
+        return 1;
+    if (PQtransactionStatus(c) != PQTRANS_IDLE)
+        return 0;
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
 static PGconn *pg_open(struct gw_app *app, int timeout_ms)
 {
     char err[512];
 
     if (app->pg != NULL) {
-        if (PQstatus(app->pg) == CONNECTION_OK)
+        if (PQstatus(app->pg) == CONNECTION_OK && !pg_idle_closed(app->pg))
             return app->pg;
+        if (PQstatus(app->pg) == CONNECTION_OK)
+            log_info("postgres_reconnect", "the idle PostgreSQL connection was closed by the server; reconnecting");
         /* Not PQreset: it reconnects without a deadline and without the
          * back-off below. */
         pg_close(app);

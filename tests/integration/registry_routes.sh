@@ -80,7 +80,8 @@ check "list: limit=0 is 400" eval '[ "$HTTP_CODE" = 400 ] && [ "$(field field)" 
 as "$USER_A" GET "/api/v1/servers/$A1"
 check "get: 200 with ETag \"1\"" eval '[ "$HTTP_CODE" = 200 ] && [ "$(header ETag)" = "\"1\"" ] && [ "$(field name)" = a-one ]'
 as "$ADMIN_A" PATCH "/api/v1/servers/$A1" -H 'Content-Type: application/json' --data '{"description":"changed"}'
-check "patch: without If-Match is 428" eval '[ "$HTTP_CODE" = 428 ] && is_problem_json'
+check "patch: without If-Match is 428 Precondition Required" \
+	eval '[ "$HTTP_CODE" = 428 ] && is_problem_json && [ "$(field title)" = "Precondition Required" ]'
 as "$ADMIN_A" PATCH "/api/v1/servers/$A1" -H 'If-Match: "1"' -H 'Content-Type: application/json' \
 	--data '{"description":"changed","tags":["green"],"max_concurrency":4}'
 check "patch: with the current version is 200, version 2, fields changed" \
@@ -88,6 +89,7 @@ check "patch: with the current version is 200, version 2, fields changed" \
 as "$ADMIN_A" PATCH "/api/v1/servers/$A1" -H 'If-Match: "1"' -H 'Content-Type: application/json' --data '{"description":"stale"}'
 check "patch: a stale If-Match is 412 and changes nothing" \
 	eval '[ "$HTTP_CODE" = 412 ] && [ "$(it_psql "SELECT description FROM servers WHERE id = '"'"'$A1'"'"'")" = changed ]'
+check "patch: the 412 problem is titled Precondition Failed" eval '[ "$(field title)" = "Precondition Failed" ]'
 as "$ADMIN_A" PATCH "/api/v1/servers/$A1" -H 'If-Match: "2"' -H 'Content-Type: application/json' --data '{"url":"https://elsewhere/mcp"}'
 check "patch: the url cannot be patched (400 naming url)" eval '[ "$HTTP_CODE" = 400 ] && [ "$(field field)" = url ]'
 as "$ADMIN_A" POST "/api/v1/servers/$A1/maintenance" --data ''
@@ -123,6 +125,8 @@ check "refresh: audited with its diff" \
 as "$OPER_A" GET "/api/v1/servers/$A1/health"
 check "health: an operator probes now: healthy with a latency, stored" \
 	eval '[ "$HTTP_CODE" = 200 ] && [ "$(field status)" = healthy ] && [ "$(field latency_ms)" -ge 0 ] && [ "$(it_psql "SELECT last_health_status FROM servers WHERE id = '"'"'$A1'"'"'")" = healthy ]'
+check "health: checked_at is an RFC 3339 time, as in the server's own JSON" \
+	eval '[[ "$(field checked_at)" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2})$ ]] || { show_response; false; }'
 stop_by_pidfile "$(it_upstream_file "$PLAIN" pid)" 5
 as "$OPER_A" GET "/api/v1/servers/$A1/health"
 check "health: a stopped upstream is unhealthy (unreachable), and the row says so" \

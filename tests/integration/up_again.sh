@@ -114,3 +114,8 @@ check "--workers against a different MCPGW_FASTCGI_WORKERS is refused" \
 	eval '[ "$RC" = 1 ] && said no3.log "conflicts with MCPGW_FASTCGI_WORKERS=5" && unchanged'
 http GET "https://127.0.0.1:$C/health"
 check "the stack still answers after the refusals" eval '[ "$HTTP_CODE" = 200 ] && [ "$(responders)" = 3 ]'
+
+# --- an MCPGW_ variable that is no key: one warning, not one per command run ----------
+up warn.log MCPGW_SERVER_API_PROT=1
+check "an unknown MCPGW_ variable is named in one warning" \
+	eval '[ "$RC" = 0 ] && [ "$(grep -c "MCPGW_SERVER_API_PROT is not a configuration key" "$IT_DIR/warn.log")" = 1 ] || { diag <"$IT_DIR/warn.log"; false; }'

@@ -86,3 +86,12 @@ done
 check "scripts/down stops every process it started (pids: $all_pids$serve_children)" eval '[ "$rc" = 0 ] && [ -z "$alive" ]'
 check "scripts/down frees both ports" \
 	eval '! ss -Hltn "( sport = :$MCPGW_SERVER_API_PORT )" | grep -q . && ! ss -Hltn "( sport = :$MCPGW_SERVER_MCP_PORT )" | grep -q .'
+
+# After scripts/down, scripts/up starts from the defaults: lighttpd, not the
+# Apache of the last run, and no MCPGW_ override that is no longer exported.
+env -u MCPGW_LIMITS_BODY_MAX bash "$top_srcdir/scripts/up" --var "$VAR" --bin "$GATEWAY" --no-install --no-build \
+	>"$IT_DIR/up4.log" 2>&1
+rc=$?
+http POST "$API/health" --data-binary "@$IT_DIR/body"
+check "scripts/down then scripts/up starts from the defaults (lighttpd, no recorded MCPGW_LIMITS_BODY_MAX)" \
+	eval '[ "$rc" = 0 ] && pidfile_alive "$VAR/lighttpd/lighttpd.pid" && ! pidfile_alive "$VAR/apache/apache.pid" && [ "$HTTP_CODE" != 413 ] || { diag <"$IT_DIR/up4.log"; false; }'

@@ -85,6 +85,36 @@ Test(openapi, protected_operations_declare_bearer_and_auth_problems)
     json_object_put(doc);
 }
 
+/* Every response has a real description, and an operation that takes a JSON
+ * body declares what the pipeline answers about bodies (413, 415). */
+Test(openapi, responses_are_named_and_bodies_declare_413_415)
+{
+    struct json_object *doc = openapi_build("https://127.0.0.1:8000"), *paths;
+
+    cr_assert_not_null(doc);
+    cr_assert(json_object_object_get_ex(doc, "paths", &paths));
+    json_object_object_foreach(paths, path, item)
+    {
+        json_object_object_foreach(item, method, op)
+        {
+            struct json_object *resp, *v;
+
+            cr_assert(json_object_object_get_ex(op, "responses", &resp));
+            json_object_object_foreach(resp, code, r)
+            {
+                cr_assert(json_object_object_get_ex(r, "description", &v));
+                cr_assert_str_neq(json_object_get_string(v), "Unknown", "%s %s: %s has no name", method,
+                                  path, code);
+            }
+            if (json_object_object_get_ex(op, "requestBody", &v)) {
+                cr_assert(json_object_object_get_ex(resp, "413", &v), "%s %s: no 413", method, path);
+                cr_assert(json_object_object_get_ex(resp, "415", &v), "%s %s: no 415", method, path);
+            }
+        }
+    }
+    json_object_put(doc);
+}
+
 Test(openapi, operation_ids_are_unique)
 {
     struct json_object *doc = openapi_build("https://127.0.0.1:8000"), *paths, *seen;
