@@ -212,14 +212,39 @@ pg_start() {
 			start >/dev/null || { tail -n 20 "$data/postgres.log" >&2; return 1; }
 		echo "$port" >"$state/pg.port"
 	fi
-	if ! "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
+	pg_lock_host "$state" "$data" "$port" || return 1
+	if ! "$bin/psql" -X -h "$sock" -p "$port" -U postgres -d postgres -tAc \
 		"SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
-		"$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres "$db" || return 1
+		"$bin/createdb" -h "$sock" -p "$port" -U postgres "$db" || return 1
 	fi
 }
 
-# pg_dsn STATE_DIR DBNAME
-pg_dsn() { echo "host=127.0.0.1 port=$(cat "$1/pg.port") dbname=$2 user=postgres connect_timeout=5"; }
+# pg_lock_host STATE_DIR DATA PORT: every local user can reach 127.0.0.1, so a
+# TCP login needs the password in STATE_DIR/pg.secret (made once, 0600 root);
+# only the Unix socket in DATA (mode 0700, postgres) stays trusted, for root
+# and postgres. Also converts a cluster made before this rule. Idempotent.
+pg_lock_host() {
+	local state=$1 data=$2 port=$3 bin hba
+	bin=$(pg_bindir)
+	make_secret "$state/pg.secret" 24 || return 1
+	# The password goes through stdin: never on a command line.
+	printf "ALTER ROLE postgres PASSWORD '%s';\n" "$(cat "$state/pg.secret")" |
+		"$bin/psql" -X -q -h "$data" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 -f - >/dev/null ||
+		return 1
+	hba=$data/pg_hba.conf
+	if grep -Eq '^[[:space:]]*host.*[[:space:]]trust[[:space:]]*$' "$hba"; then
+		printf '%s\n' "local all all trust" "host all all 127.0.0.1/32 scram-sha-256" \
+			"host all all ::1/128 scram-sha-256" >"$hba.tmp" &&
+			chown postgres:postgres "$hba.tmp" && chmod 600 "$hba.tmp" && mv "$hba.tmp" "$hba" || return 1
+		"$bin/psql" -X -q -h "$data" -p "$port" -U postgres -d postgres -tAc 'SELECT pg_reload_conf()' >/dev/null ||
+			return 1
+	fi
+}
+
+# pg_dsn STATE_DIR DBNAME: holds the password, like redis_url.
+pg_dsn() {
+	echo "host=127.0.0.1 port=$(cat "$1/pg.port") dbname=$2 user=postgres password=$(cat "$1/pg.secret") connect_timeout=5"
+}
 
 # pg_stop STATE_DIR [--remove]: fast shutdown through the cluster's pid file.
 pg_stop() {

@@ -42,6 +42,7 @@ static const char *const bucket_le[] = { "0.001", "0.0025", "0.005", "0.01", "0.
 struct slot {
     _Alignas(64) atomic_int pid;
     atomic_int busy;
+    atomic_int streaming; /* holds one of the host's stream places */
 };
 
 struct hist {
@@ -65,6 +66,7 @@ struct segment {
     atomic_uint_fast64_t retired_cpu_us;
     atomic_uint_fast64_t cpu_rendered_us;  /* highest responder CPU rendered so far */
     atomic_uint_fast64_t dropped;
+    atomic_int streams;                     /* responders holding a long stream */
     struct slot slots[METRICS_SLOTS];
     atomic_uint_fast64_t requests[PLANES][ROUTE_ROWS][NSTATUS];
     struct hist latency[PLANES][ROUTE_ROWS];
@@ -128,9 +130,40 @@ void metrics_slot_set(int slot, int pid)
     /* The busy flag is cleared when a responder leaves, never when one
      * arrives: the child may already be in its first request by the time
      * the supervisor records its pid. */
-    if (pid == 0)
+    if (pid == 0) {
         atomic_store(&seg()->slots[slot].busy, 0);
+        /* A responder that died in a stream gives its place back. */
+        if (atomic_exchange(&seg()->slots[slot].streaming, 0) != 0)
+            atomic_fetch_sub(&seg()->streams, 1);
+    }
     atomic_store(&seg()->slots[slot].pid, pid);
+}
+
+int metrics_stream_begin(void)
+{
+    struct segment *s = seg();
+    int live = 0;
+
+    /* Without a supervisor (spawn-fcgi, mod_fcgid, CGI) the other processes
+     * of the host are not known here. */
+    if (atomic_load(&s->supervisor_pid) == 0 || g_slot < 0)
+        return 1;
+    for (int i = 0; i < METRICS_SLOTS; i++)
+        live += atomic_load_explicit(&s->slots[i].pid, memory_order_relaxed) != 0;
+    if (atomic_fetch_add(&s->streams, 1) + 1 > live / 2) {
+        atomic_fetch_sub(&s->streams, 1);
+        return 0;
+    }
+    atomic_store(&s->slots[g_slot].streaming, 1);
+    return 1;
+}
+
+void metrics_stream_end(void)
+{
+    struct segment *s = seg();
+
+    if (g_slot >= 0 && atomic_exchange(&s->slots[g_slot].streaming, 0) != 0)
+        atomic_fetch_sub(&s->streams, 1);
 }
 
 void metrics_restart(void)

@@ -31,6 +31,11 @@ const char *metrics_scope(void);
 /* The request path. route: index in the router table, -1 when none
  * matched. plane: enum gw_plane value. */
 void metrics_busy(int busy);
+/* A long stream (GET /mcp) may hold at most half of the host's responders,
+ * so that streams alone never take every responder. 1: this responder holds
+ * a place until metrics_stream_end (or its death); 0: none is free. */
+int metrics_stream_begin(void);
+void metrics_stream_end(void);
 void metrics_request(int plane, int route, int status, int64_t duration_us);
 /* Event counters by name ("jwks_fetch_total"), optionally with one label
  * (name{label="value"}); names and values are [a-z0-9_]. Bounded: a series

@@ -5,6 +5,7 @@
 #include "app.h"
 #include "js.h"
 #include "log.h"
+#include "metrics.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/server.h"
 #include "mcp/session.h"
@@ -190,5 +191,12 @@ void route_mcp_get(struct gw_call *c)
         http_send_head(c->res, 200, "text/event-stream");
         return;
     }
+    if (!metrics_stream_begin()) {
+        log_warn("mcp_stream_refused", "GET stream of session %.8s... refused: half of this host's "
+                 "responders already hold streams", s.id);
+        rpc_fail(c, 503, JR_INTERNAL_ERROR, "Too many open streams on this host: retry later");
+        return;
+    }
     mst_serve(c->app, c->res, &s, http_header(c->req, "Last-Event-ID"));
+    metrics_stream_end();
 }

@@ -868,7 +868,11 @@ static enum up_status conn_open(struct conn *c, struct gw_app *app, const struct
     c->why = why;
     c->n = n;
     why[0] = '\0';
-    timeout = t->timeout_ms > 0 ? t->timeout_ms : app->cfg.upstream_timeout_ms;
+    /* The operator's upstream.timeout_ms bounds every exchange made here: a
+     * registration's own timeout_ms may shorten it, never stretch it. */
+    timeout = app->cfg.upstream_timeout_ms;
+    if (t->timeout_ms > 0 && t->timeout_ms < timeout)
+        timeout = t->timeout_ms;
     c->deadline = gw_monotonic_ms() + timeout;
     if (up_url_check_ex(&app->cfg, t->url, &unresolvable, why, n) != 0)
         return unresolvable ? UP_UNREACHABLE : UP_URL_REFUSED;

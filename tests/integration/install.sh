@@ -106,10 +106,12 @@ check "apache2 -t accepts the rendered templates (Listen $BIND, User nobody)" \
 pg_start "$IT_DIR/pg" "$(free_port)" mcpgw || it_fatal "start postgres"
 it_cleanup_add pg_stop "$IT_DIR/pg" --remove
 PGPORT=$(cat "$IT_DIR/pg/pg.port")
-psql_as() { psql -X -q -h 127.0.0.1 -p "$PGPORT" -U "$1" -d mcpgw -v ON_ERROR_STOP=1 "${@:2}"; }
+# Only the Unix socket (root and postgres) trusts a login without a password.
+PGSOCK=$(cat "$IT_DIR/pg/pg.datadir")
+psql_as() { psql -X -q -h "$PGSOCK" -p "$PGPORT" -U "$1" -d mcpgw -v ON_ERROR_STOP=1 "${@:2}"; }
 roles() { psql_as postgres -v owner=mcpgw_owner -v app=mcpgw_app -v db=mcpgw -f "$DATADIR/conf/postgres/roles.sql" >"$IT_DIR/roles.log" 2>&1 || { diag <"$IT_DIR/roles.log"; false; }; }
 check "roles.sql creates the owner and application roles" roles
-env -u MCPGW_CONFIG MCPGW_POSTGRES_DSN="host=127.0.0.1 port=$PGPORT dbname=mcpgw user=mcpgw_owner" \
+env -u MCPGW_CONFIG MCPGW_POSTGRES_DSN="host=$PGSOCK port=$PGPORT dbname=mcpgw user=mcpgw_owner" \
 	"$GW" migrate --dir "$DATADIR/migrations" >"$IT_DIR/migrate.log" 2>&1
 rc=$?
 check "the owner role applies the installed migrations" eval '[ "$rc" = 0 ] && psql_as mcpgw_owner -tAc "SELECT count(*) FROM schema_migrations" | grep -q "^[1-9]" ||

@@ -438,7 +438,7 @@ it_cleanup_add it_stop_upstreams
 # it_psql SQL: run SQL on the test's PostgreSQL (from it_start_stores); rows
 # unaligned, one a line; non-zero status on an SQL error.
 it_psql() {
-	"$(pg_bindir)/psql" -h 127.0.0.1 -p "$(cat "$IT_DIR/pg/pg.port")" -U postgres -d mcpgw \
+	"$(pg_bindir)/psql" -X -h "$(cat "$IT_DIR/pg/pg.datadir")" -p "$(cat "$IT_DIR/pg/pg.port")" -U postgres -d mcpgw \
 		-v ON_ERROR_STOP=1 -tAc "$1"
 }
 

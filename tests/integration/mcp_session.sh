@@ -9,7 +9,8 @@
 export MCPGW_SESSION_STREAM_SECONDS=4 MCPGW_SESSION_KEEPALIVE_SECONDS=1
 it_start_stores
 it_setup_gateway
-it_start_serve 2
+# Streams may hold half of the responders: two at once for the takeover below.
+it_start_serve 4
 it_start_lighttpd "$FCGI_SOCKET"
 
 mint() { "$GATEWAY" token --config "$CONF" "$@" 2>>"$IT_DIR/token.err"; }

@@ -37,6 +37,19 @@ can_connect() { runuser -u "$1" -- socat -u /dev/null "UNIX-CONNECT:$SOCK" 2>"$I
 check "the web server's user ($GW_WEB_USER) can connect to the socket" can_connect "$GW_WEB_USER"
 check "another local user (nobody) cannot connect to the socket" eval '! can_connect nobody && grep -qi "permission denied" "$IT_DIR/socat.err"'
 
+# PostgreSQL listens on 127.0.0.1: a local user without the password gets no
+# session there (the stack's own clients still do).
+PG_PORT=$(cat "$VAR/pg/pg.port")
+pg_as_nobody() {
+	runuser -u nobody -- env -u PGPASSWORD -u PGPASSFILE "$(pg_bindir)/psql" -X -w -h 127.0.0.1 -p "$PG_PORT" \
+		-U postgres -d mcpgw -tAc 'SELECT 1' >"$IT_DIR/pg-nobody.out" 2>&1
+}
+check "another local user (nobody) cannot log in to PostgreSQL on 127.0.0.1" \
+	eval '! pg_as_nobody || { diag <"$IT_DIR/pg-nobody.out"; false; }'
+check "the PostgreSQL password is in a file only root can read" mode_is "$VAR/pg/pg.secret" 600 root:root
+check "the stack's DSN logs in to PostgreSQL" \
+	eval '"$(pg_bindir)/psql" -X -w "$(sed -n "s/^dsn = //p" "$VAR/gateway.conf")" -tAc "SELECT 1" 2>&1 | grep -qx 1'
+
 # owners PID...: the distinct users of those processes.
 owners() { ps -o user= -p "$(echo "$@" | tr ' ' ',')" | sort -u | paste -sd, -; }
 serve_pid=$(head -n1 "$VAR/run/gateway.pid")

@@ -8,6 +8,8 @@
 UPSTREAM_ALLOWED_NETWORKS=${UPSTREAM_ALLOWED_NETWORKS-127.0.0.0/8}
 it_start_stores
 it_setup_gateway
+# Discovery gives up after 3 s whatever a registration asks for.
+export MCPGW_UPSTREAM_TIMEOUT_MS=3000
 it_start_serve 2
 it_start_lighttpd "$FCGI_SOCKET"
 
@@ -95,6 +97,13 @@ register "$ADMIN_A" "{\"name\":\"hang\",\"url\":\"$HANG\",\"timeout_ms\":1500}"
 expect_fail "validation: an upstream that never answers (timeout_ms 1500)" 504 validation timed_out
 check "validation: the hanging upstream was given up on in time (${HTTP_TIME}s)" \
 	eval 'awk -v t="$HTTP_TIME" "BEGIN { exit !(t < 8) }"'
+# A registration's own timeout_ms never stretches discovery past the
+# operator's upstream.timeout_ms (3 s here): else each request of a tenant
+# admin could hold a responder for up to ten minutes.
+register "$ADMIN_A" "{\"name\":\"hang-long\",\"url\":\"$HANG\",\"timeout_ms\":600000}"
+expect_fail "validation: timeout_ms 600000 against a hanging upstream" 504 validation timed_out
+check "validation: discovery ends at upstream.timeout_ms, not the registration's timeout_ms (${HTTP_TIME}s)" \
+	eval 'awk -v t="$HTTP_TIME" "BEGIN { exit !(t < 6) }"'
 register "$ADMIN_A" "{\"name\":\"notmcp\",\"url\":\"$NOTMCP\"}"
 expect_fail "validation: an upstream that is not MCP" 502 validation not_mcp
 register "$ADMIN_A" "{\"name\":\"wrongtoken\",\"url\":\"$BEARER\",\"auth\":{\"type\":\"bearer\",\"token\":\"not-$BEARER_TOKEN\"}}"
