@@ -27,7 +27,9 @@ trap bench_cleanup EXIT
 bench_stack
 TOKEN=$("$BIN" token --config "$CONF" --sub bench --tenant bench --roles user --aud "$AUDIENCE" --ttl 3600)
 # The servers as registration leaves them, five tools each (the list counts them).
-"$(pg_bindir)/psql" "$PG_DSN" -qtAc "
+# Through the private socket: the DSN holds the password, and a command line
+# is readable by every local user.
+"$(pg_bindir)/psql" -X -h "$(cat "$T/pg/pg.datadir")" -p "$(cat "$T/pg/pg.port")" -U postgres -d mcpgw -qtAc "
 	INSERT INTO servers (tenant_id, name, url, tags, description)
 	SELECT CASE WHEN i % 5 = 0 THEN NULL ELSE 'bench' END, 'server-' || lpad(i::text, 3, '0'),
 	       'https://upstream-' || i || '.example/mcp', '{bench}', 'benchmark server ' || i
