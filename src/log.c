@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <json-c/json.h>
 
 #include "util.h"
 
@@ -80,13 +79,80 @@ int log_enabled(enum log_level lvl)
     return lvl >= g_min;
 }
 
-static void vlog(enum log_level lvl, const char *event, struct json_object *fields,
+/* A line is built in one bounded buffer: no allocation on the request path,
+ * and a field that does not fit is cut, never the closing brace. */
+struct line {
+    char b[6144];
+    size_t n;
+};
+
+static void put(struct line *l, const char *s, size_t len)
+{
+    if (len > sizeof(l->b) - 3 - l->n) /* room kept for "}\n" */
+        len = sizeof(l->b) - 3 - l->n;
+    memcpy(l->b + l->n, s, len);
+    l->n += len;
+}
+
+/* s as a JSON string: quotes, backslashes and control characters escaped,
+ * other bytes as they are (as json-c writes with NOSLASHESCAPE). */
+static void put_json_str(struct line *l, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    put(l, "\"", 1);
+    for (; *s != '\0' && l->n < sizeof(l->b) - 10; s++) {
+        unsigned char ch = (unsigned char)*s;
+        char esc[6];
+
+        switch (ch) {
+        case '"': put(l, "\\\"", 2); break;
+        case '\\': put(l, "\\\\", 2); break;
+        case '\n': put(l, "\\n", 2); break;
+        case '\r': put(l, "\\r", 2); break;
+        case '\t': put(l, "\\t", 2); break;
+        default:
+            if (ch < 0x20 || ch == 0x7f) {
+                memcpy(esc, "\\u00", 4);
+                esc[4] = hex[ch >> 4];
+                esc[5] = hex[ch & 15];
+                put(l, esc, 6);
+            } else {
+                put(l, (const char *)&ch, 1);
+            }
+        }
+    }
+    put(l, "\"", 1);
+}
+
+static void put_key(struct line *l, const char *key)
+{
+    put(l, ",", 1);
+    put_json_str(l, key);
+    put(l, ":", 1);
+}
+
+static void put_str_field(struct line *l, const char *key, const char *v)
+{
+    put_key(l, key);
+    put_json_str(l, v);
+}
+
+static int reserved(const char *k)
+{
+    static const char *const own[] = { "ts", "level", "component", "pid", "request_id", "event", "msg" };
+
+    for (size_t i = 0; i < GW_ARRAY_LEN(own); i++)
+        if (strcmp(k, own[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static void vlog(enum log_level lvl, const char *event, const struct log_field *fields, size_t nf,
                  const char *fmt, va_list ap)
 {
-    char raw[2048], msg[2048], ts[32];
-    struct json_object *o;
-    const char *line;
-    size_t len;
+    char raw[2048], msg[2048], ts[32], num[48];
+    struct line l;
     int saved = errno;
 
     if (lvl < g_min)
@@ -96,37 +162,46 @@ static void vlog(enum log_level lvl, const char *event, struct json_object *fiel
     gw_mask_secrets(raw, msg, sizeof(msg));
     gw_iso8601(gw_now_ms(), ts);
 
-    o = json_object_new_object();
-    json_object_object_add(o, "ts", json_object_new_string(ts));
-    json_object_object_add(o, "level", json_object_new_string(level_names[lvl]));
-    json_object_object_add(o, "component", json_object_new_string(g_component));
-    json_object_object_add(o, "pid", json_object_new_int(g_pid ? g_pid : (int)getpid()));
+    l.n = 0;
+    put(&l, "{\"ts\":", 6);
+    put_json_str(&l, ts);
+    put_str_field(&l, "level", level_names[lvl]);
+    put_str_field(&l, "component", g_component);
+    put_key(&l, "pid");
+    snprintf(num, sizeof(num), "%d", g_pid ? g_pid : (int)getpid());
+    put(&l, num, strlen(num));
     if (g_request_id[0] != '\0')
-        json_object_object_add(o, "request_id", json_object_new_string(g_request_id));
-    json_object_object_add(o, "event", json_object_new_string(event));
-    json_object_object_add(o, "msg", json_object_new_string(msg));
-    if (fields != NULL) {
-        /* The line's own keys win: a field cannot forge ts, level or event. */
-        json_object_object_foreach(fields, k, v) {
-            if (!json_object_object_get_ex(o, k, NULL))
-                json_object_object_add(o, k, json_object_get(v));
-        }
-    }
-    line = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-    len = strlen(line);
-    {
-        char *buf = malloc(len + 1);
+        put_str_field(&l, "request_id", g_request_id);
+    put_str_field(&l, "event", event);
+    put_str_field(&l, "msg", msg);
+    for (size_t i = 0; i < nf; i++) {
+        const struct log_field *f = &fields[i];
 
-        if (buf != NULL) {
-            memcpy(buf, line, len);
-            buf[len] = '\n';
-            if (write(g_fd, buf, len + 1) < 0) {
-                /* Nowhere left to report a logging failure. */
-            }
-            free(buf);
+        /* The line's own keys win: a field cannot forge ts, level or event. */
+        if (reserved(f->key))
+            continue;
+        switch (f->type) {
+        case LOG_STR:
+            if (f->s != NULL && f->s[0] != '\0')
+                put_str_field(&l, f->key, f->s);
+            break;
+        case LOG_INT:
+            put_key(&l, f->key);
+            snprintf(num, sizeof(num), "%lld", f->i);
+            put(&l, num, strlen(num));
+            break;
+        case LOG_MS:
+            put_key(&l, f->key);
+            snprintf(num, sizeof(num), "%.3f", f->ms);
+            put(&l, num, strlen(num));
+            break;
         }
     }
-    json_object_put(o);
+    memcpy(l.b + l.n, "}\n", 2);
+    l.n += 2;
+    if (write(g_fd, l.b, l.n) < 0) {
+        /* Nowhere left to report a logging failure. */
+    }
     errno = saved;
 }
 
@@ -135,16 +210,16 @@ void log_msg(enum log_level lvl, const char *event, const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    vlog(lvl, event, NULL, fmt, ap);
+    vlog(lvl, event, NULL, 0, fmt, ap);
     va_end(ap);
 }
 
-void log_fields(enum log_level lvl, const char *event, struct json_object *fields,
+void log_fields(enum log_level lvl, const char *event, const struct log_field *fields, size_t n,
                 const char *fmt, ...)
 {
     va_list ap;
 
     va_start(ap, fmt);
-    vlog(lvl, event, fields, fmt, ap);
+    vlog(lvl, event, fields, n, fmt, ap);
     va_end(ap);
 }

@@ -3,6 +3,8 @@
 #ifndef GW_LOG_H
 #define GW_LOG_H
 
+#include <stddef.h>
+
 enum log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
 
 void log_init(const char *component, enum log_level min);
@@ -20,11 +22,20 @@ int log_enabled(enum log_level lvl);
 void log_msg(enum log_level lvl, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-struct json_object;
-/* As log_msg, with the members of fields (a JSON object, not consumed) as
- * top-level keys of the line, for lines that tools read field by field. */
-void log_fields(enum log_level lvl, const char *event, struct json_object *fields,
-                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* One extra key of a line: a string (NULL or "" leaves the key out), an
+ * integer, or a number of milliseconds with three decimals. */
+enum log_field_type { LOG_STR, LOG_INT, LOG_MS };
+struct log_field {
+    const char *key;
+    enum log_field_type type;
+    const char *s;
+    long long i;
+    double ms;
+};
+/* As log_msg, with fields as top-level keys of the line (the line's own keys
+ * win), for lines that tools read field by field. */
+void log_fields(enum log_level lvl, const char *event, const struct log_field *fields, size_t n,
+                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 #define log_debug(ev, ...) log_msg(LOG_LVL_DEBUG, ev, __VA_ARGS__)
 #define log_info(ev, ...)  log_msg(LOG_LVL_INFO, ev, __VA_ARGS__)

@@ -273,45 +273,36 @@ static int64_t monotonic_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void add_str(struct json_object *o, const char *key, const char *v)
-{
-    if (v != NULL && v[0] != '\0')
-        json_object_object_add(o, key, json_object_new_string(v));
-}
-
 /* One access line per request, as fields (the request id is added by log.c).
  * The query string is left out: callers put secrets there despite advice. */
 static void access_log(const struct gw_call *c, int64_t duration_us)
 {
     const struct http_request *req = c->req;
     const struct gw_identity *id = &c->identity;
-    struct json_object *f;
     const char *ua = http_header(req, "User-Agent");
-    char ua_short[256];
+    char ua_short[256] = "";
+    struct log_field f[12];
+    size_t n = 0;
 
     if (!log_enabled(LOG_LVL_INFO))
         return;
-    f = json_object_new_object();
-
-    add_str(f, "method", req->method ? req->method : "-");
-    add_str(f, "path", req->path);
-    add_str(f, "route", c->route != NULL ? c->route->pattern : NULL);
-    json_object_object_add(f, "status", json_object_new_int(c->res->status));
-    json_object_object_add(f, "bytes", json_object_new_int64((int64_t)c->res->bytes));
-    json_object_object_add(f, "duration_ms", json_object_new_double((double)duration_us / 1000.0));
-    add_str(f, "plane", gw_plane_name(req->plane));
-    add_str(f, "remote_addr", req->remote_addr);
-    add_str(f, "user", id->user_id);
-    add_str(f, "tenant", id->tenant_id);
-    if (ua != NULL) {
+    if (ua != NULL)
         gw_strlcpy(ua_short, ua, sizeof(ua_short)); /* bounded: clients send anything */
-        add_str(f, "user_agent", ua_short);
-    }
+    f[n++] = (struct log_field){ "method", LOG_STR, req->method ? req->method : "-", 0, 0 };
+    f[n++] = (struct log_field){ "path", LOG_STR, req->path, 0, 0 };
+    f[n++] = (struct log_field){ "route", LOG_STR, c->route != NULL ? c->route->pattern : NULL, 0, 0 };
+    f[n++] = (struct log_field){ "status", LOG_INT, NULL, c->res->status, 0 };
+    f[n++] = (struct log_field){ "bytes", LOG_INT, NULL, (long long)c->res->bytes, 0 };
+    f[n++] = (struct log_field){ "duration_ms", LOG_MS, NULL, 0, (double)duration_us / 1000.0 };
+    f[n++] = (struct log_field){ "plane", LOG_STR, gw_plane_name(req->plane), 0, 0 };
+    f[n++] = (struct log_field){ "remote_addr", LOG_STR, req->remote_addr, 0, 0 };
+    f[n++] = (struct log_field){ "user", LOG_STR, id->user_id, 0, 0 };
+    f[n++] = (struct log_field){ "tenant", LOG_STR, id->tenant_id, 0, 0 };
+    f[n++] = (struct log_field){ "user_agent", LOG_STR, ua_short, 0, 0 };
     if (c->res->client_gone)
-        json_object_object_add(f, "client_gone", json_object_new_boolean(1));
-    log_fields(LOG_LVL_INFO, "request", f, "%s %s %d", req->method ? req->method : "-", req->path,
+        f[n++] = (struct log_field){ "client_gone", LOG_INT, NULL, 1, 0 };
+    log_fields(LOG_LVL_INFO, "request", f, n, "%s %s %d", req->method ? req->method : "-", req->path,
                c->res->status);
-    json_object_put(f);
 }
 
 void gw_handle(struct gw_app *app, struct http_io *io)
