@@ -3,16 +3,21 @@
 # PostgreSQL, TLS, development issuer, configuration, migrations) under $T.
 # Sourced after scripts/lib.sh.
 
-# bench_pinning: CLIENT and SERVER command prefixes and a PINNING sentence.
-bench_pinning() {
+# bench_init: $BIN built and wrk present, CPU pinning (CLIENT and SERVER
+# command prefixes and a PINNING sentence), and the bench's folder $T.
+bench_init() {
+	[ -x "$BIN" ] || gw_die "$BIN not built (run: autoreconf -fi && ./configure && make)"
+	command -v wrk >/dev/null || gw_die "wrk is not installed (apt-get install wrk)"
 	if [ "$(nproc)" -ge 2 ]; then
 		CLIENT=(taskset -c 0) SERVER=(taskset -c 1) PINNING="wrk on CPU 0; lighttpd, responders, Redis, PostgreSQL on CPU 1"
 	else
 		CLIENT=() SERVER=() PINNING="one CPU: no pinning (client and server share it)"
 	fi
+	T=$(mktemp -d /tmp/mcpgw-bench.XXXXXX)
+	chmod 755 "$T"
 }
 
-# bench_stack: in $T (made by the caller, mode 755) the stores and a gateway
+# bench_stack: in $T (made by bench_init) the stores and a gateway
 # configuration whose responders run as the service user, as scripts/up runs
 # them. Sets API_PORT MCP_PORT REDIS_URL PG_DSN CERT KEY CA CONF FCGI_SOCKET
 # AUDIENCE.

@@ -14,14 +14,8 @@ WORKERS=${WORKERS:-2}
 ROUNDS=${ROUNDS:-3}
 SERVERS=${SERVERS:-50}
 BIN=${BIN:-$GW_ROOT/mcp-gateway}
-[ -x "$BIN" ] || gw_die "$BIN not built (run: autoreconf -fi && ./configure && make)"
-command -v wrk >/dev/null || gw_die "wrk is not installed (apt-get install wrk)"
-
 . "$GW_ROOT/bench/lib.sh"
-bench_pinning
-
-T=$(mktemp -d /tmp/mcpgw-bench.XXXXXX)
-chmod 755 "$T"
+bench_init
 trap bench_cleanup EXIT
 
 bench_stack

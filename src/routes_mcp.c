@@ -25,6 +25,11 @@ static void rpc_fail(struct gw_call *c, int status, int code, const char *messag
     json_object_put(e);
 }
 
+static void sessions_unavailable(struct gw_call *c)
+{
+    rpc_fail(c, 503, JR_INTERNAL_ERROR, "Sessions are unavailable (Redis cannot be reached)");
+}
+
 /* Checks every MCP request passes before anything else is looked at. */
 static int common_checks(struct gw_call *c)
 {
@@ -62,7 +67,7 @@ static int require_session(struct gw_call *c, struct ms_session *s)
         rpc_fail(c, 404, JR_INVALID_REQUEST, "Session not found: send initialize to start a new one");
         return -1;
     default:
-        rpc_fail(c, 503, JR_INTERNAL_ERROR, "Sessions are unavailable (Redis cannot be reached)");
+        sessions_unavailable(c);
         return -1;
     }
 }
@@ -93,7 +98,7 @@ static void initialize(struct gw_call *c, struct jr_msg *m)
         rpc_fail(c, 401, JR_INVALID_REQUEST, "the token has expired");
         return;
     default:
-        rpc_fail(c, 503, JR_INTERNAL_ERROR, "Sessions are unavailable (Redis cannot be reached)");
+        sessions_unavailable(c);
         return;
     }
     log_info("mcp_session_created", "session %.8s... for %s, protocol %s", s.id, c->who->user_id, version);
@@ -165,7 +170,7 @@ void route_mcp_delete(struct gw_call *c)
     if (common_checks(c) != 0 || require_session(c, &s) != 0)
         return;
     if (ms_delete(c->app, s.id) == MS_UNAVAILABLE) {
-        rpc_fail(c, 503, JR_INTERNAL_ERROR, "Sessions are unavailable (Redis cannot be reached)");
+        sessions_unavailable(c);
         return;
     }
     log_info("mcp_session_ended", "session %.8s... ended by its client", s.id);
@@ -197,6 +202,7 @@ void route_mcp_get(struct gw_call *c)
         rpc_fail(c, 503, JR_INTERNAL_ERROR, "Too many open streams on this host: retry later");
         return;
     }
-    mst_serve(c->app, c->res, &s, http_header(c->req, "Last-Event-ID"));
+    if (mst_serve(c->app, c->res, &s, http_header(c->req, "Last-Event-ID")) != 0)
+        sessions_unavailable(c);
     metrics_stream_end();
 }

@@ -163,8 +163,8 @@ static int write_entries(struct http_response *res, const redisReply *rep, char 
     return 0;
 }
 
-void mst_serve(struct gw_app *app, struct http_response *res, const struct ms_session *s,
-               const char *last_event_id)
+int mst_serve(struct gw_app *app, struct http_response *res, const struct ms_session *s,
+              const char *last_event_id)
 {
     char key[KEY_MAX], skey[KEY_MAX], okey[KEY_MAX], token[33], cursor[48], prime[96];
     int64_t start = gw_monotonic_ms(), deadline = start + (int64_t)app->cfg.stream_seconds * 1000;
@@ -174,7 +174,7 @@ void mst_serve(struct gw_app *app, struct http_response *res, const struct ms_se
 
     if (stream_key(app, s->id, key) != 0 || rds_key(app, skey, sizeof(skey), "session:{%s}", s->id) != 0 ||
         rds_key(app, okey, sizeof(okey), "stream-owner:{%s}", s->id) != 0 || gw_random_id(token) != 0)
-        return;
+        return -1;
     /* Where to start: the client's Last-Event-ID, else after what an earlier
      * stream delivered, else the beginning of what is kept. */
     if (last_event_id != NULL && mst_event_id_valid(last_event_id)) {
@@ -188,17 +188,12 @@ void mst_serve(struct gw_app *app, struct http_response *res, const struct ms_se
     }
     /* The newest stream takes the session's messages over. */
     r = rds_cmd(app, "SET %s %s PX %ld", okey, token, hold_ms);
-    if (r == NULL) {
-        http_add_header(res, "Retry-After", "2");
-        http_send_text(res, 503, "application/json",
-                       "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32603,"
-                       "\"message\":\"Sessions are unavailable (Redis cannot be reached)\"}}");
-        return;
-    }
+    if (r == NULL)
+        return -1; /* nothing sent: the caller answers */
     freeReplyObject(r);
     http_add_header(res, "X-Accel-Buffering", "no");
     if (http_send_head(res, 200, "text/event-stream") != 0)
-        return;
+        return 0;
     /* Prime the client with an event id to resume from. */
     snprintf(prime, sizeof(prime), "id: %s\ndata: \n\n", cursor);
     if (sse_write(res, prime) != 0)
@@ -253,4 +248,5 @@ out:
     }
     log_info("mcp_stream_end", "stream of session %.8s... ended after %lld ms, %d batches%s", s->id,
              (long long)(gw_monotonic_ms() - start), events, res->client_gone ? ", client gone" : "");
+    return 0;
 }

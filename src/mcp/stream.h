@@ -17,8 +17,9 @@ int mst_publish(struct gw_app *app, const char *session_id, struct json_object *
 int mst_event_id_valid(const char *id);
 /* Serve the session's stream as SSE on res until stream_seconds pass, the
  * client leaves, the session ends, or a newer GET stream takes it over; then
- * end with a retry hint. last_event_id may be NULL. */
-void mst_serve(struct gw_app *app, struct http_response *res, const struct ms_session *s,
-               const char *last_event_id);
+ * end with a retry hint. last_event_id may be NULL. 0, or -1 with nothing
+ * sent when Redis cannot take the stream over (the caller answers). */
+int mst_serve(struct gw_app *app, struct http_response *res, const struct ms_session *s,
+              const char *last_event_id);
 
 #endif
