@@ -28,6 +28,9 @@
 struct child {
     pid_t pid;
     unsigned generation;
+    int retiring;            /* asked to leave as an idle extra: not a death */
+    int64_t idle_since;      /* last time it was seen busy, or started */
+    unsigned seen_requests;  /* its request count at that time */
 };
 
 static struct child children[SUP_MAX_CHILDREN];
@@ -77,10 +80,30 @@ static int take_over_socket(const char *path, char *err, size_t errlen)
     return 0;
 }
 
+/* The kernel silently caps a listen backlog at net.core.somaxconn: a burst
+ * larger than that is refused (lighttpd then takes the backend for
+ * overloaded and answers 503) while the pool is still growing. Say so. */
+static void check_backlog(int backlog)
+{
+    FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+    int max = 0;
+
+    if (f == NULL)
+        return;
+    if (fscanf(f, "%d", &max) != 1)
+        max = 0;
+    fclose(f);
+    if (max > 0 && backlog > max)
+        log_warn("backlog_capped", "fastcgi.backlog %d is above net.core.somaxconn %d: the kernel "
+                 "queues at most %d connections; raise somaxconn for bursts", backlog, max, max);
+}
+
 int sup_open_listener(const char *socket_path, const char *listen_addr, int backlog,
                       char *err, size_t errlen)
 {
     int fd;
+
+    check_backlog(backlog);
 
     if (socket_path != NULL && socket_path[0] != '\0') {
         struct stat st;
@@ -205,6 +228,12 @@ int sup_identity_resolve(const char *user, const char *group, int allow_root,
         }
         id->gid = gr->gr_gid;
     }
+    id->ngroups = (int)GW_ARRAY_LEN(id->groups);
+    if (getgrouplist(user, id->gid, id->groups, &id->ngroups) < 0) {
+        snprintf(err, errlen, "fastcgi.user %s is in more than %zu groups", user,
+                 GW_ARRAY_LEN(id->groups));
+        return -1;
+    }
     return 0;
 }
 
@@ -218,7 +247,8 @@ int sup_identity_apply(const struct sup_identity *id, char *err, size_t errlen)
      * keep the one the responder asked for across the switch. */
     prctl(PR_GET_PDEATHSIG, &deathsig);
     /* Groups first: after setuid there is no right left to change them. */
-    if (initgroups(id->user, id->gid) != 0 || setgid(id->gid) != 0 || setuid(id->uid) != 0) {
+    if (setgroups((size_t)id->ngroups, id->groups) != 0 || setgid(id->gid) != 0 ||
+        setuid(id->uid) != 0) {
         snprintf(err, errlen, "cannot switch to user %s: %s", id->user, strerror(errno));
         return -1;
     }
@@ -248,6 +278,28 @@ void sup_close_listener(int fd)
     owned.path[0] = '\0';
 }
 
+/* The supervisor's scheduling priority as started, which responders keep. */
+static int g_nice;
+
+/* A burst of long requests keeps every CPU busy exactly when the pool must
+ * grow: forking then competes with hundreds of runnable processes. Started
+ * as root, the supervisor gives itself a little more weight than the
+ * responders it forks (they go back to the priority serve was started with). */
+#define SUP_NICE_BOOST 5
+
+static void raise_priority(void)
+{
+    errno = 0;
+    g_nice = getpriority(PRIO_PROCESS, 0);
+    if (errno != 0) {
+        g_nice = 0;
+        return;
+    }
+    if (geteuid() == 0 && setpriority(PRIO_PROCESS, 0, g_nice - SUP_NICE_BOOST) != 0)
+        log_warn("supervisor_priority", "cannot raise the supervisor's priority: %s",
+                 strerror(errno));
+}
+
 static pid_t spawn(const struct sup_opts *o, unsigned generation, const sigset_t *orig)
 {
     pid_t parent = getpid(), pid;
@@ -272,6 +324,7 @@ static pid_t spawn(const struct sup_opts *o, unsigned generation, const sigset_t
 
         if (responder_exit_with_parent(parent) != 0)
             _exit(0);
+        setpriority(PRIO_PROCESS, 0, g_nice);
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = SIG_IGN; /* reload is the supervisor's business */
         sigaction(SIGHUP, &sa, NULL);
@@ -285,18 +338,22 @@ static pid_t spawn(const struct sup_opts *o, unsigned generation, const sigset_t
     }
     children[slot].pid = pid;
     children[slot].generation = generation;
+    children[slot].retiring = 0;
+    children[slot].idle_since = gw_monotonic_ms();
+    children[slot].seen_requests = 0;
     if (slot >= nchildren)
         nchildren = slot + 1;
     metrics_slot_set(slot, (int)pid);
     return pid;
 }
 
+/* Responders of this generation that are staying (retiring ones are not). */
 static int count_generation(unsigned generation)
 {
     int n = 0;
 
     for (int i = 0; i < nchildren; i++)
-        if (children[i].pid != 0 && children[i].generation == generation)
+        if (children[i].pid != 0 && children[i].generation == generation && !children[i].retiring)
             n++;
     return n;
 }
@@ -335,6 +392,8 @@ static int reap(unsigned generation, int stopping)
                                        (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec));
             if (stopping) {
                 log_info("responder_stopped", "responder %d finished", (int)pid);
+            } else if (children[i].retiring && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+                log_debug("responder_retired", "idle responder %d finished", (int)pid);
             } else if (children[i].generation == generation) {
                 died++;
                 metrics_restart();
@@ -349,9 +408,156 @@ static int reap(unsigned generation, int stopping)
                          (int)pid);
             }
             children[i].pid = 0;
+            children[i].retiring = 0;
         }
     }
     return died;
+}
+
+/* --- pool size ------------------------------------------------------------ */
+
+/* Growth is decided every step: forked per step 1, 2, 4, ... while idle
+ * responders stay short, up to SUP_SPAWN_RATE_MAX (as Apache prefork, but
+ * in steps of 25 ms: a tool call waits for a responder, and a second-long
+ * step would make a burst wait seconds). Retiring is slower and gentler. */
+#define SUP_STEP_MS 25
+#define SUP_SPAWN_RATE_MAX 64
+/* Responders just forked look idle until they take their first connection:
+ * the rate only slows down once the last ones had this long to do so. */
+#define SUP_SETTLE_MS 250
+#define SUP_RETIRE_STEP_MS 1000
+#define SUP_RETIRE_RATE_MAX 32
+
+struct pool_state {
+    int spawn_rate;
+    int64_t last_spawn;      /* when the pool last grew */
+    int64_t next_step;
+    int64_t next_retire;
+};
+
+void sup_pool_normalize(struct sup_pool *p)
+{
+    if (p->workers < 1)
+        p->workers = 1;
+    if (p->max_workers == 0)
+        p->max_workers = p->workers;
+    /* Two generations share the slots during a reload. */
+    if (p->max_workers > SUP_MAX_CHILDREN / 2) {
+        log_warn("pool_max", "max_workers %d is above %d; using %d", p->max_workers,
+                 SUP_MAX_CHILDREN / 2, SUP_MAX_CHILDREN / 2);
+        p->max_workers = SUP_MAX_CHILDREN / 2;
+    }
+    if (p->max_workers < p->workers) {
+        log_warn("pool_max", "max_workers %d is below workers %d; the pool stays at %d",
+                 p->max_workers, p->workers, p->workers);
+        p->max_workers = p->workers;
+    }
+    if (p->min_spare < 1)
+        p->min_spare = 1;
+    if (p->max_spare <= p->min_spare) {
+        log_warn("pool_spare", "max_spare %d is not above min_spare %d; using %d", p->max_spare,
+                 p->min_spare, p->min_spare + 1);
+        p->max_spare = p->min_spare + 1;
+    }
+    if (p->idle_timeout < 1)
+        p->idle_timeout = 1;
+}
+
+/* Staying responders of this generation and how many are idle; a responder
+ * seen busy, or that began a request since the last look, restarts its idle
+ * time. */
+static void pool_census(unsigned generation, int64_t now, int *active, int *idle)
+{
+    *active = *idle = 0;
+    for (int i = 0; i < nchildren; i++) {
+        unsigned requests;
+        int busy;
+
+        if (children[i].pid == 0 || children[i].generation != generation || children[i].retiring)
+            continue;
+        busy = metrics_slot_activity(i, &requests);
+        (*active)++;
+        if (busy || requests != children[i].seen_requests) {
+            children[i].idle_since = now;
+            children[i].seen_requests = requests;
+        }
+        if (!busy)
+            (*idle)++;
+    }
+}
+
+static void pool_grow(const struct sup_opts *o, const struct sup_pool *p, unsigned generation,
+                      const sigset_t *orig, struct pool_state *st, int active, int idle)
+{
+    int want, started = 0;
+    int64_t t0 = gw_monotonic_ms();
+
+    if (active >= p->max_workers)
+        return;
+    want = st->spawn_rate;
+    if (want > p->max_workers - active)
+        want = p->max_workers - active;
+    while (started < want && spawn(o, generation, orig) > 0)
+        started++;
+    st->last_spawn = gw_monotonic_ms();
+    if (started > 0)
+        log_info("pool_grew", "responders: %d -> %d (%d busy, %d idle, at most %d; forked in %d ms)", active,
+                 active + started, active - idle, idle, p->max_workers, (int)(gw_monotonic_ms() - t0));
+    if (active + started >= p->max_workers && started > 0)
+        log_warn("pool_full", "all %d responders may be busy: requests wait in the listen queue",
+                 p->max_workers);
+    if (st->spawn_rate < SUP_SPAWN_RATE_MAX)
+        st->spawn_rate *= 2;
+}
+
+/* Ask idle extras to leave: SIGTERM is handled between requests, so one that
+ * took a request since it was looked at finishes it first. */
+static void pool_shrink(const struct sup_pool *p, unsigned generation, int64_t now,
+                        struct pool_state *st, int active, int idle)
+{
+    int limit = idle - p->max_spare, retired = 0;
+
+    if (now < st->next_retire)
+        return;
+    st->next_retire = now + SUP_RETIRE_STEP_MS;
+    if (limit > active - p->workers)
+        limit = active - p->workers;
+    if (limit > SUP_RETIRE_RATE_MAX)
+        limit = SUP_RETIRE_RATE_MAX;
+    /* From the top of the table: the slots of the steady pool stay put. */
+    for (int i = nchildren - 1; i >= 0 && retired < limit; i--) {
+        unsigned requests;
+
+        if (children[i].pid == 0 || children[i].generation != generation || children[i].retiring)
+            continue;
+        if (metrics_slot_activity(i, &requests) || requests != children[i].seen_requests ||
+            now - children[i].idle_since < (int64_t)p->idle_timeout * 1000)
+            continue;
+        if (kill(children[i].pid, SIGTERM) != 0)
+            continue;
+        children[i].retiring = 1;
+        retired++;
+    }
+    if (retired > 0)
+        log_info("pool_shrank", "responders: %d -> %d (%d idle for %d s or more retired)", active,
+                 active - retired, retired, p->idle_timeout);
+}
+
+static void pool_maintain(const struct sup_opts *o, const struct sup_pool *p, unsigned generation,
+                          const sigset_t *orig, struct pool_state *st, int64_t now)
+{
+    int active, idle;
+
+    if (p->max_workers <= p->workers || now < st->next_step)
+        return;
+    st->next_step = now + SUP_STEP_MS;
+    pool_census(generation, now, &active, &idle);
+    if (idle < p->min_spare)
+        pool_grow(o, p, generation, orig, st, active, idle);
+    else if (st->spawn_rate > 1 && now - st->last_spawn >= SUP_SETTLE_MS)
+        st->spawn_rate /= 2; /* slow down gently: bursts often come in waves */
+    if (idle > p->max_spare && active > p->workers)
+        pool_shrink(p, generation, now, st, active, idle);
 }
 
 /* More exits than this per responder within one second is a crash loop. */
@@ -363,7 +569,9 @@ int sup_run(const struct sup_opts *o)
 {
     sigset_t set, orig;
     unsigned generation = 1;
-    int workers = o->workers, drain_timeout = o->drain_timeout, stopping = 0;
+    struct sup_pool pool = o->pool;
+    struct pool_state pst = { 1, 0, 0, 0 };
+    int stopping = 0;
     int64_t stop_deadline = 0, window_start = gw_monotonic_ms(), paused_until = 0;
     int exits_in_window = 0;
 
@@ -379,38 +587,55 @@ int sup_run(const struct sup_opts *o)
         log_warn("metrics_private", "cannot map the metrics segment (%s); each responder "
                  "will report only itself", strerror(errno));
 
-    for (int i = 0; i < workers; i++)
+    sup_pool_normalize(&pool);
+    metrics_set_pool_max(pool.max_workers);
+    if (pool.max_workers > pool.workers)
+        raise_priority();
+    for (int i = 0; i < pool.workers; i++)
         spawn(o, generation, &orig);
-    log_info("supervisor_started", "supervisor %d started %d responders", (int)getpid(), workers);
+    if (pool.max_workers > pool.workers)
+        log_info("supervisor_started", "supervisor %d started %d responders (growing up to %d, "
+                 "%d to %d idle)", (int)getpid(), pool.workers, pool.max_workers, pool.min_spare,
+                 pool.max_spare);
+    else
+        log_info("supervisor_started", "supervisor %d started %d responders", (int)getpid(),
+                 pool.workers);
 
     for (;;) {
-        struct timespec tick = { 0, 100 * 1000 * 1000 };
+        /* Short while the pool is growing, so that each step comes on time. */
+        struct timespec tick = { 0, (pst.spawn_rate > 1 ? SUP_STEP_MS : 100) * 1000 * 1000 };
         int sig = sigtimedwait(&set, NULL, &tick);
         int64_t now = gw_monotonic_ms();
 
         if (sig == SIGTERM || sig == SIGINT) {
             if (!stopping) {
                 stopping = 1;
-                stop_deadline = now + (int64_t)drain_timeout * 1000;
+                stop_deadline = now + (int64_t)pool.drain_timeout * 1000;
                 log_info("supervisor_draining", "draining %d responders (up to %d s)",
-                         count_all(), drain_timeout);
+                         count_all(), pool.drain_timeout);
                 signal_all(SIGTERM, 0, 0);
             }
         } else if (sig == SIGHUP && !stopping) {
-            int new_workers = workers, new_drain = drain_timeout;
+            struct sup_pool fresh = pool;
 
-            if (o->reload != NULL && o->reload(o->arg, &new_workers, &new_drain) != 0) {
+            if (o->reload != NULL && o->reload(o->arg, &fresh) != 0) {
                 log_error("reload_failed", "configuration not reloaded; responders keep the old one");
             } else {
                 /* New responders accept on the same socket before the old ones
                  * leave, so no connection finds nobody listening. */
                 generation++;
                 metrics_set_generation(generation);
-                if (new_workers != workers)
-                    log_info("supervisor_workers", "responders: %d -> %d", workers, new_workers);
-                workers = new_workers;
-                drain_timeout = new_drain;
-                for (int i = 0; i < workers; i++)
+                sup_pool_normalize(&fresh);
+                if (fresh.workers != pool.workers)
+                    log_info("supervisor_workers", "responders: %d -> %d", pool.workers,
+                             fresh.workers);
+                if (fresh.max_workers != pool.max_workers)
+                    log_info("supervisor_max_workers", "most responders: %d -> %d",
+                             pool.max_workers, fresh.max_workers);
+                pool = fresh;
+                pst.spawn_rate = 1;
+                metrics_set_pool_max(pool.max_workers);
+                for (int i = 0; i < pool.workers; i++)
                     spawn(o, generation, &orig);
                 signal_all(SIGTERM, 1, generation);
                 log_info("supervisor_reloaded", "configuration reloaded; generation %u", generation);
@@ -434,7 +659,7 @@ int sup_run(const struct sup_opts *o)
                 break;
             if (now >= stop_deadline) {
                 log_warn("supervisor_kill", "%d responders still busy after %d s; killing",
-                         count_all(), drain_timeout);
+                         count_all(), pool.drain_timeout);
                 signal_all(SIGKILL, 0, 0);
                 stop_deadline = now + 5000;
             }
@@ -451,14 +676,14 @@ int sup_run(const struct sup_opts *o)
         }
         /* Respawn the missing ones at once, unless they are dying in a loop:
          * then respawning only burns CPU and floods the log. */
-        if (exits_in_window > workers * SUP_CRASH_EXITS_PER_WORKER) {
+        if (exits_in_window > pool.workers * SUP_CRASH_EXITS_PER_WORKER) {
             paused_until = now + SUP_CRASH_PAUSE_MS;
             log_error("crash_loop",
                       "responders are crashing in a loop: %d exits in %d ms; pausing respawn for %d ms",
                       exits_in_window, (int)(now - window_start), SUP_CRASH_PAUSE_MS);
             continue;
         }
-        while (count_generation(generation) < workers) {
+        while (count_generation(generation) < pool.workers) {
             pid_t pid = spawn(o, generation, &orig);
 
             if (pid < 0)
@@ -466,6 +691,7 @@ int sup_run(const struct sup_opts *o)
             log_info("responder_respawned", "responder %d started in place of one that exited",
                      (int)pid);
         }
+        pool_maintain(o, &pool, generation, &orig, &pst, now);
     }
     log_info("supervisor_stopped", "all responders finished");
     sigprocmask(SIG_SETMASK, &orig, NULL);

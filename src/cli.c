@@ -29,10 +29,11 @@
 /* Every command, for --help and mcp-gateway(1): one table, so they agree. */
 static const struct man_command commands[] = {
     { "serve", "[--plane api|mcp|both] [--socket PATH | --listen 127.0.0.1:PORT] [--workers N] "
-               "[--pid-file FILE]",
+               "[--max-workers N] [--pid-file FILE]",
       "run the pre-fork FastCGI supervisor: opens the socket (fastcgi.socket_mode, "
       "fastcgi.socket_group), runs the responders as fastcgi.user when started as root, "
-      "replaces any that die, reloads on SIGHUP, drains on SIGTERM" },
+      "replaces any that die, grows the pool up to --max-workers (fastcgi.max_workers) while "
+      "responders are busy and retires idle extras, reloads on SIGHUP, drains on SIGTERM" },
     { "fcgi", "", "run one responder on fd 0 (spawn-fcgi, mod_fcgid) or as CGI" },
     { "migrate", "[--dir DIR]", "apply database migrations (alias: setup)" },
     { "validate", "", "check configuration and connectivity; exit 1 on any problem" },
@@ -101,6 +102,7 @@ struct serve_state {
     const char *socket_flag;
     const char *listen_flag;
     int workers_flag;
+    int max_workers_flag;
     int file_workers;        /* fastcgi.workers as the file said at the last load */
     struct gw_config cfg;
     enum gw_plane plane;
@@ -188,6 +190,8 @@ static int serve_apply_flags(struct serve_state *s, struct gw_config *cfg)
         gw_strlcpy(cfg->plane, s->plane_flag, sizeof(cfg->plane));
     if (s->workers_flag > 0)
         cfg->workers = s->workers_flag;
+    if (s->max_workers_flag > 0)
+        cfg->max_workers = s->max_workers_flag;
     if (gw_plane_parse(cfg->plane, &s->plane) != 0) {
         fprintf(stderr, "error: --plane: '%s' is not one of api, mcp, both\n", cfg->plane);
         return -1;
@@ -239,7 +243,17 @@ static void log_check_lines(char *text)
     }
 }
 
-static int serve_reload(void *arg, int *workers, int *drain_timeout)
+static void pool_from_config(const struct gw_config *cfg, struct sup_pool *p)
+{
+    p->workers = cfg->workers;
+    p->max_workers = cfg->max_workers;
+    p->min_spare = cfg->min_spare;
+    p->max_spare = cfg->max_spare;
+    p->idle_timeout = cfg->idle_timeout;
+    p->drain_timeout = cfg->drain_timeout;
+}
+
+static int serve_reload(void *arg, struct sup_pool *pool)
 {
     struct serve_state *s = arg;
     struct gw_config fresh;
@@ -305,8 +319,7 @@ static int serve_reload(void *arg, int *workers, int *drain_timeout)
     s->file_workers = file_workers;
     s->id = id;
     s->cfg = fresh;
-    *workers = fresh.workers;
-    *drain_timeout = fresh.drain_timeout;
+    pool_from_config(&fresh, pool);
     /* Responders forked from now on inherit the new level and log file. */
     setup_logging(&s->cfg, "supervisor");
     return 0;
@@ -332,6 +345,7 @@ static int cmd_serve(const char *config_path, int argc, char **argv)
         { "socket", required_argument, NULL, 's' },
         { "listen", required_argument, NULL, 'l' },
         { "workers", required_argument, NULL, 'w' },
+        { "max-workers", required_argument, NULL, 'W' },
         { "pid-file", required_argument, NULL, 'P' },
         { NULL, 0, NULL, 0 },
     };
@@ -356,6 +370,13 @@ static int cmd_serve(const char *config_path, int argc, char **argv)
                 return 2;
             }
             break;
+        case 'W':
+            s.max_workers_flag = atoi(optarg);
+            if (s.max_workers_flag < 1 || s.max_workers_flag > 512) {
+                fprintf(stderr, "error: --max-workers: '%s' is not a number from 1 to 512\n", optarg);
+                return 2;
+            }
+            break;
         case 'P': pid_file = optarg; break;
         default: print_usage(stderr); return 2;
         }
@@ -365,6 +386,11 @@ static int cmd_serve(const char *config_path, int argc, char **argv)
     s.file_workers = s.cfg.workers;
     if (serve_apply_flags(&s, &s.cfg) != 0)
         return 1;
+    if (s.cfg.max_workers != 0 && s.cfg.max_workers < s.cfg.workers) {
+        fprintf(stderr, "error: --max-workers %d is below --workers %d (fastcgi.max_workers, "
+                "fastcgi.workers)\n", s.cfg.max_workers, s.cfg.workers);
+        return 2;
+    }
     /* The listener is opened once; a reload cannot move it. */
     setup_logging(&s.cfg, "supervisor");
     if (sup_identity_resolve(s.cfg.fcgi_user, s.cfg.fcgi_group, s.cfg.fcgi_allow_root, &s.id, err,
@@ -393,8 +419,7 @@ static int cmd_serve(const char *config_path, int argc, char **argv)
              gw_plane_name(s.plane), s.cfg.workers, s.id.change ? s.id.user : "the current user");
     memset(&so, 0, sizeof(so));
     so.listen_fd = fd;
-    so.workers = s.cfg.workers;
-    so.drain_timeout = s.cfg.drain_timeout;
+    pool_from_config(&s.cfg, &so.pool);
     so.child_main = serve_child;
     so.reload = serve_reload;
     so.arg = &s;

@@ -66,9 +66,14 @@ static const struct cfg_key keys[] = {
 
     S("fastcgi", "socket", fcgi_socket, "", NULL, "unix socket path for `serve`"),
     S("fastcgi", "listen", fcgi_listen, "", v_listen, "127.0.0.1:PORT for `serve` (instead of socket)"),
-    I("fastcgi", "workers", workers, "4", 1, 256, "responders forked by `serve`"),
+    I("fastcgi", "workers", workers, "4", 1, 256, "responders forked by `serve`; the pool never shrinks below this"),
+    I("fastcgi", "max_workers", max_workers, "0", 0, 512,
+      "most responders `serve` may run: it forks more while fewer than min_spare are idle (a tool call or GET stream holds one throughout); 0 = workers, a fixed pool"),
+    I("fastcgi", "min_spare", min_spare, "2", 1, 512, "idle responders below which the pool grows"),
+    I("fastcgi", "max_spare", max_spare, "4", 2, 512, "idle responders above which extras (beyond workers) are retired"),
+    I("fastcgi", "idle_timeout", idle_timeout, "10", 1, 3600, "seconds an extra responder stays idle before it is retired"),
     S("fastcgi", "plane", plane, "both", v_plane, "api | mcp | both"),
-    I("fastcgi", "backlog", backlog, "256", 1, 65535, "listen backlog"),
+    I("fastcgi", "backlog", backlog, "1024", 1, 65535, "listen backlog: connections waiting for a responder while the pool grows (capped by net.core.somaxconn)"),
     I("fastcgi", "drain_timeout", drain_timeout, "30", 1, 3600, "seconds a stopping responder may finish"),
     S("fastcgi", "socket_mode", fcgi_socket_mode, "0660", v_mode, "octal mode of the unix socket; 0660 lets only its owner and socket_group connect"),
     S("fastcgi", "socket_group", fcgi_socket_group, "", NULL, "group of the unix socket: the web server's (www-data); empty keeps the creator's"),
@@ -423,6 +428,16 @@ int cfg_load(struct gw_config *c, const char *path, struct cfg_errors *errs)
     if (c->fcgi_socket[0] != '\0' && c->fcgi_listen[0] != '\0') {
         add_err(errs, "%s: fastcgi.socket and fastcgi.listen are both set; choose one",
                 c->path[0] ? c->path : "configuration");
+        bad = 1;
+    }
+    if (c->max_workers != 0 && c->max_workers < c->workers) {
+        add_err(errs, "%s: fastcgi.max_workers %d is below fastcgi.workers %d",
+                c->path[0] ? c->path : "configuration", c->max_workers, c->workers);
+        bad = 1;
+    }
+    if (c->max_spare <= c->min_spare) {
+        add_err(errs, "%s: fastcgi.max_spare %d must be above fastcgi.min_spare %d",
+                c->path[0] ? c->path : "configuration", c->max_spare, c->min_spare);
         bad = 1;
     }
     if (c->fleet_key_file[0] != '\0') {

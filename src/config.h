@@ -30,6 +30,10 @@ struct gw_config {
     char fcgi_socket[CFG_STR_MAX];
     char fcgi_listen[128];
     int workers;
+    int max_workers;                 /* pool grows up to this; 0 = workers */
+    int min_spare;                   /* fewer idle responders: fork more */
+    int max_spare;                   /* more idle: retire extras */
+    int idle_timeout;                /* seconds an extra stays idle before it is retired */
     char plane[8];                   /* api | mcp | both */
     int backlog;
     int drain_timeout;               /* seconds a stopping responder may finish */

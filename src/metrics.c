@@ -43,6 +43,7 @@ struct slot {
     _Alignas(64) atomic_int pid;
     atomic_int busy;
     atomic_int streaming; /* holds one of the host's stream places */
+    atomic_uint requests; /* requests begun: the supervisor's sign of activity */
 };
 
 struct hist {
@@ -67,6 +68,7 @@ struct segment {
     atomic_uint_fast64_t cpu_rendered_us;  /* highest responder CPU rendered so far */
     atomic_uint_fast64_t dropped;
     atomic_int streams;                     /* responders holding a long stream */
+    atomic_int pool_max;                    /* most responders the supervisor may run */
     struct slot slots[METRICS_SLOTS];
     atomic_uint_fast64_t requests[PLANES][ROUTE_ROWS][NSTATUS];
     struct hist latency[PLANES][ROUTE_ROWS];
@@ -135,14 +137,32 @@ void metrics_slot_set(int slot, int pid)
         /* A responder that died in a stream gives its place back. */
         if (atomic_exchange(&seg()->slots[slot].streaming, 0) != 0)
             atomic_fetch_sub(&seg()->streams, 1);
+        atomic_store(&seg()->slots[slot].requests, 0);
     }
     atomic_store(&seg()->slots[slot].pid, pid);
+}
+
+void metrics_set_pool_max(int n)
+{
+    atomic_store(&seg()->pool_max, n);
+}
+
+int metrics_slot_activity(int slot, unsigned *requests)
+{
+    struct segment *s = seg();
+
+    if (slot < 0 || slot >= METRICS_SLOTS) {
+        *requests = 0;
+        return 0;
+    }
+    *requests = atomic_load_explicit(&s->slots[slot].requests, memory_order_relaxed);
+    return atomic_load_explicit(&s->slots[slot].busy, memory_order_relaxed);
 }
 
 int metrics_stream_begin(void)
 {
     struct segment *s = seg();
-    int live = 0;
+    int live = 0, max;
 
     /* Without a supervisor (spawn-fcgi, mod_fcgid, CGI) the other processes
      * of the host are not known here. */
@@ -150,6 +170,11 @@ int metrics_stream_begin(void)
         return 1;
     for (int i = 0; i < METRICS_SLOTS; i++)
         live += atomic_load_explicit(&s->slots[i].pid, memory_order_relaxed) != 0;
+    /* A pool that may grow counts with the size it may reach: a stream held
+     * now makes room for itself by making the pool grow. */
+    max = atomic_load_explicit(&s->pool_max, memory_order_relaxed);
+    if (max > live)
+        live = max;
     if (atomic_fetch_add(&s->streams, 1) + 1 > live / 2) {
         atomic_fetch_sub(&s->streams, 1);
         return 0;
@@ -185,8 +210,11 @@ void metrics_busy(int busy)
 {
     struct segment *s = seg();
 
-    if (g_slot >= 0)
-        atomic_store_explicit(&s->slots[g_slot].busy, busy ? 1 : 0, memory_order_relaxed);
+    if (g_slot < 0)
+        return;
+    if (busy)
+        atomic_fetch_add_explicit(&s->slots[g_slot].requests, 1, memory_order_relaxed);
+    atomic_store_explicit(&s->slots[g_slot].busy, busy ? 1 : 0, memory_order_relaxed);
 }
 
 static size_t status_index(int status)
@@ -497,6 +525,11 @@ static void render_processes(struct out *o, struct segment *s)
     outf(o, "mcpgw_responders_alive %d\n", alive);
     family(o, "responders_busy", "gauge", "Responders in the middle of a request.");
     outf(o, "mcpgw_responders_busy %d\n", busy);
+    family(o, "responders_max", "gauge",
+           "Most responders the supervisor may run on this host (fastcgi.max_workers); "
+           "the pool grows towards it while responders are busy.");
+    outf(o, "mcpgw_responders_max %d\n",
+         atomic_load(&s->pool_max) > 0 ? atomic_load(&s->pool_max) : alive);
     family(o, "responder_restarts_total", "counter",
            "Responders that died unexpectedly and were replaced by the supervisor.");
     outf(o, "mcpgw_responder_restarts_total %llu\n",

@@ -20,6 +20,12 @@ int metrics_init_shared(void);
 void metrics_attach_slot(int slot);
 /* Supervisor bookkeeping. pid 0 frees the slot. */
 void metrics_slot_set(int slot, int pid);
+/* Most responders the supervisor may run (fastcgi.max_workers). */
+void metrics_set_pool_max(int n);
+/* Supervisor: is the responder in this slot in a request (1) or not (0);
+ * *requests counts the requests it began, so that a responder busy between
+ * two looks is not taken for an idle one. */
+int metrics_slot_activity(int slot, unsigned *requests);
 void metrics_restart(void);                 /* a responder died unexpectedly */
 void metrics_set_generation(unsigned generation);
 /* CPU time of a reaped responder, so that the CPU counter never goes back. */
@@ -31,8 +37,9 @@ const char *metrics_scope(void);
 /* The request path. route: index in the router table, -1 when none
  * matched. plane: enum gw_plane value. */
 void metrics_busy(int busy);
-/* A long stream (GET /mcp) may hold at most half of the host's responders,
- * so that streams alone never take every responder. 1: this responder holds
+/* A long stream (GET /mcp) may hold at most half of the host's responders
+ * (of the live pool, or of the most it may grow to when that is more), so
+ * that streams alone never take every responder. 1: this responder holds
  * a place until metrics_stream_end (or its death); 0: none is free. */
 int metrics_stream_begin(void);
 void metrics_stream_end(void);
