@@ -208,7 +208,7 @@ pg_start() {
 		port=$(cat "$state/pg.port" 2>/dev/null || echo "$port")
 	else
 		runuser -u postgres -- "$bin/pg_ctl" -D "$data" -l "$data/postgres.log" -w -t 30 \
-			-o "-p $port -k $sock -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off" \
+			-o "-p $port -k $sock -c listen_addresses=127.0.0.1 -c max_connections=${GW_PG_MAX_CONNECTIONS:-600} -c fsync=off -c full_page_writes=off -c synchronous_commit=off" \
 			start >/dev/null || { tail -n 20 "$data/postgres.log" >&2; return 1; }
 		echo "$port" >"$state/pg.port"
 	fi
@@ -432,6 +432,7 @@ gateway_conf() {
 	echo "[fastcgi]"
 	_conf_kv socket "${FCGI_SOCKET:-}"
 	_conf_kv workers "${WORKERS:-}"
+	_conf_kv max_workers "${MAX_WORKERS:-}"
 	_conf_kv plane both
 	_conf_kv drain_timeout "${DRAIN_TIMEOUT:-}"
 	_conf_kv user "${SERVE_USER:-}"
@@ -477,16 +478,16 @@ body_max_kb() { echo $((($1 + 1023) / 1024)); }
 
 # --- processes -------------------------------------------------------------
 
-# serve_start BIN CONFIG SOCKET PIDFILE LOGFILE WORKERS: the pre-fork
+# serve_start BIN CONFIG SOCKET PIDFILE LOGFILE WORKERS [MAX_WORKERS]: the pre-fork
 # supervisor in its own session, stderr appended to LOGFILE; waits until it
 # has opened SOCKET and written PIDFILE (serve itself replaces a stale socket
 # and refuses one that another serve still listens on).
 serve_start() {
-	local bin=$1 conf=$2 sock=$3 pidf=$4 logf=$5 workers=$6 pid
+	local bin=$1 conf=$2 sock=$3 pidf=$4 logf=$5 workers=$6 max=${7:-} pid
 	if pidfile_alive "$pidf"; then return 0; fi
 	rm -f "$pidf"
 	setsid "$bin" serve --config "$conf" --plane both --socket "$sock" \
-		--workers "$workers" --pid-file "$pidf" </dev/null >>"$logf" 2>&1 &
+		--workers "$workers" ${max:+--max-workers "$max"} --pid-file "$pidf" </dev/null >>"$logf" 2>&1 &
 	pid=$!
 	echo "$pid" >"$pidf.launch"
 	wait_until 10 eval '[ -s "$pidf" ] || ! pid_alive "$pid"'

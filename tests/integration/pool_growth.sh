@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# A responder pool that grows with long requests: `serve --workers 4
+# --max-workers 256` answers 200 concurrent requests that each hold a
+# responder for 2 s within 5 s, through lighttpd and through Apache
+# mod_proxy_fcgi (two hosts' pools); it grows past 100 responders, shrinks
+# back near 4 once idle, and never kills a responder in a request. The same
+# burst against a fixed pool of 4 cannot finish in time (what growth buys).
+. "$(dirname "$0")/lib.sh"
+
+UPSTREAM_ALLOWED_NETWORKS=${UPSTREAM_ALLOWED_NETWORKS-127.0.0.0/8}
+BURST=${BURST:-200}
+HOLD_MS=2000
+BOUND=5
+it_start_stores
+it_setup_gateway
+HANG=$(it_start_upstream hang) || it_fatal "the hang fixture starts"
+LOG=$IT_DIR/gateway.log
+
+# The long request: it holds a responder for HOLD_MS. Today that is
+# registering the upstream that never answers with timeout_ms HOLD_MS (504,
+# phase validation, reason timed_out, nothing stored); another long request
+# (a tools/call of a slow tool) replaces these two lines and long_request_ok.
+LONG_PATH=/api/v1/servers
+LONG_BODY="{\"name\":\"burst-{n}\",\"url\":\"$HANG\",\"timeout_ms\":$HOLD_MS}"
+# long_request_ok STATUS BODY: the proper answer to one long request.
+long_request_ok() { [ "$1" = 504 ] && jq -e '.phase == "validation" and .reason == "timed_out"' <<<"$2" >/dev/null 2>&1; }
+
+# burst BASE LABEL COUNT: COUNT long requests at once from one client
+# process (tests/node/burst.mjs), each cut at MAX_TIME s; sets ELAPSED (s,
+# wall clock) and GOOD (proper answers); answers in $IT_DIR/LABEL.out.
+burst() {
+	local start n code ms body
+	start=$(date +%s.%N)
+	timeout $((MAX_TIME + 20)) "$IT_NODE" "$top_srcdir/tests/node/burst.mjs" --url "$1$LONG_PATH" \
+		--count "$3" --timeout-ms $((MAX_TIME * 1000)) --ca "$CA" --method POST \
+		--header "Authorization: Bearer $TOKEN" --header 'Content-Type: application/json' \
+		--body "$LONG_BODY" >"$IT_DIR/$2.out" 2>"$IT_DIR/$2.err"
+	ELAPSED=$(echo "$(date +%s.%N) - $start" | bc)
+	GOOD=0
+	while read -r n code ms body; do
+		long_request_ok "$code" "$body" && GOOD=$((GOOD + 1))
+	done <"$IT_DIR/$2.out"
+}
+
+# pool PIDFILE: responders of that supervisor now.
+pool() { pgrep -P "$(head -n1 "$1")" | wc -l; }
+# watch_pool PIDFILE FILE: the largest pool seen goes to FILE, until killed.
+watch_pool() {
+	local max=0 n
+	while :; do
+		n=$(pool "$1")
+		[ "$n" -gt "$max" ] && max=$n && echo "$max" >"$2"
+		sleep 0.1
+	done
+}
+# measure PIDFILE BASE LABEL [COUNT]: a burst while the pool is watched; sets PEAK.
+measure() {
+	local w
+	echo 0 >"$IT_DIR/$3.peak"
+	watch_pool "$1" "$IT_DIR/$3.peak" &
+	w=$!
+	burst "$2" "$3" "${4:-$BURST}"
+	kill "$w" && wait "$w" 2>/dev/null
+	PEAK=$(cat "$IT_DIR/$3.peak")
+}
+
+# --- pool A: lighttpd -----------------------------------------------------------
+it_cleanup_add serve_stop "$IT_DIR/serve-a.pid"
+serve_start "$GATEWAY" "$CONF" "$FCGI_SOCKET" "$IT_DIR/serve-a.pid" "$LOG" 4 256 ||
+	it_fatal "pool A (4 to 256 responders) starts"
+it_start_lighttpd "$FCGI_SOCKET"
+API_A=$API
+# --- pool B: its own supervisor behind Apache mod_proxy_fcgi --------------------
+API_PORT=$(free_port) MCP_PORT=$(free_port)
+API_B=https://127.0.0.1:$API_PORT
+FCGI_SOCKET=$IT_DIR/gw-b.sock
+it_cleanup_add serve_stop "$IT_DIR/serve-b.pid"
+serve_start "$GATEWAY" "$CONF" "$FCGI_SOCKET" "$IT_DIR/serve-b.pid" "$LOG" 4 256 ||
+	it_fatal "pool B (4 to 256 responders) starts"
+it_start_apache proxy_fcgi "$IT_DIR/apache-b"
+
+check "pool A starts with 4 responders" eval '[ "$(pool "$IT_DIR/serve-a.pid")" = 4 ]'
+http GET "$API_A/metrics"
+check "/metrics: mcpgw_responders_max is 256" grep -qx 'mcpgw_responders_max 256' "$IT_DIR/last.body"
+
+# One alone: the request holds its responder for HOLD_MS and stores nothing.
+MAX_TIME=15
+measure "$IT_DIR/serve-a.pid" "$API_A" single 1
+read -r n code ms body <"$IT_DIR/single.out"
+check "one long request: $code after $ms ms (about $HOLD_MS), the proper answer" \
+	eval 'long_request_ok "$code" "$body" && [ "$ms" -ge $HOLD_MS ] && [ "$ms" -lt $((HOLD_MS + 1500)) ]'
+
+for pool_name in A:lighttpd B:apache; do
+	p=${pool_name%%:*} web=${pool_name#*:}
+	base=API_$p
+	MAX_TIME=15
+	measure "$IT_DIR/serve-${p,,}.pid" "${!base}" "burst-$web"
+	check "$web: $BURST concurrent long requests all answered properly ($GOOD/$BURST)" \
+		eval '[ "$GOOD" = "$BURST" ]'
+	check "$web: ... within $BOUND s wall clock (${ELAPSED} s)" eval '[ "$(echo "$ELAPSED < $BOUND" | bc)" = 1 ]'
+	check "$web: the pool grew past 100 responders (peak $PEAK)" eval '[ "$PEAK" -gt 100 ]'
+	check "$web: no more than 256 responders (peak $PEAK)" eval '[ "$PEAK" -le 256 ]'
+done
+check "nothing was stored by the long requests" eval '[ "$(it_psql "SELECT count(*) FROM servers")" = 0 ]'
+check "the pool growth was logged" grep -q '"event":"pool_grew"' "$LOG"
+
+# Idle: both pools retire their extras, gradually, never below --workers.
+wait_until 40 eval '[ "$(pool "$IT_DIR/serve-a.pid")" -le 8 ] && [ "$(pool "$IT_DIR/serve-b.pid")" -le 8 ]'
+a=$(pool "$IT_DIR/serve-a.pid") b=$(pool "$IT_DIR/serve-b.pid")
+check "idle: both pools back to at most 8 responders within 40 s (A $a, B $b)" \
+	eval '[ "$a" -le 8 ] && [ "$b" -le 8 ] && [ "$a" -ge 4 ] && [ "$b" -ge 4 ]'
+check "the shrinking was logged" grep -q '"event":"pool_shrank"' "$LOG"
+check "no responder died: retired ones left between requests" \
+	eval '! grep -Eq "\"event\":\"(responder_died|responder_exited|supervisor_kill)\"" "$LOG"'
+http GET "$API_A/metrics"
+check "/metrics: no responder restarts" grep -qx 'mcpgw_responder_restarts_total 0' "$IT_DIR/last.body"
+# The shrunk pool still answers and grows again.
+MAX_TIME=15
+measure "$IT_DIR/serve-a.pid" "$API_A" "again-lighttpd"
+check "lighttpd: after shrinking, a second burst is answered in time too ($GOOD/$BURST, ${ELAPSED} s, peak $PEAK)" \
+	eval '[ "$GOOD" = "$BURST" ] && [ "$(echo "$ELAPSED < $BOUND" | bc)" = 1 ]'
+
+# --- pool C: fixed at 4 (--max-workers = --workers): the same burst -------------
+serve_stop "$IT_DIR/serve-b.pid"
+API_PORT=$(free_port) MCP_PORT=$(free_port)
+API_C=https://127.0.0.1:$API_PORT
+FCGI_SOCKET=$IT_DIR/gw-c.sock
+it_cleanup_add serve_stop "$IT_DIR/serve-c.pid" 5
+serve_start "$GATEWAY" "$CONF" "$FCGI_SOCKET" "$IT_DIR/serve-c.pid" "$IT_DIR/gateway-c.log" 4 4 ||
+	it_fatal "pool C (4 responders, fixed) starts"
+it_start_lighttpd "$FCGI_SOCKET" "$IT_DIR/lighttpd-c"
+MAX_TIME=$BOUND
+measure "$IT_DIR/serve-c.pid" "$API_C" "fixed-lighttpd"
+check "fixed pool of 4: the same burst is far from done in $BOUND s ($GOOD/$BURST answered, peak $PEAK)" \
+	eval '[ "$GOOD" -lt $((BURST / 4)) ] && [ "$PEAK" = 4 ]'
+it_check_sanitizer_logs
