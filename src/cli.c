@@ -103,7 +103,8 @@ struct serve_state {
     const char *listen_flag;
     int workers_flag;
     int max_workers_flag;
-    int file_workers;        /* fastcgi.workers as the file said at the last load */
+    int file_workers;
+    int file_max_workers;    /* fastcgi.max_workers likewise */        /* fastcgi.workers as the file said at the last load */
     struct gw_config cfg;
     enum gw_plane plane;
     struct sup_identity id;  /* who the responders run as */
@@ -264,7 +265,7 @@ static int serve_reload(void *arg, struct sup_pool *pool)
     char *report = NULL;
     size_t report_len = 0;
     FILE *out;
-    int errors, file_workers, file_wins;
+    int errors, file_workers, file_wins, file_max_workers, file_max_wins;
     enum gw_plane old_plane;
 
     log_info("reload", "SIGHUP: checking %s",
@@ -277,6 +278,7 @@ static int serve_reload(void *arg, struct sup_pool *pool)
     for (int i = 0; i < errs.nwarn; i++)
         log_warn("config_warning", "%s", errs.warn[i]);
     file_workers = fresh.workers;
+    file_max_workers = fresh.max_workers;
     /* serve_apply_flags sets the plane that respawned responders use: a
      * refused reload puts the running one back. */
     old_plane = s->plane;
@@ -287,6 +289,9 @@ static int serve_reload(void *arg, struct sup_pool *pool)
     file_wins = s->workers_flag > 0 && file_workers != s->file_workers;
     if (file_wins)
         fresh.workers = file_workers;
+    file_max_wins = s->max_workers_flag > 0 && file_max_workers != s->file_max_workers;
+    if (file_max_wins)
+        fresh.max_workers = file_max_workers;
     out = open_memstream(&report, &report_len);
     if (out == NULL) {
         log_error("reload_check", "cannot check the new configuration: %s", strerror(errno));
@@ -317,6 +322,12 @@ static int serve_reload(void *arg, struct sup_pool *pool)
         s->workers_flag = 0;
     }
     s->file_workers = file_workers;
+    if (file_max_wins) {
+        log_info("reload_workers", "fastcgi.max_workers changed to %d in the configuration; "
+                 "it replaces --max-workers %d from now on", file_max_workers, s->max_workers_flag);
+        s->max_workers_flag = 0;
+    }
+    s->file_max_workers = file_max_workers;
     s->id = id;
     s->cfg = fresh;
     pool_from_config(&fresh, pool);
@@ -384,6 +395,7 @@ static int cmd_serve(const char *config_path, int argc, char **argv)
     if (load_config(config_path, &s.cfg) != 0)
         return 1;
     s.file_workers = s.cfg.workers;
+    s.file_max_workers = s.cfg.max_workers;
     if (serve_apply_flags(&s, &s.cfg) != 0)
         return 1;
     if (s.cfg.max_workers != 0 && s.cfg.max_workers < s.cfg.workers) {
