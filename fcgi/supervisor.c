@@ -285,7 +285,7 @@ static int g_nice;
  * grow: forking then competes with hundreds of runnable processes. Started
  * as root, the supervisor gives itself a little more weight than the
  * responders it forks (they go back to the priority serve was started with). */
-#define SUP_NICE_BOOST 5
+#define SUP_NICE_BOOST 10
 
 static void raise_priority(void)
 {

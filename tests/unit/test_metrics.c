@@ -258,6 +258,59 @@ Test(metrics, a_new_responder_does_not_clear_a_busy_flag_it_already_set)
     cr_assert_eq(sample(render(), "mcpgw_responders_busy"), 0);
 }
 
+/* The supervisor tells a busy responder from an idle one by its flag and by
+ * the requests it began since the last look; a reaped slot starts afresh. */
+Test(metrics, slot_activity_shows_busy_and_requests_begun)
+{
+    unsigned n;
+
+    cr_assert_eq(metrics_init_shared(), 0);
+    metrics_slot_set(2, (int)getpid());
+    metrics_attach_slot(2);
+    cr_assert_eq(metrics_slot_activity(2, &n), 0);
+    cr_assert_eq(n, 0);
+    metrics_busy(1);
+    cr_assert_eq(metrics_slot_activity(2, &n), 1);
+    cr_assert_eq(n, 1);
+    metrics_busy(0);
+    metrics_busy(1);
+    metrics_busy(0);
+    cr_assert_eq(metrics_slot_activity(2, &n), 0, "idle between two looks");
+    cr_assert_eq(n, 2, "but two requests begun");
+    metrics_slot_set(2, 0);
+    cr_assert_eq(metrics_slot_activity(2, &n), 0);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(metrics_slot_activity(-1, &n), 0);
+    cr_assert_eq(metrics_slot_activity(METRICS_SLOTS, &n), 0);
+}
+
+/* Streams may take half the pool: of the live responders, or of the most the
+ * pool may grow to when that is more (a held stream makes the pool grow). */
+Test(metrics, stream_cap_follows_the_pool_size_it_may_reach)
+{
+    int granted = 0;
+
+    cr_assert_eq(metrics_init_shared(), 0);
+    for (int i = 0; i < 4; i++)
+        metrics_slot_set(i, (int)getpid());
+    metrics_attach_slot(0);
+    /* A fixed pool of 4: two streams. */
+    while (granted < 10 && metrics_stream_begin()) {
+        granted++;
+        metrics_attach_slot(granted); /* each stream is another responder's */
+    }
+    cr_assert_eq(granted, 2);
+    cr_assert_eq(sample(render(), "mcpgw_responders_max"), 4);
+    /* The same 4 alive, growing up to 16: eight. */
+    metrics_set_pool_max(16);
+    while (granted < 20 && metrics_stream_begin()) {
+        granted++;
+        metrics_attach_slot(granted);
+    }
+    cr_assert_eq(granted, 8);
+    cr_assert_eq(sample(render(), "mcpgw_responders_max"), 16);
+}
+
 /* A responder's CPU moves from /proc (live) to wait4 (retired) when it is
  * reaped; the counter must not go back on the way. */
 Test(metrics, responder_cpu_counter_never_goes_back)
