@@ -90,11 +90,21 @@ read -r n code ms body <"$IT_DIR/single.out"
 check "one long request: $code after $ms ms (about $HOLD_MS), the proper answer" \
 	eval 'long_request_ok "$code" "$body" && [ "$ms" -ge $HOLD_MS ] && [ "$ms" -lt $((HOLD_MS + 1500)) ]'
 
+# cpu BASE: CPU seconds the responders of that host have used so far.
+cpu() {
+	http GET "$1/metrics"
+	sed -n 's/^mcpgw_process_cpu_seconds_total{role="responder"} //p' "$IT_DIR/last.body"
+}
+# spread LABEL: answer times (ms) at the 0th, 50th, 90th and 100th percentile.
+spread() { awk '{print $3}' "$IT_DIR/$1.out" | sort -n | awk '{a[NR]=$1} END {print a[1], a[int(NR/2)], a[int(NR*0.9)], a[NR]}'; }
+
 for pool_name in A:lighttpd B:apache; do
 	p=${pool_name%%:*} web=${pool_name#*:}
 	base=API_$p
 	MAX_TIME=15
+	cpu0=$(cpu "${!base}")
 	measure "$IT_DIR/serve-${p,,}.pid" "${!base}" "burst-$web"
+	echo "$web: answers after (ms, min/median/90%/max) $(spread "burst-$web"); responders used $(echo "$(cpu "${!base}") - $cpu0" | bc) CPU s; load $(cut -d' ' -f1-3 /proc/loadavg)" | diag
 	check "$web: $BURST concurrent long requests all answered properly ($GOOD/$BURST)" \
 		eval '[ "$GOOD" = "$BURST" ]'
 	check "$web: ... within $BOUND s wall clock (${ELAPSED} s)" eval '[ "$(echo "$ELAPSED < $BOUND" | bc)" = 1 ]'
