@@ -501,8 +501,9 @@ static void pool_grow(const struct sup_opts *o, const struct sup_pool *p, unsign
         started++;
     st->last_spawn = gw_monotonic_ms();
     if (started > 0)
-        log_info("pool_grew", "responders: %d -> %d (%d busy, %d idle, at most %d; forked in %d ms)", active,
-                 active + started, active - idle, idle, p->max_workers, (int)(gw_monotonic_ms() - t0));
+        log_info("pool_grew", "responders: %d -> %d (%d busy, %d idle, at most %d; forked in %d ms)",
+                 active, active + started, active - idle, idle, p->max_workers,
+                 (int)(gw_monotonic_ms() - t0));
     if (active + started >= p->max_workers && started > 0)
         log_warn("pool_full", "all %d responders may be busy: requests wait in the listen queue",
                  p->max_workers);
