@@ -29,8 +29,8 @@ struct child {
     pid_t pid;
     unsigned generation;
     int retiring;            /* asked to leave as an idle extra: not a death */
-    int64_t idle_since;      /* last time it was seen busy, or started */
-    unsigned seen_requests;  /* its request count at that time */
+    int recent;              /* began a request between the last two looks */
+    unsigned seen_requests;  /* its request count at the last look */
 };
 
 static struct child children[SUP_MAX_CHILDREN];
@@ -339,7 +339,7 @@ static pid_t spawn(const struct sup_opts *o, unsigned generation, const sigset_t
     children[slot].pid = pid;
     children[slot].generation = generation;
     children[slot].retiring = 0;
-    children[slot].idle_since = gw_monotonic_ms();
+    children[slot].recent = 1; /* starting: not a candidate yet */
     children[slot].seen_requests = 0;
     if (slot >= nchildren)
         nchildren = slot + 1;
@@ -431,6 +431,7 @@ static int reap(unsigned generation, int stopping)
 struct pool_state {
     int spawn_rate;
     int64_t last_spawn;      /* when the pool last grew */
+    int64_t surplus_since;   /* since when more than max_spare are idle; 0: not */
     int64_t next_step;
     int64_t next_retire;
 };
@@ -463,10 +464,9 @@ void sup_pool_normalize(struct sup_pool *p)
         p->idle_timeout = 1;
 }
 
-/* Staying responders of this generation and how many are idle; a responder
- * seen busy, or that began a request since the last look, restarts its idle
- * time. */
-static void pool_census(unsigned generation, int64_t now, int *active, int *idle)
+/* Staying responders of this generation and how many are idle; notes which
+ * began a request since the last look (busy between two looks). */
+static void pool_census(unsigned generation, int *active, int *idle)
 {
     *active = *idle = 0;
     for (int i = 0; i < nchildren; i++) {
@@ -477,10 +477,8 @@ static void pool_census(unsigned generation, int64_t now, int *active, int *idle
             continue;
         busy = metrics_slot_activity(i, &requests);
         (*active)++;
-        if (busy || requests != children[i].seen_requests) {
-            children[i].idle_since = now;
-            children[i].seen_requests = requests;
-        }
+        children[i].recent = busy || requests != children[i].seen_requests;
+        children[i].seen_requests = requests;
         if (!busy)
             (*idle)++;
     }
@@ -512,7 +510,12 @@ static void pool_grow(const struct sup_opts *o, const struct sup_pool *p, unsign
 }
 
 /* Ask idle extras to leave: SIGTERM is handled between requests, so one that
- * took a request since it was looked at finishes it first. */
+ * took a request since it was looked at finishes it first. Which responder
+ * has been idle longest says little (the kernel hands connections to
+ * whichever responders wait in accept(), so light traffic touches each of
+ * them now and then): as Apache does, the pool's idle count decides. Once it
+ * has had more idle than max_spare for idle_timeout seconds, it retires those
+ * idle now, highest slots first. */
 static void pool_shrink(const struct sup_pool *p, unsigned generation, int64_t now,
                         struct pool_state *st, int active, int idle)
 {
@@ -525,14 +528,13 @@ static void pool_shrink(const struct sup_pool *p, unsigned generation, int64_t n
         limit = active - p->workers;
     if (limit > SUP_RETIRE_RATE_MAX)
         limit = SUP_RETIRE_RATE_MAX;
-    /* From the top of the table: the slots of the steady pool stay put. */
     for (int i = nchildren - 1; i >= 0 && retired < limit; i--) {
         unsigned requests;
 
         if (children[i].pid == 0 || children[i].generation != generation || children[i].retiring)
             continue;
-        if (metrics_slot_activity(i, &requests) || requests != children[i].seen_requests ||
-            now - children[i].idle_since < (int64_t)p->idle_timeout * 1000)
+        if (children[i].recent || metrics_slot_activity(i, &requests) ||
+            requests != children[i].seen_requests)
             continue;
         if (kill(children[i].pid, SIGTERM) != 0)
             continue;
@@ -540,8 +542,8 @@ static void pool_shrink(const struct sup_pool *p, unsigned generation, int64_t n
         retired++;
     }
     if (retired > 0)
-        log_info("pool_shrank", "responders: %d -> %d (%d idle for %d s or more retired)", active,
-                 active - retired, retired, p->idle_timeout);
+        log_info("pool_shrank", "responders: %d -> %d (more than %d idle for %d s; %d retired)",
+                 active, active - retired, p->max_spare, p->idle_timeout, retired);
 }
 
 static void pool_maintain(const struct sup_opts *o, const struct sup_pool *p, unsigned generation,
@@ -552,12 +554,18 @@ static void pool_maintain(const struct sup_opts *o, const struct sup_pool *p, un
     if (p->max_workers <= p->workers || now < st->next_step)
         return;
     st->next_step = now + SUP_STEP_MS;
-    pool_census(generation, now, &active, &idle);
+    pool_census(generation, &active, &idle);
     if (idle < p->min_spare)
         pool_grow(o, p, generation, orig, st, active, idle);
     else if (st->spawn_rate > 1 && now - st->last_spawn >= SUP_SETTLE_MS)
         st->spawn_rate /= 2; /* slow down gently: bursts often come in waves */
-    if (idle > p->max_spare && active > p->workers)
+    if (idle <= p->max_spare || active <= p->workers) {
+        st->surplus_since = 0;
+        return;
+    }
+    if (st->surplus_since == 0)
+        st->surplus_since = now;
+    if (now - st->surplus_since >= (int64_t)p->idle_timeout * 1000)
         pool_shrink(p, generation, now, st, active, idle);
 }
 
@@ -571,7 +579,7 @@ int sup_run(const struct sup_opts *o)
     sigset_t set, orig;
     unsigned generation = 1;
     struct sup_pool pool = o->pool;
-    struct pool_state pst = { 1, 0, 0, 0 };
+    struct pool_state pst = { 1, 0, 0, 0, 0 };
     int stopping = 0;
     int64_t stop_deadline = 0, window_start = gw_monotonic_ms(), paused_until = 0;
     int exits_in_window = 0;

@@ -71,7 +71,7 @@ static const struct cfg_key keys[] = {
       "most responders `serve` may run: it forks more while fewer than min_spare are idle (a tool call or GET stream holds one throughout); 0 = workers, a fixed pool"),
     I("fastcgi", "min_spare", min_spare, "2", 1, 512, "idle responders below which the pool grows"),
     I("fastcgi", "max_spare", max_spare, "4", 2, 512, "idle responders above which extras (beyond workers) are retired"),
-    I("fastcgi", "idle_timeout", idle_timeout, "10", 1, 3600, "seconds an extra responder stays idle before it is retired"),
+    I("fastcgi", "idle_timeout", idle_timeout, "10", 1, 3600, "seconds the pool must have more than max_spare idle before extras are retired (up to 32 a second)"),
     S("fastcgi", "plane", plane, "both", v_plane, "api | mcp | both"),
     I("fastcgi", "backlog", backlog, "1024", 1, 65535, "listen backlog: connections waiting for a responder while the pool grows (capped by net.core.somaxconn)"),
     I("fastcgi", "drain_timeout", drain_timeout, "30", 1, 3600, "seconds a stopping responder may finish"),

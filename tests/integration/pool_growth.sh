@@ -112,15 +112,29 @@ for pool_name in A:lighttpd B:apache; do
 	check "$web: ... within $BOUND s wall clock (${ELAPSED} s)" eval '[ "$(echo "$ELAPSED < $BOUND" | bc)" = 1 ]'
 	check "$web: the pool grew past 100 responders (peak $PEAK)" eval '[ "$PEAK" -gt 100 ]'
 	check "$web: no more than 256 responders (peak $PEAK)" eval '[ "$PEAK" -le 256 ]'
+	[ "$p" = A ] || continue
+	# From now on pool A has light steady traffic, 30 requests a second, each
+	# to whichever responder waits in accept(): it must neither keep the grown
+	# pool alive nor lose a request while responders retire.
+	curl -sS --cacert "$CA" --rate 30/s --max-time 60 -w '\n%{http_code}\n' "$API_A/health?n=[1-3000]" \
+		>"$IT_DIR/trickle.out" 2>"$IT_DIR/trickle.err" &
+	trickle=$!
 done
 check "nothing was stored by the long requests" eval '[ "$(it_psql "SELECT count(*) FROM servers")" = 0 ]'
 check "the pool growth was logged" grep -q '"event":"pool_grew"' "$LOG"
 
-# Idle: both pools retire their extras, gradually, never below --workers.
+# Idle: both pools retire their extras, gradually, never below --workers;
+# pool A under light steady traffic since its burst (see above).
 wait_until 40 eval '[ "$(pool "$IT_DIR/serve-a.pid")" -le 8 ] && [ "$(pool "$IT_DIR/serve-b.pid")" -le 8 ]'
 a=$(pool "$IT_DIR/serve-a.pid") b=$(pool "$IT_DIR/serve-b.pid")
-check "idle: both pools back to at most 8 responders within 40 s (A $a, B $b)" \
+kill "$trickle" 2>/dev/null
+wait "$trickle" 2>/dev/null
+sent=$(grep -Ec '^[0-9]{3}$' "$IT_DIR/trickle.out")
+good=$(grep -c '^200$' "$IT_DIR/trickle.out")
+check "idle: both pools back to at most 8 responders within 40 s (A $a under light traffic, B $b)" \
 	eval '[ "$a" -le 8 ] && [ "$b" -le 8 ] && [ "$a" -ge 4 ] && [ "$b" -ge 4 ]'
+check "light traffic while the pool shrank: every answer 200 ($good of $sent)" \
+	eval '[ "$sent" -gt 100 ] && [ "$good" = "$sent" ]'
 check "the shrinking was logged" grep -q '"event":"pool_shrank"' "$LOG"
 check "no responder died: retired ones left between requests" \
 	eval '! grep -Eq "\"event\":\"(responder_died|responder_exited|supervisor_kill)\"" "$LOG"'
