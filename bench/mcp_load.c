@@ -122,9 +122,13 @@ static int io_connect(struct io *io)
         SSL_set1_host(io->ssl, opt.host);
     }
     if (SSL_connect(io->ssl) != 1) {
+        unsigned long code = ERR_get_error();
         char e[256];
 
-        ERR_error_string_n(ERR_get_error(), e, sizeof(e));
+        if (code != 0)
+            ERR_error_string_n(code, e, sizeof(e));
+        else
+            snprintf(e, sizeof(e), "the server closed the connection or does not speak TLS");
         fail("TLS handshake with %s failed: %s", opt.host, e);
         return -1;
     }

@@ -30,6 +30,7 @@
 
 struct conn {
     int fd;
+    size_t slot;       /* index in conns[] */
     char *in;          /* received, not yet handled */
     size_t in_len, in_cap;
     char *out;         /* answers the socket did not take yet */
@@ -49,6 +50,8 @@ struct req {
 static volatile sig_atomic_t stop;
 static char sessions[SESSIONS][33]; /* open addressing; "" free, "-" removed */
 static size_t n_sessions;
+static struct conn *conns[CONNS_MAX]; /* open connections, freed at exit */
+static size_t n_conns;
 
 static void on_signal(int sig)
 {
@@ -495,6 +498,9 @@ static void conn_free(int ep, struct conn *c)
 {
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
+    /* The last connection takes the freed slot. */
+    conns[c->slot] = conns[--n_conns];
+    conns[c->slot]->slot = c->slot;
     free(c->in);
     free(c->out);
     free(c);
@@ -559,7 +565,7 @@ static int listen_on(int port)
     return fd;
 }
 
-static void accept_all(int ep, int lfd, size_t *nconns)
+static void accept_all(int ep, int lfd)
 {
     for (;;) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
@@ -568,7 +574,7 @@ static void accept_all(int ep, int lfd, size_t *nconns)
 
         if (fd < 0)
             return;
-        if (*nconns >= CONNS_MAX || (c = calloc(1, sizeof(*c))) == NULL) {
+        if (n_conns >= CONNS_MAX || (c = calloc(1, sizeof(*c))) == NULL) {
             close(fd);
             continue;
         }
@@ -580,7 +586,8 @@ static void accept_all(int ep, int lfd, size_t *nconns)
             free(c);
             continue;
         }
-        (*nconns)++;
+        c->slot = n_conns;
+        conns[n_conns++] = c;
     }
 }
 
@@ -590,7 +597,6 @@ int main(int argc, char **argv)
     const char *pidfile = NULL;
     struct epoll_event evs[64], lev = { .events = EPOLLIN, .data.ptr = NULL };
     struct sigaction sa = { .sa_handler = on_signal };
-    size_t nconns = 0;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
@@ -633,13 +639,14 @@ int main(int argc, char **argv)
             struct conn *c = evs[i].data.ptr;
 
             if (c == NULL) {
-                accept_all(ep, lfd, &nconns);
+                accept_all(ep, lfd);
             } else if (conn_event(ep, c, evs[i].events) != 0) {
                 conn_free(ep, c);
-                nconns--;
             }
         }
     }
+    while (n_conns > 0)
+        conn_free(ep, conns[n_conns - 1]);
     close(lfd);
     close(ep);
     return 0;

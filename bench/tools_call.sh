@@ -77,7 +77,7 @@ curl -s -o "$T/tools.json" --cacert "$CA" -H "Authorization: Bearer $(cat "$T/to
 	-H 'Content-Type: application/json' -H "Mcp-Session-Id: $SID" -H 'MCP-Protocol-Version: 2025-11-25' \
 	"$GATEWAY" --data '{"jsonrpc":"2.0","id":2,"method":"tools/list"}'
 if ! grep -q '"name":"bench__echo"' "$T/tools.json"; then
-	listed=$(grep -o '"name":"[^"]*"' "$T/tools.json" | paste -sd' ')
+	listed=$(grep -o '"name":"[^"]*"' "$T/tools.json" | paste -sd' ' || true)
 	gw_die "bench__echo is not in the gateway's tools/list on /mcp (is tools/call proxying in this build?); it listed: ${listed:-no tools}"
 fi
 
