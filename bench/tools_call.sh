@@ -90,7 +90,7 @@ added=$(awk -v g="$g50" -v d="$d50" 'BEGIN { printf "%.3f", (g - d) / 1000 }')
 verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = op == "<=" ? v <= t : v >= t; print ok ? "met" : "NOT met" }'; }
 cat <<EOF
 tools/call {"text":"hello"} through lighttpd $(lighttpd -v 2>/dev/null | head -n1 | awk '{print $1}') (HTTPS) and serve --workers $WORKERS vs bench/mcp_upstream directly
-client:  taskset -c 0 bench/mcp_load -d $DURATION   ($PINNING)
+client:  taskset -c 0 bench/mcp_load -d $DURATION   (${PINNING/wrk/the load client})
                       p50 (c=1)     p99 (c=1)     calls/s (c=$CONNS)
 direct  echo          ${d50} µs       ${d99} µs       ${drate}
 gateway bench__echo   ${g50} µs       ${g99} µs       ${grate}

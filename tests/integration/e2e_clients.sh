@@ -77,10 +77,18 @@ use_upstream_tool() {
 	TARGET_TF=$(token_file user "$(it_mint --sub e2e-user --tenant e2e --roles user)")
 	TOOL=conf__test_tool_with_progress TOOL_ARGS='{}' INSPECTOR_ARGS=() EXPECT="Progress reported" MIN_PROGRESS=3
 }
+# use_virtual_server: the same upstream tool under its own name on the
+# virtual server endpoint /servers/conf/mcp.
+use_virtual_server() {
+	use_upstream_tool
+	TARGET_URL=$MCP/servers/conf/mcp TOOL=test_tool_with_progress
+}
 # Until the gateway proxies upstream tools, the built-in tool is what a
-# client can call; E2E_TARGET=upstream runs the same clients on the proxied one.
+# client can call; E2E_TARGET=upstream (or virtual) runs the same clients on
+# the proxied one.
 case ${E2E_TARGET:-builtin} in
 upstream) use_upstream_tool ;;
+virtual) use_virtual_server ;;
 *) use_builtin_tool ;;
 esac
 
