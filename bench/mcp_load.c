@@ -335,17 +335,36 @@ static int send_request(struct io *io, const char *method, const char *session, 
     return body ? io_write(io, body, strlen(body)) : 0;
 }
 
+/* Does body hold "id": id (any spacing, any key order)? */
+static bool has_id(const char *body, long id)
+{
+    for (const char *p = body; (p = strstr(p, "\"id\"")) != NULL;) {
+        char *end;
+        long v;
+
+        p += 4;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p != ':')
+            continue;
+        p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        v = strtol(p, &end, 10);
+        if (end != p && v == id && (*end == ',' || *end == '}' || *end == ' ' || *end == '\r' || *end == '\n'))
+            return true;
+    }
+    return false;
+}
+
 /* The answer to request id: HTTP 200, a JSON-RPC result for that id (in JSON
  * or in an SSE event), not a tool error. */
 static bool call_ok(const struct response *r, long id)
 {
-    char want[48];
-
     if (r->status != 200 || r->body == NULL)
         return false;
-    snprintf(want, sizeof(want), "\"id\":%ld,", id);
-    return strstr(r->body, want) != NULL && strstr(r->body, "\"result\":") != NULL &&
-           strstr(r->body, "\"isError\":true") == NULL;
+    return has_id(r->body, id) && strstr(r->body, "\"result\"") != NULL &&
+           strstr(r->body, "\"isError\":true") == NULL && strstr(r->body, "\"isError\": true") == NULL;
 }
 
 static int mcp_initialize(struct io *io, struct response *r, char *sid, size_t n)
