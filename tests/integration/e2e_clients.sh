@@ -61,42 +61,34 @@ sdk_client "SDK server over TLS" "$FIXTURE" "$FIXTURE_TF" --tool test_tool_with_
 use_builtin_tool() {
 	TARGET_URL=$MCP/mcp
 	TARGET_TF=$(token_file operator "$(it_mint --sub e2e-op --tenant e2e --roles operator)")
-	TOOL=gateway__health_check TOOL_ARGS='{}' INSPECTOR_ARGS=() EXPECT=overall_status MIN_PROGRESS=0
+	TOOL=gateway__health_check EXPECT=overall_status MIN_PROGRESS=0
 }
-# use_upstream_tool: the conformance fixture registered as server `conf`, its
-# tool that reports progress 0, 50, 100 called as conf__test_tool_with_progress
-# (a user token); the gateway must pass the progress notifications through.
-use_upstream_tool() {
+# register_conf: the conformance fixture registered as server `conf` (once).
+register_conf() {
 	local admin up
+	[ -n "${CONF_REGISTERED:-}" ] && return 0
 	admin=$(it_mint --sub e2e-admin --tenant e2e --roles admin)
 	up=$(it_start_upstream conformance) || it_fatal "the conformance fixture starts as an upstream"
 	http POST "$API/api/v1/servers" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
 		--data "{\"name\":\"conf\",\"url\":\"$up\"}"
 	check "the conformance fixture registers as server conf" eval '[ "$HTTP_CODE" = 201 ]'
+	CONF_REGISTERED=1
+}
+# use_upstream_tool: conf's tool that reports progress 0, 50, 100, called on
+# /mcp as conf__test_tool_with_progress (a user token); the gateway must pass
+# the progress notifications through.
+use_upstream_tool() {
+	register_conf
 	TARGET_URL=$MCP/mcp
 	TARGET_TF=$(token_file user "$(it_mint --sub e2e-user --tenant e2e --roles user)")
-	TOOL=conf__test_tool_with_progress TOOL_ARGS='{}' INSPECTOR_ARGS=() EXPECT="Progress reported" MIN_PROGRESS=3
+	TOOL=conf__test_tool_with_progress EXPECT="Progress reported" MIN_PROGRESS=3
 }
-# use_virtual_server: the same upstream tool under its own name on the
-# virtual server endpoint /servers/conf/mcp.
+# use_virtual_server: the same tool by its own name on /servers/conf/mcp.
 use_virtual_server() {
 	use_upstream_tool
 	TARGET_URL=$MCP/servers/conf/mcp TOOL=test_tool_with_progress
 }
-# Until the gateway proxies upstream tools, the built-in tool is what a
-# client can call; E2E_TARGET=upstream (or virtual) runs the same clients on
-# the proxied one.
-case ${E2E_TARGET:-builtin} in
-upstream) use_upstream_tool ;;
-virtual) use_virtual_server ;;
-*) use_builtin_tool ;;
-esac
 
-# --- the SDK client through the gateway ------------------------------------------
-sdk_client "SDK client via lighttpd" "$TARGET_URL" "$TARGET_TF" --tool "$TOOL" --args "$TOOL_ARGS" \
-	--expect "$EXPECT" --min-progress "$MIN_PROGRESS"
-
-# --- the MCP Inspector CLI through the gateway -------------------------------------
 # inspector LABEL ARGS...: the Inspector's CLI mode against $TARGET_URL with
 # the bearer header (its only way to send one is its command line: the token
 # is a short-lived one of the test's own issuer). Output in $IT_DIR/LABEL.json.
@@ -109,33 +101,54 @@ inspector() {
 		--transport http --header "Authorization: Bearer $(cat "$TARGET_TF")" "$@") \
 		>"$IT_DIR/$label.json" 2>"$IT_DIR/$label.err"
 }
-start=$(date +%s%N)
-if inspector inspector-list --method tools/list &&
-	jq -e --arg t "$TOOL" '[.tools[].name] | index($t) != null' "$IT_DIR/inspector-list.json" >/dev/null; then
-	ok "Inspector CLI via lighttpd: tools/list names $TOOL ($((($(date +%s%N) - start) / 1000000)) ms)"
-else
-	not_ok "Inspector CLI via lighttpd: tools/list names $TOOL"
-	cat "$IT_DIR/inspector-list.json" "$IT_DIR/inspector-list.err" | tail -n 15 | diag
-fi
-if inspector inspector-call --method tools/call --tool-name "$TOOL" "${INSPECTOR_ARGS[@]}" &&
-	jq -e --arg e "$EXPECT" '(.isError != true) and ([.content[]? | select(.type == "text") | .text] | join("\n") | contains($e))' \
-		"$IT_DIR/inspector-call.json" >/dev/null; then
-	ok "Inspector CLI via lighttpd: tools/call $TOOL answers with \"$EXPECT\""
-else
-	not_ok "Inspector CLI via lighttpd: tools/call $TOOL answers with \"$EXPECT\""
-	cat "$IT_DIR/inspector-call.json" "$IT_DIR/inspector-call.err" | tail -n 15 | diag
-fi
-# A wrong token must not get through the Inspector either.
-good_tf=$TARGET_TF
-TARGET_TF=$(token_file bogus "not.a.token")
-inspector inspector-bad --method tools/list
-rc=$?
-TARGET_TF=$good_tf
-if [ "$rc" -ne 0 ] && ! grep -q '"tools"' "$IT_DIR/inspector-bad.json" && grep -q '"status":401' "$IT_DIR/inspector-bad.err"; then
-	ok "Inspector CLI via lighttpd: a bad token is refused with 401 (the CLI fails, no tools listed)"
-else
-	not_ok "Inspector CLI via lighttpd: a bad token is refused with 401 (the CLI fails, no tools listed)"
-	cat "$IT_DIR/inspector-bad.json" "$IT_DIR/inspector-bad.err" | tail -n 10 | diag
-fi
+
+# clients_on LABEL: the SDK client and the Inspector CLI on the current target.
+clients_on() {
+	local l=$1 start rc good_tf
+	sdk_client "$l: SDK client via lighttpd" "$TARGET_URL" "$TARGET_TF" --tool "$TOOL" \
+		--expect "$EXPECT" --min-progress "$MIN_PROGRESS"
+	start=$(date +%s%N)
+	if inspector "$l-list" --method tools/list &&
+		jq -e --arg t "$TOOL" '[.tools[].name] | index($t) != null' "$IT_DIR/$l-list.json" >/dev/null; then
+		ok "$l: Inspector CLI via lighttpd: tools/list names $TOOL ($((($(date +%s%N) - start) / 1000000)) ms)"
+	else
+		not_ok "$l: Inspector CLI via lighttpd: tools/list names $TOOL"
+		cat "$IT_DIR/$l-list.json" "$IT_DIR/$l-list.err" | tail -n 15 | diag
+	fi
+	if inspector "$l-call" --method tools/call --tool-name "$TOOL" &&
+		jq -e --arg e "$EXPECT" '(.isError != true) and ([.content[]? | select(.type == "text") | .text] | join("\n") | contains($e))' \
+			"$IT_DIR/$l-call.json" >/dev/null; then
+		ok "$l: Inspector CLI via lighttpd: tools/call $TOOL answers with \"$EXPECT\""
+	else
+		not_ok "$l: Inspector CLI via lighttpd: tools/call $TOOL answers with \"$EXPECT\""
+		cat "$IT_DIR/$l-call.json" "$IT_DIR/$l-call.err" | tail -n 15 | diag
+	fi
+	# A wrong token must not get through the Inspector either.
+	good_tf=$TARGET_TF
+	TARGET_TF=$(token_file bogus "not.a.token")
+	inspector "$l-bad" --method tools/list
+	rc=$?
+	TARGET_TF=$good_tf
+	if [ "$rc" -ne 0 ] && ! grep -q '"tools"' "$IT_DIR/$l-bad.json" && grep -q '"status":401' "$IT_DIR/$l-bad.err"; then
+		ok "$l: Inspector CLI via lighttpd: a bad token is refused with 401 (the CLI fails, no tools listed)"
+	else
+		not_ok "$l: Inspector CLI via lighttpd: a bad token is refused with 401 (the CLI fails, no tools listed)"
+		cat "$IT_DIR/$l-bad.json" "$IT_DIR/$l-bad.err" | tail -n 10 | diag
+	fi
+}
+
+# E2E_TARGETS: which tools the clients call on the gateway — builtin
+# (gateway__health_check on /mcp), upstream (conf__test_tool_with_progress on
+# /mcp), virtual (test_tool_with_progress on /servers/conf/mcp). Only builtin
+# needs no upstream proxying.
+for target in ${E2E_TARGETS:-builtin}; do
+	case $target in
+	builtin) use_builtin_tool ;;
+	upstream) use_upstream_tool ;;
+	virtual) use_virtual_server ;;
+	*) it_fatal "E2E_TARGETS: unknown target $target (builtin, upstream, virtual)" ;;
+	esac
+	clients_on "$target"
+done
 
 it_check_sanitizer_logs
