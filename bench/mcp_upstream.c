@@ -4,7 +4,8 @@
  * usage: mcp_upstream --port N [--pid-file FILE]
  * POST /mcp: initialize (issues Mcp-Session-Id), notifications and responses
  * (202), ping, tools/list, tools/call echo; DELETE /mcp ends a session; GET is
- * 405 (no server-initiated stream). Anything malformed gets a 4xx, never a crash. */
+ * 405 (no server-initiated stream). Anything malformed gets a 4xx, never a crash.
+ * At exit it prints how many connections, requests and sessions it served. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -52,6 +53,8 @@ static char sessions[SESSIONS][33]; /* open addressing; "" free, "-" removed */
 static size_t n_sessions;
 static struct conn *conns[CONNS_MAX]; /* open connections, freed at exit */
 static size_t n_conns;
+/* Reported at exit: does the caller keep its connections alive? */
+static unsigned long long total_conns, total_requests, total_sessions;
 
 static void on_signal(int sig)
 {
@@ -99,6 +102,7 @@ static int session_new(char *id)
         i = (i + 1) & (SESSIONS - 1);
     memcpy(sessions[i], id, 33);
     n_sessions++;
+    total_sessions++;
     return 0;
 }
 
@@ -470,6 +474,7 @@ static int serve_input(struct conn *c)
             st = respond(c, &r, 501, NULL, NULL);
         if (st != 0)
             return -1;
+        total_requests++;
         off += (size_t)(hend + 4 - buf) + r.body_len;
     }
     memmove(c->in, c->in + off, c->in_len - off);
@@ -588,6 +593,7 @@ static void accept_all(int ep, int lfd)
         }
         c->slot = n_conns;
         conns[n_conns++] = c;
+        total_conns++;
     }
 }
 
@@ -647,6 +653,8 @@ int main(int argc, char **argv)
     }
     while (n_conns > 0)
         conn_free(ep, conns[n_conns - 1]);
+    fprintf(stderr, "mcp_upstream: connections=%llu requests=%llu sessions=%llu\n", total_conns,
+            total_requests, total_sessions);
     close(lfd);
     close(ep);
     return 0;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tools/call through the gateway against the same call made straight to the
-# upstream, in one run: the C upstream bench/mcp_upstream registered as server
-# `bench`, called directly (`echo`) and through lighttpd (HTTPS) and `serve`
-# on /mcp (`bench__echo`, a user token, a gateway session, audit on). Prints
+# upstream, in one run: the C upstream bench/mcp_upstream called directly
+# (`echo`), and a second one registered as server `bench` called through
+# lighttpd (HTTPS) and `serve` on /mcp (`bench__echo`, a user token, a
+# gateway session, audit on). Prints
 # p50/p99 at one connection, calls/s at CONNS, the gateway's added p50 and the
 # ratios, against the targets (added p50 <= 0.5 ms, >= 3000 calls/s).
 #
@@ -26,16 +27,25 @@ for p in "$UPSTREAM" "$LOAD"; do
 done
 bench_init
 cleanup() {
+	stop_by_pidfile "$T/direct.pid"
 	stop_by_pidfile "$T/upstream.pid"
 	bench_cleanup
 }
 trap cleanup EXIT
 
 bench_stack
-UP_PORT=$(free_port)
-"${SERVER[@]}" setsid "$UPSTREAM" --port "$UP_PORT" --pid-file "$T/upstream.pid" </dev/null >"$T/upstream.log" 2>&1 &
-wait_until 10 port_listening "$UP_PORT" || gw_die "bench/mcp_upstream did not listen on $UP_PORT: $(cat "$T/upstream.log")"
-DIRECT=http://127.0.0.1:$UP_PORT/mcp
+# upstream NAME: one bench/mcp_upstream on a free port; prints its URL. Two
+# alike, one called directly, one behind the gateway, so that each counts
+# only its own side's connections.
+upstream() {
+	local port
+	port=$(free_port)
+	"${SERVER[@]}" setsid "$UPSTREAM" --port "$port" --pid-file "$T/$1.pid" </dev/null >"$T/$1.log" 2>&1 &
+	wait_until 10 port_listening "$port" || gw_die "bench/mcp_upstream did not listen on $port: $(cat "$T/$1.log")"
+	echo "http://127.0.0.1:$port/mcp"
+}
+DIRECT=$(upstream direct)
+BEHIND=$(upstream upstream)
 
 "${SERVER[@]}" bash -c ". '$GW_ROOT/scripts/lib.sh'; serve_start '$BIN' '$CONF' '$FCGI_SOCKET' '$T/serve.pid' '$T/gateway.log' $WORKERS"
 conf=$(lighttpd_render "$T/lighttpd" API_PORT="$API_PORT" MCP_PORT="$MCP_PORT" \
@@ -48,7 +58,7 @@ ADMIN=$("$BIN" token --config "$CONF" --sub bench-admin --tenant bench --roles a
 # The load client reads its token from a file: command lines are public.
 (umask 077 && "$BIN" token --config "$CONF" --sub bench --tenant bench --roles user --aud "$AUDIENCE" --ttl 3600 >"$T/token")
 code=$(curl -s -o "$T/register.json" -w '%{http_code}' --cacert "$CA" -H "Authorization: Bearer $ADMIN" \
-	-H 'Content-Type: application/json' --data "{\"name\":\"bench\",\"url\":\"$DIRECT\"}" \
+	-H 'Content-Type: application/json' --data "{\"name\":\"bench\",\"url\":\"$BEHIND\"}" \
 	"https://127.0.0.1:$API_PORT/api/v1/servers")
 [ "$code" = 201 ] || gw_die "registering the upstream as server bench answered $code: $(head -c 600 "$T/register.json")"
 
@@ -84,6 +94,10 @@ fi
 load gateway-1 "$GATEWAY" bench__echo 1 --cacert "$CA" --token-file "$T/token"
 load gateway-n "$GATEWAY" bench__echo "$CONNS" --cacert "$CA" --token-file "$T/token"
 
+# The upstream behind the gateway counts what it served (discovery at
+# registration included): were the gateway's connections kept alive?
+stop_by_pidfile "$T/upstream.pid"
+served=$(sed -n 's/^mcp_upstream: \(connections=\)/\1/p' "$T/upstream.log")
 d50=$(field direct-1 p50_us) d99=$(field direct-1 p99_us) drate=$(field direct-n calls_per_s)
 g50=$(field gateway-1 p50_us) g99=$(field gateway-1 p99_us) grate=$(field gateway-n calls_per_s)
 added=$(awk -v g="$g50" -v d="$d50" 'BEGIN { printf "%.3f", (g - d) / 1000 }')
@@ -96,4 +110,5 @@ direct  echo          ${d50} µs       ${d99} µs       ${drate}
 gateway bench__echo   ${g50} µs       ${g99} µs       ${grate}
 added p50: ${added} ms (target <= 0.5 ms: $(verdict "$added" 0.5 "<="))
 gateway calls/s at c=$CONNS: ${grate} (target >= 3000: $(verdict "$grate" 3000 ">=")); gateway / direct: $(awk -v a="$grate" -v b="$drate" 'BEGIN { printf "%.2f", a / b }')
+upstream behind the gateway served: ${served:-no count} (registration, warm-ups and both runs)
 EOF
