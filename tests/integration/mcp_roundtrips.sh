@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# What one tools/call on a warm session costs the stores: Redis commands seen
+# by MONITOR (a script run by EVALSHA is one round trip, its inner commands
+# are not counted) and PostgreSQL statements in the statement log, for a
+# proxied upstream tool ({server}__echo on bench/mcp_upstream) through
+# lighttpd and one responder. Targets: at most 5 Redis round trips, no SQL.
+# A ping on the same session is measured alike, as the floor of any request.
+. "$(dirname "$0")/lib.sh"
+
+REDIS_MAX=${REDIS_MAX:-5}
+UPSTREAM_ALLOWED_NETWORKS=127.0.0.0/8
+UPSTREAM_BIN=$top_builddir/bench/mcp_upstream
+[ -x "$UPSTREAM_BIN" ] || it_fatal "bench/mcp_upstream is built (make check builds it)"
+
+it_start_stores
+# Every statement of every connection goes to the log, including the
+# responders' (set before they connect).
+it_psql "ALTER SYSTEM SET log_statement = 'all'" >/dev/null && it_psql "SELECT pg_reload_conf()" >/dev/null ||
+	it_fatal "PostgreSQL logs every statement"
+PG_LOG=$(cat "$IT_DIR/pg/pg.datadir")/postgres.log
+it_setup_gateway
+# One responder: the warm-up warms the very process that is measured.
+it_start_serve 1
+it_start_lighttpd "$FCGI_SOCKET"
+
+UP_PORT=$(free_port)
+setsid "$UPSTREAM_BIN" --port "$UP_PORT" --pid-file "$IT_DIR/mcp-upstream.pid" </dev/null \
+	>"$IT_DIR/mcp-upstream.log" 2>&1 &
+it_cleanup_add stop_by_pidfile "$IT_DIR/mcp-upstream.pid" 5
+wait_until 10 port_listening "$UP_PORT" || it_fatal "bench/mcp_upstream listens on $UP_PORT"
+
+ADMIN=$(it_mint --sub rt-admin --tenant rt --roles admin)
+USER=$(it_mint --sub rt-user --tenant rt --roles user)
+http POST "$API/api/v1/servers" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+	--data "{\"name\":\"rt\",\"url\":\"http://127.0.0.1:$UP_PORT/mcp\"}"
+check "the C upstream registers as server rt with its one tool" \
+	eval '[ "$HTTP_CODE" = 201 ] && [ "$(it_json server.tool_count)" = 1 ]'
+pg_count() { grep -c 'LOG:  \(statement\|execute\)' "$PG_LOG"; }
+# A zero below means something only if the log does count the gateway's statements.
+check "the statement log holds the registration's statements ($(pg_count))" eval '[ "$(pg_count)" -gt 0 ]'
+
+ACCEPT='application/json, text/event-stream'
+# mcp BODY [CURL-ARGS...]: POST one message to /mcp as the user, on $SID when set.
+mcp() {
+	local body=$1
+	shift
+	http POST "$MCP/mcp" -H "Authorization: Bearer $USER" -H "Accept: $ACCEPT" -H 'Content-Type: application/json' \
+		${SID:+-H "Mcp-Session-Id: $SID"} -H 'MCP-Protocol-Version: 2025-11-25' --data-binary "$body" "$@"
+}
+SID=
+mcp '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"it-roundtrips","version":"1"}}}'
+SID=$(header Mcp-Session-Id)
+[ -n "$SID" ] || it_fatal "initialize opens a session"
+mcp '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+mcp '{"jsonrpc":"2.0","id":2,"method":"tools/list"}'
+check "tools/list on /mcp names the upstream's tool rt__echo" body_has '"name":"rt__echo"'
+
+CALL='{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"rt__echo","arguments":{"text":"round trip"}}}'
+echo_ok() { [ "$HTTP_CODE" = 200 ] && body_has '"echo":"round trip"' && ! body_has '"isError":true'; }
+# Warm: the upstream session opens on the first call, caches fill.
+for i in 1 2 3; do mcp "$CALL"; done
+check "tools/call rt__echo answers the upstream's result" echo_ok
+
+# monitored LABEL BODY: send BODY while Redis MONITOR records; the client
+# commands it saw (not those run inside scripts) are left in $IT_DIR/LABEL.redis.
+monitored() {
+	local label=$1 body=$2 mon=$IT_DIR/$1.monitor pid
+	redis-cli -h 127.0.0.1 -p "$REDIS_PORT" MONITOR >"$mon" 2>&1 &
+	pid=$!
+	wait_until 5 grep -q '^OK' "$mon" || { kill "$pid"; it_fatal "redis-cli MONITOR starts"; }
+	mcp "$body"
+	sleep 0.3 # MONITOR's lines trail the answers
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	grep -E '^[0-9.]+ \[[0-9]+ [0-9.]+:[0-9]+\] ' "$mon" | grep -v '"MONITOR"' >"$IT_DIR/$label.redis" || true
+}
+redis_count() { wc -l <"$IT_DIR/$1.redis"; }
+
+# --- the floor: ping on the warm session --------------------------------------
+monitored ping '{"jsonrpc":"2.0","id":3,"method":"ping"}'
+n=$(redis_count ping)
+check "ping on a warm session: answered, $n Redis round trips (at least the session check, at most $REDIS_MAX)" \
+	eval '[ "$HTTP_CODE" = 200 ] && [ "$n" -ge 1 ] && [ "$n" -le "$REDIS_MAX" ]'
+sed 's/^[0-9.]* //' "$IT_DIR/ping.redis" | cut -c1-160 | diag
+
+# --- one proxied tools/call -------------------------------------------------------
+pg_before=$(pg_count)
+monitored call "$CALL"
+call_ok=0
+echo_ok && call_ok=1
+n=$(redis_count call)
+if [ "$call_ok" = 1 ]; then
+	check "tools/call rt__echo on a warm session: $n Redis round trips (target at most $REDIS_MAX)" \
+		eval '[ "$n" -ge 1 ] && [ "$n" -le "$REDIS_MAX" ]'
+else
+	not_ok "tools/call rt__echo on a warm session: at most $REDIS_MAX Redis round trips (the call itself failed)"
+	show_response
+fi
+sed 's/^[0-9.]* //' "$IT_DIR/call.redis" | cut -c1-160 | diag
+for i in 1 2 3 4; do mcp "$CALL"; echo_ok || call_ok=0; done
+sleep 0.3
+pg_after=$(pg_count)
+if [ "$call_ok" = 1 ]; then
+	check "tools/call rt__echo on a warm session: no PostgreSQL statement (5 calls made $((pg_after - pg_before)))" \
+		eval '[ "$pg_after" -eq "$pg_before" ]'
+else
+	not_ok "tools/call rt__echo on a warm session: no PostgreSQL statement (the calls failed)"
+fi
+[ "$pg_after" -eq "$pg_before" ] || tail -n +1 "$PG_LOG" | grep 'LOG:  \(statement\|execute\)' | tail -n $((pg_after - pg_before)) | cut -c1-200 | diag
+
+it_psql "ALTER SYSTEM RESET log_statement" >/dev/null
+it_check_sanitizer_logs
