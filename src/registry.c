@@ -494,7 +494,15 @@ static int want_string(struct json_object *body, const char *key, bool required,
     return 0;
 }
 
-/* An array of short strings; roles must be gateway role names. Its JSON text in *out. */
+static bool claim_role_ok(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if (!isalnum((unsigned char)*s) && strchr("._-:/", *s) == NULL)
+            return false;
+    return true;
+}
+
+/* An array of short strings; roles must be role names. Its JSON text in *out. */
 static int want_strings(struct json_object *body, const char *key, bool roles,
                         const char **out, struct reg_error *e)
 {
@@ -515,9 +523,12 @@ static int want_strings(struct json_object *body, const char *key, bool roles,
             json_object_get_string_len(it) > 64)
             return fail(e, REG_BAD_REQUEST, "validation", "invalid_body", key,
                         "'%s' must hold strings of 1 to 64 characters", key);
-        if (roles && auth_role_parse(s) == 0)
+        /* A required role is a gateway role or an entry of the token's roles
+         * claim (any name the identity provider issues), never a list. */
+        if (roles && auth_role_parse(s) == 0 && !claim_role_ok(s))
             return fail(e, REG_BAD_REQUEST, "validation", "invalid_body", key,
-                        "'%s': '%s' is not a gateway role", key, s);
+                        "'%s': '%s' is neither a gateway role nor a role name (letters, digits, "
+                        "'.', '_', '-', ':', '/')", key, s);
     }
     *out = to_json_text(v);
     return 0;
