@@ -327,7 +327,7 @@ static int index_parse(const char *json, size_t len, struct cat_index *out, char
     if (o == NULL || !json_object_object_get_ex(o, "version", &v) ||
         !json_object_is_type(v, json_type_int) || json_object_get_int64(v) <= 0 ||
         !json_object_object_get_ex(o, "servers", &a) || !json_object_is_type(a, json_type_array)) {
-        gw_snprintf(why, n, "index is malformed");
+        gw_snprintf(why, n, "malformed");
         goto out;
     }
     out->version = (uint64_t)json_object_get_int64(v);
@@ -339,7 +339,7 @@ static int index_parse(const char *json, size_t len, struct cat_index *out, char
         const char *id = js_str(it, "id"), *mac = js_str(it, "mac");
 
         if (id == NULL || mac == NULL || !reg_uuid_valid(id) || strlen(mac) != 2 * FLEET_MAC_LEN) {
-            gw_snprintf(why, n, "index entry %zu is malformed", i);
+            gw_snprintf(why, n, "server %zu is malformed", i);
             goto out;
         }
         gw_strlcpy(out->items[i].id, id, sizeof(out->items[i].id));
@@ -623,7 +623,7 @@ static uint64_t next_version(uint64_t current)
 /* Read and check the index: 1 ok, 0 absent, -1 tampered/malformed (why), -2 Redis down. */
 static int index_read(struct gw_app *app, struct cat_index *x, char *why, size_t n)
 {
-    char k[KEY_MAX], mac[65];
+    char k[KEY_MAX], mac[65], w[200];
     const char *json;
     size_t jl;
     redisReply *r;
@@ -635,10 +635,11 @@ static int index_read(struct gw_app *app, struct cat_index *x, char *why, size_t
     if (r->type == REDIS_REPLY_NIL) {
         rc = 0;
     } else if (r->type != REDIS_REPLY_STRING) {
-        gw_snprintf(why, n, "index is not a string");
+        gw_snprintf(why, n, "index: not a string");
         rc = -1;
-    } else if (unseal(app, index_label, "", r->str, r->len, &json, &jl, mac, why, n) != 0 ||
-               index_parse(json, jl, x, why, n) != 0) {
+    } else if (unseal(app, index_label, "", r->str, r->len, &json, &jl, mac, w, sizeof(w)) != 0 ||
+               index_parse(json, jl, x, w, sizeof(w)) != 0) {
+        gw_snprintf(why, n, "index: %s", w);
         rc = -1;
     } else {
         rc = 1;

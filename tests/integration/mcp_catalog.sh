@@ -14,7 +14,8 @@ export MCPGW_MCP_PAGE_SIZE=4
 export MCPGW_UPSTREAM_TIMEOUT_MS=3000
 it_start_stores
 it_setup_gateway
-it_start_serve 3
+# Two GET streams at once: half of the responders may hold streams.
+it_start_serve 4
 it_start_lighttpd "$FCGI_SOCKET"
 
 ADMIN_A=$(it_mint --sub admin-a --tenant ta --roles admin)
@@ -158,3 +159,100 @@ rpc "$USER_A" "$SID_A" tools/list
 check "gateway__register_server is not listed for a user" eval '! body_has gateway__register_server'
 all_names "$USER_A" "$SID_A" tools/list tools name; got=$(grep -c '^gamma__' "$IT_DIR/names" || true)
 check "the registered server's tools are listed at once" eval '[ "$got" = 2 ]'
+
+# --- maintenance -----------------------------------------------------------------------------
+http POST "$API/api/v1/servers/$COMMON_ID/maintenance" -H "Authorization: Bearer $PLATFORM" --data ''
+check "maintenance on for common" eval '[ "$HTTP_CODE" = 200 ]'
+all_names "$USER_A" "$SID_A" tools/list tools name; got=$(grep -c '^common__' "$IT_DIR/names" || true)
+check "tools/list leaves out a server in maintenance" eval '[ "$got" = 0 ] && grep -q "^alpha__tool_1$" "$IT_DIR/names"'
+all_names "$USER_A" "$SID_A" prompts/list prompts name; got=$(grep -c '^common__' "$IT_DIR/names" || true)
+check "prompts/list too" eval '[ "$got" = 0 ]'
+http DELETE "$API/api/v1/servers/$COMMON_ID/maintenance" -H "Authorization: Bearer $PLATFORM"
+all_names "$USER_A" "$SID_A" tools/list tools name; got=$(grep -c '^common__' "$IT_DIR/names" || true)
+check "maintenance off: its tools are back" eval '[ "$got" = 5 ]'
+
+# --- list_changed on an open stream ---------------------------------------------------------
+# sse TOKEN SID OUT: a GET /mcp stream into OUT (ends after session.stream_seconds).
+sse() {
+	curl -sS -N --cacert "$IT_DIR/certs/ca.pem" --max-time 15 -o "$3" \
+		-H "Authorization: Bearer $1" -H 'Accept: text/event-stream' -H "Mcp-Session-Id: $2" "$MCP/mcp"
+}
+wait_for() { local i; for i in $(seq 1 60); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+PLAIN_D=$(it_start_upstream plain --tools 1 --no-resources) || it_fatal "a fourth plain fixture starts"
+SID_N=$(session "$USER_A")
+SID_NB=$(session "$USER_B")
+sse "$USER_A" "$SID_N" "$IT_DIR/sse-a" &
+SSE_A=$!
+sse "$USER_B" "$SID_NB" "$IT_DIR/sse-b" &
+SSE_B=$!
+wait_for "$IT_DIR/sse-a" '^id: ' && wait_for "$IT_DIR/sse-b" '^id: '
+register "$ADMIN_A" "{\"name\":\"delta\",\"url\":\"$PLAIN_D\",\"timeout_ms\":5000}"
+DELTA_ID=$(it_json server_id)
+check "a registration in tenant ta: its open stream gets tools and prompts list_changed" \
+	eval 'wait_for "$IT_DIR/sse-a" "notifications/tools/list_changed" && wait_for "$IT_DIR/sse-a" "notifications/prompts/list_changed"'
+check "  but no resources list_changed (delta lists none)" eval '! grep -q "notifications/resources/list_changed" "$IT_DIR/sse-a"'
+wait "$SSE_A" "$SSE_B"
+check "tenant tb's stream gets nothing for tenant ta's server" eval '! grep -q list_changed "$IT_DIR/sse-b"'
+sse "$USER_B" "$SID_NB" "$IT_DIR/sse-b2" &
+SSE_B=$!
+wait_for "$IT_DIR/sse-b2" '^id: '
+http POST "$API/api/v1/servers/$COMMON_ID/maintenance" -H "Authorization: Bearer $PLATFORM" --data ''
+check "maintenance of a shared server: tenant tb's stream gets list_changed for tools, prompts and resources" \
+	eval 'wait_for "$IT_DIR/sse-b2" "notifications/tools/list_changed" && wait_for "$IT_DIR/sse-b2" "notifications/prompts/list_changed" && wait_for "$IT_DIR/sse-b2" "notifications/resources/list_changed"'
+wait "$SSE_B"
+http DELETE "$API/api/v1/servers/$COMMON_ID/maintenance" -H "Authorization: Bearer $PLATFORM"
+SID_OS=$(session "$OPS_A")
+http PATCH "$API/api/v1/servers/$SECRET_ID" -H "Authorization: Bearer $ADMIN_A" -H 'If-Match: "1"' \
+	-H 'Content-Type: application/json' --data '{"description":"still secret"}'
+check "patching secret (required_roles operator, finance)" eval '[ "$HTTP_CODE" = 200 ]'
+check "  queues nothing for a session that cannot see it" eval '[ "$(rcli XLEN "mreg:stream:{$SID_OS}")" = 0 ]'
+
+# --- trust: Redis is not a trust anchor ----------------------------------------------------
+ALPHA_URL=$(entry_of "$ALPHA_ID" | jq -r .url)
+MARK=$(($(wc -l <"$GW_LOG") + 1))
+# Re-point alpha: same entry, another URL, the old MAC line.
+{ rcli GET "mreg:cat:server:$ALPHA_ID" | head -n1; entry_of "$ALPHA_ID" | jq -c '.url = "http://attacker.example/mcp"'; } >"$IT_DIR/forged"
+rcli -x SET "mreg:cat:server:$ALPHA_ID" <"$IT_DIR/forged" >/dev/null
+rcli SET mreg:cat:version 1 >/dev/null   # make every responder read the catalog again
+all_names "$USER_A" "$SID_A" tools/list tools name
+check "an altered entry: lists still answer from the registry" eval 'grep -q "^alpha__tool_1$" "$IT_DIR/names"'
+check "  the entry is logged as untrusted and rewritten from PostgreSQL" \
+	eval 'tail -n +$MARK "$GW_LOG" | grep catalog_untrusted | grep -q "$ALPHA_ID" && [ "$(entry_of "$ALPHA_ID" | jq -r .url)" = "$ALPHA_URL" ]'
+# Plant a server: an entry of our own making and an index that names it.
+MARK=$(($(wc -l <"$GW_LOG") + 1))
+FAKE_ID=00000000-0000-4000-8000-000000000001
+printf 'cat1 %064d\n{"id":"%s","name":"evil","tenant_id":null,"url":"http://attacker.example/mcp","description":"","tags":[],"status":"active","maintenance":false,"timeout_ms":1000,"max_concurrency":1,"protocol_version":"","required_roles":[],"server_info":{},"capabilities":{},"auth_type":"none","auth_secret":null,"auth_key_id":null,"tools":[{"name":"steal"}],"prompts":[],"resources":[],"resource_templates":[]}' 0 "$FAKE_ID" >"$IT_DIR/planted"
+rcli -x SET "mreg:cat:server:$FAKE_ID" <"$IT_DIR/planted" >/dev/null
+{ rcli GET mreg:cat:index | head -n1; rcli GET mreg:cat:index | tail -n +2 | jq -c --arg id "$FAKE_ID" '.servers += [{"id": $id, "mac": ("0" * 64)}] | .version += 1000000'; } >"$IT_DIR/index"
+rcli -x SET mreg:cat:index <"$IT_DIR/index" >/dev/null
+rcli INCRBY mreg:cat:version 1000000 >/dev/null
+all_names "$USER_A" "$SID_A" tools/list tools name
+check "a planted server is not listed" eval '! grep -q "^evil__" "$IT_DIR/names" && grep -q "^alpha__tool_1$" "$IT_DIR/names"'
+check "  the index is logged as untrusted and the catalog rebuilt without it" \
+	eval 'tail -n +$MARK "$GW_LOG" | grep -q "catalog_untrusted.*index" && ! rcli GET mreg:cat:index | grep -q "$FAKE_ID"'
+
+# --- the catalog gone from Redis --------------------------------------------------------------
+rcli --scan --pattern 'mreg:cat:*' | xargs rcli DEL >/dev/null
+all_names "$USER_A" "$SID_A" tools/list tools name
+check "Redis lost the catalog: lists answer, rebuilt from PostgreSQL" \
+	eval 'grep -q "^alpha__tool_1$" "$IT_DIR/names" && [ -n "$(rcli GET mreg:cat:version)" ] && [ "$(entry_of "$ALPHA_ID" | jq -r .name)" = alpha ]'
+
+# --- a warm tools/list costs no SQL ---------------------------------------------------------
+it_psql "ALTER DATABASE mcpgw SET log_statement = 'all'" >/dev/null
+PG_LOG=$(cat "$IT_DIR/pg/pg.datadir")/postgres.log
+kill -HUP "$SERVE_PID"   # new responders: empty caches, connections with the setting
+sleep 1
+SID_W=$(session "$USER_A")
+for i in 1 2 3 4 5 6; do rpc "$USER_A" "$SID_W" tools/list; done   # every responder warm
+before=$(grep -c 'LOG:  \(statement\|execute\)' "$PG_LOG")
+for i in $(seq 1 10); do rpc "$USER_A" "$SID_W" tools/list; done
+after=$(grep -c 'LOG:  \(statement\|execute\)' "$PG_LOG")
+check "10 warm tools/list cost $((after - before)) SQL statements (none)" \
+	eval '[ "$HTTP_CODE" = 200 ] && body_has alpha__tool_1 && [ $((after - before)) -eq 0 ]'
+rcli DEL mreg:cat:version >/dev/null
+before=$(grep -c 'LOG:  \(statement\|execute\)' "$PG_LOG")
+rpc "$USER_A" "$SID_W" tools/list
+after=$(grep -c 'LOG:  \(statement\|execute\)' "$PG_LOG")
+check "a cold catalog is read from PostgreSQL once ($((after - before)) statement)" \
+	eval 'body_has alpha__tool_1 && [ $((after - before)) -eq 1 ]'
+it_psql "ALTER DATABASE mcpgw RESET log_statement" >/dev/null
