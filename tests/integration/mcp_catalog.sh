@@ -207,6 +207,39 @@ http PATCH "$API/api/v1/servers/$SECRET_ID" -H "Authorization: Bearer $ADMIN_A" 
 check "patching secret (required_roles operator, finance)" eval '[ "$HTTP_CODE" = 200 ]'
 check "  queues nothing for a session that cannot see it" eval '[ "$(rcli XLEN "mreg:stream:{$SID_OS}")" = 0 ]'
 
+# --- catalog refresh: a hanging upstream next to fast ones ---------------------------------
+register "$ADMIN_A" "{\"name\":\"slow\",\"url\":\"$PLAIN3\",\"timeout_ms\":2000}"
+SLOW_ID=$(it_json server_id)
+# The upstream behind slow now hangs (a server that stopped answering).
+it_psql "UPDATE servers SET url = '$HANG' WHERE id = '$SLOW_ID'" >/dev/null
+http POST "$API/api/v1/catalog/refresh" -H "Authorization: Bearer $USER_A" --data ''
+check "catalog refresh: 403 for a user" eval '[ "$HTTP_CODE" = 403 ]'
+HTTP_MAX_TIME=20 http POST "$API/api/v1/catalog/refresh" -H "Authorization: Bearer $ADMIN_A" --data ''
+check "catalog refresh (admin, tenant ta): answered within slow's 2 s deadline and a margin (${HTTP_TIME}s)" \
+	eval '[ "$HTTP_CODE" = 200 ] && awk "BEGIN{exit !($HTTP_TIME >= 1.8 && $HTTP_TIME < 4.5)}"'
+check "  the fast servers of tenant ta refreshed, nothing of another tenant or shared" \
+	eval '[ "$(jq -c "[.refreshed[].name] | sort" "$IT_DIR/last.body")" = "[\"alpha\",\"delta\",\"gamma\",\"secret\"]" ]'
+check "  slow unavailable: timed out, marked unreachable" \
+	eval '[ "$(jq -c "[.unavailable[] | [.name, .reason, .status]]" "$IT_DIR/last.body")" = "[[\"slow\",\"timed_out\",\"unreachable\"]]" ] && [ "$(it_psql "SELECT status FROM servers WHERE id = '"'"'$SLOW_ID'"'"'")" = unreachable ]'
+check "  a refresh is audited per server refreshed" \
+	eval '[ "$(it_psql "SELECT count(*) FROM audit_log WHERE action = '"'"'server.refresh'"'"' AND target_id = '"'"'$ALPHA_ID'"'"'")" -ge 1 ]'
+all_names "$USER_A" "$SID_A" tools/list tools name; got=$(grep -c '^slow__' "$IT_DIR/names" || true)
+check "  slow keeps its last catalog" eval '[ "$got" = 3 ]'
+rpc "$USER_A" "$SID_A" tools/call '{"name":"gateway__list_servers","arguments":{}}'
+check "  and gateway__list_servers shows it unreachable" \
+	eval '[ "$(jq -r ".result.structuredContent.servers[] | select(.name == \"slow\") | .status" "$IT_DIR/last.body")" = unreachable ]'
+MCPGW_API_URL=$API MCPGW_TOKEN=$PLATFORM MCPGW_CA_FILE=$IT_DIR/certs/ca.pem \
+	timeout 20 "$GATEWAY" catalog refresh >"$IT_DIR/cli.out" 2>&1
+rc=$?
+check "mcp-gateway catalog refresh (platform_admin): every server, slow unavailable, exit 1" \
+	eval '[ $rc = 1 ] && grep -q "^refreshed  *common " "$IT_DIR/cli.out" && grep -q "^refreshed  *beta " "$IT_DIR/cli.out" && grep -q "^unavailable  *slow .*timed_out" "$IT_DIR/cli.out"'
+[ $rc = 1 ] || diag <"$IT_DIR/cli.out"
+it_psql "UPDATE servers SET url = '$PLAIN3' WHERE id = '$SLOW_ID'" >/dev/null
+MCPGW_API_URL=$API MCPGW_TOKEN=$ADMIN_B MCPGW_CA_FILE=$IT_DIR/certs/ca.pem \
+	timeout 20 "$GATEWAY" catalog refresh --json >"$IT_DIR/cli.json" 2>&1
+check "mcp-gateway catalog refresh --json (admin of tenant tb): beta only, exit 0" \
+	eval '[ $? = 0 ] && [ "$(jq -c "[.refreshed[].name]" "$IT_DIR/cli.json")" = "[\"beta\"]" ]'
+
 # --- trust: Redis is not a trust anchor ----------------------------------------------------
 ALPHA_URL=$(entry_of "$ALPHA_ID" | jq -r .url)
 MARK=$(($(wc -l <"$GW_LOG") + 1))
