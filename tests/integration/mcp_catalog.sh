@@ -300,3 +300,6 @@ after=$(grep -c 'LOG:  \(statement\|execute\)' "$PG_LOG")
 check "a cold catalog is read from PostgreSQL once ($((after - before)) statement)" \
 	eval 'body_has alpha__tool_1 && [ $((after - before)) -eq 1 ]'
 it_psql "ALTER DATABASE mcpgw RESET log_statement" >/dev/null
+# Responders report leaks when they exit: stop them before reading the log.
+serve_stop "$SERVE_PIDFILE"
+it_check_sanitizer_logs
