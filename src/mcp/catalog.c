@@ -957,6 +957,10 @@ enum cat_status cat_current(struct gw_app *app, const struct cat_snapshot **out,
         return CAT_OK;
     }
     lr = vr == 1 ? redis_load(app, &snap, why, n) : 0;
+    /* A writer may have replaced an entry between our reads of the index
+     * and of the entries: look again before calling anything untrusted. */
+    if (lr < 0)
+        lr = redis_load(app, &snap, why, n);
     if (lr == 1 && snap.version != v)
         log_debug("catalog_version_moved", "catalog version %llu read, index at %llu",
                   (unsigned long long)v, (unsigned long long)snap.version);
