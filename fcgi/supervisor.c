@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "monitor.h"
 #include "responder.h"
 #include "util.h"
 
@@ -327,6 +328,8 @@ static int reap(unsigned generation, int stopping)
     pid_t pid;
 
     while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
+        if (mon_reaped(pid, status))
+            continue;
         for (int i = 0; i < nchildren; i++) {
             if (children[i].pid != pid)
                 continue;
@@ -381,6 +384,8 @@ int sup_run(const struct sup_opts *o)
 
     for (int i = 0; i < workers; i++)
         spawn(o, generation, &orig);
+    mon_init(o->monitor_main, o->arg, &orig);
+    mon_tick(gw_monotonic_ms());
     log_info("supervisor_started", "supervisor %d started %d responders", (int)getpid(), workers);
 
     for (;;) {
@@ -395,6 +400,7 @@ int sup_run(const struct sup_opts *o)
                 log_info("supervisor_draining", "draining %d responders (up to %d s)",
                          count_all(), drain_timeout);
                 signal_all(SIGTERM, 0, 0);
+                mon_stop(SIGTERM);
             }
         } else if (sig == SIGHUP && !stopping) {
             int new_workers = workers, new_drain = drain_timeout;
@@ -413,6 +419,7 @@ int sup_run(const struct sup_opts *o)
                 for (int i = 0; i < workers; i++)
                     spawn(o, generation, &orig);
                 signal_all(SIGTERM, 1, generation);
+                mon_replace();
                 log_info("supervisor_reloaded", "configuration reloaded; generation %u", generation);
             }
             now = gw_monotonic_ms(); /* a reload checks the world: it takes time */
@@ -430,16 +437,18 @@ int sup_run(const struct sup_opts *o)
             }
         }
         if (stopping) {
-            if (count_all() == 0)
+            if (count_all() == 0 && !mon_running())
                 break;
             if (now >= stop_deadline) {
                 log_warn("supervisor_kill", "%d responders still busy after %d s; killing",
                          count_all(), drain_timeout);
                 signal_all(SIGKILL, 0, 0);
+                mon_stop(SIGKILL);
                 stop_deadline = now + 5000;
             }
             continue;
         }
+        mon_tick(now);
         if (paused_until != 0) {
             if (now < paused_until)
                 continue;

@@ -18,6 +18,9 @@ struct sup_opts {
      * drain_timeout), -1 to keep the old one. */
     int (*reload)(void *arg, int *workers, int *drain_timeout);
     void *arg;
+    /* Runs in the one monitor process next to the responders (NULL: none);
+     * returns its exit status. */
+    int (*monitor_main)(void *arg, volatile sig_atomic_t *stop);
 };
 
 /* Mode (octal text, e.g. "0660") and group (name; "" keeps the creator's) of

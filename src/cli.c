@@ -12,6 +12,7 @@
 
 #include "build-config.h"
 #include "app.h"
+#include "audit_spool.h"
 #include "auth.h"
 #include "cli_api.h"
 #include "config.h"
@@ -172,6 +173,20 @@ static int serve_child(void *arg, int fd, volatile sig_atomic_t *stop)
         return 1;
     }
     return run_responder(&s->cfg, s->plane, fd, stop);
+}
+
+/* The monitor process: the same privilege drop as a responder, then the
+ * drain of the tool-call audit spool. */
+static int serve_monitor(void *arg, volatile sig_atomic_t *stop)
+{
+    struct serve_state *s = arg;
+    char err[256];
+
+    if (sup_identity_apply(&s->id, err, sizeof(err)) != 0) {
+        log_error("privileges", "%s", err);
+        return 1;
+    }
+    return audit_spool_monitor(&s->cfg, stop);
 }
 
 /* Command-line flags win over the file, at start and after every reload. */
@@ -397,6 +412,7 @@ static int cmd_serve(const char *config_path, int argc, char **argv)
     so.drain_timeout = s.cfg.drain_timeout;
     so.child_main = serve_child;
     so.reload = serve_reload;
+    so.monitor_main = serve_monitor;
     so.arg = &s;
     rc = sup_run(&so);
     sup_close_listener(fd);

@@ -73,6 +73,12 @@ struct gw_config {
     int keepalive_seconds;
     int stream_max_len;
 
+    /* [audit] */
+    char audit_spool_fallback[CFG_STR_MAX]; /* records Redis refused; "" = warn log only */
+    int audit_batch;                 /* most records per audit_log transaction */
+    int audit_batch_wait_ms;         /* longest a batch waits to fill */
+    int audit_claim_idle_ms;         /* a record pending this long on a consumer is taken over */
+
     /* [limits] */
     long body_max;
     int json_depth;
