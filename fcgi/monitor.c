@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "log.h"
@@ -58,6 +59,8 @@ static void spawn(int64_t now)
         sigaction(SIGCHLD, &sa, NULL);
         sigprocmask(SIG_SETMASK, &mon.orig, NULL);
         log_set_component("monitor");
+        /* ps and pgrep tell it from the responders by this name. */
+        prctl(PR_SET_NAME, "mcpgw-monitor");
         responder_signals(&stop);
         _exit(mon.fn(mon.arg, &stop));
     }

@@ -455,7 +455,7 @@ static int cmp_str(const void *a, const void *b)
 static int write_batch(PGconn *pg, struct spool_rec *recs, int n, int *written, char *err, size_t en)
 {
     PGresult *r = NULL;
-    char *arr = NULL, **fresh = NULL, ignored[64];
+    char *arr = NULL, **fresh = NULL, *used = NULL, ignored[64];
     const char *params[1];
     size_t len = 3;
     int rc = -1, nfresh = 0;
@@ -506,7 +506,8 @@ static int write_batch(PGconn *pg, struct spool_rec *recs, int n, int *written, 
         goto rollback;
     }
     nfresh = PQntuples(r);
-    if (nfresh > 0 && (fresh = calloc((size_t)nfresh, sizeof(*fresh))) == NULL) {
+    if (nfresh > 0 && ((fresh = calloc((size_t)nfresh, sizeof(*fresh))) == NULL ||
+                       (used = calloc((size_t)nfresh, 1)) == NULL)) {
         gw_strlcpy(err, "out of memory", en);
         goto rollback;
     }
@@ -522,9 +523,10 @@ static int write_batch(PGconn *pg, struct spool_rec *recs, int n, int *written, 
         int arc;
 
         if (rec->bad != NULL ||
-            (hit = bsearch(&sid, fresh, (size_t)nfresh, sizeof(*fresh), cmp_str)) == NULL || *hit == NULL)
+            (hit = bsearch(&sid, fresh, (size_t)nfresh, sizeof(*fresh), cmp_str)) == NULL ||
+            used[hit - fresh])
             continue;
-        *hit = NULL; /* the same record twice in one batch: written once */
+        used[hit - fresh] = 1; /* the same record twice in one batch: written once */
         detail = rec_detail(rec);
         gw_snprintf(target, sizeof(target), "%s/%s", rec->f[F_SERVER] ? rec->f[F_SERVER] : "-",
                     rec->f[F_TOOL]);
@@ -550,6 +552,7 @@ rollback:
 out:
     /* fresh points into r. */
     free(fresh);
+    free(used);
     PQclear(r);
     free(arr);
     return rc;
