@@ -33,7 +33,8 @@ static const struct man_command commands[] = {
                "[--pid-file FILE]",
       "run the pre-fork FastCGI supervisor: opens the socket (fastcgi.socket_mode, "
       "fastcgi.socket_group), runs the responders as fastcgi.user when started as root, "
-      "replaces any that die, reloads on SIGHUP, drains on SIGTERM" },
+      "replaces any that die, runs the monitor that writes the audit of tool calls, "
+      "reloads on SIGHUP, drains on SIGTERM" },
     { "fcgi", "", "run one responder on fd 0 (spawn-fcgi, mod_fcgid) or as CGI" },
     { "migrate", "[--dir DIR]", "apply database migrations (alias: setup)" },
     { "validate", "", "check configuration and connectivity; exit 1 on any problem" },

@@ -95,6 +95,19 @@ check "the row holds the SHA-256 of the canonical arguments" \
 check "and never the arguments themselves" \
 	eval '! it_psql "SELECT * FROM audit_log" | grep -q it-canary-7f3a'
 
+# --- written but never acknowledged: claimed again, not written twice ---------------
+kill -STOP "$(monitor_pid)"
+for i in 1 2 3 4 5; do call "it-noack-$i" nosuch__tool >/dev/null; done
+# The acknowledgement is a script: refused, the records stay pending after COMMIT.
+rcli ACL SETUSER default -evalsha -eval >/dev/null
+kill -CONT "$(monitor_pid)"
+check "records written but not acknowledged stay pending" \
+	wait_until 10 eval '[ "$(rows it-noack)" = 5 ] && grep -q audit_spool_ack "$IT_DIR/gateway.log"'
+check "claimed again after audit.claim_idle_ms, they are found already written" \
+	wait_until 10 eval 'grep -q "0 tool calls from the spool written to audit_log (5 already there" "$IT_DIR/gateway.log"'
+rcli ACL SETUSER default +evalsha +eval >/dev/null
+check "acknowledged at last, each is one row" wait_until 10 settled it-noack 5
+
 # --- 300 calls while responders and the monitor are SIGKILLed -------------------------
 clients=()
 for c in 1 2 3 4 5 6; do
@@ -157,7 +170,7 @@ check "the forged record is logged as malformed and left out" \
 # --- the chain -------------------------------------------------------------------------
 http GET "$API/api/v1/audit/verify" -H "Authorization: Bearer $PLATFORM"
 check "the audit chain verifies over every row" \
-	eval '[ "$HTTP_CODE" = 200 ] && [ "$(it_json ok)" = true ] && [ "$(it_json rows_checked)" -ge 355 ]'
+	eval '[ "$HTTP_CODE" = 200 ] && [ "$(it_json ok)" = true ] && [ "$(it_json rows_checked)" -ge 360 ]'
 check "audit_spool_applied is append-only" \
 	eval '! it_psql "DELETE FROM audit_spool_applied" 2>/dev/null'
 
