@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The audit of tool calls: a call spools one record and runs no PostgreSQL
 # statement of its own; the monitor process writes each record exactly once
-# into the hash-chained audit_log while responders and the monitor itself are
-# SIGKILLed, while PostgreSQL is down, and when Redis refuses the spool (the
-# fallback file); a forged spool record is refused without stopping the drain.
+# into the hash-chained audit_log when it could not acknowledge it, while
+# responders and the monitor itself are SIGKILLed (a second host's monitor
+# draining too), while PostgreSQL is down, and when Redis refuses the spool
+# (the fallback file); a forged spool record is refused without stopping the
+# drain.
 . "$(dirname "$0")/lib.sh"
 
 # Records left by a killed monitor are taken over quickly.
@@ -109,6 +111,10 @@ rcli ACL SETUSER default +evalsha +eval >/dev/null
 check "acknowledged at last, each is one row" wait_until 10 settled it-noack 5
 
 # --- 300 calls while responders and the monitor are SIGKILLed -------------------------
+# A second serve on the same stores (another host): two monitors drain at once.
+it_cleanup_add serve_stop "$IT_DIR/serve-b.pid"
+serve_start "$GATEWAY" "$CONF" "$IT_DIR/gw-b.sock" "$IT_DIR/serve-b.pid" "$IT_DIR/gateway-b.log" 1 ||
+	it_fatal "a second serve starts"
 clients=()
 for c in 1 2 3 4 5 6; do
 	client "it-load-$c" 50 >"$IT_DIR/load.$c" &
@@ -134,6 +140,7 @@ check "each answered call has exactly one row" \
 	eval '[ "$(it_psql "SELECT count(*) FROM audit_log WHERE request_id IN ($(sed "s/.*/'"'"'&'"'"'/" "$IT_DIR/answered" | paste -sd,))")" = 300 ]'
 check "no request id has two rows" \
 	eval '[ "$(it_psql "SELECT count(*) FROM (SELECT request_id FROM audit_log WHERE action = '"'"'tool_call'"'"' GROUP BY request_id HAVING count(*) > 1) d")" = 0 ]'
+check "both monitors wrote batches of the load" eval 'grep -q "audit_batch.*[1-9][0-9]* tool calls from the spool" "$IT_DIR/gateway-b.log"'
 check "every spool id was applied once and is one row" \
 	eval '[ "$(it_psql "SELECT count(*) FROM audit_log WHERE action = '"'"'tool_call'"'"'")" = "$(it_psql "SELECT count(*) FROM audit_spool_applied")" ]'
 check "nothing is left pending in the consumer group" eval '[ "$(rcli XPENDING "$SPOOL" audit | head -n1)" = 0 ]'
@@ -155,7 +162,7 @@ check "PostgreSQL back: the 30 rows are written" wait_until 30 settled it-pgdown
 rcli ACL SETUSER default -xadd >/dev/null
 for i in 1 2 3; do call "it-fallback-$i" nosuch__tool >/dev/null; done
 check "the calls are answered and their refused records go to the fallback file" \
-	eval '[ "$(grep -c "audit_spool_fallback.*fallback.jsonl" "$IT_DIR/gateway.log")" = 3 ]'
+	eval '[ "$(grep -c "audit_spool_fallback.*fallback.jsonl" "$IT_DIR/gateway.log" "$IT_DIR/gateway-b.log" | awk -F: "{n += \$2} END {print n}")" = 3 ]'
 rcli ACL SETUSER default +xadd >/dev/null
 check "the monitor writes the fallback file's records once" wait_until 15 settled it-fallback 3
 check "and removes the drained file" eval '[ ! -e "$SPOOL_DIR/fallback.jsonl.draining" ]'
@@ -165,7 +172,7 @@ rcli XADD "$SPOOL" '*' sid nothex tool x outcome ok ts now duration_ms 1 args_sh
 call it-after-forged-1 nosuch__tool >/dev/null
 check "a record after a forged one is written" wait_until 10 settled it-after-forged 1
 check "the forged record is logged as malformed and left out" \
-	eval 'grep -q audit_spool_malformed "$IT_DIR/gateway.log" && [ "$(it_psql "SELECT count(*) FROM audit_log WHERE target_id = '"'"'-/x'"'"'")" = 0 ]'
+	eval 'cat "$IT_DIR/gateway.log" "$IT_DIR/gateway-b.log" | grep -q audit_spool_malformed && [ "$(it_psql "SELECT count(*) FROM audit_log WHERE target_id = '"'"'-/x'"'"'")" = 0 ]'
 
 # --- the chain -------------------------------------------------------------------------
 http GET "$API/api/v1/audit/verify" -H "Authorization: Bearer $PLATFORM"
