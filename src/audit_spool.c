@@ -734,6 +734,47 @@ static void claim(struct monitor *m)
     }
 }
 
+/* Every monitor that ever ran is a consumer of the group: one that holds
+ * nothing and has not read for a while (dead; a live one reads every few
+ * hundred ms, and would be recreated by its next read anyway) is removed,
+ * so that restarts do not pile up consumers. */
+static void forget_consumers(struct monitor *m)
+{
+    redisReply *r = rds_cmd(&m->app, "XINFO CONSUMERS %s %s", m->key, SPOOL_GROUP);
+    long long idle_min = 2LL * m->app.cfg.audit_claim_idle_ms;
+
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        return;
+    }
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *c = r->element[i];
+        const char *name = NULL;
+        long long pending = -1, idle = -1;
+
+        if (c->type != REDIS_REPLY_ARRAY)
+            continue;
+        for (size_t j = 0; j + 1 < c->elements; j += 2) {
+            const redisReply *k = c->element[j], *v = c->element[j + 1];
+
+            if (k->type != REDIS_REPLY_STRING)
+                continue;
+            if (strcmp(k->str, "name") == 0 && v->type == REDIS_REPLY_STRING)
+                name = v->str;
+            else if (strcmp(k->str, "pending") == 0 && v->type == REDIS_REPLY_INTEGER)
+                pending = v->integer;
+            else if (strcmp(k->str, "idle") == 0 && v->type == REDIS_REPLY_INTEGER)
+                idle = v->integer;
+        }
+        if (name != NULL && pending == 0 && idle > idle_min && strcmp(name, m->consumer) != 0) {
+            redisReply *d = rds_cmd(&m->app, "XGROUP DELCONSUMER %s %s %s", m->key, SPOOL_GROUP, name);
+
+            freeReplyObject(d);
+        }
+    }
+    freeReplyObject(r);
+}
+
 /* New records, until the batch is full or audit.batch_wait_ms has passed
  * since the first one. -1 when Redis is unavailable. */
 static int fill(struct monitor *m, volatile sig_atomic_t *stop)
@@ -907,6 +948,7 @@ int audit_spool_monitor(const struct gw_config *cfg, volatile sig_atomic_t *stop
             if (now >= m.claim_at) {
                 m.claim_at = now + (cfg->audit_claim_idle_ms / 2 < 5000 ? cfg->audit_claim_idle_ms / 2 : 5000);
                 claim(&m);
+                forget_consumers(&m);
             }
             if (m.b.n == 0 && fill(&m, stop) != 0) {
                 if (m.b.n == 0) {

@@ -174,6 +174,11 @@ check "a record after a forged one is written" wait_until 10 settled it-after-fo
 check "the forged record is logged as malformed and left out" \
 	eval 'cat "$IT_DIR/gateway.log" "$IT_DIR/gateway-b.log" | grep -q audit_spool_malformed && [ "$(it_psql "SELECT count(*) FROM audit_log WHERE target_id = '"'"'-/x'"'"'")" = 0 ]'
 
+# --- consumers of dead monitors are forgotten ------------------------------------------
+consumers() { rcli XINFO CONSUMERS "$SPOOL" audit | grep -cx name; }
+check "the group forgets the consumers of killed monitors (two monitors remain)" \
+	wait_until 20 eval '[ "$(consumers)" -le 2 ]'
+
 # --- the chain -------------------------------------------------------------------------
 http GET "$API/api/v1/audit/verify" -H "Authorization: Bearer $PLATFORM"
 check "the audit chain verifies over every row" \
