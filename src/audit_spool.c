@@ -522,7 +522,8 @@ static int write_batch(PGconn *pg, struct spool_rec *recs, int n, int *written, 
         struct audit_entry e;
         int arc;
 
-        if (rec->bad != NULL ||
+        /* bsearch wants an array even when it is empty. */
+        if (rec->bad != NULL || nfresh == 0 ||
             (hit = bsearch(&sid, fresh, (size_t)nfresh, sizeof(*fresh), cmp_str)) == NULL ||
             used[hit - fresh])
             continue;
@@ -726,8 +727,8 @@ static void claim(struct monitor *m)
         gw_strlcpy(next, r->element[0]->str, sizeof(next));
         freeReplyObject(r);
         if (m->b.n > before)
-            log_info("audit_spool_claimed", "took over %d tool-call records left pending by another "
-                     "monitor", m->b.n - before);
+            log_info("audit_spool_claimed", "took over %d tool-call records read but not "
+                     "acknowledged for %d ms", m->b.n - before, m->app.cfg.audit_claim_idle_ms);
         if (strcmp(next, "0-0") == 0)
             return;
         start = next;
