@@ -513,7 +513,8 @@ static int write_batch(PGconn *pg, struct spool_rec *recs, int n, int *written, 
     }
     for (int i = 0; i < nfresh; i++)
         fresh[i] = PQgetvalue(r, i, 0);
-    qsort(fresh, (size_t)nfresh, sizeof(*fresh), cmp_str);
+    if (nfresh > 0) /* qsort and bsearch want an array even when it is empty */
+        qsort(fresh, (size_t)nfresh, sizeof(*fresh), cmp_str);
     for (int i = 0; i < n; i++) {
         struct spool_rec *rec = &recs[i];
         const char *sid = rec->f[F_SID];
@@ -522,7 +523,6 @@ static int write_batch(PGconn *pg, struct spool_rec *recs, int n, int *written, 
         struct audit_entry e;
         int arc;
 
-        /* bsearch wants an array even when it is empty. */
         if (rec->bad != NULL || nfresh == 0 ||
             (hit = bsearch(&sid, fresh, (size_t)nfresh, sizeof(*fresh), cmp_str)) == NULL ||
             used[hit - fresh])
