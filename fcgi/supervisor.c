@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "monitor.h"
 #include "responder.h"
 #include "util.h"
 
@@ -384,6 +385,8 @@ static int reap(unsigned generation, int stopping)
     pid_t pid;
 
     while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
+        if (mon_reaped(pid, status))
+            continue;
         for (int i = 0; i < nchildren; i++) {
             if (children[i].pid != pid)
                 continue;
@@ -602,6 +605,8 @@ int sup_run(const struct sup_opts *o)
         raise_priority();
     for (int i = 0; i < pool.workers; i++)
         spawn(o, generation, &orig);
+    mon_init(o->monitor_main, o->arg, &orig);
+    mon_tick(gw_monotonic_ms());
     if (pool.max_workers > pool.workers)
         log_info("supervisor_started", "supervisor %d started %d responders (growing up to %d, "
                  "%d to %d idle)", (int)getpid(), pool.workers, pool.max_workers, pool.min_spare,
@@ -623,6 +628,7 @@ int sup_run(const struct sup_opts *o)
                 log_info("supervisor_draining", "draining %d responders (up to %d s)",
                          count_all(), pool.drain_timeout);
                 signal_all(SIGTERM, 0, 0);
+                mon_stop(SIGTERM);
             }
         } else if (sig == SIGHUP && !stopping) {
             struct sup_pool fresh = pool;
@@ -647,6 +653,7 @@ int sup_run(const struct sup_opts *o)
                 for (int i = 0; i < pool.workers; i++)
                     spawn(o, generation, &orig);
                 signal_all(SIGTERM, 1, generation);
+                mon_replace();
                 log_info("supervisor_reloaded", "configuration reloaded; generation %u", generation);
             }
             now = gw_monotonic_ms(); /* a reload checks the world: it takes time */
@@ -664,16 +671,18 @@ int sup_run(const struct sup_opts *o)
             }
         }
         if (stopping) {
-            if (count_all() == 0)
+            if (count_all() == 0 && !mon_running())
                 break;
             if (now >= stop_deadline) {
                 log_warn("supervisor_kill", "%d responders still busy after %d s; killing",
                          count_all(), pool.drain_timeout);
                 signal_all(SIGKILL, 0, 0);
+                mon_stop(SIGKILL);
                 stop_deadline = now + 5000;
             }
             continue;
         }
+        mon_tick(now);
         if (paused_until != 0) {
             if (now < paused_until)
                 continue;

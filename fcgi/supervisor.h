@@ -30,6 +30,9 @@ struct sup_opts {
      * -1 to keep the old one. */
     int (*reload)(void *arg, struct sup_pool *pool);
     void *arg;
+    /* Runs in the one monitor process next to the responders (NULL: none);
+     * returns its exit status. */
+    int (*monitor_main)(void *arg, volatile sig_atomic_t *stop);
 };
 
 /* Mode (octal text, e.g. "0660") and group (name; "" keeps the creator's) of

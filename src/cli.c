@@ -12,6 +12,7 @@
 
 #include "build-config.h"
 #include "app.h"
+#include "audit_spool.h"
 #include "auth.h"
 #include "cli_api.h"
 #include "config.h"
@@ -34,7 +35,8 @@ static const struct man_command commands[] = {
       "run the pre-fork FastCGI supervisor: opens the socket (fastcgi.socket_mode, "
       "fastcgi.socket_group), runs the responders as fastcgi.user when started as root, "
       "replaces any that die, grows the pool up to --max-workers (fastcgi.max_workers) while "
-      "responders are busy and retires idle extras, reloads on SIGHUP, drains on SIGTERM" },
+      "responders are busy and retires idle extras, runs the monitor that writes the audit of "
+      "tool calls, reloads on SIGHUP, drains on SIGTERM" },
     { "fcgi", "", "run one responder on fd 0 (spawn-fcgi, mod_fcgid) or as CGI" },
     { "migrate", "[--dir DIR]", "apply database migrations (alias: setup)" },
     { "validate", "", "check configuration and connectivity; exit 1 on any problem" },
@@ -179,6 +181,20 @@ static int serve_child(void *arg, int fd, volatile sig_atomic_t *stop)
         return 1;
     }
     return run_responder(&s->cfg, s->plane, fd, stop);
+}
+
+/* The monitor process: the same privilege drop as a responder, then the
+ * drain of the tool-call audit spool. */
+static int serve_monitor(void *arg, volatile sig_atomic_t *stop)
+{
+    struct serve_state *s = arg;
+    char err[256];
+
+    if (sup_identity_apply(&s->id, err, sizeof(err)) != 0) {
+        log_error("privileges", "%s", err);
+        return 1;
+    }
+    return audit_spool_monitor(&s->cfg, stop);
 }
 
 /* Command-line flags win over the file, at start and after every reload. */
@@ -438,6 +454,7 @@ static int cmd_serve(const char *config_path, int argc, char **argv)
     pool_from_config(&s.cfg, &so.pool);
     so.child_main = serve_child;
     so.reload = serve_reload;
+    so.monitor_main = serve_monitor;
     so.arg = &s;
     rc = sup_run(&so);
     sup_close_listener(fd);

@@ -117,6 +117,12 @@ static const struct cfg_key keys[] = {
 
     I("mcp", "page_size", mcp_page_size, "100", 1, 1000,
       "items per page of tools/list, prompts/list, resources/list and resources/templates/list on /mcp"),
+    S("audit", "spool_fallback", audit_spool_fallback, "", NULL,
+      "file a tool-call audit record is appended to when Redis refuses it (the monitor drains it); empty = warn log line only"),
+    I("audit", "batch", audit_batch, "500", 1, 10000, "most spooled tool-call records written to audit_log in one transaction"),
+    I("audit", "batch_wait_ms", audit_batch_wait_ms, "200", 1, 10000, "longest the monitor waits for a batch to fill"),
+    I("audit", "claim_idle_ms", audit_claim_idle_ms, "30000", 100, 3600000,
+      "a spooled record read by a monitor that has not confirmed it for this long is taken over by another"),
 
     L("limits", "body_max", body_max, "1048576", 1024, 64L * 1024 * 1024, "largest request body, bytes"),
     I("limits", "json_depth", json_depth, "64", 2, 1000, "deepest JSON nesting accepted"),

@@ -79,6 +79,11 @@ struct gw_config {
 
     /* [mcp] */
     int mcp_page_size;                       /* items per page of the lists on /mcp */
+    /* [audit] */
+    char audit_spool_fallback[CFG_STR_MAX]; /* records Redis refused; "" = warn log only */
+    int audit_batch;                 /* most records per audit_log transaction */
+    int audit_batch_wait_ms;         /* longest a batch waits to fill */
+    int audit_claim_idle_ms;         /* a record pending this long on a consumer is taken over */
 
     /* [limits] */
     long body_max;

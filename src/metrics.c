@@ -69,6 +69,8 @@ struct segment {
     atomic_uint_fast64_t dropped;
     atomic_int streams;                     /* responders holding a long stream */
     atomic_int pool_max;                    /* most responders the supervisor may run */
+    atomic_int spool_seen;                  /* the monitor has reported the audit spool */
+    atomic_int_fast64_t spool_length, spool_age_ms;
     struct slot slots[METRICS_SLOTS];
     atomic_uint_fast64_t requests[PLANES][ROUTE_ROWS][NSTATUS];
     struct hist latency[PLANES][ROUTE_ROWS];
@@ -194,6 +196,15 @@ void metrics_stream_end(void)
 void metrics_restart(void)
 {
     atomic_fetch_add_explicit(&seg()->restarts, 1, memory_order_relaxed);
+}
+
+void metrics_audit_spool(int64_t length, int64_t oldest_age_ms)
+{
+    struct segment *s = seg();
+
+    atomic_store(&s->spool_length, length);
+    atomic_store(&s->spool_age_ms, oldest_age_ms);
+    atomic_store(&s->spool_seen, 1);
 }
 
 void metrics_set_generation(unsigned generation)
@@ -537,6 +548,15 @@ static void render_processes(struct out *o, struct segment *s)
     family(o, "reload_generation", "gauge",
            "Configuration generation: 1 at start, one more on each successful SIGHUP reload.");
     outf(o, "mcpgw_reload_generation %u\n", atomic_load(&s->generation));
+    if (atomic_load(&s->spool_seen)) {
+        family(o, "audit_spool_length", "gauge",
+               "Tool-call audit records in the Redis spool, not yet written to audit_log.");
+        outf(o, "mcpgw_audit_spool_length %lld\n", (long long)atomic_load(&s->spool_length));
+        family(o, "audit_spool_oldest_age_seconds", "gauge",
+               "Age of the oldest record in the tool-call audit spool.");
+        outf(o, "mcpgw_audit_spool_oldest_age_seconds %.3f\n",
+             (double)atomic_load(&s->spool_age_ms) / 1000.0);
+    }
     family(o, "process_cpu_seconds_total", "counter",
            "User and system CPU time of the gateway's processes on this host, by role.");
     if (sup != 0 && proc_usage(sup, &sup_cpu, &sup_rss) == 0)

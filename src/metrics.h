@@ -28,6 +28,9 @@ void metrics_set_pool_max(int n);
 int metrics_slot_activity(int slot, unsigned *requests);
 void metrics_restart(void);                 /* a responder died unexpectedly */
 void metrics_set_generation(unsigned generation);
+/* The monitor's view of the tool-call audit spool (records not yet in
+ * audit_log, age of the oldest in ms), rendered once it has reported. */
+void metrics_audit_spool(int64_t length, int64_t oldest_age_ms);
 /* CPU time of a reaped responder, so that the CPU counter never goes back. */
 void metrics_add_retired_cpu_us(uint64_t us);
 /* "host" when a supervisor shares the segment, "process" otherwise

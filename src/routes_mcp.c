@@ -157,6 +157,7 @@ void route_mcp_post(struct gw_call *c)
     mc.who = c->who;
     mc.session = &s;
     mc.msg = &m;
+    mc.request_id = c->req->request_id;
     r = mcp_dispatch(&mc);
     http_send_json(c->res, 200, r);
     json_object_put(r);

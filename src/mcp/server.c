@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "audit_spool.h"
 #include "build-config.h"
 #include "health.h"
 #include "js.h"
@@ -389,7 +390,7 @@ static struct json_object *list(struct mcp_call *mc, enum list_kind k)
     return jr_result(mc->msg->id, r);
 }
 
-static struct json_object *tools_call(struct mcp_call *mc)
+static struct json_object *builtin_call(struct mcp_call *mc)
 {
     const char *name = js_str(mc->msg->params, "name");
     struct json_object *args = js_get(mc->msg->params, "arguments", json_type_object), *out = NULL, *r,
@@ -425,6 +426,46 @@ static struct json_object *tools_call(struct mcp_call *mc)
         return jr_result(mc->msg->id, r);
     }
     return jr_error(mc->msg->id, JR_INVALID_PARAMS, "Unknown tool", json_object_new_string(name));
+}
+
+/* Every tools/call is audited, whatever its answer: one spool record. */
+static void audit_call(struct mcp_call *mc, struct json_object *answer, int64_t started_ms)
+{
+    struct json_object *error = js_get(answer, "error", json_type_object),
+                       *result = js_get(answer, "result", json_type_object), *is_error;
+    struct audit_tool_call rec = {
+        .user_id = mc->who->user_id,
+        .tenant_id = mc->who->tenant_id,
+        .session_id = mc->session != NULL ? mc->session->id : NULL,
+        .server_name = "gateway",
+        .server_id = "gateway",
+        .tool = js_str(mc->msg->params, "name"),
+        .outcome = AUDIT_CALL_OK,
+        .duration_ms = gw_monotonic_ms() - started_ms,
+        .request_id = mc->request_id,
+        .jsonrpc_id = mc->msg->id,
+        .arguments = js_get(mc->msg->params, "arguments", json_type_object),
+    };
+
+    if (error != NULL) {
+        struct json_object *code = js_get(error, "code", json_type_int);
+
+        rec.outcome = AUDIT_CALL_ERROR;
+        rec.error_code = code != NULL ? json_object_get_int(code) : JR_INTERNAL_ERROR;
+    } else if (result != NULL && json_object_object_get_ex(result, "isError", &is_error) &&
+               json_object_get_boolean(is_error)) {
+        rec.outcome = AUDIT_CALL_TOOL_ERROR;
+    }
+    audit_spool_tool_call(mc->app, &rec);
+}
+
+static struct json_object *tools_call(struct mcp_call *mc)
+{
+    int64_t started = gw_monotonic_ms();
+    struct json_object *r = builtin_call(mc);
+
+    audit_call(mc, r, started);
+    return r;
 }
 
 struct json_object *mcp_dispatch(struct mcp_call *mc)

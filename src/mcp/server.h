@@ -16,6 +16,7 @@ struct mcp_call {
     const struct gw_identity *who;
     const struct ms_session *session;   /* NULL for initialize */
     const struct jr_msg *msg;
+    const char *request_id;             /* the HTTP request's id, for the audit */
 };
 
 /* The InitializeResult for a negotiated version (caller puts it). */

@@ -395,8 +395,9 @@ it_check_sanitizer_logs() {
 	fi
 }
 
-# children PID: direct children of PID, sorted.
-children() { pgrep -P "$1" | sort -n | tr '\n' ' '; }
+# children PID: the responders among the direct children of PID (not the
+# monitor, mcpgw-monitor), sorted.
+children() { pgrep -x mcp-gateway -P "$1" | sort -n | tr '\n' ' '; }
 
 # --- upstream MCP servers (tests/node, official TypeScript SDK) ----------------
 

@@ -125,7 +125,7 @@ wait "$slow"
 # /health/components also asked each plane's /health through the web server.
 scrape "$API_A"
 health_before=$(val "$(req api /health 200)")
-victim=$(pgrep -P "$SERVE_PID" | head -n1)
+victim=$(pgrep -x mcp-gateway -P "$SERVE_PID" | head -n1)
 kill -KILL "$victim"
 wait_until 5 eval 'scrape "$API_A"; [ "$(val mcpgw_responder_restarts_total)" = 1 ]'
 check "host A: killing a responder counts one restart" eval '[ "$(val mcpgw_responder_restarts_total)" = 1 ]'

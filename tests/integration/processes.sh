@@ -25,7 +25,7 @@ hup_and_wait() {
 	wait_until 15 eval '[ "$(grep -c "\"event\":\"$1\"" "$LOG")" -gt "$before" ]'
 }
 # responders: how many children the supervisor has now.
-responders() { pgrep -P "$SERVE_PID" | wc -l; }
+responders() { pgrep -x mcp-gateway -P "$SERVE_PID" | wc -l; }
 
 # --- HEAD through the web server -----------------------------------------------------
 head_req() { curl -sS -I --max-time 5 --cacert "$CA" "$@" 2>&1 | tr -d '\r'; }
@@ -116,7 +116,7 @@ CERT=$IT_DIR/certs/tls.crt KEY=$IT_DIR/certs/tls.key
 it_write_conf
 
 # --- respawns and crash loops ----------------------------------------------------
-victim=$(pgrep -P "$SERVE_PID" | head -n1)
+victim=$(pgrep -x mcp-gateway -P "$SERVE_PID" | head -n1)
 kill -KILL "$victim"
 wait_until 5 logged responder_respawned
 check "a responder killed with SIGKILL is replaced and the respawn logged" \
@@ -195,7 +195,7 @@ sed -e 's/^plane = .*/plane = api/' -e "s|^jwks_uri = .*|jwks_uri = file://$IT_D
 kill -HUP "$P3"
 wait_until 15 grep -q '"event":"reload_failed"' "$IT_DIR/p3.log"
 pkill -KILL -P "$P3"
-wait_until 5 eval '[ "$(pgrep -P "$P3" | wc -l)" = 1 ]'
+wait_until 5 eval '[ "$(pgrep -x mcp-gateway -P "$P3" | wc -l)" = 1 ]'
 check "after a refused reload (plane = api in it), respawned responders keep serving the mcp plane" \
 	eval '[ "$(mcp_meta)" = "Status: 200 OK" ]'
 

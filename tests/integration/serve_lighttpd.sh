@@ -13,7 +13,7 @@ it_check_http_contract "serve+lighttpd"
 # --- SIGKILL of a responder: replaced within one second -------------------------
 before=$(children "$SERVE_PID")
 n_before=$(echo "$before" | wc -w)
-victim=$(pgrep -P "$SERVE_PID" | head -n1)
+victim=$(pgrep -x mcp-gateway -P "$SERVE_PID" | head -n1)
 if [ -z "$victim" ]; then
 	not_ok "supervisor has responder children"
 else

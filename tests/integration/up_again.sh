@@ -59,7 +59,7 @@ ok "scripts/up starts the stack on $A/$B"
 mkdir -p "$IT_DIR/certs" && cp "$VAR/certs/ca.pem" "$IT_DIR/certs/ca.pem"
 serve_pid() { head -n1 "$VAR/run/gateway.pid"; }
 web_pid() { head -n1 "$VAR/lighttpd/lighttpd.pid"; }
-responders() { pgrep -P "$(serve_pid)" | wc -l; }
+responders() { pgrep -x mcp-gateway -P "$(serve_pid)" | wc -l; }
 SERVE1=$(serve_pid) WEB1=$(web_pid)
 head -c 5000 /dev/zero | tr '\0' x >"$IT_DIR/body"
 
