@@ -45,7 +45,7 @@ burst() {
 }
 
 # pool PIDFILE: responders of that supervisor now.
-pool() { pgrep -P "$(head -n1 "$1")" | wc -l; }
+pool() { pgrep -x mcp-gateway -P "$(head -n1 "$1")" | wc -l; }
 # watch_pool PIDFILE FILE: the largest pool seen goes to FILE, until killed.
 watch_pool() {
 	local max=0 n
