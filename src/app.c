@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "mcp/catalog.h"
 #include "store_pg.h"
 #include "store_redis.h"
 #include "upstream.h"
@@ -85,6 +86,7 @@ void app_free(struct gw_app *app)
 {
     auth_state_free(app);
     up_state_free(app);
+    cat_state_free(app);
     rds_close(app);
     pg_close(app);
 }

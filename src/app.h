@@ -11,6 +11,7 @@
 
 struct auth_state;
 struct up_state;
+struct cat_state;
 
 struct gw_app {
     struct gw_config cfg;
@@ -23,6 +24,7 @@ struct gw_app {
     int pg_failures;
     struct auth_state *auth;         /* owned by auth_*; NULL until first use */
     struct up_state *upstream;       /* owned by up_*: the kept-alive curl handle */
+    struct cat_state *catalog;       /* owned by cat_*: the cached catalog snapshot */
     int64_t started_ms;
     unsigned long requests;
 };

@@ -18,6 +18,7 @@
 #include "health.h"
 #include "log.h"
 #include "manual.h"
+#include "mcp/catalog.h"
 #include "registry.h"
 #include "responder.h"
 #include "router.h"
@@ -536,6 +537,17 @@ static int cmd_rekey(const char *config_path, int argc, char **argv)
     }
     printf("%d credential%s re-sealed under %s; set security.secret_key_file to it and reload\n",
            n, n == 1 ? "" : "s", new_key);
+    {
+        /* The MCP plane's catalog in Redis carries the sealed credentials:
+         * it must hold the new ones. */
+        struct gw_app app;
+
+        app_init(&app, &cfg, PLANE_NONE);
+        if (cat_rebuild(&app, err, sizeof(err)) != 0)
+            fprintf(stderr, "warning: rekey: the MCP catalog in Redis was not rebuilt (%s); "
+                            "it is rebuilt from the registry when next found stale\n", err);
+        app_free(&app);
+    }
     return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "audit.h"
 #include "auth.h"
 #include "log.h"
+#include "mcp/catalog.h"
 #include "secrets.h"
 #include "store_pg.h"
 #include "upstream.h"
@@ -411,38 +412,62 @@ static int open_sealed(const struct sec_key *key, const char *server_id, const c
     return rc;
 }
 
-static int creds_open(struct gw_app *app, const char *server_id, const char *type,
-                      const char *hex, const char *key_id, struct creds *c, struct reg_error *e)
+int reg_creds_open(struct gw_app *app, const char *server_id, const char *type, const char *hex,
+                   const char *key_id, struct json_object **obj, struct up_auth *au,
+                   enum reg_creds_failure *why)
 {
     const struct sec_key *key;
     unsigned char *pt = NULL;
     size_t pl = 0;
-    char why[256];
+    char err[256];
 
-    memset(c, 0, sizeof(*c));
+    *obj = NULL;
+    *why = REG_CREDS_NONE;
     if (strcmp(type, "none") == 0 || hex == NULL || hex[0] == '\0') {
-        auth_from_json(NULL, "none", &c->auth);
+        auth_from_json(NULL, "none", au);
         return 0;
     }
-    key = sec_key_for(&app->cfg, why, sizeof(why));
+    key = sec_key_for(&app->cfg, err, sizeof(err));
     if (key == NULL) {
-        log_error("secret_key_unavailable", "%s", why);
-        return fail(e, REG_UNAVAILABLE, NULL, "secret_key_unavailable", NULL,
-                    "the key that seals upstream credentials is not available");
+        log_error("secret_key_unavailable", "%s", err);
+        *why = REG_CREDS_NO_KEY;
+        return -1;
     }
     if (key_id == NULL || strcmp(key_id, key->id) != 0 ||
         open_sealed(key, server_id, hex, &pt, &pl) != 0) {
         log_error("secret_open_failed", "server %s: credentials sealed under key %s do not open "
                   "with key %s", server_id, key_id ? key_id : "-", key->id);
+        *why = REG_CREDS_KEY_MISMATCH;
+        return -1;
+    }
+    *obj = json_tokener_parse((const char *)pt);
+    sec_free(pt, pl);
+    if (*obj == NULL) {
+        *why = REG_CREDS_CORRUPT;
+        return -1;
+    }
+    auth_from_json(*obj, type, au);
+    return 0;
+}
+
+static int creds_open(struct gw_app *app, const char *server_id, const char *type,
+                      const char *hex, const char *key_id, struct creds *c, struct reg_error *e)
+{
+    enum reg_creds_failure why;
+
+    memset(c, 0, sizeof(*c));
+    if (reg_creds_open(app, server_id, type, hex, key_id, &c->obj, &c->auth, &why) == 0)
+        return 0;
+    switch (why) {
+    case REG_CREDS_NO_KEY:
+        return fail(e, REG_UNAVAILABLE, NULL, "secret_key_unavailable", NULL,
+                    "the key that seals upstream credentials is not available");
+    case REG_CREDS_KEY_MISMATCH:
         return fail(e, REG_UNAVAILABLE, NULL, "secret_key_mismatch", NULL,
                     "the stored credentials of this server cannot be opened with the configured key");
-    }
-    c->obj = json_tokener_parse((const char *)pt);
-    sec_free(pt, pl);
-    if (c->obj == NULL)
+    default:
         return fail(e, REG_INTERNAL, NULL, "secret_corrupt", NULL, "stored credentials are unreadable");
-    auth_from_json(c->obj, type, &c->auth);
-    return 0;
+    }
 }
 
 /* --- body validation ---------------------------------------------------------- */
@@ -919,6 +944,7 @@ int reg_register(struct gw_app *app, const struct reg_actor *a, struct json_obje
     log_info("server_registered", "server %s (%s) tenant %s, %zu tools", b.name, id,
              tenant ? tenant : "(shared)",
              cat.tools ? json_object_array_length(cat.tools) : (size_t)0);
+    cat_server_changed(app, id);
     rc = 0;
 out:
     free(sealed);
@@ -1159,6 +1185,11 @@ static int write_audited(struct gw_app *app, const struct reg_actor *a, const ch
         fail(e, REG_UNAVAILABLE, NULL, "database_error", NULL, "the change could not be committed");
         goto drop;
     }
+    /* Committed: the MCP plane's catalog follows. */
+    if (strcmp(action, "server.delete") == 0)
+        cat_server_removed(app, id);
+    else
+        cat_server_changed(app, id);
     return 0;
 rollback:
     rollback(c);
@@ -1397,6 +1428,7 @@ int reg_refresh(struct gw_app *app, const struct reg_actor *a, const char *id,
         fail(e, REG_UNAVAILABLE, NULL, "database_error", NULL, "the refresh could not be committed");
         goto out;
     }
+    cat_server_changed(app, id);
     json_object_object_add(diff, "server_id", json_object_new_string(id));
     *out = diff;
     diff = NULL;
@@ -1418,10 +1450,14 @@ int reg_health(struct gw_app *app, const struct reg_actor *a, const char *id,
         "UPDATE servers SET last_health_status = $2, last_latency_ms = $3::int, last_health_at = now(),"
         " status = CASE WHEN $2 = 'healthy' THEN 'active' WHEN $4 = 'unreachable' THEN 'unreachable'"
         "   ELSE 'unhealthy' END"
-        " WHERE id = $1::uuid RETURNING to_json(last_health_at) #>> '{}'"; /* RFC 3339, as in the row's JSON */
+        " FROM (SELECT status AS old FROM servers WHERE id = $1::uuid FOR UPDATE) o"
+        " WHERE id = $1::uuid"
+        /* RFC 3339, as in the row's JSON; and whether the status moved. */
+        " RETURNING to_json(last_health_at) #>> '{}', o.old IS DISTINCT FROM servers.status";
     struct reach x;
     char why[512], lat[24];
     long latency = -1;
+    bool moved = false;
     enum up_status st;
     PGconn *c;
     PGresult *r;
@@ -1450,8 +1486,11 @@ int reg_health(struct gw_app *app, const struct reg_actor *a, const char *id,
         json_object_object_add(*out, "detail", st == UP_OK ? NULL : json_object_new_string(why));
         json_object_object_add(*out, "latency_ms", st == UP_OK ? json_object_new_int64(latency) : NULL);
         json_object_object_add(*out, "checked_at", json_object_new_string(PQgetvalue(r, 0, 0)));
+        moved = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
         PQclear(r);
     }
+    if (moved)
+        cat_server_changed(app, id);
     rc = 0;
 out:
     reach_close(&x);

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <json-c/json.h>
 
+#include "upstream.h"
+
 struct gw_app;
 struct gw_config;
 
@@ -85,6 +87,16 @@ int reg_search_tools(struct gw_app *app, const struct reg_actor *a, const char *
  * transaction: all or nothing. *count is how many were re-sealed. */
 int reg_rekey(const struct gw_config *cfg, const char *new_key_file, int *count,
               char *err, size_t n);
+
+enum reg_creds_failure { REG_CREDS_NONE = 0, REG_CREDS_NO_KEY, REG_CREDS_KEY_MISMATCH,
+                         REG_CREDS_CORRUPT };
+/* Open the sealed credentials of server_id as PostgreSQL stores them (type,
+ * hex of auth_secret, auth_key_id) with the responder's secret key: 0 with au
+ * filled (type "none" when there are none) pointing into *obj, which the
+ * caller puts; or -1 logged, with why. */
+int reg_creds_open(struct gw_app *app, const char *server_id, const char *type, const char *hex,
+                   const char *key_id, struct json_object **obj, struct up_auth *au,
+                   enum reg_creds_failure *why);
 
 /* Helpers the routes and tests share. */
 bool reg_name_valid(const char *name);

@@ -34,6 +34,13 @@ struct cat_server {
     struct json_object *tools, *prompts, *resources, *resource_templates;
     /* Unsealed upstream credentials; owned by the snapshot. */
     struct up_auth auth;
+    /* The credentials are sealed but could not be opened here (no key, or
+     * another key): auth.type is kept, its secret fields are NULL. */
+    bool auth_unavailable;
+    const char *description;              /* never NULL */
+    struct json_object *tags;             /* array of strings, never NULL */
+    /* Owned storage the pointers above borrow from. */
+    struct json_object *entry, *auth_obj;
 };
 
 struct cat_snapshot {
@@ -50,7 +57,12 @@ enum cat_status { CAT_OK = 0, CAT_UNAVAILABLE };
  * CAT_UNAVAILABLE with why when neither store can give it. */
 enum cat_status cat_current(struct gw_app *app, const struct cat_snapshot **out, char *why,
                             size_t n);
-/* May this identity see and use the server (tenant, required_roles)? */
+/* May this identity see and use the server? Its tenant is the caller's (or
+ * the server is shared: no tenant), and the caller holds every role in
+ * required_roles, a role being held when it names one of the caller's
+ * effective gateway roles (auth_role_name) or is an entry of the token's
+ * roles claim. Maintenance does not hide a server here (listings leave it
+ * out; a call can then say why). */
 bool cat_visible(const struct cat_server *s, const struct gw_identity *who);
 /* The server called name in who's visible scope, or NULL. */
 const struct cat_server *cat_find(const struct cat_snapshot *c, const struct gw_identity *who,
@@ -68,6 +80,18 @@ int cat_server_changed(struct gw_app *app, const char *server_id);
 int cat_server_removed(struct gw_app *app, const char *server_id);
 /* Rebuild the whole Redis catalog from PostgreSQL. */
 int cat_rebuild(struct gw_app *app, char *why, size_t n);
+/* Parse one catalog entry (the JSON held in Redis, as written from
+ * PostgreSQL) into out, credentials still sealed (auth.type only). 0, or -1
+ * with why; out is then cleared. Free with cat_server_clear. */
+int cat_entry_parse(const char *json, size_t len, struct cat_server *out, char *why, size_t n);
+void cat_server_clear(struct cat_server *s);
+
+/* Opaque list cursors: kind ('t' tools, 'p' prompts, 'r' resources, 'T'
+ * resource templates) and the key of the last item of the page (the next
+ * page starts after it). decode: 0, or -1 for anything else (-32602). */
+int cat_cursor_encode(char kind, const char *after, char *out, size_t n);
+int cat_cursor_decode(const char *cursor, char kind, char *after, size_t n);
+
 /* Drop the responder's cached snapshot (tests, SIGHUP, fork). */
 void cat_state_free(struct gw_app *app);
 
