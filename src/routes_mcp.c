@@ -39,6 +39,11 @@ static int common_checks(struct gw_call *c)
     const char *version = http_header(c->req, "MCP-Protocol-Version");
     char msg[160];
 
+    if (!mt_host_allowed(&c->app->cfg, c->req->host)) {
+        log_warn("mcp_host_refused", "Host %.200s is not one of the MCP plane's names", c->req->host);
+        rpc_fail(c, 403, JR_INVALID_REQUEST, "Forbidden: this Host is not the MCP endpoint's");
+        return -1;
+    }
     if (!mt_origin_allowed(&c->app->cfg, c->req->origin)) {
         log_warn("mcp_origin_refused", "Origin %.200s is not allowed", c->req->origin);
         rpc_fail(c, 403, JR_INVALID_REQUEST, "Forbidden: this Origin is not allowed");
