@@ -233,6 +233,7 @@ void route_servers_mcp_post(struct gw_call *c)
 static void mcp_delete(struct gw_call *c, const char *endpoint)
 {
     struct ms_session s;
+    struct mpx_call pc;
 
     if (require_session(c, &s, endpoint) != 0)
         return;
@@ -240,6 +241,12 @@ static void mcp_delete(struct gw_call *c, const char *endpoint)
         sessions_unavailable(c);
         return;
     }
+    memset(&pc, 0, sizeof(pc));
+    pc.app = c->app;
+    pc.res = c->res;
+    pc.who = c->who;
+    pc.session = &s;
+    mpx_end_upstreams(&pc);
     log_info("mcp_session_ended", "session %.8s... ended by its client", s.id);
     http_send_head(c->res, 204, NULL);
 }

@@ -126,6 +126,8 @@ struct xfer {
     void *relay_arg;
     bool client_gone;
     int64_t done_at;                /* monotonic ms when the answer arrived */
+    int (*tick)(void *arg);
+    int64_t last_tick;
 };
 
 /* How long a stream may go on after its answer before we close it. */
@@ -140,7 +142,22 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
     (void)dlnow;
     (void)ultotal;
     (void)ulnow;
-    return x->done && x->done_at > 0 && gw_monotonic_ms() - x->done_at > UP_DRAIN_MS;
+    if (x->done)
+        return x->done_at > 0 && gw_monotonic_ms() - x->done_at > UP_DRAIN_MS;
+    if (x->tick != NULL) {
+        int64_t now = gw_monotonic_ms();
+
+        if (x->last_tick == 0)
+            x->last_tick = now;
+        if (now - x->last_tick >= 1000) {
+            x->last_tick = now;
+            if (x->tick(x->relay_arg) != 0) {
+                x->client_gone = true;
+                return 1;
+            }
+        }
+    }
+    return 0;
 }
 
 /* Connect-time half of the URL policy: the address curl is about to connect
@@ -417,7 +434,7 @@ static CURLcode perform(struct conn *c, const char *method, const char *url, con
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    if (x->relay != NULL) {
+    if (x->relay != NULL || x->tick != NULL) {
         curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
         curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
@@ -1179,6 +1196,7 @@ again:
     x.want_jid = want;
     if (f != NULL) {
         x.relay = f->relay;
+        x.tick = f->tick;
         x.relay_arg = f->relay_arg;
     }
     hdr = mcp_headers(c, true);
@@ -1309,4 +1327,19 @@ enum up_status up_send(struct gw_app *app, const struct up_target *t, const stru
     conn_close(&c);
     log_outcome("send", t, st, why);
     return st;
+}
+
+void up_end(struct gw_app *app, const struct up_target *t, const struct up_session *s)
+{
+    struct conn c;
+    char why[256];
+
+    if (s->id[0] == '\0' || conn_open(&c, app, t, why, sizeof(why)) != UP_OK) {
+        conn_close(&c);
+        return;
+    }
+    gw_strlcpy(c.session_id, s->id, sizeof(c.session_id));
+    gw_strlcpy(c.protocol_version, s->protocol_version, sizeof(c.protocol_version));
+    end_session(&c);
+    conn_close(&c);
 }

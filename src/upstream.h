@@ -67,6 +67,9 @@ struct up_forward {
     bool session_changed;           /* out: opened or re-opened: keep it */
     struct json_object *client_caps; /* declared to the upstream when opening; may be NULL */
     up_relay_fn relay;              /* may be NULL: other messages are dropped */
+    /* About once a second while the call waits (relay_arg): non-zero stops
+     * it (the client went away). May be NULL. */
+    int (*tick)(void *arg);
     void *relay_arg;
 };
 
@@ -76,6 +79,8 @@ struct up_forward {
  * *answer: the upstream's JSON-RPC response, result or error, owned. */
 enum up_status up_forward(struct gw_app *app, struct up_forward *f, struct json_object *msg,
                           struct json_object **answer, char *why, size_t n);
+/* End a kept upstream session (DELETE, briefly, best effort). */
+void up_end(struct gw_app *app, const struct up_target *t, const struct up_session *s);
 /* Send a notification or a response (no answer expected) on a kept session. */
 enum up_status up_send(struct gw_app *app, const struct up_target *t, const struct up_session *s,
                        struct json_object *msg, char *why, size_t n);

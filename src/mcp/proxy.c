@@ -17,6 +17,7 @@
 #define KEY_MAX 256
 #define RELAY_PREFIX "gw:"
 #define RELAY_MARGIN_MS 1000     /* a relayed request's key outlives the call by this */
+#define SEND_MS 2000             /* a notification or answer passed on, at most */
 
 /* How each failure of an upstream call reaches the client. */
 static const struct {
@@ -69,9 +70,19 @@ struct relay {
     const struct cat_server *srv;
     const struct up_session *ups;    /* as up_forward fills it */
     int64_t ttl_ms;                  /* of relayed request ids */
+    struct json_object *progress_token; /* the request's own, borrowed; may be NULL */
     bool streaming;                  /* our event stream has begun */
+    int64_t last_write;              /* monotonic ms of our last event */
     int events;
 };
+
+static bool same_id(struct json_object *a, struct json_object *b)
+{
+    if (json_object_is_type(a, json_type_int) && json_object_is_type(b, json_type_int))
+        return json_object_get_int64(a) == json_object_get_int64(b);
+    return json_object_is_type(a, json_type_string) && json_object_is_type(b, json_type_string) &&
+           strcmp(json_object_get_string(a), json_object_get_string(b)) == 0;
+}
 
 static int sse_event(struct http_response *res, struct json_object *msg)
 {
@@ -92,6 +103,7 @@ static int stream_begin(struct relay *r)
     if (r->streaming)
         return 0;
     r->streaming = true;
+    r->last_write = gw_monotonic_ms();
     http_add_header(r->pc->res, "X-Accel-Buffering", "no");
     if (http_send_head(r->pc->res, 200, "text/event-stream") != 0 || http_flush(r->pc->res) != 0) {
         r->pc->res->client_gone = true;
@@ -137,6 +149,23 @@ static int rewrite_request_id(struct relay *r, struct json_object *msg)
     return 1;
 }
 
+/* Only what belongs to this call reaches the client: an upstream must not
+ * answer, or report progress on, another of the client's requests (which
+ * may be in flight to another server). */
+static bool belongs_here(struct relay *r, struct json_object *msg)
+{
+    const char *method = js_str(msg, "method");
+    struct json_object *params, *token;
+
+    if (method == NULL)
+        return false;
+    if (strcmp(method, "notifications/progress") != 0)
+        return true;
+    params = js_get(msg, "params", json_type_object);
+    return r->progress_token != NULL && params != NULL &&
+           json_object_object_get_ex(params, "progressToken", &token) && same_id(token, r->progress_token);
+}
+
 static int on_upstream_message(void *arg, struct json_object *msg)
 {
     struct relay *r = arg;
@@ -145,11 +174,33 @@ static int on_upstream_message(void *arg, struct json_object *msg)
         return -1;
     if (msg == NULL)
         return 0;
-    if (json_object_object_get_ex(msg, "method", NULL) && json_object_object_get_ex(msg, "id", NULL) &&
-        rewrite_request_id(r, msg) <= 0)
+    if (!belongs_here(r, msg)) {
+        log_info("mcp_relay_dropped", "server %s sent a message that is not part of this call; dropped",
+                 r->srv->name);
+        return 0;
+    }
+    if (json_object_object_get_ex(msg, "id", NULL) && rewrite_request_id(r, msg) <= 0)
         return r->pc->res->client_gone ? -1 : 0;
     r->events++;
+    r->last_write = gw_monotonic_ms();
     return sse_event(r->pc->res, msg);
+}
+
+/* A long quiet wait on an open stream: a comment keeps proxies from timing
+ * it out and tells us when the client has gone (then the call stops). */
+static int on_tick(void *arg)
+{
+    struct relay *r = arg;
+    struct http_response *res = r->pc->res;
+
+    if (!r->streaming || gw_monotonic_ms() - r->last_write < (int64_t)r->pc->app->cfg.keepalive_seconds * 1000)
+        return 0;
+    r->last_write = gw_monotonic_ms();
+    if (http_write(res, ": keep-alive\n\n", 14) != 0 || http_flush(res) != 0) {
+        res->client_gone = true;
+        return -1;
+    }
+    return 0;
 }
 
 static void deliver(struct relay *r, struct json_object *answer)
@@ -176,6 +227,14 @@ static void fill_target(struct up_target *t, const struct cat_server *srv)
     t->auth = &srv->auth;
     t->timeout_ms = srv->timeout_ms;
     t->cache_id = srv->id;
+}
+
+/* For what needs no answer: briefly, as the client waits on each in turn. */
+static void fill_send_target(struct up_target *t, const struct cat_server *srv)
+{
+    fill_target(t, srv);
+    if (t->timeout_ms <= 0 || t->timeout_ms > SEND_MS)
+        t->timeout_ms = SEND_MS;
 }
 
 /* Forward msg (its id the client's) to srv; the answer, or an error naming
@@ -224,11 +283,18 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
     r.srv = srv;
     r.ups = &us;
     r.ttl_ms = call_timeout_ms(pc->app, srv) + RELAY_MARGIN_MS;
+    {
+        struct json_object *meta = js_get(js_get(msg, "params", json_type_object), "_meta", json_type_object);
+
+        if (meta != NULL)
+            json_object_object_get_ex(meta, "progressToken", &r.progress_token);
+    }
     memset(&f, 0, sizeof(f));
     f.t = &t;
     f.session = &us;
     f.client_caps = kept == NULL ? ms_client_caps(pc->app, pc->session->id) : NULL;
     f.relay = on_upstream_message;
+    f.tick = on_tick;
     f.relay_arg = &r;
     st = up_forward(pc->app, &f, msg, &answer, why, sizeof(why));
     json_object_put(f.client_caps);
@@ -505,7 +571,7 @@ static void relay_answer(struct mpx_call *pc, const char *rid)
     if (json_object_deep_copy(pc->msg->root, &copy, NULL) != 0)
         goto out;
     json_object_object_add(copy, "id", json_object_get(oid));
-    fill_target(&t, srv);
+    fill_send_target(&t, srv);
     st = up_send(pc->app, &t, &us, copy, why, sizeof(why));
     if (st != UP_OK)
         log_warn("mcp_relay", "the answer to server %s was not delivered: %s: %s", srv->name,
@@ -549,11 +615,34 @@ void mpx_client_message(struct mpx_call *pc, const char *only)
         memset(&us, 0, sizeof(us));
         gw_strlcpy(us.id, u->session_id, sizeof(us.id));
         gw_strlcpy(us.protocol_version, u->protocol_version, sizeof(us.protocol_version));
-        fill_target(&t, srv);
+        fill_send_target(&t, srv);
         st = up_send(pc->app, &t, &us, pc->msg->root, why, sizeof(why));
         if (st != UP_OK)
             log_info("mcp_notification", "%s to server %s: %s: %s", pc->msg->method, srv->name,
                      up_status_name(st), why);
+    }
+}
+
+void mpx_end_upstreams(struct mpx_call *pc)
+{
+    const struct cat_snapshot *snap = NULL;
+    char why[256];
+
+    if (pc->session->nup == 0 || cat_current(pc->app, &snap, why, sizeof(why)) != CAT_OK)
+        return;
+    for (int i = 0; i < pc->session->nup; i++) {
+        const struct ms_upstream *u = &pc->session->up[i];
+        const struct cat_server *srv = server_by_id(snap, pc->who, u->server_id);
+        struct up_session us;
+        struct up_target t;
+
+        if (srv == NULL)
+            continue;
+        memset(&us, 0, sizeof(us));
+        gw_strlcpy(us.id, u->session_id, sizeof(us.id));
+        gw_strlcpy(us.protocol_version, u->protocol_version, sizeof(us.protocol_version));
+        fill_send_target(&t, srv);
+        up_end(pc->app, &t, &us);
     }
 }
 

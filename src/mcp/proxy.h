@@ -44,6 +44,8 @@ void mpx_forward(struct mpx_call *pc, const struct cat_server *srv);
  * upstream sessions (only_server_id non-NULL: only that server's; a copy, as
  * this reads the catalog again). The caller answers 202. */
 void mpx_client_message(struct mpx_call *pc, const char *only_server_id);
+/* The session ends: end its upstream sessions too (best effort, briefly). */
+void mpx_end_upstreams(struct mpx_call *pc);
 /* The virtual server's InitializeResult for a negotiated version. */
 struct json_object *mpx_initialize_result(const struct cat_server *srv, const char *version);
 

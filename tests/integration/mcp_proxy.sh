@@ -158,6 +158,15 @@ ELAPSED=$(($(date +%s%3N) - START))
 check "a call past the server's timeout_ms (2500): -32011 naming the server, within the deadline + 1 s ($ELAPSED ms)" \
 	eval '[ "$(ans .error.code)" = -32011 ] && [ "$(ans .error.data.server)" = relay ] && [ "$(ans .error.data.reason)" = timed_out ] && [ "$ELAPSED" -lt 3500 ] && [ "$ELAPSED" -ge 2400 ]'
 check "the timeout message names the server" eval 'ans .error.message | grep -q "relay"'
+# An upstream that takes requests and never answers, from the handshake on.
+curl -sS -X POST "${RELAY%/mcp}/hang" >/dev/null
+init "$MCP_B/mcp" "$USER_A"
+START=$(date +%s%3N)
+call "$MCP_B/mcp" "$SID" 42 relay__echo '{"text":"never"}'
+ELAPSED=$(($(date +%s%3N) - START))
+curl -sS -X POST "${RELAY%/mcp}/unhang" >/dev/null
+check "a hanging upstream (its initialize unanswered): -32011 within the deadline + 1 s ($ELAPSED ms)" \
+	eval '[ "$(ans .error.code)" = -32011 ] && [ "$(ans .error.data.reason)" = timed_out ] && [ "$ELAPSED" -lt 3500 ] && grep -q "\"hung\":true" "$REC"'
 curl -sSN --cacert "$CA" --max-time 10 -H "Authorization: Bearer $USER_A" -H "Accept: $ACCEPT" \
 	-H 'Content-Type: application/json' -H "Mcp-Session-Id: $SID_A" -H 'MCP-Protocol-Version: 2025-11-25' \
 	--data-binary '{"jsonrpc":"2.0","id":41,"method":"tools/call","params":{"name":"relay__slow","arguments":{}}}' \
@@ -258,8 +267,10 @@ for pool in A B; do
 	check "pool $pool: another tenant's server has no endpoint for us: 404" eval '[ "$HTTP_CODE" = 404 ]'
 	mcp "$base/servers/nosuch/mcp" "$USER_A" "$INIT"
 	check "pool $pool: an unknown server: 404" eval '[ "$HTTP_CODE" = 404 ]'
+	CLOSED=$(grep -c '"closed"' "$REC")
 	http DELETE "$V" -H "Authorization: Bearer $USER_A" -H "Mcp-Session-Id: $SID_V"
-	check "pool $pool: DELETE ends the virtual server session" eval '[ "$HTTP_CODE" = 204 ]'
+	check "pool $pool: DELETE ends the virtual server session, and its upstream session" \
+		eval '[ "$HTTP_CODE" = 204 ] && [ "$(grep -c "\"closed\"" "$REC")" = $((CLOSED + 1)) ]'
 done
 
 # --- expired sessions -----------------------------------------------------------------------

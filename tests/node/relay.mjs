@@ -4,6 +4,8 @@
 // prompt, a resource and a resource template. SSE answers (--json for JSON).
 //   --forbid-token T   answer 403 (and record it) to a request carrying T
 //   POST /forget       drop every session, as a restarted server would
+//   POST /hang, /unhang  from now on accept MCP requests and never answer them
+//                      (as hang.mjs does), or answer again
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema, ElicitResultSchema, GetPromptRequestSchema, ListPromptsRequestSchema,
@@ -93,6 +95,7 @@ function makeServer() {
 }
 
 const mcp = mcpEndpoint(makeServer, { record, json: Boolean(opts.json) });
+let hanging = false;
 listen(opts, (req, res) => {
   const path = new URL(req.url, 'http://x').pathname;
   if (opts['forbid-token'] && String(req.headers.authorization ?? '').includes(opts['forbid-token'])) {
@@ -100,6 +103,17 @@ listen(opts, (req, res) => {
     res.writeHead(403, { 'content-type': 'text/plain' });
     res.end('the client\'s own token reached the upstream');
     return;
+  }
+  if ((path === '/hang' || path === '/unhang') && req.method === 'POST') {
+    hanging = path === '/hang';
+    record({ hanging });
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(`${path.slice(1)}\n`);
+    return;
+  }
+  if (hanging && path === '/mcp') {
+    record({ http: req.method, hung: true, peer: req.socket.remotePort });
+    return; // nothing, ever: the client's deadline is what ends this
   }
   if (path === '/forget' && req.method === 'POST') {
     const n = mcp.sessions.size;
