@@ -10,6 +10,7 @@
 #include "app.h"
 #include "js.h"
 #include "log.h"
+#include "metrics.h"
 #include "store_redis.h"
 #include "upstream.h"
 #include "util.h"
@@ -407,6 +408,7 @@ static void tool_call_record(struct mpx_call *pc, const char *server, const char
     long long ms = (long long)(gw_monotonic_ms() - start_ms);
 
     (void)arguments;
+    metrics_count_labeled("mcp_tool_calls_total", "outcome", outcome);
     log_info("mcp_tool_call", "%s__%s by %s: %s in %lld ms", server, tool, pc->who->user_id, outcome, ms);
 }
 

@@ -285,5 +285,7 @@ check "an expired session on the virtual server: 404" eval '[ "$HTTP_CODE" = 404
 mcp "$MCP_B/mcp" "$USER_A" '{"jsonrpc":"2.0","id":1,"method":"ping"}' -H "Mcp-Session-Id: $SID_E"
 check "an expired session on /mcp: 404" eval '[ "$HTTP_CODE" = 404 ]'
 
+check "the host's metrics count tool calls by outcome (ok, timed_out, maintenance)" \
+	eval 'M=$(curl -sS --cacert "$CA" "$API_A/metrics"); grep -q "mcpgw_mcp_tool_calls_total{outcome=\"ok\"}" <<<"$M" && grep -q "mcpgw_mcp_tool_calls_total{outcome=\"timed_out\"}" <<<"$M" && grep -q "mcpgw_mcp_tool_calls_total{outcome=\"maintenance\"}" <<<"$M"'
 check "still no upstream saw a client's token" eval '! grep -q forbidden_token "$REC" "$RECJ"'
 it_check_sanitizer_logs
