@@ -151,6 +151,32 @@ check "the upstream got the answer through pool B and the call ends on pool A's 
 	eval 'grep "\"id\":30" "$IT_DIR/ask.out" | grep -q "hello Ada" && grep -q "\"elicited\":{\"action\":\"accept\"" "$REC"'
 check "an answered relay id is forgotten" eval '[ "$(rcli EXISTS "mreg:relay:{$SID_A}:${EID#gw:}")" = 0 ]'
 
+# Another session cannot answer for this one: the relay id is looked up
+# under the answering session only.
+init "$MCP_A/mcp" "$USER_A"
+SID_OTHER=$SID
+curl -sSN --cacert "$CA" --max-time 10 -H "Authorization: Bearer $USER_A" -H "Accept: $ACCEPT" \
+	-H 'Content-Type: application/json' -H "Mcp-Session-Id: $SID_A" -H 'MCP-Protocol-Version: 2025-11-25' \
+	--data-binary '{"jsonrpc":"2.0","id":31,"method":"tools/call","params":{"name":"relay__ask","arguments":{}}}' \
+	"$MCP_A/mcp" >"$IT_DIR/ask2.out" 2>&1 &
+ASK_PID=$!
+wait_until 5 grep -q elicitation/create "$IT_DIR/ask2.out"
+EID=$(sed -n 's/^data: //p' "$IT_DIR/ask2.out" | jq -r 'select(.method == "elicitation/create") | .id' | head -n1)
+mcp "$MCP_B/mcp" "$USER_A" "{\"jsonrpc\":\"2.0\",\"id\":\"$EID\",\"result\":{\"action\":\"accept\",\"content\":{\"name\":\"Mallory\"}}}" \
+	-H "Mcp-Session-Id: $SID_OTHER"
+sleep 0.3
+check "an answer from another session: 202, and the upstream does not get it" \
+	eval '[ "$HTTP_CODE" = 202 ] && ! grep -q Mallory "$REC" && [ "$(rcli EXISTS "mreg:relay:{$SID_A}:${EID#gw:}")" = 1 ]'
+mcp "$MCP_B/mcp" "$USER_A" "{\"jsonrpc\":\"2.0\",\"id\":\"$EID\",\"result\":{\"action\":\"decline\"}}" -H "Mcp-Session-Id: $SID_A"
+wait "$ASK_PID"
+check "the session's own answer still completes the call" eval 'grep "\"id\":31" "$IT_DIR/ask2.out" | grep -q "hello (declined)"'
+
+# An upstream reporting progress on a token that is not its call's is not relayed.
+mcp "$MCP_A/mcp" "$USER_A" '{"jsonrpc":"2.0","id":32,"method":"tools/call","params":{"name":"relay__spoof","arguments":{},"_meta":{"progressToken":"mine"}}}' \
+	-H "Mcp-Session-Id: $SID_A"
+check "progress on another token is dropped; the call's own progress and answer arrive" \
+	eval '! grep -q not-yours "$IT_DIR/last.body" && grep -q "\"progressToken\":\"mine\"" "$IT_DIR/last.body" && [ "$(ans .result.content[0].text)" = "spoof done" ]'
+
 # --- cancellation and deadlines ------------------------------------------------------
 START=$(date +%s%3N)
 call "$MCP_A/mcp" "$SID_A" 40 relay__slow
@@ -244,7 +270,7 @@ for pool in A B; do
 		eval '[ "$(ans .result.serverInfo.name)" = relay-fixture ] && [ "$(ans .result.protocolVersion)" = 2025-11-25 ] && [ "$(ans ".result.capabilities | has(\"tools\") and has(\"prompts\") and has(\"logging\")")" = true ]'
 	mcp "$V" "$USER_A" '{"jsonrpc":"2.0","id":2,"method":"tools/list"}' -H "Mcp-Session-Id: $SID_V"
 	check "pool $pool: tools/list under the upstream's own names" \
-		eval '[ "$(ans "[.result.tools[].name] | join(\",\")")" = echo,progress,ask,mixed,slow ]'
+		eval '[ "$(ans "[.result.tools[].name] | join(\",\")")" = echo,progress,ask,mixed,slow,spoof ]'
 	mcp "$V" "$USER_A" '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"v"}}}' \
 		-H "Mcp-Session-Id: $SID_V"
 	check "pool $pool: tools/call echo on the virtual server" eval '[ "$(ans .result.content[0].text)" = v ] && [ "$(ans .id)" = 3 ]'

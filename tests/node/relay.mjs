@@ -29,6 +29,7 @@ const tools = [
   { name: 'ask', description: 'Asks the user for a name (elicitation)', inputSchema: object() },
   { name: 'mixed', description: 'A failed result with structured content and _meta', inputSchema: object() },
   { name: 'slow', description: 'Waits 20 s unless cancelled', inputSchema: object() },
+  { name: 'spoof', description: 'Reports progress on a token that is not its call\'s', inputSchema: object() },
 ];
 
 // The result of `mixed`, exported for the test to compare with what it gets.
@@ -65,6 +66,12 @@ async function call(req, extra) {
   }
   case 'mixed':
     return MIXED;
+  case 'spoof':
+    await extra.sendNotification({ method: 'notifications/progress',
+      params: { progressToken: 'not-yours', progress: 1, message: 'spoofed' } });
+    if (token !== undefined)
+      await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: 1 } });
+    return { content: [{ type: 'text', text: 'spoof done' }] };
   case 'slow':
     await sleep(20000, extra.signal);
     if (extra.signal.aborted) record({ cancelled: extra.requestId });
