@@ -50,6 +50,9 @@ static const struct man_command commands[] = {
     { "servers", "list|get|register|remove|refresh ...",
       "list, show, register, remove or refresh upstream servers through the management API "
       "(MCPGW_API_URL, MCPGW_TOKEN, MCPGW_CA_FILE); servers --help for the options" },
+    { "catalog", "refresh [--json]",
+      "discover every upstream server in the caller's scope again, in parallel, through the "
+      "management API; lists what was refreshed and what is unavailable, and why" },
     { "import", "FILE [--header NAME=VALUE-FILE]... [--tenant ID | --shared] [--json]",
       "register the servers of an official MCP registry server.json that have a "
       "streamable-http remote, reporting each one imported or refused and why" },
@@ -677,9 +680,9 @@ int main(int argc, char **argv)
             break;
         }
     }
-    /* token, servers and import answer --help themselves, with their options. */
+    /* token, servers, catalog and import answer --help themselves, with their options. */
     if (wants_help(argc, argv) && strcmp(cmd, "token") != 0 && strcmp(cmd, "servers") != 0 &&
-        strcmp(cmd, "import") != 0 && print_command_help(cmd) == 0) {
+        strcmp(cmd, "import") != 0 && strcmp(cmd, "catalog") != 0 && print_command_help(cmd) == 0) {
         return 0;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -707,6 +710,8 @@ int main(int argc, char **argv)
         rc = cli_servers(argc, argv);
     else if (strcmp(cmd, "import") == 0)
         rc = cli_import(argc, argv);
+    else if (strcmp(cmd, "catalog") == 0)
+        rc = cli_catalog(argc, argv);
     else if (strcmp(cmd, "version") == 0) {
         printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
         rc = 0;

@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
+#include "js.h"
 #include "util.h"
 
 #define API_BODY_MAX (16L * 1024 * 1024)
@@ -670,6 +671,98 @@ int cli_servers(int argc, char **argv)
     }
     fprintf(stderr, "error: unknown servers command '%s'\n\n%s", sub, servers_usage);
     return 2;
+}
+
+/* --- catalog -------------------------------------------------------------------- */
+
+static const char catalog_usage[] =
+    "usage: mcp-gateway catalog refresh [--json]\n"
+    "\n"
+    "Discovers every upstream server in the caller's scope again, in parallel\n"
+    "(POST /api/v1/catalog/refresh: platform_admin refreshes all, admin its\n"
+    "tenant's), each within its timeout_ms capped by upstream.timeout_ms, and\n"
+    "prints one line per server: refreshed, or unavailable with why (an\n"
+    "unavailable server is marked and keeps its last catalog). Talks to\n"
+    "$MCPGW_API_URL with $MCPGW_TOKEN (else $MCPGW_ADMIN_TOKEN). Exit status:\n"
+    "0 every server refreshed, 1 refused, failed or some server unavailable,\n"
+    "2 usage.\n";
+
+static size_t arr_len(struct json_object *o, const char *key)
+{
+    struct json_object *a = js_get(o, key, json_type_array);
+
+    return a != NULL ? json_object_array_length(a) : 0;
+}
+
+static void print_refresh(struct json_object *o)
+{
+    struct json_object *done = js_get(o, "refreshed", json_type_array),
+                       *bad = js_get(o, "unavailable", json_type_array);
+
+    for (size_t i = 0; done != NULL && i < json_object_array_length(done); i++) {
+        struct json_object *it = json_object_array_get_idx(done, i), *d;
+
+        printf("refreshed    %-24s %s", js_str(it, "name") ?: "?", js_str(it, "server_id") ?: "?");
+        if (json_object_object_get_ex(it, "duration_ms", &d))
+            printf(" (%lld ms)", (long long)json_object_get_int64(d));
+        putchar('\n');
+    }
+    for (size_t i = 0; bad != NULL && i < json_object_array_length(bad); i++) {
+        struct json_object *it = json_object_array_get_idx(bad, i);
+
+        printf("unavailable  %-24s %s: %s: %s\n", js_str(it, "name") ?: "?",
+               js_str(it, "server_id") ?: "?", js_str(it, "reason") ?: "?", js_str(it, "detail") ?: "");
+    }
+}
+
+int cli_catalog(int argc, char **argv)
+{
+    const char *sub = argc > 1 ? argv[1] : NULL;
+    struct api_env e;
+    struct api_answer a;
+    struct json_object *o;
+    int json = 0, rc = 1;
+
+    if (sub == NULL || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 ||
+        strcmp(sub, "help") == 0) {
+        fputs(catalog_usage, sub == NULL ? stderr : stdout);
+        return sub == NULL ? 2 : 0;
+    }
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(catalog_usage, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--json") != 0) {
+            fprintf(stderr, "error: unknown option '%s'\n\n%s", argv[i], catalog_usage);
+            return 2;
+        }
+        json = 1;
+    }
+    if (strcmp(sub, "refresh") != 0) {
+        fprintf(stderr, "error: unknown catalog command '%s'\n\n%s", sub, catalog_usage);
+        return 2;
+    }
+    if (api_env_load(&e) != 0 || api_call(&e, "POST", "/api/v1/catalog/refresh", NULL, NULL, &a) != 0)
+        return 1;
+    if (a.status >= 300) {
+        print_problem(&a);
+        free(a.body);
+        return 1;
+    }
+    o = json_tokener_parse(a.body);
+    if (o == NULL) {
+        fprintf(stderr, "error: the answer to POST /api/v1/catalog/refresh is not JSON\n");
+    } else {
+        if (json)
+            print_json(o);
+        else
+            print_refresh(o);
+        rc = arr_len(o, "unavailable") > 0 ? 1 : 0;
+    }
+    json_object_put(o);
+    free(a.body);
+    return rc;
 }
 
 /* --- import ------------------------------------------------------------------- */

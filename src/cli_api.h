@@ -8,6 +8,8 @@
 
 /* argv[0] is the command name ("servers", "import"); exit status returned. */
 int cli_servers(int argc, char **argv);
+/* `mcp-gateway catalog refresh`: POST /api/v1/catalog/refresh. */
+int cli_catalog(int argc, char **argv);
 int cli_import(int argc, char **argv);
 
 /* Turn one official MCP registry server.json object into our registration

@@ -110,6 +110,9 @@ static const struct cfg_key keys[] = {
     I("session", "stream_max_len", stream_max_len, "1000", 10, 100000,
       "messages kept per session for Last-Event-ID resumption"),
 
+    I("mcp", "page_size", mcp_page_size, "100", 1, 1000,
+      "items per page of tools/list, prompts/list, resources/list and resources/templates/list on /mcp"),
+
     L("limits", "body_max", body_max, "1048576", 1024, 64L * 1024 * 1024, "largest request body, bytes"),
     I("limits", "json_depth", json_depth, "64", 2, 1000, "deepest JSON nesting accepted"),
     I("limits", "header_max", header_max, "8192", 256, 65536, "longest header value accepted"),
@@ -119,6 +122,8 @@ static const struct cfg_key keys[] = {
       "CIDR list (IPv4, IPv6) upstreams may use beyond public https://: http:// and private, loopback, link-local"),
     I("upstream", "timeout_ms", upstream_timeout_ms, "30000", 100, 600000, "deadline of one upstream exchange (discovery, probe, a forwarded call)"),
     I("upstream", "connect_timeout_ms", upstream_connect_timeout_ms, "5000", 100, 60000, "TCP and TLS connect deadline"),
+    I("upstream", "refresh_parallel", upstream_refresh_parallel, "8", 1, 64,
+      "upstreams discovered at once by a catalog refresh"),
     S("metrics", "access", metrics_access, "public", v_metrics_access,
       "who may read /metrics: public | loopback (REMOTE_ADDR) | role:NAME (bearer token)"),
     S("upstream", "ca_file", upstream_ca_file, "", NULL, "CA bundle for https:// upstreams and token endpoints; empty = system"),
@@ -126,7 +131,7 @@ static const struct cfg_key keys[] = {
     S("security", "allowed_origins", allowed_origins, "", NULL, "Origin values accepted, comma-separated"),
     S("security", "allowed_hosts", allowed_hosts, "", NULL,
       "host names accepted in the Host header of MCP requests besides server.mcp_url's and loopback, comma-separated"),
-    S("security", "fleet_key_file", fleet_key_file, "", NULL, "secret that MACs the JWKS copy in Redis; empty = no copy"),
+    S("security", "fleet_key_file", fleet_key_file, "", NULL, "secret that MACs the JWKS copy and the MCP catalog in Redis; empty = neither is trusted there"),
     S("security", "secret_key_file", secret_key_file, "", NULL,
       "key file (64 hex digits) sealing upstream credentials"),
 };

@@ -73,6 +73,9 @@ struct gw_config {
     int keepalive_seconds;
     int stream_max_len;
 
+    /* [mcp] */
+    int mcp_page_size;                       /* items per page of the lists on /mcp */
+
     /* [limits] */
     long body_max;
     int json_depth;
@@ -83,6 +86,7 @@ struct gw_config {
     char upstream_allowed_networks[CFG_STR_MAX]; /* CIDR list open to registration */
     int upstream_timeout_ms;                     /* one whole exchange (discovery, probe) */
     int upstream_connect_timeout_ms;
+    int upstream_refresh_parallel;               /* discoveries at once in a catalog refresh */
     /* [metrics] */
     char metrics_access[64];                 /* public | loopback | role:NAME */
     char upstream_ca_file[CFG_STR_MAX];          /* CA bundle for https:// upstreams, "" = system */

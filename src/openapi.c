@@ -112,6 +112,15 @@ static const char components_json[] =
     "\"roles\":{\"$ref\":\"#/components/schemas/StringList\"},\"created_at\":{\"type\":\"string\"},"
     "\"last_seen_at\":{\"type\":\"string\"},\"expires_at\":{\"type\":\"string\"},"
     "\"token_expires_at\":{\"type\":\"string\"},\"upstreams\":{\"$ref\":\"#/components/schemas/StringList\"}}},"
+    "\"CatalogRefresh\":{\"type\":\"object\",\"required\":[\"refreshed\",\"unavailable\"],\"properties\":{"
+    "\"refreshed\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+    "\"server_id\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"},\"tools\":{\"type\":\"object\"},"
+    "\"prompts\":{\"type\":\"object\"},\"resources\":{\"type\":\"object\"},"
+    "\"resource_templates\":{\"type\":\"object\"},\"duration_ms\":{\"type\":\"integer\"}}}},"
+    "\"unavailable\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+    "\"server_id\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"},\"reason\":{\"type\":\"string\"},"
+    "\"detail\":{\"type\":\"string\"},\"status\":{\"type\":\"string\"}}}},"
+    "\"duration_ms\":{\"type\":\"integer\"}}},"
     "\"SessionList\":{\"type\":\"object\",\"properties\":{\"sessions\":{\"type\":\"array\","
     "\"items\":{\"$ref\":\"#/components/schemas/Session\"}}}}"
     "}}";
@@ -153,6 +162,7 @@ static const struct api_doc docs[] = {
     { "GET", "/api/v1/servers/{id}/health", 200, REF("ServerHealth"), NULL, NULL, NULL, "404,503" },
     { "POST", "/api/v1/servers/{id}/maintenance", 200, REF("Server"), NULL, NULL, NULL, "404,503" },
     { "DELETE", "/api/v1/servers/{id}/maintenance", 200, REF("Server"), NULL, NULL, NULL, "404,503" },
+    { "POST", "/api/v1/catalog/refresh", 200, REF("CatalogRefresh"), NULL, NULL, NULL, "403,503" },
     { "GET", "/api/v1/tools", 200, REF("Tools"), NULL,
       "q:string:in tool names and descriptions;limit:integer:rows per page;cursor:string:opaque", NULL,
       "400,503" },

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 
 #include "app.h"
@@ -494,7 +495,15 @@ static int want_string(struct json_object *body, const char *key, bool required,
     return 0;
 }
 
-/* An array of short strings; roles must be gateway role names. Its JSON text in *out. */
+static bool claim_role_ok(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if (!isalnum((unsigned char)*s) && strchr("._-:/", *s) == NULL)
+            return false;
+    return true;
+}
+
+/* An array of short strings; roles must be role names. Its JSON text in *out. */
 static int want_strings(struct json_object *body, const char *key, bool roles,
                         const char **out, struct reg_error *e)
 {
@@ -515,9 +524,12 @@ static int want_strings(struct json_object *body, const char *key, bool roles,
             json_object_get_string_len(it) > 64)
             return fail(e, REG_BAD_REQUEST, "validation", "invalid_body", key,
                         "'%s' must hold strings of 1 to 64 characters", key);
-        if (roles && auth_role_parse(s) == 0)
+        /* A required role is a gateway role or an entry of the token's roles
+         * claim (any name the identity provider issues), never a list. */
+        if (roles && auth_role_parse(s) == 0 && !claim_role_ok(s))
             return fail(e, REG_BAD_REQUEST, "validation", "invalid_body", key,
-                        "'%s': '%s' is not a gateway role", key, s);
+                        "'%s': '%s' is neither a gateway role nor a role name (letters, digits, "
+                        "'.', '_', '-', ':', '/')", key, s);
     }
     *out = to_json_text(v);
     return 0;
@@ -1378,19 +1390,56 @@ static PGconn *reach_open(struct gw_app *app, const struct reg_actor *a, const c
     return c;
 }
 
-int reg_refresh(struct gw_app *app, const struct reg_actor *a, const char *id,
-                struct json_object **out, struct reg_error *e)
+/* Store a discovery of server id (catalog, discovery fields, status back to
+ * active) with its audit row, in one transaction; the diff in *diff. */
+static int store_discovery(PGconn *c, const struct reg_actor *a, const char *id, const char *tenant,
+                           const struct up_catalog *cat, struct json_object **diff,
+                           struct reg_error *e)
 {
     static const char update_sql[] =
         "UPDATE servers SET protocol_version = $2, server_info = $3::jsonb, capabilities = $4::jsonb,"
-        " last_refreshed_at = now() WHERE id = $1::uuid";
+        " last_refreshed_at = now(), status = 'active' WHERE id = $1::uuid";
+    const char *p[4] = { id, cat->protocol_version,
+                         cat->server_info ? to_json_text(cat->server_info) : "{}",
+                         cat->capabilities ? to_json_text(cat->capabilities) : "{}" };
+    PGresult *r;
+
+    *diff = NULL;
+    if (exec_cmd(c, "BEGIN") != 0)
+        return fail(e, REG_UNAVAILABLE, NULL, "database_error", NULL, "the refresh could not start");
+    if (sync_catalog(c, id, cat, diff, e, NULL) != 0)
+        goto rollback;
+    r = run(c, update_sql, 4, p);
+    if (!result_ok(r)) {
+        db_fail(e, r, NULL, "storing the discovery");
+        PQclear(r);
+        goto rollback;
+    }
+    PQclear(r);
+    if (audit(c, a, "server.refresh", id, tenant, *diff, e) != 0)
+        goto rollback;
+    if (exec_cmd(c, "COMMIT") != 0) {
+        fail(e, REG_UNAVAILABLE, NULL, "database_error", NULL, "the refresh could not be committed");
+        goto drop;
+    }
+    return 0;
+rollback:
+    rollback(c);
+drop:
+    json_object_put(*diff);
+    *diff = NULL;
+    return -1;
+}
+
+int reg_refresh(struct gw_app *app, const struct reg_actor *a, const char *id,
+                struct json_object **out, struct reg_error *e)
+{
     struct reach x;
     struct up_catalog cat;
     struct json_object *diff = NULL;
     char why[512];
     enum up_status st;
     PGconn *c;
-    PGresult *r;
     int rc = -1;
 
     *out = NULL;
@@ -1403,44 +1452,226 @@ int reg_refresh(struct gw_app *app, const struct reg_actor *a, const char *id,
         upstream_fail(e, st, NULL, why);
         goto out;
     }
-    if (exec_cmd(c, "BEGIN") != 0) {
-        fail(e, REG_UNAVAILABLE, NULL, "database_error", NULL, "the refresh could not start");
+    if (store_discovery(c, a, id, x.s.shared ? NULL : x.s.tenant, &cat, &diff, e) != 0)
         goto out;
-    }
-    if (sync_catalog(c, id, &cat, &diff, e, NULL) != 0)
-        goto rollback;
-    {
-        const char *p[4] = { id, cat.protocol_version,
-                             cat.server_info ? to_json_text(cat.server_info) : "{}",
-                             cat.capabilities ? to_json_text(cat.capabilities) : "{}" };
-
-        r = run(c, update_sql, 4, p);
-        if (!result_ok(r)) {
-            db_fail(e, r, NULL, "storing the discovery");
-            PQclear(r);
-            goto rollback;
-        }
-        PQclear(r);
-    }
-    if (audit(c, a, "server.refresh", id, x.s.shared ? NULL : x.s.tenant, diff, e) != 0)
-        goto rollback;
-    if (exec_cmd(c, "COMMIT") != 0) {
-        fail(e, REG_UNAVAILABLE, NULL, "database_error", NULL, "the refresh could not be committed");
-        goto out;
-    }
     cat_server_changed(app, id);
     json_object_object_add(diff, "server_id", json_object_new_string(id));
     *out = diff;
     diff = NULL;
     rc = 0;
-    goto out;
-rollback:
-    rollback(c);
 out:
     json_object_put(diff);
     up_catalog_free(&cat);
     reach_close(&x);
     return rc;
+}
+
+/* --- catalog refresh: every server in scope, discovered in parallel ------------------ */
+
+struct refresh_job {
+    char id[37], name[49], tenant[128];
+    bool shared;
+    char url[2048];
+    int timeout_ms;
+    char auth_type[32];
+    struct creds cr;
+    bool creds_ok;
+    /* filled by the worker */
+    enum up_status st;
+    struct up_catalog cat;
+    char why[512];
+    long ms;
+};
+
+struct refresh_pool {
+    const struct gw_config *cfg;
+    enum gw_plane plane;
+    struct refresh_job *jobs;
+    size_t n, next;
+    pthread_mutex_t mu;
+};
+
+/* One worker: its own gw_app (curl handle, Redis connection for OAuth
+ * tokens), since neither is shared between threads. */
+static void *refresh_worker(void *arg)
+{
+    struct refresh_pool *p = arg;
+    struct gw_app wapp;
+
+    if (app_init(&wapp, p->cfg, p->plane) != 0)
+        return NULL;
+    for (;;) {
+        struct refresh_job *j;
+        struct up_target t;
+        int64_t t0;
+
+        pthread_mutex_lock(&p->mu);
+        j = p->next < p->n ? &p->jobs[p->next++] : NULL;
+        pthread_mutex_unlock(&p->mu);
+        if (j == NULL)
+            break;
+        if (!j->creds_ok)
+            continue;
+        memset(&t, 0, sizeof(t));
+        t.url = j->url;
+        t.auth = &j->cr.auth;
+        t.timeout_ms = j->timeout_ms;
+        t.cache_id = j->id;
+        t0 = gw_monotonic_ms();
+        j->st = up_discover(&wapp, &t, &j->cat, j->why, sizeof(j->why));
+        j->ms = (long)(gw_monotonic_ms() - t0);
+    }
+    app_free(&wapp);
+    return NULL;
+}
+
+static int load_scope(struct gw_app *app, PGconn *c, const struct reg_actor *a,
+                      struct refresh_job **jobs, size_t *n, struct reg_error *e)
+{
+    const char *p[2] = { tenant_param(a), a->platform ? "t" : "f" };
+    PGresult *r = run(c, "SELECT s.id, s.name, s.tenant_id, s.url, s.timeout_ms, s.auth_type,"
+                         " coalesce(s.auth_key_id, ''), coalesce(encode(s.auth_secret, 'hex'), '')"
+                         " FROM servers s WHERE " WRITABLE " ORDER BY s.name, s.id", 2, p);
+
+    *jobs = NULL;
+    *n = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        db_fail(e, r, NULL, "reading the servers");
+        PQclear(r);
+        return -1;
+    }
+    *n = (size_t)PQntuples(r);
+    if (*n > 0 && (*jobs = calloc(*n, sizeof(**jobs))) == NULL) {
+        PQclear(r);
+        *n = 0;
+        return fail(e, REG_INTERNAL, NULL, "no_memory", NULL, "out of memory");
+    }
+    for (size_t i = 0; i < *n; i++) {
+        struct refresh_job *j = &(*jobs)[i];
+
+        gw_strlcpy(j->id, PQgetvalue(r, (int)i, 0), sizeof(j->id));
+        gw_strlcpy(j->name, PQgetvalue(r, (int)i, 1), sizeof(j->name));
+        j->shared = PQgetisnull(r, (int)i, 2);
+        gw_strlcpy(j->tenant, PQgetvalue(r, (int)i, 2), sizeof(j->tenant));
+        gw_strlcpy(j->url, PQgetvalue(r, (int)i, 3), sizeof(j->url));
+        j->timeout_ms = atoi(PQgetvalue(r, (int)i, 4));
+        gw_strlcpy(j->auth_type, PQgetvalue(r, (int)i, 5), sizeof(j->auth_type));
+        j->st = UP_UNREACHABLE;
+        /* Opened here, not in the workers: the key cache is per process. */
+        {
+            enum reg_creds_failure why;
+
+            j->creds_ok = reg_creds_open(app, j->id, j->auth_type, PQgetvalue(r, (int)i, 7),
+                                         PQgetvalue(r, (int)i, 6), &j->cr.obj, &j->cr.auth, &why) == 0;
+        }
+    }
+    PQclear(r);
+    return 0;
+}
+
+int reg_refresh_all(struct gw_app *app, const struct reg_actor *a, struct json_object **out,
+                    struct reg_error *e)
+{
+    static const char mark_sql[] =
+        "WITH o AS (SELECT status FROM servers WHERE id = $1::uuid FOR UPDATE)"
+        " UPDATE servers s SET status = $2 FROM o WHERE s.id = $1::uuid"
+        " RETURNING o.status IS DISTINCT FROM s.status";
+    struct refresh_pool pool;
+    struct refresh_job *jobs = NULL;
+    struct json_object *done, *unavailable;
+    pthread_t th[64];
+    size_t n = 0, nth, started = 0;
+    int64_t t0 = gw_monotonic_ms();
+    PGconn *c;
+
+    *out = NULL;
+    if (!a->admin && !a->platform)
+        return fail(e, REG_FORBIDDEN, NULL, "forbidden", NULL, "refreshing the catalog needs admin");
+    if ((c = db(app, e, NULL)) == NULL || load_scope(app, c, a, &jobs, &n, e) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (jobs[i].creds_ok) {
+            jobs[i].timeout_ms = jobs[i].timeout_ms < app->cfg.upstream_timeout_ms
+                                     ? jobs[i].timeout_ms : app->cfg.upstream_timeout_ms;
+        } else {
+            jobs[i].st = UP_AUTH_REFUSED;
+            gw_snprintf(jobs[i].why, sizeof(jobs[i].why),
+                        "the stored credentials cannot be opened with the configured key");
+        }
+    memset(&pool, 0, sizeof(pool));
+    pool.cfg = &app->cfg;
+    pool.plane = app->serve_plane;
+    pool.jobs = jobs;
+    pool.n = n;
+    pthread_mutex_init(&pool.mu, NULL);
+    nth = (size_t)app->cfg.upstream_refresh_parallel;
+    if (nth > GW_ARRAY_LEN(th))
+        nth = GW_ARRAY_LEN(th);
+    if (nth > n)
+        nth = n;
+    for (size_t i = 0; i < nth; i++)
+        if (pthread_create(&th[started], NULL, refresh_worker, &pool) == 0)
+            started++;
+    if (started == 0)
+        refresh_worker(&pool);   /* no thread to be had: one at a time, here */
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&pool.mu);
+
+    done = json_object_new_array();
+    unavailable = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        struct refresh_job *j = &jobs[i];
+        struct json_object *o = json_object_new_object(), *diff = NULL;
+        struct reg_error se = { 0 };
+
+        json_object_object_add(o, "server_id", json_object_new_string(j->id));
+        json_object_object_add(o, "name", json_object_new_string(j->name));
+        if (j->st == UP_OK &&
+            store_discovery(c, a, j->id, j->shared ? NULL : j->tenant, &j->cat, &diff, &se) == 0) {
+            json_object_object_foreach(diff, k, v)
+                json_object_object_add(o, k, json_object_get(v));
+            json_object_put(diff);
+            json_object_object_add(o, "duration_ms", json_object_new_int64(j->ms));
+            json_object_array_add(done, o);
+            cat_server_changed(app, j->id);
+            continue;
+        }
+        if (j->st == UP_OK) {
+            j->st = UP_PROTOCOL_ERROR;
+            json_object_object_add(o, "reason", json_object_new_string(se.reason ? se.reason : "database_error"));
+            json_object_object_add(o, "detail", json_object_new_string(se.detail));
+        } else {
+            /* Marked, but its last catalog stays listed. */
+            const char *status = j->st == UP_UNREACHABLE || j->st == UP_TIMEOUT ? "unreachable" : "unhealthy";
+            const char *p[2] = { j->id, status };
+            PGresult *r = run(c, mark_sql, 2, p);
+
+            if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+                strcmp(PQgetvalue(r, 0, 0), "t") == 0)
+                cat_server_changed(app, j->id);
+            PQclear(r);
+            log_warn("catalog_refresh_unavailable", "server %s (%s): %s (%s)", j->name, j->id,
+                     up_status_name(j->st), j->why);
+            json_object_object_add(o, "reason", json_object_new_string(up_status_name(j->st)));
+            json_object_object_add(o, "detail", json_object_new_string(j->why));
+            json_object_object_add(o, "status", json_object_new_string(status));
+        }
+        json_object_array_add(unavailable, o);
+    }
+    *out = json_object_new_object();
+    json_object_object_add(*out, "refreshed", done);
+    json_object_object_add(*out, "unavailable", unavailable);
+    json_object_object_add(*out, "duration_ms", json_object_new_int64(gw_monotonic_ms() - t0));
+    log_info("catalog_refreshed", "%zu servers: %zu refreshed, %zu unavailable in %lld ms", n,
+             json_object_array_length(done), json_object_array_length(unavailable),
+             (long long)(gw_monotonic_ms() - t0));
+    for (size_t i = 0; i < n; i++) {
+        up_catalog_free(&jobs[i].cat);
+        creds_free(&jobs[i].cr);
+    }
+    free(jobs);
+    return 0;
 }
 
 int reg_health(struct gw_app *app, const struct reg_actor *a, const char *id,

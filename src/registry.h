@@ -76,6 +76,15 @@ int reg_tools(struct gw_app *app, const struct reg_actor *a, const char *id,
 /* Discovery again; {added, removed, changed, unchanged} of tools by schema hash. */
 int reg_refresh(struct gw_app *app, const struct reg_actor *a, const char *id,
                 struct json_object **out, struct reg_error *e);
+/* POST /api/v1/catalog/refresh: discovery again of every server the actor
+ * may write (platform: all; admin: its tenant's), upstream.refresh_parallel
+ * at once, each within min(its timeout_ms, upstream.timeout_ms). *out is
+ * {refreshed: [{server_id, name, tools, prompts, resources, duration_ms}],
+ * unavailable: [{server_id, name, reason, detail, status}], duration_ms}; an
+ * unavailable server is marked (status unreachable or unhealthy) and keeps
+ * its last catalog. */
+int reg_refresh_all(struct gw_app *app, const struct reg_actor *a, struct json_object **out,
+                    struct reg_error *e);
 /* Probe now; {server_id, status, latency_ms, checked_at}, stored on the row. */
 int reg_health(struct gw_app *app, const struct reg_actor *a, const char *id,
                struct json_object **out, struct reg_error *e);

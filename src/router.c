@@ -46,6 +46,8 @@ static const struct route routes[] = {
       "put the server in maintenance" },
     { PLANE_API, "DELETE", "/api/v1/servers/{id}/maintenance", route_servers_maintenance_off, ROLE_ADMIN,
       "end maintenance" },
+    { PLANE_API, "POST", "/api/v1/catalog/refresh", route_catalog_refresh, ROLE_ADMIN,
+      "discover every server in scope again, in parallel; refreshed and unavailable" },
     { PLANE_API, "GET", "/api/v1/tools", route_tools_search, ROLE_USER,
       "search the tools of every server the caller sees: q, cursor, limit" },
     { PLANE_API, "GET", "/api/v1/sessions", route_sessions_list, ROLE_OPERATOR,

@@ -27,6 +27,7 @@ void route_servers_patch(struct gw_call *c);
 void route_servers_delete(struct gw_call *c);
 void route_servers_tools(struct gw_call *c);
 void route_servers_refresh(struct gw_call *c);
+void route_catalog_refresh(struct gw_call *c);
 void route_servers_health(struct gw_call *c);
 void route_servers_maintenance_on(struct gw_call *c);
 void route_servers_maintenance_off(struct gw_call *c);

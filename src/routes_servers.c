@@ -314,6 +314,16 @@ void route_servers_refresh(struct gw_call *c)
     by_id(c, reg_refresh);
 }
 
+void route_catalog_refresh(struct gw_call *c)
+{
+    struct reg_actor a;
+    struct reg_error e = { 0 };
+    struct json_object *out = NULL;
+
+    actor_of(c, &a);
+    answer(c, reg_refresh_all(c->app, &a, &out, &e), 200, &out, &e);
+}
+
 void route_servers_health(struct gw_call *c)
 {
     by_id(c, reg_health);

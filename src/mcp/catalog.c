@@ -40,6 +40,7 @@
 #define LOCK_MS 15000            /* a rebuild that takes longer loses the lock */
 #define LOCK_WAIT_MS 3000        /* how long a reader waits for another's rebuild */
 #define ENTRY_MAX (8 * 1024 * 1024)
+#define ENTRY_DEPTH 256          /* upstream schemas nest; bounded by limits.json_depth at discovery */
 #define NOTIFY_SESSIONS_MAX 10000
 
 static const char entry_label[] = "mcp-registry-gateway catalog entry v1";
@@ -138,7 +139,7 @@ int cat_entry_parse(const char *json, size_t len, struct cat_server *out, char *
     char auth_type[32];
 
     memset(out, 0, sizeof(*out));
-    if (len > ENTRY_MAX || (tok = json_tokener_new()) == NULL) {
+    if (len > ENTRY_MAX || (tok = json_tokener_new_ex(ENTRY_DEPTH)) == NULL) {
         gw_snprintf(why, n, "entry too large");
         return -1;
     }
@@ -326,7 +327,7 @@ static int index_parse(const char *json, size_t len, struct cat_index *out, char
     if (o == NULL || !json_object_object_get_ex(o, "version", &v) ||
         !json_object_is_type(v, json_type_int) || json_object_get_int64(v) <= 0 ||
         !json_object_object_get_ex(o, "servers", &a) || !json_object_is_type(a, json_type_array)) {
-        gw_snprintf(why, n, "index is malformed");
+        gw_snprintf(why, n, "malformed");
         goto out;
     }
     out->version = (uint64_t)json_object_get_int64(v);
@@ -338,7 +339,7 @@ static int index_parse(const char *json, size_t len, struct cat_index *out, char
         const char *id = js_str(it, "id"), *mac = js_str(it, "mac");
 
         if (id == NULL || mac == NULL || !reg_uuid_valid(id) || strlen(mac) != 2 * FLEET_MAC_LEN) {
-            gw_snprintf(why, n, "index entry %zu is malformed", i);
+            gw_snprintf(why, n, "server %zu is malformed", i);
             goto out;
         }
         gw_strlcpy(out->items[i].id, id, sizeof(out->items[i].id));
@@ -622,7 +623,7 @@ static uint64_t next_version(uint64_t current)
 /* Read and check the index: 1 ok, 0 absent, -1 tampered/malformed (why), -2 Redis down. */
 static int index_read(struct gw_app *app, struct cat_index *x, char *why, size_t n)
 {
-    char k[KEY_MAX], mac[65];
+    char k[KEY_MAX], mac[65], w[200];
     const char *json;
     size_t jl;
     redisReply *r;
@@ -634,10 +635,11 @@ static int index_read(struct gw_app *app, struct cat_index *x, char *why, size_t
     if (r->type == REDIS_REPLY_NIL) {
         rc = 0;
     } else if (r->type != REDIS_REPLY_STRING) {
-        gw_snprintf(why, n, "index is not a string");
+        gw_snprintf(why, n, "index: not a string");
         rc = -1;
-    } else if (unseal(app, index_label, "", r->str, r->len, &json, &jl, mac, why, n) != 0 ||
-               index_parse(json, jl, x, why, n) != 0) {
+    } else if (unseal(app, index_label, "", r->str, r->len, &json, &jl, mac, w, sizeof(w)) != 0 ||
+               index_parse(json, jl, x, w, sizeof(w)) != 0) {
+        gw_snprintf(why, n, "index: %s", w);
         rc = -1;
     } else {
         rc = 1;
@@ -1097,8 +1099,8 @@ static void invalidate(struct gw_app *app)
         freeReplyObject(r);
 }
 
-void cat_notify_change(struct gw_app *app, const struct cat_server *before,
-                       const struct cat_server *after);
+static void cat_notify_change(struct gw_app *app, const struct cat_server *before,
+                              const struct cat_server *after);
 
 /* Put (text != NULL) or drop one entry with the lock held; *before receives
  * the entry it replaces when there was a trusted one (cleared otherwise). */
@@ -1260,10 +1262,155 @@ int cat_server_removed(struct gw_app *app, const char *server_id)
 
 /* ---- notifications ------------------------------------------------------------- */
 
-void cat_notify_change(struct gw_app *app, const struct cat_server *before,
-                       const struct cat_server *after)
+static const char *const kind_names[3] = { "tools", "prompts", "resources" };
+
+static bool same_json(struct json_object *a, struct json_object *b)
 {
-    (void)app;
-    (void)before;
-    (void)after;
+    if (a == NULL || b == NULL)
+        return a == b;
+    return strcmp(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN),
+                  json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN)) == 0;
+}
+
+/* Kind k of server s (NULL: none) as a list: tools, prompts, or resources
+ * with their templates (one notification covers both). */
+static bool kind_nonempty(const struct cat_server *s, int k)
+{
+    if (s == NULL)
+        return false;
+    if (k == 0)
+        return json_object_array_length(s->tools) > 0;
+    if (k == 1)
+        return json_object_array_length(s->prompts) > 0;
+    return json_object_array_length(s->resources) + json_object_array_length(s->resource_templates) > 0;
+}
+
+static bool kind_same(const struct cat_server *a, const struct cat_server *b, int k)
+{
+    if (k == 0)
+        return same_json(a->tools, b->tools);
+    if (k == 1)
+        return same_json(a->prompts, b->prompts);
+    return same_json(a->resources, b->resources) &&
+           same_json(a->resource_templates, b->resource_templates);
+}
+
+/* Which kinds (bits 1 << k) of the lists can look different to anyone. */
+static unsigned kinds_changed(const struct cat_server *b, const struct cat_server *a)
+{
+    bool scope_moved;
+    unsigned out = 0;
+
+    if (b == NULL || a == NULL)
+        scope_moved = true;
+    else
+        scope_moved = strcmp(b->name, a->name) != 0 || strcmp(b->tenant_id, a->tenant_id) != 0 ||
+                      b->maintenance != a->maintenance || !same_json(b->required_roles, a->required_roles);
+    for (int k = 0; k < 3; k++)
+        if ((kind_nonempty(b, k) || kind_nonempty(a, k)) && (scope_moved || !kind_same(b, a, k)))
+            out |= 1u << k;
+    return out;
+}
+
+/* One session's identity as its auth hash holds it; -1 when gone. */
+static int session_who(struct gw_app *app, const char *id, struct gw_identity *who, char *endpoint,
+                       size_t en)
+{
+    char ak[KEY_MAX], sk[KEY_MAX];
+    redisReply *r;
+    int rc = -1;
+
+    memset(who, 0, sizeof(*who));
+    if (rds_key(app, ak, sizeof(ak), "auth:{%s}", id) != 0 ||
+        rds_key(app, sk, sizeof(sk), "session:{%s}", id) != 0 ||
+        (r = rds_cmd(app, "HMGET %s tenant roles troles", ak)) == NULL)
+        return -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[0]->type == REDIS_REPLY_STRING &&
+        r->element[1]->type == REDIS_REPLY_STRING) {
+        gw_strlcpy(who->tenant_id, r->element[0]->str, sizeof(who->tenant_id));
+        who->roles = (unsigned)strtoul(r->element[1]->str, NULL, 10);
+        if (r->element[2]->type == REDIS_REPLY_STRING)
+            gw_strlcpy(who->token_roles, r->element[2]->str, sizeof(who->token_roles));
+        rc = 0;
+    }
+    freeReplyObject(r);
+    if (rc != 0 || (r = rds_cmd(app, "HGET %s endpoint", sk)) == NULL)
+        return -1;
+    gw_strlcpy(endpoint, r->type == REDIS_REPLY_STRING ? r->str : "", en);
+    if (r->type != REDIS_REPLY_STRING)
+        rc = -1;
+    freeReplyObject(r);
+    return rc;
+}
+
+static bool shows(const struct cat_server *s, const struct gw_identity *who, const char *endpoint)
+{
+    if (s == NULL || s->maintenance || !cat_visible(s, who))
+        return false;
+    /* The aggregate (/mcp) and the server's own endpoint list it. */
+    return endpoint[0] == '\0' || strcmp(endpoint, s->name) == 0;
+}
+
+static void notify_sessions_in(struct gw_app *app, const char *index, const struct cat_server *b,
+                               const struct cat_server *a, unsigned kinds, size_t *sent)
+{
+    char now[24], limit[16];
+    redisReply *r;
+
+    snprintf(now, sizeof(now), "%lld", (long long)gw_now_ms());
+    snprintf(limit, sizeof(limit), "%d", NOTIFY_SESSIONS_MAX);
+    r = rds_cmd(app, "ZRANGEBYSCORE %s %s +inf LIMIT 0 %s", index, now, limit);
+    if (r == NULL)
+        return;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const char *id = r->element[i]->str;
+        struct gw_identity who;
+        char endpoint[64];
+        bool vb, va;
+
+        if (id == NULL || session_who(app, id, &who, endpoint, sizeof(endpoint)) != 0)
+            continue;
+        vb = shows(b, &who, endpoint);
+        va = shows(a, &who, endpoint);
+        for (int k = 0; k < 3; k++) {
+            char method[64];
+            struct json_object *msg;
+
+            if (!(kinds & (1u << k)) || !((vb && kind_nonempty(b, k)) || (va && kind_nonempty(a, k))))
+                continue;
+            snprintf(method, sizeof(method), "notifications/%s/list_changed", kind_names[k]);
+            msg = json_object_new_object();
+            json_object_object_add(msg, "jsonrpc", json_object_new_string("2.0"));
+            json_object_object_add(msg, "method", json_object_new_string(method));
+            if (mst_publish(app, id, msg) == 0)
+                (*sent)++;
+            json_object_put(msg);
+        }
+    }
+    freeReplyObject(r);
+}
+
+static void cat_notify_change(struct gw_app *app, const struct cat_server *before,
+                              const struct cat_server *after)
+{
+    unsigned kinds = kinds_changed(before, after);
+    char key[KEY_MAX];
+    size_t sent = 0;
+
+    if (kinds == 0)
+        return;
+    /* A shared server concerns every tenant's sessions; else its tenants'. */
+    if ((before != NULL && before->tenant_id[0] == '\0') || (after != NULL && after->tenant_id[0] == '\0')) {
+        if (rds_key(app, key, sizeof(key), "sessions") == 0)
+            notify_sessions_in(app, key, before, after, kinds, &sent);
+    } else {
+        if (before != NULL && rds_key(app, key, sizeof(key), "sessions:tenant:%s", before->tenant_id) == 0)
+            notify_sessions_in(app, key, before, after, kinds, &sent);
+        if (after != NULL && (before == NULL || strcmp(before->tenant_id, after->tenant_id) != 0) &&
+            rds_key(app, key, sizeof(key), "sessions:tenant:%s", after->tenant_id) == 0)
+            notify_sessions_in(app, key, before, after, kinds, &sent);
+    }
+    if (sent > 0)
+        log_info("catalog_list_changed", "server %s: %zu list_changed notifications queued",
+                 after != NULL ? after->name : before->name, sent);
 }

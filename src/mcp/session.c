@@ -211,7 +211,8 @@ enum ms_status ms_create(struct gw_app *app, const struct gw_identity *who, cons
                 "created", now_s, "expires", exp,
                 /* auth: never the token, only its hash */
                 "user", who->user_id, "tenant", who->tenant_id, "iss", who->issuer,
-                "roles", roles, "token", who->token_sha256, "token_exp", texp,
+                "roles", roles, "troles", who->token_roles, "token", who->token_sha256,
+                "token_exp", texp,
                 "created", now_s, "api_port", api_port, "mcp_port", mcp_port,
             };
 
