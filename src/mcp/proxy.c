@@ -488,11 +488,8 @@ static int route_resource(struct mpx_call *pc)
         return 1;
     srv = server_of_uri(snap, pc->who, uri);
     if (srv == NULL) {
-        struct json_object *d = json_object_new_object();
-
-        json_object_object_add(d, "uri", json_object_new_string(uri));
-        /* MCP's code for an unknown resource. */
-        answer_error(pc, -32002, "Resource not found", d);
+        /* MCP's code for an unknown resource, as the gateway's own answer. */
+        answer_error(pc, -32002, "Resource not found", json_object_new_string(uri));
         return 1;
     }
     forward(pc, srv, pc->msg->root);
