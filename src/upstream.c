@@ -939,8 +939,12 @@ static void end_session(struct conn *c)
     c->session_id[0] = '\0';
 }
 
-static enum up_status conn_open(struct conn *c, struct gw_app *app, const struct up_target *t,
-                                char *why, size_t n)
+/* resolve: check every address the name has now (discovery, probes). The
+ * forwarding path leaves that to the connect-time check alone, which sees
+ * each new connection's real peer: no resolver call of its own per request
+ * (nor one that could outlast the deadline). */
+static enum up_status conn_open_ex(struct conn *c, struct gw_app *app, const struct up_target *t,
+                                   bool resolve, char *why, size_t n)
 {
     bool unresolvable;
     int timeout;
@@ -958,11 +962,17 @@ static enum up_status conn_open(struct conn *c, struct gw_app *app, const struct
     if (t->timeout_ms > 0 && t->timeout_ms < timeout)
         timeout = t->timeout_ms;
     c->deadline = gw_monotonic_ms() + timeout;
-    if (up_url_check_ex(&app->cfg, t->url, &unresolvable, why, n) != 0)
+    if (resolve && up_url_check_ex(&app->cfg, t->url, &unresolvable, why, n) != 0)
         return unresolvable ? UP_UNREACHABLE : UP_URL_REFUSED;
     if (up_url_parse(t->url, &c->url, why, n) != 0)
         return UP_URL_REFUSED;
     return credentials_ready(c);
+}
+
+static enum up_status conn_open(struct conn *c, struct gw_app *app, const struct up_target *t,
+                                char *why, size_t n)
+{
+    return conn_open_ex(c, app, t, true, why, n);
 }
 
 static void conn_close(struct conn *c)
@@ -1286,7 +1296,7 @@ enum up_status up_forward(struct gw_app *app, struct up_forward *f, struct json_
     *answer = NULL;
     f->session_changed = false;
     json_object_object_get_ex(msg, "id", &id);
-    st = conn_open(&c, app, f->t, why, n);
+    st = conn_open_ex(&c, app, f->t, false, why, n);
     if (st != UP_OK)
         goto out;
     if (f->session->protocol_version[0] == '\0') {
@@ -1318,7 +1328,7 @@ enum up_status up_send(struct gw_app *app, const struct up_target *t, const stru
     enum up_status st;
     bool gone;
 
-    st = conn_open(&c, app, t, why, n);
+    st = conn_open_ex(&c, app, t, false, why, n);
     if (st == UP_OK) {
         gw_strlcpy(c.session_id, s->id, sizeof(c.session_id));
         gw_strlcpy(c.protocol_version, s->protocol_version, sizeof(c.protocol_version));
@@ -1334,7 +1344,7 @@ void up_end(struct gw_app *app, const struct up_target *t, const struct up_sessi
     struct conn c;
     char why[256];
 
-    if (s->id[0] == '\0' || conn_open(&c, app, t, why, sizeof(why)) != UP_OK) {
+    if (s->id[0] == '\0' || conn_open_ex(&c, app, t, false, why, sizeof(why)) != UP_OK) {
         conn_close(&c);
         return;
     }

@@ -211,7 +211,12 @@ check "no upstream ever saw a client's token" eval '! grep -q forbidden_token "$
 
 # --- kept-alive connections ----------------------------------------------------------
 MARK=$(wc -l <"$RECJ")
-for i in 1 2 3 4 5 6 7 8; do call "$MCP_A/mcp" "$SID_A" "5$i" relayj__echo '{"text":"k"}'; done
+TIMES=
+for i in 1 2 3 4 5 6 7 8; do
+	call "$MCP_A/mcp" "$SID_A" "5$i" relayj__echo '{"text":"k"}'
+	TIMES="$TIMES $HTTP_TIME"
+done
+echo "# tools/call through lighttpd to a JSON upstream, client-side seconds (TLS handshake included):$TIMES"
 PEERS=$(tail -n +$((MARK + 1)) "$RECJ" | jq -r 'select(.http) | .peer' | sort -u | wc -l)
 check "8 calls through pool A ($WORKERS responders) reuse their connections: $PEERS client ports upstream" \
 	eval '[ "$PEERS" -le "$WORKERS" ]'
