@@ -15,6 +15,7 @@
 #include "build-config.h"
 #include "app.h"
 #include "log.h"
+#include "mcp/jsonrpc.h"
 #include "secrets.h"
 #include "sse.h"
 #include "store_redis.h"
@@ -234,15 +235,6 @@ static struct json_object *parse_json(const char *s, size_t len, int depth)
     return o;
 }
 
-/* Same JSON-RPC id: both integers of one value or both the same string. */
-static bool same_id(struct json_object *a, struct json_object *b)
-{
-    if (json_object_is_type(a, json_type_int) && json_object_is_type(b, json_type_int))
-        return json_object_get_int64(a) == json_object_get_int64(b);
-    return json_object_is_type(a, json_type_string) && json_object_is_type(b, json_type_string) &&
-           strcmp(json_object_get_string(a), json_object_get_string(b)) == 0;
-}
-
 /* Is o the JSON-RPC response to id (or, when jid is given, to jid)? */
 static bool is_response_to(struct json_object *o, long id, struct json_object *jid)
 {
@@ -255,7 +247,7 @@ static bool is_response_to(struct json_object *o, long id, struct json_object *j
         !(json_object_object_get_ex(o, "result", NULL) || json_object_object_get_ex(o, "error", NULL)))
         return false;
     if (jid != NULL)
-        return same_id(idv, jid);
+        return jr_id_equal(idv, jid);
     return json_object_is_type(idv, json_type_int) && json_object_get_int64(idv) == id;
 }
 

@@ -10,6 +10,7 @@
 #include "app.h"
 #include "js.h"
 #include "log.h"
+#include "mcp/jsonrpc.h"
 #include "metrics.h"
 #include "store_redis.h"
 #include "upstream.h"
@@ -76,14 +77,6 @@ struct relay {
     int64_t last_write;              /* monotonic ms of our last event */
     int events;
 };
-
-static bool same_id(struct json_object *a, struct json_object *b)
-{
-    if (json_object_is_type(a, json_type_int) && json_object_is_type(b, json_type_int))
-        return json_object_get_int64(a) == json_object_get_int64(b);
-    return json_object_is_type(a, json_type_string) && json_object_is_type(b, json_type_string) &&
-           strcmp(json_object_get_string(a), json_object_get_string(b)) == 0;
-}
 
 static int sse_event(struct http_response *res, struct json_object *msg)
 {
@@ -164,7 +157,7 @@ static bool belongs_here(struct relay *r, struct json_object *msg)
         return true;
     params = js_get(msg, "params", json_type_object);
     return r->progress_token != NULL && params != NULL &&
-           json_object_object_get_ex(params, "progressToken", &token) && same_id(token, r->progress_token);
+           json_object_object_get_ex(params, "progressToken", &token) && jr_id_equal(token, r->progress_token);
 }
 
 static int on_upstream_message(void *arg, struct json_object *msg)
