@@ -185,12 +185,12 @@ check "a call past the server's timeout_ms (2500): -32011 naming the server, wit
 	eval '[ "$(ans .error.code)" = -32011 ] && [ "$(ans .error.data.server)" = relay ] && [ "$(ans .error.data.reason)" = timed_out ] && [ "$ELAPSED" -lt 3500 ] && [ "$ELAPSED" -ge 2400 ]'
 check "the timeout message names the server" eval 'ans .error.message | grep -q "relay"'
 # An upstream that takes requests and never answers, from the handshake on.
-curl -sS -X POST "${RELAY%/mcp}/hang" >/dev/null
+curl -sS -X POST "${RELAY%/mcp}/mode/hang" >/dev/null
 init "$MCP_B/mcp" "$USER_A"
 START=$(date +%s%3N)
 call "$MCP_B/mcp" "$SID" 42 relay__echo '{"text":"never"}'
 ELAPSED=$(($(date +%s%3N) - START))
-curl -sS -X POST "${RELAY%/mcp}/unhang" >/dev/null
+curl -sS -X POST "${RELAY%/mcp}/mode/normal" >/dev/null
 check "a hanging upstream (its initialize unanswered): -32011 within the deadline + 1 s ($ELAPSED ms)" \
 	eval '[ "$(ans .error.code)" = -32011 ] && [ "$(ans .error.data.reason)" = timed_out ] && [ "$ELAPSED" -lt 3500 ] && grep -q "\"hung\":true" "$REC"'
 curl -sSN --cacert "$CA" --max-time 10 -H "Authorization: Bearer $USER_A" -H "Accept: $ACCEPT" \
@@ -205,6 +205,16 @@ check "notifications/cancelled: 202" eval '[ "$HTTP_CODE" = 202 ]'
 check "the upstream sees the cancellation of the client's request 41" \
 	eval 'wait_until 3 grep -q "\"cancelled\":41" "$REC"'
 wait "$SLOW_PID"
+
+# Each way an upstream fails has its own error, naming the server.
+for failure in refuse:-32012:auth_refused html:-32013:not_mcp big:-32014:too_large stray:-32015:protocol_error; do
+	IFS=: read -r mode code reason <<<"$failure"
+	curl -sS -X POST "${RELAY%/mcp}/mode/$mode" >/dev/null
+	call "$MCP_A/mcp" "$SID_A" 43 relay__echo '{"text":"x"}'
+	check "an upstream answering $mode: $code, reason $reason, naming the server" \
+		eval '[ "$(ans .error.code)" = "$code" ] && [ "$(ans .error.data.reason)" = "$reason" ] && [ "$(ans .error.data.server)" = relay ] && ans .error.message | grep -q "'"'"'relay'"'"'"'
+done
+curl -sS -X POST "${RELAY%/mcp}/mode/normal" >/dev/null
 
 # --- the client's token never reaches an upstream -------------------------------------
 check "no upstream ever saw a client's token" eval '! grep -q forbidden_token "$REC" "$RECJ"'
@@ -316,6 +326,12 @@ check "an expired session on the virtual server: 404" eval '[ "$HTTP_CODE" = 404
 mcp "$MCP_B/mcp" "$USER_A" '{"jsonrpc":"2.0","id":1,"method":"ping"}' -H "Mcp-Session-Id: $SID_E"
 check "an expired session on /mcp: 404" eval '[ "$HTTP_CODE" = 404 ]'
 
+# An upstream that is gone.
+kill "$(cat "$(it_upstream_file "$RELAYJ" pid)")"
+wait_until 5 eval '! port_in_use "$(sed "s|.*:\([0-9]*\)/mcp|\1|" <<<"$RELAYJ")"'
+call "$MCP_A/mcp" "$SID_A" 95 relayj__echo '{"text":"x"}'
+check "an upstream that is gone: -32010 unreachable, naming the server" \
+	eval '[ "$(ans .error.code)" = -32010 ] && [ "$(ans .error.data.reason)" = unreachable ] && [ "$(ans .error.data.server)" = relayj ]'
 check "the host's metrics count tool calls by outcome (ok, timed_out, maintenance)" \
 	eval 'M=$(curl -sS --cacert "$CA" "$API_A/metrics"); grep -q "mcpgw_mcp_tool_calls_total{outcome=\"ok\"}" <<<"$M" && grep -q "mcpgw_mcp_tool_calls_total{outcome=\"timed_out\"}" <<<"$M" && grep -q "mcpgw_mcp_tool_calls_total{outcome=\"maintenance\"}" <<<"$M"'
 check "still no upstream saw a client's token" eval '! grep -q forbidden_token "$REC" "$RECJ"'

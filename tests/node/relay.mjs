@@ -4,8 +4,10 @@
 // prompt, a resource and a resource template. SSE answers (--json for JSON).
 //   --forbid-token T   answer 403 (and record it) to a request carrying T
 //   POST /forget       drop every session, as a restarted server would
-//   POST /hang, /unhang  from now on accept MCP requests and never answer them
-//                      (as hang.mjs does), or answer again
+//   POST /mode/NAME    how MCP requests are answered from now on: normal;
+//                      hang (accepted, never answered, as hang.mjs does);
+//                      refuse (401); html (a web page); big (9 MiB of JSON);
+//                      stray (a JSON-RPC answer to some other id)
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema, ElicitResultSchema, GetPromptRequestSchema, ListPromptsRequestSchema,
@@ -102,7 +104,7 @@ function makeServer() {
 }
 
 const mcp = mcpEndpoint(makeServer, { record, json: Boolean(opts.json) });
-let hanging = false;
+let mode = 'normal';
 listen(opts, (req, res) => {
   const path = new URL(req.url, 'http://x').pathname;
   if (opts['forbid-token'] && String(req.headers.authorization ?? '').includes(opts['forbid-token'])) {
@@ -111,16 +113,30 @@ listen(opts, (req, res) => {
     res.end('the client\'s own token reached the upstream');
     return;
   }
-  if ((path === '/hang' || path === '/unhang') && req.method === 'POST') {
-    hanging = path === '/hang';
-    record({ hanging });
+  if (path.startsWith('/mode/') && req.method === 'POST') {
+    mode = path.slice(6);
+    record({ mode });
     res.writeHead(200, { 'content-type': 'text/plain' });
-    res.end(`${path.slice(1)}\n`);
+    res.end(`${mode}\n`);
     return;
   }
-  if (hanging && path === '/mcp') {
-    record({ http: req.method, hung: true, peer: req.socket.remotePort });
-    return; // nothing, ever: the client's deadline is what ends this
+  if (mode !== 'normal' && path === '/mcp') {
+    record({ http: req.method, mode, peer: req.socket.remotePort, ...(mode === 'hang' ? { hung: true } : {}) });
+    if (mode === 'hang') return; // nothing, ever: the client's deadline is what ends this
+    if (mode === 'refuse') {
+      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' });
+      res.end('{"error":"invalid_token"}');
+    } else if (mode === 'html') {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<html><body>Welcome</body></html>');
+    } else if (mode === 'big') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ jsonrpc: '2.0', id: 1, result: { pad: 'x'.repeat(9 << 20) } }));
+    } else {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ jsonrpc: '2.0', id: 'not-yours', result: {} }));
+    }
+    return;
   }
   if (path === '/forget' && req.method === 'POST') {
     const n = mcp.sessions.size;
