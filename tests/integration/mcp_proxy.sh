@@ -24,6 +24,12 @@ JOSE=${USER_A%%.*}
 RELAY=$(it_start_upstream relay --forbid-token "$JOSE") || it_fatal "the relay fixture starts"
 RELAYJ=$(it_start_upstream relay --json --forbid-token "$JOSE") || it_fatal "the relay fixture (JSON) starts"
 PLAIN=$(it_start_upstream plain) || it_fatal "the plain fixture starts"
+BEARER_TOKEN=upstream-secret-$RANDOM$RANDOM
+BEARER=$(it_start_upstream bearer --token "$BEARER_TOKEN" --auth-log "$IT_DIR/bearer-auth.log") ||
+	it_fatal "the bearer fixture starts"
+CLIENT_SECRET=oauth-secret-$RANDOM$RANDOM
+OAUTH=$(it_start_upstream oauth --client-id it-client --client-secret "$CLIENT_SECRET") ||
+	it_fatal "the oauth fixture starts"
 REC=$(it_upstream_file "$RELAY" rec)
 RECJ=$(it_upstream_file "$RELAYJ" rec)
 
@@ -35,6 +41,8 @@ register() {
 RELAY_ID=$(register "$ADMIN_A" "{\"name\":\"relay\",\"url\":\"$RELAY\",\"timeout_ms\":2500}")
 register "$ADMIN_A" "{\"name\":\"relayj\",\"url\":\"$RELAYJ\",\"timeout_ms\":2500}" >/dev/null
 register "$ADMIN_B" "{\"name\":\"secret\",\"url\":\"$PLAIN\"}" >/dev/null
+register "$ADMIN_A" "{\"name\":\"secured\",\"url\":\"$BEARER\",\"auth\":{\"type\":\"bearer\",\"token\":\"$BEARER_TOKEN\"}}" >/dev/null
+register "$ADMIN_A" "{\"name\":\"oauth\",\"url\":\"$OAUTH\",\"auth\":{\"type\":\"oauth_client_credentials\",\"token_url\":\"${OAUTH%/mcp}/token\",\"client_id\":\"it-client\",\"client_secret\":\"$CLIENT_SECRET\"}}" >/dev/null
 
 ACCEPT='application/json, text/event-stream'
 INIT='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{}},"clientInfo":{"name":"it-client","version":"1.0"}}}'
@@ -87,6 +95,17 @@ check "a second call, through the other pool, reuses the upstream session (no ne
 	eval '[ "$(ans .result.content[0].text)" = again ] && [ "$(inits "$REC")" = $((BASE_R + 1)) ]'
 check "the gateway session records its upstream sessions (up:<server id>)" \
 	eval 'rcli --raw HKEYS "mreg:session:{$SID_A}" | grep -qx "up:$RELAY_ID"'
+
+# --- the server's own credentials go up, never the client's -------------------------
+call "$MCP_A/mcp" "$SID_A" 11 secured__whoami
+check "a bearer upstream gets its registered token (and only that)" \
+	eval '[ "$(ans .result.content[0].text)" = authorized ] && ! grep -q . "$IT_DIR/bearer-auth.log" 2>/dev/null'
+call "$MCP_A/mcp" "$SID_A" 12 oauth__secure_echo
+check "an OAuth upstream gets an access token fetched with the client credentials" eval '[ "$(ans .result.content[0].text)" = ok ]'
+curl -sS -X POST "${OAUTH%/mcp}/revoke" >/dev/null
+call "$MCP_B/mcp" "$SID_A" 13 oauth__secure_echo
+check "a revoked access token: fetched again and the call retried once" \
+	eval '[ "$(ans .result.content[0].text)" = ok ] && [ "$(grep -c "\"token\":\"issued\"" "$(it_upstream_file "$OAUTH" rec)")" -ge 2 ]'
 
 # --- results pass unchanged --------------------------------------------------------
 # The fixture's own answer, asked directly.
