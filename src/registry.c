@@ -88,6 +88,17 @@ static const char sync_prompts_sql[] = SYNC_SQL(
     "server_prompts", "name", "name, title, description, arguments",
     "title = EXCLUDED.title, description = EXCLUDED.description, arguments = EXCLUDED.arguments");
 
+static const char sync_templates_sql[] = SYNC_SQL(
+    "SELECT DISTINCT ON (t->>'uriTemplate') t->>'uriTemplate' AS k, t->>'uriTemplate' AS uri_template,"
+    " coalesce(t->>'name', '') AS name, t->>'title' AS title,"
+    " coalesce(t->>'description', '') AS description, t->>'mimeType' AS mime_type, "
+    HASH_OF("jsonb_build_object('name', t->'name', 'title', t->'title',"
+            " 'description', t->'description', 'mimeType', t->'mimeType')") " AS schema_hash"
+    " FROM " ITEMS " AND t->>'uriTemplate' IS NOT NULL ORDER BY t->>'uriTemplate'",
+    "server_resource_templates", "uri_template", "uri_template, name, title, description, mime_type",
+    "name = EXCLUDED.name, title = EXCLUDED.title, description = EXCLUDED.description,"
+    " mime_type = EXCLUDED.mime_type");
+
 static const char sync_resources_sql[] = SYNC_SQL(
     "SELECT DISTINCT ON (t->>'uri') t->>'uri' AS k, t->>'uri' AS uri, coalesce(t->>'name', '') AS name,"
     " t->>'title' AS title, coalesce(t->>'description', '') AS description, t->>'mimeType' AS mime_type, "
@@ -761,12 +772,12 @@ static int upstream_fail(struct reg_error *e, enum up_status st, const char *pha
 static int sync_catalog(PGconn *c, const char *id, const struct up_catalog *cat,
                         struct json_object **diff, struct reg_error *e, const char *phase)
 {
-    const char *sql[3] = { sync_tools_sql, sync_prompts_sql, sync_resources_sql };
-    const char *names[3] = { "tools", "prompts", "resources" };
-    struct json_object *lists[3] = { cat->tools, cat->prompts, cat->resources };
+    const char *sql[4] = { sync_tools_sql, sync_prompts_sql, sync_resources_sql, sync_templates_sql };
+    const char *names[4] = { "tools", "prompts", "resources", "resource_templates" };
+    struct json_object *lists[4] = { cat->tools, cat->prompts, cat->resources, cat->resource_templates };
 
     *diff = json_object_new_object();
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         const char *p[2] = { id, lists[i] != NULL ? to_json_text(lists[i]) : "[]" };
         PGresult *r = run(c, sql[i], 2, p);
 

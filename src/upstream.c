@@ -96,6 +96,7 @@ struct conn {
     char protocol_version[32];
     char token[UP_TOKEN_MAX];       /* bearer for oauth_client_credentials */
     long next_id;
+    int rpc_error;                  /* code of the last JSON-RPC error answer, 0 = none */
     char *why;
     size_t n;
 };
@@ -874,6 +875,7 @@ again:
 
         json_object_object_get_ex(v, "code", &code);
         json_object_object_get_ex(v, "message", &message);
+        c->rpc_error = json_object_get_int(code);
         gw_snprintf(c->why, c->n, "%s: the upstream answered error %d: %.200s", what,
                     json_object_get_int(code),
                     message ? json_object_get_string(message) : "(no message)");
@@ -1091,6 +1093,7 @@ void up_catalog_free(struct up_catalog *c)
     json_object_put(c->tools);
     json_object_put(c->prompts);
     json_object_put(c->resources);
+    json_object_put(c->resource_templates);
     memset(c, 0, sizeof(*c));
 }
 
@@ -1123,6 +1126,8 @@ enum up_status up_discover(struct gw_app *app, const struct up_target *t, struct
         { "tools", "tools/list", "tools", "name", offsetof(struct up_catalog, tools) },
         { "prompts", "prompts/list", "prompts", "name", offsetof(struct up_catalog, prompts) },
         { "resources", "resources/list", "resources", "uri", offsetof(struct up_catalog, resources) },
+        { "resources", "resources/templates/list", "resourceTemplates", "uriTemplate",
+          offsetof(struct up_catalog, resource_templates) },
     };
 
     memset(out, 0, sizeof(*out));
@@ -1134,10 +1139,21 @@ enum up_status up_discover(struct gw_app *app, const struct up_target *t, struct
     for (size_t i = 0; i < GW_ARRAY_LEN(lists) && st == UP_OK; i++) {
         struct json_object **slot = (struct json_object **)((char *)out + lists[i].offset);
 
-        if (offers(out, lists[i].capability))
+        if (offers(out, lists[i].capability)) {
+            c.rpc_error = 0;
             st = list_all(&c, lists[i].method, lists[i].member, lists[i].key, slot);
-        else
+            /* Templates are optional within the resources capability: a
+             * server without them may answer "method not found". */
+            if (st == UP_PROTOCOL_ERROR && c.rpc_error == -32601 &&
+                strcmp(lists[i].method, "resources/templates/list") == 0) {
+                json_object_put(*slot);
+                *slot = json_object_new_array();
+                why[0] = '\0';
+                st = UP_OK;
+            }
+        } else {
             *slot = json_object_new_array();
+        }
     }
     end_session(&c);
     conn_close(&c);

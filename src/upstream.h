@@ -32,7 +32,8 @@ struct up_target {
 
 struct up_catalog {                 /* owned json-c objects; arrays possibly empty, never NULL on UP_OK */
     char protocol_version[32];
-    struct json_object *server_info, *capabilities, *tools, *prompts, *resources;
+    struct json_object *server_info, *capabilities, *tools, *prompts, *resources,
+        *resource_templates;
 };
 
 /* URL policy only (scheme, every resolved address, upstream.allowed_networks;
@@ -40,7 +41,8 @@ struct up_catalog {                 /* owned json-c objects; arrays possibly emp
  * with why. Checked again at connect time by up_discover and up_probe. */
 int up_url_check(const struct gw_config *cfg, const char *url, char *why, size_t n);
 /* initialize + notifications/initialized + tools/list (+ prompts/list,
- * resources/list when offered), all pages; the session is deleted after. */
+ * resources/list and resources/templates/list when offered; a server that
+ * does not know the last lists none), all pages; the session is deleted after. */
 enum up_status up_discover(struct gw_app *app, const struct up_target *t, struct up_catalog *out,
                            char *why, size_t n);
 void up_catalog_free(struct up_catalog *c);

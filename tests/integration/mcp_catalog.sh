@@ -30,6 +30,7 @@ GW_LOG=$IT_DIR/gateway.log
 
 PLAIN=$(it_start_upstream plain) || it_fatal "the plain fixture starts"
 PLAIN3=$(it_start_upstream plain --tools 3 --no-prompts --no-resources) || it_fatal "a second plain fixture starts"
+PLAIN_T=$(it_start_upstream plain --tools 1 --no-prompts --templates 3) || it_fatal "a plain fixture with resource templates starts"
 HANG=$(it_start_upstream hang) || it_fatal "the hang fixture starts"
 
 register() {
@@ -122,7 +123,16 @@ check "resources/list: by URI, a URI listed by two servers once" \
 check "the URI collision is logged, alpha (first by name) kept" \
 	eval 'tail -n +$MARK "$GW_LOG" | grep "catalog_uri_collision" | grep -q "alpha is kept"'
 rpc "$USER_A" "$SID_A" resources/templates/list
-check "resources/templates/list answers a (here empty) list" eval '[ "$(it_json result.resourceTemplates)" = "[]" ]'
+check "resources/templates/list: none yet (plain lists none, resources/templates/list unknown to it)" \
+	eval '[ "$(it_json result.resourceTemplates)" = "[]" ]'
+register "$ADMIN_B" "{\"name\":\"tmpl\",\"url\":\"$PLAIN_T\",\"timeout_ms\":5000}"
+check "register tmpl (tenant tb): its resource templates are stored" \
+	eval '[ "$HTTP_CODE" = 201 ] && [ "$(it_psql "SELECT count(*) FROM server_resource_templates")" = 3 ]'
+all_names "$USER_B" "$SID_B" resources/templates/list resourceTemplates uriTemplate; got=$(names)
+check "resources/templates/list (tenant tb): tmpl's templates by URI template" \
+	eval '[ "$got" = "test://template/1/{id} test://template/2/{id} test://template/3/{id}" ] && [ "$PAGES" = 1 ]'
+all_names "$USER_A" "$SID_A" resources/templates/list resourceTemplates uriTemplate
+check "resources/templates/list (tenant ta): not tenant tb's" eval '[ ! -s "$IT_DIR/names" ]'
 
 # required_roles: every listed role, as a gateway role or a roles claim entry.
 SID_OF=$(session "$OPS_FIN_A")
@@ -237,8 +247,9 @@ check "mcp-gateway catalog refresh (platform_admin): every server, slow unavaila
 it_psql "UPDATE servers SET url = '$PLAIN3' WHERE id = '$SLOW_ID'" >/dev/null
 MCPGW_API_URL=$API MCPGW_TOKEN=$ADMIN_B MCPGW_CA_FILE=$IT_DIR/certs/ca.pem \
 	timeout 20 "$GATEWAY" catalog refresh --json >"$IT_DIR/cli.json" 2>&1
-check "mcp-gateway catalog refresh --json (admin of tenant tb): beta only, exit 0" \
-	eval '[ $? = 0 ] && [ "$(jq -c "[.refreshed[].name]" "$IT_DIR/cli.json")" = "[\"beta\"]" ]'
+rc=$?
+check "mcp-gateway catalog refresh --json (admin of tenant tb): its servers only, exit 0" \
+	eval '[ $rc = 0 ] && [ "$(jq -c "[.refreshed[].name]" "$IT_DIR/cli.json")" = "[\"beta\",\"tmpl\"]" ]'
 
 # --- trust: Redis is not a trust anchor ----------------------------------------------------
 ALPHA_URL=$(entry_of "$ALPHA_ID" | jq -r .url)
@@ -289,3 +300,6 @@ after=$(grep -c 'LOG:  \(statement\|execute\)' "$PG_LOG")
 check "a cold catalog is read from PostgreSQL once ($((after - before)) statement)" \
 	eval 'body_has alpha__tool_1 && [ $((after - before)) -eq 1 ]'
 it_psql "ALTER DATABASE mcpgw RESET log_statement" >/dev/null
+# Responders report leaks when they exit: stop them before reading the log.
+serve_stop "$SERVE_PIDFILE"
+it_check_sanitizer_logs

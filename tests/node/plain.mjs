@@ -3,11 +3,12 @@
 //   --tools N          how many tools (default 5)
 //   --tools-file FILE  read the tool list (JSON array) from FILE on every tools/list
 //   --no-prompts, --no-resources   do not offer those capabilities
+//   --templates N      also list N resource templates (resources/templates/list)
 import { readFileSync } from 'node:fs';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema, GetPromptRequestSchema, ListPromptsRequestSchema,
-  ListResourcesRequestSchema, ListToolsRequestSchema, ReadResourceRequestSchema, McpError, ErrorCode,
+  ListResourcesRequestSchema, ListResourceTemplatesRequestSchema, ListToolsRequestSchema, ReadResourceRequestSchema, McpError, ErrorCode,
 } from '@modelcontextprotocol/sdk/types.js';
 import { listen, mcpEndpoint, parseArgs, recorder } from './common.mjs';
 
@@ -79,6 +80,15 @@ function makeServer() {
       const p = page(resources, req.params?.cursor);
       return { resources: p.items, ...(p.nextCursor ? { nextCursor: p.nextCursor } : {}) };
     });
+    if (opts.templates) {
+      const templates = Array.from({ length: Number(opts.templates) }, (_, i) => ({
+        uriTemplate: `test://template/${i + 1}/{id}`, name: `template_${i + 1}`, mimeType: 'text/plain',
+      }));
+      server.setRequestHandler(ListResourceTemplatesRequestSchema, (req) => {
+        const p = page(templates, req.params?.cursor);
+        return { resourceTemplates: p.items, ...(p.nextCursor ? { nextCursor: p.nextCursor } : {}) };
+      });
+    }
     server.setRequestHandler(ReadResourceRequestSchema, (req) => ({
       contents: [{ uri: req.params.uri, mimeType: 'text/plain', text: `contents of ${req.params.uri}` }],
     }));
