@@ -129,10 +129,13 @@ struct xfer {
     bool client_gone;
     int64_t done_at;                /* monotonic ms when the answer arrived */
     int (*tick)(void *arg);
+    void (*early_answer)(void *arg, struct json_object *answer);
     int64_t last_tick;
 };
 
-/* How long a stream may go on after its answer before we close it. */
+/* How long a stream may go on after its answer before we close it (curl
+ * calls on_progress about once a second on a quiet transfer, so up to that
+ * more). */
 #define UP_DRAIN_MS 250
 
 static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
@@ -271,6 +274,8 @@ static int on_sse_event(const struct sse_event *ev, void *arg)
         x->answer = o;
         x->done = true;
         x->done_at = gw_monotonic_ms();
+        if (x->early_answer != NULL)
+            x->early_answer(x->relay_arg, o);
         return 1;
     }
     if (x->relay != NULL) {
@@ -1215,6 +1220,7 @@ again:
     if (f != NULL) {
         x.relay = f->relay;
         x.tick = f->tick;
+        x.early_answer = f->early_answer;
         x.relay_arg = f->relay_arg;
     }
     hdr = mcp_headers(c, true);

@@ -72,6 +72,9 @@ struct up_forward {
     /* About once a second while the call waits (relay_arg): non-zero stops
      * it (the client went away). May be NULL. */
     int (*tick)(void *arg);
+    /* The answer as soon as it arrives on a stream (borrowed), before the
+     * stream ends; it is still returned by up_forward. May be NULL. */
+    void (*early_answer)(void *arg, struct json_object *answer);
     void *relay_arg;
 };
 

@@ -74,6 +74,7 @@ struct relay {
     int64_t ttl_ms;                  /* of relayed request ids */
     struct json_object *progress_token; /* the request's own, borrowed; may be NULL */
     bool streaming;                  /* our event stream has begun */
+    bool answered;                   /* the upstream's answer is sent */
     int64_t last_write;              /* monotonic ms of our last event */
     int events;
 };
@@ -199,12 +200,25 @@ static int on_tick(void *arg)
 
 static void deliver(struct relay *r, struct json_object *answer)
 {
+    if (r->answered)
+        return;
+    r->answered = true;
     if (r->streaming) {
         if (!r->pc->res->client_gone)
             sse_event(r->pc->res, answer);
         return;
     }
     http_send_json(r->pc->res, 200, answer);
+}
+
+/* The answer on a stream goes to the client at once, not when the upstream
+ * gets round to ending its stream. */
+static void on_early_answer(void *arg, struct json_object *answer)
+{
+    struct relay *r = arg;
+
+    if (r->streaming)
+        deliver(r, answer);
 }
 
 static int64_t call_timeout_ms(const struct gw_app *app, const struct cat_server *srv)
@@ -289,6 +303,7 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
     f.client_caps = kept == NULL ? ms_client_caps(pc->app, pc->session->id) : NULL;
     f.relay = on_upstream_message;
     f.tick = on_tick;
+    f.early_answer = on_early_answer;
     f.relay_arg = &r;
     st = up_forward(pc->app, &f, msg, &answer, why, sizeof(why));
     json_object_put(f.client_caps);

@@ -233,6 +233,18 @@ for failure in refuse:-32012:auth_refused html:-32013:not_mcp big:-32014:too_lar
 	check "an upstream answering $mode: $code, reason $reason, naming the server" \
 		eval '[ "$(ans .error.code)" = "$code" ] && [ "$(ans .error.data.reason)" = "$reason" ] && [ "$(ans .error.data.server)" = relay ] && ans .error.message | grep -q "'"'"'relay'"'"'"'
 done
+# An upstream that keeps its stream open after the answer: the answer goes
+# to the client at once, and the gateway does not wait for the stream's end.
+curl -sS -X POST "${RELAY%/mcp}/mode/linger" >/dev/null
+START=$(date +%s%3N)
+curl -sSN --cacert "$CA" --max-time 10 -H "Authorization: Bearer $USER_A" -H "Accept: $ACCEPT" \
+	-H 'Content-Type: application/json' -H "Mcp-Session-Id: $SID_A" -H 'MCP-Protocol-Version: 2025-11-25' \
+	--data-binary '{"jsonrpc":"2.0","id":44,"method":"tools/call","params":{"name":"relay__echo","arguments":{}}}' \
+	"$MCP_A/mcp" | while IFS= read -r line; do [ -n "$line" ] && printf '%s %s\n' "$(date +%s%3N)" "$line"; done >"$IT_DIR/linger.out"
+END=$(date +%s%3N)
+AT=$(grep lingered "$IT_DIR/linger.out" | cut -d' ' -f1)
+check "an upstream stream left open after its answer: the answer within 150 ms ($((AT - START)) ms), the call over well before the stream's 3 s ($((END - START)) ms)" \
+	eval '[ -n "$AT" ] && [ $((AT - START)) -lt 150 ] && [ $((END - START)) -lt 2000 ] && grep "\"id\":44" "$IT_DIR/linger.out" | grep -q lingered'
 curl -sS -X POST "${RELAY%/mcp}/mode/normal" >/dev/null
 
 # --- the client's token never reaches an upstream -------------------------------------

@@ -7,14 +7,15 @@
 //   POST /mode/NAME    how MCP requests are answered from now on: normal;
 //                      hang (accepted, never answered, as hang.mjs does);
 //                      refuse (401); html (a web page); big (9 MiB of JSON);
-//                      stray (a JSON-RPC answer to some other id)
+//                      stray (a JSON-RPC answer to some other id); linger (the
+//                      answer on an event stream kept open 3 s more)
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema, ElicitResultSchema, GetPromptRequestSchema, ListPromptsRequestSchema,
   ListResourcesRequestSchema, ListResourceTemplatesRequestSchema, ListToolsRequestSchema,
   ReadResourceRequestSchema, McpError, ErrorCode,
 } from '@modelcontextprotocol/sdk/types.js';
-import { listen, mcpEndpoint, parseArgs, recorder } from './common.mjs';
+import { listen, mcpEndpoint, parseArgs, readBody, recorder } from './common.mjs';
 
 const opts = parseArgs();
 const record = recorder(opts.record);
@@ -105,7 +106,7 @@ function makeServer() {
 
 const mcp = mcpEndpoint(makeServer, { record, json: Boolean(opts.json) });
 let mode = 'normal';
-listen(opts, (req, res) => {
+listen(opts, async (req, res) => {
   const path = new URL(req.url, 'http://x').pathname;
   if (opts['forbid-token'] && String(req.headers.authorization ?? '').includes(opts['forbid-token'])) {
     record({ forbidden_token: true, http: req.method });
@@ -129,6 +130,13 @@ listen(opts, (req, res) => {
     } else if (mode === 'html') {
       res.writeHead(200, { 'content-type': 'text/html' });
       res.end('<html><body>Welcome</body></html>');
+    } else if (mode === 'linger') {
+      let id = null;
+      try { id = JSON.parse(await readBody(req)).id ?? null; } catch { /* answered with id null */ }
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id,
+        result: { content: [{ type: 'text', text: 'lingered' }] } })}\n\n`);
+      setTimeout(() => res.end(), 3000).unref();
     } else if (mode === 'big') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ jsonrpc: '2.0', id: 1, result: { pad: 'x'.repeat(9 << 20) } }));
