@@ -111,7 +111,7 @@ struct xfer {
     char session_id[256];
     bool session_id_bad;
     char *body;
-    size_t body_len;
+    size_t body_len, body_cap;
     bool too_large;
     bool sse;
     bool sse_started;
@@ -339,16 +339,22 @@ static size_t on_body(char *buf, size_t size, size_t nmemb, void *arg)
         x->too_large = true;
         return 0;
     }
-    {
-        char *nb = realloc(x->body, x->body_len + len + 1);
+    if (x->body_len + len + 1 > x->body_cap) {
+        /* Doubling: a large answer arriving in small chunks is copied a
+         * few times, not once per chunk. */
+        size_t cap = x->body_cap ? x->body_cap : 4096;
+        char *nb;
 
-        if (nb == NULL)
+        while (cap < x->body_len + len + 1)
+            cap *= 2;
+        if ((nb = realloc(x->body, cap)) == NULL)
             return 0;
         x->body = nb;
-        memcpy(x->body + x->body_len, buf, len);
-        x->body_len += len;
-        x->body[x->body_len] = '\0';
+        x->body_cap = cap;
     }
+    memcpy(x->body + x->body_len, buf, len);
+    x->body_len += len;
+    x->body[x->body_len] = '\0';
     return len;
 }
 

@@ -36,6 +36,13 @@ static const struct {
     { UP_PROTOCOL_ERROR, MPX_PROTOCOL_ERROR, "broke the MCP protocol" },
 };
 
+static int64_t call_timeout_ms(const struct gw_app *app, const struct cat_server *srv)
+{
+    int t = app->cfg.upstream_timeout_ms;
+
+    return srv->timeout_ms > 0 && srv->timeout_ms < t ? srv->timeout_ms : t;
+}
+
 static struct json_object *fail_data(const char *server, const char *reason)
 {
     struct json_object *d = json_object_new_object();
@@ -46,7 +53,7 @@ static struct json_object *fail_data(const char *server, const char *reason)
 }
 
 static struct json_object *upstream_error(struct json_object *id, const struct cat_server *srv,
-                                          enum up_status st)
+                                          enum up_status st, int64_t timeout_ms)
 {
     char msg[256];
     int code = MPX_PROTOCOL_ERROR;
@@ -58,8 +65,8 @@ static struct json_object *upstream_error(struct json_object *id, const struct c
             text = failures[i].text;
         }
     if (st == UP_TIMEOUT)
-        snprintf(msg, sizeof(msg), "Upstream server '%s' %s (%d ms)", srv->name, text,
-                 srv->timeout_ms);
+        snprintf(msg, sizeof(msg), "Upstream server '%s' %s (%lld ms)", srv->name, text,
+                 (long long)timeout_ms);
     else
         snprintf(msg, sizeof(msg), "Upstream server '%s' %s", srv->name, text);
     return jr_error(id, code, msg, fail_data(srv->name, up_status_name(st)));
@@ -221,13 +228,6 @@ static void on_early_answer(void *arg, struct json_object *answer)
         deliver(r, answer);
 }
 
-static int64_t call_timeout_ms(const struct gw_app *app, const struct cat_server *srv)
-{
-    int t = app->cfg.upstream_timeout_ms;
-
-    return srv->timeout_ms > 0 && srv->timeout_ms < t ? srv->timeout_ms : t;
-}
-
 static void fill_target(struct up_target *t, const struct cat_server *srv)
 {
     memset(t, 0, sizeof(*t));
@@ -312,7 +312,7 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
         log_warn("mcp_upstream_session", "cannot keep the session of server %s (Redis)", srv->name);
     if (st != UP_OK) {
         log_warn("mcp_upstream_failed", "server %s: %s: %s", srv->name, up_status_name(st), why);
-        answer = upstream_error(pc->msg->id, srv, st);
+        answer = upstream_error(pc->msg->id, srv, st, call_timeout_ms(pc->app, srv));
         outcome = up_status_name(st);
     } else if (json_object_object_get_ex(answer, "error", NULL)) {
         outcome = "error";

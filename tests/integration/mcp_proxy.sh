@@ -202,7 +202,7 @@ call "$MCP_A/mcp" "$SID_A" 40 relay__slow
 ELAPSED=$(($(date +%s%3N) - START))
 check "a call past the server's timeout_ms (2500): -32011 naming the server, within the deadline + 1 s ($ELAPSED ms)" \
 	eval '[ "$(ans .error.code)" = -32011 ] && [ "$(ans .error.data.server)" = relay ] && [ "$(ans .error.data.reason)" = timed_out ] && [ "$ELAPSED" -lt 3500 ] && [ "$ELAPSED" -ge 2400 ]'
-check "the timeout message names the server" eval 'ans .error.message | grep -q "relay"'
+check "the timeout message names the server and its deadline" eval 'ans .error.message | grep -q "'"'"relay"'"'.*(2500 ms)"'
 # An upstream that takes requests and never answers, from the handshake on.
 curl -sS -X POST "${RELAY%/mcp}/mode/hang" >/dev/null
 init "$MCP_B/mcp" "$USER_A"
