@@ -29,6 +29,7 @@
 #include "js.h"
 #include "log.h"
 #include "metrics.h"
+#include "mcp/session.h"
 #include "mcp/stream.h"
 #include "registry.h"
 #include "store_pg.h"
@@ -42,6 +43,7 @@
 #define ENTRY_MAX (8 * 1024 * 1024)
 #define ENTRY_DEPTH 256          /* upstream schemas nest; bounded by limits.json_depth at discovery */
 #define NOTIFY_SESSIONS_MAX 10000
+#define NOTIFY_BATCH 200         /* session look-ups per round trip */
 
 static const char entry_label[] = "mcp-registry-gateway catalog entry v1";
 static const char index_label[] = "mcp-registry-gateway catalog index v1";
@@ -955,6 +957,10 @@ enum cat_status cat_current(struct gw_app *app, const struct cat_snapshot **out,
         return CAT_OK;
     }
     lr = vr == 1 ? redis_load(app, &snap, why, n) : 0;
+    /* A writer may have replaced an entry between our reads of the index
+     * and of the entries: look again before calling anything untrusted. */
+    if (lr < 0)
+        lr = redis_load(app, &snap, why, n);
     if (lr == 1 && snap.version != v)
         log_debug("catalog_version_moved", "catalog version %llu read, index at %llu",
                   (unsigned long long)v, (unsigned long long)snap.version);
@@ -1312,35 +1318,53 @@ static unsigned kinds_changed(const struct cat_server *b, const struct cat_serve
     return out;
 }
 
-/* One session's identity as its auth hash holds it; -1 when gone. */
-static int session_who(struct gw_app *app, const char *id, struct gw_identity *who, char *endpoint,
-                       size_t en)
+/* The identity and endpoint of sessions ids[0..n), as their hashes hold
+ * them, pipelined: one round trip for the lot. ok[i] false when gone. */
+static int sessions_who(struct gw_app *app, redisReply *const *ids, size_t n, struct gw_identity *who,
+                        char (*endpoint)[64], bool *ok)
 {
+    redisContext *c = rds_conn(app);
     char ak[KEY_MAX], sk[KEY_MAX];
-    redisReply *r;
-    int rc = -1;
 
-    memset(who, 0, sizeof(*who));
-    if (rds_key(app, ak, sizeof(ak), "auth:{%s}", id) != 0 ||
-        rds_key(app, sk, sizeof(sk), "session:{%s}", id) != 0 ||
-        (r = rds_cmd(app, "HMGET %s tenant roles troles", ak)) == NULL)
+    if (c == NULL)
         return -1;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[0]->type == REDIS_REPLY_STRING &&
-        r->element[1]->type == REDIS_REPLY_STRING) {
-        gw_strlcpy(who->tenant_id, r->element[0]->str, sizeof(who->tenant_id));
-        who->roles = (unsigned)strtoul(r->element[1]->str, NULL, 10);
-        if (r->element[2]->type == REDIS_REPLY_STRING)
-            gw_strlcpy(who->token_roles, r->element[2]->str, sizeof(who->token_roles));
-        rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rds_key(app, ak, sizeof(ak), "auth:{%s}", ids[i]->str) != 0 ||
+            rds_key(app, sk, sizeof(sk), "session:{%s}", ids[i]->str) != 0) {
+            if (i > 0)
+                rds_close(app);   /* commands appended, never to be read */
+            return -1;
+        }
+        redisAppendCommand(c, "HMGET %s tenant roles troles", ak);
+        redisAppendCommand(c, "HGET %s endpoint", sk);
     }
-    freeReplyObject(r);
-    if (rc != 0 || (r = rds_cmd(app, "HGET %s endpoint", sk)) == NULL)
-        return -1;
-    gw_strlcpy(endpoint, r->type == REDIS_REPLY_STRING ? r->str : "", en);
-    if (r->type != REDIS_REPLY_STRING)
-        rc = -1;
-    freeReplyObject(r);
-    return rc;
+    for (size_t i = 0; i < n; i++) {
+        void *v1 = NULL, *v2 = NULL;
+        redisReply *a, *e;
+
+        if (redisGetReply(c, &v1) != REDIS_OK || redisGetReply(c, &v2) != REDIS_OK) {
+            if (v1 != NULL)
+                freeReplyObject(v1);
+            rds_close(app);   /* replies left unread: the connection is unusable */
+            return -1;
+        }
+        a = v1;
+        e = v2;
+        memset(&who[i], 0, sizeof(who[i]));
+        ok[i] = a->type == REDIS_REPLY_ARRAY && a->elements == 3 &&
+                a->element[0]->type == REDIS_REPLY_STRING && a->element[1]->type == REDIS_REPLY_STRING &&
+                e->type == REDIS_REPLY_STRING;
+        if (ok[i]) {
+            gw_strlcpy(who[i].tenant_id, a->element[0]->str, sizeof(who[i].tenant_id));
+            who[i].roles = (unsigned)strtoul(a->element[1]->str, NULL, 10);
+            if (a->element[2]->type == REDIS_REPLY_STRING)
+                gw_strlcpy(who[i].token_roles, a->element[2]->str, sizeof(who[i].token_roles));
+            gw_strlcpy(endpoint[i], e->str, sizeof(endpoint[i]));
+        }
+        freeReplyObject(a);
+        freeReplyObject(e);
+    }
+    return 0;
 }
 
 static bool shows(const struct cat_server *s, const struct gw_identity *who, const char *endpoint)
@@ -1349,6 +1373,28 @@ static bool shows(const struct cat_server *s, const struct gw_identity *who, con
         return false;
     /* The aggregate (/mcp) and the server's own endpoint list it. */
     return endpoint[0] == '\0' || strcmp(endpoint, s->name) == 0;
+}
+
+static void notify_one(struct gw_app *app, const char *id, const struct gw_identity *who,
+                       const char *endpoint, const struct cat_server *b, const struct cat_server *a,
+                       unsigned kinds, size_t *sent)
+{
+    bool vb = shows(b, who, endpoint), va = shows(a, who, endpoint);
+
+    for (int k = 0; k < 3; k++) {
+        char method[64];
+        struct json_object *msg;
+
+        if (!(kinds & (1u << k)) || !((vb && kind_nonempty(b, k)) || (va && kind_nonempty(a, k))))
+            continue;
+        snprintf(method, sizeof(method), "notifications/%s/list_changed", kind_names[k]);
+        msg = json_object_new_object();
+        json_object_object_add(msg, "jsonrpc", json_object_new_string("2.0"));
+        json_object_object_add(msg, "method", json_object_new_string(method));
+        if (mst_publish(app, id, msg) == 0)
+            (*sent)++;
+        json_object_put(msg);
+    }
 }
 
 static void notify_sessions_in(struct gw_app *app, const char *index, const struct cat_server *b,
@@ -1362,30 +1408,29 @@ static void notify_sessions_in(struct gw_app *app, const char *index, const stru
     r = rds_cmd(app, "ZRANGEBYSCORE %s %s +inf LIMIT 0 %s", index, now, limit);
     if (r == NULL)
         return;
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-        const char *id = r->element[i]->str;
-        struct gw_identity who;
-        char endpoint[64];
-        bool vb, va;
+    for (size_t at = 0; r->type == REDIS_REPLY_ARRAY && at < r->elements; at += NOTIFY_BATCH) {
+        size_t m = r->elements - at < NOTIFY_BATCH ? r->elements - at : NOTIFY_BATCH, k = 0;
+        redisReply **ids = calloc(m, sizeof(*ids));
+        struct gw_identity *who = calloc(m, sizeof(*who));
+        char (*endpoint)[64] = calloc(m, sizeof(*endpoint));
+        bool *ok = calloc(m, sizeof(*ok));
+        bool fine = ids != NULL && who != NULL && endpoint != NULL && ok != NULL;
 
-        if (id == NULL || session_who(app, id, &who, endpoint, sizeof(endpoint)) != 0)
-            continue;
-        vb = shows(b, &who, endpoint);
-        va = shows(a, &who, endpoint);
-        for (int k = 0; k < 3; k++) {
-            char method[64];
-            struct json_object *msg;
-
-            if (!(kinds & (1u << k)) || !((vb && kind_nonempty(b, k)) || (va && kind_nonempty(a, k))))
-                continue;
-            snprintf(method, sizeof(method), "notifications/%s/list_changed", kind_names[k]);
-            msg = json_object_new_object();
-            json_object_object_add(msg, "jsonrpc", json_object_new_string("2.0"));
-            json_object_object_add(msg, "method", json_object_new_string(method));
-            if (mst_publish(app, id, msg) == 0)
-                (*sent)++;
-            json_object_put(msg);
-        }
+        /* Only ids of ours go into key names; anything else in the index is skipped. */
+        for (size_t i = 0; fine && i < m; i++)
+            if (r->element[at + i]->type == REDIS_REPLY_STRING && ms_id_valid(r->element[at + i]->str))
+                ids[k++] = r->element[at + i];
+        if (fine && k > 0 && sessions_who(app, ids, k, who, endpoint, ok) != 0)
+            fine = false;
+        for (size_t i = 0; fine && i < k; i++)
+            if (ok[i])
+                notify_one(app, ids[i]->str, &who[i], endpoint[i], b, a, kinds, sent);
+        free(ids);
+        free(who);
+        free(endpoint);
+        free(ok);
+        if (!fine)
+            break;
     }
     freeReplyObject(r);
 }
