@@ -257,6 +257,7 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
     struct relay r;
     enum up_status st;
     const char *outcome = "ok";
+    bool lost_session = false;
     char why[512];
 
     if (srv->maintenance) {
@@ -307,9 +308,15 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
     f.relay_arg = &r;
     st = up_forward(pc->app, &f, msg, &answer, why, sizeof(why));
     json_object_put(f.client_caps);
-    if (f.session_changed &&
-        ms_upstream_set(pc->app, pc->session->id, srv->id, us.protocol_version, us.id) == MS_UNAVAILABLE)
-        log_warn("mcp_upstream_session", "cannot keep the session of server %s (Redis)", srv->name);
+    if (f.session_changed) {
+        bool lost;
+
+        if (ms_upstream_set(pc->app, pc->session->id, srv->id, us.protocol_version, us.id, kept,
+                            &lost) == MS_UNAVAILABLE)
+            log_warn("mcp_upstream_session", "cannot keep the session of server %s (Redis)", srv->name);
+        else if (lost)
+            lost_session = true;
+    }
     if (st != UP_OK) {
         log_warn("mcp_upstream_failed", "server %s: %s: %s", srv->name, up_status_name(st), why);
         answer = upstream_error(pc->msg->id, srv, st, call_timeout_ms(pc->app, srv));
@@ -324,6 +331,14 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
         outcome = "client_gone";
     deliver(&r, answer);
     json_object_put(answer);
+    /* A concurrent request of this session kept its own upstream session
+     * first: this one served its call and ends now rather than linger. */
+    if (lost_session) {
+        struct up_target et;
+
+        fill_send_target(&et, srv);
+        up_end(pc->app, &et, &us);
+    }
     return outcome;
 }
 

@@ -127,31 +127,38 @@ const struct ms_upstream *ms_upstream_find(const struct ms_session *s, const cha
     return NULL;
 }
 
-/* KEYS: session. ARGV: field, value. Never recreates an ended session. */
+/* KEYS: session. ARGV: field, value, the value expected now ("" none).
+ * Never recreates an ended session. 0 gone, 1 set, 2 another was kept. */
 static struct rds_script upstream_set_script = { .src =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "if (redis.call('HGET', KEYS[1], ARGV[1]) or '') ~= ARGV[3] then return 2 end\n"
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
     "return 1\n" };
 
 enum ms_status ms_upstream_set(struct gw_app *app, const char *id, const char *server_id,
-                               const char *protocol_version, const char *upstream_session)
+                               const char *protocol_version, const char *upstream_session,
+                               const struct ms_upstream *expected, bool *lost)
 {
-    char skey[KEY_MAX], akey[KEY_MAX], field[64], value[320];
+    char skey[KEY_MAX], akey[KEY_MAX], field[64], value[320], was[320] = "";
     redisReply *rep;
     enum ms_status st;
 
+    *lost = false;
     if (!ms_id_valid(id) || session_keys(app, id, skey, akey) != 0 ||
         gw_snprintf(field, sizeof(field), "up:%s", server_id) != 0 ||
-        gw_snprintf(value, sizeof(value), "%s %s", protocol_version, upstream_session) != 0)
+        gw_snprintf(value, sizeof(value), "%s %s", protocol_version, upstream_session) != 0 ||
+        (expected != NULL && gw_snprintf(was, sizeof(was), "%s %s", expected->protocol_version,
+                                         expected->session_id) != 0))
         return MS_UNAVAILABLE;
     {
-        const char *argv[] = { skey, field, value };
+        const char *argv[] = { skey, field, value, was };
 
         rep = rds_eval(app, &upstream_set_script, 1, (int)GW_ARRAY_LEN(argv), argv, NULL);
     }
     if (rep == NULL)
         return MS_UNAVAILABLE;
-    st = rep->type == REDIS_REPLY_INTEGER ? (rep->integer == 1 ? MS_OK : MS_NOT_FOUND) : MS_UNAVAILABLE;
+    st = rep->type != REDIS_REPLY_INTEGER ? MS_UNAVAILABLE : rep->integer == 0 ? MS_NOT_FOUND : MS_OK;
+    *lost = rep->type == REDIS_REPLY_INTEGER && rep->integer == 2;
     freeReplyObject(rep);
     return st;
 }

@@ -3,6 +3,7 @@
 #ifndef GW_MCP_SESSION_H
 #define GW_MCP_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <json-c/json.h>
@@ -54,9 +55,12 @@ enum ms_status ms_touch(struct gw_app *app, const char *id, const struct gw_iden
 /* The upstream session kept for server_id, or NULL. */
 const struct ms_upstream *ms_upstream_find(const struct ms_session *s, const char *server_id);
 /* Keep (or replace) the upstream session of server_id in the session, only
- * while the session exists. */
+ * while the session exists and only if the one kept is still expected (the
+ * one read before, NULL for none): MS_OK, or MS_OK with *lost set when a
+ * concurrent request kept another first (the caller then ends its own). */
 enum ms_status ms_upstream_set(struct gw_app *app, const char *id, const char *server_id,
-                               const char *protocol_version, const char *upstream_session);
+                               const char *protocol_version, const char *upstream_session,
+                               const struct ms_upstream *expected, bool *lost);
 /* The capabilities the client declared in initialize (owned), or NULL. */
 struct json_object *ms_client_caps(struct gw_app *app, const char *id);
 /* End the session (DELETE on the MCP endpoint, or revocation). */

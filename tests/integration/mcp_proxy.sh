@@ -276,6 +276,23 @@ check "after the upstream forgot our session: one new initialize and the call su
 call "$MCP_A/mcp" "$SID_A" 71 relay__echo '{"text":"kept"}'
 check "the re-opened upstream session is kept" eval '[ "$(ans .result.content[0].text)" = kept ] && [ "$(inits "$REC")" = $((BEFORE + 1)) ]'
 
+# Two first calls of one session at once, through both pools: both open an
+# upstream session, one is kept, the other ends after its call.
+init "$MCP_A/mcp" "$USER_A"
+SID_RACE=$SID
+BEFORE=$(inits "$REC") CLOSED=$(grep -c '"closed"' "$REC")
+RACERS=()
+for url in "$MCP_A/mcp" "$MCP_B/mcp"; do
+	curl -sS --cacert "$CA" --max-time 10 -o /dev/null -H "Authorization: Bearer $USER_A" -H "Accept: $ACCEPT" \
+		-H 'Content-Type: application/json' -H "Mcp-Session-Id: $SID_RACE" -H 'MCP-Protocol-Version: 2025-11-25' \
+		--data-binary '{"jsonrpc":"2.0","id":72,"method":"tools/call","params":{"name":"relay__progress","arguments":{}}}' "$url" &
+	RACERS+=($!)
+done
+wait "${RACERS[@]}"
+call "$MCP_A/mcp" "$SID_RACE" 73 relay__echo '{"text":"one"}'
+check "two first calls at once: two upstream sessions opened, the one not kept ended, the kept one reused" \
+	eval '[ "$(inits "$REC")" = $((BEFORE + 2)) ] && wait_until 2 eval "[ \$(grep -c \"\\\"closed\\\"\" \"$REC\") = $((CLOSED + 1)) ]" && [ "$(ans .result.content[0].text)" = one ]'
+
 # --- prompts and resources on /mcp ------------------------------------------------------
 mcp "$MCP_A/mcp" "$USER_A" '{"jsonrpc":"2.0","id":80,"method":"prompts/get","params":{"name":"relay__greet","arguments":{"who":"Bo"}}}' \
 	-H "Mcp-Session-Id: $SID_A"
