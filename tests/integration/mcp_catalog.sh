@@ -251,6 +251,21 @@ rc=$?
 check "mcp-gateway catalog refresh --json (admin of tenant tb): its servers only, exit 0" \
 	eval '[ $rc = 0 ] && [ "$(jq -c "[.refreshed[].name]" "$IT_DIR/cli.json")" = "[\"beta\",\"tmpl\"]" ]'
 
+# --- concurrent writers --------------------------------------------------------------------
+MARK=$(($(wc -l <"$GW_LOG") + 1))
+writers=()
+for i in 1 2 3 4; do
+	curl -sS --cacert "$IT_DIR/certs/ca.pem" --max-time 20 -o /dev/null -X POST "$API/api/v1/servers" \
+		-H "Authorization: Bearer $ADMIN_A" -H 'Content-Type: application/json' \
+		--data "{\"name\":\"many-$i\",\"url\":\"$PLAIN3\",\"timeout_ms\":5000}" &
+	writers+=($!)
+done
+for i in 1 2 3 4 5 6; do rpc "$USER_A" "$SID_A" tools/list; done
+wait "${writers[@]}"
+all_names "$USER_A" "$SID_A" tools/list tools name; got=$(grep -c '^many-[1-4]__' "$IT_DIR/names" || true)
+check "4 registrations at once: every one in the catalog" eval '[ "$got" = 12 ]'
+check "  and no reader took the writers for an attacker" eval '! tail -n +$MARK "$GW_LOG" | grep -q catalog_untrusted'
+
 # --- trust: Redis is not a trust anchor ----------------------------------------------------
 ALPHA_URL=$(entry_of "$ALPHA_ID" | jq -r .url)
 MARK=$(($(wc -l <"$GW_LOG") + 1))
