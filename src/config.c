@@ -131,7 +131,7 @@ static const struct cfg_key keys[] = {
 
     S("upstream", "allowed_networks", upstream_allowed_networks, "", v_networks,
       "CIDR list (IPv4, IPv6) upstreams may use beyond public https://: http:// and private, loopback, link-local"),
-    I("upstream", "timeout_ms", upstream_timeout_ms, "30000", 100, 600000, "deadline of one upstream exchange (discovery, probe)"),
+    I("upstream", "timeout_ms", upstream_timeout_ms, "30000", 100, 600000, "deadline of one upstream exchange (discovery, probe, a forwarded call)"),
     I("upstream", "connect_timeout_ms", upstream_connect_timeout_ms, "5000", 100, 60000, "TCP and TLS connect deadline"),
     I("upstream", "refresh_parallel", upstream_refresh_parallel, "8", 1, 64,
       "upstreams discovered at once by a catalog refresh"),
@@ -140,6 +140,8 @@ static const struct cfg_key keys[] = {
     S("upstream", "ca_file", upstream_ca_file, "", NULL, "CA bundle for https:// upstreams and token endpoints; empty = system"),
 
     S("security", "allowed_origins", allowed_origins, "", NULL, "Origin values accepted, comma-separated"),
+    S("security", "allowed_hosts", allowed_hosts, "", NULL,
+      "host names accepted in the Host header of MCP requests besides server.mcp_url's and loopback, comma-separated"),
     S("security", "fleet_key_file", fleet_key_file, "", NULL, "secret that MACs the JWKS copy and the MCP catalog in Redis; empty = neither is trusted there"),
     S("security", "secret_key_file", secret_key_file, "", NULL,
       "key file (64 hex digits) sealing upstream credentials"),

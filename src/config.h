@@ -102,6 +102,7 @@ struct gw_config {
 
     /* [security] */
     char allowed_origins[CFG_STR_MAX];       /* comma-separated */
+    char allowed_hosts[CFG_STR_MAX];         /* comma-separated host names */
     char fleet_key_file[CFG_STR_MAX];        /* "" = nothing in Redis is MAC'd or trusted */
     /* Loaded by cfg_load from fleet_key_file: never printed or logged. */
     unsigned char fleet_key[FLEET_KEY_MAX];

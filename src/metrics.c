@@ -581,6 +581,7 @@ static const struct {
     { "jwks_cache_miss_total", "Key lookups the responder's parsed keys could not serve." },
     { "jwks_refresh_total", "JWKS refreshes caused by an unknown kid." },
     { "jwks_refresh_limited_total", "Unknown-kid refreshes held back by the once-per-period limit." },
+    { "mcp_tool_calls_total", "Upstream tool calls forwarded by the MCP plane, by outcome." },
 };
 
 static int named_cmp(const void *a, const void *b)

@@ -36,6 +36,10 @@ void route_tools_search(struct gw_call *c);
 void route_mcp_post(struct gw_call *c);
 void route_mcp_delete(struct gw_call *c);
 void route_mcp_get(struct gw_call *c);
+/* the virtual server of one upstream */
+void route_servers_mcp_post(struct gw_call *c);
+void route_servers_mcp_delete(struct gw_call *c);
+void route_servers_mcp_get(struct gw_call *c);
 
 /* routes_sessions.c: MCP sessions on the management plane */
 void route_sessions_list(struct gw_call *c);

@@ -1,12 +1,15 @@
 /* The MCP plane over HTTP (Streamable HTTP, 2025-11-25 era): header rules,
- * one JSON-RPC message per POST, sessions, and the answers of mcp/server.c. */
+ * one JSON-RPC message per POST, sessions, the answers of mcp/server.c, and
+ * the virtual servers of /servers/{name}/mcp (mcp/proxy.c forwards). */
 #include <string.h>
 
 #include "app.h"
 #include "js.h"
 #include "log.h"
 #include "metrics.h"
+#include "mcp/catalog.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/proxy.h"
 #include "mcp/server.h"
 #include "mcp/session.h"
 #include "mcp/stream.h"
@@ -36,6 +39,11 @@ static int common_checks(struct gw_call *c)
     const char *version = http_header(c->req, "MCP-Protocol-Version");
     char msg[160];
 
+    if (!mt_host_allowed(&c->app->cfg, c->req->host)) {
+        log_warn("mcp_host_refused", "Host %.200s is not one of the MCP plane's names", c->req->host);
+        rpc_fail(c, 403, JR_INVALID_REQUEST, "Forbidden: this Host is not the MCP endpoint's");
+        return -1;
+    }
     if (!mt_origin_allowed(&c->app->cfg, c->req->origin)) {
         log_warn("mcp_origin_refused", "Origin %.200s is not allowed", c->req->origin);
         rpc_fail(c, 403, JR_INVALID_REQUEST, "Forbidden: this Origin is not allowed");
@@ -51,8 +59,9 @@ static int common_checks(struct gw_call *c)
 }
 
 /* The caller's session, or an answer sent: 400 without an id, 404 for one
- * that is unknown, expired, revoked or someone else's, 503 without Redis. */
-static int require_session(struct gw_call *c, struct ms_session *s)
+ * that is unknown, expired, revoked, someone else's or another endpoint's,
+ * 503 without Redis. endpoint: "" for /mcp, else the virtual server's name. */
+static int require_session(struct gw_call *c, struct ms_session *s, const char *endpoint)
 {
     const char *sid = http_header(c->req, "Mcp-Session-Id");
 
@@ -62,7 +71,10 @@ static int require_session(struct gw_call *c, struct ms_session *s)
     }
     switch (ms_touch(c->app, sid, c->who, s)) {
     case MS_OK:
-        return 0;
+        if (strcmp(s->endpoint, endpoint) == 0)
+            return 0;
+        /* A session lives on the endpoint that opened it. */
+        __attribute__((fallthrough));
     case MS_NOT_FOUND:
         rpc_fail(c, 404, JR_INVALID_REQUEST, "Session not found: send initialize to start a new one");
         return -1;
@@ -72,7 +84,7 @@ static int require_session(struct gw_call *c, struct ms_session *s)
     }
 }
 
-static void initialize(struct gw_call *c, struct jr_msg *m)
+static void initialize(struct gw_call *c, struct jr_msg *m, const struct cat_server *srv)
 {
     const char *requested = js_str(m->params, "protocolVersion");
     const char *version;
@@ -90,7 +102,8 @@ static void initialize(struct gw_call *c, struct jr_msg *m)
         return;
     }
     version = mt_negotiate(requested);
-    switch (ms_create(c->app, c->who, version, "", js_get(m->params, "clientInfo", json_type_object),
+    switch (ms_create(c->app, c->who, version, srv != NULL ? srv->name : "",
+                      js_get(m->params, "clientInfo", json_type_object),
                       js_get(m->params, "capabilities", json_type_object), &s)) {
     case MS_OK:
         break;
@@ -101,24 +114,44 @@ static void initialize(struct gw_call *c, struct jr_msg *m)
         sessions_unavailable(c);
         return;
     }
-    log_info("mcp_session_created", "session %.8s... for %s, protocol %s", s.id, c->who->user_id, version);
+    log_info("mcp_session_created", "session %.8s... for %s, protocol %s%s%s", s.id, c->who->user_id,
+             version, srv != NULL ? ", server " : "", srv != NULL ? srv->name : "");
     http_add_header(c->res, "Mcp-Session-Id", "%s", s.id);
-    r = jr_result(m->id, mcp_initialize_result(version));
+    r = jr_result(m->id, srv != NULL ? mpx_initialize_result(srv, version) : mcp_initialize_result(version));
     http_send_json(c->res, 200, r);
     json_object_put(r);
 }
 
-void route_mcp_post(struct gw_call *c)
+/* The virtual server of /servers/{name}/mcp, or an answer sent: 404 for a
+ * server the caller may not see (as for one that does not exist). */
+static const struct cat_server *virtual_server(struct gw_call *c)
+{
+    const struct cat_snapshot *snap;
+    const struct cat_server *srv;
+    char why[256];
+
+    if (cat_current(c->app, &snap, why, sizeof(why)) != CAT_OK) {
+        log_warn("catalog_unavailable", "%s", why);
+        rpc_fail(c, 503, JR_INTERNAL_ERROR, "The server catalog is unavailable: retry later");
+        return NULL;
+    }
+    srv = cat_find(snap, c->who, c->params[0]);
+    if (srv == NULL)
+        rpc_fail(c, 404, JR_INVALID_REQUEST, "Not found: no MCP server by this name");
+    return srv;
+}
+
+/* One message on /mcp (srv NULL) or on a virtual server's endpoint. */
+static void mcp_post(struct gw_call *c, const struct cat_server *srv)
 {
     struct jr_msg m;
     struct ms_session s;
     struct mcp_call mc;
+    struct mpx_call pc;
     struct json_object *r;
-    char why[160];
+    char why[160], server_id[sizeof(srv->id)];
     int code;
 
-    if (common_checks(c) != 0)
-        return;
     if (!mt_accepts(c->req->accept, "application/json") || !mt_accepts(c->req->accept, "text/event-stream")) {
         rpc_fail(c, 406, JR_INVALID_REQUEST,
                  "Not Acceptable: Accept must list both application/json and text/event-stream");
@@ -136,20 +169,38 @@ void route_mcp_post(struct gw_call *c)
     }
     if (strcmp(m.method != NULL ? m.method : "", "initialize") == 0) {
         if (m.kind == JR_REQUEST)
-            initialize(c, &m);
+            initialize(c, &m, srv);
         else
             rpc_fail(c, 400, JR_INVALID_REQUEST, "initialize must be a request (with an id)");
         jr_msg_free(&m);
         return;
     }
-    if (require_session(c, &s) != 0) {
+    if (require_session(c, &s, srv != NULL ? srv->name : "") != 0) {
         jr_msg_free(&m);
         return;
     }
+    pc.app = c->app;
+    pc.res = c->res;
+    pc.who = c->who;
+    pc.session = &s;
+    pc.msg = &m;
     if (m.kind != JR_REQUEST) {
-        /* notifications/initialized and the like need no answer. */
+        /* Responses to relayed upstream requests and notifications (cancelled)
+         * go on to the upstreams; the client needs no answer. */
+        if (srv != NULL)
+            gw_strlcpy(server_id, srv->id, sizeof(server_id));
+        mpx_client_message(&pc, srv != NULL ? server_id : NULL);
         http_add_header(c->res, "Content-Length", "0");
         http_send_head(c->res, 202, NULL);
+        jr_msg_free(&m);
+        return;
+    }
+    if (srv != NULL && strcmp(m.method, "ping") != 0) {
+        mpx_forward(&pc, srv);
+        jr_msg_free(&m);
+        return;
+    }
+    if (srv == NULL && mpx_route(&pc)) {
         jr_msg_free(&m);
         return;
     }
@@ -164,33 +215,71 @@ void route_mcp_post(struct gw_call *c)
     jr_msg_free(&m);
 }
 
-void route_mcp_delete(struct gw_call *c)
+void route_mcp_post(struct gw_call *c)
+{
+    if (common_checks(c) != 0)
+        return;
+    mcp_post(c, NULL);
+}
+
+void route_servers_mcp_post(struct gw_call *c)
+{
+    const struct cat_server *srv;
+
+    if (common_checks(c) != 0 || (srv = virtual_server(c)) == NULL)
+        return;
+    mcp_post(c, srv);
+}
+
+static void mcp_delete(struct gw_call *c, const char *endpoint)
 {
     struct ms_session s;
+    struct mpx_call pc;
 
-    if (common_checks(c) != 0 || require_session(c, &s) != 0)
+    if (require_session(c, &s, endpoint) != 0)
         return;
     if (ms_delete(c->app, s.id) == MS_UNAVAILABLE) {
         sessions_unavailable(c);
         return;
     }
+    memset(&pc, 0, sizeof(pc));
+    pc.app = c->app;
+    pc.res = c->res;
+    pc.who = c->who;
+    pc.session = &s;
+    mpx_end_upstreams(&pc);
     log_info("mcp_session_ended", "session %.8s... ended by its client", s.id);
     http_send_head(c->res, 204, NULL);
 }
 
+void route_mcp_delete(struct gw_call *c)
+{
+    if (common_checks(c) == 0)
+        mcp_delete(c, "");
+}
+
+void route_servers_mcp_delete(struct gw_call *c)
+{
+    const struct cat_server *srv;
+    char name[sizeof(srv->name)];
+
+    if (common_checks(c) != 0 || (srv = virtual_server(c)) == NULL)
+        return;
+    gw_strlcpy(name, srv->name, sizeof(name));
+    mcp_delete(c, name);
+}
+
 /* The session's own stream of server messages (notifications and requests
  * from the gateway or its upstreams), resumable with Last-Event-ID. */
-void route_mcp_get(struct gw_call *c)
+static void mcp_get(struct gw_call *c, const char *endpoint)
 {
     struct ms_session s;
 
-    if (common_checks(c) != 0)
-        return;
     if (!mt_accepts(c->req->accept, "text/event-stream")) {
         rpc_fail(c, 406, JR_INVALID_REQUEST, "Not Acceptable: Accept must list text/event-stream");
         return;
     }
-    if (require_session(c, &s) != 0)
+    if (require_session(c, &s, endpoint) != 0)
         return;
     /* HEAD learns what a GET would start, without holding a stream open. */
     if (strcmp(c->req->method, "HEAD") == 0) {
@@ -206,4 +295,21 @@ void route_mcp_get(struct gw_call *c)
     if (mst_serve(c->app, c->res, &s, http_header(c->req, "Last-Event-ID")) != 0)
         sessions_unavailable(c);
     metrics_stream_end();
+}
+
+void route_mcp_get(struct gw_call *c)
+{
+    if (common_checks(c) == 0)
+        mcp_get(c, "");
+}
+
+void route_servers_mcp_get(struct gw_call *c)
+{
+    const struct cat_server *srv;
+    char name[sizeof(srv->name)];
+
+    if (common_checks(c) != 0 || (srv = virtual_server(c)) == NULL)
+        return;
+    gw_strlcpy(name, srv->name, sizeof(name));
+    mcp_get(c, name);
 }

@@ -15,6 +15,7 @@
 #include "build-config.h"
 #include "app.h"
 #include "log.h"
+#include "mcp/jsonrpc.h"
 #include "secrets.h"
 #include "sse.h"
 #include "store_redis.h"
@@ -42,6 +43,7 @@ const char *up_status_name(enum up_status s)
     case UP_NOT_MCP: return "not_mcp";
     case UP_AUTH_REFUSED: return "auth_refused";
     case UP_PROTOCOL_ERROR: return "protocol_error";
+    case UP_TOO_LARGE: return "too_large";
     }
     return "unknown";
 }
@@ -109,17 +111,59 @@ struct xfer {
     char session_id[256];
     bool session_id_bad;
     char *body;
-    size_t body_len;
+    size_t body_len, body_cap;
     bool too_large;
     bool sse;
     bool sse_started;
     struct sse_parser parser;
     long want_id;                   /* 0: no answer expected */
+    struct json_object *want_jid;   /* or this id (a client's, forwarded), borrowed */
     int depth;
     struct json_object *answer;     /* the JSON-RPC response to want_id */
     bool stray;                     /* SSE data that was not JSON-RPC */
     bool done;
+    /* Forwarding: every other message of the stream goes to relay as it
+     * arrives (NULL once when the stream starts); non-zero: the client left. */
+    up_relay_fn relay;
+    void *relay_arg;
+    bool client_gone;
+    int64_t done_at;                /* monotonic ms when the answer arrived */
+    int (*tick)(void *arg);
+    void (*early_answer)(void *arg, struct json_object *answer);
+    int64_t last_tick;
 };
+
+/* How long a stream may go on after its answer before we close it (curl
+ * calls on_progress about once a second on a quiet transfer, so up to that
+ * more). */
+#define UP_DRAIN_MS 250
+
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    struct xfer *x = arg;
+
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    if (x->done)
+        return x->done_at > 0 && gw_monotonic_ms() - x->done_at > UP_DRAIN_MS;
+    if (x->tick != NULL) {
+        int64_t now = gw_monotonic_ms();
+
+        if (x->last_tick == 0)
+            x->last_tick = now;
+        if (now - x->last_tick >= 1000) {
+            x->last_tick = now;
+            if (x->tick(x->relay_arg) != 0) {
+                x->client_gone = true;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
 
 /* Connect-time half of the URL policy: the address curl is about to connect
  * to, whatever DNS answered this time. */
@@ -195,17 +239,20 @@ static struct json_object *parse_json(const char *s, size_t len, int depth)
     return o;
 }
 
-/* The JSON-RPC response to id, or NULL. */
-static bool is_response_to(struct json_object *o, long id)
+/* Is o the JSON-RPC response to id (or, when jid is given, to jid)? */
+static bool is_response_to(struct json_object *o, long id, struct json_object *jid)
 {
     struct json_object *v, *idv;
 
-    return json_object_is_type(o, json_type_object) &&
-           json_object_object_get_ex(o, "jsonrpc", &v) && json_object_is_type(v, json_type_string) &&
-           strcmp(json_object_get_string(v), "2.0") == 0 &&
-           json_object_object_get_ex(o, "id", &idv) && json_object_is_type(idv, json_type_int) &&
-           json_object_get_int64(idv) == id &&
-           (json_object_object_get_ex(o, "result", NULL) || json_object_object_get_ex(o, "error", NULL));
+    if (!json_object_is_type(o, json_type_object) ||
+        !json_object_object_get_ex(o, "jsonrpc", &v) || !json_object_is_type(v, json_type_string) ||
+        strcmp(json_object_get_string(v), "2.0") != 0 || !json_object_object_get_ex(o, "id", &idv) ||
+        json_object_object_get_ex(o, "method", NULL) ||
+        !(json_object_object_get_ex(o, "result", NULL) || json_object_object_get_ex(o, "error", NULL)))
+        return false;
+    if (jid != NULL)
+        return jr_id_equal(idv, jid);
+    return json_object_is_type(idv, json_type_int) && json_object_get_int64(idv) == id;
 }
 
 static int on_sse_event(const struct sse_event *ev, void *arg)
@@ -222,10 +269,24 @@ static int on_sse_event(const struct sse_event *ev, void *arg)
         json_object_put(o);
         return 0;
     }
-    if (x->want_id != 0 && x->answer == NULL && is_response_to(o, x->want_id)) {
+    if ((x->want_id != 0 || x->want_jid != NULL) && x->answer == NULL &&
+        is_response_to(o, x->want_id, x->want_jid)) {
         x->answer = o;
         x->done = true;
+        x->done_at = gw_monotonic_ms();
+        if (x->early_answer != NULL)
+            x->early_answer(x->relay_arg, o);
         return 1;
+    }
+    if (x->relay != NULL) {
+        int rc = x->relay(x->relay_arg, o);
+
+        json_object_put(o);
+        if (rc != 0) {
+            x->client_gone = true;
+            return 1;
+        }
+        return 0;
     }
     /* Notifications and server requests on the way (progress, logging, ping):
      * discovery neither needs nor answers them. */
@@ -245,6 +306,10 @@ static size_t on_body(char *buf, size_t size, size_t nmemb, void *arg)
         x->sse = strncasecmp(x->content_type, "text/event-stream", 17) == 0;
         if (x->sse)
             sse_init(&x->parser, UP_MAX_RESPONSE, on_sse_event, x);
+        if (x->sse && x->relay != NULL && x->relay(x->relay_arg, NULL) != 0) {
+            x->client_gone = true;
+            return 0;
+        }
     }
     if (x->sse) {
         int rc = sse_feed(&x->parser, buf, len);
@@ -253,11 +318,18 @@ static size_t on_body(char *buf, size_t size, size_t nmemb, void *arg)
             x->too_large = true;
             return 0;
         }
+        if (x->client_gone)
+            return 0;
         /* Answer in hand: a stream of known length ends by itself (and the
          * connection stays usable); one that may stay open must not hold us. */
         if (x->done) {
             curl_off_t cl = -1;
 
+            /* Forwarding: servers end the stream right after the answer;
+             * reading to that end keeps the connection for the next call
+             * (on_progress stops a stream that does not end). */
+            if (x->relay != NULL)
+                return len;
             curl_easy_getinfo(x->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
             return cl >= 0 ? len : 0;
         }
@@ -267,16 +339,22 @@ static size_t on_body(char *buf, size_t size, size_t nmemb, void *arg)
         x->too_large = true;
         return 0;
     }
-    {
-        char *nb = realloc(x->body, x->body_len + len + 1);
+    if (x->body_len + len + 1 > x->body_cap) {
+        /* Doubling: a large answer arriving in small chunks is copied a
+         * few times, not once per chunk. */
+        size_t cap = x->body_cap ? x->body_cap : 4096;
+        char *nb;
 
-        if (nb == NULL)
+        while (cap < x->body_len + len + 1)
+            cap *= 2;
+        if ((nb = realloc(x->body, cap)) == NULL)
             return 0;
         x->body = nb;
-        memcpy(x->body + x->body_len, buf, len);
-        x->body_len += len;
-        x->body[x->body_len] = '\0';
+        x->body_cap = cap;
     }
+    memcpy(x->body + x->body_len, buf, len);
+    x->body_len += len;
+    x->body[x->body_len] = '\0';
     return len;
 }
 
@@ -360,6 +438,11 @@ static CURLcode perform(struct conn *c, const char *method, const char *url, con
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    if (x->relay != NULL || x->tick != NULL) {
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    }
     if (strcmp(method, "DELETE") == 0) {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
     } else {
@@ -387,9 +470,13 @@ static enum up_status transport_status(struct conn *c, const char *what, CURLcod
     }
     if (x->too_large) {
         gw_snprintf(c->why, c->n, "%s: answer larger than %ld bytes", what, UP_MAX_RESPONSE);
-        return UP_PROTOCOL_ERROR;
+        return UP_TOO_LARGE;
     }
-    if (cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && x->done))
+    if (x->client_gone) {
+        gw_snprintf(c->why, c->n, "%s: the client went away; the upstream call was stopped", what);
+        return UP_UNREACHABLE;
+    }
+    if (cc == CURLE_OK || x->done)
         return UP_OK;
     if (cc == CURLE_OPERATION_TIMEDOUT) {
         gw_snprintf(c->why, c->n, "%s: no answer within the deadline", what);
@@ -782,7 +869,7 @@ again:
     if (!x.sse && x.body != NULL && strncasecmp(x.content_type, "application/json", 16) == 0) {
         struct json_object *o = parse_json(x.body, x.body_len, c->app->cfg.json_depth);
 
-        if (o != NULL && is_response_to(o, id))
+        if (o != NULL && is_response_to(o, id, NULL))
             x.answer = o;
         else if (o != NULL && json_object_is_type(o, json_type_object) &&
                  json_object_object_get_ex(o, "jsonrpc", NULL) && status == 200) {
@@ -857,8 +944,12 @@ static void end_session(struct conn *c)
     c->session_id[0] = '\0';
 }
 
-static enum up_status conn_open(struct conn *c, struct gw_app *app, const struct up_target *t,
-                                char *why, size_t n)
+/* resolve: check every address the name has now (discovery, probes). The
+ * forwarding path leaves that to the connect-time check alone, which sees
+ * each new connection's real peer: no resolver call of its own per request
+ * (nor one that could outlast the deadline). */
+static enum up_status conn_open_ex(struct conn *c, struct gw_app *app, const struct up_target *t,
+                                   bool resolve, char *why, size_t n)
 {
     bool unresolvable;
     int timeout;
@@ -876,11 +967,17 @@ static enum up_status conn_open(struct conn *c, struct gw_app *app, const struct
     if (t->timeout_ms > 0 && t->timeout_ms < timeout)
         timeout = t->timeout_ms;
     c->deadline = gw_monotonic_ms() + timeout;
-    if (up_url_check_ex(&app->cfg, t->url, &unresolvable, why, n) != 0)
+    if (resolve && up_url_check_ex(&app->cfg, t->url, &unresolvable, why, n) != 0)
         return unresolvable ? UP_UNREACHABLE : UP_URL_REFUSED;
     if (up_url_parse(t->url, &c->url, why, n) != 0)
         return UP_URL_REFUSED;
     return credentials_ready(c);
+}
+
+static enum up_status conn_open(struct conn *c, struct gw_app *app, const struct up_target *t,
+                                char *why, size_t n)
+{
+    return conn_open_ex(c, app, t, true, why, n);
 }
 
 static void conn_close(struct conn *c)
@@ -889,7 +986,7 @@ static void conn_close(struct conn *c)
 }
 
 /* initialize, checked; the negotiated version and capabilities go to out. */
-static enum up_status initialize(struct conn *c, struct up_catalog *out)
+static enum up_status initialize(struct conn *c, struct up_catalog *out, struct json_object *caps_in)
 {
     struct json_object *params = json_object_new_object(), *info = json_object_new_object();
     struct json_object *result = NULL, *v, *caps, *server;
@@ -900,7 +997,8 @@ static enum up_status initialize(struct conn *c, struct up_catalog *out)
     json_object_object_add(info, "name", json_object_new_string(PACKAGE_NAME));
     json_object_object_add(info, "version", json_object_new_string(PACKAGE_VERSION));
     json_object_object_add(params, "protocolVersion", json_object_new_string(UP_PROTOCOL_VERSION));
-    json_object_object_add(params, "capabilities", json_object_new_object());
+    json_object_object_add(params, "capabilities",
+                           caps_in != NULL ? json_object_get(caps_in) : json_object_new_object());
     json_object_object_add(params, "clientInfo", info);
     st = exchange(c, "initialize", params, false, &result);
     json_object_put(params);
@@ -1046,7 +1144,7 @@ enum up_status up_discover(struct gw_app *app, const struct up_target *t, struct
     memset(out, 0, sizeof(*out));
     st = conn_open(&c, app, t, why, n);
     if (st == UP_OK)
-        st = initialize(&c, out);
+        st = initialize(&c, out, NULL);
     if (st == UP_OK)
         st = exchange(&c, "notifications/initialized", NULL, true, NULL);
     for (size_t i = 0; i < GW_ARRAY_LEN(lists) && st == UP_OK; i++) {
@@ -1087,11 +1185,191 @@ enum up_status up_probe(struct gw_app *app, const struct up_target *t, long *lat
     st = conn_open(&c, app, t, why, n);
     if (st == UP_OK) {
         start = gw_monotonic_ms();
-        st = initialize(&c, NULL);
+        st = initialize(&c, NULL, NULL);
         *latency_ms = (long)(gw_monotonic_ms() - start);
     }
     end_session(&c);
     conn_close(&c);
     log_outcome("probe", t, st, why);
     return st;
+}
+
+/* ---- forwarding ---------------------------------------------------------------- */
+
+/* POST msg on the connection's session. With want (the request's id) the
+ * answer lands in *answer; *gone is set when the upstream forgot the session
+ * (404 on a session we sent). */
+static enum up_status forward_once(struct conn *c, struct json_object *msg, struct json_object *want,
+                                   struct up_forward *f, struct json_object **answer, bool *gone)
+{
+    const char *body = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *method = NULL;
+    struct json_object *v;
+    struct curl_slist *hdr;
+    struct xfer x;
+    char errbuf[CURL_ERROR_SIZE], what[96];
+    bool retried = false, had_session = c->session_id[0] != '\0';
+    long status = 0;
+    enum up_status st;
+    CURLcode cc;
+
+    *gone = false;
+    if (answer != NULL)
+        *answer = NULL;
+    if (json_object_object_get_ex(msg, "method", &v) && json_object_is_type(v, json_type_string))
+        method = json_object_get_string(v);
+    gw_snprintf(what, sizeof(what), "%.80s", method != NULL ? method : "response");
+again:
+    memset(&x, 0, sizeof(x));
+    x.want_jid = want;
+    if (f != NULL) {
+        x.relay = f->relay;
+        x.tick = f->tick;
+        x.early_answer = f->early_answer;
+        x.relay_arg = f->relay_arg;
+    }
+    hdr = mcp_headers(c, true);
+    if (hdr == NULL) {
+        gw_snprintf(c->why, c->n, "%s: request headers too long", what);
+        return UP_PROTOCOL_ERROR;
+    }
+    cc = perform(c, "POST", c->t->url, c->url.scheme, body, hdr, &x, &status, errbuf, 0);
+    curl_slist_free_all(hdr);
+    if ((st = transport_status(c, what, cc, &x, errbuf)) != UP_OK)
+        goto out;
+    if (status == 401 && is_oauth(c->auth) && !retried) {
+        retried = true;
+        up_oauth_forget(c->app, c->t->cache_id);
+        if ((st = token_fetch(c)) != UP_OK)
+            goto out;
+        xfer_free(&x);
+        goto again;
+    }
+    if (status == 404 && had_session) {
+        gw_snprintf(c->why, c->n, "%s: the upstream no longer knows our session", what);
+        *gone = true;
+        st = UP_PROTOCOL_ERROR;
+        goto out;
+    }
+    if (want == NULL) {
+        st = status == 200 || status == 202 || status == 204 ? UP_OK : http_status(c, what, status, had_session);
+        goto out;
+    }
+    if (!x.sse && x.body != NULL && strncasecmp(x.content_type, "application/json", 16) == 0) {
+        struct json_object *o = parse_json(x.body, x.body_len, c->app->cfg.json_depth);
+
+        if (o != NULL && is_response_to(o, 0, want))
+            x.answer = o;
+        else
+            json_object_put(o);
+    }
+    /* A JSON-RPC error is the upstream's answer to pass on, whatever the
+     * HTTP status that came with it (some servers send 400 with one). */
+    if (x.answer == NULL && status != 200) {
+        st = http_status(c, what, status, had_session);
+        goto out;
+    }
+    if (x.answer == NULL) {
+        if (x.sse)
+            gw_snprintf(c->why, c->n, "%s: the event stream ended without the answer", what);
+        else
+            gw_snprintf(c->why, c->n, "%s: answered %.60s, not a JSON-RPC answer to our request", what,
+                        x.content_type[0] ? x.content_type : "no content type");
+        st = x.sse || strncasecmp(x.content_type, "application/json", 16) == 0 ? UP_PROTOCOL_ERROR
+                                                                              : UP_NOT_MCP;
+        goto out;
+    }
+    *answer = x.answer;
+    x.answer = NULL;
+    st = UP_OK;
+out:
+    xfer_free(&x);
+    return st;
+}
+
+/* initialize + notifications/initialized on c; the session goes to s. */
+static enum up_status open_session(struct conn *c, struct up_forward *f)
+{
+    enum up_status st;
+
+    c->session_id[0] = c->protocol_version[0] = '\0';
+    st = initialize(c, NULL, f->client_caps);
+    if (st == UP_OK)
+        st = exchange(c, "notifications/initialized", NULL, true, NULL);
+    if (st != UP_OK)
+        return st;
+    gw_strlcpy(f->session->id, c->session_id, sizeof(f->session->id));
+    gw_strlcpy(f->session->protocol_version, c->protocol_version, sizeof(f->session->protocol_version));
+    f->session_changed = true;
+    return UP_OK;
+}
+
+enum up_status up_forward(struct gw_app *app, struct up_forward *f, struct json_object *msg,
+                          struct json_object **answer, char *why, size_t n)
+{
+    struct json_object *id = NULL;
+    struct conn c;
+    enum up_status st;
+    bool gone = false;
+
+    *answer = NULL;
+    f->session_changed = false;
+    json_object_object_get_ex(msg, "id", &id);
+    st = conn_open_ex(&c, app, f->t, false, why, n);
+    if (st != UP_OK)
+        goto out;
+    if (f->session->protocol_version[0] == '\0') {
+        st = open_session(&c, f);
+    } else {
+        gw_strlcpy(c.session_id, f->session->id, sizeof(c.session_id));
+        gw_strlcpy(c.protocol_version, f->session->protocol_version, sizeof(c.protocol_version));
+    }
+    if (st == UP_OK)
+        st = forward_once(&c, msg, id, f, answer, &gone);
+    /* The upstream restarted or expired our session: a new one, once. */
+    if (gone && !f->session_changed) {
+        log_info("upstream_session", "server %s forgot our session; opening another",
+                 f->t->cache_id ? f->t->cache_id : "(unregistered)");
+        st = open_session(&c, f);
+        if (st == UP_OK)
+            st = forward_once(&c, msg, id, f, answer, &gone);
+    }
+out:
+    conn_close(&c);
+    log_outcome("forward", f->t, st, why);
+    return st;
+}
+
+enum up_status up_send(struct gw_app *app, const struct up_target *t, const struct up_session *s,
+                       struct json_object *msg, char *why, size_t n)
+{
+    struct conn c;
+    enum up_status st;
+    bool gone;
+
+    st = conn_open_ex(&c, app, t, false, why, n);
+    if (st == UP_OK) {
+        gw_strlcpy(c.session_id, s->id, sizeof(c.session_id));
+        gw_strlcpy(c.protocol_version, s->protocol_version, sizeof(c.protocol_version));
+        st = forward_once(&c, msg, NULL, NULL, NULL, &gone);
+    }
+    conn_close(&c);
+    log_outcome("send", t, st, why);
+    return st;
+}
+
+void up_end(struct gw_app *app, const struct up_target *t, const struct up_session *s)
+{
+    struct conn c;
+    char why[256];
+
+    if (s->id[0] == '\0' || conn_open_ex(&c, app, t, false, why, sizeof(why)) != UP_OK) {
+        conn_close(&c);
+        return;
+    }
+    gw_strlcpy(c.session_id, s->id, sizeof(c.session_id));
+    gw_strlcpy(c.protocol_version, s->protocol_version, sizeof(c.protocol_version));
+    end_session(&c);
+    conn_close(&c);
 }

@@ -13,9 +13,9 @@ struct gw_app;
 struct gw_config;
 
 enum up_status { UP_OK = 0, UP_URL_REFUSED, UP_UNREACHABLE, UP_TIMEOUT, UP_NOT_MCP,
-                 UP_AUTH_REFUSED, UP_PROTOCOL_ERROR };
+                 UP_AUTH_REFUSED, UP_PROTOCOL_ERROR, UP_TOO_LARGE };
 /* "ok", "url_refused", "unreachable", "timed_out", "not_mcp", "auth_refused",
- * "protocol_error" */
+ * "protocol_error", "too_large" */
 const char *up_status_name(enum up_status s);
 
 struct up_auth {                    /* plaintext, owned by the caller; unused fields NULL */
@@ -50,6 +50,46 @@ void up_catalog_free(struct up_catalog *c);
  * latency in ms of the initialize exchange. */
 enum up_status up_probe(struct gw_app *app, const struct up_target *t, long *latency_ms,
                         char *why, size_t n);
+/* ---- forwarding (the MCP plane's calls) --------------------------------------- */
+
+/* One upstream MCP session as a gateway session keeps it. */
+struct up_session {
+    char id[256];                   /* Mcp-Session-Id; "" when the upstream keeps none */
+    char protocol_version[32];      /* "" = not opened yet */
+};
+
+/* Each message the upstream sends before its answer (notifications, its own
+ * requests), borrowed, as it arrives; msg NULL once when the upstream starts an
+ * event stream. A non-zero return stops the call (the client went away). */
+typedef int (*up_relay_fn)(void *arg, struct json_object *msg);
+
+struct up_forward {
+    const struct up_target *t;
+    struct up_session *session;     /* in: kept (or empty); out: the one used */
+    bool session_changed;           /* out: opened or re-opened: keep it */
+    struct json_object *client_caps; /* declared to the upstream when opening; may be NULL */
+    up_relay_fn relay;              /* may be NULL: other messages are dropped */
+    /* About once a second while the call waits (relay_arg): non-zero stops
+     * it (the client went away). May be NULL. */
+    int (*tick)(void *arg);
+    /* The answer as soon as it arrives on a stream (borrowed), before the
+     * stream ends; it is still returned by up_forward. May be NULL. */
+    void (*early_answer)(void *arg, struct json_object *answer);
+    void *relay_arg;
+};
+
+/* Forward one JSON-RPC request (borrowed; its id is the client's own) on the
+ * kept upstream session, opening it first when there is none and once more
+ * when the upstream forgot it (404). All of it ends by the target's deadline.
+ * *answer: the upstream's JSON-RPC response, result or error, owned. */
+enum up_status up_forward(struct gw_app *app, struct up_forward *f, struct json_object *msg,
+                          struct json_object **answer, char *why, size_t n);
+/* End a kept upstream session (DELETE, briefly, best effort). */
+void up_end(struct gw_app *app, const struct up_target *t, const struct up_session *s);
+/* Send a notification or a response (no answer expected) on a kept session. */
+enum up_status up_send(struct gw_app *app, const struct up_target *t, const struct up_session *s,
+                       struct json_object *msg, char *why, size_t n);
+
 /* Forget the cached OAuth access token of a server (credentials changed). */
 void up_oauth_forget(struct gw_app *app, const char *cache_id);
 /* The responder's reusable curl handle (kept-alive connections) and cache. */

@@ -120,3 +120,11 @@ struct json_object *jr_error(struct json_object *id, int code, const char *messa
     json_object_object_add(o, "error", e);
     return o;
 }
+
+bool jr_id_equal(struct json_object *a, struct json_object *b)
+{
+    if (json_object_is_type(a, json_type_int) && json_object_is_type(b, json_type_int))
+        return json_object_get_int64(a) == json_object_get_int64(b);
+    return json_object_is_type(a, json_type_string) && json_object_is_type(b, json_type_string) &&
+           strcmp(json_object_get_string(a), json_object_get_string(b)) == 0;
+}

@@ -3,6 +3,7 @@
 #ifndef GW_MCP_JSONRPC_H
 #define GW_MCP_JSONRPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <json-c/json.h>
 
@@ -26,6 +27,9 @@ struct jr_msg {
  * with the reason in why (m is then empty). */
 int jr_parse(const char *body, size_t len, int depth, struct jr_msg *m, char *why, size_t n);
 void jr_msg_free(struct jr_msg *m);
+
+/* The same JSON-RPC id: both integers of one value, or the same string. */
+bool jr_id_equal(struct json_object *a, struct json_object *b);
 
 /* {"jsonrpc":"2.0","id":id,"result":result}; takes result, copies id. */
 struct json_object *jr_result(struct json_object *id, struct json_object *result);

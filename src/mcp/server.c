@@ -479,8 +479,8 @@ struct json_object *mcp_dispatch(struct mcp_call *mc)
             return list(mc, (enum list_kind)k);
     if (strcmp(m, "tools/call") == 0)
         return tools_call(mc);
-    /* prompts/get and resources/read of upstream items are routed to their
-     * server through the catalog (cat_find); until then nothing is known. */
+    /* Upstream prompts and resources were routed before this (mcp/proxy.c):
+     * what reaches here is known to no server the caller may use. */
     if (strcmp(m, "prompts/get") == 0)
         return jr_error(mc->msg->id, JR_INVALID_PARAMS, "Unknown prompt",
                         json_object_new_string(js_str(mc->msg->params, "name") ?: ""));

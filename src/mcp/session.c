@@ -104,7 +104,84 @@ static void fill_from_hash(struct ms_session *out, const redisReply *rep)
             out->last_ms = strtoll(v, NULL, 10);
         else if (strcmp(k, "expires") == 0)
             out->expires_ms = strtoll(v, NULL, 10);
+        else if (strncmp(k, "up:", 3) == 0 && out->nup < MS_MAX_UPSTREAMS) {
+            struct ms_upstream *u = &out->up[out->nup];
+            const char *sp = strchr(v, ' ');
+
+            if (sp == NULL || (size_t)(sp - v) >= sizeof(u->protocol_version) ||
+                gw_strlcpy(u->server_id, k + 3, sizeof(u->server_id)) != 0 ||
+                gw_strlcpy(u->session_id, sp + 1, sizeof(u->session_id)) != 0)
+                continue;
+            memcpy(u->protocol_version, v, (size_t)(sp - v));
+            u->protocol_version[sp - v] = '\0';
+            out->nup++;
+        }
     }
+}
+
+const struct ms_upstream *ms_upstream_find(const struct ms_session *s, const char *server_id)
+{
+    for (int i = 0; i < s->nup; i++)
+        if (strcmp(s->up[i].server_id, server_id) == 0)
+            return &s->up[i];
+    return NULL;
+}
+
+/* KEYS: session. ARGV: field, value, the value expected now ("" none).
+ * Never recreates an ended session. 0 gone, 1 set, 2 another was kept. */
+static struct rds_script upstream_set_script = { .src =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "if (redis.call('HGET', KEYS[1], ARGV[1]) or '') ~= ARGV[3] then return 2 end\n"
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
+    "return 1\n" };
+
+enum ms_status ms_upstream_set(struct gw_app *app, const char *id, const char *server_id,
+                               const char *protocol_version, const char *upstream_session,
+                               const struct ms_upstream *expected, bool *lost)
+{
+    char skey[KEY_MAX], akey[KEY_MAX], field[64], value[320], was[320] = "";
+    redisReply *rep;
+    enum ms_status st;
+
+    *lost = false;
+    if (!ms_id_valid(id) || session_keys(app, id, skey, akey) != 0 ||
+        gw_snprintf(field, sizeof(field), "up:%s", server_id) != 0 ||
+        gw_snprintf(value, sizeof(value), "%s %s", protocol_version, upstream_session) != 0 ||
+        (expected != NULL && gw_snprintf(was, sizeof(was), "%s %s", expected->protocol_version,
+                                         expected->session_id) != 0))
+        return MS_UNAVAILABLE;
+    {
+        const char *argv[] = { skey, field, value, was };
+
+        rep = rds_eval(app, &upstream_set_script, 1, (int)GW_ARRAY_LEN(argv), argv, NULL);
+    }
+    if (rep == NULL)
+        return MS_UNAVAILABLE;
+    st = rep->type != REDIS_REPLY_INTEGER ? MS_UNAVAILABLE : rep->integer == 0 ? MS_NOT_FOUND : MS_OK;
+    *lost = rep->type == REDIS_REPLY_INTEGER && rep->integer == 2;
+    freeReplyObject(rep);
+    return st;
+}
+
+struct json_object *ms_client_caps(struct gw_app *app, const char *id)
+{
+    char skey[KEY_MAX], akey[KEY_MAX];
+    struct json_object *o = NULL;
+    redisReply *rep;
+
+    if (!ms_id_valid(id) || session_keys(app, id, skey, akey) != 0)
+        return NULL;
+    rep = rds_cmd(app, "HGET %s caps", skey);
+    if (rep != NULL && rep->type == REDIS_REPLY_STRING) {
+        o = json_tokener_parse(rep->str);
+        if (o != NULL && !json_object_is_type(o, json_type_object)) {
+            json_object_put(o);
+            o = NULL;
+        }
+    }
+    if (rep != NULL)
+        freeReplyObject(rep);
+    return o;
 }
 
 enum ms_status ms_create(struct gw_app *app, const struct gw_identity *who, const char *version,

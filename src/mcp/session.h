@@ -3,6 +3,7 @@
 #ifndef GW_MCP_SESSION_H
 #define GW_MCP_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <json-c/json.h>
@@ -11,6 +12,16 @@
 
 struct gw_app;
 
+/* Upstream sessions a gateway session keeps: field up:<server id> of its
+ * hash, "<protocol version> <upstream Mcp-Session-Id>". */
+#define MS_MAX_UPSTREAMS 16
+
+struct ms_upstream {
+    char server_id[37];
+    char session_id[256];       /* "" when the upstream keeps no session */
+    char protocol_version[32];
+};
+
 struct ms_session {
     char id[33];
     char protocol_version[16];
@@ -18,6 +29,8 @@ struct ms_session {
     int64_t created_ms;
     int64_t last_ms;
     int64_t expires_ms;
+    int nup;                    /* upstream sessions read by ms_touch */
+    struct ms_upstream up[MS_MAX_UPSTREAMS];
 };
 
 enum ms_status {
@@ -39,6 +52,17 @@ enum ms_status ms_create(struct gw_app *app, const struct gw_identity *who, cons
  * expiry and record the token's hash: one Redis round trip. */
 enum ms_status ms_touch(struct gw_app *app, const char *id, const struct gw_identity *who,
                         struct ms_session *out);
+/* The upstream session kept for server_id, or NULL. */
+const struct ms_upstream *ms_upstream_find(const struct ms_session *s, const char *server_id);
+/* Keep (or replace) the upstream session of server_id in the session, only
+ * while the session exists and only if the one kept is still expected (the
+ * one read before, NULL for none): MS_OK, or MS_OK with *lost set when a
+ * concurrent request kept another first (the caller then ends its own). */
+enum ms_status ms_upstream_set(struct gw_app *app, const char *id, const char *server_id,
+                               const char *protocol_version, const char *upstream_session,
+                               const struct ms_upstream *expected, bool *lost);
+/* The capabilities the client declared in initialize (owned), or NULL. */
+struct json_object *ms_client_caps(struct gw_app *app, const char *id);
 /* End the session (DELETE on the MCP endpoint, or revocation). */
 enum ms_status ms_delete(struct gw_app *app, const char *id);
 

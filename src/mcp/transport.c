@@ -133,3 +133,58 @@ bool mt_origin_allowed(const struct gw_config *cfg, const char *origin)
             return true;
     return false;
 }
+
+/* The host name of a Host header or URL authority, without port or
+ * brackets, lower-cased; "" when it does not fit or is malformed. */
+static void host_name(const char *authority, size_t len, char *out, size_t n)
+{
+    const char *end = authority + len, *colon;
+    size_t hl;
+
+    out[0] = '\0';
+    if (len > 0 && authority[0] == '[') {
+        const char *close = memchr(authority, ']', len);
+
+        if (close == NULL)
+            return;
+        authority++;
+        end = close;
+    } else if ((colon = memchr(authority, ':', len)) != NULL) {
+        end = colon;
+    }
+    hl = (size_t)(end - authority);
+    if (hl == 0 || hl >= n)
+        return;
+    for (size_t i = 0; i < hl; i++)
+        out[i] = (char)tolower((unsigned char)authority[i]);
+    out[hl] = '\0';
+}
+
+bool mt_host_allowed(const struct gw_config *cfg, const char *host)
+{
+    static const char *const loopback[] = { "localhost", "127.0.0.1", "::1" };
+    char name[256], own[256], item[CFG_STR_MAX];
+    const char *cur = NULL, *p, *end;
+
+    /* HTTP/1.0 clients may send none; a browser always does. */
+    if (host == NULL || host[0] == '\0')
+        return true;
+    host_name(host, strlen(host), name, sizeof(name));
+    if (name[0] == '\0')
+        return false;
+    /* Names an attacker cannot point at us: loopback literals. */
+    for (size_t i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++)
+        if (strcmp(name, loopback[i]) == 0)
+            return true;
+    if ((p = strstr(cfg->mcp_url, "://")) != NULL) {
+        p += 3;
+        end = p + strcspn(p, "/?#");
+        host_name(p, (size_t)(end - p), own, sizeof(own));
+        if (own[0] != '\0' && strcmp(name, own) == 0)
+            return true;
+    }
+    while (cfg_list_next(cfg->allowed_hosts, &cur, item, sizeof(item)) != NULL)
+        if (strcasecmp(item, name) == 0)
+            return true;
+    return false;
+}

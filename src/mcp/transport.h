@@ -25,5 +25,8 @@ bool mt_is_json(const char *content_type);
 /* A browser's Origin: absent is fine (not a browser); present must be the
  * MCP plane's own origin or listed in security.allowed_origins. */
 bool mt_origin_allowed(const struct gw_config *cfg, const char *origin);
+/* DNS rebinding: the Host header must name the MCP plane (server.mcp_url's
+ * host, a loopback name, or one in security.allowed_hosts); any port. */
+bool mt_host_allowed(const struct gw_config *cfg, const char *host);
 
 #endif

@@ -150,8 +150,8 @@ check "a JSON-RPC error answering initialize: protocol_error with its message" \
 	eval 'out_is status protocol_error && val why | grep -q "initialization refused by policy"'
 BIG=$(it_start_upstream notmcp --mode big) || it_fatal "the notmcp fixture (big) starts"
 drive discover "$BIG"
-check "an answer over 8 MiB is refused (protocol_error), not buffered" \
-	eval 'out_is status protocol_error && val why | grep -q "larger than"'
+check "an answer over 8 MiB is refused (too_large), not buffered" \
+	eval 'out_is status too_large && val why | grep -q "larger than"'
 DEAD=http://127.0.0.1:$(free_port)/mcp
 drive discover "$DEAD"
 check "refused port: unreachable" out_is status unreachable

@@ -70,7 +70,7 @@ export function listen(opts, handler) {
 // transport: more options for each session's SDK transport (eventStore, ...).
 export function mcpEndpoint(makeServer, { record, json = false, transport: more = {} } = {}) {
   const sessions = new Map();
-  return async (req, res) => {
+  const handler = async (req, res) => {
     const sid = req.headers['mcp-session-id'];
     const raw = req.method === 'POST' ? await readBody(req) : '';
     let body;
@@ -103,4 +103,7 @@ export function mcpEndpoint(makeServer, { record, json = false, transport: more 
     }
     await transport.handleRequest(req, res, body);
   };
+  // The live sessions, for fixtures that forget them on purpose (a restart).
+  handler.sessions = sessions;
+  return handler;
 }

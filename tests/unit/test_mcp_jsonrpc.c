@@ -109,3 +109,22 @@ Test(jsonrpc, envelopes_carry_the_id_or_null)
     json_object_put(e);
     json_object_put(id);
 }
+
+Test(mcp_jsonrpc, ids_equal_only_in_type_and_value)
+{
+    struct json_object *i7 = json_object_new_int(7), *i7b = json_object_new_int64(7),
+                       *s7 = json_object_new_string("7"), *s7b = json_object_new_string("7"),
+                       *i8 = json_object_new_int(8), *null = NULL;
+
+    cr_assert(jr_id_equal(i7, i7b));
+    cr_assert(jr_id_equal(s7, s7b));
+    cr_assert_not(jr_id_equal(i7, s7));
+    cr_assert_not(jr_id_equal(i7, i8));
+    cr_assert_not(jr_id_equal(null, null));
+    cr_assert_not(jr_id_equal(i7, null));
+    json_object_put(i7);
+    json_object_put(i7b);
+    json_object_put(s7);
+    json_object_put(s7b);
+    json_object_put(i8);
+}

@@ -57,3 +57,24 @@ Test(mcp_transport, origin_is_our_own_or_listed)
     cr_assert_not(mt_origin_allowed(&cfg, "https://gw.example:8001.evil.example"));
     cr_assert_not(mt_origin_allowed(&cfg, "null"));
 }
+
+Test(mcp_transport, host_is_our_own_loopback_or_listed)
+{
+    struct gw_config cfg;
+
+    memset(&cfg, 0, sizeof(cfg));
+    snprintf(cfg.mcp_url, sizeof(cfg.mcp_url), "https://GW.example:8001/base");
+    snprintf(cfg.allowed_hosts, sizeof(cfg.allowed_hosts), "mcp.internal, other.example");
+    cr_assert(mt_host_allowed(&cfg, NULL));
+    cr_assert(mt_host_allowed(&cfg, "gw.example:8001"));
+    cr_assert(mt_host_allowed(&cfg, "gw.example"));
+    cr_assert(mt_host_allowed(&cfg, "127.0.0.1:9999"));
+    cr_assert(mt_host_allowed(&cfg, "[::1]:8001"));
+    cr_assert(mt_host_allowed(&cfg, "localhost"));
+    cr_assert(mt_host_allowed(&cfg, "MCP.internal:443"));
+    cr_assert_not(mt_host_allowed(&cfg, "evil.example.com"));
+    cr_assert_not(mt_host_allowed(&cfg, "gw.example.evil.example"));
+    cr_assert_not(mt_host_allowed(&cfg, "localhost.evil.example"));
+    cr_assert_not(mt_host_allowed(&cfg, "[::1"));
+    cr_assert_not(mt_host_allowed(&cfg, ":8001"));
+}

@@ -1,0 +1,687 @@
+/* Forwarding to upstream MCP servers: one request on the gateway session's
+ * upstream session, the answer back as JSON or relayed event by event, and
+ * upstream requests (sampling, elicitation, roots) relayed under ids of ours
+ * that any responder can route back through Redis. */
+#include "mcp/proxy.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "app.h"
+#include "js.h"
+#include "log.h"
+#include "mcp/jsonrpc.h"
+#include "metrics.h"
+#include "store_redis.h"
+#include "upstream.h"
+#include "util.h"
+
+#define KEY_MAX 256
+#define RELAY_PREFIX "gw:"
+#define RELAY_MARGIN_MS 1000     /* a relayed request's key outlives the call by this */
+#define SEND_MS 2000             /* a notification or answer passed on, at most */
+
+/* How each failure of an upstream call reaches the client. */
+static const struct {
+    enum up_status st;
+    int code;
+    const char *text;
+} failures[] = {
+    { UP_UNREACHABLE, MPX_UNAVAILABLE, "cannot be reached" },
+    { UP_URL_REFUSED, MPX_UNAVAILABLE, "is at an address the gateway may not connect to" },
+    { UP_TIMEOUT, MPX_TIMEOUT, "did not answer within its deadline" },
+    { UP_AUTH_REFUSED, MPX_AUTH_REFUSED, "refused the gateway's credentials" },
+    { UP_NOT_MCP, MPX_NOT_MCP, "did not answer as an MCP server" },
+    { UP_TOO_LARGE, MPX_TOO_LARGE, "answered more than the gateway accepts" },
+    { UP_PROTOCOL_ERROR, MPX_PROTOCOL_ERROR, "broke the MCP protocol" },
+};
+
+static int64_t call_timeout_ms(const struct gw_app *app, const struct cat_server *srv)
+{
+    int t = app->cfg.upstream_timeout_ms;
+
+    return srv->timeout_ms > 0 && srv->timeout_ms < t ? srv->timeout_ms : t;
+}
+
+static struct json_object *fail_data(const char *server, const char *reason)
+{
+    struct json_object *d = json_object_new_object();
+
+    json_object_object_add(d, "server", json_object_new_string(server));
+    json_object_object_add(d, "reason", json_object_new_string(reason));
+    return d;
+}
+
+static struct json_object *upstream_error(struct json_object *id, const struct cat_server *srv,
+                                          enum up_status st, int64_t timeout_ms)
+{
+    char msg[256];
+    int code = MPX_PROTOCOL_ERROR;
+    const char *text = "failed";
+
+    for (size_t i = 0; i < GW_ARRAY_LEN(failures); i++)
+        if (failures[i].st == st) {
+            code = failures[i].code;
+            text = failures[i].text;
+        }
+    if (st == UP_TIMEOUT)
+        snprintf(msg, sizeof(msg), "Upstream server '%s' %s (%lld ms)", srv->name, text,
+                 (long long)timeout_ms);
+    else
+        snprintf(msg, sizeof(msg), "Upstream server '%s' %s", srv->name, text);
+    return jr_error(id, code, msg, fail_data(srv->name, up_status_name(st)));
+}
+
+/* ---- the answer: JSON, or SSE once the upstream streams ------------------------ */
+
+struct relay {
+    struct mpx_call *pc;
+    const struct cat_server *srv;
+    const struct up_session *ups;    /* as up_forward fills it */
+    int64_t ttl_ms;                  /* of relayed request ids */
+    struct json_object *progress_token; /* the request's own, borrowed; may be NULL */
+    bool streaming;                  /* our event stream has begun */
+    bool answered;                   /* the upstream's answer is sent */
+    int64_t last_write;              /* monotonic ms of our last event */
+    int events;
+};
+
+static int sse_event(struct http_response *res, struct json_object *msg)
+{
+    const char *text = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN |
+                                                               JSON_C_TO_STRING_NOSLASHESCAPE);
+
+    /* Plain json-c output is one line: one data field carries it. */
+    if (http_write(res, "event: message\ndata: ", 21) != 0 || http_write(res, text, strlen(text)) != 0 ||
+        http_write(res, "\n\n", 2) != 0 || http_flush(res) != 0) {
+        res->client_gone = true;
+        return -1;
+    }
+    return 0;
+}
+
+static int stream_begin(struct relay *r)
+{
+    if (r->streaming)
+        return 0;
+    r->streaming = true;
+    r->last_write = gw_monotonic_ms();
+    http_add_header(r->pc->res, "X-Accel-Buffering", "no");
+    if (http_send_head(r->pc->res, 200, "text/event-stream") != 0 || http_flush(r->pc->res) != 0) {
+        r->pc->res->client_gone = true;
+        return -1;
+    }
+    return 0;
+}
+
+/* An upstream request to the client: under an id of ours, remembered in
+ * Redis for as long as the call may last, so that the client's answer finds
+ * its upstream session from any responder. */
+static int rewrite_request_id(struct relay *r, struct json_object *msg)
+{
+    struct json_object *id = NULL, *rec;
+    char rid[33], key[KEY_MAX], newid[40], ttl[24];
+    redisReply *rep;
+    int rc = -1;
+
+    json_object_object_get_ex(msg, "id", &id);
+    if (gw_random_id(rid) != 0 ||
+        rds_key(r->pc->app, key, sizeof(key), "relay:{%s}:%s", r->pc->session->id, rid) != 0)
+        return -1;
+    rec = json_object_new_object();
+    json_object_object_add(rec, "s", json_object_new_string(r->srv->id));
+    json_object_object_add(rec, "u", json_object_new_string(r->ups->id));
+    json_object_object_add(rec, "v", json_object_new_string(r->ups->protocol_version));
+    json_object_object_add(rec, "id", json_object_get(id));
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)r->ttl_ms);
+    rep = rds_cmd(r->pc->app, "SET %s %s PX %s", key,
+                  json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN), ttl);
+    if (rep != NULL && rep->type == REDIS_REPLY_STATUS)
+        rc = 0;
+    if (rep != NULL)
+        freeReplyObject(rep);
+    json_object_put(rec);
+    if (rc != 0) {
+        log_warn("mcp_relay", "cannot remember a request of server %s (Redis); it is not relayed",
+                 r->srv->name);
+        return 0; /* the upstream's request goes unanswered; the call goes on */
+    }
+    snprintf(newid, sizeof(newid), RELAY_PREFIX "%s", rid);
+    json_object_object_add(msg, "id", json_object_new_string(newid));
+    return 1;
+}
+
+/* Only what belongs to this call reaches the client: an upstream must not
+ * answer, or report progress on, another of the client's requests (which
+ * may be in flight to another server). */
+static bool belongs_here(struct relay *r, struct json_object *msg)
+{
+    const char *method = js_str(msg, "method");
+    struct json_object *params, *token;
+
+    if (method == NULL)
+        return false;
+    if (strcmp(method, "notifications/progress") != 0)
+        return true;
+    params = js_get(msg, "params", json_type_object);
+    return r->progress_token != NULL && params != NULL &&
+           json_object_object_get_ex(params, "progressToken", &token) && jr_id_equal(token, r->progress_token);
+}
+
+static int on_upstream_message(void *arg, struct json_object *msg)
+{
+    struct relay *r = arg;
+
+    if (stream_begin(r) != 0)
+        return -1;
+    if (msg == NULL)
+        return 0;
+    if (!belongs_here(r, msg)) {
+        log_info("mcp_relay_dropped", "server %s sent a message that is not part of this call; dropped",
+                 r->srv->name);
+        return 0;
+    }
+    if (json_object_object_get_ex(msg, "id", NULL) && rewrite_request_id(r, msg) <= 0)
+        return r->pc->res->client_gone ? -1 : 0;
+    r->events++;
+    r->last_write = gw_monotonic_ms();
+    return sse_event(r->pc->res, msg);
+}
+
+/* A long quiet wait on an open stream: a comment keeps proxies from timing
+ * it out and tells us when the client has gone (then the call stops). */
+static int on_tick(void *arg)
+{
+    struct relay *r = arg;
+    struct http_response *res = r->pc->res;
+
+    if (!r->streaming || gw_monotonic_ms() - r->last_write < (int64_t)r->pc->app->cfg.keepalive_seconds * 1000)
+        return 0;
+    r->last_write = gw_monotonic_ms();
+    if (http_write(res, ": keep-alive\n\n", 14) != 0 || http_flush(res) != 0) {
+        res->client_gone = true;
+        return -1;
+    }
+    return 0;
+}
+
+static void deliver(struct relay *r, struct json_object *answer)
+{
+    if (r->answered)
+        return;
+    r->answered = true;
+    if (r->streaming) {
+        if (!r->pc->res->client_gone)
+            sse_event(r->pc->res, answer);
+        return;
+    }
+    http_send_json(r->pc->res, 200, answer);
+}
+
+/* The answer on a stream goes to the client at once, not when the upstream
+ * gets round to ending its stream. */
+static void on_early_answer(void *arg, struct json_object *answer)
+{
+    struct relay *r = arg;
+
+    if (r->streaming)
+        deliver(r, answer);
+}
+
+static void fill_target(struct up_target *t, const struct cat_server *srv)
+{
+    memset(t, 0, sizeof(*t));
+    t->url = srv->url;
+    t->auth = &srv->auth;
+    t->timeout_ms = srv->timeout_ms;
+    t->cache_id = srv->id;
+}
+
+/* For what needs no answer: briefly, as the client waits on each in turn. */
+static void fill_send_target(struct up_target *t, const struct cat_server *srv)
+{
+    fill_target(t, srv);
+    if (t->timeout_ms <= 0 || t->timeout_ms > SEND_MS)
+        t->timeout_ms = SEND_MS;
+}
+
+/* Forward msg (its id the client's) to srv; the answer, or an error naming
+ * the failure, goes to the client. The outcome for the record. */
+static const char *forward(struct mpx_call *pc, const struct cat_server *srv, struct json_object *msg)
+{
+    const struct ms_upstream *kept = ms_upstream_find(pc->session, srv->id);
+    struct json_object *answer = NULL, *v;
+    struct up_target t;
+    struct up_session us;
+    struct up_forward f;
+    struct relay r;
+    enum up_status st;
+    const char *outcome = "ok";
+    bool lost_session = false;
+    char why[512];
+
+    if (srv->maintenance) {
+        char m[160];
+
+        snprintf(m, sizeof(m), "Upstream server '%s' is in maintenance: try again later", srv->name);
+        answer = jr_error(pc->msg->id, MPX_MAINTENANCE, m, fail_data(srv->name, "maintenance"));
+        http_send_json(pc->res, 200, answer);
+        json_object_put(answer);
+        return "maintenance";
+    }
+    if (srv->auth_unavailable) {
+        char m[200];
+
+        log_warn("mcp_upstream_failed", "server %s: its credentials cannot be opened on this host "
+                 "(secret key missing or different)", srv->name);
+        snprintf(m, sizeof(m), "Upstream server '%s' cannot be called: the gateway cannot open its "
+                 "credentials", srv->name);
+        answer = jr_error(pc->msg->id, MPX_AUTH_REFUSED, m, fail_data(srv->name, "credentials_unavailable"));
+        http_send_json(pc->res, 200, answer);
+        json_object_put(answer);
+        return "credentials_unavailable";
+    }
+    memset(&us, 0, sizeof(us));
+    if (kept != NULL) {
+        gw_strlcpy(us.id, kept->session_id, sizeof(us.id));
+        gw_strlcpy(us.protocol_version, kept->protocol_version, sizeof(us.protocol_version));
+    }
+    fill_target(&t, srv);
+    memset(&r, 0, sizeof(r));
+    r.pc = pc;
+    r.srv = srv;
+    r.ups = &us;
+    r.ttl_ms = call_timeout_ms(pc->app, srv) + RELAY_MARGIN_MS;
+    {
+        struct json_object *meta = js_get(js_get(msg, "params", json_type_object), "_meta", json_type_object);
+
+        if (meta != NULL)
+            json_object_object_get_ex(meta, "progressToken", &r.progress_token);
+    }
+    memset(&f, 0, sizeof(f));
+    f.t = &t;
+    f.session = &us;
+    f.client_caps = kept == NULL ? ms_client_caps(pc->app, pc->session->id) : NULL;
+    f.relay = on_upstream_message;
+    f.tick = on_tick;
+    f.early_answer = on_early_answer;
+    f.relay_arg = &r;
+    st = up_forward(pc->app, &f, msg, &answer, why, sizeof(why));
+    json_object_put(f.client_caps);
+    if (f.session_changed) {
+        bool lost;
+
+        if (ms_upstream_set(pc->app, pc->session->id, srv->id, us.protocol_version, us.id, kept,
+                            &lost) == MS_UNAVAILABLE)
+            log_warn("mcp_upstream_session", "cannot keep the session of server %s (Redis)", srv->name);
+        else if (lost)
+            lost_session = true;
+    }
+    if (st != UP_OK) {
+        log_warn("mcp_upstream_failed", "server %s: %s: %s", srv->name, up_status_name(st), why);
+        answer = upstream_error(pc->msg->id, srv, st, call_timeout_ms(pc->app, srv));
+        outcome = up_status_name(st);
+    } else if (json_object_object_get_ex(answer, "error", NULL)) {
+        outcome = "error";
+    } else if (json_object_object_get_ex(answer, "result", &v) &&
+               json_object_get_boolean(js_get(v, "isError", json_type_boolean))) {
+        outcome = "tool_error";
+    }
+    if (pc->res->client_gone)
+        outcome = "client_gone";
+    deliver(&r, answer);
+    json_object_put(answer);
+    /* A concurrent request of this session kept its own upstream session
+     * first: this one served its call and ends now rather than linger. */
+    if (lost_session) {
+        struct up_target et;
+
+        fill_send_target(&et, srv);
+        up_end(pc->app, &et, &us);
+    }
+    return outcome;
+}
+
+/* A copy of the request with params.key replaced by value. */
+static struct json_object *renamed(const struct jr_msg *m, const char *key, const char *value)
+{
+    struct json_object *copy = NULL, *params;
+
+    if (json_object_deep_copy(m->root, &copy, NULL) != 0)
+        return NULL;
+    if (json_object_object_get_ex(copy, "params", &params) && value != NULL)
+        json_object_object_add(params, key, json_object_new_string(value));
+    return copy;
+}
+
+/* Does the list (tools or prompts) hold an entry called name? */
+static bool listed(struct json_object *list, const char *name)
+{
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        const char *n = js_str(json_object_array_get_idx(list, i), "name");
+
+        if (n != NULL && strcmp(n, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* RFC 6570 templates as servers use them: the literal text before the first
+ * expression and after the last must frame the URI. */
+static bool template_matches(const char *tpl, const char *uri)
+{
+    const char *open = strchr(tpl, '{'), *close = strrchr(tpl, '}');
+    size_t pre, post, ulen = strlen(uri);
+
+    if (open == NULL || close == NULL || close < open)
+        return strcmp(tpl, uri) == 0;
+    pre = (size_t)(open - tpl);
+    post = strlen(close + 1);
+    return ulen > pre + post && strncmp(tpl, uri, pre) == 0 && strcmp(uri + ulen - post, close + 1) == 0;
+}
+
+static const struct cat_server *server_of_uri(const struct cat_snapshot *c, const struct gw_identity *who,
+                                              const char *uri)
+{
+    /* Exact resources first: a template must not steal a listed URI. */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < c->n; i++) {
+            const struct cat_server *s = &c->servers[i];
+            struct json_object *list = pass == 0 ? s->resources : s->resource_templates;
+
+            if (!cat_visible(s, who))
+                continue;
+            for (size_t k = 0; k < json_object_array_length(list); k++) {
+                struct json_object *e = json_object_array_get_idx(list, k);
+                const char *u = js_str(e, pass == 0 ? "uri" : "uriTemplate");
+
+                if (u != NULL && (pass == 0 ? strcmp(u, uri) == 0 : template_matches(u, uri)))
+                    return s;
+            }
+        }
+    return NULL;
+}
+
+static void answer_error(struct mpx_call *pc, int code, const char *message, struct json_object *data)
+{
+    struct json_object *e = jr_error(pc->msg->id, code, message, data);
+
+    http_send_json(pc->res, 200, e);
+    json_object_put(e);
+}
+
+static const struct cat_snapshot *catalog(struct mpx_call *pc)
+{
+    const struct cat_snapshot *snap = NULL;
+    char why[256];
+
+    if (cat_current(pc->app, &snap, why, sizeof(why)) != CAT_OK) {
+        log_warn("catalog_unavailable", "%s", why);
+        answer_error(pc, MPX_CATALOG_UNAVAILABLE, "The server catalog is unavailable: try again later", NULL);
+        return NULL;
+    }
+    return snap;
+}
+
+/* The one exit of every upstream tool call: what was called, with what, how
+ * it ended and how long it took. */
+static void tool_call_record(struct mpx_call *pc, const char *server, const char *tool,
+                             struct json_object *arguments, const char *outcome, int64_t start_ms)
+{
+    long long ms = (long long)(gw_monotonic_ms() - start_ms);
+
+    (void)arguments;
+    metrics_count_labeled("mcp_tool_calls_total", "outcome", outcome);
+    log_info("mcp_tool_call", "%s__%s by %s: %s in %lld ms", server, tool, pc->who->user_id, outcome, ms);
+}
+
+static int route_tool(struct mpx_call *pc)
+{
+    const char *name = js_str(pc->msg->params, "name"), *tool;
+    const struct cat_snapshot *snap;
+    const struct cat_server *srv = NULL;
+    struct json_object *up;
+    char sname[64];
+    int64_t start = gw_monotonic_ms();
+    const char *outcome;
+
+    if (name == NULL || cat_split_name(name, sname, sizeof(sname), &tool) != 0 ||
+        strcmp(sname, "gateway") == 0)
+        return 0;
+    if ((snap = catalog(pc)) == NULL) {
+        outcome = "catalog_unavailable";
+    } else {
+        /* Unknown, invisible or unlisted: the gateway's own "Unknown tool". */
+        srv = cat_find(snap, pc->who, sname);
+        if (srv == NULL || !listed(srv->tools, tool))
+            return 0;
+        up = renamed(pc->msg, "name", tool);
+        if (up != NULL) {
+            outcome = forward(pc, srv, up);
+            json_object_put(up);
+        } else {
+            answer_error(pc, JR_INTERNAL_ERROR, "out of memory", NULL);
+            outcome = "internal_error";
+        }
+    }
+    tool_call_record(pc, sname, tool, js_get(pc->msg->params, "arguments", json_type_object), outcome,
+                     start);
+    return 1;
+}
+
+static int route_prompt(struct mpx_call *pc)
+{
+    const char *name = js_str(pc->msg->params, "name"), *prompt;
+    const struct cat_snapshot *snap;
+    const struct cat_server *srv;
+    struct json_object *up;
+    char sname[64];
+
+    if (name == NULL) {
+        answer_error(pc, JR_INVALID_PARAMS, "prompts/get needs params.name", NULL);
+        return 1;
+    }
+    if ((snap = catalog(pc)) == NULL)
+        return 1;
+    if (cat_split_name(name, sname, sizeof(sname), &prompt) != 0 ||
+        (srv = cat_find(snap, pc->who, sname)) == NULL || !listed(srv->prompts, prompt)) {
+        answer_error(pc, JR_INVALID_PARAMS, "Unknown prompt", json_object_new_string(name));
+        return 1;
+    }
+    up = renamed(pc->msg, "name", prompt);
+    if (up != NULL)
+        forward(pc, srv, up);
+    else
+        answer_error(pc, JR_INTERNAL_ERROR, "out of memory", NULL);
+    json_object_put(up);
+    return 1;
+}
+
+static int route_resource(struct mpx_call *pc)
+{
+    const char *uri = js_str(pc->msg->params, "uri");
+    const struct cat_snapshot *snap;
+    const struct cat_server *srv;
+
+    if (uri == NULL) {
+        answer_error(pc, JR_INVALID_PARAMS, "this method needs params.uri", NULL);
+        return 1;
+    }
+    if ((snap = catalog(pc)) == NULL)
+        return 1;
+    srv = server_of_uri(snap, pc->who, uri);
+    if (srv == NULL) {
+        /* MCP's code for an unknown resource, as the gateway's own answer. */
+        answer_error(pc, -32002, "Resource not found", json_object_new_string(uri));
+        return 1;
+    }
+    forward(pc, srv, pc->msg->root);
+    return 1;
+}
+
+int mpx_route(struct mpx_call *pc)
+{
+    const char *m = pc->msg->method;
+
+    if (strcmp(m, "tools/call") == 0)
+        return route_tool(pc);
+    if (strcmp(m, "prompts/get") == 0)
+        return route_prompt(pc);
+    if (strcmp(m, "resources/read") == 0 || strcmp(m, "resources/subscribe") == 0 ||
+        strcmp(m, "resources/unsubscribe") == 0)
+        return route_resource(pc);
+    return 0;
+}
+
+void mpx_forward(struct mpx_call *pc, const struct cat_server *srv)
+{
+    const char *tool = js_str(pc->msg->params, "name");
+    int64_t start = gw_monotonic_ms();
+    const char *outcome = forward(pc, srv, pc->msg->root);
+
+    if (strcmp(pc->msg->method, "tools/call") == 0)
+        tool_call_record(pc, srv->name, tool != NULL ? tool : "",
+                         js_get(pc->msg->params, "arguments", json_type_object), outcome, start);
+}
+
+/* ---- messages from the client that need no answer -------------------------------- */
+
+static const struct cat_server *server_by_id(const struct cat_snapshot *c, const struct gw_identity *who,
+                                             const char *id)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->servers[i].id, id) == 0)
+            return cat_visible(&c->servers[i], who) ? &c->servers[i] : NULL;
+    return NULL;
+}
+
+/* The client's answer to a relayed upstream request: back to the upstream
+ * session that asked, under the upstream's own id. */
+static void relay_answer(struct mpx_call *pc, const char *rid)
+{
+    const struct cat_snapshot *snap = NULL;
+    const struct cat_server *srv;
+    struct json_object *rec = NULL, *copy = NULL, *oid;
+    struct up_session us;
+    struct up_target t;
+    char key[KEY_MAX], why[512];
+    redisReply *rep;
+    enum up_status st;
+
+    if (rds_key(pc->app, key, sizeof(key), "relay:{%s}:%s", pc->session->id, rid) != 0)
+        return;
+    /* GETDEL: an answer is delivered once, whoever sends it twice. */
+    rep = rds_cmd(pc->app, "GETDEL %s", key);
+    if (rep != NULL && rep->type == REDIS_REPLY_STRING)
+        rec = json_tokener_parse(rep->str);
+    if (rep != NULL)
+        freeReplyObject(rep);
+    if (rec == NULL || !json_object_is_type(rec, json_type_object) ||
+        !json_object_object_get_ex(rec, "id", &oid)) {
+        log_info("mcp_relay", "an answer to %s" "%.32s, which no upstream is waiting for (expired or "
+                 "answered)", RELAY_PREFIX, rid);
+        goto out;
+    }
+    if (cat_current(pc->app, &snap, why, sizeof(why)) != CAT_OK ||
+        (srv = server_by_id(snap, pc->who, js_str(rec, "s") ? js_str(rec, "s") : "")) == NULL) {
+        log_warn("mcp_relay", "the server that asked %.40s is gone or unavailable", rid);
+        goto out;
+    }
+    memset(&us, 0, sizeof(us));
+    gw_strlcpy(us.id, js_str(rec, "u") ? js_str(rec, "u") : "", sizeof(us.id));
+    gw_strlcpy(us.protocol_version, js_str(rec, "v") ? js_str(rec, "v") : "", sizeof(us.protocol_version));
+    if (json_object_deep_copy(pc->msg->root, &copy, NULL) != 0)
+        goto out;
+    json_object_object_add(copy, "id", json_object_get(oid));
+    fill_send_target(&t, srv);
+    st = up_send(pc->app, &t, &us, copy, why, sizeof(why));
+    if (st != UP_OK)
+        log_warn("mcp_relay", "the answer to server %s was not delivered: %s: %s", srv->name,
+                 up_status_name(st), why);
+out:
+    json_object_put(copy);
+    json_object_put(rec);
+}
+
+void mpx_client_message(struct mpx_call *pc, const char *only)
+{
+    const struct cat_snapshot *snap = NULL;
+    char why[512];
+
+    if (pc->msg->kind == JR_RESPONSE) {
+        const char *id = json_object_is_type(pc->msg->id, json_type_string)
+                             ? json_object_get_string(pc->msg->id) : "";
+
+        if (strncmp(id, RELAY_PREFIX, strlen(RELAY_PREFIX)) == 0 && ms_id_valid(id + strlen(RELAY_PREFIX)))
+            relay_answer(pc, id + strlen(RELAY_PREFIX));
+        return;
+    }
+    /* Our own handshake with each upstream already sent its initialized. */
+    if (strcmp(pc->msg->method, "notifications/initialized") == 0 || pc->session->nup == 0)
+        return;
+    if (cat_current(pc->app, &snap, why, sizeof(why)) != CAT_OK) {
+        log_warn("catalog_unavailable", "%s: %s not forwarded", why, pc->msg->method);
+        return;
+    }
+    /* notifications/cancelled carries the client's request id, which is the
+     * id upstream too; an upstream that never had it ignores it. */
+    for (int i = 0; i < pc->session->nup; i++) {
+        const struct ms_upstream *u = &pc->session->up[i];
+        const struct cat_server *srv = server_by_id(snap, pc->who, u->server_id);
+        struct up_session us;
+        struct up_target t;
+        enum up_status st;
+
+        if (srv == NULL || (only != NULL && strcmp(only, srv->id) != 0))
+            continue;
+        memset(&us, 0, sizeof(us));
+        gw_strlcpy(us.id, u->session_id, sizeof(us.id));
+        gw_strlcpy(us.protocol_version, u->protocol_version, sizeof(us.protocol_version));
+        fill_send_target(&t, srv);
+        st = up_send(pc->app, &t, &us, pc->msg->root, why, sizeof(why));
+        if (st != UP_OK)
+            log_info("mcp_notification", "%s to server %s: %s: %s", pc->msg->method, srv->name,
+                     up_status_name(st), why);
+    }
+}
+
+void mpx_end_upstreams(struct mpx_call *pc)
+{
+    const struct cat_snapshot *snap = NULL;
+    char why[256];
+
+    if (pc->session->nup == 0 || cat_current(pc->app, &snap, why, sizeof(why)) != CAT_OK)
+        return;
+    for (int i = 0; i < pc->session->nup; i++) {
+        const struct ms_upstream *u = &pc->session->up[i];
+        const struct cat_server *srv = server_by_id(snap, pc->who, u->server_id);
+        struct up_session us;
+        struct up_target t;
+
+        if (srv == NULL)
+            continue;
+        memset(&us, 0, sizeof(us));
+        gw_strlcpy(us.id, u->session_id, sizeof(us.id));
+        gw_strlcpy(us.protocol_version, u->protocol_version, sizeof(us.protocol_version));
+        fill_send_target(&t, srv);
+        up_end(pc->app, &t, &us);
+    }
+}
+
+/* ---- the virtual server ---------------------------------------------------------------- */
+
+struct json_object *mpx_initialize_result(const struct cat_server *srv, const char *version)
+{
+    /* What the gateway can carry of the upstream's capabilities: requests it
+     * forwards and their notifications; nothing it does not relay. */
+    static const char *const carried[] = { "tools", "prompts", "resources", "completions", "logging" };
+    struct json_object *r = json_object_new_object(), *caps = json_object_new_object(), *v;
+
+    for (size_t i = 0; i < GW_ARRAY_LEN(carried); i++)
+        if (json_object_object_get_ex(srv->capabilities, carried[i], &v))
+            json_object_object_add(caps, carried[i], json_object_get(v));
+    json_object_object_add(r, "protocolVersion", json_object_new_string(version));
+    json_object_object_add(r, "capabilities", caps);
+    json_object_object_add(r, "serverInfo", json_object_get(srv->server_info));
+    return r;
+}

@@ -1,0 +1,52 @@
+/* Requests the gateway passes to upstream servers: routing by prefix or URI
+ * on /mcp, the virtual server of /servers/{name}/mcp, upstream answers relayed
+ * as JSON or event by event, and the client's answers to upstream requests. */
+#ifndef GW_MCP_PROXY_H
+#define GW_MCP_PROXY_H
+
+#include <json-c/json.h>
+
+#include "auth.h"
+#include "http.h"
+#include "mcp/catalog.h"
+#include "mcp/jsonrpc.h"
+#include "mcp/session.h"
+
+struct gw_app;
+
+/* Errors of an upstream call (JSON-RPC server error range). */
+#define MPX_UNAVAILABLE -32010     /* unreachable, refused address */
+#define MPX_TIMEOUT -32011
+#define MPX_AUTH_REFUSED -32012
+#define MPX_NOT_MCP -32013
+#define MPX_TOO_LARGE -32014
+#define MPX_PROTOCOL_ERROR -32015
+#define MPX_MAINTENANCE -32016
+#define MPX_CATALOG_UNAVAILABLE -32017
+
+struct mpx_call {
+    struct gw_app *app;
+    struct http_response *res;
+    const struct gw_identity *who;
+    const struct ms_session *session;
+    const struct jr_msg *msg;
+};
+
+/* /mcp: a request that belongs to an upstream (tools/call {server}__{tool},
+ * prompts/get {server}__{prompt}, resources/read|subscribe|unsubscribe by
+ * URI) is forwarded and answered here: 1. 0 when it is the gateway's own
+ * (built-ins, unknown names: the caller answers them). */
+int mpx_route(struct mpx_call *pc);
+/* /servers/{name}/mcp: forward the request with the upstream's own names. */
+void mpx_forward(struct mpx_call *pc, const struct cat_server *srv);
+/* A notification or response from the client: responses to relayed upstream
+ * requests go to their upstream session, notifications to the session's
+ * upstream sessions (only_server_id non-NULL: only that server's; a copy, as
+ * this reads the catalog again). The caller answers 202. */
+void mpx_client_message(struct mpx_call *pc, const char *only_server_id);
+/* The session ends: end its upstream sessions too (best effort, briefly). */
+void mpx_end_upstreams(struct mpx_call *pc);
+/* The virtual server's InitializeResult for a negotiated version. */
+struct json_object *mpx_initialize_result(const struct cat_server *srv, const char *version);
+
+#endif
