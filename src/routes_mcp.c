@@ -179,11 +179,13 @@ static void mcp_post(struct gw_call *c, const struct cat_server *srv)
         jr_msg_free(&m);
         return;
     }
+    memset(&pc, 0, sizeof(pc));
     pc.app = c->app;
     pc.res = c->res;
     pc.who = c->who;
     pc.session = &s;
     pc.msg = &m;
+    pc.request_id = c->req->request_id;
     if (m.kind != JR_REQUEST) {
         /* Responses to relayed upstream requests and notifications (cancelled)
          * go on to the upstreams; the client needs no answer. */

@@ -492,7 +492,8 @@ static int snap_build(struct gw_app *app, uint64_t version, size_t n, char *cons
         open_creds(app, &out->servers[out->n]);
         out->n++;
     }
-    qsort(out->servers, out->n, sizeof(*out->servers), by_name);
+    if (out->n > 1) /* qsort wants an array, even for none */
+        qsort(out->servers, out->n, sizeof(*out->servers), by_name);
     return 0;
 }
 

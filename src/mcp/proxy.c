@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "audit_spool.h"
 #include "js.h"
 #include "log.h"
 #include "mcp/jsonrpc.h"
@@ -265,6 +266,7 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
 
         snprintf(m, sizeof(m), "Upstream server '%s' is in maintenance: try again later", srv->name);
         answer = jr_error(pc->msg->id, MPX_MAINTENANCE, m, fail_data(srv->name, "maintenance"));
+        pc->error_code = MPX_MAINTENANCE;
         http_send_json(pc->res, 200, answer);
         json_object_put(answer);
         return "maintenance";
@@ -277,6 +279,7 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
         snprintf(m, sizeof(m), "Upstream server '%s' cannot be called: the gateway cannot open its "
                  "credentials", srv->name);
         answer = jr_error(pc->msg->id, MPX_AUTH_REFUSED, m, fail_data(srv->name, "credentials_unavailable"));
+        pc->error_code = MPX_AUTH_REFUSED;
         http_send_json(pc->res, 200, answer);
         json_object_put(answer);
         return "credentials_unavailable";
@@ -321,8 +324,12 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
         log_warn("mcp_upstream_failed", "server %s: %s: %s", srv->name, up_status_name(st), why);
         answer = upstream_error(pc->msg->id, srv, st, call_timeout_ms(pc->app, srv));
         outcome = up_status_name(st);
+        pc->error_code = json_object_get_int(js_get(js_get(answer, "error", json_type_object), "code",
+                                                    json_type_int));
     } else if (json_object_object_get_ex(answer, "error", NULL)) {
         outcome = "error";
+        pc->error_code = json_object_get_int(js_get(js_get(answer, "error", json_type_object), "code",
+                                                    json_type_int));
     } else if (json_object_object_get_ex(answer, "result", &v) &&
                json_object_get_boolean(js_get(v, "isError", json_type_boolean))) {
         outcome = "tool_error";
@@ -406,6 +413,7 @@ static void answer_error(struct mpx_call *pc, int code, const char *message, str
 {
     struct json_object *e = jr_error(pc->msg->id, code, message, data);
 
+    pc->error_code = code;
     http_send_json(pc->res, 200, e);
     json_object_put(e);
 }
@@ -425,14 +433,39 @@ static const struct cat_snapshot *catalog(struct mpx_call *pc)
 
 /* The one exit of every upstream tool call: what was called, with what, how
  * it ended and how long it took. */
-static void tool_call_record(struct mpx_call *pc, const char *server, const char *tool,
-                             struct json_object *arguments, const char *outcome, int64_t start_ms)
+static void tool_call_record(struct mpx_call *pc, const struct cat_server *srv, const char *server,
+                             const char *tool, struct json_object *arguments, const char *outcome,
+                             int64_t start_ms)
 {
-    long long ms = (long long)(gw_monotonic_ms() - start_ms);
+    int64_t ms = gw_monotonic_ms() - start_ms;
+    struct audit_tool_call rec = {
+        .user_id = pc->who->user_id,
+        .tenant_id = pc->who->tenant_id,
+        .session_id = pc->session != NULL ? pc->session->id : NULL,
+        .server_name = server,
+        .server_id = srv != NULL ? srv->id : "",
+        .tool = tool,
+        .outcome = AUDIT_CALL_OK,
+        .duration_ms = ms,
+        .request_id = pc->request_id,
+        .jsonrpc_id = pc->msg->id,
+        .arguments = arguments,
+    };
 
-    (void)arguments;
+    if (strcmp(outcome, "tool_error") == 0) {
+        rec.outcome = AUDIT_CALL_TOOL_ERROR;
+    } else if (strcmp(outcome, "timed_out") == 0) {
+        rec.outcome = AUDIT_CALL_TIMEOUT;
+    } else if (strcmp(outcome, "client_gone") == 0) {
+        rec.outcome = AUDIT_CALL_CANCELLED;
+    } else if (strcmp(outcome, "ok") != 0) {
+        rec.outcome = AUDIT_CALL_ERROR;
+        rec.error_code = pc->error_code != 0 ? pc->error_code : JR_INTERNAL_ERROR;
+    }
     metrics_count_labeled("mcp_tool_calls_total", "outcome", outcome);
-    log_info("mcp_tool_call", "%s__%s by %s: %s in %lld ms", server, tool, pc->who->user_id, outcome, ms);
+    log_info("mcp_tool_call", "%s__%s by %s: %s in %lld ms", server, tool, pc->who->user_id, outcome,
+             (long long)ms);
+    audit_spool_tool_call(pc->app, &rec);
 }
 
 static int route_tool(struct mpx_call *pc)
@@ -464,8 +497,8 @@ static int route_tool(struct mpx_call *pc)
             outcome = "internal_error";
         }
     }
-    tool_call_record(pc, sname, tool, js_get(pc->msg->params, "arguments", json_type_object), outcome,
-                     start);
+    tool_call_record(pc, srv, sname, tool, js_get(pc->msg->params, "arguments", json_type_object),
+                     outcome, start);
     return 1;
 }
 
@@ -540,7 +573,7 @@ void mpx_forward(struct mpx_call *pc, const struct cat_server *srv)
     const char *outcome = forward(pc, srv, pc->msg->root);
 
     if (strcmp(pc->msg->method, "tools/call") == 0)
-        tool_call_record(pc, srv->name, tool != NULL ? tool : "",
+        tool_call_record(pc, srv, srv->name, tool != NULL ? tool : "",
                          js_get(pc->msg->params, "arguments", json_type_object), outcome, start);
 }
 

@@ -30,6 +30,8 @@ struct mpx_call {
     const struct gw_identity *who;
     const struct ms_session *session;
     const struct jr_msg *msg;
+    const char *request_id;          /* the HTTP request's id, for the audit */
+    int error_code;                  /* set when the answer is a JSON-RPC error */
 };
 
 /* /mcp: a request that belongs to an upstream (tools/call {server}__{tool},

@@ -383,4 +383,16 @@ check "an upstream that is gone: -32010 unreachable, naming the server" \
 check "the host's metrics count tool calls by outcome (ok, timed_out, maintenance)" \
 	eval 'M=$(curl -sS --cacert "$CA" "$API_A/metrics"); grep -q "mcpgw_mcp_tool_calls_total{outcome=\"ok\"}" <<<"$M" && grep -q "mcpgw_mcp_tool_calls_total{outcome=\"timed_out\"}" <<<"$M" && grep -q "mcpgw_mcp_tool_calls_total{outcome=\"maintenance\"}" <<<"$M"'
 check "still no upstream saw a client's token" eval '! grep -q forbidden_token "$REC" "$RECJ"'
+# --- audit of upstream tool calls (spooled, written by the monitors) ----------------
+tc() { it_psql "SELECT count(*) FROM audit_log WHERE action = 'tool_call' AND $1"; }
+wait_until 15 eval '[ "$(tc "target_id = '"'"'relayj/echo'"'"' AND detail->>'"'"'error_code'"'"' = '"'"'-32010'"'"'")" -ge 1 ]'
+check "upstream tool calls are audited: relay's echo calls, as successes, with the server's id" \
+	eval '[ "$(tc "target_id = '"'"'relay/echo'"'"' AND outcome = '"'"'success'"'"' AND detail->'"'"'server'"'"'->>'"'"'id'"'"' = '"'"'$RELAY_ID'"'"'")" -ge 2 ]'
+check "the call past its deadline is audited as a timeout" \
+	eval '[ "$(tc "target_id = '"'"'relay/slow'"'"' AND detail->>'"'"'outcome'"'"' = '"'"'timeout'"'"'")" -ge 1 ]'
+check "the call to a vanished upstream is audited with its error code (-32010)" \
+	eval '[ "$(tc "target_id = '"'"'relayj/echo'"'"' AND detail->>'"'"'outcome'"'"' = '"'"'error'"'"'")" -ge 1 ]'
+check "arguments are audited only as their hash" \
+	eval '[ "$(tc "target_id = '"'"'relay/echo'"'"' AND detail->>'"'"'arguments_sha256'"'"' ~ '"'"'^[0-9a-f]{64}$'"'"'")" -ge 1 ] && ! it_psql "SELECT detail::text FROM audit_log WHERE action = '"'"'tool_call'"'"'" | grep -q never'
+
 it_check_sanitizer_logs
