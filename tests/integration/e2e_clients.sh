@@ -141,7 +141,7 @@ clients_on() {
 # (gateway__health_check on /mcp), upstream (conf__test_tool_with_progress on
 # /mcp), virtual (test_tool_with_progress on /servers/conf/mcp). Only builtin
 # needs no upstream proxying.
-for target in ${E2E_TARGETS:-builtin}; do
+for target in ${E2E_TARGETS:-builtin upstream virtual}; do
 	case $target in
 	builtin) use_builtin_tool ;;
 	upstream) use_upstream_tool ;;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A responder pool that grows with long requests: `serve --workers 4
-# --max-workers 256` answers 200 concurrent requests that each hold a
+# --max-workers 256` answers 200 concurrent tool calls that each hold a
 # responder for 2 s within 5 s, through lighttpd and through Apache
 # mod_proxy_fcgi (two hosts' pools); it grows past 100 responders, shrinks
 # back near 4 once idle, and never kills a responder in a request. The same
@@ -15,17 +15,17 @@ HOLD_MS=2000
 BOUND=${POOL_BOUND:-5}
 it_start_stores
 it_setup_gateway
-HANG=$(it_start_upstream hang) || it_fatal "the hang fixture starts"
 LOG=$IT_DIR/gateway.log
 
-# The long request: it holds a responder for HOLD_MS. Today that is
-# registering the upstream that never answers with timeout_ms HOLD_MS (504,
-# phase validation, reason timed_out, nothing stored); another long request
-# (a tools/call of a slow tool) replaces these two lines and long_request_ok.
-LONG_PATH=/api/v1/servers
-LONG_BODY="{\"name\":\"burst-{n}\",\"url\":\"$HANG\",\"timeout_ms\":$HOLD_MS}"
+# The long request: a tools/call of an upstream tool that answers after
+# HOLD_MS (the relay fixture's `wait`, JSON answers), on one MCP session that
+# both pools serve (sessions live in Redis).
+SLOW=$(it_start_upstream relay --json) || it_fatal "the relay fixture starts"
+LONG_PATH=/mcp
+LONG_BODY="{\"jsonrpc\":\"2.0\",\"id\":{n},\"method\":\"tools/call\",\"params\":{\"name\":\"slow__wait\",\"arguments\":{\"ms\":$HOLD_MS}}}"
+LONG_HEADERS=()
 # long_request_ok STATUS BODY: the proper answer to one long request.
-long_request_ok() { [ "$1" = 504 ] && jq -e '.phase == "validation" and .reason == "timed_out"' <<<"$2" >/dev/null 2>&1; }
+long_request_ok() { [ "$1" = 200 ] && jq -e '.result.content[0].text == "waited"' <<<"$2" >/dev/null 2>&1; }
 
 # burst BASE LABEL COUNT: COUNT long requests at once from one client
 # process (tests/node/burst.mjs), each cut at MAX_TIME s; sets ELAPSED (s,
@@ -36,7 +36,7 @@ burst() {
 	timeout $((MAX_TIME + 20)) "$IT_NODE" "$top_srcdir/tests/node/burst.mjs" --url "$1$LONG_PATH" \
 		--count "$3" --timeout-ms $((MAX_TIME * 1000)) --ca "$CA" --method POST \
 		--header "Authorization: Bearer $TOKEN" --header 'Content-Type: application/json' \
-		--body "$LONG_BODY" >"$IT_DIR/$2.out" 2>"$IT_DIR/$2.err"
+		"${LONG_HEADERS[@]}" --body "$LONG_BODY" >"$IT_DIR/$2.out" 2>"$IT_DIR/$2.err"
 	ELAPSED=$(echo "$(date +%s.%N) - $start" | bc)
 	GOOD=0
 	while read -r n code ms body; do
@@ -72,6 +72,7 @@ serve_start "$GATEWAY" "$CONF" "$FCGI_SOCKET" "$IT_DIR/serve-a.pid" "$LOG" 4 256
 	it_fatal "pool A (4 to 256 responders) starts"
 it_start_lighttpd "$FCGI_SOCKET"
 API_A=$API
+MCP_A=$MCP
 # --- pool B: its own supervisor behind Apache mod_proxy_fcgi --------------------
 API_PORT=$(free_port) MCP_PORT=$(free_port)
 API_B=https://127.0.0.1:$API_PORT
@@ -80,6 +81,24 @@ it_cleanup_add serve_stop "$IT_DIR/serve-b.pid"
 serve_start "$GATEWAY" "$CONF" "$FCGI_SOCKET" "$IT_DIR/serve-b.pid" "$LOG" 4 256 ||
 	it_fatal "pool B (4 to 256 responders) starts"
 it_start_apache proxy_fcgi "$IT_DIR/apache-b"
+MCP_B=https://127.0.0.1:$MCP_PORT
+
+# The slow upstream, and one MCP session (its upstream session opened by a
+# first call) for every long request of both pools.
+http POST "$API_A/api/v1/servers" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+	--data "{\"name\":\"slow\",\"url\":\"$SLOW\",\"timeout_ms\":10000}"
+[ "$HTTP_CODE" = 201 ] || { show_response; it_fatal "register the slow upstream"; }
+MCP_HEADERS=(-H "Authorization: Bearer $TOKEN" -H 'Accept: application/json, text/event-stream'
+	-H 'Content-Type: application/json' -H 'MCP-Protocol-Version: 2025-11-25')
+http POST "$MCP_A/mcp" "${MCP_HEADERS[@]}" --data '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"pool","version":"1"}}}'
+SID=$(header Mcp-Session-Id)
+[ -n "$SID" ] || { show_response; it_fatal "an MCP session"; }
+http POST "$MCP_A/mcp" "${MCP_HEADERS[@]}" -H "Mcp-Session-Id: $SID" --data '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+http POST "$MCP_A/mcp" "${MCP_HEADERS[@]}" -H "Mcp-Session-Id: $SID" \
+	--data '{"jsonrpc":"2.0","id":0,"method":"tools/call","params":{"name":"slow__wait","arguments":{"ms":1}}}'
+long_request_ok "$HTTP_CODE" "$(cat "$IT_DIR/last.body")" || { show_response; it_fatal "a first call of slow__wait"; }
+LONG_HEADERS=(--header 'Accept: application/json, text/event-stream' --header 'MCP-Protocol-Version: 2025-11-25'
+	--header "Mcp-Session-Id: $SID")
 
 check "pool A starts with 4 responders" eval '[ "$(pool "$IT_DIR/serve-a.pid")" = 4 ]'
 http GET "$API_A/metrics"
@@ -87,7 +106,7 @@ check "/metrics: mcpgw_responders_max is 256" grep -qx 'mcpgw_responders_max 256
 
 # One alone: the request holds its responder for HOLD_MS and stores nothing.
 MAX_TIME=15
-measure "$IT_DIR/serve-a.pid" "$API_A" single 1
+measure "$IT_DIR/serve-a.pid" "$MCP_A" single 1
 read -r n code ms body <"$IT_DIR/single.out"
 check "one long request: $code after $ms ms (about $HOLD_MS), the proper answer" \
 	eval 'long_request_ok "$code" "$body" && [ "$ms" -ge $HOLD_MS ] && [ "$ms" -lt $((HOLD_MS + 1500)) ]'
@@ -102,11 +121,11 @@ spread() { awk '{print $3}' "$IT_DIR/$1.out" | sort -n | awk '{a[NR]=$1} END {pr
 
 for pool_name in A:lighttpd B:apache; do
 	p=${pool_name%%:*} web=${pool_name#*:}
-	base=API_$p
+	base=MCP_$p api=API_$p
 	MAX_TIME=15
-	cpu0=$(cpu "${!base}")
+	cpu0=$(cpu "${!api}")
 	measure "$IT_DIR/serve-${p,,}.pid" "${!base}" "burst-$web"
-	echo "$web: answers after (ms, min/median/90%/max) $(spread "burst-$web"); responders used $(echo "$(cpu "${!base}") - $cpu0" | bc) CPU s; load $(cut -d' ' -f1-3 /proc/loadavg)" | diag
+	echo "$web: answers after (ms, min/median/90%/max) $(spread "burst-$web"); responders used $(echo "$(cpu "${!api}") - $cpu0" | bc) CPU s; load $(cut -d' ' -f1-3 /proc/loadavg)" | diag
 	check "$web: $BURST concurrent long requests all answered properly ($GOOD/$BURST)" \
 		eval '[ "$GOOD" = "$BURST" ]'
 	check "$web: ... within $BOUND s wall clock (${ELAPSED} s)" eval '[ "$(echo "$ELAPSED < $BOUND" | bc)" = 1 ]'
@@ -120,7 +139,8 @@ for pool_name in A:lighttpd B:apache; do
 		>"$IT_DIR/trickle.out" 2>"$IT_DIR/trickle.err" &
 	trickle=$!
 done
-check "nothing was stored by the long requests" eval '[ "$(it_psql "SELECT count(*) FROM servers")" = 0 ]'
+check "every long call was audited (2 x $BURST + 2, spooled and written by the monitors)" \
+	wait_until 30 eval '[ "$(it_psql "SELECT count(*) FROM audit_log WHERE action = '"'"'tool_call'"'"' AND target_id = '"'"'slow/wait'"'"' AND outcome = '"'"'success'"'"'")" = $((2 * BURST + 2)) ]'
 check "the pool growth was logged" grep -q '"event":"pool_grew"' "$LOG"
 
 # Idle: both pools retire their extras, gradually, never below --workers;
@@ -142,7 +162,7 @@ http GET "$API_A/metrics"
 check "/metrics: no responder restarts" grep -qx 'mcpgw_responder_restarts_total 0' "$IT_DIR/last.body"
 # The shrunk pool still answers and grows again.
 MAX_TIME=15
-measure "$IT_DIR/serve-a.pid" "$API_A" "again-lighttpd"
+measure "$IT_DIR/serve-a.pid" "$MCP_A" "again-lighttpd"
 check "lighttpd: after shrinking, a second burst is answered in time too ($GOOD/$BURST, ${ELAPSED} s, peak $PEAK)" \
 	eval '[ "$GOOD" = "$BURST" ] && [ "$(echo "$ELAPSED < $BOUND" | bc)" = 1 ]'
 
@@ -156,7 +176,7 @@ serve_start "$GATEWAY" "$CONF" "$FCGI_SOCKET" "$IT_DIR/serve-c.pid" "$IT_DIR/gat
 	it_fatal "pool C (4 responders, fixed) starts"
 it_start_lighttpd "$FCGI_SOCKET" "$IT_DIR/lighttpd-c"
 MAX_TIME=$BOUND
-measure "$IT_DIR/serve-c.pid" "$API_C" "fixed-lighttpd"
+measure "$IT_DIR/serve-c.pid" "https://127.0.0.1:$MCP_PORT" "fixed-lighttpd"
 check "fixed pool of 4: the same burst is far from done in $BOUND s ($GOOD/$BURST answered, peak $PEAK)" \
 	eval '[ "$GOOD" -lt $((BURST / 4)) ] && [ "$PEAK" = 4 ]'
 it_check_sanitizer_logs

@@ -32,6 +32,8 @@ const tools = [
   { name: 'ask', description: 'Asks the user for a name (elicitation)', inputSchema: object() },
   { name: 'mixed', description: 'A failed result with structured content and _meta', inputSchema: object() },
   { name: 'slow', description: 'Waits 20 s unless cancelled', inputSchema: object() },
+  { name: 'wait', description: 'Answers after arguments.ms (at most 10 s)',
+    inputSchema: object({ ms: { type: 'number' } }) },
   { name: 'spoof', description: 'Reports progress on a token that is not its call\'s', inputSchema: object() },
 ];
 
@@ -75,6 +77,9 @@ async function call(req, extra) {
     if (token !== undefined)
       await extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: 1 } });
     return { content: [{ type: 'text', text: 'spoof done' }] };
+  case 'wait':
+    await sleep(Math.min(Math.max(Number(args.ms) || 0, 0), 10000), extra.signal);
+    return { content: [{ type: 'text', text: 'waited' }] };
   case 'slow':
     await sleep(20000, extra.signal);
     if (extra.signal.aborted) record({ cancelled: extra.requestId });
