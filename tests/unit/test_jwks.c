@@ -185,6 +185,31 @@ Test(jwks, skips_rsa_key_below_2048_bits)
     fx_key_free(&weak);
 }
 
+Test(jwks, skips_rsa_key_with_even_modulus_or_trivial_exponent)
+{
+    struct json_object *arr = json_object_new_array(), *even = fx_jwk(&ka), *one = fx_jwk(&ka);
+    struct jwks_set set;
+    char err[160], *doc, n[343];
+
+    /* 2048 bits, all ones but the last: even, hence no RSA modulus. */
+    memset(n, '_', 340);
+    memcpy(n + 340, "_g", 3);
+    json_object_object_add(even, "n", json_object_new_string(n));
+    json_object_object_add(even, "kid", json_object_new_string("even"));
+    /* e = 1: every "signature" verifies as itself. */
+    json_object_object_add(one, "e", json_object_new_string("AQ"));
+    json_object_object_add(one, "kid", json_object_new_string("one"));
+    json_object_array_add(arr, even);
+    json_object_array_add(arr, one);
+    json_object_array_add(arr, fx_jwk(&ka));
+    doc = doc_of(arr);
+    cr_assert_eq(jwks_parse(doc, strlen(doc), &set, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(set.n, 1);
+    cr_assert_not_null(jwks_find(&set, "key-a"));
+    jwks_set_free(&set);
+    free(doc);
+}
+
 Test(jwks, skips_ec_point_not_on_curve)
 {
     struct json_object *arr = json_object_new_array(), *jwk = fx_jwk(&kc);
