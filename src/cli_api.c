@@ -78,6 +78,20 @@ static size_t collect(char *data, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+/* What to do about a certificate the CLI could not verify: curl's own words
+ * name the problem, not the variable that fixes it. */
+static const char *tls_hint(CURLcode rc, const char *ca_file)
+{
+    if (rc == CURLE_SSL_CACERT_BADFILE)
+        return " (MCPGW_CA_FILE cannot be read as a PEM CA bundle)";
+    if (rc != CURLE_PEER_FAILED_VERIFICATION)
+        return "";
+    if (ca_file == NULL)
+        return " (the management plane's certificate is not from a system CA: set MCPGW_CA_FILE to its CA,"
+               " var/certs/ca.pem in the local stack; `. var/env` sets it)";
+    return " (MCPGW_CA_FILE does not verify the management plane's certificate: is it that certificate's CA?)";
+}
+
 /* One request; the answer's body is NUL-terminated (may be empty). 0, or -1
  * when no HTTP answer came (printed). */
 static int api_call(const struct api_env *e, const char *method, const char *path,
@@ -132,7 +146,8 @@ static int api_call(const struct api_env *e, const char *method, const char *pat
         return -1;
     }
     if (rc != CURLE_OK) {
-        fprintf(stderr, "error: %s %s: %s\n", method, url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        fprintf(stderr, "error: %s %s: %s%s\n", method, url, errbuf[0] ? errbuf : curl_easy_strerror(rc),
+                tls_hint(rc, e->ca_file));
         return -1;
     }
     if (a->body == NULL) {

@@ -51,4 +51,20 @@ cli servers get "$id"
 rc=$?
 check "servers get after remove: exit 1, 404 on stderr" eval '[ "$rc" = 1 ] && grep -q "404" "$IT_DIR/cli.err" || { out; false; }'
 
+# A certificate the CLI cannot verify: the error says which variable fixes it.
+nocli() { env -u MCPGW_CONFIG -u MCPGW_ADMIN_TOKEN MCPGW_API_URL="$API" MCPGW_TOKEN="$TOKEN" "$@" \
+	"$GATEWAY" servers list >"$IT_DIR/cli.out" 2>"$IT_DIR/cli.err"; }
+nocli env -u MCPGW_CA_FILE
+rc=$?
+check "no MCPGW_CA_FILE for a private CA: exit 1, the error names MCPGW_CA_FILE" \
+	eval '[ "$rc" = 1 ] && grep -q "certificate.*set MCPGW_CA_FILE to its CA" "$IT_DIR/cli.err" || { out; false; }'
+nocli env MCPGW_CA_FILE=/etc/ssl/certs/ca-certificates.crt
+rc=$?
+check "an MCPGW_CA_FILE that is not the planes' CA: exit 1, said so" \
+	eval '[ "$rc" = 1 ] && grep -q "MCPGW_CA_FILE does not verify" "$IT_DIR/cli.err" || { out; false; }'
+nocli env MCPGW_CA_FILE="$IT_DIR/no-such-ca.pem"
+rc=$?
+check "an MCPGW_CA_FILE that cannot be read: exit 1, said so" \
+	eval '[ "$rc" = 1 ] && grep -q "MCPGW_CA_FILE cannot be read" "$IT_DIR/cli.err" || { out; false; }'
+
 it_check_sanitizer_logs
