@@ -51,6 +51,26 @@ cli servers get "$id"
 rc=$?
 check "servers get after remove: exit 1, 404 on stderr" eval '[ "$rc" = 1 ] && grep -q "404" "$IT_DIR/cli.err" || { out; false; }'
 
+# Files that are missing or not JSON: the error says which, and where.
+cli import "$IT_DIR/no-such.json"
+rc=$?
+check "import of a missing file: exit 1, 'cannot read' with the system's reason" \
+	eval '[ "$rc" = 1 ] && grep -q "cannot read .*no-such.json: No such file or directory" "$IT_DIR/cli.err" || { out; false; }'
+printf '{"name": "x", "url": ' >"$IT_DIR/cut.json"
+cli servers register --body "$IT_DIR/cut.json"
+rc=$?
+check "register --body with cut JSON: exit 1, not valid JSON, end of file" \
+	eval '[ "$rc" = 1 ] && grep -q "cut.json is not valid JSON: unexpected end of file" "$IT_DIR/cli.err" || { out; false; }'
+cli servers register --body "$IT_DIR/no-such.json"
+rc=$?
+check "register --body with a missing file: exit 1, 'cannot read', not 'not a JSON object'" \
+	eval '[ "$rc" = 1 ] && grep -q "cannot read .*no-such.json" "$IT_DIR/cli.err" && ! grep -q "not a JSON object" "$IT_DIR/cli.err" || { out; false; }'
+printf '{"name": "x"}\n' >"$IT_DIR/nourl.json"
+cli servers register --body "$IT_DIR/nourl.json"
+rc=$?
+check "register --body without a URL: exit 2, says a URL is needed" \
+	eval '[ "$rc" = 2 ] && grep -q "needs a name and a URL" "$IT_DIR/cli.err" || { out; false; }'
+
 # A certificate the CLI cannot verify: the error says which variable fixes it.
 nocli() { env -u MCPGW_CONFIG -u MCPGW_ADMIN_TOKEN MCPGW_API_URL="$API" MCPGW_TOKEN="$TOKEN" "$@" \
 	"$GATEWAY" servers list >"$IT_DIR/cli.out" 2>"$IT_DIR/cli.err"; }
