@@ -421,7 +421,7 @@ static int exec_cmd(PGconn *pg, const char *sql, const char *expect_tag, char *e
     return rc;
 }
 
-static int denied_write(PGconn *pg, const struct audit_entry *e, char *err, size_t n)
+static int own_write(PGconn *pg, const struct audit_entry *e, char *err, size_t n)
 {
     char ignored[64];
 
@@ -438,6 +438,25 @@ static int denied_write(PGconn *pg, const struct audit_entry *e, char *err, size
         return 0;
     exec_cmd(pg, "ROLLBACK", NULL, ignored, sizeof(ignored));
     return -1;
+}
+
+int audit_append_own(struct gw_app *app, const struct audit_entry *e, char *err, size_t n)
+{
+    /* pg_conn keeps its own back-off: with PostgreSQL down this costs one
+     * refused connect per half second, not one per request. */
+    PGconn *pg = pg_conn(app);
+    int rc;
+
+    if (pg == NULL) {
+        gw_strlcpy(err, "PostgreSQL unavailable", n);
+        return -1;
+    }
+    rc = own_write(pg, e, err, n);
+    /* A connection that died since its last use (PostgreSQL restarted) is
+     * only noticed by using it: reconnect once rather than lose the row. */
+    if (rc != 0 && PQstatus(pg) != CONNECTION_OK && (pg = pg_conn(app)) != NULL)
+        rc = own_write(pg, e, err, n);
+    return rc;
 }
 
 int audit_denied(struct gw_app *app, const struct http_request *r, const struct gw_identity *who,
@@ -457,7 +476,6 @@ int audit_denied(struct gw_app *app, const struct http_request *r, const struct 
         .detail = detail,
     };
     char err[512];
-    PGconn *pg;
     int rc = -1;
 
     if (detail == NULL) {
@@ -470,17 +488,7 @@ int audit_denied(struct gw_app *app, const struct http_request *r, const struct 
     json_object_object_add(detail, "reason", json_object_new_string(reason ? reason : ""));
     if (r->remote_addr != NULL && r->remote_addr[0] != '\0')
         json_object_object_add(detail, "remote_addr", json_object_new_string(r->remote_addr));
-    /* pg_conn keeps its own back-off: with PostgreSQL down this costs one
-     * refused connect per half second, not one per request. */
-    pg = pg_conn(app);
-    if (pg == NULL)
-        gw_strlcpy(err, "PostgreSQL unavailable", sizeof(err));
-    else
-        rc = denied_write(pg, &e, err, sizeof(err));
-    /* A connection that died since its last use (PostgreSQL restarted) is
-     * only noticed by using it: reconnect once rather than lose the row. */
-    if (rc != 0 && pg != NULL && PQstatus(pg) != CONNECTION_OK && (pg = pg_conn(app)) != NULL)
-        rc = denied_write(pg, &e, err, sizeof(err));
+    rc = audit_append_own(app, &e, err, sizeof(err));
 out:
     if (rc != 0) {
         log_warn("audit_denied_failed", "denied request not audited: %s", err);

@@ -47,6 +47,10 @@ void audit_row_hash(const char *prev_hash, const struct audit_row *row, char out
  * The transaction must be READ COMMITTED, so that the head read after the lock
  * sees the row its predecessor committed. */
 int audit_append(PGconn *pg, const struct audit_entry *e, char *err, size_t n);
+/* Append in a short transaction of its own (2 s statement timeout) on the
+ * responder's connection, reconnecting once when that connection died: for
+ * changes that are not made in PostgreSQL. 0 or -1 with err. */
+int audit_append_own(struct gw_app *app, const struct audit_entry *e, char *err, size_t n);
 /* Convenience for a denied request: own short transaction. */
 int audit_denied(struct gw_app *app, const struct http_request *r, const struct gw_identity *who, int status, const char *reason);
 

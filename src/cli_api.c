@@ -3,6 +3,7 @@
 #include "cli_api.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,20 @@ static size_t collect(char *data, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+/* What to do about a certificate the CLI could not verify: curl's own words
+ * name the problem, not the variable that fixes it. */
+static const char *tls_hint(CURLcode rc, const char *ca_file)
+{
+    if (rc == CURLE_SSL_CACERT_BADFILE)
+        return " (MCPGW_CA_FILE cannot be read as a PEM CA bundle)";
+    if (rc != CURLE_PEER_FAILED_VERIFICATION)
+        return "";
+    if (ca_file == NULL)
+        return " (the management plane's certificate is not from a system CA: set MCPGW_CA_FILE to its CA,"
+               " var/certs/ca.pem in the local stack; `. var/env` sets it)";
+    return " (MCPGW_CA_FILE does not verify the management plane's certificate: is it that certificate's CA?)";
+}
+
 /* One request; the answer's body is NUL-terminated (may be empty). 0, or -1
  * when no HTTP answer came (printed). */
 static int api_call(const struct api_env *e, const char *method, const char *path,
@@ -132,7 +147,8 @@ static int api_call(const struct api_env *e, const char *method, const char *pat
         return -1;
     }
     if (rc != CURLE_OK) {
-        fprintf(stderr, "error: %s %s: %s\n", method, url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        fprintf(stderr, "error: %s %s: %s%s\n", method, url, errbuf[0] ? errbuf : curl_easy_strerror(rc),
+                tls_hint(rc, e->ca_file));
         return -1;
     }
     if (a->body == NULL) {
@@ -444,7 +460,7 @@ static char *read_small_file(const char *path, size_t max)
     size_t n;
 
     if (f == NULL) {
-        fprintf(stderr, "error: cannot read %s\n", path);
+        fprintf(stderr, "error: cannot read %s: %s\n", path, strerror(errno));
         return NULL;
     }
     buf = malloc(max + 1);
@@ -459,6 +475,38 @@ static char *read_small_file(const char *path, size_t max)
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         buf[--n] = '\0';
     return buf;
+}
+
+/* A JSON document from a file (--body, import), or NULL after an error that
+ * says whether the file could not be read or is not JSON, and where. */
+#define JSON_FILE_MAX (16 * 1024 * 1024)
+static struct json_object *read_json_file(const char *path)
+{
+    char *text = read_small_file(path, JSON_FILE_MAX);
+    struct json_tokener *tok;
+    struct json_object *o;
+    enum json_tokener_error je;
+
+    if (text == NULL)
+        return NULL;
+    tok = json_tokener_new();
+    if (tok == NULL) {
+        free(text);
+        return NULL;
+    }
+    o = json_tokener_parse_ex(tok, text, (int)strlen(text));
+    je = json_tokener_get_error(tok);
+    if (o == NULL || je != json_tokener_success || text[tok->char_offset + strspn(text + tok->char_offset, " \t\r\n")] != '\0') {
+        fprintf(stderr, "error: %s is not valid JSON: %s at byte %d\n", path,
+                je == json_tokener_continue ? "unexpected end of file"
+                : je != json_tokener_success ? json_tokener_error_desc(je) : "text after the document",
+                (int)tok->char_offset);
+        json_object_put(o);
+        o = NULL;
+    }
+    json_tokener_free(tok);
+    free(text);
+    return o;
 }
 
 static void add_to_array(struct json_object *body, const char *key, const char *value)
@@ -579,10 +627,12 @@ static int servers_register(const struct api_env *e, int argc, char **argv)
         (bearer_file != NULL && header != NULL))
         goto usage;
     if (body_file != NULL) {
-        struct json_object *from = json_object_from_file(body_file);
+        struct json_object *from = read_json_file(body_file);
 
         if (from == NULL || !json_object_is_type(from, json_type_object)) {
-            fprintf(stderr, "error: %s is not a JSON object\n", body_file);
+            if (from != NULL)
+                fprintf(stderr, "error: %s holds JSON but not an object (a registration body is {\"name\": ...})\n",
+                        body_file);
             json_object_put(from);
             rc = 1;
             goto out;
@@ -592,8 +642,10 @@ static int servers_register(const struct api_env *e, int argc, char **argv)
         json_object_put(body);
         body = from;
     }
-    if (!json_object_object_get_ex(body, "name", NULL) || !json_object_object_get_ex(body, "url", NULL))
+    if (!json_object_object_get_ex(body, "name", NULL) || !json_object_object_get_ex(body, "url", NULL)) {
+        fprintf(stderr, "error: a registration needs a name and a URL (--name and --url, or \"name\" and \"url\" in --body)\n\n");
         goto usage;
+    }
     if (bearer_file != NULL || header != NULL) {
         secret = read_small_file(bearer_file != NULL ? bearer_file : header_file, 8192);
         if (secret == NULL) {
@@ -963,11 +1015,9 @@ int cli_import(int argc, char **argv)
     if (file == NULL || (tenant != NULL && shared))
         goto usage;
     rc = 1;
-    doc = json_object_from_file(file);
-    if (doc == NULL) {
-        fprintf(stderr, "error: %s: %s\n", file, json_util_get_last_err());
+    doc = read_json_file(file);
+    if (doc == NULL)
         goto out;
-    }
     if (json_object_is_type(doc, json_type_array))
         list = json_object_get(doc);
     else if (json_object_object_get_ex(doc, "servers", &list) && json_object_is_type(list, json_type_array))

@@ -581,7 +581,14 @@ static const struct {
     { "jwks_cache_miss_total", "Key lookups the responder's parsed keys could not serve." },
     { "jwks_refresh_total", "JWKS refreshes caused by an unknown kid." },
     { "jwks_refresh_limited_total", "Unknown-kid refreshes held back by the once-per-period limit." },
+    { "jwks_cache_rejected_total", "Fleet JWKS copies in Redis ignored because their MAC did not verify." },
     { "mcp_tool_calls_total", "Upstream tool calls forwarded by the MCP plane, by outcome." },
+    { "catalog_rebuild_total", "MCP catalog rebuilds from PostgreSQL written to Redis." },
+    { "catalog_tampered_total", "MCP catalog reads from Redis refused as untrusted (bad MAC or entry)." },
+    { "audit_spool_written_total", "Tool-call audit records the monitor wrote into audit_log." },
+    { "audit_spool_fallback_total", "Tool-call audit records appended to audit.spool_fallback because Redis refused them." },
+    { "audit_spool_unspooled_total", "Tool-call audit records neither spooled nor saved to a file: only logged." },
+    { "audit_spool_malformed_total", "Spool entries that were not well-formed records, acknowledged and left out." },
 };
 
 static int named_cmp(const void *a, const void *b)

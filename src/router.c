@@ -54,7 +54,7 @@ static const struct route routes[] = {
       "MCP sessions of the caller's tenant (all tenants for platform_admin)" },
     { PLANE_API, "GET", "/api/v1/sessions/{id}", route_sessions_get, ROLE_OPERATOR, "one MCP session" },
     { PLANE_API, "DELETE", "/api/v1/sessions/{id}", route_sessions_delete, ROLE_ADMIN,
-      "revoke an MCP session: its next request is 404" },
+      "revoke an MCP session: its next request is 404; audited as session.revoke" },
     { PLANE_MCP, "POST", "/mcp", route_mcp_post, ROLE_USER, "MCP: one JSON-RPC message" },
     { PLANE_MCP, "GET", "/mcp", route_mcp_get, ROLE_USER, "MCP: the session's stream of server messages" },
     { PLANE_MCP, "DELETE", "/mcp", route_mcp_delete, ROLE_USER, "MCP: end the session" },

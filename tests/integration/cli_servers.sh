@@ -51,4 +51,40 @@ cli servers get "$id"
 rc=$?
 check "servers get after remove: exit 1, 404 on stderr" eval '[ "$rc" = 1 ] && grep -q "404" "$IT_DIR/cli.err" || { out; false; }'
 
+# Files that are missing or not JSON: the error says which, and where.
+cli import "$IT_DIR/no-such.json"
+rc=$?
+check "import of a missing file: exit 1, 'cannot read' with the system's reason" \
+	eval '[ "$rc" = 1 ] && grep -q "cannot read .*no-such.json: No such file or directory" "$IT_DIR/cli.err" || { out; false; }'
+printf '{"name": "x", "url": ' >"$IT_DIR/cut.json"
+cli servers register --body "$IT_DIR/cut.json"
+rc=$?
+check "register --body with cut JSON: exit 1, not valid JSON, end of file" \
+	eval '[ "$rc" = 1 ] && grep -q "cut.json is not valid JSON: unexpected end of file" "$IT_DIR/cli.err" || { out; false; }'
+cli servers register --body "$IT_DIR/no-such.json"
+rc=$?
+check "register --body with a missing file: exit 1, 'cannot read', not 'not a JSON object'" \
+	eval '[ "$rc" = 1 ] && grep -q "cannot read .*no-such.json" "$IT_DIR/cli.err" && ! grep -q "not a JSON object" "$IT_DIR/cli.err" || { out; false; }'
+printf '{"name": "x"}\n' >"$IT_DIR/nourl.json"
+cli servers register --body "$IT_DIR/nourl.json"
+rc=$?
+check "register --body without a URL: exit 2, says a URL is needed" \
+	eval '[ "$rc" = 2 ] && grep -q "needs a name and a URL" "$IT_DIR/cli.err" || { out; false; }'
+
+# A certificate the CLI cannot verify: the error says which variable fixes it.
+nocli() { env -u MCPGW_CONFIG -u MCPGW_ADMIN_TOKEN MCPGW_API_URL="$API" MCPGW_TOKEN="$TOKEN" "$@" \
+	"$GATEWAY" servers list >"$IT_DIR/cli.out" 2>"$IT_DIR/cli.err"; }
+nocli env -u MCPGW_CA_FILE
+rc=$?
+check "no MCPGW_CA_FILE for a private CA: exit 1, the error names MCPGW_CA_FILE" \
+	eval '[ "$rc" = 1 ] && grep -q "certificate.*set MCPGW_CA_FILE to its CA" "$IT_DIR/cli.err" || { out; false; }'
+nocli env MCPGW_CA_FILE=/etc/ssl/certs/ca-certificates.crt
+rc=$?
+check "an MCPGW_CA_FILE that is not the planes' CA: exit 1, said so" \
+	eval '[ "$rc" = 1 ] && grep -q "MCPGW_CA_FILE does not verify" "$IT_DIR/cli.err" || { out; false; }'
+nocli env MCPGW_CA_FILE="$IT_DIR/no-such-ca.pem"
+rc=$?
+check "an MCPGW_CA_FILE that cannot be read: exit 1, said so" \
+	eval '[ "$rc" = 1 ] && grep -q "MCPGW_CA_FILE cannot be read" "$IT_DIR/cli.err" || { out; false; }'
+
 it_check_sanitizer_logs

@@ -249,6 +249,14 @@ http DELETE "$API/api/v1/sessions/$SID_B" -H "Authorization: Bearer $ADMIN_A"
 check "revoke on the management plane: 204" eval '[ "$HTTP_CODE" = 204 ]'
 mcp "$OP_A" "$PING" -H "Mcp-Session-Id: $SID_B"
 check "a revoked session is 404 on its next request" eval '[ "$HTTP_CODE" = 404 ]'
+REVOKED=$(it_psql "SELECT count(*) FROM audit_log WHERE action = 'session.revoke' AND outcome = 'success'
+	AND target_type = 'session' AND target_id = '$SID_B' AND tenant_id = 'tenant-a'
+	AND actor_user LIKE '%:ann' AND request_id IS NOT NULL")
+check "the revocation is audited: session.revoke by its admin, in the session's tenant" eval '[ "$REVOKED" = 1 ]'
+REFUSED=$(it_psql "SELECT count(*) FROM audit_log WHERE action = 'session.revoke' AND target_id = '$SID_A'")
+check "a refused revocation (another tenant's session) writes no revocation row" eval '[ "$REFUSED" = 0 ]'
+http GET "$API/api/v1/audit?action=session.revoke" -H "Authorization: Bearer $ADMIN_A"
+check "the tenant's auditors see the revocation in the audit log" eval '[ "$HTTP_CODE" = 200 ] && body_has "$SID_B"'
 http DELETE "$MCP/mcp" -H "Authorization: Bearer $OTHER_A" -H "Mcp-Session-Id: $SID_A"
 check "DELETE by another user: 404, the session lives on" eval '[ "$HTTP_CODE" = 404 ] && [ "$(rcli EXISTS "$SKEY")" = 1 ]'
 http DELETE "$MCP/mcp" -H "Authorization: Bearer $USER_A" -H "Mcp-Session-Id: $SID_A"

@@ -69,6 +69,10 @@ wait_until 10 eval '[ "$(responders)" = 3 ]'
 check "--workers 3 on a running stack is applied by a reload (same supervisor, 3 responders)" \
 	eval '[ "$RC" = 0 ] && [ "$(serve_pid)" = "$SERVE1" ] && [ "$(responders)" = 3 ] && said up2.log "2 -> 3 responders"'
 
+up up2b.log -- --workers 3 --max-workers 2
+check "--max-workers below --workers: said, and the pool stays at --workers" \
+	eval '[ "$RC" = 0 ] && said up2b.log "max-workers 2 is below --workers 3: the pool is fixed at 3" && [ "$(responders)" = 3 ]'
+
 # --- nothing given again: nothing changes ------------------------------------------
 up up3.log
 http GET "https://127.0.0.1:$A/health"

@@ -164,6 +164,34 @@ Test(metrics, every_series_has_help_and_type_and_families_are_contiguous)
     cr_assert(strstr(t, "mcpgw_metrics_scope{scope=\"process\"} 1\n") != NULL, "no supervisor here");
 }
 
+/* Each counter the gateway counts by name says what it counts: an operator
+ * reading /metrics must not meet "Events counted by the gateway under this
+ * name". The list is every name passed to metrics_count_named/_labeled. */
+Test(metrics, every_gateway_counter_has_its_own_help)
+{
+    static const char *const names[] = {
+        "auth_failures_total", "mcp_tool_calls_total", "audit_spool_fallback_total",
+        "audit_spool_malformed_total", "audit_spool_unspooled_total", "audit_spool_written_total",
+        "catalog_rebuild_total", "catalog_tampered_total", "jwks_cache_miss_total",
+        "jwks_cache_rejected_total", "jwks_fetch_error_total", "jwks_fetch_total",
+        "jwks_refresh_limited_total", "jwks_refresh_total",
+    };
+    const char *t;
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        metrics_count_named(names[i]);
+    t = render();
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char head[160];
+        const char *h;
+
+        snprintf(head, sizeof(head), "# HELP mcpgw_%s ", names[i]);
+        h = strstr(t, head);
+        cr_assert_not_null(h, "no HELP for %s", names[i]);
+        cr_assert(strncmp(h + strlen(head), "Events counted", 14) != 0, "generic HELP for %s", names[i]);
+    }
+}
+
 Test(metrics, malformed_names_are_dropped_not_rendered)
 {
     const char *t;
