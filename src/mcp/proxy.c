@@ -21,6 +21,7 @@
 #define RELAY_PREFIX "gw:"
 #define RELAY_MARGIN_MS 1000     /* a relayed request's key outlives the call by this */
 #define SEND_MS 2000             /* a notification or answer passed on, at most */
+#define RELAY_REQUESTS_MAX 32    /* upstream requests relayed in one call, at most */
 
 /* How each failure of an upstream call reaches the client. */
 static const struct {
@@ -85,6 +86,7 @@ struct relay {
     bool answered;                   /* the upstream's answer is sent */
     int64_t last_write;              /* monotonic ms of our last event */
     int events;
+    int requests;                    /* upstream requests relayed so far */
 };
 
 static int sse_event(struct http_response *res, struct json_object *msg)
@@ -182,8 +184,19 @@ static int on_upstream_message(void *arg, struct json_object *msg)
                  r->srv->name);
         return 0;
     }
-    if (json_object_object_get_ex(msg, "id", NULL) && rewrite_request_id(r, msg) <= 0)
-        return r->pc->res->client_gone ? -1 : 0;
+    if (json_object_object_get_ex(msg, "id", NULL)) {
+        /* Each relayed request is a Redis key and an event for the client:
+         * an upstream asking without end gets no more of either. */
+        if (r->requests >= RELAY_REQUESTS_MAX) {
+            if (r->requests++ == RELAY_REQUESTS_MAX)
+                log_warn("mcp_relay_flood", "server %s sent more than %d requests in one call; "
+                         "the rest are dropped", r->srv->name, RELAY_REQUESTS_MAX);
+            return 0;
+        }
+        r->requests++;
+        if (rewrite_request_id(r, msg) <= 0)
+            return r->pc->res->client_gone ? -1 : 0;
+    }
     r->events++;
     r->last_write = gw_monotonic_ms();
     return sse_event(r->pc->res, msg);

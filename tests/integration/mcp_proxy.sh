@@ -246,6 +246,15 @@ AT=$(grep lingered "$IT_DIR/linger.out" | cut -d' ' -f1)
 check "an upstream stream left open after its answer: the answer within 150 ms ($((AT - START)) ms), the call over well before the stream's 3 s ($((END - START)) ms)" \
 	eval '[ -n "$AT" ] && [ $((AT - START)) -lt 150 ] && [ $((END - START)) -lt 2000 ] && grep "\"id\":44" "$IT_DIR/linger.out" | grep -q lingered'
 curl -sS -X POST "${RELAY%/mcp}/mode/normal" >/dev/null
+# An upstream that sends request after request on one call: only so many are
+# relayed (each is a Redis key and an event to the client), the call ends.
+curl -sS -X POST "${RELAY%/mcp}/mode/flood" >/dev/null
+call "$MCP_A/mcp" "$SID_A" 45 relay__echo '{"text":"x"}'
+FLOODED=$(grep -c '"method":"ping"' "$IT_DIR/last.body")
+RELAY_KEYS=$(rcli --scan --pattern "mreg:relay:{$SID_A}:*" | wc -l)
+check "500 upstream requests in one call: at most 32 relayed ($FLOODED) and kept in Redis ($RELAY_KEYS), the answer arrives" \
+	eval '[ "$FLOODED" -ge 1 ] && [ "$FLOODED" -le 32 ] && [ "$RELAY_KEYS" -le 32 ] && grep "\"id\":45" "$IT_DIR/last.body" | grep -q flooded'
+curl -sS -X POST "${RELAY%/mcp}/mode/normal" >/dev/null
 
 # --- the client's token never reaches an upstream -------------------------------------
 check "no upstream ever saw a client's token" eval '! grep -q forbidden_token "$REC" "$RECJ"'
@@ -333,7 +342,7 @@ for pool in A B; do
 		eval '[ "$(ans .result.serverInfo.name)" = relay-fixture ] && [ "$(ans .result.protocolVersion)" = 2025-11-25 ] && [ "$(ans ".result.capabilities | has(\"tools\") and has(\"prompts\") and has(\"logging\")")" = true ]'
 	mcp "$V" "$USER_A" '{"jsonrpc":"2.0","id":2,"method":"tools/list"}' -H "Mcp-Session-Id: $SID_V"
 	check "pool $pool: tools/list under the upstream's own names" \
-		eval '[ "$(ans "[.result.tools[].name] | join(\",\")")" = echo,progress,ask,mixed,slow,spoof ]'
+		eval '[ "$(ans "[.result.tools[].name] | join(\",\")")" = echo,progress,ask,mixed,slow,wait,spoof ]'
 	mcp "$V" "$USER_A" '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"v"}}}' \
 		-H "Mcp-Session-Id: $SID_V"
 	check "pool $pool: tools/call echo on the virtual server" eval '[ "$(ans .result.content[0].text)" = v ] && [ "$(ans .id)" = 3 ]'

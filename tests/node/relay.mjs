@@ -8,7 +8,8 @@
 //                      hang (accepted, never answered, as hang.mjs does);
 //                      refuse (401); html (a web page); big (9 MiB of JSON);
 //                      stray (a JSON-RPC answer to some other id); linger (the
-//                      answer on an event stream kept open 3 s more)
+//                      answer on an event stream kept open 3 s more); flood
+//                      (the answer after 500 server requests on one stream)
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema, ElicitResultSchema, GetPromptRequestSchema, ListPromptsRequestSchema,
@@ -142,6 +143,14 @@ listen(opts, async (req, res) => {
       res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id,
         result: { content: [{ type: 'text', text: 'lingered' }] } })}\n\n`);
       setTimeout(() => res.end(), 3000).unref();
+    } else if (mode === 'flood') {
+      let id = null;
+      try { id = JSON.parse(await readBody(req)).id ?? null; } catch { /* answered with id null */ }
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      for (let i = 1; i <= 500; i++)
+        res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: `flood-${i}`, method: 'ping' })}\n\n`);
+      res.end(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id,
+        result: { content: [{ type: 'text', text: 'flooded' }] } })}\n\n`);
     } else if (mode === 'big') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ jsonrpc: '2.0', id: 1, result: { pad: 'x'.repeat(9 << 20) } }));
