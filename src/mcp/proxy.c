@@ -22,6 +22,7 @@
 #define RELAY_MARGIN_MS 1000     /* a relayed request's key outlives the call by this */
 #define SEND_MS 2000             /* a notification or answer passed on, at most */
 #define RELAY_REQUESTS_MAX 32    /* upstream requests relayed in one call, at most */
+#define RELAY_ID_MAX 256         /* bytes of an upstream request's string id */
 
 /* How each failure of an upstream call reaches the client. */
 static const struct {
@@ -174,6 +175,7 @@ static bool belongs_here(struct relay *r, struct json_object *msg)
 static int on_upstream_message(void *arg, struct json_object *msg)
 {
     struct relay *r = arg;
+    struct json_object *id;
 
     if (stream_begin(r) != 0)
         return -1;
@@ -184,7 +186,15 @@ static int on_upstream_message(void *arg, struct json_object *msg)
                  r->srv->name);
         return 0;
     }
-    if (json_object_object_get_ex(msg, "id", NULL)) {
+    if (json_object_object_get_ex(msg, "id", &id)) {
+        /* MCP ids are strings or integers; the id is kept in Redis for the
+         * whole call, so a long one is refused rather than stored. */
+        if (!json_object_is_type(id, json_type_int) &&
+            !(json_object_is_type(id, json_type_string) && json_object_get_string_len(id) <= RELAY_ID_MAX)) {
+            log_warn("mcp_relay_dropped", "server %s sent a request whose id is not a string of at most "
+                     "%d bytes or an integer; dropped", r->srv->name, RELAY_ID_MAX);
+            return 0;
+        }
         /* Each relayed request is a Redis key and an event for the client:
          * an upstream asking without end gets no more of either. */
         if (r->requests >= RELAY_REQUESTS_MAX) {

@@ -254,6 +254,12 @@ FLOODED=$(grep -c '"method":"ping"' "$IT_DIR/last.body")
 RELAY_KEYS=$(rcli --scan --pattern "mreg:relay:{$SID_A}:*" | wc -l)
 check "500 upstream requests in one call: at most 32 relayed ($FLOODED) and kept in Redis ($RELAY_KEYS), the answer arrives" \
 	eval '[ "$FLOODED" -ge 1 ] && [ "$FLOODED" -le 32 ] && [ "$RELAY_KEYS" -le 32 ] && grep "\"id\":45" "$IT_DIR/last.body" | grep -q flooded'
+# A request whose id is 1 MiB would be kept in Redis for the whole call: not relayed.
+curl -sS -X POST "${RELAY%/mcp}/mode/bigid" >/dev/null
+call "$MCP_A/mcp" "$SID_A" 46 relay__echo '{"text":"x"}'
+BIGGEST=$(rcli --scan --pattern "mreg:relay:{$SID_A}:*" | while read -r k; do rcli STRLEN "$k"; done | sort -n | tail -n1)
+check "an upstream request with a 1 MiB id: not relayed, nothing that size in Redis (${BIGGEST:-0} bytes), the answer arrives" \
+	eval '! grep -q "\"method\":\"ping\"" "$IT_DIR/last.body" && [ "${BIGGEST:-0}" -lt 4096 ] && grep "\"id\":46" "$IT_DIR/last.body" | grep -q "big id"'
 curl -sS -X POST "${RELAY%/mcp}/mode/normal" >/dev/null
 
 # --- the client's token never reaches an upstream -------------------------------------

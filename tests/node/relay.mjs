@@ -9,7 +9,8 @@
 //                      refuse (401); html (a web page); big (9 MiB of JSON);
 //                      stray (a JSON-RPC answer to some other id); linger (the
 //                      answer on an event stream kept open 3 s more); flood
-//                      (the answer after 500 server requests on one stream)
+//                      (the answer after 500 server requests on one stream);
+//                      bigid (a server request whose id is 1 MiB, then the answer)
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema, ElicitResultSchema, GetPromptRequestSchema, ListPromptsRequestSchema,
@@ -143,6 +144,13 @@ listen(opts, async (req, res) => {
       res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id,
         result: { content: [{ type: 'text', text: 'lingered' }] } })}\n\n`);
       setTimeout(() => res.end(), 3000).unref();
+    } else if (mode === 'bigid') {
+      let id = null;
+      try { id = JSON.parse(await readBody(req)).id ?? null; } catch { /* answered with id null */ }
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: 'i'.repeat(1 << 20), method: 'ping' })}\n\n`);
+      res.end(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id,
+        result: { content: [{ type: 'text', text: 'big id' }] } })}\n\n`);
     } else if (mode === 'flood') {
       let id = null;
       try { id = JSON.parse(await readBody(req)).id ?? null; } catch { /* answered with id null */ }
