@@ -291,6 +291,23 @@ check "after the upstream forgot our session: one new initialize and the call su
 call "$MCP_A/mcp" "$SID_A" 71 relay__echo '{"text":"kept"}'
 check "the re-opened upstream session is kept" eval '[ "$(ans .result.content[0].text)" = kept ] && [ "$(inits "$REC")" = $((BEFORE + 1)) ]'
 
+# A session that has used more servers than fit in one read of its hash still
+# keeps each upstream session: the seventeenth server's is not opened anew on
+# every call, and all are ended with the session.
+for i in $(seq 1 17); do register "$ADMIN_A" "{\"name\":\"many$i\",\"url\":\"$RELAY\"}" >/dev/null; done
+init "$MCP_A/mcp" "$USER_A"
+SID_MANY=$SID
+for i in $(seq 1 17); do call "$MCP_A/mcp" "$SID_MANY" "10$i" "many${i}__echo" '{"text":"m"}'; done
+BEFORE=$(inits "$REC")
+call "$MCP_B/mcp" "$SID_MANY" 120 many17__echo '{"text":"again"}'
+call "$MCP_A/mcp" "$SID_MANY" 121 many17__echo '{"text":"again"}'
+check "the 17th server of a session: its upstream session is kept ($(($(inits "$REC") - BEFORE)) new initialize)" \
+	eval '[ "$(ans .result.content[0].text)" = again ] && [ "$(inits "$REC")" = "$BEFORE" ]'
+CLOSED=$(grep -c '"closed"' "$REC")
+http DELETE "$MCP_A/mcp" -H "Authorization: Bearer $USER_A" -H "Mcp-Session-Id: $SID_MANY" -H 'MCP-Protocol-Version: 2025-11-25'
+check "ending a session of 17 upstream sessions ends all of them upstream" \
+	eval '[ "$HTTP_CODE" = 204 ] && [ "$(grep -c "\"closed\"" "$REC")" -ge $((CLOSED + 17)) ]'
+
 # Two first calls of one session at once, through both pools: both open an
 # upstream session, one is kept, the other ends after its call.
 init "$MCP_A/mcp" "$USER_A"
