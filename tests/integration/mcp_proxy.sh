@@ -303,6 +303,14 @@ call "$MCP_B/mcp" "$SID_MANY" 120 many17__echo '{"text":"again"}'
 call "$MCP_A/mcp" "$SID_MANY" 121 many17__echo '{"text":"again"}'
 check "the 17th server of a session: its upstream session is kept ($(($(inits "$REC") - BEFORE)) new initialize)" \
 	eval '[ "$(ans .result.content[0].text)" = again ] && [ "$(inits "$REC")" = "$BEFORE" ]'
+# A notification goes to each of the session's 17 upstreams: with all of them
+# hung, the responder is held a few seconds in all, not two seconds for each.
+curl -sS -X POST "${RELAY%/mcp}/mode/hang" >/dev/null
+mcp "$MCP_A/mcp" "$USER_A" '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":121}}' \
+	-H "Mcp-Session-Id: $SID_MANY"
+check "notifications/cancelled to 17 hung upstreams: 202 within 7 s (${HTTP_TIME} s)" \
+	eval '[ "$HTTP_CODE" = 202 ] && awk -v t="$HTTP_TIME" "BEGIN { exit !(t < 7) }"'
+curl -sS -X POST "${RELAY%/mcp}/mode/normal" >/dev/null
 CLOSED=$(grep -c '"closed"' "$REC")
 http DELETE "$MCP_A/mcp" -H "Authorization: Bearer $USER_A" -H "Mcp-Session-Id: $SID_MANY" -H 'MCP-Protocol-Version: 2025-11-25'
 check "ending a session of 17 upstream sessions ends all of them upstream" \
