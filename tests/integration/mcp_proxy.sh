@@ -260,6 +260,13 @@ call "$MCP_A/mcp" "$SID_A" 46 relay__echo '{"text":"x"}'
 BIGGEST=$(rcli --scan --pattern "mreg:relay:{$SID_A}:*" | while read -r k; do rcli STRLEN "$k"; done | sort -n | tail -n1)
 check "an upstream request with a 1 MiB id: not relayed, nothing that size in Redis (${BIGGEST:-0} bytes), the answer arrives" \
 	eval '! grep -q "\"method\":\"ping\"" "$IT_DIR/last.body" && [ "${BIGGEST:-0}" -lt 4096 ] && grep "\"id\":46" "$IT_DIR/last.body" | grep -q "big id"'
+# 40 MiB of notifications in one call: relayed up to 32 MiB, then the call
+# ends as too large.
+curl -sS -X POST "${RELAY%/mcp}/mode/endless" >/dev/null
+call "$MCP_A/mcp" "$SID_A" 47 relay__echo '{"text":"x"}'
+RELAYED=$(wc -c <"$IT_DIR/last.body")
+check "an upstream streaming 40 MiB: at most 33 MiB relayed ($RELAYED bytes), then -32014 too_large" \
+	eval '[ "$RELAYED" -le $((33 << 20)) ] && grep "\"id\":47" "$IT_DIR/last.body" | grep -q "\"reason\":\"too_large\"" && ! grep -q endless "$IT_DIR/last.body"'
 curl -sS -X POST "${RELAY%/mcp}/mode/normal" >/dev/null
 
 # --- the client's token never reaches an upstream -------------------------------------
