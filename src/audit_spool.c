@@ -138,9 +138,65 @@ static int file_append(const char *path, const char *line, size_t len, char *err
     return -1;
 }
 
+/* Length of the UTF-8 sequence at s (at most n bytes), 0 when it is not one:
+ * no overlong forms, no surrogates, no NUL (PostgreSQL refuses them). */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0], cp, min;
+    size_t k;
+
+    if (c < 0x80)
+        return c != 0 ? 1 : 0;
+    if ((c & 0xe0) == 0xc0) { k = 1; cp = c & 0x1f; min = 0x80; }
+    else if ((c & 0xf0) == 0xe0) { k = 2; cp = c & 0x0f; min = 0x800; }
+    else if ((c & 0xf8) == 0xf0) { k = 3; cp = c & 0x07; min = 0x10000; }
+    else return 0;
+    if (k >= n)
+        return 0;
+    for (size_t j = 1; j <= k; j++) {
+        if ((s[j] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[j] & 0x3f);
+    }
+    return cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ? 0 : k + 1;
+}
+
+/* Text the monitor accepts: at most max bytes of UTF-8, cut between
+ * characters, bytes that are not UTF-8 as '?'. NULL when v is fine as it is
+ * (else the caller frees the copy). What a client sends (a tool's name, its
+ * JSON-RPC id) must not make its own call's record unwritable. */
+static char *fit_text(const char *v, size_t max)
+{
+    size_t n = strlen(v), i = 0, o = 0, k;
+    char *out;
+
+    while (i < n && (k = utf8_seq((const unsigned char *)v + i, n - i)) != 0 && i + k <= max)
+        i += k;
+    if (i == n)
+        return NULL;
+    if ((out = malloc(max + 1)) == NULL)
+        return NULL;
+    for (i = 0; i < n;) {
+        k = utf8_seq((const unsigned char *)v + i, n - i);
+        if (o + (k != 0 ? k : 1) > max)
+            break;
+        if (k == 0) {
+            out[o++] = '?';
+            i++;
+        } else {
+            memcpy(out + o, v + i, k);
+            o += k;
+            i += k;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 enum audit_spooled audit_spool_tool_call(struct gw_app *app, const struct audit_tool_call *rec)
 {
     const char *val[NFIELDS] = { 0 }, *argv[3 + 2 * NFIELDS];
+    char *fitted[NFIELDS] = { 0 };
     char sid[33], ts[32], code[16], dur[24], args[65], key[256], why[512] = "";
     struct json_object *line = NULL;
     redisReply *reply = NULL;
@@ -167,6 +223,9 @@ enum audit_spooled audit_spool_tool_call(struct gw_app *app, const struct audit_
     val[F_REQUEST] = rec->request_id;
     val[F_RPC_ID] = rec->jsonrpc_id != NULL ? json_object_to_json_string_ext(rec->jsonrpc_id, JSON_C_TO_STRING_PLAIN) : "null";
     val[F_ARGS] = args;
+    for (int i = 0; i < NFIELDS; i++)
+        if (val[i] != NULL && (fitted[i] = fit_text(val[i], SPOOL_FIELD_MAX)) != NULL)
+            val[i] = fitted[i];
 
     if (rds_key(app, key, sizeof(key), SPOOL_STREAM) != 0) {
         gw_strlcpy(why, "the spool key does not fit", sizeof(why));
@@ -184,7 +243,8 @@ enum audit_spooled audit_spool_tool_call(struct gw_app *app, const struct audit_
         reply = rds_cmdargv(app, argc, argv, NULL);
         if (reply != NULL && reply->type == REDIS_REPLY_STRING) {
             freeReplyObject(reply);
-            return AUDIT_SPOOLED_REDIS;
+            where = AUDIT_SPOOLED_REDIS;
+            goto out;
         }
         gw_snprintf(why, sizeof(why), "%s", reply == NULL ? "Redis unavailable"
                     : reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected XADD reply");
@@ -222,6 +282,9 @@ enum audit_spooled audit_spool_tool_call(struct gw_app *app, const struct audit_
         metrics_count_named("audit_spool_unspooled_total");
     }
     json_object_put(line);
+out:
+    for (int i = 0; i < NFIELDS; i++)
+        free(fitted[i]);
     return where;
 }
 
@@ -317,6 +380,17 @@ static int utf8_valid(const unsigned char *s, size_t n)
         i += k + 1;
     }
     return 1;
+}
+
+/* A string cut short by its buffer: drop a last character left incomplete,
+ * which PostgreSQL would refuse (and with it the whole batch, again and again). */
+static void utf8_cut(char *s)
+{
+    size_t n = strlen(s), i = 0, k;
+
+    while (i < n && (k = utf8_seq((const unsigned char *)s + i, n - i)) != 0)
+        i += k;
+    s[i] = '\0';
 }
 
 static int set_field(struct spool_rec *r, const char *name, size_t nlen, const char *v, size_t vlen)
@@ -529,8 +603,9 @@ static int write_batch(PGconn *pg, struct spool_rec *recs, int n, int *written, 
             continue;
         used[hit - fresh] = 1; /* the same record twice in one batch: written once */
         detail = rec_detail(rec);
-        gw_snprintf(target, sizeof(target), "%s/%s", rec->f[F_SERVER] ? rec->f[F_SERVER] : "-",
-                    rec->f[F_TOOL]);
+        if (gw_snprintf(target, sizeof(target), "%s/%s", rec->f[F_SERVER] ? rec->f[F_SERVER] : "-",
+                        rec->f[F_TOOL]) != 0)
+            utf8_cut(target);
         e = (struct audit_entry){
             .action = "tool_call",
             .outcome = strcmp(rec->f[F_OUTCOME], "ok") == 0 ? "success" : "failure",

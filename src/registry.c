@@ -703,6 +703,11 @@ static int check_body(struct json_object *body, struct server_body *b, struct re
     if (!reg_name_valid(b->name))
         return fail(e, REG_BAD_REQUEST, "validation", "invalid_body", "name",
                     "'name' must match [a-z0-9][a-z0-9-]{0,47}");
+    /* gateway__* are the built-in tools: a server of that name would have
+     * its tools hidden from /mcp while its prompts and resources showed. */
+    if (strcmp(b->name, "gateway") == 0)
+        return fail(e, REG_BAD_REQUEST, "validation", "invalid_body", "name",
+                    "'gateway' is reserved for the gateway's own tools");
     if (want_string(body, "url", true, 2048, &b->url, e) != 0 ||
         want_string(body, "transport", false, 32, &b->transport, e) != 0 ||
         check_meta(body, b, e) != 0)

@@ -73,6 +73,7 @@ static int require_session(struct gw_call *c, struct ms_session *s, const char *
     case MS_OK:
         if (strcmp(s->endpoint, endpoint) == 0)
             return 0;
+        ms_session_clear(s);
         /* A session lives on the endpoint that opened it. */
         __attribute__((fallthrough));
     case MS_NOT_FOUND:
@@ -195,15 +196,18 @@ static void mcp_post(struct gw_call *c, const struct cat_server *srv)
         http_add_header(c->res, "Content-Length", "0");
         http_send_head(c->res, 202, NULL);
         jr_msg_free(&m);
+        ms_session_clear(&s);
         return;
     }
     if (srv != NULL && strcmp(m.method, "ping") != 0) {
         mpx_forward(&pc, srv);
         jr_msg_free(&m);
+        ms_session_clear(&s);
         return;
     }
     if (srv == NULL && mpx_route(&pc)) {
         jr_msg_free(&m);
+        ms_session_clear(&s);
         return;
     }
     mc.app = c->app;
@@ -215,6 +219,7 @@ static void mcp_post(struct gw_call *c, const struct cat_server *srv)
     http_send_json(c->res, 200, r);
     json_object_put(r);
     jr_msg_free(&m);
+    ms_session_clear(&s);
 }
 
 void route_mcp_post(struct gw_call *c)
@@ -242,6 +247,7 @@ static void mcp_delete(struct gw_call *c, const char *endpoint)
         return;
     if (ms_delete(c->app, s.id) == MS_UNAVAILABLE) {
         sessions_unavailable(c);
+        ms_session_clear(&s);
         return;
     }
     memset(&pc, 0, sizeof(pc));
@@ -252,6 +258,7 @@ static void mcp_delete(struct gw_call *c, const char *endpoint)
     mpx_end_upstreams(&pc);
     log_info("mcp_session_ended", "session %.8s... ended by its client", s.id);
     http_send_head(c->res, 204, NULL);
+    ms_session_clear(&s);
 }
 
 void route_mcp_delete(struct gw_call *c)
@@ -283,6 +290,7 @@ static void mcp_get(struct gw_call *c, const char *endpoint)
     }
     if (require_session(c, &s, endpoint) != 0)
         return;
+    ms_session_clear(&s); /* a stream needs none of its upstream sessions */
     /* HEAD learns what a GET would start, without holding a stream open. */
     if (strcmp(c->req->method, "HEAD") == 0) {
         http_send_head(c->res, 200, "text/event-stream");

@@ -25,6 +25,7 @@
 
 #define UP_PROTOCOL_VERSION "2025-11-25"
 #define UP_MAX_RESPONSE (8L * 1024 * 1024)   /* one upstream answer */
+#define UP_MAX_STREAM (32L * 1024 * 1024)    /* all the events of one event stream */
 #define UP_MAX_PAGES 100                      /* per list: a cursor loop ends here */
 #define UP_MAX_ITEMS 5000                     /* per list */
 #define UP_TOKEN_MAX 4096                     /* OAuth access token */
@@ -113,6 +114,8 @@ struct xfer {
     char *body;
     size_t body_len, body_cap;
     bool too_large;
+    long max_len;                   /* the limit too_large refers to */
+    size_t stream_len;              /* data of the events read so far */
     bool sse;
     bool sse_started;
     struct sse_parser parser;
@@ -260,6 +263,14 @@ static int on_sse_event(const struct sse_event *ev, void *arg)
     struct xfer *x = arg;
     struct json_object *o;
 
+    /* Each event is bounded by the parser; their sum here: a stream that
+     * goes on and on within the deadline is relayed only so far. */
+    x->stream_len += ev->data_len;
+    if (x->stream_len > (size_t)UP_MAX_STREAM) {
+        x->too_large = true;
+        x->max_len = UP_MAX_STREAM;
+        return 1;
+    }
     if (strcmp(ev->type, "message") != 0)
         return 0;
     o = parse_json(ev->data, ev->data_len, x->depth);
@@ -318,7 +329,7 @@ static size_t on_body(char *buf, size_t size, size_t nmemb, void *arg)
             x->too_large = true;
             return 0;
         }
-        if (x->client_gone)
+        if (x->client_gone || x->too_large)
             return 0;
         /* Answer in hand: a stream of known length ends by itself (and the
          * connection stays usable); one that may stay open must not hold us. */
@@ -469,7 +480,9 @@ static enum up_status transport_status(struct conn *c, const char *what, CURLcod
         return UP_URL_REFUSED;
     }
     if (x->too_large) {
-        gw_snprintf(c->why, c->n, "%s: answer larger than %ld bytes", what, UP_MAX_RESPONSE);
+        gw_snprintf(c->why, c->n, "%s: %s larger than %ld bytes", what,
+                    x->max_len == UP_MAX_STREAM ? "event stream" : "answer",
+                    x->max_len != 0 ? x->max_len : UP_MAX_RESPONSE);
         return UP_TOO_LARGE;
     }
     if (x->client_gone) {

@@ -21,6 +21,9 @@
 #define RELAY_PREFIX "gw:"
 #define RELAY_MARGIN_MS 1000     /* a relayed request's key outlives the call by this */
 #define SEND_MS 2000             /* a notification or answer passed on, at most */
+#define RELAY_REQUESTS_MAX 32    /* upstream requests relayed in one call, at most */
+#define RELAY_ID_MAX 256         /* bytes of an upstream request's string id */
+#define FANOUT_MS 5000           /* a client message passed to every upstream, at most */
 
 /* How each failure of an upstream call reaches the client. */
 static const struct {
@@ -85,6 +88,7 @@ struct relay {
     bool answered;                   /* the upstream's answer is sent */
     int64_t last_write;              /* monotonic ms of our last event */
     int events;
+    int requests;                    /* upstream requests relayed so far */
 };
 
 static int sse_event(struct http_response *res, struct json_object *msg)
@@ -172,6 +176,7 @@ static bool belongs_here(struct relay *r, struct json_object *msg)
 static int on_upstream_message(void *arg, struct json_object *msg)
 {
     struct relay *r = arg;
+    struct json_object *id;
 
     if (stream_begin(r) != 0)
         return -1;
@@ -182,8 +187,27 @@ static int on_upstream_message(void *arg, struct json_object *msg)
                  r->srv->name);
         return 0;
     }
-    if (json_object_object_get_ex(msg, "id", NULL) && rewrite_request_id(r, msg) <= 0)
-        return r->pc->res->client_gone ? -1 : 0;
+    if (json_object_object_get_ex(msg, "id", &id)) {
+        /* MCP ids are strings or integers; the id is kept in Redis for the
+         * whole call, so a long one is refused rather than stored. */
+        if (!json_object_is_type(id, json_type_int) &&
+            !(json_object_is_type(id, json_type_string) && json_object_get_string_len(id) <= RELAY_ID_MAX)) {
+            log_warn("mcp_relay_dropped", "server %s sent a request whose id is not a string of at most "
+                     "%d bytes or an integer; dropped", r->srv->name, RELAY_ID_MAX);
+            return 0;
+        }
+        /* Each relayed request is a Redis key and an event for the client:
+         * an upstream asking without end gets no more of either. */
+        if (r->requests >= RELAY_REQUESTS_MAX) {
+            if (r->requests++ == RELAY_REQUESTS_MAX)
+                log_warn("mcp_relay_flood", "server %s sent more than %d requests in one call; "
+                         "the rest are dropped", r->srv->name, RELAY_REQUESTS_MAX);
+            return 0;
+        }
+        r->requests++;
+        if (rewrite_request_id(r, msg) <= 0)
+            return r->pc->res->client_gone ? -1 : 0;
+    }
     r->events++;
     r->last_write = gw_monotonic_ms();
     return sse_event(r->pc->res, msg);
@@ -640,6 +664,7 @@ void mpx_client_message(struct mpx_call *pc, const char *only)
 {
     const struct cat_snapshot *snap = NULL;
     char why[512];
+    int64_t deadline;
 
     if (pc->msg->kind == JR_RESPONSE) {
         const char *id = json_object_is_type(pc->msg->id, json_type_string)
@@ -657,20 +682,31 @@ void mpx_client_message(struct mpx_call *pc, const char *only)
         return;
     }
     /* notifications/cancelled carries the client's request id, which is the
-     * id upstream too; an upstream that never had it ignores it. */
+     * id upstream too; an upstream that never had it ignores it. One after
+     * the other, within FANOUT_MS in all: a session that used many servers,
+     * some of them slow, must not hold the responder for each in turn. */
+    deadline = gw_monotonic_ms() + FANOUT_MS;
     for (int i = 0; i < pc->session->nup; i++) {
         const struct ms_upstream *u = &pc->session->up[i];
         const struct cat_server *srv = server_by_id(snap, pc->who, u->server_id);
         struct up_session us;
         struct up_target t;
         enum up_status st;
+        int64_t left = deadline - gw_monotonic_ms();
 
         if (srv == NULL || (only != NULL && strcmp(only, srv->id) != 0))
             continue;
+        if (left <= 0) {
+            log_warn("mcp_notification", "%s not passed on to the session's remaining upstreams: "
+                     "the others took %d ms", pc->msg->method, FANOUT_MS);
+            break;
+        }
         memset(&us, 0, sizeof(us));
         gw_strlcpy(us.id, u->session_id, sizeof(us.id));
         gw_strlcpy(us.protocol_version, u->protocol_version, sizeof(us.protocol_version));
         fill_send_target(&t, srv);
+        if (t.timeout_ms > left)
+            t.timeout_ms = (int)left;
         st = up_send(pc->app, &t, &us, pc->msg->root, why, sizeof(why));
         if (st != UP_OK)
             log_info("mcp_notification", "%s to server %s: %s: %s", pc->msg->method, srv->name,
@@ -682,9 +718,13 @@ void mpx_end_upstreams(struct mpx_call *pc)
 {
     const struct cat_snapshot *snap = NULL;
     char why[256];
+    int64_t deadline;
 
     if (pc->session->nup == 0 || cat_current(pc->app, &snap, why, sizeof(why)) != CAT_OK)
         return;
+    /* As for notifications: FANOUT_MS in all; an upstream session not ended
+     * here expires upstream. */
+    deadline = gw_monotonic_ms() + FANOUT_MS;
     for (int i = 0; i < pc->session->nup; i++) {
         const struct ms_upstream *u = &pc->session->up[i];
         const struct cat_server *srv = server_by_id(snap, pc->who, u->server_id);
@@ -693,6 +733,11 @@ void mpx_end_upstreams(struct mpx_call *pc)
 
         if (srv == NULL)
             continue;
+        if (gw_monotonic_ms() >= deadline) {
+            log_warn("mcp_upstream_session", "%d upstream sessions not ended: the others took %d ms",
+                     pc->session->nup - i, FANOUT_MS);
+            break;
+        }
         memset(&us, 0, sizeof(us));
         gw_strlcpy(us.id, u->session_id, sizeof(us.id));
         gw_strlcpy(us.protocol_version, u->protocol_version, sizeof(us.protocol_version));

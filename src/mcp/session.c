@@ -89,6 +89,18 @@ static struct rds_script delete_script = { .src =
 
 static void fill_from_hash(struct ms_session *out, const redisReply *rep)
 {
+    size_t ups = 0;
+
+    /* Every upstream session the hash keeps, however many servers the
+     * session has used: one left out would be opened anew on each call and
+     * never ended. */
+    for (size_t i = 0; i + 1 < rep->elements; i += 2)
+        if (rep->element[i]->str != NULL && strncmp(rep->element[i]->str, "up:", 3) == 0)
+            ups++;
+    if (ups > MS_MAX_UPSTREAMS)
+        ups = MS_MAX_UPSTREAMS;
+    if (ups > 0 && (out->up = calloc(ups, sizeof(*out->up))) == NULL)
+        ups = 0;
     for (size_t i = 0; i + 1 < rep->elements; i += 2) {
         const char *k = rep->element[i]->str, *v = rep->element[i + 1]->str;
 
@@ -104,7 +116,7 @@ static void fill_from_hash(struct ms_session *out, const redisReply *rep)
             out->last_ms = strtoll(v, NULL, 10);
         else if (strcmp(k, "expires") == 0)
             out->expires_ms = strtoll(v, NULL, 10);
-        else if (strncmp(k, "up:", 3) == 0 && out->nup < MS_MAX_UPSTREAMS) {
+        else if (strncmp(k, "up:", 3) == 0 && (size_t)out->nup < ups) {
             struct ms_upstream *u = &out->up[out->nup];
             const char *sp = strchr(v, ' ');
 
@@ -117,6 +129,13 @@ static void fill_from_hash(struct ms_session *out, const redisReply *rep)
             out->nup++;
         }
     }
+}
+
+void ms_session_clear(struct ms_session *s)
+{
+    free(s->up);
+    s->up = NULL;
+    s->nup = 0;
 }
 
 const struct ms_upstream *ms_upstream_find(const struct ms_session *s, const char *server_id)

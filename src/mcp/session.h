@@ -13,8 +13,9 @@
 struct gw_app;
 
 /* Upstream sessions a gateway session keeps: field up:<server id> of its
- * hash, "<protocol version> <upstream Mcp-Session-Id>". */
-#define MS_MAX_UPSTREAMS 16
+ * hash, "<protocol version> <upstream Mcp-Session-Id>". At most this many are
+ * read back (one per server used, so only a forged hash holds more). */
+#define MS_MAX_UPSTREAMS 1024
 
 struct ms_upstream {
     char server_id[37];
@@ -30,7 +31,7 @@ struct ms_session {
     int64_t last_ms;
     int64_t expires_ms;
     int nup;                    /* upstream sessions read by ms_touch */
-    struct ms_upstream up[MS_MAX_UPSTREAMS];
+    struct ms_upstream *up;     /* nup of them, owned: ms_session_clear */
 };
 
 enum ms_status {
@@ -52,6 +53,8 @@ enum ms_status ms_create(struct gw_app *app, const struct gw_identity *who, cons
  * expiry and record the token's hash: one Redis round trip. */
 enum ms_status ms_touch(struct gw_app *app, const char *id, const struct gw_identity *who,
                         struct ms_session *out);
+/* Free what ms_touch allocated in s (its upstream sessions). */
+void ms_session_clear(struct ms_session *s);
 /* The upstream session kept for server_id, or NULL. */
 const struct ms_upstream *ms_upstream_find(const struct ms_session *s, const char *server_id);
 /* Keep (or replace) the upstream session of server_id in the session, only

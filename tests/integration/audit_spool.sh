@@ -167,6 +167,30 @@ rcli ACL SETUSER default +xadd >/dev/null
 check "the monitor writes the fallback file's records once" wait_until 15 settled it-fallback 3
 check "and removes the drained file" eval '[ ! -e "$SPOOL_DIR/fallback.jsonl.draining" ]'
 
+# --- what a client sends cannot keep its call out of audit_log ----------------------
+# A name whose "gateway/<name>" target is cut inside a character, a JSON-RPC
+# id longer than a spool field, a name that is not UTF-8: each call is audited
+# all the same, and the drain goes on.
+raw_call() { # raw_call REQUEST-ID BODY
+	curl -sS --cacert "$IT_DIR/certs/ca.pem" --max-time 10 -o /dev/null -w '%{http_code}' \
+		-X POST "$MCP/mcp" -H "Authorization: Bearer $OPERATOR" -H "Accept: $ACCEPT" \
+		-H 'Content-Type: application/json' -H "Mcp-Session-Id: $SID" -H "X-Request-Id: $1" \
+		--data-binary @- 2>/dev/null <<<"$2"
+}
+CUT_NAME="$(printf 'a%.0s' $(seq 1 1190))é"
+LONG_ID=$(printf 'i%.0s' $(seq 1 3000))
+codes="$(call it-cut-1 "$CUT_NAME")"
+codes="$codes $(raw_call it-longid-1 "{\"jsonrpc\":\"2.0\",\"id\":\"$LONG_ID\",\"method\":\"tools/call\",\"params\":{\"name\":\"gateway__health_check\",\"arguments\":{}}}")"
+codes="$codes $(raw_call it-notutf8-1 "$(printf '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"bad\xff\xfename","arguments":{}}}')")"
+call it-after-client-1 nosuch__tool >/dev/null
+check "three calls with awkward names and ids are answered ($codes)" eval '[ "$codes" = "200 200 200" ]'
+check "a call after them is written" wait_until 10 settled it-after-client 1
+check "the name cut inside a character is audited, its target cut before it" \
+	eval '[ "$(rows it-cut)" = 1 ] && [ "$(it_psql "SELECT length(target_id) FROM audit_log WHERE request_id = '"'"'it-cut-1'"'"'")" = 1198 ]'
+check "the call with a 3000-byte JSON-RPC id is audited" eval '[ "$(rows it-longid)" = 1 ]'
+check "the name that is not UTF-8 is audited, its bad bytes as '?'" \
+	eval '[ "$(it_psql "SELECT detail->>'"'"'tool'"'"' FROM audit_log WHERE request_id = '"'"'it-notutf8-1'"'"'")" = "bad??name" ]'
+
 # --- a forged record is refused, the drain goes on -----------------------------------
 rcli XADD "$SPOOL" '*' sid nothex tool x outcome ok ts now duration_ms 1 args_sha256 x >/dev/null
 call it-after-forged-1 nosuch__tool >/dev/null

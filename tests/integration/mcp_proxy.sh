@@ -246,6 +246,28 @@ AT=$(grep lingered "$IT_DIR/linger.out" | cut -d' ' -f1)
 check "an upstream stream left open after its answer: the answer within 150 ms ($((AT - START)) ms), the call over well before the stream's 3 s ($((END - START)) ms)" \
 	eval '[ -n "$AT" ] && [ $((AT - START)) -lt 150 ] && [ $((END - START)) -lt 2000 ] && grep "\"id\":44" "$IT_DIR/linger.out" | grep -q lingered'
 curl -sS -X POST "${RELAY%/mcp}/mode/normal" >/dev/null
+# An upstream that sends request after request on one call: only so many are
+# relayed (each is a Redis key and an event to the client), the call ends.
+curl -sS -X POST "${RELAY%/mcp}/mode/flood" >/dev/null
+call "$MCP_A/mcp" "$SID_A" 45 relay__echo '{"text":"x"}'
+FLOODED=$(grep -c '"method":"ping"' "$IT_DIR/last.body")
+RELAY_KEYS=$(rcli --scan --pattern "mreg:relay:{$SID_A}:*" | wc -l)
+check "500 upstream requests in one call: at most 32 relayed ($FLOODED) and kept in Redis ($RELAY_KEYS), the answer arrives" \
+	eval '[ "$FLOODED" -ge 1 ] && [ "$FLOODED" -le 32 ] && [ "$RELAY_KEYS" -le 32 ] && grep "\"id\":45" "$IT_DIR/last.body" | grep -q flooded'
+# A request whose id is 1 MiB would be kept in Redis for the whole call: not relayed.
+curl -sS -X POST "${RELAY%/mcp}/mode/bigid" >/dev/null
+call "$MCP_A/mcp" "$SID_A" 46 relay__echo '{"text":"x"}'
+BIGGEST=$(rcli --scan --pattern "mreg:relay:{$SID_A}:*" | while read -r k; do rcli STRLEN "$k"; done | sort -n | tail -n1)
+check "an upstream request with a 1 MiB id: not relayed, nothing that size in Redis (${BIGGEST:-0} bytes), the answer arrives" \
+	eval '! grep -q "\"method\":\"ping\"" "$IT_DIR/last.body" && [ "${BIGGEST:-0}" -lt 4096 ] && grep "\"id\":46" "$IT_DIR/last.body" | grep -q "big id"'
+# 40 MiB of notifications in one call: relayed up to 32 MiB, then the call
+# ends as too large.
+curl -sS -X POST "${RELAY%/mcp}/mode/endless" >/dev/null
+call "$MCP_A/mcp" "$SID_A" 47 relay__echo '{"text":"x"}'
+RELAYED=$(wc -c <"$IT_DIR/last.body")
+check "an upstream streaming 40 MiB: at most 33 MiB relayed ($RELAYED bytes), then -32014 too_large" \
+	eval '[ "$RELAYED" -le $((33 << 20)) ] && grep "\"id\":47" "$IT_DIR/last.body" | grep -q "\"reason\":\"too_large\"" && ! grep -q endless "$IT_DIR/last.body"'
+curl -sS -X POST "${RELAY%/mcp}/mode/normal" >/dev/null
 
 # --- the client's token never reaches an upstream -------------------------------------
 check "no upstream ever saw a client's token" eval '! grep -q forbidden_token "$REC" "$RECJ"'
@@ -275,6 +297,31 @@ check "after the upstream forgot our session: one new initialize and the call su
 	eval '[ "$(ans .result.content[0].text)" = back ] && [ "$(inits "$REC")" = $((BEFORE + 1)) ]'
 call "$MCP_A/mcp" "$SID_A" 71 relay__echo '{"text":"kept"}'
 check "the re-opened upstream session is kept" eval '[ "$(ans .result.content[0].text)" = kept ] && [ "$(inits "$REC")" = $((BEFORE + 1)) ]'
+
+# A session that has used more servers than fit in one read of its hash still
+# keeps each upstream session: the seventeenth server's is not opened anew on
+# every call, and all are ended with the session.
+for i in $(seq 1 17); do register "$ADMIN_A" "{\"name\":\"many$i\",\"url\":\"$RELAY\"}" >/dev/null; done
+init "$MCP_A/mcp" "$USER_A"
+SID_MANY=$SID
+for i in $(seq 1 17); do call "$MCP_A/mcp" "$SID_MANY" "10$i" "many${i}__echo" '{"text":"m"}'; done
+BEFORE=$(inits "$REC")
+call "$MCP_B/mcp" "$SID_MANY" 120 many17__echo '{"text":"again"}'
+call "$MCP_A/mcp" "$SID_MANY" 121 many17__echo '{"text":"again"}'
+check "the 17th server of a session: its upstream session is kept ($(($(inits "$REC") - BEFORE)) new initialize)" \
+	eval '[ "$(ans .result.content[0].text)" = again ] && [ "$(inits "$REC")" = "$BEFORE" ]'
+# A notification goes to each of the session's 17 upstreams: with all of them
+# hung, the responder is held a few seconds in all, not two seconds for each.
+curl -sS -X POST "${RELAY%/mcp}/mode/hang" >/dev/null
+mcp "$MCP_A/mcp" "$USER_A" '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":121}}' \
+	-H "Mcp-Session-Id: $SID_MANY"
+check "notifications/cancelled to 17 hung upstreams: 202 within 7 s (${HTTP_TIME} s)" \
+	eval '[ "$HTTP_CODE" = 202 ] && awk -v t="$HTTP_TIME" "BEGIN { exit !(t < 7) }"'
+curl -sS -X POST "${RELAY%/mcp}/mode/normal" >/dev/null
+CLOSED=$(grep -c '"closed"' "$REC")
+http DELETE "$MCP_A/mcp" -H "Authorization: Bearer $USER_A" -H "Mcp-Session-Id: $SID_MANY" -H 'MCP-Protocol-Version: 2025-11-25'
+check "ending a session of 17 upstream sessions ends all of them upstream" \
+	eval '[ "$HTTP_CODE" = 204 ] && [ "$(grep -c "\"closed\"" "$REC")" -ge $((CLOSED + 17)) ]'
 
 # Two first calls of one session at once, through both pools: both open an
 # upstream session, one is kept, the other ends after its call.
@@ -333,7 +380,7 @@ for pool in A B; do
 		eval '[ "$(ans .result.serverInfo.name)" = relay-fixture ] && [ "$(ans .result.protocolVersion)" = 2025-11-25 ] && [ "$(ans ".result.capabilities | has(\"tools\") and has(\"prompts\") and has(\"logging\")")" = true ]'
 	mcp "$V" "$USER_A" '{"jsonrpc":"2.0","id":2,"method":"tools/list"}' -H "Mcp-Session-Id: $SID_V"
 	check "pool $pool: tools/list under the upstream's own names" \
-		eval '[ "$(ans "[.result.tools[].name] | join(\",\")")" = echo,progress,ask,mixed,slow,spoof ]'
+		eval '[ "$(ans "[.result.tools[].name] | join(\",\")")" = echo,progress,ask,mixed,slow,wait,spoof ]'
 	mcp "$V" "$USER_A" '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"v"}}}' \
 		-H "Mcp-Session-Id: $SID_V"
 	check "pool $pool: tools/call echo on the virtual server" eval '[ "$(ans .result.content[0].text)" = v ] && [ "$(ans .id)" = 3 ]'

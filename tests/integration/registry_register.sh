@@ -71,6 +71,8 @@ expect_fail "auth: an admin registering a shared server" 403 auth forbidden tena
 # --- validation: body ----------------------------------------------------------------
 register "$ADMIN_A" "{\"name\":\"Bad_Name\",\"url\":\"$PLAIN\"}"
 expect_fail "validation: a name outside [a-z0-9-]" 400 validation invalid_body name
+register "$ADMIN_A" "{\"name\":\"gateway\",\"url\":\"$PLAIN\"}"
+expect_fail "validation: the reserved name gateway" 400 validation invalid_body name
 register "$ADMIN_A" '{"name":"nourl"}'
 expect_fail "validation: no url" 400 validation invalid_body url
 register "$ADMIN_A" "{\"name\":\"x1\",\"url\":\"$PLAIN\",\"colour\":\"red\"}"

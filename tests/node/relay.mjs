@@ -8,7 +8,10 @@
 //                      hang (accepted, never answered, as hang.mjs does);
 //                      refuse (401); html (a web page); big (9 MiB of JSON);
 //                      stray (a JSON-RPC answer to some other id); linger (the
-//                      answer on an event stream kept open 3 s more)
+//                      answer on an event stream kept open 3 s more); flood
+//                      (the answer after 500 server requests on one stream);
+//                      bigid (a server request whose id is 1 MiB, then the answer);
+//                      endless (40 MiB of log notifications, then the answer)
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema, ElicitResultSchema, GetPromptRequestSchema, ListPromptsRequestSchema,
@@ -142,6 +145,38 @@ listen(opts, async (req, res) => {
       res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id,
         result: { content: [{ type: 'text', text: 'lingered' }] } })}\n\n`);
       setTimeout(() => res.end(), 3000).unref();
+    } else if (mode === 'endless') {
+      let id = null;
+      try { id = JSON.parse(await readBody(req)).id ?? null; } catch { /* answered with id null */ }
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      const line = `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message',
+        params: { level: 'info', data: 'x'.repeat(1 << 20) } })}\n\n`;
+      let sent = 0;
+      const more = () => {
+        while (sent < 40) {
+          sent++;
+          if (!res.write(line)) { res.once('drain', more); return; }
+        }
+        res.end(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id,
+          result: { content: [{ type: 'text', text: 'endless' }] } })}\n\n`);
+      };
+      res.on('error', () => {});
+      more();
+    } else if (mode === 'bigid') {
+      let id = null;
+      try { id = JSON.parse(await readBody(req)).id ?? null; } catch { /* answered with id null */ }
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: 'i'.repeat(1 << 20), method: 'ping' })}\n\n`);
+      res.end(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id,
+        result: { content: [{ type: 'text', text: 'big id' }] } })}\n\n`);
+    } else if (mode === 'flood') {
+      let id = null;
+      try { id = JSON.parse(await readBody(req)).id ?? null; } catch { /* answered with id null */ }
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      for (let i = 1; i <= 500; i++)
+        res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: `flood-${i}`, method: 'ping' })}\n\n`);
+      res.end(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id,
+        result: { content: [{ type: 'text', text: 'flooded' }] } })}\n\n`);
     } else if (mode === 'big') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ jsonrpc: '2.0', id: 1, result: { pad: 'x'.repeat(9 << 20) } }));
