@@ -47,6 +47,9 @@ void audit_row_hash(const char *prev_hash, const struct audit_row *row, char out
  * The transaction must be READ COMMITTED, so that the head read after the lock
  * sees the row its predecessor committed. */
 int audit_append(PGconn *pg, const struct audit_entry *e, char *err, size_t n);
+/* The same for count entries chained in order: one lock, one head read and
+ * one insert for all of them. */
+int audit_append_many(PGconn *pg, const struct audit_entry *es, int count, char *err, size_t n);
 /* Convenience for a denied request: own short transaction. */
 int audit_denied(struct gw_app *app, const struct http_request *r, const struct gw_identity *who, int status, const char *reason);
 
