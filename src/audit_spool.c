@@ -39,6 +39,8 @@
 #define SPOOL_GROUP "audit"
 /* Longest field a drained record may hold: a user id is at most 1024. */
 #define SPOOL_FIELD_MAX 2048
+/* Pause between the reads that fill one batch (see fill). */
+#define SPOOL_FILL_PAUSE_MS 20
 /* A batch transaction may wait this long on the chain's lock or PostgreSQL. */
 #define SPOOL_TX_TIMEOUT_MS "30000"
 #define SPOOL_ACK_CHUNK 1000
@@ -828,6 +830,22 @@ static int fill(struct monitor *m, volatile sig_atomic_t *stop)
         freeReplyObject(r);
         if (deadline == 0)
             deadline = now + m->app.cfg.audit_batch_wait_ms;
+        /* Under load a blocking read returns with the one record that woke
+         * it: a short pause lets the next read take what arrived meanwhile,
+         * so that a batch costs a few reads instead of one per tool call. */
+        if (m->b.n < m->app.cfg.audit_batch) {
+            int64_t until = gw_monotonic_ms() + SPOOL_FILL_PAUSE_MS;
+            struct timespec ts;
+
+            if (until > deadline)
+                until = deadline;
+            now = gw_monotonic_ms();
+            if (until > now && !*stop) {
+                ts.tv_sec = 0;
+                ts.tv_nsec = (long)(until - now) * 1000000L;
+                nanosleep(&ts, NULL);
+            }
+        }
     }
     return 0;
 }
