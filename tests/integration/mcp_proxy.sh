@@ -333,7 +333,7 @@ for pool in A B; do
 		eval '[ "$(ans .result.serverInfo.name)" = relay-fixture ] && [ "$(ans .result.protocolVersion)" = 2025-11-25 ] && [ "$(ans ".result.capabilities | has(\"tools\") and has(\"prompts\") and has(\"logging\")")" = true ]'
 	mcp "$V" "$USER_A" '{"jsonrpc":"2.0","id":2,"method":"tools/list"}' -H "Mcp-Session-Id: $SID_V"
 	check "pool $pool: tools/list under the upstream's own names" \
-		eval '[ "$(ans "[.result.tools[].name] | join(\",\")")" = echo,progress,ask,mixed,slow,spoof ]'
+		eval '[ "$(ans "[.result.tools[].name] | join(\",\")")" = echo,progress,ask,mixed,slow,wait,spoof ]'
 	mcp "$V" "$USER_A" '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"v"}}}' \
 		-H "Mcp-Session-Id: $SID_V"
 	check "pool $pool: tools/call echo on the virtual server" eval '[ "$(ans .result.content[0].text)" = v ] && [ "$(ans .id)" = 3 ]'
