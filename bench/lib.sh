@@ -55,3 +55,32 @@ bench_cleanup() {
 	pg_stop "$T/pg" --remove
 	rm -rf "$T"
 }
+
+# bench_cpu: CPU time (user + system, clock ticks) so far of each server-side
+# program of this bench, one "command ticks" line each: the processes whose
+# command line or working directory lies under $T and their children (the
+# responders, PostgreSQL's backends). Two readings around a load run give the
+# server's CPU per call, which a shared machine disturbs far less than it
+# disturbs latency.
+bench_cpu() (
+	set +e +o pipefail
+	local p pids=()
+	for p in /proc/[0-9]*; do
+		{ tr '\0' ' ' <"$p/cmdline"; readlink "$p/cwd"; } 2>/dev/null | grep -q "$T" && pids+=("${p#/proc/}")
+	done
+	for p in "${pids[@]}" $(for p in "${pids[@]}"; do pgrep -P "$p"; done); do
+		# utime and stime: fields 14 and 15, counted after the ") " that ends the command name
+		awk -v p="$p" '{ sub(/^.*\) /, ""); print p, $12 + $13 }' "/proc/$p/stat" 2>/dev/null
+	done | sort -u -k1,1n | while read -r p t; do
+		echo "$(cat "/proc/$p/comm" 2>/dev/null) $t"
+	done | awk '$1 != "" { s[$1] += $2 } END { for (k in s) print k, s[k] }' | sort
+)
+
+# bench_cpu_per_call BEFORE AFTER CALLS: microseconds of CPU per call for
+# each program between two bench_cpu readings, and their total.
+bench_cpu_per_call() {
+	local hz
+	hz=$(getconf CLK_TCK)
+	join "$1" "$2" | awk -v n="$3" -v hz="$hz" '{ d = ($3 - $2) * 1e6 / hz / n; tot += d; printf "%s %.0f, ", $1, d }
+		END { printf "total %.0f µs per call\n", tot }'
+}

@@ -5,7 +5,8 @@
 # lighttpd (HTTPS) and `serve` on /mcp (`bench__echo`, a user token, a
 # gateway session, audit on). Prints
 # p50/p99 at one connection, calls/s at CONNS, the gateway's added p50 and the
-# ratios, against the targets (added p50 <= 0.5 ms, >= 3000 calls/s).
+# ratios, against the targets (added p50 <= 0.5 ms, >= 3000 calls/s), and
+# the server side's CPU per call during the gateway run at CONNS, by program.
 #
 # usage: make bench && bench/tools_call.sh   (env: DURATION=10 CONNS=16 WORKERS=2 BIN=./mcp-gateway)
 # The load client runs on CPU 0; lighttpd, the responders, the upstream and
@@ -92,7 +93,10 @@ if ! grep -q '"name":"bench__echo"' "$T/tools.json"; then
 fi
 
 load gateway-1 "$GATEWAY" bench__echo 1 --cacert "$CA" --token-file "$T/token"
+bench_cpu >"$T/cpu.before"
 load gateway-n "$GATEWAY" bench__echo "$CONNS" --cacert "$CA" --token-file "$T/token"
+bench_cpu >"$T/cpu.after"
+cpu=$(bench_cpu_per_call "$T/cpu.before" "$T/cpu.after" "$(field gateway-n calls)")
 
 # The upstream behind the gateway counts what it served (discovery at
 # registration included): were the gateway's connections kept alive?
@@ -111,4 +115,5 @@ gateway bench__echo   ${g50} µs       ${g99} µs       ${grate}
 added p50: ${added} ms (target <= 0.5 ms: $(verdict "$added" 0.5 "<="))
 gateway calls/s at c=$CONNS: ${grate} (target >= 3000: $(verdict "$grate" 3000 ">=")); gateway / direct: $(awk -v a="$grate" -v b="$drate" 'BEGIN { printf "%.2f", a / b }')
 upstream behind the gateway served: ${served:-no count} (registration, warm-ups and both runs)
+server CPU during the c=$CONNS gateway run: $cpu
 EOF

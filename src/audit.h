@@ -51,6 +51,9 @@ int audit_append(PGconn *pg, const struct audit_entry *e, char *err, size_t n);
  * responder's connection, reconnecting once when that connection died: for
  * changes that are not made in PostgreSQL. 0 or -1 with err. */
 int audit_append_own(struct gw_app *app, const struct audit_entry *e, char *err, size_t n);
+/* The same for count entries chained in order: one lock, one head read and
+ * one insert for all of them. */
+int audit_append_many(PGconn *pg, const struct audit_entry *es, int count, char *err, size_t n);
 /* Convenience for a denied request: own short transaction. */
 int audit_denied(struct gw_app *app, const struct http_request *r, const struct gw_identity *who, int status, const char *reason);
 

@@ -311,6 +311,16 @@ void jwks_set_free(struct jwks_set *s)
     s->n = 0;
 }
 
+/* Bumped whenever a responder installs a key set: a token verified under
+ * an older set is verified again (auth_jwt.c's cache). Never reset, so a
+ * new state cannot repeat an old number. */
+static uint64_t key_generation;
+
+uint64_t jwks_generation(void)
+{
+    return key_generation;
+}
+
 const struct jwks_key *jwks_find(const struct jwks_set *s, const char *kid)
 {
     size_t i;
@@ -693,6 +703,7 @@ static int install(const struct gw_config *cfg, struct auth_state *st, const cha
     }
     jwks_set_free(&st->keys);
     st->keys = set;
+    key_generation++;
     st->loaded = true;
     st->expires_at_ms = gw_monotonic_ms() + left;
     return 0;

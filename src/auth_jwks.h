@@ -87,6 +87,8 @@ int jwks_check(const struct gw_config *cfg, const char *uri, char *err, size_t e
  * for the whole fleet. Keys are trusted for auth.jwks_max_age after their
  * fetch from the source, wherever they were cached meanwhile. *out stays
  * valid until the next call. */
+/* Changes each time this process installs a key set. */
+uint64_t jwks_generation(void);
 enum jwks_status jwks_get_key(struct gw_app *app, const char *kid, const struct jwks_key **out,
                               char *reason, size_t n);
 

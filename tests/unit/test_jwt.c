@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "app.h"
@@ -587,5 +588,57 @@ Test(jwt, rejection_reason_never_contains_the_token)
     cr_assert_eq(verify(tok), AUTH_INVALID);
     cr_assert(strstr(reason, sig) == NULL);
     cr_assert(strstr(reason, "eyJ") == NULL, "%s", reason);
+    free(tok);
+}
+
+/* ---- the responder's cache of verified tokens ------------------------------ */
+
+Test(jwt, verified_token_is_checked_again_once_expired)
+{
+    struct json_object *c = fx_claims(ISS, AUD, now_s());
+    char *tok;
+
+    app.cfg.auth_clock_skew = 0;
+    json_object_object_add(c, "exp", json_object_new_int64(now_s() + 2));
+    tok = token_with(c);
+    cr_assert_eq(verify(tok), AUTH_OK, "%s", reason);
+    cr_assert_eq(verify(tok), AUTH_OK, "%s", reason);
+    cr_assert_str_eq(id.user_id, "sub|23:" ISS "|9:subject-1");
+    cr_assert_eq(strlen(id.token_sha256), 64);
+    sleep(3);
+    cr_assert_eq(verify(tok), AUTH_INVALID, "a kept token outlived its exp");
+    cr_assert(strstr(reason, "expired") != NULL, "%s", reason);
+    free(tok);
+}
+
+Test(jwt, verified_token_is_checked_again_under_a_new_key_set)
+{
+    struct fx_key other;
+    const struct fx_key *keys[] = { &other };
+    char *tok = token_with(fx_claims(ISS, AUD, now_s()));
+
+    cr_assert_eq(verify(tok), AUTH_OK, "%s", reason);
+    cr_assert_eq(verify(tok), AUTH_OK, "%s", reason);
+    /* The issuer replaces the key behind the same kid. */
+    cr_assert_eq(fx_key_rsa(&other, "rsa-1", 2048), 0);
+    cr_assert_eq(fx_write_jwks(jwks_path, keys, 1), 0);
+    app.auth->loaded = false;
+    cr_assert_eq(verify(tok), AUTH_INVALID, "a token kept from the old key set was trusted");
+    cr_assert(strstr(reason, "signature") != NULL, "%s", reason);
+    fx_key_free(&other);
+    free(tok);
+}
+
+Test(jwt, rejected_token_is_not_kept)
+{
+    struct json_object *c = fx_claims(ISS, AUD, now_s());
+    char *tok;
+
+    json_object_object_add(c, "aud", json_object_new_string("https://other.example"));
+    tok = token_with(c);
+    cr_assert_eq(verify(tok), AUTH_INVALID);
+    snprintf(app.cfg.auth_audiences, sizeof app.cfg.auth_audiences, "https://other.example");
+    cr_assert_eq(verify(tok), AUTH_OK, "%s", reason);
+    snprintf(app.cfg.auth_audiences, sizeof app.cfg.auth_audiences, "%s", AUD);
     free(tok);
 }
