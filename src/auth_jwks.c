@@ -619,15 +619,6 @@ int jwks_copy_seal(const struct gw_config *cfg, const char *uri, int64_t fetched
     return 0;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 int jwks_copy_open(const struct gw_config *cfg, const char *uri, const char *value, size_t len,
                    int64_t *fetched_ms, const char **doc, size_t *doclen, char *why, size_t n)
 {
@@ -636,7 +627,6 @@ int jwks_copy_open(const struct gw_config *cfg, const char *uri, const char *val
     unsigned char mac[FLEET_MAC_LEN];
     const char *when, *p, *end = value + len;
     int64_t t = 0;
-    size_t i;
 
     if (cfg->fleet_key_len == 0) {
         gw_snprintf(why, n, "no fleet key to check it with");
@@ -659,14 +649,9 @@ int jwks_copy_open(const struct gw_config *cfg, const char *uri, const char *val
         gw_snprintf(why, n, "malformed MAC");
         return -1;
     }
-    for (i = 0; i < FLEET_MAC_LEN; i++) {
-        int hi = hex_value(p[1 + 2 * i]), lo = hex_value(p[2 + 2 * i]);
-
-        if (hi < 0 || lo < 0) {
-            gw_snprintf(why, n, "malformed MAC");
-            return -1;
-        }
-        mac[i] = (unsigned char)(hi << 4 | lo);
+    if (gw_unhex(p + 1, FLEET_MAC_LEN, mac) != 0) {
+        gw_snprintf(why, n, "malformed MAC");
+        return -1;
     }
     *doc = p + 2 + 2 * FLEET_MAC_LEN;
     *doclen = (size_t)(end - *doc);

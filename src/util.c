@@ -55,6 +55,27 @@ void gw_hex(const unsigned char *in, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+int gw_unhex(const char *in, size_t n, unsigned char *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        int hi = hex_digit(in[2 * i]), lo = hi < 0 ? -1 : hex_digit(in[2 * i + 1]);
+
+        if (lo < 0)
+            return -1;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return 0;
+}
+
 int gw_random_bytes(unsigned char *buf, size_t n)
 {
     return RAND_bytes(buf, (int)n) == 1 ? 0 : -1;

@@ -15,6 +15,8 @@ int gw_snprintf(char *dst, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 void gw_hex(const unsigned char *in, size_t n, char *out /* 2n+1 */);
+/* 2n lower-case hex digits at in into n bytes; 0, or -1 on any other character. */
+int gw_unhex(const char *in, size_t n, unsigned char *out);
 /* Cryptographically random bytes (OpenSSL RAND_bytes); 0 or -1. */
 int gw_random_bytes(unsigned char *buf, size_t n);
 /* 2*nbytes hex characters of randomness into out (size >= 2*nbytes+1). */

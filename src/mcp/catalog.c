@@ -223,15 +223,6 @@ static void open_creds(struct gw_app *app, struct cat_server *s)
 
 /* ---- sealed values ---------------------------------------------------------- */
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 static void parts_for(struct fleet_part p[3], const char *label, const char *id, const char *json,
                       size_t len)
 {
@@ -275,14 +266,9 @@ static int unseal(const struct gw_app *app, const char *label, const char *id, c
         gw_snprintf(why, n, "not a sealed catalog value");
         return -1;
     }
-    for (size_t i = 0; i < FLEET_MAC_LEN; i++) {
-        int hi = hex_value(value[ml + 2 * i]), lo = hex_value(value[ml + 2 * i + 1]);
-
-        if (hi < 0 || lo < 0) {
-            gw_snprintf(why, n, "malformed MAC");
-            return -1;
-        }
-        mac[i] = (unsigned char)(hi << 4 | lo);
+    if (gw_unhex(value + ml, FLEET_MAC_LEN, mac) != 0) {
+        gw_snprintf(why, n, "malformed MAC");
+        return -1;
     }
     memcpy(mac_hex, value + ml, 2 * FLEET_MAC_LEN);
     mac_hex[2 * FLEET_MAC_LEN] = '\0';

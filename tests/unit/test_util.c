@@ -109,3 +109,17 @@ Test(util, mask_secrets_is_bounded)
     cr_assert_eq(strlen(out), sizeof(out) - 1);
     cr_assert_null(strstr(out, "secret"));
 }
+
+Test(util, unhex_round_trips_and_refuses_other_characters)
+{
+    const unsigned char in[4] = { 0x00, 0x9f, 0xa0, 0xff };
+    unsigned char out[4];
+    char hex[9];
+
+    gw_hex(in, sizeof(in), hex);
+    cr_assert_eq(gw_unhex(hex, sizeof(out), out), 0);
+    cr_assert_eq(memcmp(in, out, sizeof(in)), 0);
+    cr_assert_eq(gw_unhex("0g", 1, out), -1);
+    cr_assert_eq(gw_unhex("A0", 1, out), -1, "upper case is not ours");
+    cr_assert_eq(gw_unhex("0\n", 1, out), -1);
+}
