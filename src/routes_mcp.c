@@ -267,7 +267,9 @@ void route_mcp_delete(struct gw_call *c)
         mcp_delete(c, "");
 }
 
-void route_servers_mcp_delete(struct gw_call *c)
+/* fn on the session of the per-server endpoint the caller may see, by its
+ * name (a copy: the catalog may be read again meanwhile). */
+static void on_virtual_server(struct gw_call *c, void (*fn)(struct gw_call *c, const char *endpoint))
 {
     const struct cat_server *srv;
     char name[sizeof(srv->name)];
@@ -275,7 +277,12 @@ void route_servers_mcp_delete(struct gw_call *c)
     if (common_checks(c) != 0 || (srv = virtual_server(c)) == NULL)
         return;
     gw_strlcpy(name, srv->name, sizeof(name));
-    mcp_delete(c, name);
+    fn(c, name);
+}
+
+void route_servers_mcp_delete(struct gw_call *c)
+{
+    on_virtual_server(c, mcp_delete);
 }
 
 /* The session's own stream of server messages (notifications and requests
@@ -315,11 +322,5 @@ void route_mcp_get(struct gw_call *c)
 
 void route_servers_mcp_get(struct gw_call *c)
 {
-    const struct cat_server *srv;
-    char name[sizeof(srv->name)];
-
-    if (common_checks(c) != 0 || (srv = virtual_server(c)) == NULL)
-        return;
-    gw_strlcpy(name, srv->name, sizeof(name));
-    mcp_get(c, name);
+    on_virtual_server(c, mcp_get);
 }

@@ -660,11 +660,67 @@ out:
     json_object_put(rec);
 }
 
+/* Do fn for each upstream session of the gateway session (only: that
+ * server's alone), one after the other within FANOUT_MS in all: a session
+ * that used many servers, some of them slow, must not hold the responder for
+ * each in turn. Each exchange gets at most what is left of the time. */
+typedef void (*each_fn)(struct mpx_call *pc, const struct cat_server *srv, const struct up_target *t,
+                        struct up_session *us);
+
+static void each_upstream(struct mpx_call *pc, const struct cat_snapshot *snap, const char *only,
+                          const char *what, each_fn fn)
+{
+    int64_t deadline = gw_monotonic_ms() + FANOUT_MS;
+
+    for (int i = 0; i < pc->session->nup; i++) {
+        const struct ms_upstream *u = &pc->session->up[i];
+        const struct cat_server *srv = server_by_id(snap, pc->who, u->server_id);
+        struct up_session us;
+        struct up_target t;
+        int64_t left = deadline - gw_monotonic_ms();
+
+        if (srv == NULL || (only != NULL && strcmp(only, srv->id) != 0))
+            continue;
+        if (left <= 0) {
+            log_warn("mcp_upstream_fanout", "%s: %d upstream sessions skipped: the others took %d ms",
+                     what, pc->session->nup - i, FANOUT_MS);
+            break;
+        }
+        memset(&us, 0, sizeof(us));
+        gw_strlcpy(us.id, u->session_id, sizeof(us.id));
+        gw_strlcpy(us.protocol_version, u->protocol_version, sizeof(us.protocol_version));
+        fill_send_target(&t, srv);
+        if (t.timeout_ms <= 0 || t.timeout_ms > left)
+            t.timeout_ms = (int)left;
+        fn(pc, srv, &t, &us);
+    }
+}
+
+/* notifications/cancelled carries the client's request id, which is the id
+ * upstream too; an upstream that never had it ignores it. */
+static void pass_notification(struct mpx_call *pc, const struct cat_server *srv, const struct up_target *t,
+                              struct up_session *us)
+{
+    char why[512];
+    enum up_status st = up_send(pc->app, t, us, pc->msg->root, why, sizeof(why));
+
+    if (st != UP_OK)
+        log_info("mcp_notification", "%s to server %s: %s: %s", pc->msg->method, srv->name,
+                 up_status_name(st), why);
+}
+
+/* An upstream session not ended here expires upstream. */
+static void end_session(struct mpx_call *pc, const struct cat_server *srv, const struct up_target *t,
+                        struct up_session *us)
+{
+    (void)srv;
+    up_end(pc->app, t, us);
+}
+
 void mpx_client_message(struct mpx_call *pc, const char *only)
 {
     const struct cat_snapshot *snap = NULL;
     char why[512];
-    int64_t deadline;
 
     if (pc->msg->kind == JR_RESPONSE) {
         const char *id = json_object_is_type(pc->msg->id, json_type_string)
@@ -681,69 +737,17 @@ void mpx_client_message(struct mpx_call *pc, const char *only)
         log_warn("catalog_unavailable", "%s: %s not forwarded", why, pc->msg->method);
         return;
     }
-    /* notifications/cancelled carries the client's request id, which is the
-     * id upstream too; an upstream that never had it ignores it. One after
-     * the other, within FANOUT_MS in all: a session that used many servers,
-     * some of them slow, must not hold the responder for each in turn. */
-    deadline = gw_monotonic_ms() + FANOUT_MS;
-    for (int i = 0; i < pc->session->nup; i++) {
-        const struct ms_upstream *u = &pc->session->up[i];
-        const struct cat_server *srv = server_by_id(snap, pc->who, u->server_id);
-        struct up_session us;
-        struct up_target t;
-        enum up_status st;
-        int64_t left = deadline - gw_monotonic_ms();
-
-        if (srv == NULL || (only != NULL && strcmp(only, srv->id) != 0))
-            continue;
-        if (left <= 0) {
-            log_warn("mcp_notification", "%s not passed on to the session's remaining upstreams: "
-                     "the others took %d ms", pc->msg->method, FANOUT_MS);
-            break;
-        }
-        memset(&us, 0, sizeof(us));
-        gw_strlcpy(us.id, u->session_id, sizeof(us.id));
-        gw_strlcpy(us.protocol_version, u->protocol_version, sizeof(us.protocol_version));
-        fill_send_target(&t, srv);
-        if (t.timeout_ms > left)
-            t.timeout_ms = (int)left;
-        st = up_send(pc->app, &t, &us, pc->msg->root, why, sizeof(why));
-        if (st != UP_OK)
-            log_info("mcp_notification", "%s to server %s: %s: %s", pc->msg->method, srv->name,
-                     up_status_name(st), why);
-    }
+    each_upstream(pc, snap, only, pc->msg->method, pass_notification);
 }
 
 void mpx_end_upstreams(struct mpx_call *pc)
 {
     const struct cat_snapshot *snap = NULL;
     char why[256];
-    int64_t deadline;
 
     if (pc->session->nup == 0 || cat_current(pc->app, &snap, why, sizeof(why)) != CAT_OK)
         return;
-    /* As for notifications: FANOUT_MS in all; an upstream session not ended
-     * here expires upstream. */
-    deadline = gw_monotonic_ms() + FANOUT_MS;
-    for (int i = 0; i < pc->session->nup; i++) {
-        const struct ms_upstream *u = &pc->session->up[i];
-        const struct cat_server *srv = server_by_id(snap, pc->who, u->server_id);
-        struct up_session us;
-        struct up_target t;
-
-        if (srv == NULL)
-            continue;
-        if (gw_monotonic_ms() >= deadline) {
-            log_warn("mcp_upstream_session", "%d upstream sessions not ended: the others took %d ms",
-                     pc->session->nup - i, FANOUT_MS);
-            break;
-        }
-        memset(&us, 0, sizeof(us));
-        gw_strlcpy(us.id, u->session_id, sizeof(us.id));
-        gw_strlcpy(us.protocol_version, u->protocol_version, sizeof(us.protocol_version));
-        fill_send_target(&t, srv);
-        up_end(pc->app, &t, &us);
-    }
+    each_upstream(pc, snap, NULL, "session end", end_session);
 }
 
 /* ---- the virtual server ---------------------------------------------------------------- */
