@@ -351,7 +351,11 @@ static struct json_object *describe(const char *id, const redisReply *s, const r
         if (strcmp(k, "v") == 0) {
             json_object_object_add(o, "protocol_version", json_object_new_string(v));
         } else if (strcmp(k, "endpoint") == 0) {
-            json_object_object_add(o, "endpoint", json_object_new_string(v[0] ? v : "/mcp"));
+            char path[128];
+
+            /* The path the session belongs to, as its client uses it. */
+            gw_snprintf(path, sizeof(path), v[0] ? "/servers/%s/mcp" : "/mcp", v);
+            json_object_object_add(o, "endpoint", json_object_new_string(path));
         } else if (strcmp(k, "client") == 0 || strcmp(k, "caps") == 0) {
             struct json_object *j = json_tokener_parse(v);
 

@@ -102,6 +102,9 @@ res=$(curl -sS -N --cacert "$CA" --max-time 10 -o "$IT_DIR/sse" -w '%{http_code}
 	-H "Authorization: Bearer $USER_A" -H 'Accept: text/event-stream' -H "Mcp-Session-Id: $SID" "$EP")
 check "GET stream: 200 text/event-stream, ended after stream_seconds with a retry hint ($res)" \
 	eval '[ "${res%% *}" = 200 ] && [[ "${res#* }" == text/event-stream* ]] && grep -q "^retry: " "$IT_DIR/sse"'
+http GET "$API/api/v1/sessions/$SID" -H "Authorization: Bearer $ADMIN_A"
+check "the management plane names the session's endpoint by its path" \
+	eval '[ "$HTTP_CODE" = 200 ] && [ "$(jq -r .endpoint "$IT_DIR/last.body")" = /servers/files/mcp ]'
 post "$MCP/mcp" "$PING" -H "Mcp-Session-Id: $SID"
 check "this endpoint's session on /mcp: 404" eval '[ "$HTTP_CODE" = 404 ]'
 http DELETE "$EP" -H "Authorization: Bearer $USER_A" -H "Mcp-Session-Id: $SID"
