@@ -191,6 +191,21 @@ static void print_problem(const struct api_answer *a)
     json_object_put(p);
 }
 
+/* api_call that succeeded with a 2xx answer; otherwise the problem is
+ * printed, the answer freed, and -1 returned. */
+static int api_call_ok(const struct api_env *e, const char *method, const char *path,
+                       struct api_answer *a)
+{
+    if (api_call(e, method, path, NULL, NULL, a) != 0)
+        return -1;
+    if (a->status >= 300) {
+        print_problem(a);
+        free(a->body);
+        return -1;
+    }
+    return 0;
+}
+
 static void print_json(struct json_object *o)
 {
     puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -426,13 +441,8 @@ static int servers_one(const struct api_env *e, const char *method, const char *
         return 2;
     }
     gw_snprintf(path, sizeof(path), "/api/v1/servers/%s%s", id, suffix);
-    if (api_call(e, method, path, NULL, NULL, &a) != 0)
+    if (api_call_ok(e, method, path, &a) != 0)
         return 1;
-    if (a.status >= 300) {
-        print_problem(&a);
-        free(a.body);
-        return 1;
-    }
     o = json_tokener_parse(a.body);
     if (strcmp(method, "DELETE") == 0) {
         printf("removed %s\n", id);
@@ -795,13 +805,8 @@ int cli_catalog(int argc, char **argv)
         fprintf(stderr, "error: unknown catalog command '%s'\n\n%s", sub, catalog_usage);
         return 2;
     }
-    if (api_env_load(&e) != 0 || api_call(&e, "POST", "/api/v1/catalog/refresh", NULL, NULL, &a) != 0)
+    if (api_env_load(&e) != 0 || api_call_ok(&e, "POST", "/api/v1/catalog/refresh", &a) != 0)
         return 1;
-    if (a.status >= 300) {
-        print_problem(&a);
-        free(a.body);
-        return 1;
-    }
     o = json_tokener_parse(a.body);
     if (o == NULL) {
         fprintf(stderr, "error: the answer to POST /api/v1/catalog/refresh is not JSON\n");
