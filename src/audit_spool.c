@@ -29,6 +29,7 @@
 
 #include "app.h"
 #include "audit.h"
+#include "leader.h"
 #include "log.h"
 #include "metrics.h"
 #include "store_pg.h"
@@ -306,6 +307,7 @@ struct batch {
 struct monitor {
     struct gw_app app;
     char key[256], consumer[128];
+    struct leader *leader;      /* the fleet leader's lease and periodic jobs */
     struct batch b;             /* read from the stream, not yet acknowledged */
     int64_t retry_at, claim_at, gauge_at, file_at;
     int failures;
@@ -1026,11 +1028,26 @@ int audit_spool_monitor(const struct gw_config *cfg, volatile sig_atomic_t *stop
     snprintf(m.consumer, sizeof(m.consumer), "%s:%d", host[0] ? host : "host", (int)getpid());
     log_info("monitor_started", "monitor %d drains the tool-call audit spool as consumer %s",
              (int)getpid(), m.consumer);
+    {
+        char holder[160], rnd[9];
+
+        /* Unique even when a pid is used again on the host. */
+        if (gw_random_hex(rnd, 4) != 0)
+            snprintf(rnd, sizeof(rnd), "0");
+        snprintf(holder, sizeof(holder), "%s:%s", m.consumer, rnd);
+        m.leader = leader_new(&m.app, holder);
+        if (m.leader == NULL)
+            log_error("leader_init", "monitor %d cannot take part in the fleet leader election", (int)getpid());
+    }
     while (!*stop) {
-        int64_t now = gw_monotonic_ms();
+        int64_t now;
+
+        leader_tick(m.leader, stop);
+        now = gw_monotonic_ms();
 
         if (m.retry_at > now) {
-            nap(stop, m.retry_at);
+            /* Short naps: the leader's lease is renewed between them. */
+            nap(stop, m.retry_at < now + 200 ? m.retry_at : now + 200);
             continue;
         }
         if (now >= m.file_at) {
@@ -1069,6 +1086,7 @@ int audit_spool_monitor(const struct gw_config *cfg, volatile sig_atomic_t *stop
              m.b.n > 0 ? "; its unwritten batch stays pending for the next monitor" : "");
     batch_clear(&m.b);
     free(m.b.recs);
+    leader_free(m.leader);
     app_free(&m.app);
     return 0;
 }

@@ -124,6 +124,22 @@ static const struct cfg_key keys[] = {
     I("audit", "claim_idle_ms", audit_claim_idle_ms, "30000", 100, 3600000,
       "a spooled record read by a monitor that has not confirmed it for this long is taken over by another"),
 
+    /* the fleet leader (monitor) and event delivery */
+    I("leader", "lease_ttl_ms", leader_lease_ttl_ms, "15000", 1000, 600000,
+      "lifetime of the fleet leader's Redis lease; renewed every third of it, taken over by another monitor when it lapses"),
+    I("leader", "health_period_ms", leader_health_period_ms, "30000", 500, 86400000,
+      "period of the leader's upstream health probes (each job runs at most once per period fleet-wide)"),
+    I("leader", "catalog_period_ms", leader_catalog_period_ms, "300000", 500, 86400000,
+      "period of the leader's catalog refresh with schema-change detection"),
+    I("leader", "events_period_ms", leader_events_period_ms, "1000", 100, 3600000,
+      "period of the leader's event delivery from the event stream"),
+    I("leader", "cleanup_period_ms", leader_cleanup_period_ms, "10000", 500, 86400000,
+      "period of the leader's cleanup of expired task and resource leases and old job runs"),
+    I("events", "max_attempts", events_max_attempts, "5", 1, 100,
+      "delivery attempts per agent before an event's delivery is marked failed"),
+    I("events", "retry_ms", events_retry_ms, "2000", 0, 3600000,
+      "wait after a failed delivery before the agent is tried again"),
+
     L("limits", "body_max", body_max, "1048576", 1024, 64L * 1024 * 1024, "largest request body, bytes"),
     I("limits", "json_depth", json_depth, "64", 2, 1000, "deepest JSON nesting accepted"),
     I("limits", "header_max", header_max, "8192", 256, 65536, "longest header value accepted"),

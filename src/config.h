@@ -85,6 +85,15 @@ struct gw_config {
     int audit_batch_wait_ms;         /* longest a batch waits to fill */
     int audit_claim_idle_ms;         /* a record pending this long on a consumer is taken over */
 
+    /* [leader], [events] */
+    int leader_lease_ttl_ms;         /* the fleet leader's Redis lease */
+    int leader_health_period_ms;     /* periods of the leader's jobs */
+    int leader_catalog_period_ms;
+    int leader_events_period_ms;
+    int leader_cleanup_period_ms;
+    int events_max_attempts;         /* per agent, before failed */
+    int events_retry_ms;             /* wait after a failed delivery */
+
     /* [limits] */
     long body_max;
     int json_depth;

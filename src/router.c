@@ -55,6 +55,11 @@ static const struct route routes[] = {
     { PLANE_API, "GET", "/api/v1/sessions/{id}", route_sessions_get, ROLE_OPERATOR, "one MCP session" },
     { PLANE_API, "DELETE", "/api/v1/sessions/{id}", route_sessions_delete, ROLE_ADMIN,
       "revoke an MCP session: its next request is 404; audited as session.revoke" },
+    /* events: delivered by the fleet leader to every agent the event routing table names */
+    { PLANE_API, "POST", "/api/v1/events", route_events_create, ROLE_ADMIN,
+      "raise an event {type, data}: delivered at least once to each routed agent; audited as event.create" },
+    { PLANE_API, "GET", "/api/v1/events/{id}", route_events_get, ROLE_OPERATOR,
+      "one event with its delivery status per agent" },
     { PLANE_MCP, "POST", "/mcp", route_mcp_post, ROLE_USER, "MCP: one JSON-RPC message" },
     { PLANE_MCP, "GET", "/mcp", route_mcp_get, ROLE_USER, "MCP: the session's stream of server messages" },
     { PLANE_MCP, "DELETE", "/mcp", route_mcp_delete, ROLE_USER, "MCP: end the session" },

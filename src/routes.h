@@ -46,4 +46,8 @@ void route_sessions_list(struct gw_call *c);
 void route_sessions_get(struct gw_call *c);
 void route_sessions_delete(struct gw_call *c);
 
+/* routes_events.c: events and their delivery to agents */
+void route_events_create(struct gw_call *c);
+void route_events_get(struct gw_call *c);
+
 #endif

@@ -196,7 +196,7 @@ int pg_ping(PGconn *c, int timeout_ms, char *err, size_t errlen)
     return ok ? 0 : -1;
 }
 
-static int exec_ok(PGconn *c, const char *sql, char *err, size_t errlen)
+int pg_exec(PGconn *c, const char *sql, char *err, size_t errlen)
 {
     PGresult *r = PQexec(c, sql);
     ExecStatusType st = PQresultStatus(r);
@@ -302,9 +302,9 @@ static int apply_one(PGconn *c, const char *dir, const char *name, char *err, si
     if ((sql = slurp(path, err, errlen)) == NULL)
         return -1;
     gw_sha256_hex(sql, strlen(sql), sum);
-    if (exec_ok(c, "BEGIN", err, errlen) != 0)
+    if (pg_exec(c, "BEGIN", err, errlen) != 0)
         goto out;
-    if (exec_ok(c, sql, err, errlen) != 0) {
+    if (pg_exec(c, sql, err, errlen) != 0) {
         char why[400];
 
         gw_strlcpy(why, err, sizeof(why));
@@ -320,7 +320,7 @@ static int apply_one(PGconn *c, const char *dir, const char *name, char *err, si
         snprintf(err, errlen, "%s: %s", name, PQresultErrorMessage(r));
         goto rollback;
     }
-    if (exec_ok(c, "COMMIT", err, errlen) != 0)
+    if (pg_exec(c, "COMMIT", err, errlen) != 0)
         goto out;
     rc = 0;
     goto out;
@@ -328,7 +328,7 @@ rollback:
     {
         char ignored[64];
 
-        exec_ok(c, "ROLLBACK", ignored, sizeof(ignored));
+        pg_exec(c, "ROLLBACK", ignored, sizeof(ignored));
     }
 out:
     PQclear(r);
@@ -372,9 +372,9 @@ int pg_migrate(const char *dsn, const char *dir, char *err, size_t errlen)
 
     /* One migrator at a time across the fleet. */
     snprintf(lock, sizeof(lock), "SELECT pg_advisory_lock(%lld)", MIGRATION_LOCK_KEY);
-    if (exec_ok(c, "SET client_min_messages = warning", err, errlen) != 0 ||
-        exec_ok(c, lock, err, errlen) != 0 ||
-        exec_ok(c, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    if (pg_exec(c, "SET client_min_messages = warning", err, errlen) != 0 ||
+        pg_exec(c, lock, err, errlen) != 0 ||
+        pg_exec(c, "CREATE TABLE IF NOT EXISTS schema_migrations ("
                    " version text PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
                    " applied_at timestamptz NOT NULL DEFAULT now())", err, errlen) != 0)
         goto out;

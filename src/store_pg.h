@@ -26,6 +26,9 @@ void pg_close(struct gw_app *app);
 int pg_ping(PGconn *c, int timeout_ms, char *err, size_t errlen);
 /* Apply every migrations/NNN_name.sql not yet in schema_migrations, each in
  * its own transaction, in order. Returns the number applied or -1 (err). */
+/* Run one statement without parameters (BEGIN, COMMIT, ...): 0, or -1 with
+ * the server's message in err. */
+int pg_exec(PGconn *c, const char *sql, char *err, size_t errlen);
 int pg_migrate(const char *dsn, const char *dir, char *err, size_t errlen);
 
 #endif

@@ -1,0 +1,508 @@
+/* The fleet leader and its periodic jobs: a Redis lease with a fencing token
+ * decides which monitor leads; each job run is claimed in PostgreSQL under
+ * the fence, so that no job runs twice in one period across the fleet. */
+#include "leader.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+
+#include "app.h"
+#include "events.h"
+#include "js.h"
+#include "log.h"
+#include "registry.h"
+#include "store_pg.h"
+#include "store_redis.h"
+#include "util.h"
+
+/* Lease cleanup of the other orchestration modules: tasks (per-task load
+ * leases) and resource pools (reservations). Weak, so that a build without
+ * either module links; each returns how many it reaped, or -1. */
+int orch_tasks_reap_expired(struct gw_app *app) __attribute__((weak));
+int pools_reap_expired(struct gw_app *app) __attribute__((weak));
+
+/* A monitor that is not leading asks for the lease this often, so that a
+ * lapsed lease is taken well within its TTL. */
+#define LEADER_POLL_MS 200
+/* Job runs are kept this long. */
+#define LEADER_RUNS_KEEP "7 days"
+
+typedef int (*leader_job_fn)(const struct leader_run *r, struct json_object *detail, char *err,
+                             size_t n);
+
+struct leader_job {
+    const char *name;
+    leader_job_fn run;
+    size_t period_field;             /* offsetof(struct gw_config, ...) */
+};
+
+static int job_health(const struct leader_run *r, struct json_object *detail, char *err, size_t n);
+static int job_catalog(const struct leader_run *r, struct json_object *detail, char *err, size_t n);
+static int job_events(const struct leader_run *r, struct json_object *detail, char *err, size_t n);
+static int job_cleanup(const struct leader_run *r, struct json_object *detail, char *err, size_t n);
+
+static const struct leader_job jobs[] = {
+    { "health_probes", job_health, offsetof(struct gw_config, leader_health_period_ms) },
+    { "catalog_refresh", job_catalog, offsetof(struct gw_config, leader_catalog_period_ms) },
+    { "event_delivery", job_events, offsetof(struct gw_config, leader_events_period_ms) },
+    { "lease_cleanup", job_cleanup, offsetof(struct gw_config, leader_cleanup_period_ms) },
+};
+#define NJOBS (sizeof(jobs) / sizeof(jobs[0]))
+
+struct leader {
+    struct gw_app *app;
+    char holder[128];
+    char lease_key[128], token_key[128];
+    long long token;                 /* 0: not leading */
+    int64_t lease_until;             /* monotonic: our lease surely holds until then */
+    int64_t renew_at;
+    int64_t next_try[NJOBS];         /* wall clock ms */
+};
+
+/* Take the lease when nobody holds it (a new token, never below floor: the
+ * highest that ever wrote, should Redis have lost the counter), or renew it
+ * when we hold it. Returns our token, or 0 when another holds it. */
+static const char acquire_src[] =
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if cur then\n"
+    "  local h, t = string.match(cur, '^(.*)|(%d+)$')\n"
+    "  if h == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]); return tonumber(t) end\n"
+    "  return 0\n"
+    "end\n"
+    "local c = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
+    "if c < tonumber(ARGV[3]) then redis.call('SET', KEYS[2], ARGV[3]) end\n"
+    "local t = redis.call('INCR', KEYS[2])\n"
+    "redis.call('SET', KEYS[1], ARGV[1] .. '|' .. t, 'PX', ARGV[2])\n"
+    "return t\n";
+static struct rds_script acquire_script = { acquire_src, "" };
+
+static const char release_src[] =
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if cur and string.match(cur, '^(.*)|%d+$') == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
+    "return 0\n";
+static struct rds_script release_script = { release_src, "" };
+
+struct leader *leader_new(struct gw_app *app, const char *holder)
+{
+    struct leader *l = calloc(1, sizeof(*l));
+
+    if (l == NULL)
+        return NULL;
+    l->app = app;
+    if (gw_strlcpy(l->holder, holder, sizeof(l->holder)) != 0 ||
+        rds_key(app, l->lease_key, sizeof(l->lease_key), "leader:lease") != 0 ||
+        rds_key(app, l->token_key, sizeof(l->token_key), "leader:token") != 0) {
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+int leader_leading(const struct leader *l)
+{
+    return l != NULL && l->token > 0;
+}
+
+int leader_fence(PGconn *c, long long token, const char *holder, char *err, size_t n)
+{
+    static const char sql[] =
+        "UPDATE leader_fence SET token = $1::bigint, holder = $2, at = now()"
+        " WHERE id = 1 AND token <= $1::bigint";
+    char tok[24];
+    const char *p[2] = { tok, holder };
+    PGresult *r;
+    int rc;
+
+    snprintf(tok, sizeof(tok), "%lld", token);
+    r = PQexecParams(c, sql, 2, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        gw_snprintf(err, n, "fence: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    rc = strcmp(PQcmdTuples(r), "1") == 0 ? 1 : 0;
+    PQclear(r);
+    return rc;
+}
+
+int leader_lease_held(struct gw_app *app, const char *holder)
+{
+    char key[128];
+    redisReply *r;
+    int rc = -1;
+    size_t hl = strlen(holder);
+
+    if (rds_key(app, key, sizeof(key), "leader:lease") != 0)
+        return -1;
+    r = rds_cmd(app, "GET %s", key);
+    if (r == NULL)
+        return -1;
+    if (r->type == REDIS_REPLY_NIL)
+        rc = 0;
+    else if (r->type == REDIS_REPLY_STRING)
+        rc = r->len > hl && memcmp(r->str, holder, hl) == 0 && r->str[hl] == '|';
+    freeReplyObject(r);
+    return rc;
+}
+
+/* The highest token that ever wrote (the fence), so that a new token is above it. */
+static long long fence_floor(struct gw_app *app)
+{
+    PGconn *c = pg_conn(app);
+    PGresult *r;
+    long long v = 0;
+
+    if (c == NULL)
+        return 0;
+    r = PQexec(c, "SELECT token FROM leader_fence WHERE id = 1");
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return v;
+}
+
+static void step_down(struct leader *l, const char *why)
+{
+    if (l->token > 0)
+        log_warn("leader_lost", "monitor %s is no longer the fleet leader (token %lld): %s", l->holder,
+                 l->token, why);
+    l->token = 0;
+}
+
+static void renew(struct leader *l, int64_t now)
+{
+    const struct gw_config *cfg = &l->app->cfg;
+    char ttl[24], floor[24];
+    const char *argv[5] = { l->lease_key, l->token_key, l->holder, ttl, floor };
+    redisReply *r;
+
+    snprintf(ttl, sizeof(ttl), "%d", cfg->leader_lease_ttl_ms);
+    snprintf(floor, sizeof(floor), "%lld", l->token > 0 ? 0LL : fence_floor(l->app));
+    r = rds_eval(l->app, &acquire_script, 2, 5, argv, NULL);
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+        if (r != NULL && r->type == REDIS_REPLY_ERROR)
+            log_warn("leader_lease_error", "the leader lease script failed: %s", r->str);
+        if (r != NULL)
+            freeReplyObject(r);
+        /* Redis cannot say: lead on only while the lease surely holds. */
+        if (l->token > 0 && now >= l->lease_until)
+            step_down(l, "the lease could not be renewed before it lapsed");
+        l->renew_at = now + LEADER_POLL_MS;
+        return;
+    }
+    if (r->integer > 0) {
+        if (l->token != r->integer)
+            log_info("leader_acquired", "monitor %s leads the fleet with fencing token %lld", l->holder,
+                     (long long)r->integer);
+        l->token = r->integer;
+        /* The lease was set at most now + ttl in Redis' clock; keep a margin. */
+        l->lease_until = now + cfg->leader_lease_ttl_ms - cfg->leader_lease_ttl_ms / 5;
+        l->renew_at = now + cfg->leader_lease_ttl_ms / 3;
+    } else {
+        step_down(l, "another monitor holds the lease");
+        l->renew_at = now + LEADER_POLL_MS;
+    }
+    freeReplyObject(r);
+}
+
+/* Claim the job's run of the current period: 1 claimed (*run_id set), 0 it
+ * already ran in this period, -2 fenced out (a newer leader wrote), -1 error. */
+static int claim(struct leader *l, const struct leader_job *j, int period_ms, long long *run_id,
+                 long long *period, char *err, size_t n)
+{
+    /* A second statement after the fence row's lock: its snapshot sees the
+     * run a concurrent claimer committed while we waited for the lock. */
+    static const char insert_sql[] =
+        "INSERT INTO leader_job_runs (job, period, token, holder)"
+        " SELECT $1, p.period, $3::bigint, $4"
+        " FROM (SELECT floor(extract(epoch FROM clock_timestamp()) * 1000 / $2::bigint)::bigint AS period) p"
+        " WHERE NOT EXISTS (SELECT 1 FROM leader_job_runs r WHERE r.job = $1 AND r.period = p.period)"
+        " RETURNING id, period";
+    PGconn *c = pg_conn(l->app);
+    char per[24], tok[24], ignored[256];
+    const char *p[4] = { j->name, per, tok, l->holder };
+    PGresult *r;
+    int f;
+
+    if (c == NULL) {
+        gw_strlcpy(err, "PostgreSQL is unavailable", n);
+        return -1;
+    }
+    snprintf(per, sizeof(per), "%d", period_ms);
+    snprintf(tok, sizeof(tok), "%lld", l->token);
+    if (pg_exec(c, "BEGIN", err, n) != 0)
+        return -1;
+    f = leader_fence(c, l->token, l->holder, err, n);
+    if (f != 1) {
+        pg_exec(c, "ROLLBACK", ignored, sizeof(ignored));
+        return f == 0 ? -2 : -1;
+    }
+    r = PQexecParams(c, insert_sql, 4, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        gw_snprintf(err, n, "claim: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        pg_exec(c, "ROLLBACK", ignored, sizeof(ignored));
+        return -1;
+    }
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        pg_exec(c, "ROLLBACK", ignored, sizeof(ignored));
+        return 0;
+    }
+    *run_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    *period = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    PQclear(r);
+    return pg_exec(c, "COMMIT", err, n) == 0 ? 1 : -1;
+}
+
+static void finish(struct leader *l, long long run_id, int ok, struct json_object *detail)
+{
+    static const char sql[] =
+        "UPDATE leader_job_runs SET finished_at = clock_timestamp(), status = $2, detail = $3::jsonb"
+        " WHERE id = $1::bigint";
+    PGconn *c = pg_conn(l->app);
+    char id[24];
+    const char *p[3] = { id, ok ? "ok" : "error",
+                         json_object_to_json_string_ext(detail, JSON_C_TO_STRING_PLAIN) };
+    PGresult *r;
+
+    if (c == NULL)
+        return;
+    snprintf(id, sizeof(id), "%lld", run_id);
+    r = PQexecParams(c, sql, 3, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        log_warn("leader_job_finish", "cannot record the end of job run %s: %s", id,
+                 PQresultErrorMessage(r));
+    PQclear(r);
+}
+
+static void run_due(struct leader *l, volatile sig_atomic_t *stop)
+{
+    for (size_t i = 0; i < NJOBS && !*stop && l->token > 0; i++) {
+        const struct leader_job *j = &jobs[i];
+        int period = *(const int *)((const char *)&l->app->cfg + j->period_field);
+        int64_t wall = gw_now_ms();
+        long long run_id = 0, per = 0;
+        char err[512] = "";
+        struct json_object *detail;
+        struct leader_run run = { l->app, l->holder, l->token, stop };
+        int rc, retry = period / 4 < 1000 ? period / 4 : 1000;
+
+        if (wall < l->next_try[i] || gw_monotonic_ms() >= l->lease_until)
+            continue;
+        rc = claim(l, j, period, &run_id, &per, err, sizeof(err));
+        if (rc == -2) {
+            step_down(l, "a newer leader has written (fenced out)");
+            return;
+        }
+        if (rc == -1) {
+            log_warn("leader_job_claim", "job %s not claimed: %s", j->name, err);
+            l->next_try[i] = wall + retry;
+            continue;
+        }
+        if (rc == 0) {                /* already ran in this period */
+            l->next_try[i] = wall + retry;
+            continue;
+        }
+        /* The next period starts at (per + 1) * period in PostgreSQL's clock. */
+        l->next_try[i] = (int64_t)(per + 1) * period;
+        if (l->next_try[i] > wall + period)
+            l->next_try[i] = wall + period;
+        detail = json_object_new_object();
+        rc = j->run(&run, detail, err, sizeof(err));
+        if (rc != 0) {
+            json_object_object_add(detail, "error", json_object_new_string(err));
+            log_warn("leader_job_failed", "job %s (run %lld): %s", j->name, run_id, err);
+        }
+        finish(l, run_id, rc == 0, detail);
+        json_object_put(detail);
+    }
+}
+
+void leader_tick(struct leader *l, volatile sig_atomic_t *stop)
+{
+    int64_t now = gw_monotonic_ms();
+
+    if (l == NULL)
+        return;
+    if (now >= l->renew_at)
+        renew(l, now);
+    if (l->token > 0)
+        run_due(l, stop);
+}
+
+void leader_free(struct leader *l)
+{
+    if (l == NULL)
+        return;
+    if (l->token > 0) {
+        const char *argv[2] = { l->lease_key, l->holder };
+        redisReply *r = rds_eval(l->app, &release_script, 1, 2, argv, NULL);
+
+        if (r != NULL)
+            freeReplyObject(r);
+        log_info("leader_released", "monitor %s gave the fleet lease back", l->holder);
+    }
+    free(l);
+}
+
+/* ---- the jobs ---------------------------------------------------------------------- */
+
+static const char *str_of(struct json_object *o, const char *key)
+{
+    const char *s = js_str(o, key);
+
+    return s != NULL ? s : "";
+}
+
+static const struct reg_actor monitor_actor = {
+    .user_id = "gateway-monitor", .tenant_id = NULL, .platform = true, .admin = true,
+    .request_id = "leader",
+};
+
+/* Probe every server not in maintenance; the result is stored on its row. */
+static int job_health(const struct leader_run *run, struct json_object *detail, char *err, size_t n)
+{
+    PGconn *c = pg_conn(run->app);
+    PGresult *r;
+    int healthy = 0, unhealthy = 0, skipped = 0, rows;
+
+    if (c == NULL) {
+        gw_strlcpy(err, "PostgreSQL is unavailable", n);
+        return -1;
+    }
+    r = PQexec(c, "SELECT id::text FROM servers WHERE NOT maintenance ORDER BY id");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        gw_snprintf(err, n, "listing servers: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        return -1;
+    }
+    rows = PQntuples(r);
+    for (int i = 0; i < rows && !*run->stop; i++) {
+        struct json_object *out = NULL;
+        struct reg_error e = { 0 };
+        const char *st;
+
+        /* A monitor that lost the lease mid-job stops probing. */
+        if (leader_lease_held(run->app, run->holder) != 1) {
+            skipped = rows - i;
+            break;
+        }
+        if (reg_health(run->app, &monitor_actor, PQgetvalue(r, i, 0), &out, &e) != 0) {
+            unhealthy++;
+            continue;
+        }
+        st = str_of(out, "status");
+        if (strcmp(st, "healthy") == 0)
+            healthy++;
+        else
+            unhealthy++;
+        json_object_put(out);
+    }
+    PQclear(r);
+    json_object_object_add(detail, "servers", json_object_new_int(rows));
+    json_object_object_add(detail, "healthy", json_object_new_int(healthy));
+    json_object_object_add(detail, "unhealthy", json_object_new_int(unhealthy));
+    if (skipped > 0)
+        json_object_object_add(detail, "skipped_lease_lost", json_object_new_int(skipped));
+    return 0;
+}
+
+static bool nonempty_array(struct json_object *o, const char *key)
+{
+    struct json_object *a = js_get(o, key, json_type_array);
+
+    return a != NULL && json_object_array_length(a) > 0;
+}
+
+/* Discover every server again; a tool added, removed or whose schema hash
+ * changed is a schema change, logged and kept in the run's detail. */
+static int job_catalog(const struct leader_run *run, struct json_object *detail, char *err, size_t n)
+{
+    struct json_object *out = NULL, *refreshed, *changes;
+    struct reg_error e = { 0 };
+    size_t len;
+
+    if (reg_refresh_all(run->app, &monitor_actor, &out, &e) != 0) {
+        gw_snprintf(err, n, "catalog refresh: %s", e.detail);
+        return -1;
+    }
+    changes = json_object_new_array();
+    refreshed = js_get(out, "refreshed", json_type_array);
+    len = refreshed != NULL ? json_object_array_length(refreshed) : 0;
+    for (size_t i = 0; i < len; i++) {
+        struct json_object *s = json_object_array_get_idx(refreshed, i);
+
+        if (!nonempty_array(s, "added") && !nonempty_array(s, "removed") && !nonempty_array(s, "changed"))
+            continue;
+        log_warn("catalog_schema_changed", "server %s (%s): tools added %s, removed %s, changed %s",
+                 str_of(s, "name"), str_of(s, "server_id"),
+                 json_object_to_json_string(js_get(s, "added", json_type_array)),
+                 json_object_to_json_string(js_get(s, "removed", json_type_array)),
+                 json_object_to_json_string(js_get(s, "changed", json_type_array)));
+        json_object_array_add(changes, json_object_get(s));
+    }
+    json_object_object_add(detail, "refreshed", json_object_new_int((int)len));
+    json_object_object_add(detail, "unavailable",
+                           json_object_new_int((int)json_object_array_length(
+                               js_get(out, "unavailable", json_type_array))));
+    json_object_object_add(detail, "schema_changes", changes);
+    json_object_put(out);
+    return 0;
+}
+
+static int job_events(const struct leader_run *run, struct json_object *detail, char *err, size_t n)
+{
+    return events_deliver(run, detail, err, n);
+}
+
+static void reaped(struct json_object *detail, const char *key, int (*fn)(struct gw_app *),
+                   struct gw_app *app)
+{
+    int v;
+
+    if (fn == NULL) {
+        json_object_object_add(detail, key, NULL); /* not in this build */
+        return;
+    }
+    v = fn(app);
+    json_object_object_add(detail, key, v < 0 ? json_object_new_string("error") : json_object_new_int(v));
+}
+
+/* Expired task and resource leases, and job runs past their keeping. */
+static int job_cleanup(const struct leader_run *run, struct json_object *detail, char *err, size_t n)
+{
+    PGconn *c;
+    PGresult *r;
+    char ignored[256];
+    int f;
+
+    reaped(detail, "tasks_reaped", orch_tasks_reap_expired, run->app);
+    reaped(detail, "allocations_reaped", pools_reap_expired, run->app);
+    if ((c = pg_conn(run->app)) == NULL) {
+        gw_strlcpy(err, "PostgreSQL is unavailable", n);
+        return -1;
+    }
+    if (pg_exec(c, "BEGIN", err, n) != 0)
+        return -1;
+    if ((f = leader_fence(c, run->token, run->holder, err, n)) != 1) {
+        pg_exec(c, "ROLLBACK", ignored, sizeof(ignored));
+        if (f == 0)
+            gw_strlcpy(err, "fenced out: a newer leader has written", n);
+        return -1;
+    }
+    r = PQexec(c, "DELETE FROM leader_job_runs WHERE started_at < now() - interval '" LEADER_RUNS_KEEP "'");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        gw_snprintf(err, n, "pruning job runs: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        pg_exec(c, "ROLLBACK", ignored, sizeof(ignored));
+        return -1;
+    }
+    json_object_object_add(detail, "runs_pruned", json_object_new_int(atoi(PQcmdTuples(r))));
+    PQclear(r);
+    return pg_exec(c, "COMMIT", err, n);
+}
