@@ -362,7 +362,8 @@ static int record_attempt(struct ev_job *j, PGconn *c, const char *event_id, con
                           const char *server_id, const char *error)
 {
     static const char sql[] =
-        "UPDATE event_deliveries SET attempts = attempts + 1, server_id = $3::uuid, last_error = $4,"
+        "UPDATE event_deliveries SET attempts = attempts + 1, server_id = $3::uuid,"
+        " last_error = COALESCE($4, last_error),"   /* a delivery keeps its last failure's reason */
         " status = CASE WHEN $4 IS NULL THEN 'delivered' WHEN attempts + 1 >= $5::int THEN 'failed'"
         "   ELSE 'retrying' END,"
         " delivered_at = CASE WHEN $4 IS NULL THEN now() END,"

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The fleet leader with two `serve` processes (each its own responders and
+# monitor, sharing Redis and PostgreSQL): exactly one monitor holds the lease
+# and runs the periodic jobs; a leader that hangs loses the lease to the other
+# and steps down when it wakes; SIGKILLing the leader's `serve` with all its
+# children hands the lease to the other within its TTL; no job ever runs
+# twice in one period (job runs counted per period in leader_job_runs, and the
+# health probes the upstream saw counted against them).
+. "$(dirname "$0")/lib.sh"
+
+UPSTREAM_ALLOWED_NETWORKS=${UPSTREAM_ALLOWED_NETWORKS-127.0.0.0/8}
+TTL=3000
+export MCPGW_LEADER_LEASE_TTL_MS=$TTL
+export MCPGW_LEADER_HEALTH_PERIOD_MS=1000
+export MCPGW_LEADER_CATALOG_PERIOD_MS=2000
+export MCPGW_LEADER_EVENTS_PERIOD_MS=500
+export MCPGW_LEADER_CLEANUP_PERIOD_MS=1000
+it_start_stores
+it_setup_gateway
+it_start_serve 2
+it_start_lighttpd "$FCGI_SOCKET"
+SERVE_A=$SERVE_PID
+it_cleanup_add serve_stop "$IT_DIR/serve-b.pid"
+serve_start "$GATEWAY" "$CONF" "$IT_DIR/gw-b.sock" "$IT_DIR/serve-b.pid" "$IT_DIR/gateway-b.log" 2 ||
+	it_fatal "the second serve starts"
+SERVE_B=$(head -n1 "$IT_DIR/serve-b.pid")
+rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+LEASE=mreg:leader:lease
+
+PLATFORM=$(it_mint --sub root --tenant tp --roles platform_admin)
+PLAIN=$(it_start_upstream plain) || it_fatal "the plain fixture starts"
+http POST "$API/api/v1/servers" -H "Authorization: Bearer $PLATFORM" -H 'Content-Type: application/json' \
+	--data "{\"name\":\"plain\",\"url\":\"$PLAIN\",\"tenant_id\":null,\"timeout_ms\":5000}"
+[ "$HTTP_CODE" = 201 ] || { show_response; it_fatal "register the upstream the leader probes"; }
+
+monitor_of() { pgrep -P "$1" -x mcpgw-monitor | head -n1; }
+holder() { rcli GET "$LEASE"; }
+holder_pid() { holder | sed -n 's/^[^:]*:\([0-9]*\):.*/\1/p'; }
+holder_token() { holder | sed -n 's/.*|\([0-9]*\)$/\1/p'; }
+acquired() { cat "$IT_DIR/gateway.log" "$IT_DIR/gateway-b.log" 2>/dev/null | grep -c '"event":"leader_acquired"'; }
+dup_periods() { it_psql "SELECT count(*) FROM (SELECT job, period FROM leader_job_runs GROUP BY 1, 2 HAVING count(*) > 1) d"; }
+now_ms() { date +%s%3N; }
+
+check "both serves run a monitor" eval '[ -n "$(monitor_of "$SERVE_A")" ] && [ -n "$(monitor_of "$SERVE_B")" ]'
+check "one monitor takes the lease" wait_until 10 eval '[ -n "$(holder_pid)" ]'
+FIRST=$(holder_pid)
+check "the leader is one of the two monitors" \
+	eval '[ "$FIRST" = "$(monitor_of "$SERVE_A")" ] || [ "$FIRST" = "$(monitor_of "$SERVE_B")" ]'
+check "every job runs" wait_until 10 eval '[ "$(it_psql "SELECT count(DISTINCT job) FROM leader_job_runs")" = 4 ]'
+sleep 2
+check "exactly one leader: one lease taken, every job run by the same monitor" \
+	eval '[ "$(acquired)" = 1 ] && [ "$(it_psql "SELECT count(DISTINCT holder) FROM leader_job_runs")" = 1 ]'
+check "the fence holds the leader's token" eval '[ "$(it_psql "SELECT token FROM leader_fence")" = "$(holder_token)" ]'
+check "health probes are stored on the server's row" \
+	eval '[ "$(it_psql "SELECT last_health_status FROM servers WHERE name = '"'plain'"'")" = healthy ]'
+
+# --- a leader that hangs loses the lease, and steps down when it wakes -------------------
+if [ "$FIRST" = "$(monitor_of "$SERVE_A")" ]; then OTHER=$SERVE_B; else OTHER=$SERVE_A; fi
+TOKEN1=$(holder_token)
+kill -STOP "$FIRST"
+T0=$(now_ms)
+check "while the leader hangs, the other serve's monitor takes the lease" \
+	wait_until 10 eval '[ "$(holder_pid)" = "$(monitor_of "$OTHER")" ]'
+T1=$(now_ms)
+check "... within the lease TTL (${TTL} ms) of the hang: $((T1 - T0)) ms" eval '[ $((T1 - T0)) -le $((TTL + 300)) ]'
+check "... with a higher fencing token" eval '[ "$(holder_token)" -gt "$TOKEN1" ]'
+sleep 1
+kill -CONT "$FIRST"
+check "the woken leader sees it lost the lease and steps down" \
+	wait_until 10 eval 'cat "$IT_DIR/gateway.log" "$IT_DIR/gateway-b.log" | grep "\"event\":\"leader_lost\"" | grep -q "monitor [^ ]*:$FIRST:"'
+sleep 2
+check "the woken monitor claimed no job run after the takeover" \
+	eval '[ "$(it_psql "SELECT count(*) FROM leader_job_runs WHERE token = $TOKEN1 AND started_at > (SELECT min(started_at) FROM leader_job_runs WHERE token > $TOKEN1)")" = 0 ]'
+
+# --- SIGKILL the leader's host process and all its children --------------------------
+LEADER=$(holder_pid)
+LEADER_SERVE=$(ps -o ppid= -p "$LEADER" | tr -d ' ')
+if [ "$LEADER_SERVE" = "$SERVE_A" ]; then SURVIVOR=$SERVE_B; else SURVIVOR=$SERVE_A; fi
+TOKEN2=$(holder_token)
+check "the leader's host process is one of the two serves" \
+	eval '[ "$LEADER_SERVE" = "$SERVE_A" ] || [ "$LEADER_SERVE" = "$SERVE_B" ]'
+# serve runs in a session of its own (setsid): its process group is the host.
+kill -KILL -- "-$LEADER_SERVE"
+T0=$(now_ms)
+LEFT=$(rcli PTTL "$LEASE")
+check "after SIGKILL of the leader's serve, the other serve's monitor takes the lease" \
+	wait_until 10 eval '[ "$(holder_pid)" = "$(monitor_of "$SURVIVOR")" ]'
+T1=$(now_ms)
+# The lease lapses LEFT ms after the kill; a monitor asks for it every 200 ms,
+# and this test looks every 100 ms.
+check "... within the lease TTL (${TTL} ms): the lease had $LEFT ms left, taken over after $((T1 - T0)) ms" \
+	eval '[ "$LEFT" -le "$TTL" ] && [ $((T1 - T0)) -le $((LEFT + 400)) ]'
+check "... with a higher fencing token" eval '[ "$(holder_token)" -gt "$TOKEN2" ]'
+TOKEN3=$(holder_token)
+check "the new leader runs every job" \
+	wait_until 10 eval '[ "$(it_psql "SELECT count(DISTINCT job) FROM leader_job_runs WHERE token = $TOKEN3")" = 4 ]'
+sleep 2
+
+# --- never twice in one period ----------------------------------------------------------
+serve_stop "$IT_DIR/serve.pid"
+serve_stop "$IT_DIR/serve-b.pid"
+check "no job ran twice in one period, across three leaderships" eval '[ "$(dup_periods)" = 0 ]'
+check "job runs of three leaderships were counted" \
+	eval '[ "$(it_psql "SELECT count(DISTINCT token) FROM leader_job_runs")" -ge 3 ]'
+RUNS=$(it_psql "SELECT count(*) FROM leader_job_runs WHERE job IN ('health_probes', 'catalog_refresh')")
+INITS=$(grep -c '"rpc":"initialize"' "$(it_upstream_file "$PLAIN" rec)")
+check "the upstream saw no more initializes than registration + claimed probe and refresh runs ($INITS <= 1 + $RUNS)" \
+	eval '[ "$INITS" -le $((1 + RUNS)) ] && [ "$INITS" -ge 3 ]'
+check "every finished run is recorded with its outcome" \
+	eval '[ "$(it_psql "SELECT count(*) FROM leader_job_runs WHERE status = '"'ok'"' AND finished_at IS NOT NULL")" -ge 8 ]'
