@@ -122,7 +122,23 @@ static const char components_json[] =
     "\"detail\":{\"type\":\"string\"},\"status\":{\"type\":\"string\"}}}},"
     "\"duration_ms\":{\"type\":\"integer\"}}},"
     "\"SessionList\":{\"type\":\"object\",\"properties\":{\"sessions\":{\"type\":\"array\","
-    "\"items\":{\"$ref\":\"#/components/schemas/Session\"}}}}"
+    "\"items\":{\"$ref\":\"#/components/schemas/Session\"}}}},"
+    /* events */
+    "\"EventRequest\":{\"type\":\"object\",\"required\":[\"type\"],\"additionalProperties\":false,"
+    "\"properties\":{\"type\":{\"type\":\"string\",\"pattern\":\"^[a-z][a-z0-9_]{0,63}$\","
+    "\"description\":\"an event type of the event routing table\"},"
+    "\"data\":{\"type\":\"object\",\"description\":\"given to each agent's handle_{type} tool\"},"
+    "\"tenant_id\":{\"type\":[\"string\",\"null\"],\"description\":\"platform_admin only; null = a platform event\"}}},"
+    "\"EventDelivery\":{\"type\":\"object\",\"properties\":{\"agent\":{\"type\":\"string\"},"
+    "\"status\":{\"type\":\"string\",\"enum\":[\"pending\",\"retrying\",\"delivered\",\"failed\"]},"
+    "\"attempts\":{\"type\":\"integer\"},\"last_error\":{\"type\":[\"string\",\"null\"]},"
+    "\"server_id\":{\"type\":[\"string\",\"null\"]},\"next_attempt_at\":{\"type\":[\"string\",\"null\"]},"
+    "\"delivered_at\":{\"type\":[\"string\",\"null\"]}}},"
+    "\"Event\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},"
+    "\"type\":{\"type\":\"string\"},\"data\":{\"type\":\"object\"},\"tenant_id\":{\"type\":[\"string\",\"null\"]},"
+    "\"created_by\":{\"type\":\"string\"},\"created_at\":{\"type\":\"string\"},\"enqueued\":{\"type\":\"boolean\"},"
+    "\"status\":{\"type\":\"string\",\"enum\":[\"pending\",\"delivered\",\"failed\"]},"
+    "\"deliveries\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/EventDelivery\"}}}}"
     "}}";
 
 #define REF(name) "{\"$ref\":\"#/components/schemas/" name "\"}"
@@ -169,6 +185,9 @@ static const struct api_doc docs[] = {
     { "GET", "/api/v1/sessions", 200, REF("SessionList"), NULL, NULL, NULL, "503" },
     { "GET", "/api/v1/sessions/{id}", 200, REF("Session"), NULL, NULL, NULL, "404,503" },
     { "DELETE", "/api/v1/sessions/{id}", 204, NULL, NULL, NULL, NULL, "404,503" },
+    /* events */
+    { "POST", "/api/v1/events", 202, REF("Event"), REF("EventRequest"), NULL, NULL, "400,413,415,422,503" },
+    { "GET", "/api/v1/events/{id}", 200, REF("Event"), NULL, NULL, NULL, "404,503" },
 };
 
 const struct api_doc *openapi_doc_for(const char *method, const char *pattern)
