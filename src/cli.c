@@ -56,6 +56,9 @@ static const struct man_command commands[] = {
     { "catalog", "refresh [--json]",
       "discover every upstream server in the caller's scope again, in parallel, through the "
       "management API; lists what was refreshed and what is unavailable, and why" },
+    { "events", "raise TYPE [--data JSON] [--tenant ID | --platform] [--json] | show ID [--json]",
+      "raise an event for the agents the event routing table names, or show an event's delivery "
+      "status per agent, through the management API; events --help for the options" },
     { "import", "FILE [--header NAME=VALUE-FILE]... [--tenant ID | --shared] [--json]",
       "register the servers of an official MCP registry server.json that have a "
       "streamable-http remote, reporting each one imported or refused and why" },
@@ -736,7 +739,8 @@ int main(int argc, char **argv)
     }
     /* token, servers, catalog and import answer --help themselves, with their options. */
     if (wants_help(argc, argv) && strcmp(cmd, "token") != 0 && strcmp(cmd, "servers") != 0 &&
-        strcmp(cmd, "import") != 0 && strcmp(cmd, "catalog") != 0 && print_command_help(cmd) == 0) {
+        strcmp(cmd, "import") != 0 && strcmp(cmd, "catalog") != 0 && strcmp(cmd, "events") != 0 &&
+        print_command_help(cmd) == 0) {
         return 0;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -766,6 +770,8 @@ int main(int argc, char **argv)
         rc = cli_import(argc, argv);
     else if (strcmp(cmd, "catalog") == 0)
         rc = cli_catalog(argc, argv);
+    else if (strcmp(cmd, "events") == 0)
+        rc = cli_events(argc, argv);
     else if (strcmp(cmd, "version") == 0) {
         printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
         rc = 0;

@@ -822,6 +822,124 @@ int cli_catalog(int argc, char **argv)
     return rc;
 }
 
+/* --- events --------------------------------------------------------------------- */
+
+static const char events_usage[] =
+    "usage: mcp-gateway events raise TYPE [--data JSON] [--tenant ID | --platform] [--json]\n"
+    "       mcp-gateway events show ID [--json]\n"
+    "\n"
+    "raise: POST /api/v1/events; the event is delivered by the fleet leader to\n"
+    "every agent the event routing table names for TYPE (handle_TYPE tool), and\n"
+    "its id is printed. show: GET /api/v1/events/ID, the delivery status per\n"
+    "agent. --tenant and --platform (platform_admin) name the event's tenant.\n"
+    "Talks to $MCPGW_API_URL with $MCPGW_TOKEN (else $MCPGW_ADMIN_TOKEN).\n"
+    "Exit status: 0 done (show: every delivery made), 1 refused, failed or\n"
+    "(show) deliveries pending or failed, 2 usage.\n";
+
+static void print_event(struct json_object *o)
+{
+    struct json_object *ds = js_get(o, "deliveries", json_type_array);
+
+    printf("event %s  %s  %s\n", js_str(o, "id") ?: "?", js_str(o, "type") ?: "?",
+           js_str(o, "status") ?: "?");
+    for (size_t i = 0; ds != NULL && i < json_object_array_length(ds); i++) {
+        struct json_object *d = json_object_array_get_idx(ds, i);
+        const char *err = js_str(d, "last_error");
+
+        printf("  %-28s %-10s attempts %d%s%s\n", js_str(d, "agent") ?: "?", js_str(d, "status") ?: "?",
+               json_object_get_int(js_get(d, "attempts", json_type_int)), err != NULL ? "  last error: " : "",
+               err != NULL ? err : "");
+    }
+}
+
+int cli_events(int argc, char **argv)
+{
+    const char *sub = argc > 1 ? argv[1] : NULL, *arg = argc > 2 ? argv[2] : NULL;
+    const char *data = NULL, *tenant = NULL;
+    int json = 0, platform = 0, rc = 1;
+    struct api_env e;
+    struct api_answer a;
+    struct json_object *o, *body = NULL;
+    char path[256];
+
+    if (sub == NULL || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
+        fputs(events_usage, sub == NULL ? stderr : stdout);
+        return sub == NULL ? 2 : 0;
+    }
+    for (int i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(events_usage, stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (strcmp(argv[i], "--platform") == 0) {
+            platform = 1;
+        } else if ((strcmp(argv[i], "--data") == 0 || strcmp(argv[i], "--tenant") == 0) && i + 1 < argc) {
+            *(strcmp(argv[i], "--data") == 0 ? &data : &tenant) = argv[i + 1];
+            i++;
+        } else {
+            fprintf(stderr, "error: unknown option '%s'\n\n%s", argv[i], events_usage);
+            return 2;
+        }
+    }
+    if (arg == NULL || (strcmp(sub, "raise") != 0 && strcmp(sub, "show") != 0) ||
+        (strcmp(sub, "show") == 0 && (data != NULL || tenant != NULL || platform)) || (tenant && platform)) {
+        fprintf(stderr, "error: bad events command\n\n%s", events_usage);
+        return 2;
+    }
+    if (api_env_load(&e) != 0)
+        return 1;
+    if (strcmp(sub, "raise") == 0) {
+        struct json_object *d = NULL;
+
+        if (data != NULL && ((d = json_tokener_parse(data)) == NULL || !json_object_is_type(d, json_type_object))) {
+            fprintf(stderr, "error: --data must be a JSON object\n");
+            json_object_put(d);
+            return 2;
+        }
+        body = json_object_new_object();
+        json_object_object_add(body, "type", json_object_new_string(arg));
+        if (d != NULL)
+            json_object_object_add(body, "data", d);
+        if (tenant != NULL)
+            json_object_object_add(body, "tenant_id", json_object_new_string(tenant));
+        else if (platform)
+            json_object_object_add(body, "tenant_id", NULL);
+        if (api_call(&e, "POST", "/api/v1/events", json_object_to_json_string(body), NULL, &a) != 0) {
+            json_object_put(body);
+            return 1;
+        }
+        json_object_put(body);
+    } else {
+        if (!safe_segment(arg) || gw_snprintf(path, sizeof(path), "/api/v1/events/%s", arg) != 0) {
+            fprintf(stderr, "error: '%s' is not an event id\n", arg);
+            return 2;
+        }
+        if (api_call(&e, "GET", path, NULL, NULL, &a) != 0)
+            return 1;
+    }
+    if (a.status >= 300) {
+        print_problem(&a);
+        free(a.body);
+        return 1;
+    }
+    o = json_tokener_parse(a.body);
+    if (o == NULL) {
+        fprintf(stderr, "error: the answer is not JSON\n");
+    } else {
+        if (json)
+            print_json(o);
+        else if (strcmp(sub, "raise") == 0)
+            printf("%s\n", js_str(o, "id") ?: "?");
+        else
+            print_event(o);
+        rc = strcmp(sub, "raise") == 0 || strcmp(js_str(o, "status") ?: "", "delivered") == 0 ? 0 : 1;
+    }
+    json_object_put(o);
+    free(a.body);
+    return rc;
+}
+
 /* --- import ------------------------------------------------------------------- */
 
 int cli_import_name(const char *registry_name, char *out, size_t n)

@@ -11,6 +11,8 @@ int cli_servers(int argc, char **argv);
 /* `mcp-gateway catalog refresh`: POST /api/v1/catalog/refresh. */
 int cli_catalog(int argc, char **argv);
 int cli_import(int argc, char **argv);
+/* `mcp-gateway events raise|show`: POST /api/v1/events, GET /api/v1/events/{id}. */
+int cli_events(int argc, char **argv);
 
 /* Turn one official MCP registry server.json object into our registration
  * body (caller puts it). 0, or -1 with the reason it cannot be imported in

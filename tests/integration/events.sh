@@ -129,3 +129,15 @@ check "a platform_admin reads any tenant's event" eval '[ "$HTTP_CODE" = 200 ] &
 get_event not-a-uuid
 check "a malformed id is 404" eval '[ "$HTTP_CODE" = 404 ]'
 check "a refused event writes nothing (4 events recorded in all)" eval '[ "$(it_psql "SELECT count(*) FROM events")" = 4 ]'
+
+# --- the command line ---------------------------------------------------------------
+cli() { MCPGW_API_URL=$API MCPGW_TOKEN=$1 MCPGW_CA_FILE=$CA "$GATEWAY" events "${@:2}"; }
+CLI_ID=$(cli "$ADMIN_A" raise authentication_failure --data '{"user":"eve"}' 2>"$IT_DIR/cli.err")
+check "mcp-gateway events raise prints the new event's id" eval 'reg_uuid() { [[ $1 =~ ^[0-9a-f-]{36}$ ]]; }; reg_uuid "$CLI_ID"'
+check "mcp-gateway events show: exit 0 once every delivery is made, one line per agent" \
+	wait_until 20 eval 'cli "$ADMIN_A" show "$CLI_ID" >"$IT_DIR/cli.out" 2>&1 && grep -q "mcp-security-auditor *delivered" "$IT_DIR/cli.out"'
+check "mcp-gateway events show: exit 1 with a failed delivery, its reason printed" \
+	eval '! cli "$ADMIN_A" show "$EV2" >"$IT_DIR/cli2.out" 2>&1 && grep -q "mcp-protocol-expert *failed .*failing on purpose" "$IT_DIR/cli2.out"'
+check "mcp-gateway events raise: a refusal is exit 1 with the problem on stderr" \
+	eval '! cli "$ADMIN_A" raise no_such_event 2>"$IT_DIR/cli3.err" && grep -q "422" "$IT_DIR/cli3.err"'
+check "mcp-gateway events: bad usage is exit 2" eval 'cli "$ADMIN_A" raise; [ $? = 2 ]'
