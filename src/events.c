@@ -315,7 +315,9 @@ static int call_agent(struct gw_app *app, const char *server_id, const char *too
     memset(&t, 0, sizeof(t));
     t.url = srv->url;
     t.auth = &srv->auth;
-    t.timeout_ms = srv->timeout_ms;
+    /* The lease is renewed between deliveries: none may outlast a third of it. */
+    t.timeout_ms = srv->timeout_ms < app->cfg.leader_lease_ttl_ms / 3 ? srv->timeout_ms
+                                                                      : app->cfg.leader_lease_ttl_ms / 3;
     t.cache_id = srv->id;
     memset(&us, 0, sizeof(us));
     memset(&f, 0, sizeof(f));
@@ -478,7 +480,7 @@ static void process_entry(struct ev_job *j, PGconn *c, const char *entry, const 
         json_object_object_add(args, "data", data != NULL ? data : json_object_new_object());
         if (pick_server(c, agent, tenant, attempt, server) != 0)
             gw_snprintf(why, sizeof(why), "no active server serves agent %s", agent);
-        else if (leader_lease_held(j->run->app, j->run->holder) != 1) {
+        else if (!leader_keep(j->run)) {
             json_object_put(args);
             j->fenced = 1;    /* the lease lapsed: the next leader delivers it */
             break;

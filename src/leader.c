@@ -129,26 +129,6 @@ int leader_fence(PGconn *c, long long token, const char *holder, char *err, size
     return rc;
 }
 
-int leader_lease_held(struct gw_app *app, const char *holder)
-{
-    char key[128];
-    redisReply *r;
-    int rc = -1;
-    size_t hl = strlen(holder);
-
-    if (rds_key(app, key, sizeof(key), "leader:lease") != 0)
-        return -1;
-    r = rds_cmd(app, "GET %s", key);
-    if (r == NULL)
-        return -1;
-    if (r->type == REDIS_REPLY_NIL)
-        rc = 0;
-    else if (r->type == REDIS_REPLY_STRING)
-        rc = r->len > hl && memcmp(r->str, holder, hl) == 0 && r->str[hl] == '|';
-    freeReplyObject(r);
-    return rc;
-}
-
 /* The highest token that ever wrote (the fence), so that a new token is above it. */
 static long long fence_floor(struct gw_app *app)
 {
@@ -289,19 +269,25 @@ static void run_due(struct leader *l, volatile sig_atomic_t *stop)
         long long run_id = 0, per = 0;
         char err[512] = "";
         struct json_object *detail;
-        struct leader_run run = { l->app, l->holder, l->token, stop };
+        struct leader_run run = { l, l->app, l->holder, l->token, stop };
         int rc, retry = period / 4 < 1000 ? period / 4 : 1000;
 
-        if (wall < l->next_try[i] || gw_monotonic_ms() >= l->lease_until)
+        if (wall < l->next_try[i])
             continue;
+        /* A long job before this one may have used up the renewal's slack. */
+        if (gw_monotonic_ms() >= l->renew_at)
+            renew(l, gw_monotonic_ms());
+        if (l->token == 0 || gw_monotonic_ms() >= l->lease_until)
+            return;
         rc = claim(l, j, period, &run_id, &per, err, sizeof(err));
         if (rc == -2) {
             step_down(l, "a newer leader has written (fenced out)");
             return;
         }
         if (rc == -1) {
+            /* PostgreSQL is down or failing: one line per job every few seconds. */
             log_warn("leader_job_claim", "job %s not claimed: %s", j->name, err);
-            l->next_try[i] = wall + retry;
+            l->next_try[i] = wall + (period < 5000 ? period : 5000);
             continue;
         }
         if (rc == 0) {                /* already ran in this period */
@@ -321,6 +307,16 @@ static void run_due(struct leader *l, volatile sig_atomic_t *stop)
         finish(l, run_id, rc == 0, detail);
         json_object_put(detail);
     }
+}
+
+int leader_keep(const struct leader_run *run)
+{
+    struct leader *l = run->leader;
+    int64_t now = gw_monotonic_ms();
+
+    if (now >= l->renew_at)
+        renew(l, now);
+    return l->token == run->token && now < l->lease_until;
 }
 
 void leader_tick(struct leader *l, volatile sig_atomic_t *stop)
@@ -388,7 +384,7 @@ static int job_health(const struct leader_run *run, struct json_object *detail, 
         const char *st;
 
         /* A monitor that lost the lease mid-job stops probing. */
-        if (leader_lease_held(run->app, run->holder) != 1) {
+        if (!leader_keep(run)) {
             skipped = rows - i;
             break;
         }

@@ -12,6 +12,7 @@ struct leader;
 
 /* What a job gets: the leadership it runs under. */
 struct leader_run {
+    struct leader *leader;
     struct gw_app *app;
     const char *holder;              /* this monitor's lease holder id */
     long long token;                 /* its fencing token */
@@ -34,8 +35,8 @@ void leader_free(struct leader *l);
  * 0 fenced out, -1 with err on a database error. Every write a job makes
  * goes through this first. */
 int leader_fence(PGconn *c, long long token, const char *holder, char *err, size_t n);
-/* 1 while the Redis lease still names holder (a cheap check between a job's
- * steps), 0 when another holds it or none, -1 when Redis cannot say. */
-int leader_lease_held(struct gw_app *app, const char *holder);
+/* Between a job's steps: renew the lease when due; 1 while this run's
+ * leadership (its token) still holds, 0 once it is lost. */
+int leader_keep(const struct leader_run *run);
 
 #endif
