@@ -194,9 +194,9 @@ static void print_problem(const struct api_answer *a)
 /* api_call that succeeded with a 2xx answer; otherwise the problem is
  * printed, the answer freed, and -1 returned. */
 static int api_call_ok(const struct api_env *e, const char *method, const char *path,
-                       struct api_answer *a)
+                       const char *body, struct api_answer *a)
 {
-    if (api_call(e, method, path, NULL, NULL, a) != 0)
+    if (api_call(e, method, path, body, NULL, a) != 0)
         return -1;
     if (a->status >= 300) {
         print_problem(a);
@@ -441,7 +441,7 @@ static int servers_one(const struct api_env *e, const char *method, const char *
         return 2;
     }
     gw_snprintf(path, sizeof(path), "/api/v1/servers/%s%s", id, suffix);
-    if (api_call_ok(e, method, path, &a) != 0)
+    if (api_call_ok(e, method, path, NULL, &a) != 0)
         return 1;
     o = json_tokener_parse(a.body);
     if (strcmp(method, "DELETE") == 0) {
@@ -805,7 +805,7 @@ int cli_catalog(int argc, char **argv)
         fprintf(stderr, "error: unknown catalog command '%s'\n\n%s", sub, catalog_usage);
         return 2;
     }
-    if (api_env_load(&e) != 0 || api_call_ok(&e, "POST", "/api/v1/catalog/refresh", &a) != 0)
+    if (api_env_load(&e) != 0 || api_call_ok(&e, "POST", "/api/v1/catalog/refresh", NULL, &a) != 0)
         return 1;
     o = json_tokener_parse(a.body);
     if (o == NULL) {
@@ -905,24 +905,19 @@ int cli_events(int argc, char **argv)
             json_object_object_add(body, "tenant_id", json_object_new_string(tenant));
         else if (platform)
             json_object_object_add(body, "tenant_id", NULL);
-        if (api_call(&e, "POST", "/api/v1/events", json_object_to_json_string(body), NULL, &a) != 0) {
-            json_object_put(body);
-            return 1;
-        }
+        rc = api_call_ok(&e, "POST", "/api/v1/events", json_object_to_json_string(body), &a);
         json_object_put(body);
+        if (rc != 0)
+            return 1;
     } else {
         if (!safe_segment(arg) || gw_snprintf(path, sizeof(path), "/api/v1/events/%s", arg) != 0) {
             fprintf(stderr, "error: '%s' is not an event id\n", arg);
             return 2;
         }
-        if (api_call(&e, "GET", path, NULL, NULL, &a) != 0)
+        if (api_call_ok(&e, "GET", path, NULL, &a) != 0)
             return 1;
     }
-    if (a.status >= 300) {
-        print_problem(&a);
-        free(a.body);
-        return 1;
-    }
+    rc = 1;
     o = json_tokener_parse(a.body);
     if (o == NULL) {
         fprintf(stderr, "error: the answer is not JSON\n");

@@ -8,7 +8,7 @@
 import { appendFileSync } from 'node:fs';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ListToolsRequestSchema, McpError, ErrorCode } from '@modelcontextprotocol/sdk/types.js';
-import { listen, mcpEndpoint, parseArgs, recorder } from './common.mjs';
+import { listenMcp, mcpEndpoint, parseArgs, recorder } from './common.mjs';
 
 const opts = parseArgs();
 const record = recorder(opts.record);
@@ -42,11 +42,4 @@ function makeServer() {
 }
 
 const mcp = mcpEndpoint(makeServer, { record });
-listen(opts, (req, res) => {
-  if (new URL(req.url, 'http://x').pathname !== '/mcp') {
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found');
-    return;
-  }
-  return mcp(req, res);
-});
+listenMcp(opts, mcp);

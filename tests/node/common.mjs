@@ -107,3 +107,15 @@ export function mcpEndpoint(makeServer, { record, json = false, transport: more 
   handler.sessions = sessions;
   return handler;
 }
+
+// Serve an MCP endpoint (from mcpEndpoint) at /mcp and nothing else.
+export function listenMcp(opts, mcp) {
+  return listen(opts, (req, res) => {
+    if (new URL(req.url, 'http://x').pathname !== '/mcp') {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found');
+      return;
+    }
+    return mcp(req, res);
+  });
+}

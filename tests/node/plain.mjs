@@ -10,7 +10,7 @@ import {
   CallToolRequestSchema, GetPromptRequestSchema, ListPromptsRequestSchema,
   ListResourcesRequestSchema, ListResourceTemplatesRequestSchema, ListToolsRequestSchema, ReadResourceRequestSchema, McpError, ErrorCode,
 } from '@modelcontextprotocol/sdk/types.js';
-import { listen, mcpEndpoint, parseArgs, recorder } from './common.mjs';
+import { listenMcp, mcpEndpoint, parseArgs, recorder } from './common.mjs';
 
 const opts = parseArgs();
 const pageSize = Number(opts['page-size'] ?? 2);
@@ -97,11 +97,4 @@ function makeServer() {
 }
 
 const mcp = mcpEndpoint(makeServer, { record, json: Boolean(opts.json) });
-listen(opts, (req, res) => {
-  if (new URL(req.url, 'http://x').pathname !== '/mcp') {
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found');
-    return;
-  }
-  return mcp(req, res);
-});
+listenMcp(opts, mcp);
