@@ -63,15 +63,18 @@ struct leader {
     int64_t next_try[NJOBS];         /* wall clock ms */
 };
 
-/* Take the lease when nobody holds it (a new token, never below floor: the
+/* Take the lease when nobody holds it (a new token, above floor: the
  * highest that ever wrote, should Redis have lost the counter), or renew it
- * when we hold it. Returns our token, or 0 when another holds it. */
+ * when we hold it. A lease of ours whose token is below floor (Redis went
+ * back in time, e.g. a failover to a replica that missed writes) would be
+ * fenced out for ever: it is taken again with a new token. Returns our
+ * token, or 0 when another holds the lease. */
 static const char acquire_src[] =
     "local cur = redis.call('GET', KEYS[1])\n"
     "if cur then\n"
     "  local h, t = string.match(cur, '^(.*)|(%d+)$')\n"
-    "  if h == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]); return tonumber(t) end\n"
-    "  return 0\n"
+    "  if h ~= ARGV[1] then return 0 end\n"
+    "  if tonumber(t) >= tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]); return tonumber(t) end\n"
     "end\n"
     "local c = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
     "if c < tonumber(ARGV[3]) then redis.call('SET', KEYS[2], ARGV[3]) end\n"
@@ -282,6 +285,7 @@ static void run_due(struct leader *l, volatile sig_atomic_t *stop)
         rc = claim(l, j, period, &run_id, &per, err, sizeof(err));
         if (rc == -2) {
             step_down(l, "a newer leader has written (fenced out)");
+            l->renew_at = gw_monotonic_ms();  /* at once, above the fence, if the lease is ours */
             return;
         }
         if (rc == -1) {
