@@ -419,8 +419,41 @@ static bool nonempty_array(struct json_object *o, const char *key)
     return a != NULL && json_object_array_length(a) > 0;
 }
 
-/* Discover every server again; a tool added, removed or whose schema hash
- * changed is a schema change, logged and kept in the run's detail. */
+/* The schema changes of one refreshed server (its diff per kind: tools,
+ * prompts, resources, resource templates, each {added, removed, changed,
+ * ...}): {server_id, name, KIND: {added, removed, changed}} for the kinds
+ * that changed, or NULL when none did. */
+static struct json_object *schema_changes(struct json_object *s)
+{
+    static const char *const kinds[] = { "tools", "prompts", "resources", "resource_templates" };
+    static const char *const moves[] = { "added", "removed", "changed" };
+    struct json_object *out = NULL;
+
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        struct json_object *d = js_get(s, kinds[i], json_type_object), *k = NULL;
+
+        for (size_t m = 0; d != NULL && m < sizeof(moves) / sizeof(moves[0]); m++) {
+            if (!nonempty_array(d, moves[m]))
+                continue;
+            if (k == NULL)
+                k = json_object_new_object();
+            json_object_object_add(k, moves[m], json_object_get(js_get(d, moves[m], json_type_array)));
+        }
+        if (k == NULL)
+            continue;
+        if (out == NULL) {
+            out = json_object_new_object();
+            json_object_object_add(out, "server_id", json_object_new_string(str_of(s, "server_id")));
+            json_object_object_add(out, "name", json_object_new_string(str_of(s, "name")));
+        }
+        json_object_object_add(out, kinds[i], k);
+    }
+    return out;
+}
+
+/* Discover every server again; a tool (prompt, resource) added, removed or
+ * whose schema hash changed is a schema change, logged and kept in the run's
+ * detail. */
 static int job_catalog(const struct leader_run *run, struct json_object *detail, char *err, size_t n)
 {
     struct json_object *out = NULL, *refreshed, *changes;
@@ -435,16 +468,13 @@ static int job_catalog(const struct leader_run *run, struct json_object *detail,
     refreshed = js_get(out, "refreshed", json_type_array);
     len = refreshed != NULL ? json_object_array_length(refreshed) : 0;
     for (size_t i = 0; i < len; i++) {
-        struct json_object *s = json_object_array_get_idx(refreshed, i);
+        struct json_object *c = schema_changes(json_object_array_get_idx(refreshed, i));
 
-        if (!nonempty_array(s, "added") && !nonempty_array(s, "removed") && !nonempty_array(s, "changed"))
+        if (c == NULL)
             continue;
-        log_warn("catalog_schema_changed", "server %s (%s): tools added %s, removed %s, changed %s",
-                 str_of(s, "name"), str_of(s, "server_id"),
-                 json_object_to_json_string(js_get(s, "added", json_type_array)),
-                 json_object_to_json_string(js_get(s, "removed", json_type_array)),
-                 json_object_to_json_string(js_get(s, "changed", json_type_array)));
-        json_object_array_add(changes, json_object_get(s));
+        log_warn("catalog_schema_changed", "server %s (%s) changed: %s", str_of(c, "name"),
+                 str_of(c, "server_id"), json_object_to_json_string_ext(c, JSON_C_TO_STRING_PLAIN));
+        json_object_array_add(changes, c);
     }
     json_object_object_add(detail, "refreshed", json_object_new_int((int)len));
     json_object_object_add(detail, "unavailable",

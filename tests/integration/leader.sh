@@ -28,7 +28,12 @@ rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 LEASE=mreg:leader:lease
 
 PLATFORM=$(it_mint --sub root --tenant tp --roles platform_admin)
-PLAIN=$(it_start_upstream plain) || it_fatal "the plain fixture starts"
+TOOLS_FILE=$IT_DIR/tools.json
+tools_json() { # SCHEMA-TYPE-OF-text
+	printf '[{"name":"echo","description":"echo","inputSchema":{"type":"object","properties":{"text":{"type":"%s"}}}},{"name":"stay","inputSchema":{"type":"object"}}]' "$1"
+}
+tools_json string >"$TOOLS_FILE"
+PLAIN=$(it_start_upstream plain --tools-file "$TOOLS_FILE") || it_fatal "the plain fixture starts"
 http POST "$API/api/v1/servers" -H "Authorization: Bearer $PLATFORM" -H 'Content-Type: application/json' \
 	--data "{\"name\":\"plain\",\"url\":\"$PLAIN\",\"tenant_id\":null,\"timeout_ms\":5000}"
 [ "$HTTP_CODE" = 201 ] || { show_response; it_fatal "register the upstream the leader probes"; }
@@ -51,6 +56,18 @@ sleep 2
 check "exactly one leader: one lease taken, every job run by the same monitor" \
 	eval '[ "$(acquired)" = 1 ] && [ "$(it_psql "SELECT count(DISTINCT holder) FROM leader_job_runs")" = 1 ]'
 check "the fence holds the leader's token" eval '[ "$(it_psql "SELECT token FROM leader_fence")" = "$(holder_token)" ]'
+# --- catalog refresh with schema-change detection ----------------------------------------
+changes_seen() {
+	it_psql "SELECT count(*) FROM leader_job_runs WHERE job = 'catalog_refresh' AND detail->'schema_changes' @> '[{\"name\":\"plain\",\"tools\":{\"changed\":[\"echo\"],\"added\":[\"new_tool\"]}}]'"
+}
+check "no schema change is reported while the upstream's tools stay the same" eval '[ "$(changes_seen)" = 0 ]'
+tools_json number | sed 's/}]$/},{"name":"new_tool","inputSchema":{"type":"object"}}]/' >"$TOOLS_FILE"
+check "the leader's catalog refresh finds the changed schema and the added tool, once" \
+	wait_until 10 eval '[ "$(changes_seen)" = 1 ]'
+check "... logged as catalog_schema_changed, and the stored catalog follows" \
+	eval 'cat "$IT_DIR/gateway.log" "$IT_DIR/gateway-b.log" | grep -q "\"event\":\"catalog_schema_changed\"" && [ "$(it_psql "SELECT count(*) FROM server_tools WHERE name = '"'new_tool'"'")" = 1 ]'
+sleep 2.5
+check "... and not again on the next refresh (the stored catalog is the new one)" eval '[ "$(changes_seen)" = 1 ]'
 check "health probes are stored on the server's row" \
 	eval '[ "$(it_psql "SELECT last_health_status FROM servers WHERE name = '"'plain'"'")" = healthy ]'
 
