@@ -528,25 +528,42 @@ static void process_entries(struct ev_job *j, PGconn *c, const redisReply *list)
     }
 }
 
-/* Events recorded but never put on the stream (see EV_ENQUEUE_GRACE). */
-static int sweep_unqueued(struct ev_job *j, PGconn *c)
+int events_enqueue_stragglers(const struct leader_run *run)
 {
-    PGresult *r = PQexec(c, "SELECT id::text FROM events WHERE enqueued_at IS NULL"
-                            " AND created_at < now() - interval '" EV_ENQUEUE_GRACE "' ORDER BY created_at LIMIT 100");
+    PGconn *c = pg_conn(run->app);
+    PGresult *r;
     int rows, done = 0;
 
+    if (c == NULL)
+        return 0;
+    r = PQexec(c, "SELECT id::text FROM events WHERE enqueued_at IS NULL"
+                            " AND created_at < now() - interval '" EV_ENQUEUE_GRACE "' ORDER BY created_at LIMIT 100");
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
         return 0;
     }
     rows = PQntuples(r);
     for (int i = 0; i < rows; i++)
-        if (enqueue(j->run->app, PQgetvalue(r, i, 0)) == 0) {
+        if (enqueue(run->app, PQgetvalue(r, i, 0)) == 0) {
             mark_enqueued(c, PQgetvalue(r, i, 0));
             done++;
         }
     PQclear(r);
     return done;
+}
+
+int events_idle(struct gw_app *app)
+{
+    char key[128];
+    redisReply *r;
+    int idle = 0;
+
+    /* Acknowledged entries are deleted: an empty stream has nothing due. */
+    if (rds_key(app, key, sizeof(key), EV_STREAM) != 0 || (r = rds_cmd(app, "XLEN %s", key)) == NULL)
+        return 0;
+    idle = r->type == REDIS_REPLY_INTEGER && r->integer == 0;
+    freeReplyObject(r);
+    return idle;
 }
 
 int events_deliver(const struct leader_run *run, struct json_object *detail, char *err, size_t n)
@@ -555,7 +572,6 @@ int events_deliver(const struct leader_run *run, struct json_object *detail, cha
     PGconn *c = pg_conn(run->app);
     redisReply *r;
     char start[64] = "0-0";
-    int enq;
 
     memset(&j, 0, sizeof(j));
     j.run = run;
@@ -579,7 +595,6 @@ int events_deliver(const struct leader_run *run, struct json_object *detail, cha
         return -1;
     }
     freeReplyObject(r);
-    enq = sweep_unqueued(&j, c);
     /* New entries join this consumer's pending list ... */
     r = rds_cmd(run->app, "XREADGROUP GROUP %s %s COUNT %s STREAMS %s >", EV_GROUP, run->holder, EV_BATCH,
                 j.key);
@@ -605,7 +620,6 @@ int events_deliver(const struct leader_run *run, struct json_object *detail, cha
         if (strcmp(start, "0-0") == 0)
             break;
     }
-    json_object_object_add(detail, "enqueued", json_object_new_int(enq));
     json_object_object_add(detail, "delivered", json_object_new_int(j.delivered));
     json_object_object_add(detail, "failed_attempts", json_object_new_int(j.failed_attempts));
     json_object_object_add(detail, "acknowledged", json_object_new_int(j.acked));

@@ -45,8 +45,13 @@ enum ev_code events_create(struct gw_app *app, const struct ev_actor *a, const s
 enum ev_code events_get(struct gw_app *app, const struct ev_actor *a, const char *id,
                         struct json_object **out, char *err, size_t n);
 
-/* The leader's job: enqueue what the API could not, take over entries left
- * pending by a former leader, read new ones, and deliver what is due. */
+/* The leader's job: take over entries left pending by a former leader, read
+ * new ones, and deliver what is due. */
 int events_deliver(const struct leader_run *run, struct json_object *detail, char *err, size_t n);
+/* 1 when the stream is empty (nothing to deliver), asked of Redis only. */
+int events_idle(struct gw_app *app);
+/* Put on the stream the events the API recorded but could not put there
+ * (its Redis call failed); how many. */
+int events_enqueue_stragglers(const struct leader_run *run);
 
 #endif

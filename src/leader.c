@@ -28,6 +28,8 @@ int pools_reap_expired(struct gw_app *app) __attribute__((weak));
 /* A monitor that is not leading asks for the lease this often, so that a
  * lapsed lease is taken well within its TTL. */
 #define LEADER_POLL_MS 200
+/* An idle job is looked at again this soon. */
+#define LEADER_IDLE_LOOK_MS 500
 /* Job runs are kept this long. */
 #define LEADER_RUNS_KEEP "7 days"
 
@@ -38,6 +40,9 @@ struct leader_job {
     const char *name;
     leader_job_fn run;
     size_t period_field;             /* offsetof(struct gw_config, ...) */
+    /* May be NULL; 1 when the job surely has nothing to do now (checked
+     * without PostgreSQL), so that an idle fleet makes no statement for it. */
+    int (*idle)(struct gw_app *app);
 };
 
 static int job_health(const struct leader_run *r, struct json_object *detail, char *err, size_t n);
@@ -46,10 +51,10 @@ static int job_events(const struct leader_run *r, struct json_object *detail, ch
 static int job_cleanup(const struct leader_run *r, struct json_object *detail, char *err, size_t n);
 
 static const struct leader_job jobs[] = {
-    { "health_probes", job_health, offsetof(struct gw_config, leader_health_period_ms) },
-    { "catalog_refresh", job_catalog, offsetof(struct gw_config, leader_catalog_period_ms) },
-    { "event_delivery", job_events, offsetof(struct gw_config, leader_events_period_ms) },
-    { "lease_cleanup", job_cleanup, offsetof(struct gw_config, leader_cleanup_period_ms) },
+    { "health_probes", job_health, offsetof(struct gw_config, leader_health_period_ms), NULL },
+    { "catalog_refresh", job_catalog, offsetof(struct gw_config, leader_catalog_period_ms), NULL },
+    { "event_delivery", job_events, offsetof(struct gw_config, leader_events_period_ms), events_idle },
+    { "lease_cleanup", job_cleanup, offsetof(struct gw_config, leader_cleanup_period_ms), NULL },
 };
 #define NJOBS (sizeof(jobs) / sizeof(jobs[0]))
 
@@ -58,6 +63,7 @@ struct leader {
     char holder[128];
     char lease_key[128], token_key[128];
     long long token;                 /* 0: not leading */
+    long long floor;                 /* the fence as last read; -1: read it again */
     int64_t lease_until;             /* monotonic: our lease surely holds until then */
     int64_t renew_at;
     int64_t next_try[NJOBS];         /* wall clock ms */
@@ -96,6 +102,7 @@ struct leader *leader_new(struct gw_app *app, const char *holder)
     if (l == NULL)
         return NULL;
     l->app = app;
+    l->floor = -1;
     if (gw_strlcpy(l->holder, holder, sizeof(l->holder)) != 0 ||
         rds_key(app, l->lease_key, sizeof(l->lease_key), "leader:lease") != 0 ||
         rds_key(app, l->token_key, sizeof(l->token_key), "leader:token") != 0) {
@@ -137,10 +144,10 @@ static long long fence_floor(struct gw_app *app)
 {
     PGconn *c = pg_conn(app);
     PGresult *r;
-    long long v = 0;
+    long long v = -1;                /* unknown: read again next time */
 
     if (c == NULL)
-        return 0;
+        return -1;
     r = PQexec(c, "SELECT token FROM leader_fence WHERE id = 1");
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
         v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -164,7 +171,11 @@ static void renew(struct leader *l, int64_t now)
     redisReply *r;
 
     snprintf(ttl, sizeof(ttl), "%d", cfg->leader_lease_ttl_ms);
-    snprintf(floor, sizeof(floor), "%lld", l->token > 0 ? 0LL : fence_floor(l->app));
+    /* The fence is read only at start and after being fenced out: a monitor
+     * that is not leading asks Redis often, PostgreSQL not at all. */
+    if (l->token == 0 && l->floor < 0)
+        l->floor = fence_floor(l->app);
+    snprintf(floor, sizeof(floor), "%lld", l->token > 0 ? 0LL : (l->floor > 0 ? l->floor : 0LL));
     r = rds_eval(l->app, &acquire_script, 2, 5, argv, NULL);
     if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
         if (r != NULL && r->type == REDIS_REPLY_ERROR)
@@ -192,19 +203,21 @@ static void renew(struct leader *l, int64_t now)
     freeReplyObject(r);
 }
 
-/* Claim the job's run of the current period: 1 claimed (*run_id set), 0 it
- * already ran in this period, -2 fenced out (a newer leader wrote), -1 error. */
+/* Claim the job's run of the current period (*period): 1 claimed (*run_id
+ * set), 0 it already ran in this period, -2 fenced out (a newer leader
+ * wrote), -1 error. */
 static int claim(struct leader *l, const struct leader_job *j, int period_ms, long long *run_id,
                  long long *period, char *err, size_t n)
 {
     /* A second statement after the fence row's lock: its snapshot sees the
      * run a concurrent claimer committed while we waited for the lock. */
     static const char insert_sql[] =
-        "INSERT INTO leader_job_runs (job, period, token, holder)"
-        " SELECT $1, p.period, $3::bigint, $4"
-        " FROM (SELECT floor(extract(epoch FROM clock_timestamp()) * 1000 / $2::bigint)::bigint AS period) p"
-        " WHERE NOT EXISTS (SELECT 1 FROM leader_job_runs r WHERE r.job = $1 AND r.period = p.period)"
-        " RETURNING id, period";
+        "WITH p AS (SELECT floor(extract(epoch FROM clock_timestamp()) * 1000 / $2::bigint)::bigint AS period),"
+        " ins AS (INSERT INTO leader_job_runs (job, period, token, holder)"
+        "   SELECT $1, p.period, $3::bigint, $4 FROM p"
+        "   WHERE NOT EXISTS (SELECT 1 FROM leader_job_runs r WHERE r.job = $1 AND r.period = p.period)"
+        "   RETURNING id)"
+        " SELECT (SELECT id FROM ins), p.period FROM p";
     PGconn *c = pg_conn(l->app);
     char per[24], tok[24], ignored[256];
     const char *p[4] = { j->name, per, tok, l->holder };
@@ -225,19 +238,19 @@ static int claim(struct leader *l, const struct leader_job *j, int period_ms, lo
         return f == 0 ? -2 : -1;
     }
     r = PQexecParams(c, insert_sql, 4, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         gw_snprintf(err, n, "claim: %s", PQresultErrorMessage(r));
         PQclear(r);
         pg_exec(c, "ROLLBACK", ignored, sizeof(ignored));
         return -1;
     }
-    if (PQntuples(r) == 0) {
+    *period = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+    if (PQgetisnull(r, 0, 0)) {
         PQclear(r);
         pg_exec(c, "ROLLBACK", ignored, sizeof(ignored));
         return 0;
     }
     *run_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    *period = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
     PQclear(r);
     return pg_exec(c, "COMMIT", err, n) == 0 ? 1 : -1;
 }
@@ -273,10 +286,15 @@ static void run_due(struct leader *l, volatile sig_atomic_t *stop)
         char err[512] = "";
         struct json_object *detail;
         struct leader_run run = { l, l->app, l->holder, l->token, stop };
-        int rc, retry = period / 4 < 1000 ? period / 4 : 1000;
+        int rc;
 
         if (wall < l->next_try[i])
             continue;
+        /* Nothing to do: no claim, no statement (the next look is soon). */
+        if (j->idle != NULL && j->idle(l->app)) {
+            l->next_try[i] = wall + (period < LEADER_IDLE_LOOK_MS ? period : LEADER_IDLE_LOOK_MS);
+            continue;
+        }
         /* A long job before this one may have used up the renewal's slack. */
         if (gw_monotonic_ms() >= l->renew_at)
             renew(l, gw_monotonic_ms());
@@ -285,7 +303,8 @@ static void run_due(struct leader *l, volatile sig_atomic_t *stop)
         rc = claim(l, j, period, &run_id, &per, err, sizeof(err));
         if (rc == -2) {
             step_down(l, "a newer leader has written (fenced out)");
-            l->renew_at = gw_monotonic_ms();  /* at once, above the fence, if the lease is ours */
+            l->floor = -1;                    /* read the fence again, */
+            l->renew_at = gw_monotonic_ms();  /* and at once take a token above it if the lease is ours */
             return;
         }
         if (rc == -1) {
@@ -294,14 +313,12 @@ static void run_due(struct leader *l, volatile sig_atomic_t *stop)
             l->next_try[i] = wall + (period < 5000 ? period : 5000);
             continue;
         }
-        if (rc == 0) {                /* already ran in this period */
-            l->next_try[i] = wall + retry;
-            continue;
-        }
         /* The next period starts at (per + 1) * period in PostgreSQL's clock. */
         l->next_try[i] = (int64_t)(per + 1) * period;
         if (l->next_try[i] > wall + period)
             l->next_try[i] = wall + period;
+        if (rc == 0)                  /* already ran in this period */
+            continue;
         detail = json_object_new_object();
         rc = j->run(&run, detail, err, sizeof(err));
         if (rc != 0) {
@@ -503,7 +520,8 @@ static void reaped(struct json_object *detail, const char *key, int (*fn)(struct
     json_object_object_add(detail, key, v < 0 ? json_object_new_string("error") : json_object_new_int(v));
 }
 
-/* Expired task and resource leases, and job runs past their keeping. */
+/* Events the API could not put on the stream, expired task and resource
+ * leases, and job runs past their keeping. */
 static int job_cleanup(const struct leader_run *run, struct json_object *detail, char *err, size_t n)
 {
     PGconn *c;
@@ -511,6 +529,7 @@ static int job_cleanup(const struct leader_run *run, struct json_object *detail,
     char ignored[256];
     int f;
 
+    json_object_object_add(detail, "events_enqueued", json_object_new_int(events_enqueue_stragglers(run)));
     reaped(detail, "tasks_reaped", orch_tasks_reap_expired, run->app);
     reaped(detail, "allocations_reaped", pools_reap_expired, run->app);
     if ((c = pg_conn(run->app)) == NULL) {

@@ -6,6 +6,10 @@
 # notifications on a session's stream, no PostgreSQL on a warm list, and the
 # catalog refresh with a hanging upstream next to a fast one.
 . "$(dirname "$0")/lib.sh"
+# The fleet leader's periodic jobs run statements of their own: none while
+# this test counts them (an idle event stream costs none).
+export MCPGW_LEADER_HEALTH_PERIOD_MS=86400000 MCPGW_LEADER_CATALOG_PERIOD_MS=86400000
+export MCPGW_LEADER_CLEANUP_PERIOD_MS=86400000
 
 UPSTREAM_ALLOWED_NETWORKS=${UPSTREAM_ALLOWED_NETWORKS-127.0.0.0/8}
 export MCPGW_SESSION_STREAM_SECONDS=6 MCPGW_SESSION_KEEPALIVE_SECONDS=1

@@ -6,6 +6,10 @@
 # lighttpd and one responder. Targets: at most 5 Redis round trips, no SQL.
 # A ping on the same session is measured alike, as the floor of any request.
 . "$(dirname "$0")/lib.sh"
+# The fleet leader's periodic jobs run statements of their own: none while
+# this test counts them (an idle event stream costs none).
+export MCPGW_LEADER_HEALTH_PERIOD_MS=86400000 MCPGW_LEADER_CATALOG_PERIOD_MS=86400000
+export MCPGW_LEADER_CLEANUP_PERIOD_MS=86400000
 
 REDIS_MAX=${REDIS_MAX:-5}
 UPSTREAM_ALLOWED_NETWORKS=127.0.0.0/8

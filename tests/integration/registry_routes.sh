@@ -5,6 +5,10 @@
 # roles (another tenant's servers are 404, shared ones read-only below
 # platform_admin); and one SQL statement per list request, counted.
 . "$(dirname "$0")/lib.sh"
+# The fleet leader's periodic jobs run statements of their own: none while
+# this test counts them (an idle event stream costs none).
+export MCPGW_LEADER_HEALTH_PERIOD_MS=86400000 MCPGW_LEADER_CATALOG_PERIOD_MS=86400000
+export MCPGW_LEADER_CLEANUP_PERIOD_MS=86400000
 
 UPSTREAM_ALLOWED_NETWORKS=${UPSTREAM_ALLOWED_NETWORKS-127.0.0.0/8}
 WORKERS=1
