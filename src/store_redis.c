@@ -346,6 +346,16 @@ int rds_ping_within(struct gw_app *app, int timeout_ms, char *err, size_t errlen
     ok = rep != NULL && rep->type == REDIS_REPLY_STATUS;
     if (rep != NULL)
         freeReplyObject(rep);
+    if (!ok && rep == NULL && (app->redis->err == REDIS_ERR_EOF ||
+                               (app->redis->err == REDIS_ERR_IO && errno != EAGAIN && errno != EWOULDBLOCK))) {
+        /* The server closed this connection (it was restarted since): that
+         * says nothing of Redis now, so one fresh connection answers for it. */
+        rds_close(app);
+        if (rds_open(app, timeout_ms) != NULL)
+            return 0;
+        snprintf(err, errlen, "Redis is not reachable");
+        return -1;
+    }
     if (!ok) {
         snprintf(err, errlen, "Redis did not answer PING within %d ms", timeout_ms);
         /* A reply may still be on its way: this connection is out of step. */
