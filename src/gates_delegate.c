@@ -89,9 +89,10 @@ int gates_verdict_parse(struct json_object *answer, enum gate_check_status *stat
         d = *status == GATE_CHECK_PASSED ? "passed (agent)" : "failed (agent)";
     if (n == 0)
         return 0;
-    /* An agent's words go into logs and reports: printable, bounded. */
+    /* An agent's words go into logs, reports and a jsonb column: printable
+     * ASCII, bounded (a cut multi-byte character would not be UTF-8). */
     for (i = 0; d[i] != '\0' && i + 1 < n; i++)
-        detail[i] = (unsigned char)d[i] < 0x20 || d[i] == 0x7f ? ' ' : d[i];
+        detail[i] = (unsigned char)d[i] < 0x20 ? ' ' : (unsigned char)d[i] >= 0x7f ? '?' : d[i];
     detail[i] = '\0';
     return 0;
 }

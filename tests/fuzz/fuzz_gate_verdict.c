@@ -21,8 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (memchr(detail, '\0', sizeof(detail)) == NULL)
         abort();   /* bounded and terminated */
     for (size_t i = 0; detail[i] != '\0'; i++)
-        if ((unsigned char)detail[i] < 0x20)
-            abort();   /* no control characters reach logs or reports */
+        if ((unsigned char)detail[i] < 0x20 || (unsigned char)detail[i] >= 0x7f)
+            abort();   /* printable ASCII only reaches logs, reports and jsonb */
     json_object_put(o);
     return 0;
 }

@@ -183,4 +183,6 @@ Test(gates, agent_detail_is_bounded_and_printable)
 
     cr_assert_eq(verdict("{\"passed\":false,\"detail\":\"a\\nb\\u001bc-long-tail\"}", &st, d, sizeof(d)), 0);
     cr_expect_str_eq(d, "a b c-l");
+    cr_assert_eq(verdict("{\"passed\":true,\"detail\":\"\\u00e9t\\u00e9\"}", &st, d, sizeof(d)), 0);
+    cr_expect_str_eq(d, "??t??", "no byte of a multi-byte character survives, so no cut one either");
 }
