@@ -285,29 +285,42 @@ static struct json_object *row_json(PGresult *r, int i)
     " to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')," \
     " triggered_by, tenant_id, results::text"
 
+/* The stored runs a query selects (RUN_COLS), as JSON objects: 0 with the
+ * result (caller clears it), or -1 with err. */
+static int query_runs(struct gw_app *app, const char *sql, int np, const char *const *p, PGresult **out,
+                      char *err, size_t n)
+{
+    PGconn *pg = pg_conn(app);
+
+    *out = NULL;
+    if (pg == NULL) {
+        gw_strlcpy(err, "PostgreSQL unavailable", n);
+        return -1;
+    }
+    *out = PQexecParams(pg, sql, np, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(*out) != PGRES_TUPLES_OK) {
+        gw_snprintf(err, n, "%s", PQresultErrorMessage(*out));
+        PQclear(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 int gates_runs_list(struct gw_app *app, const char *gate, const char *tenant, int limit,
                     struct json_object **runs, char *err, size_t n)
 {
-    PGconn *pg = pg_conn(app);
     char lim[16];
     const char *p[3] = { gate, tenant, lim };
     PGresult *r;
 
     *runs = NULL;
-    if (pg == NULL) {
-        gw_strlcpy(err, "PostgreSQL unavailable", n);
-        return -1;
-    }
     snprintf(lim, sizeof(lim), "%d", limit < 1 ? 20 : limit > RUNS_LIMIT_MAX ? RUNS_LIMIT_MAX : limit);
-    r = PQexecParams(pg,
-                     "SELECT " RUN_COLS " FROM gate_runs WHERE gate = $1"
-                     " AND ($2::text IS NULL OR tenant_id = $2) ORDER BY started_at DESC, id LIMIT $3::int",
-                     3, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        gw_snprintf(err, n, "%s", PQresultErrorMessage(r));
-        PQclear(r);
+    if (query_runs(app,
+                   "SELECT " RUN_COLS " FROM gate_runs WHERE gate = $1"
+                   " AND ($2::text IS NULL OR tenant_id = $2) ORDER BY started_at DESC, id LIMIT $3::int",
+                   3, p, &r, err, n) != 0)
         return -1;
-    }
     *runs = json_object_new_array();
     for (int i = 0; i < PQntuples(r); i++)
         json_object_array_add(*runs, row_json(r, i));
@@ -318,28 +331,18 @@ int gates_runs_list(struct gw_app *app, const char *gate, const char *tenant, in
 int gates_run_get(struct gw_app *app, const char *id, const char *tenant, struct json_object **run,
                   char *err, size_t n)
 {
-    PGconn *pg = pg_conn(app);
     const char *p[2] = { id, tenant };
     PGresult *r;
     int rc;
 
     *run = NULL;
-    if (pg == NULL) {
-        gw_strlcpy(err, "PostgreSQL unavailable", n);
-        return -1;
-    }
     /* Not a UUID: no such run (not a database error). */
     if (!uuid_text(id))
         return 1;
-    r = PQexecParams(pg,
-                     "SELECT " RUN_COLS " FROM gate_runs WHERE id = $1::uuid"
-                     " AND ($2::text IS NULL OR tenant_id = $2)",
-                     2, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        gw_snprintf(err, n, "%s", PQresultErrorMessage(r));
-        PQclear(r);
+    if (query_runs(app,
+                   "SELECT " RUN_COLS " FROM gate_runs WHERE id = $1::uuid AND ($2::text IS NULL OR tenant_id = $2)",
+                   2, p, &r, err, n) != 0)
         return -1;
-    }
     rc = PQntuples(r) == 1 ? 0 : 1;
     if (rc == 0)
         *run = row_json(r, 0);

@@ -21,6 +21,15 @@ static void unavailable(struct gw_call *c, const char *err)
     http_send_problem(c->res, c->req, 503, "gate runs are unavailable: PostgreSQL cannot be reached");
 }
 
+/* 1 when {name} is a gate; else 0 with the 404 answered. */
+static int known_gate(struct gw_call *c)
+{
+    if (gates_find(c->params[0]) != NULL)
+        return 1;
+    http_send_problem(c->res, c->req, 404, "no such gate (pre_deployment, post_deployment, security_validation)");
+    return 0;
+}
+
 void route_gates_list(struct gw_call *c)
 {
     size_t n;
@@ -53,11 +62,8 @@ void route_gates_run(struct gw_call *c)
     struct json_object *run = NULL;
     char err[256];
 
-    if (gates_find(c->params[0]) == NULL) {
-        http_send_problem(c->res, c->req, 404,
-                          "no such gate (pre_deployment, post_deployment, security_validation)");
+    if (!known_gate(c))
         return;
-    }
     if (gates_run(c->app, c->who, c->params[0], &run, err, sizeof(err)) != 0) {
         http_send_problem(c->res, c->req, 404, err);
         return;
@@ -73,11 +79,8 @@ void route_gates_runs(struct gw_call *c)
     int limit = 20;
     struct json_object *runs, *o;
 
-    if (gates_find(c->params[0]) == NULL) {
-        http_send_problem(c->res, c->req, 404,
-                          "no such gate (pre_deployment, post_deployment, security_validation)");
+    if (!known_gate(c))
         return;
-    }
     while (http_query_next(c->req, &cur, name, sizeof(name), value, sizeof(value)) == 1) {
         char *end;
 
