@@ -3,7 +3,7 @@
 # each gate passes on a correct deployment through `mcp-gateway gate`, the API
 # and the MCP tool; runs are stored, audited and tenant-scoped; each gate fails
 # on a deliberately broken deployment; with Redis stopped, pre_deployment stops
-# at the Redis check.
+# at the Redis check, and the stack passes post_deployment once Redis is back.
 . "$(dirname "$0")/lib.sh"
 
 it_start_stores
@@ -157,4 +157,9 @@ check "the failed run is stored with its results" \
 "$GATEWAY" gate pre_deployment --config "$CONF" >"$IT_DIR/gate-human.out" 2>&1
 check "the human report names the stopping check and why" \
 	eval 'grep -q "stopped at the critical check redis_connectivity_test" "$IT_DIR/gate-human.out" && grep -q "Redis does not answer" "$IT_DIR/gate-human.out"'
+# Responders still hold the connections the stopped Redis closed: each
+# replaces its own before use, so no request fails after the restart.
 redis_start "$IT_DIR/redis" "$REDIS_PORT" >/dev/null 2>&1
+gate post_deployment
+gcheck "Redis restarted: post_deployment passes at once (MCP sessions on responders that held closed connections)" \
+	post_deployment eval '[ "$GATE_RC" = 0 ]'
