@@ -64,6 +64,11 @@ check "API run without a probe key the responders can read: failed, the JWT chec
 # gates.probe_key: a key of the trusted issuer that the responders' group reads.
 cp "$DEV_KEY" "$IT_DIR/probe.pem" && secure_file "$IT_DIR/probe.pem" "$GW_SERVICE_USER"
 printf '\n[gates]\nprobe_key = %s\n' "$IT_DIR/probe.pem" >>"$CONF"
+chmod 644 "$IT_DIR/probe.pem"
+rc=0; "$GATEWAY" validate --config "$CONF" >"$IT_DIR/validate.out" 2>&1 || rc=$?
+check "validate refuses a probe key open to every local user (it signs trusted tokens)" \
+	eval '[ "$rc" = 1 ] && grep -q "gates.probe_key: .*probe.pem is open to every local user" "$IT_DIR/validate.out"'
+chmod 640 "$IT_DIR/probe.pem"
 reload
 http POST "$API/api/v1/gates/security_validation/run" -d '' -H "$(bearer "$OP_A")"
 RUN_A=$(jbody .id)
