@@ -30,11 +30,21 @@ static int known_gate(struct gw_call *c)
     return 0;
 }
 
+/* 200 {"key": value}; value is consumed. */
+static void send_wrapped(struct gw_call *c, const char *key, struct json_object *value)
+{
+    struct json_object *o = json_object_new_object();
+
+    json_object_object_add(o, key, value);
+    http_send_json(c->res, 200, o);
+    json_object_put(o);
+}
+
 void route_gates_list(struct gw_call *c)
 {
     size_t n;
     const struct gate_def *t = gates_table(&n);
-    struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
+    struct json_object *arr = json_object_new_array();
 
     for (size_t i = 0; i < n; i++) {
         struct json_object *g = json_object_new_object(), *checks = json_object_new_array();
@@ -52,9 +62,7 @@ void route_gates_list(struct gw_call *c)
         json_object_object_add(g, "checks", checks);
         json_object_array_add(arr, g);
     }
-    json_object_object_add(o, "gates", arr);
-    http_send_json(c->res, 200, o);
-    json_object_put(o);
+    send_wrapped(c, "gates", arr);
 }
 
 void route_gates_run(struct gw_call *c)
@@ -77,7 +85,7 @@ void route_gates_runs(struct gw_call *c)
     const char *cur = NULL;
     char name[32], value[32], err[512];
     int limit = 20;
-    struct json_object *runs, *o;
+    struct json_object *runs;
 
     if (!known_gate(c))
         return;
@@ -96,10 +104,7 @@ void route_gates_runs(struct gw_call *c)
         unavailable(c, err);
         return;
     }
-    o = json_object_new_object();
-    json_object_object_add(o, "runs", runs);
-    http_send_json(c->res, 200, o);
-    json_object_put(o);
+    send_wrapped(c, "runs", runs);
 }
 
 void route_gates_run_get(struct gw_call *c)

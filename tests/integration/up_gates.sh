@@ -5,13 +5,7 @@
 # --skip-gates skips them and says so. Free ports, a private var directory.
 . "$(dirname "$0")/lib.sh"
 
-it_need_gateway
-VAR=$IT_DIR/var
-MCPGW_SERVER_API_PORT=$(free_port)
-MCPGW_SERVER_MCP_PORT=$(free_port)
-export MCPGW_SERVER_API_PORT MCPGW_SERVER_MCP_PORT
-it_cleanup_add bash "$top_srcdir/scripts/down" --var "$VAR"
-UP=(bash "$top_srcdir/scripts/up" --var "$VAR" --bin "$GATEWAY" --no-install --no-build --workers 2)
+it_up_private
 pids() { cat "$VAR"/run/gateway.pid "$VAR"/redis/redis.pid "$VAR"/lighttpd/lighttpd.pid 2>/dev/null | grep -Eo '^[0-9]+' | tr '\n' ' '; }
 # none_alive PIDS: no process of the list runs.
 none_alive() { local p; for p in $1; do pid_alive "$p" && return 1; done; return 0; }
