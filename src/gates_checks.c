@@ -149,10 +149,12 @@ static int probe_http(struct gate_ctx *g, const char *method, const char *url, c
     if (cfg->ca_file[0] != '\0')
         curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
     rc = curl_easy_perform(h);
-    if (rc == CURLE_OK)
+    if (rc == CURLE_OK) {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    else
+    } else {
         gw_snprintf(err, n, "%s %s: %s", method, url, curl_easy_strerror(rc));
+        probe_resp_free(r); /* no answer: nothing of a partial one is kept */
+    }
     curl_slist_free_all(hl);
     curl_easy_cleanup(h);
     return rc == CURLE_OK ? 0 : -1;
@@ -449,7 +451,7 @@ static int expect_status(struct gate_ctx *g, const char *method, enum gw_plane p
 
 static int check_api_plane(struct gate_ctx *g, char *detail, size_t n)
 {
-    struct probe_resp r;
+    struct probe_resp r = { 0 };
     int rc = expect_status(g, "GET", PLANE_API, "/health", NULL, NULL, 200, &r, detail, n);
 
     probe_resp_free(&r);
@@ -467,7 +469,7 @@ static int check_mcp_plane(struct gate_ctx *g, char *detail, size_t n)
     static const char *const hdrs[] = { "Content-Type: application/json",
                                         "Accept: application/json, text/event-stream", NULL };
     char url[CFG_STR_MAX + 64], err[512];
-    struct probe_resp r;
+    struct probe_resp r = { 0 };
     int rc = expect_status(g, "GET", PLANE_MCP, GW_WELL_KNOWN_PRM "/mcp", NULL, NULL, 200, &r, detail, n);
 
     if (rc == 0) {
@@ -511,7 +513,7 @@ static int mcp_open(struct gate_ctx *g, const char *token, char *sid, size_t sn,
         MCP_PROBE_VERSION "\",\"capabilities\":{},\"clientInfo\":{\"name\":\"mcp-gateway-gate\","
         "\"version\":\"1\"}}}";
     char url[CFG_STR_MAX + 64], err[512];
-    struct probe_resp r;
+    struct probe_resp r = { 0 };
     int rc = 1;
 
     if (plane_url(g, PLANE_MCP, "/mcp", url, sizeof(url)) != 0) {
@@ -536,7 +538,7 @@ static long mcp_close(struct gate_ctx *g, const char *token, const char *sid)
 {
     char url[CFG_STR_MAX + 64], err[512], h1[300];
     const char *hdrs[] = { h1, "MCP-Protocol-Version: " MCP_PROBE_VERSION, NULL };
-    struct probe_resp r;
+    struct probe_resp r = { 0 };
     long status = 0;
 
     gw_snprintf(h1, sizeof(h1), "Mcp-Session-Id: %s", sid);
@@ -566,7 +568,7 @@ static int check_dual_plane(struct gate_ctx *g, char *detail, size_t n)
 {
     const struct gw_config *cfg = &g->app->cfg;
     char *tok = probe_token(g, "operator", 0, detail, n), sid[256];
-    struct probe_resp r;
+    struct probe_resp r = { 0 };
     struct json_object *o;
     long st, closed;
     int rc;
@@ -613,7 +615,7 @@ static int check_oauth_flow(struct gate_ctx *g, char *detail, size_t n)
     const struct gw_config *cfg = &g->app->cfg;
     char url[CFG_STR_MAX + 64], meta_url[1024], err[512], *tok;
     const char *p, *q;
-    struct probe_resp r;
+    struct probe_resp r = { 0 };
     struct json_object *o;
     int rc = 1;
 
@@ -717,7 +719,7 @@ static int check_middleware(struct gate_ctx *g, char *detail, size_t n)
     char rid[96], h_rid[128], url[CFG_STR_MAX + 64], err[512], *tok, *big;
     const char *hdrs[] = { h_rid, NULL };
     const char *origin_hdrs[] = { mcp_hdrs[0], mcp_hdrs[1], "Origin: https://gate-probe.invalid", NULL };
-    struct probe_resp r;
+    struct probe_resp r = { 0 };
     int rc;
 
     gw_snprintf(rid, sizeof(rid), "gate-%s-mw", g->run_id);
@@ -762,7 +764,7 @@ static int check_audit_logging(struct gate_ctx *g, char *detail, size_t n)
 {
     char rid[96], h_rid[128];
     const char *hdrs[] = { h_rid, NULL }, *p[1] = { rid };
-    struct probe_resp r;
+    struct probe_resp r = { 0 };
     PGconn *pg;
     PGresult *res;
     int rc;
@@ -821,7 +823,7 @@ static int check_jwt(struct gate_ctx *g, char *detail, size_t n)
     t[5].token = mint(g, "gate-probe-user", cfg->gates_probe_tenant, "user", WRONG_AUDIENCE, now,
                       PROBE_TOKEN_TTL, detail, n);
     for (size_t i = 0; i < GW_ARRAY_LEN(t); i++) {
-        struct probe_resp r;
+        struct probe_resp r = { 0 };
         char url[CFG_STR_MAX + 64], err[512];
 
         if (t[i].token == NULL) {
@@ -867,7 +869,7 @@ static int check_rbac(struct gate_ctx *g, char *detail, size_t n)
 
     for (size_t i = 0; i < GW_ARRAY_LEN(probes) && rc == 0; i++) {
         char *tok = probe_token(g, probes[i].role, 0, detail, n);
-        struct probe_resp r;
+        struct probe_resp r = { 0 };
 
         if (tok == NULL)
             return -1;
@@ -891,7 +893,7 @@ static int check_tenant_isolation(struct gate_ctx *g, char *detail, size_t n)
     static const char *const roles[] = { "operator", "admin" };
     const struct gw_config *cfg = &g->app->cfg;
     char *owner = probe_token(g, "operator", 0, detail, n), sid[256];
-    struct probe_resp r;
+    struct probe_resp r = { 0 };
     long own_st;
     int rc;
 
@@ -969,7 +971,7 @@ static int check_app_registration(struct gate_ctx *g, char *detail, size_t n)
     const struct gw_config *cfg = &g->app->cfg;
     const char *cur = NULL;
     char aud[512];
-    struct probe_resp r;
+    struct probe_resp r = { 0 };
     int rc;
 
     if (cfg->auth_issuer[0] == '\0' || cfg->auth_audiences[0] == '\0') {
