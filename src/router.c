@@ -55,6 +55,13 @@ static const struct route routes[] = {
     { PLANE_API, "GET", "/api/v1/sessions/{id}", route_sessions_get, ROLE_OPERATOR, "one MCP session" },
     { PLANE_API, "DELETE", "/api/v1/sessions/{id}", route_sessions_delete, ROLE_ADMIN,
       "revoke an MCP session: its next request is 404; audited as session.revoke" },
+    /* quality gates: operators run them; runs are tenant-scoped below platform_admin */
+    { PLANE_API, "GET", "/api/v1/gates", route_gates_list, ROLE_OPERATOR, "the quality gates and their checks" },
+    { PLANE_API, "GET", "/api/v1/gates/runs/{id}", route_gates_run_get, ROLE_OPERATOR, "one stored gate run" },
+    { PLANE_API, "POST", "/api/v1/gates/{name}/run", route_gates_run, ROLE_OPERATOR,
+      "run a gate now: its checks in order, fail fast on a critical one; stored and audited as gate.run" },
+    { PLANE_API, "GET", "/api/v1/gates/{name}/runs", route_gates_runs, ROLE_OPERATOR,
+      "past runs of a gate, newest first: limit" },
     /* events: delivered by the fleet leader to every agent the event routing table names */
     { PLANE_API, "POST", "/api/v1/events", route_events_create, ROLE_ADMIN,
       "raise an event {type, data}: delivered at least once to each routed agent; audited as event.create" },
