@@ -97,19 +97,29 @@ check "no job run was claimed with the fenced-out token" \
 	eval '[ "$(it_psql "SELECT count(*) FROM leader_job_runs WHERE token < $FENCE AND started_at > '"'$FENCED_AT'"'")" = 0 ]'
 FIRST=$(holder_pid)
 
+# taken_over LABEL SERVE TOKEN: right after the leader stopped or died, the
+# monitor of SERVE takes the lease within its TTL, with a token above TOKEN.
+# The lease lapses LEFT ms after that moment; a monitor asks for it every
+# 200 ms between the reads of its audit drain (up to 200 ms each), and this
+# test looks every 100 ms (each look a redis-cli and a pgrep): 1 s of slack.
+taken_over() {
+	local t0 t1 left serve=$2 before=$3
+	t0=$(now_ms)
+	left=$(rcli PTTL "$LEASE")
+	check "$1, the other serve's monitor takes the lease" \
+		wait_until 10 eval '[ "$(holder_pid)" = "$(monitor_of "$serve")" ]'
+	t1=$(now_ms)
+	check "... within the lease TTL (${TTL} ms): the lease had $left ms left, taken over after $((t1 - t0)) ms" \
+		eval '[ "$left" -le "$TTL" ] && [ $((t1 - t0)) -le $((left + 1000)) ]'
+	check "... with a higher fencing token" eval '[ "$(holder_token)" -gt "$before" ]'
+}
+
 # --- a leader that hangs loses the lease, and steps down when it wakes -------------------
 if [ "$FIRST" = "$(monitor_of "$SERVE_A")" ]; then OTHER=$SERVE_B; else OTHER=$SERVE_A; fi
 TOKEN1=$(holder_token)
 LOST_BEFORE=$(lost_lines "$FIRST")
 kill -STOP "$FIRST"
-T0=$(now_ms)
-LEFT=$(rcli PTTL "$LEASE")
-check "while the leader hangs, the other serve's monitor takes the lease" \
-	wait_until 10 eval '[ "$(holder_pid)" = "$(monitor_of "$OTHER")" ]'
-T1=$(now_ms)
-check "... within the lease TTL (${TTL} ms): the lease had $LEFT ms left, taken over after $((T1 - T0)) ms" \
-	eval '[ "$LEFT" -le "$TTL" ] && [ $((T1 - T0)) -le $((LEFT + 1000)) ]'
-check "... with a higher fencing token" eval '[ "$(holder_token)" -gt "$TOKEN1" ]'
+taken_over "while the leader hangs" "$OTHER" "$TOKEN1"
 sleep 1
 kill -CONT "$FIRST"
 check "the woken leader sees it lost the lease and steps down" \
@@ -127,17 +137,7 @@ check "the leader's host process is one of the two serves" \
 	eval '[ "$LEADER_SERVE" = "$SERVE_A" ] || [ "$LEADER_SERVE" = "$SERVE_B" ]'
 # serve runs in a session of its own (setsid): its process group is the host.
 kill -KILL -- "-$LEADER_SERVE"
-T0=$(now_ms)
-LEFT=$(rcli PTTL "$LEASE")
-check "after SIGKILL of the leader's serve, the other serve's monitor takes the lease" \
-	wait_until 10 eval '[ "$(holder_pid)" = "$(monitor_of "$SURVIVOR")" ]'
-T1=$(now_ms)
-# The lease lapses LEFT ms after the kill; a monitor asks for it every 200 ms
-# between the reads of its audit drain (up to 200 ms each), and this test
-# looks every 100 ms (each look a redis-cli and a pgrep): 1 s of slack.
-check "... within the lease TTL (${TTL} ms): the lease had $LEFT ms left, taken over after $((T1 - T0)) ms" \
-	eval '[ "$LEFT" -le "$TTL" ] && [ $((T1 - T0)) -le $((LEFT + 1000)) ]'
-check "... with a higher fencing token" eval '[ "$(holder_token)" -gt "$TOKEN2" ]'
+taken_over "after SIGKILL of the leader's serve" "$SURVIVOR" "$TOKEN2"
 TOKEN3=$(holder_token)
 check "the new leader runs every job" \
 	wait_until 10 eval '[ "$(it_psql "SELECT count(DISTINCT job) FROM leader_job_runs WHERE token = $TOKEN3")" = 4 ]'
