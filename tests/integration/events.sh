@@ -16,6 +16,7 @@ export MCPGW_LEADER_HEALTH_PERIOD_MS=600000
 export MCPGW_LEADER_CATALOG_PERIOD_MS=600000
 export MCPGW_EVENTS_RETRY_MS=400
 export MCPGW_EVENTS_MAX_ATTEMPTS=3
+export MCPGW_LEADER_CLEANUP_PERIOD_MS=500
 it_start_stores
 it_setup_gateway
 it_start_serve 2
@@ -106,6 +107,14 @@ check "the next leader holds a higher fencing token than the dead one" \
 check "the taken-over entry is acknowledged once its last agent's deliveries end" \
 	wait_until 20 eval 'status_is "$EV4" failed && [ "$(rcli XPENDING "$STREAM" delivery | head -n1)" = 0 ]'
 
+# --- an event recorded but never put on the stream -------------------------------------
+# As when a responder dies between the COMMIT and the XADD: the leader's
+# cleanup job puts it on the stream once it is 2 s old.
+EV5=$(it_psql "INSERT INTO events (id, type, data, tenant_id, created_by, created_at) VALUES (gen_random_uuid(), 'authentication_failure', '{}', 'ta', 'it', now() - interval '3 seconds') RETURNING id" | head -n1)
+it_psql "INSERT INTO event_deliveries (event_id, agent) VALUES ('$EV5', 'mcp-security-auditor')" >/dev/null
+check "an event the API did not put on the stream is enqueued by the leader and delivered" \
+	wait_until 20 eval 'status_is "$EV5" delivered && [ "$(it_json enqueued)" = true ] && [ "$(calls_for sec "$EV5")" = 1 ]'
+
 # --- refusals ------------------------------------------------------------------------
 raise "$ADMIN_A" '{"type":"no_such_event","data":{}}'
 check "an event type with no route: 422 problem+json naming it" \
@@ -128,7 +137,7 @@ get_event "$EV1" "$PLATFORM"
 check "a platform_admin reads any tenant's event" eval '[ "$HTTP_CODE" = 200 ] && [ "$(it_json id)" = "$EV1" ]'
 get_event not-a-uuid
 check "a malformed id is 404" eval '[ "$HTTP_CODE" = 404 ]'
-check "a refused event writes nothing (4 events recorded in all)" eval '[ "$(it_psql "SELECT count(*) FROM events")" = 4 ]'
+check "a refused event writes nothing (5 events recorded in all)" eval '[ "$(it_psql "SELECT count(*) FROM events")" = 5 ]'
 
 # --- the command line ---------------------------------------------------------------
 cli() { MCPGW_API_URL=$API MCPGW_TOKEN=$1 MCPGW_CA_FILE=$CA "$GATEWAY" events "${@:2}"; }
