@@ -285,7 +285,7 @@ static void run_due(struct leader *l, volatile sig_atomic_t *stop)
         long long run_id = 0, per = 0;
         char err[512] = "";
         struct json_object *detail;
-        struct leader_run run = { l, l->app, l->holder, l->token, stop };
+        struct leader_run run = { l, l->app, l->holder, 0, stop };
         int rc;
 
         if (wall < l->next_try[i])
@@ -319,6 +319,7 @@ static void run_due(struct leader *l, volatile sig_atomic_t *stop)
             l->next_try[i] = wall + period;
         if (rc == 0)                  /* already ran in this period */
             continue;
+        run.token = l->token;         /* the token the run was claimed under */
         detail = json_object_new_object();
         rc = j->run(&run, detail, err, sizeof(err));
         if (rc != 0) {
