@@ -150,3 +150,4 @@ check "mcp-gateway events show: exit 1 with a failed delivery, its reason printe
 check "mcp-gateway events raise: a refusal is exit 1 with the problem on stderr" \
 	eval '! cli "$ADMIN_A" raise no_such_event 2>"$IT_DIR/cli3.err" && grep -q "422" "$IT_DIR/cli3.err"'
 check "mcp-gateway events: bad usage is exit 2" eval 'cli "$ADMIN_A" raise; [ $? = 2 ]'
+it_check_sanitizer_logs

@@ -157,3 +157,6 @@ check "the upstream saw no more initializes than registration + claimed probe an
 	eval '[ "$INITS" -le $((1 + RUNS)) ] && [ "$INITS" -ge 3 ]'
 check "every finished run is recorded with its outcome" \
 	eval '[ "$(it_psql "SELECT count(*) FROM leader_job_runs WHERE status = '"'ok'"' AND finished_at IS NOT NULL")" -ge 8 ]'
+it_check_sanitizer_logs
+check "no sanitizer reports in the second serve's log" \
+	eval '! grep -Eq "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$IT_DIR/gateway-b.log"'
