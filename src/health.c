@@ -16,6 +16,7 @@
 #include "app.h"
 #include "auth_jwks.h"
 #include "config.h"
+#include "js.h"
 #include "store_pg.h"
 #include "store_redis.h"
 #include "util.h"
@@ -291,6 +292,74 @@ struct json_object *health_components(const struct gw_config *cfg, int *unhealth
     json_object_object_add(report, "timestamp", json_object_new_string(ts));
     *unhealthy = any_failed_critical;
     return report;
+}
+
+/* The registry's view of each upstream (servers.status, kept by the health
+ * probes), not a probe of its own: a report never waits on upstreams. */
+void health_add_upstreams(struct json_object *report, struct gw_app *app, const char *tenant)
+{
+    static const char sql[] =
+        "SELECT name, status, maintenance, last_health_status,"
+        " to_char(last_health_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), last_latency_ms"
+        " FROM servers WHERE $1::text IS NULL OR tenant_id IS NULL OR tenant_id = $1 ORDER BY name, id";
+    const char *params[1] = { tenant };
+    struct json_object *c = json_object_new_object(), *list = json_object_new_array(), *v;
+    PGconn *pg = pg_conn(app);
+    PGresult *r = NULL;
+    int64_t t0 = gw_monotonic_ms();
+    int bad = 0, total = 0;
+    const char *status = "healthy";
+
+    if (pg != NULL)
+        r = PQexecParams(pg, sql, 1, NULL, params, NULL, NULL, 0);
+    if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        char err[512];
+
+        gw_snprintf(err, sizeof(err), "the registry cannot be read: %s",
+                    pg == NULL ? "PostgreSQL cannot be reached" : PQerrorMessage(pg));
+        json_object_object_add(c, "error", json_object_new_string(err));
+        status = "degraded";
+    } else {
+        total = PQntuples(r);
+        for (int i = 0; i < total; i++) {
+            struct json_object *s = json_object_new_object();
+            bool maint = strcmp(PQgetvalue(r, i, 2), "t") == 0;
+
+            json_object_object_add(s, "name", json_object_new_string(PQgetvalue(r, i, 0)));
+            json_object_object_add(s, "status", json_object_new_string(PQgetvalue(r, i, 1)));
+            json_object_object_add(s, "maintenance", json_object_new_boolean(maint));
+            json_object_object_add(s, "last_health_status",
+                                   PQgetisnull(r, i, 3) ? NULL : json_object_new_string(PQgetvalue(r, i, 3)));
+            json_object_object_add(s, "checked_at",
+                                   PQgetisnull(r, i, 4) ? NULL : json_object_new_string(PQgetvalue(r, i, 4)));
+            json_object_object_add(s, "latency_ms",
+                                   PQgetisnull(r, i, 5) ? NULL
+                                                        : json_object_new_int64(strtoll(PQgetvalue(r, i, 5), NULL, 10)));
+            json_object_array_add(list, s);
+            /* A server in maintenance is out of service on purpose. */
+            if (!maint && strcmp(PQgetvalue(r, i, 1), "active") != 0)
+                bad++;
+        }
+        if (bad > 0)
+            status = "degraded";
+    }
+    PQclear(r);
+    json_object_object_add(c, "status", json_object_new_string(status));
+    json_object_object_add(c, "critical", json_object_new_boolean(0));
+    json_object_object_add(c, "latency_ms", json_object_new_int64(gw_monotonic_ms() - t0));
+    json_object_object_add(c, "total", json_object_new_int(total));
+    json_object_object_add(c, "not_active", json_object_new_int(bad));
+    json_object_object_add(c, "servers", list);
+    if (json_object_object_get_ex(report, "components", &v))
+        json_object_object_add(v, "upstreams", c);
+    else
+        json_object_put(c);
+    if (strcmp(status, "healthy") != 0) {
+        if (json_object_object_get_ex(report, "degraded_services", &v))
+            json_object_array_add(v, json_object_new_string("upstreams"));
+        if (strcmp(js_str(report, "overall_status") ? js_str(report, "overall_status") : "", "healthy") == 0)
+            json_object_object_add(report, "overall_status", json_object_new_string("degraded"));
+    }
 }
 
 int health_ready(struct gw_app *app, char *why, size_t n)

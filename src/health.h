@@ -12,6 +12,11 @@ struct gw_config;
  * (overall_status, components, degraded_services, failed_services, timestamp).
  * *unhealthy is set when a critical component failed. Caller owns the result. */
 struct json_object *health_components(const struct gw_config *cfg, int *unhealthy);
+/* Add the "upstreams" component to a health_components report: the
+ * registry's health of every server tenant may see (NULL: every server),
+ * degraded when one is unhealthy or unreachable or the registry cannot be
+ * read; overall_status and degraded_services follow. */
+void health_add_upstreams(struct json_object *report, struct gw_app *app, const char *tenant);
 /* Readiness on the responder's own connections: 0 ready, -1 with why. */
 int health_ready(struct gw_app *app, char *why, size_t n);
 

@@ -51,6 +51,8 @@ void route_health_components(struct gw_call *c)
     int unhealthy = 0;
     struct json_object *o = health_components(&c->app->cfg, &unhealthy);
 
+    health_add_upstreams(o, c->app, auth_has_role(c->who, ROLE_PLATFORM_ADMIN) ? NULL : c->who->tenant_id);
+
     if (unhealthy)
         log_warn("health_unhealthy", "component health: %s",
                  json_object_to_json_string_ext(json_object_object_get(o, "failed_services"),
