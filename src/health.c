@@ -300,7 +300,7 @@ void health_add_upstreams(struct json_object *report, struct gw_app *app, const 
 {
     static const char sql[] =
         "SELECT name, status, maintenance, last_health_status,"
-        " to_char(last_health_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), last_latency_ms"
+        " to_json(last_health_at) #>> '{}', last_latency_ms"
         " FROM servers WHERE $1::text IS NULL OR tenant_id IS NULL OR tenant_id = $1 ORDER BY name, id";
     const char *params[1] = { tenant };
     struct json_object *c = json_object_new_object(), *list = json_object_new_array(), *v;
