@@ -59,6 +59,12 @@ static const struct man_command commands[] = {
     { "import", "FILE [--header NAME=VALUE-FILE]... [--tenant ID | --shared] [--json]",
       "register the servers of an official MCP registry server.json that have a "
       "streamable-http remote, reporting each one imported or refused and why" },
+    { "resources", "[--json]",
+      "print the resource pools (the seed's and one per upstream) and their fleet-wide use "
+      "through the management API" },
+    { "report", "[--json]",
+      "print the system report's overall health and recommendations through the management API; "
+      "exit 1 when unhealthy or a recommendation is critical" },
     { "version", "", "print the version" },
     { "help", "", "print the list of commands" },
 };
@@ -766,6 +772,10 @@ int main(int argc, char **argv)
         rc = cli_import(argc, argv);
     else if (strcmp(cmd, "catalog") == 0)
         rc = cli_catalog(argc, argv);
+    else if (strcmp(cmd, "resources") == 0)
+        rc = cli_resources(argc, argv);
+    else if (strcmp(cmd, "report") == 0)
+        rc = cli_report(argc, argv);
     else if (strcmp(cmd, "version") == 0) {
         printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
         rc = 0;

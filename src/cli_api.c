@@ -1103,3 +1103,107 @@ out:
     json_object_put(doc);
     return rc;
 }
+
+/* --- resources and report ------------------------------------------------------ */
+
+static const char resources_usage[] =
+    "usage: mcp-gateway resources [--json]\n"
+    "\n"
+    "Prints the resource pools (GET /api/v1/resources): the seed's pools from\n"
+    "[resources] and one per upstream server (its max_concurrency), with the\n"
+    "units in use across the fleet. Talks to $MCPGW_API_URL with $MCPGW_TOKEN\n"
+    "(else $MCPGW_ADMIN_TOKEN). Exit status: 0, or 1 when the call failed.\n";
+
+static const char report_usage[] =
+    "usage: mcp-gateway report [--json]\n"
+    "\n"
+    "Prints the system report (GET /api/v1/report): overall health and the\n"
+    "recommendations drawn from security, performance, health, deployment and\n"
+    "protocol data in the caller's scope; --json prints the whole report.\n"
+    "Exit status: 0, or 1 when the system is unhealthy, a recommendation is\n"
+    "critical, or the call failed.\n";
+
+static const struct column pool_cols[] = {
+    { "POOL", "name", 48 }, { "SERVER", "server", 48 }, { "CAPACITY", "capacity", 8 },
+    { "IN USE", "in_use", 8 }, { "AVAILABLE", "available", 9 },
+};
+
+static int print_pools(struct json_object *o, int json)
+{
+    struct json_object *pools = js_get(o, "pools", json_type_array);
+
+    if (pools == NULL) {
+        fprintf(stderr, "error: the answer has no pools\n");
+        return 1;
+    }
+    if (!json)
+        print_table(pools, pool_cols, GW_ARRAY_LEN(pool_cols));
+    return 0;
+}
+
+static int print_report(struct json_object *o, int json)
+{
+    struct json_object *recs = js_get(o, "recommendations", json_type_array);
+    const char *health = jstr(o, "overall_system_health");
+    int critical = 0;
+
+    if (!json)
+        printf("overall system health: %s (scope %s)\n", health != NULL ? health : "-",
+               jstr(o, "scope") != NULL ? jstr(o, "scope") : "-");
+    for (size_t i = 0; recs != NULL && i < json_object_array_length(recs); i++) {
+        struct json_object *r = json_object_array_get_idx(recs, i);
+        const char *sev = jstr(r, "severity");
+
+        critical |= sev != NULL && strcmp(sev, "critical") == 0;
+        if (!json)
+                printf("%-8s %-12s %s\n", sev != NULL ? sev : "-", jstr(r, "area") != NULL ? jstr(r, "area") : "-",
+                   jstr(r, "message") != NULL ? jstr(r, "message") : "");
+    }
+    return critical || (health != NULL && strcmp(health, "unhealthy") == 0) ? 1 : 0;
+}
+
+/* GET path with only --json (and --help) as options; print() shows the
+ * answer as text (unless json) and gives the exit status. */
+static int get_and_print(int argc, char **argv, const char *usage, const char *path,
+                         int (*print)(struct json_object *o, int json))
+{
+    struct api_env e;
+    struct api_answer a;
+    struct json_object *o;
+    int json = 0, rc = 1;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--json") != 0) {
+            fprintf(stderr, "error: unknown option '%s'\n\n%s", argv[i], usage);
+            return 2;
+        }
+        json = 1;
+    }
+    if (api_env_load(&e) != 0 || api_call_ok(&e, "GET", path, &a) != 0)
+        return 1;
+    o = json_tokener_parse(a.body);
+    if (o == NULL) {
+        fprintf(stderr, "error: the answer to GET %s is not JSON\n", path);
+    } else {
+        rc = print(o, json);
+        if (json)
+            print_json(o);
+    }
+    json_object_put(o);
+    free(a.body);
+    return rc;
+}
+
+int cli_resources(int argc, char **argv)
+{
+    return get_and_print(argc, argv, resources_usage, "/api/v1/resources", print_pools);
+}
+
+int cli_report(int argc, char **argv)
+{
+    return get_and_print(argc, argv, report_usage, "/api/v1/report", print_report);
+}

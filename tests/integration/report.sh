@@ -120,6 +120,21 @@ check "report: the last run of each of the tenant's gates (pre_deployment passed
 check "report: a failed last gate run is a critical recommendation; an older failure is not" \
 	eval 'rec deployment critical "last security_validation gate run failed" && ! rec deployment critical "pre_deployment"'
 
+cli() { MCPGW_API_URL=$API MCPGW_CA_FILE=$CA MCPGW_TOKEN=$1 "$GATEWAY" "${@:2}"; }
+cli "$ADMIN_A" report >"$IT_DIR/cli-report.out" 2>&1
+RC=$?
+check "cli: mcp-gateway report exits 1 on a critical recommendation and prints it" \
+	eval '[ "$RC" = 1 ] && grep -q "^overall system health: degraded (scope ta)" "$IT_DIR/cli-report.out" && grep -q "^critical.*security_validation" "$IT_DIR/cli-report.out"'
+cli "$ADMIN_A" report --json >"$IT_DIR/cli-report.json" 2>&1
+check "cli: mcp-gateway report --json prints the whole report" \
+	eval 'jq -e ".reports.deployment_status.last_gate_runs | length == 2" "$IT_DIR/cli-report.json" >/dev/null'
+cli "$ADMIN_B" resources >"$IT_DIR/cli-resources.out" 2>&1
+check "cli: mcp-gateway resources prints the pools with their use" \
+	eval 'grep -Eq "^oauth_tokens +- +50 +45 +5" "$IT_DIR/cli-resources.out" && grep -q "upstream:.*beta" "$IT_DIR/cli-resources.out" && ! grep -q alpha "$IT_DIR/cli-resources.out"'
+cli "$OPER_A" report >"$IT_DIR/cli-report-403.out" 2>&1
+RC=$?
+check "cli: a refused report prints the problem and exits 1" eval '[ "$RC" = 1 ] && grep -q "^error: 403" "$IT_DIR/cli-report-403.out"'
+
 http GET "$API/api/v1/report" -H "Authorization: Bearer $PLATFORM"
 cp "$IT_DIR/last.body" "$IT_DIR/report-a.json"
 check "report: a platform_admin gets the fleet, both tenants' servers and the verified audit chain" \
