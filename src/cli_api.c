@@ -777,6 +777,24 @@ static void print_refresh(struct json_object *o)
     }
 }
 
+/* Options that may only be --json and --help, from argv[from]: -1 to go on
+ * (*json set), else the exit status once the usage was printed. */
+static int json_only_options(int argc, char **argv, int from, const char *usage, int *json)
+{
+    for (int i = from; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--json") != 0) {
+            fprintf(stderr, "error: unknown option '%s'\n\n%s", argv[i], usage);
+            return 2;
+        }
+        *json = 1;
+    }
+    return -1;
+}
+
 int cli_catalog(int argc, char **argv)
 {
     const char *sub = argc > 1 ? argv[1] : NULL;
@@ -790,17 +808,9 @@ int cli_catalog(int argc, char **argv)
         fputs(catalog_usage, sub == NULL ? stderr : stdout);
         return sub == NULL ? 2 : 0;
     }
-    for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(catalog_usage, stdout);
-            return 0;
-        }
-        if (strcmp(argv[i], "--json") != 0) {
-            fprintf(stderr, "error: unknown option '%s'\n\n%s", argv[i], catalog_usage);
-            return 2;
-        }
-        json = 1;
-    }
+    if ((rc = json_only_options(argc, argv, 2, catalog_usage, &json)) >= 0)
+        return rc;
+    rc = 1;
     if (strcmp(sub, "refresh") != 0) {
         fprintf(stderr, "error: unknown catalog command '%s'\n\n%s", sub, catalog_usage);
         return 2;
@@ -1172,17 +1182,9 @@ static int get_and_print(int argc, char **argv, const char *usage, const char *p
     struct json_object *o;
     int json = 0, rc = 1;
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(usage, stdout);
-            return 0;
-        }
-        if (strcmp(argv[i], "--json") != 0) {
-            fprintf(stderr, "error: unknown option '%s'\n\n%s", argv[i], usage);
-            return 2;
-        }
-        json = 1;
-    }
+    if ((rc = json_only_options(argc, argv, 1, usage, &json)) >= 0)
+        return rc;
+    rc = 1;
     if (api_env_load(&e) != 0 || api_call_ok(&e, "GET", path, &a) != 0)
         return 1;
     o = json_tokener_parse(a.body);
