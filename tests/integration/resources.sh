@@ -175,6 +175,37 @@ check "upstream pool: one per server, sized by its max_concurrency" \
 http GET "$API_A/api/v1/resources" -H "Authorization: Bearer $ADMIN_B"
 check "upstream pool: another tenant does not see it" eval '[ -z "$(pool "upstream:$RELAY_ID" capacity)" ]'
 
+# --- a bulk import holds the seed's allocation while it registers ----------------------
+cat >"$IT_DIR/server.json" <<JSON
+{"servers": [
+ {"server": {"name": "io.example/imp-one", "version": "1.0.0", "remotes": [{"type": "streamable-http", "url": "$RELAY"}]}},
+ {"server": {"name": "io.example/imp-two", "version": "1.0.0", "remotes": [{"type": "streamable-http", "url": "$RELAY"}]}}
+]}
+JSON
+import() { MCPGW_API_URL=$API_A MCPGW_CA_FILE=$CA MCPGW_TOKEN=$ADMIN_A "$GATEWAY" import "$IT_DIR/server.json" \
+	>"$IT_DIR/import.out" 2>&1; }
+# Fill redis_connections (5 allocations of 2): the import's 2 do not fit.
+HELD=()
+for i in 1 2 3 4 5; do
+	allocate "$API_B" "$ADMIN_A" '{"operation_type":"bulk_server_registration","estimated_load":{"server_count":1,"admin_count":0}}'
+	HELD+=("$(it_json id)")
+done
+import
+RC=$?
+http GET "$API_A/api/v1/servers?q=imp-" -H "Authorization: Bearer $ADMIN_A"
+check "import: without room for its allocation nothing is registered, exit 1 naming the pool" \
+	eval '[ "$RC" = 1 ] && grep -q "redis_connections" "$IT_DIR/import.out" && [ "$(jq ".servers | length" "$IT_DIR/last.body")" = 0 ]'
+for id in "${HELD[@]}"; do http DELETE "$API_B/api/v1/resources/allocations/$id" -H "Authorization: Bearer $ADMIN_A"; done
+import
+RC=$?
+check "import: with room both servers are registered" eval '[ "$RC" = 0 ] && grep -q "^2 imported, 0 refused" "$IT_DIR/import.out"'
+last_released() {
+	[ "$(it_psql "SELECT count(*) FROM audit_log WHERE action = 'resources.release' AND target_id =
+		(SELECT target_id FROM audit_log WHERE action = 'resources.allocate' ORDER BY id DESC LIMIT 1)")" = 1 ]
+}
+check "import: its allocation was taken and released (audited), nothing left in the pools" \
+	eval 'last_released && [ -z "$(rcli --scan --pattern "$PK:n:*")" ]'
+
 ACCEPT='application/json, text/event-stream'
 INIT='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"it-client","version":"1.0"}}}'
 mcp() { # mcp URL BODY [CURL-ARGS...]
