@@ -633,13 +633,15 @@ static int cmd_validate(const char *config_path)
 
 static int cmd_health(const char *config_path)
 {
+    static const struct health_scope all_upstreams = { .tenant = NULL };
+
     struct gw_config cfg;
     struct json_object *o;
     int unhealthy = 0;
 
     if (load_config(config_path, &cfg) != 0)
         return 1;
-    o = health_components(&cfg, &unhealthy);
+    o = health_components(&cfg, &all_upstreams, &unhealthy);
     puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
     return unhealthy ? 1 : 0;

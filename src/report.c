@@ -254,9 +254,8 @@ static struct json_object *performance_metrics(struct report *r)
 static struct json_object *system_health(struct report *r)
 {
     int unhealthy = 0;
-    struct json_object *h = health_components(&r->app->cfg, &unhealthy), *v, *servers;
-
-    health_add_upstreams(h, r->app, r->tenant);
+    struct health_scope scope = { .tenant = r->tenant };
+    struct json_object *h = health_components(&r->app->cfg, &scope, &unhealthy), *v, *servers;
     if (json_object_object_get_ex(h, "failed_services", &v))
         for (size_t i = 0; i < json_object_array_length(v); i++)
             recommend(r, "critical", "health", "%s is failing: the gateway cannot serve requests without it",

@@ -36,11 +36,15 @@ static int run_health_check(struct mcp_call *mc, struct json_object *args, struc
                             char *err, size_t n)
 {
     int unhealthy = 0;
+    /* The upstreams the caller may see: its tenant's and the shared ones. */
+    struct health_scope scope = {
+        .tenant = auth_has_role(mc->who, ROLE_PLATFORM_ADMIN) ? NULL : mc->who->tenant_id,
+    };
 
     (void)args;
     (void)err;
     (void)n;
-    *out = health_components(&mc->app->cfg, &unhealthy);
+    *out = health_components(&mc->app->cfg, &scope, &unhealthy);
     return 0;
 }
 

@@ -140,4 +140,20 @@ cp "$IT_DIR/last.body" "$IT_DIR/report-a.json"
 check "report: a platform_admin gets the fleet, both tenants' servers and the verified audit chain" \
 	eval '[ "$(r .scope)" = fleet ] && [ "$(r ".reports.protocol_compliance.servers | length")" = 2 ] && [ "$(r .reports.security_status.audit_chain.ok)" = true ]'
 check "report: the fleet sees tb's failed post_deployment run" rec deployment critical "last post_deployment gate run failed"
+# PostgreSQL stalls (every process stopped): the registry read gives up with the
+# postgres check instead of holding the answer.
+PG_MAIN=$(head -n1 "$(cat "$IT_DIR/pg/pg.datadir")/postmaster.pid")
+PG_ALL="$PG_MAIN $(pgrep -P "$PG_MAIN" | tr '\n' ' ')"
+# shellcheck disable=SC2086
+kill -STOP $PG_ALL
+HTTP_MAX_TIME=20 http GET "$API/health/components" -H "Authorization: Bearer $OPER_A"
+# shellcheck disable=SC2086
+kill -CONT $PG_ALL
+check "components: a stalled PostgreSQL makes the answer unhealthy within the checks' budget (${HTTP_TIME} s)" \
+	eval '[ "$HTTP_CODE" = 503 ] && [ "${HTTP_TIME%.*}" -lt 10 ]'
+check "components: the upstreams check says it timed out" \
+	eval '[ "$(comp .components.upstreams.status)" = degraded ] && comp .components.upstreams.error | grep -q "timeout"'
+http GET "$API/health/components" -H "Authorization: Bearer $OPER_A"
+check "components: with PostgreSQL back, the registry is read again" \
+	eval '[ "$(comp .components.upstreams.total)" = 1 ] && [ "$(comp .components.upstreams.error)" = "1 of 1 upstream servers are unhealthy or unreachable" ]'
 it_check_sanitizer_logs
