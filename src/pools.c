@@ -17,7 +17,9 @@
 #include "util.h"
 
 #define KEY_MAX 192
-#define POOLS_AT_ONCE 16       /* pools one script call covers (3 keys each, 64 arguments at most) */
+/* Pools one usage script call covers: index + 3 keys + 1 name each must stay
+ * within rds_eval's 64 arguments. */
+#define POOLS_AT_ONCE 15
 #define UPSTREAM_POOL "upstream:"
 #define ALLOC_MAX_BYTES 4096   /* an allocation record in Redis */
 

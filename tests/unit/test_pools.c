@@ -14,6 +14,7 @@
 #include "app.h"
 #include "config.h"
 #include "log.h"
+#include "mcp/catalog.h"
 #include "pools.h"
 #include "store_redis.h"
 #include "util.h"
@@ -295,4 +296,37 @@ Test(pools_redis, describe_drops_expired_leases_before_counting)
     cr_assert(seen);
     json_object_put(d);
     cr_assert_eq(pools_reap_expired(&app), 1, "the expired upstream slot");
+}
+
+Test(pools_redis, many_upstream_pools_are_counted_and_reaped_in_batches)
+{
+    enum { N = 40 };
+    struct cat_server *srv = calloc(N, sizeof(*srv));
+    struct cat_snapshot snap = { .version = 1, .n = N, .servers = srv };
+    struct pools_slot slot;
+    struct pools_busy busy;
+    struct json_object *d, *list;
+
+    cr_assert_not_null(srv);
+    for (int i = 0; i < N; i++) {
+        snprintf(srv[i].id, sizeof(srv[i].id), "00000000-0000-4000-8000-%012d", i);
+        snprintf(srv[i].name, sizeof(srv[i].name), "s%d", i);
+        srv[i].max_concurrency = 2;
+        /* every pool holds a slot, every third one for a moment only */
+        cr_assert_eq(pools_upstream_acquire(&app, srv[i].id, 2, i % 3 == 0 ? 100 : 60000, &slot, &busy), POOLS_OK);
+    }
+    usleep(200000);
+    d = pools_describe(&app, &snap, NULL);
+    cr_assert_not_null(d, "every pool of a large catalog is described");
+    list = json_object_object_get(d, "pools");
+    cr_assert_eq(json_object_array_length(list), POOL_COUNT + N);
+    for (int i = 0; i < N; i++) {
+        struct json_object *p = json_object_array_get_idx(list, POOL_COUNT + i);
+
+        cr_assert_str_eq(json_object_get_string(json_object_object_get(p, "server")), srv[i].name);
+        cr_assert_eq(json_object_get_int(json_object_object_get(p, "in_use")), i % 3 == 0 ? 0 : 1);
+    }
+    json_object_put(d);
+    cr_assert_eq(pools_reap_expired(&app), 0, "describe already dropped the expired slots");
+    free(srv);
 }
