@@ -166,7 +166,8 @@ PGresult *pg_exec_within(PGconn *c, const char *what, const char *sql, int npara
     PGresult *r, *out = NULL;
     int ok = 1;
 
-    if (!PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0)) {
+    /* Without parameters the simple protocol: one message, as PQexec sends it. */
+    if (!(nparams == 0 ? PQsendQuery(c, sql) : PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0))) {
         snprintf(err, errlen, "cannot send %s: %s", what, PQerrorMessage(c));
         return NULL;
     }
