@@ -55,5 +55,10 @@ void route_allocations_get(struct gw_call *c);
 void route_allocations_delete(struct gw_call *c);
 /* report.c: the system report */
 void route_report(struct gw_call *c);
+/* routes_gates.c: quality gates */
+void route_gates_list(struct gw_call *c);
+void route_gates_run(struct gw_call *c);
+void route_gates_runs(struct gw_call *c);
+void route_gates_run_get(struct gw_call *c);
 
 #endif

@@ -102,12 +102,10 @@ check "report: warns that the development issuer is trusted and that any tenant 
 check "report: the audit chain is walked only for a platform_admin" eval '[ "$(r .reports.security_status.audit_chain)" = null ]'
 check "report: protocol compliance lists the tenant's servers only, with their negotiated version" \
 	eval '[ "$(r ".reports.protocol_compliance.servers | map(.server) | join(\",\")")" = alpha ] && [ "$(r .reports.protocol_compliance.servers[0].protocol_version)" != "" ]'
-check "report: without recorded gate runs the deployment says so" \
-	eval '[ "$(r .reports.deployment_status.last_gate_runs)" = null ] && rec deployment info "not recorded" && [ "$(r .reports.deployment_status.schema_version)" -ge 5 ]'
+check "report: before any gate run the deployment says so" \
+	eval '[ "$(r .reports.deployment_status.last_gate_runs)" = "[]" ] && rec deployment info "no quality gate has run yet" && [ "$(r .reports.deployment_status.schema_version)" -ge 8 ]'
 
-# Gate runs as the quality gates record them: the latest run of each gate.
-it_psql "CREATE TABLE IF NOT EXISTS gate_runs (id uuid PRIMARY KEY, gate text NOT NULL, status text NOT NULL,
-	started_at timestamptz NOT NULL, finished_at timestamptz, triggered_by text, tenant_id text, results jsonb)" >/dev/null
+# Gate runs as the quality gates record them (migration 008): the latest run of each gate.
 it_psql "INSERT INTO gate_runs VALUES
 	('00000000-0000-4000-8000-000000000001', 'pre_deployment', 'failed', now() - interval '2 hours', now() - interval '2 hours', 'x', 'ta', '[]'),
 	('00000000-0000-4000-8000-000000000002', 'pre_deployment', 'passed', now() - interval '1 hour', now() - interval '1 hour', 'x', 'ta', '[]'),
