@@ -12,11 +12,7 @@ it_setup_gateway
 it_start_serve 3
 it_start_lighttpd "$FCGI_SOCKET"
 
-ADMIN_A=$(it_mint --sub admin-a --tenant ta --roles admin)
-ADMIN_B=$(it_mint --sub admin-b --tenant tb --roles admin)
-OPER_A=$(it_mint --sub oper-a --tenant ta --roles operator)
-USER_A=$(it_mint --sub user-a --tenant ta --roles user)
-PLATFORM=$(it_mint --sub root --tenant ops --roles platform_admin)
+it_cast
 JSONH=(-H 'Content-Type: application/json')
 
 ALPHA=$(it_start_upstream plain) || it_fatal "the plain fixture (alpha) starts"

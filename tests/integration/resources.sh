@@ -17,11 +17,7 @@ MCP_A=$MCP
 rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 PK='mreg:{pools}'
 
-ADMIN_A=$(it_mint --sub admin-a --tenant ta --roles admin)
-ADMIN_B=$(it_mint --sub admin-b --tenant tb --roles admin)
-OPER_A=$(it_mint --sub oper-a --tenant ta --roles operator)
-USER_A=$(it_mint --sub user-a --tenant ta --roles user)
-PLATFORM=$(it_mint --sub root --tenant ops --roles platform_admin)
+it_cast
 JSONH=(-H 'Content-Type: application/json')
 
 pool() { # pool NAME FIELD: from the last GET /api/v1/resources
