@@ -232,6 +232,8 @@ mcp "$MCP_A/mcp" '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name"
 check "tools/call: a third is refused at once with the busy error -32018 and its data" \
 	eval '[ "$(jq -r .error.code "$IT_DIR/last.body")" = -32018 ] && [ "$(jq -r .error.data.reason "$IT_DIR/last.body")" = busy ] && [ "$(jq -r .error.data.max_concurrency "$IT_DIR/last.body")" = 2 ] && [ "$(jq -r .id "$IT_DIR/last.body")" = 9 ]'
 check "tools/call: the busy answer carries Retry-After" eval '[ "$(header Retry-After)" = 1 ]'
+check "metrics: the refusal is counted per server" \
+	eval '[ "$(it_fleet_metric "mcp_upstream_busy_total{server=\"relay\"}")" = 1 ]'
 wait "$P1" "$P2"
 check "tools/call: the two calls were answered" \
 	eval 'grep -q waited "$IT_DIR/bg-1.body" && grep -q waited "$IT_DIR/bg-2.body"'
