@@ -64,6 +64,12 @@ static const struct man_command commands[] = {
     { "import", "FILE [--header NAME=VALUE-FILE]... [--tenant ID | --shared] [--json]",
       "register the servers of an official MCP registry server.json that have a "
       "streamable-http remote, reporting each one imported or refused and why" },
+    { "resources", "[--json]",
+      "print the resource pools (the seed's and one per upstream) and their fleet-wide use "
+      "through the management API" },
+    { "report", "[--json]",
+      "print the system report's overall health and recommendations through the management API; "
+      "exit 1 when unhealthy or a recommendation is critical" },
     { "gate", "pre_deployment|post_deployment|security_validation [--json]",
       "run a quality gate against the running stack (the stores, and both planes through "
       "server.api_url and server.mcp_url) and store the run; prints each check's result; "
@@ -636,13 +642,15 @@ static int cmd_validate(const char *config_path)
 
 static int cmd_health(const char *config_path)
 {
+    static const struct health_scope all_upstreams = { .tenant = NULL };
+
     struct gw_config cfg;
     struct json_object *o;
     int unhealthy = 0;
 
     if (load_config(config_path, &cfg) != 0)
         return 1;
-    o = health_components(&cfg, &unhealthy);
+    o = health_components(&cfg, &all_upstreams, &unhealthy);
     puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
     return unhealthy ? 1 : 0;
@@ -839,6 +847,10 @@ int main(int argc, char **argv)
         rc = cli_import(argc, argv);
     else if (strcmp(cmd, "catalog") == 0)
         rc = cli_catalog(argc, argv);
+    else if (strcmp(cmd, "resources") == 0)
+        rc = cli_resources(argc, argv);
+    else if (strcmp(cmd, "report") == 0)
+        rc = cli_report(argc, argv);
     else if (strcmp(cmd, "gate") == 0)
         rc = cmd_gate(config_path, argc, argv);
     else if (strcmp(cmd, "events") == 0)

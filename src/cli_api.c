@@ -777,6 +777,24 @@ static void print_refresh(struct json_object *o)
     }
 }
 
+/* Options that may only be --json and --help, from argv[from]: -1 to go on
+ * (*json set), else the exit status once the usage was printed. */
+static int json_only_options(int argc, char **argv, int from, const char *usage, int *json)
+{
+    for (int i = from; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--json") != 0) {
+            fprintf(stderr, "error: unknown option '%s'\n\n%s", argv[i], usage);
+            return 2;
+        }
+        *json = 1;
+    }
+    return -1;
+}
+
 int cli_catalog(int argc, char **argv)
 {
     const char *sub = argc > 1 ? argv[1] : NULL;
@@ -790,17 +808,9 @@ int cli_catalog(int argc, char **argv)
         fputs(catalog_usage, sub == NULL ? stderr : stdout);
         return sub == NULL ? 2 : 0;
     }
-    for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(catalog_usage, stdout);
-            return 0;
-        }
-        if (strcmp(argv[i], "--json") != 0) {
-            fprintf(stderr, "error: unknown option '%s'\n\n%s", argv[i], catalog_usage);
-            return 2;
-        }
-        json = 1;
-    }
+    if ((rc = json_only_options(argc, argv, 2, catalog_usage, &json)) >= 0)
+        return rc;
+    rc = 1;
     if (strcmp(sub, "refresh") != 0) {
         fprintf(stderr, "error: unknown catalog command '%s'\n\n%s", sub, catalog_usage);
         return 2;
@@ -1080,7 +1090,54 @@ static const char import_usage[] =
     "server: {\"name\", \"imported\", and \"answer\" (the registration),\n"
     "\"problem\" (the gateway's refusal, with \"status\") or \"refused\" (why it\n"
     "was not sent)}; the count then goes to stderr.\n"
-    "Exit status: 0 all imported, 1 any refused, 2 usage.\n";
+    "Several servers are registered under one bulk_server_registration\n"
+    "allocation (POST /api/v1/resources/allocations), released at the end; when\n"
+    "the gateway has no room for it now, nothing is registered.\n"
+    "Exit status: 0 all imported, 1 any refused (or no resources), 2 usage.\n";
+
+/* A bulk registration holds the seed's allocation for it while it registers
+ * (released at the end, or by its lease if the import dies): 0 with id set
+ * ("" against a gateway without resource pools, which answers 404), or 1
+ * when the gateway refused it (the problem printed). */
+static int bulk_allocate(const struct api_env *e, size_t servers, char id[33])
+{
+    struct api_answer a;
+    struct json_object *o;
+    char body[192];
+
+    id[0] = '\0';
+    snprintf(body, sizeof(body), "{\"operation_type\":\"bulk_server_registration\","
+             "\"estimated_load\":{\"server_count\":%zu,\"admin_count\":1}}", servers);
+    if (api_call(e, "POST", "/api/v1/resources/allocations", body, NULL, &a) != 0)
+        return 1;
+    if (a.status == 404) {
+        free(a.body);
+        return 0;
+    }
+    if (a.status != 201) {
+        fprintf(stderr, "error: no resources for a bulk registration of %zu servers now\n", servers);
+        print_problem(&a);
+        free(a.body);
+        return 1;
+    }
+    o = json_tokener_parse(a.body);
+    gw_strlcpy(id, jstr(o, "id") != NULL ? jstr(o, "id") : "", 33);
+    json_object_put(o);
+    free(a.body);
+    return 0;
+}
+
+static void bulk_release(const struct api_env *e, const char *id)
+{
+    struct api_answer a;
+    char path[96];
+
+    if (id[0] == '\0')
+        return;
+    snprintf(path, sizeof(path), "/api/v1/resources/allocations/%s", id);
+    if (api_call(e, "DELETE", path, NULL, NULL, &a) == 0)
+        free(a.body);
+}
 
 int cli_import(int argc, char **argv)
 {
@@ -1089,6 +1146,7 @@ int cli_import(int argc, char **argv)
     char *values[16] = { NULL };
     int nh = 0, shared = 0, json = 0, rc = 2, imported = 0, refused = 0;
     struct json_object *doc = NULL, *list = NULL, *report = NULL;
+    char alloc[33] = "";
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -1145,6 +1203,8 @@ int cli_import(int argc, char **argv)
         json_object_array_add(list, json_object_get(doc));
     }
     if (api_env_load(&e) != 0)
+        goto out;
+    if (json_object_array_length(list) > 1 && bulk_allocate(&e, json_object_array_length(list), alloc) != 0)
         goto out;
     if (json)
         report = json_object_new_array();
@@ -1203,6 +1263,7 @@ int cli_import(int argc, char **argv)
         printf("%d imported, %d refused\n", imported, refused);
     }
     rc = refused == 0 ? 0 : 1;
+    bulk_release(&e, alloc);
     goto out;
 usage:
     fputs(import_usage, stderr);
@@ -1215,4 +1276,100 @@ out:
     json_object_put(list);
     json_object_put(doc);
     return rc;
+}
+
+/* --- resources and report ------------------------------------------------------ */
+
+static const char resources_usage[] =
+    "usage: mcp-gateway resources [--json]\n"
+    "\n"
+    "Prints the resource pools (GET /api/v1/resources): the seed's pools from\n"
+    "[resources] and one per upstream server (its max_concurrency), with the\n"
+    "units in use across the fleet. Talks to $MCPGW_API_URL with $MCPGW_TOKEN\n"
+    "(else $MCPGW_ADMIN_TOKEN). Exit status: 0, or 1 when the call failed.\n";
+
+static const char report_usage[] =
+    "usage: mcp-gateway report [--json]\n"
+    "\n"
+    "Prints the system report (GET /api/v1/report): overall health and the\n"
+    "recommendations drawn from security, performance, health, deployment and\n"
+    "protocol data in the caller's scope; --json prints the whole report.\n"
+    "Exit status: 0, or 1 when the system is unhealthy, a recommendation is\n"
+    "critical, or the call failed.\n";
+
+static const struct column pool_cols[] = {
+    { "POOL", "name", 48 }, { "SERVER", "server", 48 }, { "CAPACITY", "capacity", 8 },
+    { "IN USE", "in_use", 8 }, { "AVAILABLE", "available", 9 },
+};
+
+static int print_pools(struct json_object *o, int json)
+{
+    struct json_object *pools = js_get(o, "pools", json_type_array);
+
+    if (pools == NULL) {
+        fprintf(stderr, "error: the answer has no pools\n");
+        return 1;
+    }
+    if (!json)
+        print_table(pools, pool_cols, GW_ARRAY_LEN(pool_cols));
+    return 0;
+}
+
+static int print_report(struct json_object *o, int json)
+{
+    struct json_object *recs = js_get(o, "recommendations", json_type_array);
+    const char *health = jstr(o, "overall_system_health");
+    int critical = 0;
+
+    if (!json)
+        printf("overall system health: %s (scope %s)\n", health != NULL ? health : "-",
+               jstr(o, "scope") != NULL ? jstr(o, "scope") : "-");
+    for (size_t i = 0; recs != NULL && i < json_object_array_length(recs); i++) {
+        struct json_object *r = json_object_array_get_idx(recs, i);
+        const char *sev = jstr(r, "severity");
+
+        critical |= sev != NULL && strcmp(sev, "critical") == 0;
+        if (!json)
+                printf("%-8s %-12s %s\n", sev != NULL ? sev : "-", jstr(r, "area") != NULL ? jstr(r, "area") : "-",
+                   jstr(r, "message") != NULL ? jstr(r, "message") : "");
+    }
+    return critical || (health != NULL && strcmp(health, "unhealthy") == 0) ? 1 : 0;
+}
+
+/* GET path with only --json (and --help) as options; print() shows the
+ * answer as text (unless json) and gives the exit status. */
+static int get_and_print(int argc, char **argv, const char *usage, const char *path,
+                         int (*print)(struct json_object *o, int json))
+{
+    struct api_env e;
+    struct api_answer a;
+    struct json_object *o;
+    int json = 0, rc = 1;
+
+    if ((rc = json_only_options(argc, argv, 1, usage, &json)) >= 0)
+        return rc;
+    rc = 1;
+    if (api_env_load(&e) != 0 || api_call_ok(&e, "GET", path, NULL, &a) != 0)
+        return 1;
+    o = json_tokener_parse(a.body);
+    if (o == NULL) {
+        fprintf(stderr, "error: the answer to GET %s is not JSON\n", path);
+    } else {
+        rc = print(o, json);
+        if (json)
+            print_json(o);
+    }
+    json_object_put(o);
+    free(a.body);
+    return rc;
+}
+
+int cli_resources(int argc, char **argv)
+{
+    return get_and_print(argc, argv, resources_usage, "/api/v1/resources", print_pools);
+}
+
+int cli_report(int argc, char **argv)
+{
+    return get_and_print(argc, argv, report_usage, "/api/v1/report", print_report);
 }

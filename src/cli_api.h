@@ -11,6 +11,10 @@ int cli_servers(int argc, char **argv);
 /* `mcp-gateway catalog refresh`: POST /api/v1/catalog/refresh. */
 int cli_catalog(int argc, char **argv);
 int cli_import(int argc, char **argv);
+/* mcp-gateway resources: the resource pools and their use. */
+int cli_resources(int argc, char **argv);
+/* mcp-gateway report: the system report; exit 1 on a critical finding. */
+int cli_report(int argc, char **argv);
 /* `mcp-gateway events raise|show`: POST /api/v1/events, GET /api/v1/events/{id}. */
 int cli_events(int argc, char **argv);
 

@@ -145,6 +145,18 @@ static const struct cfg_key keys[] = {
     I("limits", "header_max", header_max, "8192", 256, 65536, "longest header value accepted"),
     I("limits", "token_max", token_max, "16384", 256, 65536, "longest bearer token accepted"),
 
+    I("resources", "db_connections", res_db_connections, "20", 1, 100000,
+      "database_connections pool: the whole pool (api share + mcp share + shared part)"),
+    I("resources", "db_reserved_api", res_db_reserved_api, "8", 0, 100000,
+      "database_connections kept for the management plane; not allocatable"),
+    I("resources", "db_reserved_mcp", res_db_reserved_mcp, "8", 0, 100000,
+      "database_connections kept for the MCP plane; not allocatable"),
+    I("resources", "redis_connections", res_redis_connections, "10", 1, 100000, "redis_connections pool"),
+    I("resources", "oauth_validations", res_oauth_validations, "50", 1, 100000,
+      "oauth_tokens pool: concurrent token validations"),
+    I("resources", "lease_seconds", res_lease_seconds, "300", 1, 86400,
+      "an allocation is released after this long unless deleted before"),
+
     S("upstream", "allowed_networks", upstream_allowed_networks, "", v_networks,
       "CIDR list (IPv4, IPv6) upstreams may use beyond public https://: http:// and private, loopback, link-local"),
     I("upstream", "timeout_ms", upstream_timeout_ms, "30000", 100, 600000, "deadline of one upstream exchange (discovery, probe, a forwarded call)"),
@@ -478,6 +490,13 @@ int cfg_load(struct gw_config *c, const char *path, struct cfg_errors *errs)
     if (c->max_spare <= c->min_spare) {
         add_err(errs, "%s: fastcgi.max_spare %d must be above fastcgi.min_spare %d",
                 c->path[0] ? c->path : "configuration", c->max_spare, c->min_spare);
+        bad = 1;
+    }
+    if (c->res_db_reserved_api + c->res_db_reserved_mcp >= c->res_db_connections) {
+        add_err(errs, "%s: resources.db_reserved_api %d + resources.db_reserved_mcp %d leave no shared "
+                "database connections of resources.db_connections %d",
+                c->path[0] ? c->path : "configuration", c->res_db_reserved_api, c->res_db_reserved_mcp,
+                c->res_db_connections);
         bad = 1;
     }
     if (c->fleet_key_file[0] != '\0') {

@@ -100,6 +100,14 @@ struct gw_config {
     int header_max;
     int token_max;
 
+    /* [resources] the seed's pools, fleet-wide */
+    int res_db_connections;          /* database_connections: the whole pool */
+    int res_db_reserved_api;         /* its share kept for the management plane */
+    int res_db_reserved_mcp;         /* its share kept for the MCP plane; the rest is shared */
+    int res_redis_connections;
+    int res_oauth_validations;       /* oauth_tokens: concurrent validations */
+    int res_lease_seconds;           /* an allocation's lease */
+
     /* [upstream] */
     char upstream_allowed_networks[CFG_STR_MAX]; /* CIDR list open to registration */
     int upstream_timeout_ms;                     /* one whole exchange (discovery, probe) */

@@ -20,7 +20,9 @@
 #include "store_redis.h"
 #include "util.h"
 
-enum check_kind { CHECK_POSTGRES, CHECK_REDIS, CHECK_HTTP, CHECK_JWKS };
+#define UPSTREAMS_TIMEOUT_MS 5000   /* the registry read, like the postgres check */
+
+enum check_kind { CHECK_POSTGRES, CHECK_REDIS, CHECK_HTTP, CHECK_JWKS, CHECK_UPSTREAMS };
 
 struct check {
     const char *name;
@@ -31,6 +33,8 @@ struct check {
     char ca_file[CFG_STR_MAX];
     char sentinels[CFG_STR_MAX];  /* Redis: ask these for the primary */
     char master_name[128];
+    bool all_tenants;        /* upstreams: every tenant's, else tenant's and shared */
+    char tenant[128];
 
     /* results, written by the thread under the lock */
     pthread_mutex_t *lock;
@@ -39,6 +43,7 @@ struct check {
     int ok;
     long latency_ms;
     char error[512];
+    struct json_object *detail; /* members added to the component (upstreams) */
     int refs;                /* 2 while both the thread and the report hold it */
 };
 
@@ -49,8 +54,10 @@ static void check_release(struct check *k)
     pthread_mutex_lock(k->lock);
     last = --k->refs == 0;
     pthread_mutex_unlock(k->lock);
-    if (last)
+    if (last) {
+        json_object_put(k->detail);
         free(k);
+    }
 }
 
 static int run_postgres(struct check *k, char *err, size_t n)
@@ -142,6 +149,64 @@ static int run_jwks(struct check *k, char *err, size_t n)
     return jwks_check(&cfg, k->target, err, n);
 }
 
+/* The upstreams as the registry's health probes left them (servers.status),
+ * not probes of their own: the check costs one query on its own connection,
+ * whatever the upstreams do. Degraded when one is out of service without
+ * being in maintenance. */
+static int run_upstreams(struct check *k, char *err, size_t n)
+{
+    static const char sql[] =
+        "SELECT name, status, maintenance, last_health_status,"
+        " to_json(last_health_at) #>> '{}', last_latency_ms"
+        " FROM servers WHERE $1::boolean OR tenant_id IS NULL OR tenant_id = $2 ORDER BY name, id";
+    const char *params[2] = { k->all_tenants ? "true" : "false", k->tenant };
+    int64_t t0 = gw_monotonic_ms();
+    PGconn *c = pg_connect_within(k->target, k->timeout_ms, err, n);
+    struct json_object *d, *list;
+    PGresult *r;
+    int bad = 0, total;
+
+    if (c == NULL)
+        return -1;
+    r = pg_exec_within(c, "the registry's health", sql, 2, params, (int)(k->timeout_ms - (gw_monotonic_ms() - t0)),
+                       err, n);
+    PQfinish(c);
+    if (r == NULL)
+        return -1;
+    d = json_object_new_object();
+    list = json_object_new_array();
+    total = PQntuples(r);
+    for (int i = 0; i < total; i++) {
+        struct json_object *s = json_object_new_object();
+        bool maint = strcmp(PQgetvalue(r, i, 2), "t") == 0;
+
+        json_object_object_add(s, "name", json_object_new_string(PQgetvalue(r, i, 0)));
+        json_object_object_add(s, "status", json_object_new_string(PQgetvalue(r, i, 1)));
+        json_object_object_add(s, "maintenance", json_object_new_boolean(maint));
+        json_object_object_add(s, "last_health_status",
+                               PQgetisnull(r, i, 3) ? NULL : json_object_new_string(PQgetvalue(r, i, 3)));
+        json_object_object_add(s, "checked_at",
+                               PQgetisnull(r, i, 4) ? NULL : json_object_new_string(PQgetvalue(r, i, 4)));
+        json_object_object_add(s, "latency_ms", PQgetisnull(r, i, 5) ? NULL
+                                                : json_object_new_int64(strtoll(PQgetvalue(r, i, 5), NULL, 10)));
+        json_object_array_add(list, s);
+        if (!maint && strcmp(PQgetvalue(r, i, 1), "active") != 0)
+            bad++;
+    }
+    PQclear(r);
+    json_object_object_add(d, "total", json_object_new_int(total));
+    json_object_object_add(d, "not_active", json_object_new_int(bad));
+    json_object_object_add(d, "servers", list);
+    pthread_mutex_lock(k->lock);
+    k->detail = d;
+    pthread_mutex_unlock(k->lock);
+    if (bad > 0) {
+        snprintf(err, n, "%d of %d upstream servers are unhealthy or unreachable", bad, total);
+        return -1;
+    }
+    return 0;
+}
+
 static void *check_thread(void *arg)
 {
     struct check *k = arg;
@@ -153,6 +218,7 @@ static void *check_thread(void *arg)
     case CHECK_POSTGRES: rc = run_postgres(k, err, sizeof(err)); break;
     case CHECK_REDIS: rc = run_redis(k, err, sizeof(err)); break;
     case CHECK_JWKS: rc = run_jwks(k, err, sizeof(err)); break;
+    case CHECK_UPSTREAMS: rc = run_upstreams(k, err, sizeof(err)); break;
     default: rc = run_http(k, err, sizeof(err)); break;
     }
     pthread_mutex_lock(k->lock);
@@ -183,11 +249,12 @@ static struct check *new_check(const char *name, enum check_kind kind, int criti
     return k;
 }
 
-struct json_object *health_components(const struct gw_config *cfg, int *unhealthy)
+struct json_object *health_components(const struct gw_config *cfg, const struct health_scope *scope,
+                                      int *unhealthy)
 {
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-    struct check *checks[6];
+    struct check *checks[7];
     size_t n = 0;
     char url[CFG_STR_MAX + 64];
     struct json_object *report, *comps, *degraded, *failed;
@@ -209,6 +276,14 @@ struct json_object *health_components(const struct gw_config *cfg, int *unhealth
     if (cfg->auth_jwks_uri[0] != '\0')
         checks[n++] = new_check("identity_provider", CHECK_JWKS, 0, 15000, cfg->auth_jwks_uri,
                                 cfg->auth_ca_file);
+    if (scope != NULL) {
+        checks[n++] = new_check("upstreams", CHECK_UPSTREAMS, 0, UPSTREAMS_TIMEOUT_MS, cfg->pg_dsn, NULL);
+        if (checks[n - 1] != NULL) {
+            checks[n - 1]->all_tenants = scope->tenant == NULL;
+            gw_strlcpy(checks[n - 1]->tenant, scope->tenant != NULL ? scope->tenant : "",
+                       sizeof(checks[n - 1]->tenant));
+        }
+    }
 
     clock_gettime(CLOCK_REALTIME, &started);
     for (size_t i = 0; i < n; i++) {
@@ -240,6 +315,7 @@ struct json_object *health_components(const struct gw_config *cfg, int *unhealth
         int done, ok;
         long latency;
         char error[sizeof(k->error)];
+        struct json_object *detail;
 
         if (k == NULL)
             continue;
@@ -255,6 +331,9 @@ struct json_object *health_components(const struct gw_config *cfg, int *unhealth
         done = k->done;
         ok = k->ok;
         latency = k->latency_ms;
+        detail = done ? k->detail : NULL;
+        if (detail != NULL)
+            k->detail = NULL;
         if (done)
             gw_strlcpy(error, k->error, sizeof(error));
         else
@@ -267,6 +346,11 @@ struct json_object *health_components(const struct gw_config *cfg, int *unhealth
         json_object_object_add(c, "critical", json_object_new_boolean(k->critical));
         json_object_object_add(c, "latency_ms", json_object_new_int64(done ? latency : k->timeout_ms));
         json_object_object_add(c, "timeout_ms", json_object_new_int(k->timeout_ms));
+        if (detail != NULL) {
+            json_object_object_foreach(detail, key, val)
+                json_object_object_add(c, key, json_object_get(val));
+            json_object_put(detail);
+        }
         if (!(done && ok)) {
             json_object_object_add(c, "error", json_object_new_string(error));
             if (k->critical) {

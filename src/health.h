@@ -8,10 +8,20 @@
 struct gw_app;
 struct gw_config;
 
+/* Whose upstreams a report shows: tenant's and the shared ones, or every
+ * tenant's when tenant is NULL. */
+struct health_scope {
+    const char *tenant;
+};
+
 /* Run every component check in parallel; returns the report object
  * (overall_status, components, degraded_services, failed_services, timestamp).
- * *unhealthy is set when a critical component failed. Caller owns the result. */
-struct json_object *health_components(const struct gw_config *cfg, int *unhealthy);
+ * With scope, the "upstreams" component too: the registry's health of the
+ * servers in scope (degraded when one is unhealthy or unreachable, with
+ * total, not_active and servers). *unhealthy is set when a critical
+ * component failed. Caller owns the result. */
+struct json_object *health_components(const struct gw_config *cfg, const struct health_scope *scope,
+                                      int *unhealthy);
 /* Readiness on the responder's own connections: 0 ready, -1 with why. */
 int health_ready(struct gw_app *app, char *why, size_t n);
 

@@ -123,6 +123,34 @@ static const char components_json[] =
     "\"duration_ms\":{\"type\":\"integer\"}}},"
     "\"SessionList\":{\"type\":\"object\",\"properties\":{\"sessions\":{\"type\":\"array\","
     "\"items\":{\"$ref\":\"#/components/schemas/Session\"}}}},"
+    /* resource pools and the system report */
+    "\"Resources\":{\"type\":\"object\",\"properties\":{\"pools\":{\"type\":\"array\",\"items\":{"
+    "\"type\":\"object\",\"required\":[\"name\",\"kind\",\"capacity\",\"in_use\",\"available\"],"
+    "\"properties\":{\"name\":{\"type\":\"string\"},\"kind\":{\"type\":\"string\",\"enum\":[\"seed\",\"upstream\"]},"
+    "\"capacity\":{\"type\":\"integer\"},\"in_use\":{\"type\":\"integer\"},\"available\":{\"type\":\"integer\"},"
+    "\"description\":{\"type\":\"string\"},\"partition\":{\"type\":\"object\"},"
+    "\"server\":{\"type\":\"string\"},\"server_id\":{\"type\":\"string\"}}}},"
+    "\"allocation_lease_seconds\":{\"type\":\"integer\"}}},"
+    "\"AllocationRequest\":{\"type\":\"object\",\"required\":[\"operation_type\",\"estimated_load\"],"
+    "\"properties\":{\"operation_type\":{\"type\":\"string\",\"enum\":[\"bulk_server_registration\"]},"
+    "\"estimated_load\":{\"type\":\"object\",\"properties\":{\"server_count\":{\"type\":\"integer\",\"minimum\":0},"
+    "\"admin_count\":{\"type\":\"integer\",\"minimum\":0}}}}},"
+    "\"Allocation\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},"
+    "\"operation_type\":{\"type\":\"string\"},\"estimated_load\":{\"type\":\"object\"},"
+    "\"allocation\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"integer\"}},"
+    "\"tenant_id\":{\"type\":[\"string\",\"null\"]},\"created_by\":{\"type\":\"string\"},"
+    "\"created_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
+    "\"expires_at\":{\"type\":\"string\",\"format\":\"date-time\"},\"lease_seconds\":{\"type\":\"integer\"}}},"
+    "\"Report\":{\"type\":\"object\",\"required\":[\"generated_at\",\"overall_system_health\",\"reports\","
+    "\"recommendations\"],\"properties\":{\"generated_at\":{\"type\":\"string\",\"format\":\"date-time\"},"
+    "\"scope\":{\"type\":\"string\",\"description\":\"the tenant, or fleet for a platform_admin\"},"
+    "\"overall_system_health\":{\"type\":\"string\"},"
+    "\"reports\":{\"type\":\"object\",\"properties\":{\"security_status\":{\"type\":\"object\"},"
+    "\"performance_metrics\":{\"type\":\"object\"},\"system_health\":{\"$ref\":\"#/components/schemas/ComponentHealth\"},"
+    "\"deployment_status\":{\"type\":\"object\"},\"protocol_compliance\":{\"type\":\"object\"}}},"
+    "\"recommendations\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+    "\"severity\":{\"type\":\"string\",\"enum\":[\"critical\",\"warning\",\"info\"]},"
+    "\"area\":{\"type\":\"string\"},\"message\":{\"type\":\"string\"}}}}}},"
     /* quality gates */
     "\"Gates\":{\"type\":\"object\",\"properties\":{\"gates\":{\"type\":\"array\",\"items\":{"
     "\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"checks\":{\"type\":\"array\","
@@ -206,6 +234,13 @@ static const struct api_doc docs[] = {
     { "GET", "/api/v1/sessions", 200, REF("SessionList"), NULL, NULL, NULL, "503" },
     { "GET", "/api/v1/sessions/{id}", 200, REF("Session"), NULL, NULL, NULL, "404,503" },
     { "DELETE", "/api/v1/sessions/{id}", 204, NULL, NULL, NULL, NULL, "404,503" },
+    /* resource pools and the system report */
+    { "GET", "/api/v1/resources", 200, REF("Resources"), NULL, NULL, NULL, "503" },
+    { "POST", "/api/v1/resources/allocations", 201, REF("Allocation"), REF("AllocationRequest"), NULL, NULL,
+      "400,413,415,422,503" },
+    { "GET", "/api/v1/resources/allocations/{id}", 200, REF("Allocation"), NULL, NULL, NULL, "404,503" },
+    { "DELETE", "/api/v1/resources/allocations/{id}", 204, NULL, NULL, NULL, NULL, "404,503" },
+    { "GET", "/api/v1/report", 200, REF("Report"), NULL, NULL, NULL, NULL },
     /* quality gates */
     { "GET", "/api/v1/gates", 200, REF("Gates"), NULL, NULL, NULL, NULL },
     { "GET", "/api/v1/gates/runs/{id}", 200, REF("GateRun"), NULL, NULL, NULL, "404,503" },

@@ -55,6 +55,17 @@ static const struct route routes[] = {
     { PLANE_API, "GET", "/api/v1/sessions/{id}", route_sessions_get, ROLE_OPERATOR, "one MCP session" },
     { PLANE_API, "DELETE", "/api/v1/sessions/{id}", route_sessions_delete, ROLE_ADMIN,
       "revoke an MCP session: its next request is 404; audited as session.revoke" },
+    /* resource pools (issue 10, point 6) and the system report (point 7) */
+    { PLANE_API, "GET", "/api/v1/resources", route_resources_get, ROLE_OPERATOR,
+      "resource pools and their fleet-wide use" },
+    { PLANE_API, "POST", "/api/v1/resources/allocations", route_allocations_post, ROLE_ADMIN,
+      "reserve the resources an operation needs, as the seed computes them" },
+    { PLANE_API, "GET", "/api/v1/resources/allocations/{id}", route_allocations_get, ROLE_OPERATOR,
+      "one allocation while its lease lasts" },
+    { PLANE_API, "DELETE", "/api/v1/resources/allocations/{id}", route_allocations_delete, ROLE_ADMIN,
+      "release an allocation" },
+    { PLANE_API, "GET", "/api/v1/report", route_report, ROLE_ADMIN,
+      "system report: security, performance, health, deployment, protocol compliance, recommendations" },
     /* quality gates: operators run them; runs are tenant-scoped below platform_admin */
     { PLANE_API, "GET", "/api/v1/gates", route_gates_list, ROLE_OPERATOR, "the quality gates and their checks" },
     { PLANE_API, "GET", "/api/v1/gates/runs/{id}", route_gates_run_get, ROLE_OPERATOR, "one stored gate run" },

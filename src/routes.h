@@ -20,6 +20,8 @@ void route_me(struct gw_call *c);
 void route_audit_list(struct gw_call *c);
 void route_audit_verify(struct gw_call *c);
 /* routes_servers.c: the registry */
+/* The request body as a JSON value; NULL when the answer (415, 400) was sent. */
+struct json_object *route_read_json(struct gw_call *c);
 void route_servers_register(struct gw_call *c);
 void route_servers_list(struct gw_call *c);
 void route_servers_get(struct gw_call *c);
@@ -46,6 +48,13 @@ void route_sessions_list(struct gw_call *c);
 void route_sessions_get(struct gw_call *c);
 void route_sessions_delete(struct gw_call *c);
 
+/* routes_resources.c: resource pools and allocations */
+void route_resources_get(struct gw_call *c);
+void route_allocations_post(struct gw_call *c);
+void route_allocations_get(struct gw_call *c);
+void route_allocations_delete(struct gw_call *c);
+/* report.c: the system report */
+void route_report(struct gw_call *c);
 /* routes_gates.c: quality gates */
 void route_gates_list(struct gw_call *c);
 void route_gates_run(struct gw_call *c);

@@ -49,7 +49,10 @@ void route_health_ready(struct gw_call *c)
 void route_health_components(struct gw_call *c)
 {
     int unhealthy = 0;
-    struct json_object *o = health_components(&c->app->cfg, &unhealthy);
+    struct health_scope scope = {
+        .tenant = auth_has_role(c->who, ROLE_PLATFORM_ADMIN) ? NULL : c->who->tenant_id,
+    };
+    struct json_object *o = health_components(&c->app->cfg, &scope, &unhealthy);
 
     if (unhealthy)
         log_warn("health_unhealthy", "component health: %s",

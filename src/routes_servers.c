@@ -92,7 +92,7 @@ static void answer(struct gw_call *c, int rc, int status, struct json_object **o
 }
 
 /* The request body as a JSON object; NULL after answering 400 or 415. */
-static struct json_object *read_json(struct gw_call *c)
+struct json_object *route_read_json(struct gw_call *c)
 {
     struct json_tokener *tok;
     struct json_object *o = NULL;
@@ -226,7 +226,7 @@ void route_servers_register(struct gw_call *c)
     struct json_object *body, *out = NULL;
     int rc;
 
-    if ((body = read_json(c)) == NULL)
+    if ((body = route_read_json(c)) == NULL)
         return;
     actor_of(c, &a);
     rc = reg_register(c->app, &a, body, &out, &e);
@@ -283,7 +283,7 @@ void route_servers_patch(struct gw_call *c)
         http_send_problem(c->res, c->req, 412, "If-Match must name one version, as the ETag gives it");
         return;
     }
-    if ((body = read_json(c)) == NULL)
+    if ((body = route_read_json(c)) == NULL)
         return;
     actor_of(c, &a);
     answer(c, reg_patch(c->app, &a, c->params[0], version, body, &out, &e), 200, &out, &e);

@@ -159,15 +159,17 @@ void pg_close(struct gw_app *app)
     }
 }
 
-int pg_ping(PGconn *c, int timeout_ms, char *err, size_t errlen)
+PGresult *pg_exec_within(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params,
+                         int timeout_ms, char *err, size_t errlen)
 {
     int64_t deadline = gw_monotonic_ms() + timeout_ms;
-    PGresult *r;
+    PGresult *r, *out = NULL;
     int ok = 1;
 
-    if (!PQsendQuery(c, "SELECT 1")) {
-        snprintf(err, errlen, "cannot send SELECT 1: %s", PQerrorMessage(c));
-        return -1;
+    /* Without parameters the simple protocol: one message, as PQexec sends it. */
+    if (!(nparams == 0 ? PQsendQuery(c, sql) : PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0))) {
+        snprintf(err, errlen, "cannot send %s: %s", what, PQerrorMessage(c));
+        return NULL;
     }
     while (PQisBusy(c)) {
         struct pollfd p = { .fd = PQsocket(c), .events = POLLIN };
@@ -177,23 +179,38 @@ int pg_ping(PGconn *c, int timeout_ms, char *err, size_t errlen)
             /* No PQcancel: it opens another connection to the same stalled
              * server and waits for it without a timeout. The caller closes
              * this connection, and the server drops the query with it. */
-            snprintf(err, errlen, "timeout: no answer to SELECT 1 from PostgreSQL at %s:%s within %d ms",
+            snprintf(err, errlen, "timeout: no answer to %s from PostgreSQL at %s:%s within %d ms", what,
                      PQhost(c) ? PQhost(c) : "?", PQport(c) ? PQport(c) : "?", timeout_ms);
-            return -1;
+            return NULL;
         }
         if (!PQconsumeInput(c)) {
             snprintf(err, errlen, "connection lost: %s", PQerrorMessage(c));
-            return -1;
+            return NULL;
         }
     }
     while ((r = PQgetResult(c)) != NULL) {
-        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-            snprintf(err, errlen, "SELECT 1 failed: %s", PQresultErrorMessage(r));
+        if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK) {
+            snprintf(err, errlen, "%s failed: %s", what, PQresultErrorMessage(r));
             ok = 0;
         }
-        PQclear(r);
+        if (out == NULL && ok)
+            out = r;
+        else
+            PQclear(r);
     }
-    return ok ? 0 : -1;
+    if (!ok) {
+        PQclear(out);
+        return NULL;
+    }
+    return out;
+}
+
+int pg_ping(PGconn *c, int timeout_ms, char *err, size_t errlen)
+{
+    PGresult *r = pg_exec_within(c, "SELECT 1", "SELECT 1", 0, NULL, timeout_ms, err, errlen);
+
+    PQclear(r);
+    return r != NULL ? 0 : -1;
 }
 
 int pg_exec(PGconn *c, const char *sql, char *err, size_t errlen)

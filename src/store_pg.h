@@ -24,6 +24,11 @@ void pg_close(struct gw_app *app);
  * connection and then stalls is cancelled, not waited on. 0, or -1 with err
  * (the connection is then unusable: close it). */
 int pg_ping(PGconn *c, int timeout_ms, char *err, size_t errlen);
+/* One parameterized statement with the same client-side deadline: its first
+ * result (caller PQclears), or NULL with err naming what (after a timeout or
+ * a lost connection the connection is unusable: close it). */
+PGresult *pg_exec_within(PGconn *c, const char *what, const char *sql, int nparams, const char *const *params,
+                         int timeout_ms, char *err, size_t errlen);
 /* Apply every migrations/NNN_name.sql not yet in schema_migrations, each in
  * its own transaction, in order. Returns the number applied or -1 (err). */
 /* Run one statement without parameters (BEGIN, COMMIT, ...): 0, or -1 with

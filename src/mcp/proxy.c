@@ -13,6 +13,7 @@
 #include "log.h"
 #include "mcp/jsonrpc.h"
 #include "metrics.h"
+#include "pools.h"
 #include "store_redis.h"
 #include "upstream.h"
 #include "util.h"
@@ -24,6 +25,7 @@
 #define RELAY_REQUESTS_MAX 32    /* upstream requests relayed in one call, at most */
 #define RELAY_ID_MAX 256         /* bytes of an upstream request's string id */
 #define FANOUT_MS 5000           /* a client message passed to every upstream, at most */
+#define SLOT_MARGIN_MS 5000      /* a call slot's lease outlives the call's deadlines by this */
 
 /* How each failure of an upstream call reaches the client. */
 static const struct {
@@ -270,6 +272,59 @@ static void fill_send_target(struct up_target *t, const struct cat_server *srv)
         t->timeout_ms = SEND_MS;
 }
 
+/* ---- the upstream's pool: one slot per call in flight, max_concurrency in all -------- */
+
+/* Take a slot of srv's pool for one upstream call: 0, or -1 when the answer
+ * (busy, with Retry-After; or pools unavailable) was sent. The lease covers
+ * a re-initialize plus the call, so only a responder that died holds a slot
+ * until it ends. */
+static int upstream_slot_take(struct mpx_call *pc, const struct cat_server *srv, struct pools_slot *slot)
+{
+    struct pools_busy busy;
+    struct json_object *e, *d;
+    char m[256];
+
+    memset(&busy, 0, sizeof(busy));
+    switch (pools_upstream_acquire(pc->app, srv->id, srv->max_concurrency,
+                                   (int)(2 * call_timeout_ms(pc->app, srv) + SLOT_MARGIN_MS), slot, &busy)) {
+    case POOLS_OK:
+        return 0;
+    case POOLS_BUSY:
+        metrics_count_labeled("mcp_upstream_busy_total", "server", srv->name);
+        /* Calls are short next to a lease: ask for a retry soon, not at the lease's end. */
+        busy.retry_after_s = 1;
+        snprintf(m, sizeof(m), "Upstream server '%s' is busy: all %d of its concurrent calls are in "
+                 "flight; retry after %d s", srv->name, busy.capacity, busy.retry_after_s);
+        d = fail_data(srv->name, "busy");
+        json_object_object_add(d, "max_concurrency", json_object_new_int(busy.capacity));
+        json_object_object_add(d, "in_use", json_object_new_int(busy.in_use));
+        json_object_object_add(d, "retry_after_s", json_object_new_int(busy.retry_after_s));
+        e = jr_error(pc->msg->id, MPX_BUSY, m, d);
+        pc->error_code = MPX_BUSY;
+        http_add_header(pc->res, "Retry-After", "%d", busy.retry_after_s);
+        http_send_json(pc->res, 200, e);
+        json_object_put(e);
+        return -1;
+    default:
+        /* Without Redis the concurrency limit cannot be kept: refuse rather
+         * than let the fleet exceed it. */
+        log_warn("pools_unavailable", "server %s: no call slot (Redis)", srv->name);
+        snprintf(m, sizeof(m), "Upstream server '%s' cannot be called now: its concurrency pool is "
+                 "unavailable (Redis); retry later", srv->name);
+        e = jr_error(pc->msg->id, MPX_UNAVAILABLE, m, fail_data(srv->name, "pools_unavailable"));
+        pc->error_code = MPX_UNAVAILABLE;
+        http_add_header(pc->res, "Retry-After", "2");
+        http_send_json(pc->res, 503, e);
+        json_object_put(e);
+        return -1;
+    }
+}
+
+static void upstream_slot_give(struct mpx_call *pc, struct pools_slot *slot)
+{
+    pools_upstream_release(pc->app, slot);
+}
+
 /* Forward msg (its id the client's) to srv; the answer, or an error naming
  * the failure, goes to the client. The outcome for the record. */
 static const char *forward(struct mpx_call *pc, const struct cat_server *srv, struct json_object *msg)
@@ -280,6 +335,7 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
     struct up_session us;
     struct up_forward f;
     struct relay r;
+    struct pools_slot slot;
     enum up_status st;
     const char *outcome = "ok";
     bool lost_session = false;
@@ -333,7 +389,14 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
     f.tick = on_tick;
     f.early_answer = on_early_answer;
     f.relay_arg = &r;
+    if (upstream_slot_take(pc, srv, &slot) != 0) {
+        json_object_put(f.client_caps);
+        return pc->error_code == MPX_BUSY ? "busy" : "pools_unavailable";
+    }
     st = up_forward(pc->app, &f, msg, &answer, why, sizeof(why));
+    /* Before the answer goes out: a slow client holds its responder, not the
+     * upstream's slot. */
+    upstream_slot_give(pc, &slot);
     json_object_put(f.client_caps);
     if (f.session_changed) {
         bool lost;

@@ -23,6 +23,7 @@ struct gw_app;
 #define MPX_PROTOCOL_ERROR -32015
 #define MPX_MAINTENANCE -32016
 #define MPX_CATALOG_UNAVAILABLE -32017
+#define MPX_BUSY -32018           /* the upstream's max_concurrency calls are all in flight */
 
 struct mpx_call {
     struct gw_app *app;

@@ -41,7 +41,9 @@ static int run_health_check(struct mcp_call *mc, struct json_object *args, struc
     (void)args;
     (void)err;
     (void)n;
-    *out = health_components(&mc->app->cfg, &unhealthy);
+    /* The gateway's own components; upstream health is the servers' own
+     * business here (gateway__list_servers shows each one's status). */
+    *out = health_components(&mc->app->cfg, NULL, &unhealthy);
     return 0;
 }
 

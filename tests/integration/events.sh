@@ -31,7 +31,7 @@ rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 STREAM=mreg:events:stream
 
 # agent NAME ARGS...: an agent fixture whose calls go to $IT_DIR/NAME.calls.
-agent() { local name=$1; shift; it_start_upstream agent --name "$name" --calls "$IT_DIR/$name.calls" "$@"; }
+agent() { local name=$1; shift; it_start_upstream event_agent --name "$name" --calls "$IT_DIR/$name.calls" "$@"; }
 SEC=$(agent sec --tools handle_authentication_failure) || it_fatal "the security agent starts"
 DBG=$(agent dbg --tools handle_authentication_failure,handle_performance_degradation,handle_protocol_violation \
 	--fail-first 1) || it_fatal "the debugger agent (failing its first call) starts"

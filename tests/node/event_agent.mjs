@@ -1,4 +1,4 @@
-// A specialist agent as the gateway's orchestration sees it (official SDK,
+// An agent that handles events, as the gateway's event delivery sees it (official SDK,
 // low-level Server): one tool per name in --tools (comma-separated, e.g.
 // handle_authentication_failure,handle_task), each answering with what it was
 // given. Every call is appended to --calls FILE as one JSON line
