@@ -253,20 +253,6 @@ bool reg_uuid_valid(const char *s)
     return true;
 }
 
-static int new_uuid(char out[37])
-{
-    unsigned char b[16];
-    char h[33];
-
-    if (gw_random_bytes(b, sizeof(b)) != 0)
-        return -1;
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    gw_hex(b, sizeof(b), h);
-    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
-    return 0;
-}
-
 /* --- cursors ------------------------------------------------------------------ */
 
 int reg_cursor_encode(const char *name, const char *id, char *out, size_t n)
@@ -942,7 +928,7 @@ int reg_register(struct gw_app *app, const struct reg_actor *a, struct json_obje
         return fail(e, REG_UNAVAILABLE, "validation", "secret_key_unavailable", NULL,
                     "credentials cannot be stored: the sealing key is not available");
     }
-    if (new_uuid(id) != 0)
+    if (gw_uuid(id) != 0)
         return fail(e, REG_INTERNAL, "validation", "no_randomness", NULL, "no server id could be made");
     auth_from_json(b.auth, b.auth_type, &au);
     t.url = b.url;

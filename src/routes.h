@@ -46,4 +46,15 @@ void route_sessions_list(struct gw_call *c);
 void route_sessions_get(struct gw_call *c);
 void route_sessions_delete(struct gw_call *c);
 
+/* routes_orch.c: orchestration (agents, routing matrix, tasks, plans) */
+void route_agents_list(struct gw_call *c);
+void route_agents_get(struct gw_call *c);
+void route_agents_put(struct gw_call *c);
+void route_routing_list(struct gw_call *c);
+void route_routing_put(struct gw_call *c);
+void route_routing_delete(struct gw_call *c);
+void route_tasks_create(struct gw_call *c);
+void route_tasks_get(struct gw_call *c);
+void route_coordination_plan(struct gw_call *c);
+
 #endif
