@@ -20,6 +20,7 @@
 #include "log.h"
 #include "manual.h"
 #include "mcp/catalog.h"
+#include "orch.h"
 #include "registry.h"
 #include "responder.h"
 #include "router.h"
@@ -59,6 +60,10 @@ static const struct man_command commands[] = {
     { "import", "FILE [--header NAME=VALUE-FILE]... [--tenant ID | --shared] [--json]",
       "register the servers of an official MCP registry server.json that have a "
       "streamable-http remote, reporting each one imported or refused and why" },
+    { "tasks", "reap",
+      "reclaim the load leases of delegated tasks whose responder ended mid-delegation (the fleet "
+      "leader does this periodically): the load is given back and each task marked failed; prints "
+      "how many" },
     { "version", "", "print the version" },
     { "help", "", "print the list of commands" },
 };
@@ -639,6 +644,33 @@ static int cmd_health(const char *config_path)
     return unhealthy ? 1 : 0;
 }
 
+/* tasks reap: the lease cleanup the fleet leader runs, on demand. */
+static int cmd_tasks(const char *config_path, int argc, char **argv)
+{
+    struct gw_config cfg;
+    struct gw_app app;
+    int n;
+
+    if (argc != 2 || strcmp(argv[1], "reap") != 0) {
+        fputs("usage: mcp-gateway tasks reap\n", stderr);
+        return 2;
+    }
+    if (load_config(config_path, &cfg) != 0)
+        return 1;
+    if (app_init(&app, &cfg, PLANE_BOTH) != 0) {
+        fputs("error: cannot set up the gateway\n", stderr);
+        return 1;
+    }
+    n = orch_tasks_reap_expired(&app);
+    app_free(&app);
+    if (n < 0) {
+        fputs("error: expired leases could not be reaped: Redis or PostgreSQL cannot be reached\n", stderr);
+        return 1;
+    }
+    printf("reaped %d expired task lease%s\n", n, n == 1 ? "" : "s");
+    return 0;
+}
+
 static void emit_line(const char *line, void *arg)
 {
     (void)arg;
@@ -766,6 +798,8 @@ int main(int argc, char **argv)
         rc = cli_import(argc, argv);
     else if (strcmp(cmd, "catalog") == 0)
         rc = cli_catalog(argc, argv);
+    else if (strcmp(cmd, "tasks") == 0)
+        rc = cmd_tasks(config_path, argc, argv);
     else if (strcmp(cmd, "version") == 0) {
         printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
         rc = 0;

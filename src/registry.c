@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "log.h"
 #include "mcp/catalog.h"
+#include "orch.h"
 #include "secrets.h"
 #include "store_pg.h"
 #include "upstream.h"
@@ -948,11 +949,8 @@ int reg_register(struct gw_app *app, const struct reg_actor *a, struct json_obje
         goto out;
     *out = json_object_new_object();
     json_object_object_add(*out, "server_id", json_object_new_string(id));
-    phases = json_object_new_array();
-    json_object_array_add(phases, json_object_new_string("auth"));
-    json_object_array_add(phases, json_object_new_string("validation"));
-    json_object_array_add(phases, json_object_new_string("registration"));
-    json_object_array_add(phases, json_object_new_string("audit"));
+    /* The phases run are those of the registration's coordination plan. */
+    phases = orch_plan_phases(ORCH_PLAN_REGISTRATION);
     json_object_object_add(*out, "phases_completed", phases);
     json_object_object_add(*out, "server", server);
     log_info("server_registered", "server %s (%s) tenant %s, %zu tools", b.name, id,
