@@ -270,6 +270,10 @@ int orch_request_parse(struct json_object *body, struct orch_request *r, struct 
     if (json_object_object_get_ex(body, "context", &v) && v != NULL) {
         if (!json_object_is_type(v, json_type_object))
             return orch_fail(e, ORCH_BAD_REQUEST, "context", "'context' must be an object");
+        /* PostgreSQL's jsonb holds no NUL character: refused here, not as a
+         * database failure later. */
+        if (strstr(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), "\\u0000") != NULL)
+            return orch_fail(e, ORCH_BAD_REQUEST, "context", "'context' must not contain NUL characters");
         r->context = v;
     }
     if (json_object_object_get_ex(body, "agent", &v) && v != NULL) {
@@ -551,9 +555,13 @@ static int task_insert(PGconn *c, const struct gw_identity *who, const char *req
     return 0;
 }
 
-static void task_finish(struct gw_app *app, const char *id, const char *status, struct json_object *result,
-                        const char *error)
+/* Record the outcome: 0, or 1 when the result could not be stored and the
+ * task was recorded failed instead. */
+static int task_finish(struct gw_app *app, const char *id, const char *status, struct json_object *result,
+                       const char *error)
 {
+    int rc = 0;
+
     const char *p[4] = { id, status,
                          result != NULL ? json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN) : NULL,
                          error };
@@ -563,13 +571,27 @@ static void task_finish(struct gw_app *app, const char *id, const char *status, 
     if (c == NULL) {
         log_error("orch_task_record", "task %s ended %s but PostgreSQL is not reachable: the record "
                   "stays running until its lease is reaped", id, status);
-        return;
+        return 0;
     }
     r = orch_sql(c, "UPDATE tasks SET status = $2, result = $3::jsonb, error = $4, finished_at = now()"
                  " WHERE id = $1::uuid AND status = 'running'", 4, p);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && p[2] != NULL) {
+        /* An agent's result that jsonb refuses (a NUL character, say) must
+         * not leave the task running for ever: recorded failed, without it. */
+        log_warn("orch_task_record", "task %s: the agent's result cannot be stored: %s", id,
+                 PQresultErrorMessage(r));
+        PQclear(r);
+        p[1] = "failed";
+        p[2] = NULL;
+        p[3] = "the agent's result could not be stored (not representable as jsonb)";
+        r = orch_sql(c, "UPDATE tasks SET status = $2, result = $3::jsonb, error = $4, finished_at = now()"
+                     " WHERE id = $1::uuid AND status = 'running'", 4, p);
+        rc = 1;
+    }
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         log_error("orch_task_record", "task %s ended %s, not recorded: %s", id, status, PQresultErrorMessage(r));
     PQclear(r);
+    return rc;
 }
 
 /* ---- the call ------------------------------------------------------------------ */
@@ -756,8 +778,12 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
     }
     /* The load falls as soon as the call is over, whatever its outcome. */
     lease_release(app, id, pick->srv->id, agent);
-    task_finish(app, id, status, result, rc == 0 ? NULL : errbuf);
-    log_info("orch_task_done", "task %s %s in %lld ms", id, status, (long long)(gw_now_ms() - start));
+    if (task_finish(app, id, status, result, rc == 0 ? NULL : errbuf) == 1 && rc == 0) {
+        rc = -1;
+        orch_fail(e, ORCH_TASK_FAILED, NULL, "task %s: the agent's result could not be stored", id);
+    }
+    log_info("orch_task_done", "task %s %s in %lld ms", id, rc == 0 ? status : "failed",
+             (long long)(gw_now_ms() - start));
     if (task_out != NULL && (c = pg_conn(app)) != NULL)
         *task_out = task_read(c, id);
     json_object_put(answer);

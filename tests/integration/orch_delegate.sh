@@ -159,6 +159,14 @@ check "a tool error: 502 task_failed with the recorded task and the agent's mess
 	'[ "$HTTP_CODE" = 502 ] && [ "$(reason)" = task_failed ] && [ "$(it_json task.status)" = failed ] &&
 	 body_has "the probe broke" && [ "$(load mcp-debugger)" = 0 ]'
 
+task "$USER_A" '{"type":"dual_server_debugging","context":{"nul":true}}'
+TN=$(it_json task_id)
+ROW=$(it_psql "SELECT status || ',' || (result IS NULL)::text || ',' || (error LIKE '%could not be stored%')::text FROM tasks WHERE id = '$TN'")
+check "a result jsonb cannot hold is recorded failed (not left running), without it" \
+	eval '[ "$HTTP_CODE" = 502 ] && [ "$(reason)" = task_failed ] && [ "$ROW" = "failed,true,true" ]'
+task "$USER_A" '{"type":"dual_server_debugging","context":{"x":"a\u0000b"}}'
+check "a context with a NUL character: 400 naming context" eval '[ "$HTTP_CODE" = 400 ] && [ "$(it_json field)" = context ]'
+
 # --- 202 with the task's URL ------------------------------------------------------------
 task "$USER_A" '{"type":"dual_server_debugging","wait_ms":0,"context":{"wait_ms":3500}}'
 T202=$(it_json id)

@@ -6,7 +6,8 @@
 //   --tasks a,b        task types it has its own tool for
 //   --no-handle-task   offer no handle_task tool
 // The delegation's context steers a call: wait_ms (at most 20 s, ended early
-// when the call is cancelled) and fail (answer a tool error with that text).
+// when the call is cancelled), fail (answer a tool error with that text) and
+// nul (a result holding a NUL character).
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ListToolsRequestSchema, McpError, ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { listen, mcpEndpoint, parseArgs, recorder } from './common.mjs';
@@ -40,6 +41,8 @@ async function call(req, extra) {
   const ctx = args.context ?? {};
   await sleep(Math.min(Math.max(Number(ctx.wait_ms) || 0, 0), 20000), extra.signal);
   record({ done: tool, task_id: args.task_id });
+  if (ctx.nul)
+    return { content: [{ type: 'text', text: 'nul' }], structuredContent: { text: 'a\u0000b' } };
   if (ctx.fail)
     return { content: [{ type: 'text', text: String(ctx.fail) }], isError: true };
   return {

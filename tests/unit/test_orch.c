@@ -167,6 +167,9 @@ Test(orch_request, refuses_bad_members)
     cr_assert_eq(parse("{\"type\":\"a\",\"surprise\":true}", &r, &e), -1);
     cr_assert_str_eq(e.field, "surprise");
     cr_assert_eq(parse("[]", &r, &e), -1);
+    cr_assert_eq(parse("{\"type\":\"a\",\"context\":{\"x\":[\"a\\u0000b\"]}}", &r, &e), -1,
+                 "jsonb cannot hold NUL: refused as the client's error");
+    cr_assert_str_eq(e.field, "context");
 }
 
 Test(orch_names, agents_and_types)
