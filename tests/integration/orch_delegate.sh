@@ -19,6 +19,7 @@ PLATFORM=$(it_mint --sub root --tenant tp --roles platform_admin)
 ADMIN_A=$(it_mint --sub admin-a --tenant ta --roles admin)
 USER_A=$(it_mint --sub user-a --tenant ta --roles user)
 USER_B=$(it_mint --sub user-b --tenant tb --roles user)
+OPER_B=$(it_mint --sub oper-b --tenant tb --roles operator)
 JOSE=${USER_A%%.*}
 
 # api METHOD PATH TOKEN [CURL-ARGS...]
@@ -71,6 +72,11 @@ check "GET /api/v1/routing: the seed's 24 task types and 5 quality-check routes"
 	'[ "$(jq "[.rules[] | select(.kind == \"task\")] | length" "$IT_DIR/last.body")" = 24 ] &&
 	 [ "$(jq "[.rules[] | select(.kind == \"quality_check\")] | length" "$IT_DIR/last.body")" = 5 ] &&
 	 [ "$(jq -r ".rules[] | select(.task_type == \"capability_negotiation\") | .agent" "$IT_DIR/last.body")" = mcp-protocol-expert ]'
+api GET /api/v1/agents/mcp-debugger "$OPER_B"
+check "another tenant's operator sees the agent but none of tenant ta's servers" \
+	eval '[ "$HTTP_CODE" = 200 ] && [ "$(jq ".servers | length" "$IT_DIR/last.body")" = 0 ] && ! body_has debug-1'
+api GET /api/v1/agents/no-such-agent "$PLATFORM"
+check "an unknown agent: 404" eval '[ "$HTTP_CODE" = 404 ] && is_problem_json'
 api GET /api/v1/agents "$USER_A"
 check "a user may not list agents (operator and up): 403" test "$HTTP_CODE" = 403
 
@@ -135,6 +141,20 @@ api PUT /api/v1/agents/mcp-debugger "$PLATFORM" --data '{"status":"sleepy"}'
 check "an unknown status: 400 naming status" eval '[ "$HTTP_CODE" = 400 ] && [ "$(it_json field)" = status ]'
 api PUT /api/v1/agents/mcp-debugger "$PLATFORM" --data '{"status":"active"}'
 check "back to active" eval '[ "$HTTP_CODE" = 200 ] && [ "$(it_json status)" = active ]'
+
+for n in 1 2; do
+	api GET "/api/v1/servers?agent_role=mcp-debugger" "$ADMIN_A"
+	id=$(jq -r --arg n "debug-$n" '.servers[] | select(.name == $n) | .id' "$IT_DIR/last.body")
+	api POST "/api/v1/servers/$id/maintenance" "$ADMIN_A" --data ''
+	[ "$HTTP_CODE" = 200 ] || { show_response; not_ok "maintenance on for debug-$n"; }
+done
+task "$USER_A" '{"type":"dual_server_debugging"}'
+check "every server of the agent in maintenance: 503 no_healthy_server" eval \
+	'[ "$HTTP_CODE" = 503 ] && [ "$(reason)" = no_healthy_server ]'
+api GET "/api/v1/servers?agent_role=mcp-debugger" "$ADMIN_A"
+for id in $(jq -r '.servers[].id' "$IT_DIR/last.body"); do api DELETE "/api/v1/servers/$id/maintenance" "$ADMIN_A"; done
+task "$USER_A" '{"type":"dual_server_debugging"}'
+check "out of maintenance they serve again" eval '[ "$HTTP_CODE" = 200 ] && [ "$(it_json status)" = completed ]'
 
 # --- load rises and falls; the least-loaded server is picked ---------------------------
 bg_task slow1 "$USER_A" '{"type":"dual_server_debugging","context":{"wait_ms":3000}}'
