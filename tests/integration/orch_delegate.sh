@@ -9,10 +9,9 @@
 . "$(dirname "$0")/lib.sh"
 
 UPSTREAM_ALLOWED_NETWORKS=${UPSTREAM_ALLOWED_NETWORKS-127.0.0.0/8}
-it_start_stores
-it_setup_gateway
-it_start_serve 4
-it_start_lighttpd "$FCGI_SOCKET"
+# Two responder pools as two hosts: lighttpd ($API) and Apache mod_proxy_fcgi ($API_B).
+WORKERS=${WORKERS:-5}
+it_start_two_pools
 rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
 PLATFORM=$(it_mint --sub root --tenant tp --roles platform_admin)
@@ -40,6 +39,13 @@ bg_task() {
 	(curl -sS --cacert "$IT_DIR/certs/ca.pem" --max-time 30 -o "$IT_DIR/$1.body" -w '%{http_code}' \
 		-X POST -H "Authorization: Bearer $2" -H 'Content-Type: application/json' --data "$3" \
 		"$API/api/v1/tasks" >"$IT_DIR/$1.code" 2>/dev/null) &
+	BG_PIDS+=("$!")
+}
+# bg_task_on BASE NAME TOKEN BODY: the same through another web server.
+bg_task_on() {
+	(curl -sS --cacert "$IT_DIR/certs/ca.pem" --max-time 30 -o "$IT_DIR/$2.body" -w '%{http_code}' \
+		-X POST -H "Authorization: Bearer $3" -H 'Content-Type: application/json' --data "$4" \
+		"$1/api/v1/tasks" >"$IT_DIR/$2.code" 2>/dev/null) &
 	BG_PIDS+=("$!")
 }
 # bg_wait: the background tasks started so far have answered.
@@ -172,6 +178,19 @@ check "both slow delegations completed" eval \
 	'[ "$(cat "$IT_DIR/slow1.code")" = 200 ] && [ "$(cat "$IT_DIR/slow2.code")" = 200 ] &&
 	 [ "$(jq -r .server_id "$IT_DIR/slow1.body")" != "$(jq -r .server_id "$IT_DIR/slow2.body")" ]'
 check "load falls back to 0 on the agent and each server when the calls end" eval \
+	'[ "$(load mcp-debugger)" = 0 ] && [ "$(load mcp-debugger debug-1)" = 0 ] && [ "$(load mcp-debugger debug-2)" = 0 ]'
+
+# Eight at once through both pools: one Lua script picks and leases, so the
+# two hosts never pick on a stale count and the eight spread four and four.
+for i in 1 2 3 4; do
+	bg_task_on "$API" "fleet-a$i" "$USER_A" '{"type":"dual_server_debugging","context":{"wait_ms":2500}}'
+	bg_task_on "$API_B" "fleet-b$i" "$USER_A" '{"type":"dual_server_debugging","context":{"wait_ms":2500}}'
+done
+bg_wait
+PER_SERVER=$(cat "$IT_DIR"/fleet-*.body | jq -r .server_id | sort | uniq -c | awk '{print $1}' | sort | paste -sd, -)
+check "8 concurrent delegations through two responder pools: all completed, 4 on each server" eval \
+	'[ "$(cat "$IT_DIR"/fleet-*.code | tr -d "\n")" = 200200200200200200200200 ] && [ "$PER_SERVER" = 4,4 ]'
+check "and the load is 0 again everywhere" eval \
 	'[ "$(load mcp-debugger)" = 0 ] && [ "$(load mcp-debugger debug-1)" = 0 ] && [ "$(load mcp-debugger debug-2)" = 0 ]'
 
 task "$USER_A" '{"type":"dual_server_debugging","context":{"fail":"the probe broke"}}'
