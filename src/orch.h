@@ -99,8 +99,9 @@ int orch_request_parse(struct json_object *body, struct orch_request *r, struct 
 int orch_delegate_request(struct gw_app *app, const struct gw_identity *who,
                           const struct orch_request *r, struct json_object **task_out,
                           struct orch_error *e);
-/* The same, synchronous, for the quality gates: *result_out is the tool's
- * result (owned). 0, or an enum orch_code with err. */
+/* The same, synchronous, for the quality gates: *result_out (owned) is the
+ * tool result's structuredContent when it has one, else the whole tool
+ * result. 0, or an enum orch_code with err ("reason: detail"). */
 int orch_delegate(struct gw_app *app, const struct gw_identity *who, const char *task_type,
                   struct json_object *context, int timeout_ms, struct json_object **result_out,
                   char *err, size_t errlen);

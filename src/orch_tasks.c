@@ -813,9 +813,11 @@ int orch_delegate(struct gw_app *app, const struct gw_identity *who, const char 
     }
     rc = orch_delegate_request(app, who, &r, &task, &e);
     if (rc == ORCH_OK) {
-        struct json_object *res = js_get(task, "result", json_type_object);
+        struct json_object *res = js_get(task, "result", json_type_object),
+                           *sc = js_get(res, "structuredContent", json_type_object);
 
-        *result_out = res != NULL ? json_object_get(res) : json_object_new_object();
+        /* The agent's structured answer (a verdict, say) when it gave one. */
+        *result_out = sc != NULL ? json_object_get(sc) : res != NULL ? json_object_get(res) : json_object_new_object();
     } else {
         snprintf(err, errlen, "%s: %s", orch_reason(e.code), e.detail);
     }
