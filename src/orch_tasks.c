@@ -377,16 +377,16 @@ struct candidate {
 static int candidates(struct gw_app *app, PGconn *c, const struct gw_identity *who, const char *agent,
                       const char *type, struct candidate *out, size_t max, struct orch_error *e)
 {
-    bool platform = auth_has_role(who, ROLE_PLATFORM_ADMIN);
-    const char *p[3] = { agent, orch_tenant_of(who), platform ? "true" : "false" };
+    const char *p[2] = { agent, orch_tenant_of(who) };
     const struct cat_snapshot *snap;
     PGresult *res;
     char why[256];
     int n = 0, registered;
 
+    /* A delegation uses a server as a tool call on /mcp does: its tenant's
+     * or a shared one, whatever the caller's role (cat_visible below). */
     res = orch_sql(c, "SELECT s.id::text FROM servers s WHERE $1 = ANY (s.agent_roles)"
-                   " AND ($3::bool OR s.tenant_id IS NULL OR s.tenant_id = $2::text) ORDER BY s.name, s.id",
-                   3, p);
+                   " AND (s.tenant_id IS NULL OR s.tenant_id = $2::text) ORDER BY s.name, s.id", 2, p);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         orch_db_fail(e, res, "reading the agent's servers");
         PQclear(res);

@@ -285,6 +285,25 @@ mcp '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"gateway__de
 check "gateway__delegate_task: an unknown type is a tool error naming unknown_task_type" eval \
 	'[ "$(answer | jq -r ".result.isError")" = true ] && answer | jq -r ".result.content[0].text" | grep -q "^unknown_task_type: "'
 
+# --- mcp-gateway tasks delegate: orch_delegate as the quality gates call it --------------
+# The platform itself has no tenant: it uses shared agent servers only.
+P1=$(it_start_upstream agent --name p1) || it_fatal "agent fixture p1 starts"
+api POST /api/v1/servers "$PLATFORM" --data "{\"name\":\"protocol-1\",\"url\":\"$P1\",\"agent_roles\":[\"mcp-protocol-expert\"],\"tenant_id\":null}"
+[ "$HTTP_CODE" = 201 ] || { show_response; it_fatal "register the shared agent server protocol-1"; }
+"$GATEWAY" tasks delegate dual_server_debugging --config "$CONF" >/dev/null 2>"$IT_DIR/cli-task0.err"
+check "tasks delegate (no tenant) does not use a tenant's agent servers: no_healthy_server" \
+	grep -q "^error: no_healthy_server: " "$IT_DIR/cli-task0.err"
+"$GATEWAY" tasks delegate capability_negotiation '{"via":"cli"}' --config "$CONF" >"$IT_DIR/cli-task.json" 2>"$IT_DIR/cli-task.err"
+rc=$?
+check "tasks delegate prints the agent's structured answer (exit 0)" eval \
+	'[ "$rc" = 0 ] && [ "$(jq -r .received.context.via "$IT_DIR/cli-task.json")" = cli ] &&
+	 [ "$(jq -r .received.target_agent "$IT_DIR/cli-task.json")" = mcp-protocol-expert ] &&
+	 [ "$(jq -r .tool "$IT_DIR/cli-task.json")" = handle_task ]'
+"$GATEWAY" tasks delegate no_such_type --config "$CONF" >/dev/null 2>"$IT_DIR/cli-task2.err"
+rc=$?
+check "tasks delegate of an unknown type: exit 1, the reason on stderr" eval \
+	'[ "$rc" = 1 ] && grep -q "^error: unknown_task_type: " "$IT_DIR/cli-task2.err"'
+
 # --- coordination plans ---------------------------------------------------------------
 api POST /api/v1/coordination/plan "$USER_A" --data '{"task_type":"server_registration_with_auth","context":{"session_id":"s-9"}}'
 check "POST /api/v1/coordination/plan: the seed's registration plan" eval \
