@@ -92,7 +92,12 @@ void route_agents_get(struct gw_call *c)
     answer(c, rc, 200, out, &e);
 }
 
-void route_agents_put(struct gw_call *c)
+/* PUT of an agent or a routing rule: the same body, the same answers. */
+typedef int (*put_fn)(struct gw_app *app, const struct gw_identity *who, const char *request_id,
+                      const char *name, struct json_object *body, struct json_object **out,
+                      struct orch_error *e);
+
+static void put_named(struct gw_call *c, put_fn put)
 {
     struct json_object *body = body_json(c), *out = NULL;
     struct orch_error e = { 0 };
@@ -100,9 +105,14 @@ void route_agents_put(struct gw_call *c)
 
     if (body == NULL)
         return;
-    rc = orch_agent_put(c->app, c->who, c->req->request_id, c->params[0], body, &out, &e);
+    rc = put(c->app, c->who, c->req->request_id, c->params[0], body, &out, &e);
     json_object_put(body);
     answer(c, rc, 200, out, &e);
+}
+
+void route_agents_put(struct gw_call *c)
+{
+    put_named(c, orch_agent_put);
 }
 
 void route_routing_list(struct gw_call *c)
@@ -116,15 +126,7 @@ void route_routing_list(struct gw_call *c)
 
 void route_routing_put(struct gw_call *c)
 {
-    struct json_object *body = body_json(c), *out = NULL;
-    struct orch_error e = { 0 };
-    int rc;
-
-    if (body == NULL)
-        return;
-    rc = orch_routing_put(c->app, c->who, c->req->request_id, c->params[0], body, &out, &e);
-    json_object_put(body);
-    answer(c, rc, 200, out, &e);
+    put_named(c, orch_routing_put);
 }
 
 void route_routing_delete(struct gw_call *c)
