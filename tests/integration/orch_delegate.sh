@@ -323,3 +323,5 @@ check "delegations and changes are audited (task.delegate, agent.update, routing
 	eval '[ "$ACTIONS" = 4 ] && [ "$OWN" = 1 ]'
 api GET /api/v1/audit/verify "$PLATFORM"
 check "the audit chain verifies" eval '[ "$HTTP_CODE" = 200 ] && [ "$(it_json ok)" = true ]'
+
+it_check_sanitizer_logs
