@@ -206,6 +206,16 @@ check "a result jsonb cannot hold is recorded failed (not left running), without
 task "$USER_A" '{"type":"dual_server_debugging","context":{"x":"a\u0000b"}}'
 check "a context with a NUL character: 400 naming context" eval '[ "$HTTP_CODE" = 400 ] && [ "$(it_json field)" = context ]'
 
+task "$USER_A" '{"type":"dual_server_debugging","timeout_ms":1000,"context":{"wait_ms":4000}}'
+check "an agent slower than timeout_ms: 504 task_timed_out, recorded timed_out, load given back" eval \
+	'[ "$HTTP_CODE" = 504 ] && [ "$(reason)" = task_timed_out ] && [ "$(it_json task.status)" = timed_out ] &&
+	 [ "$(load mcp-debugger)" = 0 ]'
+task "$USER_A" '{"type":"capability_negotiation","agent":"mcp-debugger","requesting_agent":"mcp-security-auditor"}'
+check "a named agent overrides the routing matrix; the requesting agent is carried" eval \
+	'[ "$HTTP_CODE" = 200 ] && [ "$(it_json agent)" = mcp-debugger ] &&
+	 [ "$(it_json result.structuredContent.received.requesting_agent)" = mcp-security-auditor ] &&
+	 [ "$(it_json result.structuredContent.tool)" = handle_task ]'
+
 # --- 202 with the task's URL ------------------------------------------------------------
 task "$USER_A" '{"type":"dual_server_debugging","wait_ms":0,"context":{"wait_ms":3500}}'
 T202=$(it_json id)
