@@ -288,3 +288,17 @@ void gw_mask_secrets(const char *in, char *out, size_t n)
     }
     out[o] = '\0';
 }
+
+int gw_uuid(char out[37])
+{
+    unsigned char b[16];
+    char h[33];
+
+    if (gw_random_bytes(b, sizeof(b)) != 0)
+        return -1;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    gw_hex(b, sizeof(b), h);
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
+    return 0;
+}

@@ -25,6 +25,8 @@ int gw_random_hex(char *out, size_t nbytes);
  * from a per-process pool of RAND_bytes output that is discarded on fork:
  * one RAND_bytes call per 256 ids instead of one per request. */
 int gw_random_id(char out[33]);
+/* A random (version 4) UUID in its text form. 0, or -1 without randomness. */
+int gw_uuid(char out[37]);
 void gw_sha256_hex(const void *data, size_t n, char out[65]);
 
 int64_t gw_now_ms(void);        /* CLOCK_REALTIME, milliseconds */

@@ -123,3 +123,16 @@ Test(util, unhex_round_trips_and_refuses_other_characters)
     cr_assert_eq(gw_unhex("A0", 1, out), -1, "upper case is not ours");
     cr_assert_eq(gw_unhex("0\n", 1, out), -1);
 }
+
+Test(util, uuids_are_version_4_and_distinct)
+{
+    char a[37], b[37];
+
+    cr_assert_eq(gw_uuid(a), 0);
+    cr_assert_eq(gw_uuid(b), 0);
+    cr_assert_eq(strlen(a), 36);
+    cr_assert(a[8] == '-' && a[13] == '-' && a[18] == '-' && a[23] == '-');
+    cr_assert_eq(a[14], '4', "version 4");
+    cr_assert(strchr("89ab", a[19]) != NULL, "RFC 4122 variant");
+    cr_assert_str_neq(a, b);
+}
