@@ -177,11 +177,8 @@ void mce_classify(const struct mce_headers *h, const struct jr_msg *m, struct mc
     struct json_object *meta = js_get(m->params, "_meta", json_type_object), *mv = NULL;
 
     memset(v, 0, sizeof(*v));
-    /* The handshake is the session era's, whatever else the request says. */
-    if (m->method != NULL && strcmp(m->method, "initialize") == 0) {
-        v->era = MCE_SESSION;
-        return;
-    }
+    /* An initialize of the session era names the new era nowhere; one that
+     * does is a stateless request for a method that revision removed. */
     if (meta != NULL)
         json_object_object_get_ex(meta, MCE_META_VERSION, &mv);
     if (mv != NULL || mce_version_stateless(h->version)) {

@@ -109,27 +109,24 @@ static struct json_object *discover_result(struct json_object *init)
 
 static void discover(struct msl_call *sc)
 {
-    struct json_object *r;
+    struct json_object *r, *caps;
 
-    if (sc->srv != NULL) {
-        r = discover_result(mpx_initialize_result(sc->srv, MCP_VERSION_STATELESS));
-        send_answer(sc, jr_result(sc->msg->id, r), "private");
-        return;
-    }
-    r = discover_result(mcp_initialize_result(MCP_VERSION_STATELESS));
-    /* The lists this gateway offers change on no notification a stateless
-     * client could hear: no listChanged. */
-    {
-        struct json_object *caps = js_get(r, "capabilities", json_type_object);
-
-        json_object_object_foreach(caps, k, v) {
-            (void)k;
-            if (json_object_is_type(v, json_type_object))
-                json_object_object_del(v, "listChanged");
+    r = discover_result(sc->srv != NULL ? mpx_initialize_result(sc->srv, MCP_VERSION_STATELESS)
+                                        : mcp_initialize_result(MCP_VERSION_STATELESS));
+    /* Change notifications need subscriptions/listen, which the gateway does
+     * not serve: a stateless client relies on ttlMs instead. */
+    caps = js_get(r, "capabilities", json_type_object);
+    json_object_object_foreach(caps, k, v) {
+        (void)k;
+        if (json_object_is_type(v, json_type_object)) {
+            json_object_object_del(v, "listChanged");
+            json_object_object_del(v, "subscribe");
         }
-        json_object_object_add(caps, "extensions", json_object_new_object());
     }
-    send_answer(sc, jr_result(sc->msg->id, r), "public");
+    if (caps != NULL && !json_object_object_get_ex(caps, "extensions", NULL))
+        json_object_object_add(caps, "extensions", json_object_new_object());
+    /* A virtual server is visible to some callers only. */
+    send_answer(sc, jr_result(sc->msg->id, r), sc->srv != NULL ? "private" : "public");
 }
 
 /* The request an upstream of the session era is sent: the new era's _meta
@@ -193,6 +190,9 @@ static void upstream_or_own(struct msl_call *sc)
                             json_type_object);
     pc.shape = shape_upstream;
     pc.shape_arg = &shp;
+    /* Log messages only for a request that set a level (2026-07-28). */
+    pc.drop_log_messages = js_get(js_get(sc->msg->params, "_meta", json_type_object), MCE_META_LOG_LEVEL,
+                                  json_type_string) == NULL;
     if (sc->srv != NULL) {
         mpx_forward(&pc, sc->srv);
     } else if (!mpx_route(&pc)) {

@@ -23,8 +23,11 @@ static struct mce_verdict classify(const char *body, const char *version, const 
 
 Test(mcp_era, session_era_for_initialize_and_old_headers)
 {
+    cr_assert_eq(classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{"
+                          "\"protocolVersion\":\"2026-07-28\",\"capabilities\":{}}}", NULL, NULL, NULL).era, MCE_SESSION);
+    /* initialize in the new era's clothes: a removed method, answered there */
     cr_assert_eq(classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{" META "}}",
-                          "2026-07-28", NULL, NULL).era, MCE_SESSION);
+                          "2026-07-28", "initialize", NULL).era, MCE_STATELESS);
     cr_assert_eq(classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", "2025-11-25", NULL, NULL).era,
                  MCE_SESSION);
     cr_assert_eq(classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", NULL, NULL, NULL).era,
