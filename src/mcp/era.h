@@ -61,4 +61,13 @@ void mce_classify(const struct mce_headers *h, const struct jr_msg *m, struct mc
  * a value that is not visible ASCII or not valid base64, or too long. */
 int mce_header_value(const char *raw, char *out, size_t n);
 
+/* Mcp-Param-{Name} headers of a tools/call (x-mcp-header in the tool's
+ * inputSchema, on properties reached through "properties" alone): each
+ * argument present and not null must have its header, equal once decoded
+ * (integers compared as numbers, booleans as true/false). lookup returns a
+ * header's value or NULL. 0, or -1 with the reason in v (-32020, 400). */
+typedef const char *(*mce_header_fn)(void *arg, const char *name);
+int mce_check_params(struct json_object *input_schema, struct json_object *arguments, mce_header_fn lookup,
+                     void *arg, struct mce_verdict *v);
+
 #endif

@@ -154,6 +154,55 @@ static struct json_object *for_upstream(const struct jr_msg *m, struct jr_msg *o
     return copy;
 }
 
+static const char *request_header(void *arg, const char *name)
+{
+    return http_header(arg, name);
+}
+
+/* The inputSchema of the upstream tool a tools/call names (the catalog's
+ * copy, borrowed), or NULL for a built-in or unknown one. */
+static struct json_object *tool_schema(struct msl_call *sc)
+{
+    const char *name = js_str(sc->msg->params, "name"), *tool = name;
+    const struct cat_server *srv = sc->srv;
+    const struct cat_snapshot *snap;
+    char sname[64], why[256];
+
+    if (name == NULL)
+        return NULL;
+    if (srv == NULL) {
+        if (cat_split_name(name, sname, sizeof(sname), &tool) != 0 || strcmp(sname, "gateway") == 0 ||
+            cat_current(sc->app, &snap, why, sizeof(why)) != CAT_OK ||
+            (srv = cat_find(snap, sc->who, sname)) == NULL)
+            return NULL;
+    }
+    for (size_t i = 0; i < json_object_array_length(srv->tools); i++) {
+        struct json_object *t = json_object_array_get_idx(srv->tools, i);
+
+        if (strcmp(js_str(t, "name") ?: "", tool) == 0)
+            return js_get(t, "inputSchema", json_type_object);
+    }
+    return NULL;
+}
+
+/* Mcp-Param-* headers against the arguments (mcp/era.c): 0, or answered. */
+static int check_param_headers(struct msl_call *sc)
+{
+    struct mce_verdict v;
+    struct json_object *schema, *e;
+
+    if (strcmp(sc->msg->method, "tools/call") != 0 || (schema = tool_schema(sc)) == NULL)
+        return 0;
+    if (mce_check_params(schema, js_get(sc->msg->params, "arguments", json_type_object), request_header,
+                         (void *)sc->req, &v) == 0)
+        return 0;
+    log_info("mcp_request_refused", "%s (%d)", v.message, v.code);
+    e = jr_error(sc->msg->id, v.code, v.message, NULL);
+    http_send_json(sc->res, v.status, e);
+    json_object_put(e);
+    return -1;
+}
+
 /* Requests that may reach an upstream: on the caller's upstream sessions. */
 static void upstream_or_own(struct msl_call *sc)
 {
@@ -164,6 +213,8 @@ static void upstream_or_own(struct msl_call *sc)
     struct shaper shp = { sc->msg->method, sc->app->cfg.mcp_list_ttl_ms };
     struct json_object *copy, *r;
 
+    if (check_param_headers(sc) != 0)
+        return;
     if (ms_identity_upstreams(sc->app, sc->who, &ids) != MS_OK) {
         r = jr_error(sc->msg->id, JR_INTERNAL_ERROR, "Upstream sessions are unavailable (Redis cannot be "
                      "reached): retry later", NULL);
