@@ -79,6 +79,12 @@ function registerTools(server) {
   server.registerTool('json_schema_2020_12_tool', { description: 'Tool with JSON Schema 2020-12 features',
     inputSchema: fromJsonSchema(SCHEMA_2020_12) },
   async (args) => text(`json_schema_2020_12_tool called with ${JSON.stringify(args)}`));
+  // SEP-2243: arguments mirrored in Mcp-Param-* headers.
+  server.registerTool('test_custom_headers', { description: 'Echoes its region, mirrored in Mcp-Param-Region',
+    inputSchema: fromJsonSchema({ type: 'object', properties: {
+      region: { type: 'string', description: 'Where to run', 'x-mcp-header': 'Region' },
+      query: { type: 'string', description: 'What to run' } }, required: ['region'] }) },
+  async ({ region }) => text(`region=${region}`));
   // SEP-2575 diagnostics. A tool that needs the client's sampling capability
   // (the capabilities it sees are those its caller declared to it).
   server.registerTool('test_missing_capability', { description: 'Needs the sampling capability', ...none },
