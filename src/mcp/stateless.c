@@ -31,6 +31,17 @@ static const struct {
     { "completion/complete", false },
 };
 
+void msl_send_error(struct http_response *res, struct json_object *id, int status, int code,
+                    const char *message, struct json_object *data)
+{
+    struct json_object *e = jr_error(id, code, message, data);
+
+    if (status == 503)
+        http_add_header(res, "Retry-After", "2");
+    http_send_json(res, status, e);
+    json_object_put(e);
+}
+
 static int method_index(const char *m)
 {
     for (size_t i = 0; m != NULL && i < GW_ARRAY_LEN(methods); i++)
@@ -189,7 +200,7 @@ static struct json_object *tool_schema(struct msl_call *sc)
 static int check_param_headers(struct msl_call *sc)
 {
     struct mce_verdict v;
-    struct json_object *schema, *e;
+    struct json_object *schema;
 
     if (strcmp(sc->msg->method, "tools/call") != 0 || (schema = tool_schema(sc)) == NULL)
         return 0;
@@ -197,9 +208,7 @@ static int check_param_headers(struct msl_call *sc)
                          (void *)sc->req, &v) == 0)
         return 0;
     log_info("mcp_request_refused", "%s (%d)", v.message, v.code);
-    e = jr_error(sc->msg->id, v.code, v.message, NULL);
-    http_send_json(sc->res, v.status, e);
-    json_object_put(e);
+    msl_send_error(sc->res, sc->msg->id, v.status, v.code, v.message, NULL);
     return -1;
 }
 
@@ -211,22 +220,17 @@ static void upstream_or_own(struct msl_call *sc)
     struct mcp_call mc;
     struct jr_msg up;
     struct shaper shp = { sc->msg->method, sc->app->cfg.mcp_list_ttl_ms };
-    struct json_object *copy, *r;
+    struct json_object *copy;
 
     if (check_param_headers(sc) != 0)
         return;
     if (ms_identity_upstreams(sc->app, sc->who, &ids) != MS_OK) {
-        r = jr_error(sc->msg->id, JR_INTERNAL_ERROR, "Upstream sessions are unavailable (Redis cannot be "
-                     "reached): retry later", NULL);
-        http_add_header(sc->res, "Retry-After", "2");
-        http_send_json(sc->res, 503, r);
-        json_object_put(r);
+        msl_send_error(sc->res, sc->msg->id, 503, JR_INTERNAL_ERROR,
+                       "Upstream sessions are unavailable (Redis cannot be reached): retry later", NULL);
         return;
     }
     if ((copy = for_upstream(sc->msg, &up)) == NULL) {
-        r = jr_error(sc->msg->id, JR_INTERNAL_ERROR, "out of memory", NULL);
-        http_send_json(sc->res, 500, r);
-        json_object_put(r);
+        msl_send_error(sc->res, sc->msg->id, 500, JR_INTERNAL_ERROR, "out of memory", NULL);
         ms_session_clear(&ids);
         return;
     }
@@ -261,7 +265,6 @@ static void upstream_or_own(struct msl_call *sc)
 void msl_post(struct msl_call *sc)
 {
     const struct jr_msg *m = sc->msg;
-    struct json_object *r;
     struct mcp_call mc;
     int i;
 
@@ -274,9 +277,8 @@ void msl_post(struct msl_call *sc)
     }
     i = method_index(m->method);
     if (i < 0 || (sc->srv == NULL && strcmp(m->method, "completion/complete") == 0)) {
-        r = jr_error(m->id, JR_METHOD_NOT_FOUND, "Method not found", json_object_new_string(m->method));
-        http_send_json(sc->res, 404, r);
-        json_object_put(r);
+        msl_send_error(sc->res, m->id, 404, JR_METHOD_NOT_FOUND, "Method not found",
+                       json_object_new_string(m->method));
         return;
     }
     if (strcmp(m->method, "server/discover") == 0) {

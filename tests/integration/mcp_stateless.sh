@@ -131,6 +131,13 @@ check "a notification: 202" eval '[ "$HTTP_CODE" = 202 ]'
 sl "$MCP/mcp" "$USER_A" '{"jsonrpc":"2.0","id":"x","result":{}}' ""
 check "a response from the client: 400 -32600" eval '[ "$HTTP_CODE" = 400 ] && [ "$(code)" = -32600 ]'
 
+for ep in /mcp /servers/plain/mcp; do
+	http GET "$MCP$ep" -H "Authorization: Bearer $USER_A" -H 'Accept: text/event-stream' -H "MCP-Protocol-Version: $V"
+	check "GET $ep in 2026-07-28: 405, POST allowed" eval '[ "$HTTP_CODE" = 405 ] && header Allow | grep -q POST'
+	http DELETE "$MCP$ep" -H "Authorization: Bearer $USER_A" -H "MCP-Protocol-Version: $V"
+	check "DELETE $ep in 2026-07-28: 405" eval '[ "$HTTP_CODE" = 405 ]'
+done
+
 # --- the session era, unchanged beside it -------------------------------------------------
 post "$MCP/mcp" "$USER_A" '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"it","version":"1"}}}'
 SID=$(header Mcp-Session-Id)
