@@ -455,6 +455,8 @@ static const struct cat_snapshot *catalog(struct mpx_call *pc)
     const struct cat_snapshot *snap = NULL;
     char why[256];
 
+    if (pc->snap != NULL)
+        return pc->snap;
     if (cat_current(pc->app, &snap, why, sizeof(why)) != CAT_OK) {
         log_warn("catalog_unavailable", "%s", why);
         answer_error(pc, MPX_CATALOG_UNAVAILABLE, "The server catalog is unavailable: try again later", NULL);

@@ -41,6 +41,8 @@ struct mpx_call {
     int (*shape)(void *arg, struct json_object *answer);
     void *shape_arg;
     bool drop_log_messages;          /* the upstream's notifications/message stay here */
+    /* The catalog the caller read for this request, or NULL: read here. */
+    const struct cat_snapshot *snap;
 };
 
 /* /mcp: a request that belongs to an upstream (tools/call {server}__{tool},

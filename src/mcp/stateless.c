@@ -171,20 +171,19 @@ static const char *request_header(void *arg, const char *name)
 }
 
 /* The inputSchema of the upstream tool a tools/call names (the catalog's
- * copy, borrowed), or NULL for a built-in or unknown one. */
-static struct json_object *tool_schema(struct msl_call *sc)
+ * copy, borrowed), or NULL for a built-in or unknown one. snap: the catalog
+ * as read for /mcp (NULL on a virtual server's endpoint). */
+static struct json_object *tool_schema(struct msl_call *sc, const struct cat_snapshot *snap)
 {
     const char *name = js_str(sc->msg->params, "name"), *tool = name;
     const struct cat_server *srv = sc->srv;
-    const struct cat_snapshot *snap;
-    char sname[64], why[256];
+    char sname[64];
 
     if (name == NULL)
         return NULL;
     if (srv == NULL) {
-        if (cat_split_name(name, sname, sizeof(sname), &tool) != 0 || strcmp(sname, "gateway") == 0 ||
-            cat_current(sc->app, &snap, why, sizeof(why)) != CAT_OK ||
-            (srv = cat_find(snap, sc->who, sname)) == NULL)
+        if (snap == NULL || cat_split_name(name, sname, sizeof(sname), &tool) != 0 ||
+            strcmp(sname, "gateway") == 0 || (srv = cat_find(snap, sc->who, sname)) == NULL)
             return NULL;
     }
     for (size_t i = 0; i < json_object_array_length(srv->tools); i++) {
@@ -197,12 +196,12 @@ static struct json_object *tool_schema(struct msl_call *sc)
 }
 
 /* Mcp-Param-* headers against the arguments (mcp/era.c): 0, or answered. */
-static int check_param_headers(struct msl_call *sc)
+static int check_param_headers(struct msl_call *sc, const struct cat_snapshot *snap)
 {
     struct mce_verdict v;
     struct json_object *schema;
 
-    if (strcmp(sc->msg->method, "tools/call") != 0 || (schema = tool_schema(sc)) == NULL)
+    if (strcmp(sc->msg->method, "tools/call") != 0 || (schema = tool_schema(sc, snap)) == NULL)
         return 0;
     if (mce_check_params(schema, js_get(sc->msg->params, "arguments", json_type_object), request_header,
                          (void *)sc->req, &v) == 0)
@@ -220,9 +219,18 @@ static void upstream_or_own(struct msl_call *sc)
     struct mcp_call mc;
     struct jr_msg up;
     struct shaper shp = { sc->msg->method, sc->app->cfg.mcp_list_ttl_ms };
+    const struct cat_snapshot *snap = NULL;
     struct json_object *copy;
+    char why[256];
 
-    if (check_param_headers(sc) != 0)
+    /* One read of the catalog serves the header check and the routing. */
+    if (sc->srv == NULL && cat_current(sc->app, &snap, why, sizeof(why)) != CAT_OK) {
+        log_warn("catalog_unavailable", "%s", why);
+        msl_send_error(sc->res, sc->msg->id, 200, MPX_CATALOG_UNAVAILABLE,
+                       "The server catalog is unavailable: try again later", NULL);
+        return;
+    }
+    if (check_param_headers(sc, snap) != 0)
         return;
     if (ms_identity_upstreams(sc->app, sc->who, &ids) != MS_OK) {
         msl_send_error(sc->res, sc->msg->id, 503, JR_INTERNAL_ERROR,
@@ -245,6 +253,7 @@ static void upstream_or_own(struct msl_call *sc)
                             json_type_object);
     pc.shape = shape_upstream;
     pc.shape_arg = &shp;
+    pc.snap = snap;
     /* Log messages only for a request that set a level (2026-07-28). */
     pc.drop_log_messages = js_get(js_get(sc->msg->params, "_meta", json_type_object), MCE_META_LOG_LEVEL,
                                   json_type_string) == NULL;
