@@ -242,13 +242,7 @@ static void mcp_post(struct gw_call *c, const struct cat_server *srv)
         jr_msg_free(&m);
         return;
     }
-    memset(&pc, 0, sizeof(pc));
-    pc.app = c->app;
-    pc.res = c->res;
-    pc.who = c->who;
-    pc.session = &s;
-    pc.msg = &m;
-    pc.request_id = c->req->request_id;
+    mpx_call_init(&pc, c->app, c->res, c->who, &s, &m, c->req->request_id);
     if (m.kind != JR_REQUEST) {
         /* Responses to relayed upstream requests and notifications (cancelled)
          * go on to the upstreams; the client needs no answer. */
@@ -312,11 +306,7 @@ static void mcp_delete(struct gw_call *c, const char *endpoint)
         ms_session_clear(&s);
         return;
     }
-    memset(&pc, 0, sizeof(pc));
-    pc.app = c->app;
-    pc.res = c->res;
-    pc.who = c->who;
-    pc.session = &s;
+    mpx_call_init(&pc, c->app, c->res, c->who, &s, NULL, c->req->request_id);
     mpx_end_upstreams(&pc);
     log_info("mcp_session_ended", "session %.8s... ended by its client", s.id);
     http_send_head(c->res, 204, NULL);

@@ -586,6 +586,19 @@ static int route_resource(struct mpx_call *pc)
     return 1;
 }
 
+void mpx_call_init(struct mpx_call *pc, struct gw_app *app, struct http_response *res,
+                   const struct gw_identity *who, const struct ms_session *session, const struct jr_msg *msg,
+                   const char *request_id)
+{
+    memset(pc, 0, sizeof(*pc));
+    pc->app = app;
+    pc->res = res;
+    pc->who = who;
+    pc->session = session;
+    pc->msg = msg;
+    pc->request_id = request_id;
+}
+
 int mpx_route(struct mpx_call *pc)
 {
     const char *m = pc->msg->method;

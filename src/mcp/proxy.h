@@ -45,6 +45,10 @@ struct mpx_call {
     const struct cat_snapshot *snap;
 };
 
+/* pc zeroed, then for msg (may be NULL) of who on session, answered on res. */
+void mpx_call_init(struct mpx_call *pc, struct gw_app *app, struct http_response *res,
+                   const struct gw_identity *who, const struct ms_session *session, const struct jr_msg *msg,
+                   const char *request_id);
 /* /mcp: a request that belongs to an upstream (tools/call {server}__{tool},
  * prompts/get {server}__{prompt}, resources/read|subscribe|unsubscribe by
  * URI) is forwarded and answered here: 1. 0 when it is the gateway's own

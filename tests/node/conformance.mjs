@@ -14,7 +14,7 @@ import {
 import { z } from 'zod';
 import { listen, mcpEndpoint, parseArgs, recorder } from './common.mjs';
 import {
-  PNG, SCHEMA_2020_12, SCHEMA_2020_12_TOOL, registerContentTools, registerFixedResources, sleep, text,
+  SCHEMA_2020_12, SCHEMA_2020_12_TOOL, registerContentTools, registerFixedResources, registerFixturePrompts, sleep, text,
 } from './fixture_content.mjs';
 
 const opts = parseArgs();
@@ -157,31 +157,6 @@ function registerResources(server) {
     'text/plain', () => ({ text: `Watched resource content, revision ${watchedRevision}` }));
 }
 
-function registerPrompts(server) {
-  const user = (content) => ({ role: 'user', content });
-  const words = ['hello', 'help', 'test', 'testing', 'world'];
-  const complete = (value) => words.filter((w) => w.startsWith(value ?? ''));
-  server.registerPrompt('test_simple_prompt', { description: 'A prompt without arguments' },
-    async () => ({ messages: [user({ type: 'text', text: 'This is a simple prompt for testing.' })] }));
-  server.registerPrompt('test_prompt_with_arguments', { description: 'A prompt with two required arguments',
-    argsSchema: { arg1: completable(z.string().describe('First test argument'), complete),
-      arg2: completable(z.string().describe('Second test argument'), complete) } },
-  async ({ arg1, arg2 }) => ({ messages: [user({ type: 'text',
-    text: `Prompt with arguments: arg1='${arg1}', arg2='${arg2}'` })] }));
-  server.registerPrompt('test_prompt_with_embedded_resource', { description: 'A prompt embedding the named resource',
-    argsSchema: { resourceUri: z.string().describe('URI of the resource to embed') } },
-  async ({ resourceUri }) => ({ messages: [
-    user({ type: 'resource', resource: { uri: resourceUri, mimeType: 'text/plain',
-      text: 'Embedded resource content for testing.' } }),
-    user({ type: 'text', text: 'Please process the embedded resource above.' }),
-  ] }));
-  server.registerPrompt('test_prompt_with_image', { description: 'A prompt with an image' },
-    async () => ({ messages: [
-      user({ type: 'image', data: PNG, mimeType: 'image/png' }),
-      user({ type: 'text', text: 'Please analyze the image above.' }),
-    ] }));
-}
-
 function makeServer() {
   const server = new McpServer({ name: 'conformance-fixture', version: '1.0.0' }, {
     capabilities: { tools: {}, resources: { subscribe: true }, prompts: {}, logging: {}, completions: {} },
@@ -214,7 +189,7 @@ function makeServer() {
   server.server.onclose = () => watchers.delete(notify);
   registerTools(server, log);
   registerResources(server);
-  registerPrompts(server);
+  registerFixturePrompts(server, { z, completable, args: (shape) => shape });
   // McpServer derives input schemas from zod and would drop the 2020-12
   // keywords: wrap its tools/list handler (the SDK's own, kept in its
   // request handler table) and put the schema as written in place.

@@ -12,7 +12,7 @@ import {
 import { z } from 'zod-v4';
 import { listen, parseArgs, readBody, recorder } from './common.mjs';
 import {
-  PNG, SCHEMA_2020_12, SCHEMA_2020_12_TOOL, registerContentTools, registerFixedResources, sleep, text,
+  SCHEMA_2020_12, SCHEMA_2020_12_TOOL, registerContentTools, registerFixedResources, registerFixturePrompts, sleep, text,
 } from './fixture_content.mjs';
 
 const opts = parseArgs();
@@ -72,39 +72,13 @@ function registerTools(server) {
     });
 }
 
-function registerPrompts(server) {
-  const user = (content) => ({ role: 'user', content });
-  const words = ['hello', 'help', 'test', 'testing', 'world'];
-  const complete = (value) => words.filter((w) => w.startsWith(value ?? ''));
-  const str = (description) => z.string().describe(description);
-  server.registerPrompt('test_simple_prompt', { description: 'A prompt without arguments' },
-    async () => ({ messages: [user({ type: 'text', text: 'This is a simple prompt for testing.' })] }));
-  server.registerPrompt('test_prompt_with_arguments', { description: 'A prompt with two required arguments',
-    argsSchema: z.object({ arg1: completable(str('First test argument'), complete),
-      arg2: completable(str('Second test argument'), complete) }) },
-  async ({ arg1, arg2 }) => ({ messages: [user({ type: 'text',
-    text: `Prompt with arguments: arg1='${arg1}', arg2='${arg2}'` })] }));
-  server.registerPrompt('test_prompt_with_embedded_resource', { description: 'A prompt embedding the named resource',
-    argsSchema: z.object({ resourceUri: str('URI of the resource to embed') }) },
-  async ({ resourceUri }) => ({ messages: [
-    user({ type: 'resource', resource: { uri: resourceUri, mimeType: 'text/plain',
-      text: 'Embedded resource content for testing.' } }),
-    user({ type: 'text', text: 'Please process the embedded resource above.' }),
-  ] }));
-  server.registerPrompt('test_prompt_with_image', { description: 'A prompt with an image' },
-    async () => ({ messages: [
-      user({ type: 'image', data: PNG, mimeType: 'image/png' }),
-      user({ type: 'text', text: 'Please analyze the image above.' }),
-    ] }));
-}
-
 function makeServer() {
   const server = new McpServer({ name: 'conformance-fixture-v2', version: '1.0.0' }, {
     capabilities: { tools: {}, resources: {}, prompts: {}, completions: {} },
   });
   registerTools(server);
   registerFixedResources(server, ResourceTemplate);
-  registerPrompts(server);
+  registerFixturePrompts(server, { z, completable, args: (shape) => z.object(shape) });
   return server;
 }
 

@@ -67,3 +67,30 @@ export function registerFixedResources(server, ResourceTemplate) {
       text: JSON.stringify({ id, templateTest: true, data: `Data for ID: ${id}` }) }] }));
   return fixed;
 }
+
+// The four prompts. sdk: { z, completable, args } with args(shape) the
+// argsSchema each SDK takes for a shape of fields (v1: the shape, v2: z.object).
+export function registerFixturePrompts(server, { z, completable, args }) {
+  const user = (content) => ({ role: 'user', content });
+  const words = ['hello', 'help', 'test', 'testing', 'world'];
+  const complete = (value) => words.filter((w) => w.startsWith(value ?? ''));
+  server.registerPrompt('test_simple_prompt', { description: 'A prompt without arguments' },
+    async () => ({ messages: [user({ type: 'text', text: 'This is a simple prompt for testing.' })] }));
+  server.registerPrompt('test_prompt_with_arguments', { description: 'A prompt with two required arguments',
+    argsSchema: args({ arg1: completable(z.string().describe('First test argument'), complete),
+      arg2: completable(z.string().describe('Second test argument'), complete) }) },
+  async ({ arg1, arg2 }) => ({ messages: [user({ type: 'text',
+    text: `Prompt with arguments: arg1='${arg1}', arg2='${arg2}'` })] }));
+  server.registerPrompt('test_prompt_with_embedded_resource', { description: 'A prompt embedding the named resource',
+    argsSchema: args({ resourceUri: z.string().describe('URI of the resource to embed') }) },
+  async ({ resourceUri }) => ({ messages: [
+    user({ type: 'resource', resource: { uri: resourceUri, mimeType: 'text/plain',
+      text: 'Embedded resource content for testing.' } }),
+    user({ type: 'text', text: 'Please process the embedded resource above.' }),
+  ] }));
+  server.registerPrompt('test_prompt_with_image', { description: 'A prompt with an image' },
+    async () => ({ messages: [
+      user({ type: 'image', data: PNG, mimeType: 'image/png' }),
+      user({ type: 'text', text: 'Please analyze the image above.' }),
+    ] }));
+}
