@@ -5,10 +5,19 @@
 
 # bench_init: $BIN built and wrk present, CPU pinning (CLIENT and SERVER
 # command prefixes and a PINNING sentence), and the bench's folder $T.
+# PIN=split (the default): the client on CPU 0, the server side on CPU 1;
+# PIN=none: nothing pinned, client and server share every CPU as one
+# deployment on this machine would.
 bench_init() {
 	[ -x "$BIN" ] || gw_die "$BIN not built (run: autoreconf -fi && ./configure && make)"
 	command -v wrk >/dev/null || gw_die "wrk is not installed (apt-get install wrk)"
-	if [ "$(nproc)" -ge 2 ]; then
+	case ${PIN:-split} in
+	split | none) ;;
+	*) gw_die "PIN must be split or none, not $PIN" ;;
+	esac
+	if [ "${PIN:-split}" = none ]; then
+		CLIENT=() SERVER=() PINNING="nothing pinned: client, lighttpd, responders, Redis, PostgreSQL share all $(nproc) CPUs"
+	elif [ "$(nproc)" -ge 2 ]; then
 		CLIENT=(taskset -c 0) SERVER=(taskset -c 1) PINNING="wrk on CPU 0; lighttpd, responders, Redis, PostgreSQL on CPU 1"
 	else
 		CLIENT=() SERVER=() PINNING="one CPU: no pinning (client and server share it)"

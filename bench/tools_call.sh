@@ -8,15 +8,18 @@
 # ratios, against the targets (added p50 <= 0.5 ms, >= 3000 calls/s), and
 # the server side's CPU per call during the gateway run at CONNS, by program.
 #
-# usage: make bench && bench/tools_call.sh   (env: DURATION=10 CONNS=16 WORKERS=2 BIN=./mcp-gateway)
-# The load client runs on CPU 0; lighttpd, the responders, the upstream and
-# the stores on CPU 1 (one client-to-server hop crosses CPUs on both sides).
+# usage: make bench && bench/tools_call.sh   (env: DURATION=10 CONNS=16 WORKERS=4 PIN=none BIN=./mcp-gateway)
+# PIN=none (the default here): nothing pinned, the load client, lighttpd,
+# the responders, the upstreams and the stores share the machine's CPUs, as
+# a deployment with everything local would; both columns are measured so.
+# PIN=split: the load client on CPU 0, everything else on CPU 1.
 set -euo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-16}
-WORKERS=${WORKERS:-2}
+WORKERS=${WORKERS:-4}
+PIN=${PIN:-none}
 BIN=${BIN:-$GW_ROOT/mcp-gateway}
 UPSTREAM=${UPSTREAM:-$GW_ROOT/bench/mcp_upstream}
 LOAD=${LOAD:-$GW_ROOT/bench/mcp_load}
@@ -108,7 +111,7 @@ added=$(awk -v g="$g50" -v d="$d50" 'BEGIN { printf "%.3f", (g - d) / 1000 }')
 verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = op == "<=" ? v <= t : v >= t; print ok ? "met" : "NOT met" }'; }
 cat <<EOF
 tools/call {"text":"hello"} through lighttpd $(lighttpd -v 2>/dev/null | head -n1 | awk '{print $1}') (HTTPS) and serve --workers $WORKERS vs bench/mcp_upstream directly
-client:  taskset -c 0 bench/mcp_load -d $DURATION   (${PINNING/wrk/the load client})
+client:  bench/mcp_load -d $DURATION   (PIN=$PIN: ${PINNING/wrk/the load client})
                       p50 (c=1)     p99 (c=1)     calls/s (c=$CONNS)
 direct  echo          ${d50} µs       ${d99} µs       ${drate}
 gateway bench__echo   ${g50} µs       ${g99} µs       ${grate}

@@ -491,10 +491,10 @@ static int snap_build(struct gw_app *app, uint64_t version, size_t n, char *cons
 static struct cat_state *state(struct gw_app *app)
 {
     /* A snapshot inherited across fork is the parent's: start afresh. */
-    if (app->catalog != NULL && app->catalog->pid != getpid())
+    if (app->catalog != NULL && app->catalog->pid != gw_pid())
         cat_state_free(app);
     if (app->catalog == NULL && (app->catalog = calloc(1, sizeof(*app->catalog))) != NULL)
-        app->catalog->pid = getpid();
+        app->catalog->pid = gw_pid();
     return app->catalog;
 }
 

@@ -67,18 +67,28 @@ static struct rds_script create_script = { .src =
 /* KEYS: session, auth, index, tenant index, catalog version. ARGV: user,
  * tenant, issuer, ttl ms, expiry, id, token hash, now. 0 unknown or foreign;
  * else the session's fields and the catalog version (nil when absent), read
- * here so that the request needs no round trip of its own for it. */
+ * here so that the request needs no round trip of its own for it. Eight
+ * commands when the token is the one already recorded (the hash read once,
+ * its existence told by that read, the token hash written only on change). */
 static struct rds_script touch_script = { .src =
-    "local a = redis.call('HMGET', KEYS[2], 'user', 'tenant', 'iss')\n"
+    "local a = redis.call('HMGET', KEYS[2], 'user', 'tenant', 'iss', 'token')\n"
     "if not a[1] or a[1] ~= ARGV[1] or a[2] ~= ARGV[2] or a[3] ~= ARGV[3] then return 0 end\n"
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "local h = redis.call('HGETALL', KEYS[1])\n"
+    "if #h == 0 then return 0 end\n"
     "redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
     "redis.call('PEXPIRE', KEYS[2], ARGV[4])\n"
-    "redis.call('HSET', KEYS[2], 'token', ARGV[7])\n"
+    "if a[4] ~= ARGV[7] then redis.call('HSET', KEYS[2], 'token', ARGV[7]) end\n"
     "redis.call('HSET', KEYS[1], 'last', ARGV[8], 'expires', ARGV[5])\n"
     "redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6])\n"
     "redis.call('ZADD', KEYS[4], ARGV[5], ARGV[6])\n"
-    "return { redis.call('HGETALL', KEYS[1]), redis.call('GET', KEYS[5]) }\n" };
+    /* The fields as just written, without reading the hash again. */
+    "local last = false\n"
+    "for i = 1, #h, 2 do\n"
+    "  if h[i] == 'last' then h[i + 1] = ARGV[8]; last = true\n"
+    "  elseif h[i] == 'expires' then h[i + 1] = ARGV[5] end\n"
+    "end\n"
+    "if not last then h[#h + 1] = 'last'; h[#h + 1] = ARGV[8] end\n"
+    "return { h, redis.call('GET', KEYS[5]) }\n" };
 
 /* KEYS: session, auth, index, message stream, stream owner. ARGV: id,
  * tenant index prefix. */
