@@ -70,10 +70,14 @@ code=$(curl -s -o "$T/register.json" -w '%{http_code}' --cacert "$CA" -H "Author
 load() {
 	local label=$1 url=$2 tool=$3 conns=$4
 	shift 4
-	"${CLIENT[@]}" "$LOAD" --url "$url" --tool "$tool" -c "$conns" -d "$DURATION" "$@" >"$T/$label.txt" ||
-		gw_die "$label: the load run failed (see above)"
+	local TIMEFORMAT='%U %S' rc=0
+	# The client's own CPU (user, system seconds) goes to $T/LABEL.cpu.
+	{ time "${CLIENT[@]}" "$LOAD" --url "$url" --tool "$tool" -c "$conns" -d "$DURATION" "$@" >"$T/$label.txt" 2>&3 || rc=$?; } 3>&2 2>"$T/$label.cpu"
+	[ "$rc" = 0 ] || gw_die "$label: the load run failed (see above)"
 	echo "$label: $(cat "$T/$label.txt")" >&2
 }
+# client_cpu LABEL: the load client's CPU per call in that run, µs.
+client_cpu() { awk -v n="$(field "$1" calls)" '{ printf "%.0f", ($1 + $2) * 1e6 / n }' "$T/$1.cpu"; }
 field() { tr ' ' '\n' <"$T/$1.txt" | sed -n "s/^$2=//p"; }
 
 load direct-1 "$DIRECT" echo 1
@@ -119,4 +123,5 @@ added p50: ${added} ms (target <= 0.5 ms: $(verdict "$added" 0.5 "<="))
 gateway calls/s at c=$CONNS: ${grate} (target >= 3000: $(verdict "$grate" 3000 ">=")); gateway / direct: $(awk -v a="$grate" -v b="$drate" 'BEGIN { printf "%.2f", a / b }')
 upstream behind the gateway served: ${served:-no count} (registration, warm-ups and both runs)
 server CPU during the c=$CONNS gateway run: $cpu
+load client CPU per call at c=$CONNS: direct $(client_cpu direct-n) µs, gateway $(client_cpu gateway-n) µs (TLS)
 EOF
