@@ -34,9 +34,20 @@ bench_stack() {
 	ensure_service_user || gw_die "cannot create the service user $GW_SERVICE_USER"
 	make_certs "$T/certs"
 	API_PORT=$(free_port) MCP_PORT=$(free_port)
-	"${SERVER[@]}" bash -c ". '$GW_ROOT/scripts/lib.sh'; redis_start '$T/redis' $(free_port)" ||
-		gw_die "redis did not start"
-	REDIS_URL=$(redis_url "$T/redis")
+	# REDIS_SOCKET=unix (the default): the responders and the monitor reach
+	# Redis through its Unix socket, as a host with everything local would;
+	# REDIS_SOCKET=tcp: through 127.0.0.1.
+	case ${REDIS_SOCKET:=unix} in
+	unix | tcp) ;;
+	*) gw_die "REDIS_SOCKET must be unix or tcp, not $REDIS_SOCKET" ;;
+	esac
+	"${SERVER[@]}" bash -c ". '$GW_ROOT/scripts/lib.sh'; redis_start '$T/redis' $(free_port) \
+		$([ "$REDIS_SOCKET" = unix ] && echo "'$GW_SERVICE_USER'")" || gw_die "redis did not start"
+	if [ "$REDIS_SOCKET" = unix ]; then
+		REDIS_URL=$(redis_unix_url "$T/redis")
+	else
+		REDIS_URL=$(redis_url "$T/redis")
+	fi
 	"${SERVER[@]}" bash -c ". '$GW_ROOT/scripts/lib.sh'; pg_start '$T/pg' $(free_port) mcpgw" >/dev/null ||
 		gw_die "postgres did not start"
 	PG_DSN=$(pg_dsn "$T/pg" mcpgw)
