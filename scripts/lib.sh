@@ -326,14 +326,11 @@ redis_replica_start() {
 	(umask 077 && printf '%s\n' "$pw" >"$dir/redis.secret" &&
 		printf 'requirepass %s\nmasterauth %s\nreplicaof 127.0.0.1 %s\n' "$pw" "$pw" \
 			"$(cat "$primary/redis.port")" >"$dir/redis.conf") || return 1
-	local unix=()
-	[ -z "$group" ] || unix=(--unixsocket "$dir/redis.sock" --unixsocketperm 770)
 	redis-server "$dir/redis.conf" --port "$port" --bind 127.0.0.1 --daemonize yes \
 		--pidfile "$dir/redis.pid" --dir "$dir" --logfile "$dir/redis.log" \
-		--save '' --appendonly no "${unix[@]}" >/dev/null || return 1
+		--save '' --appendonly no >/dev/null || return 1
 	echo "$port" >"$dir/redis.port"
 	wait_until 10 redis_ping "$dir" || { tail -n 20 "$dir/redis.log" >&2; return 1; }
-	[ -z "$group" ] || chgrp "$group" "$dir/redis.sock"
 }
 
 # sentinel_start DIR PORT NAME PRIMARY_DIR [DOWN_AFTER_MS=1000]: one redis-sentinel
