@@ -108,6 +108,13 @@ struct gw_config {
     unsigned char fleet_key[FLEET_KEY_MAX];
     size_t fleet_key_len;
     char secret_key_file[CFG_STR_MAX];       /* AES-256-GCM key for upstream credentials */
+
+    /* [gates] quality gates (src/gates.c) */
+    char gates_probe_key[CFG_STR_MAX];       /* RSA key of a trusted issuer; "" = auth.dev_issuer_key */
+    char gates_probe_tenant[128];            /* tenant of the probe identities */
+    char gates_probe_other_tenant[128];      /* the tenant the isolation probe reads from */
+    int gates_timeout_ms;                    /* one probe request */
+    int gates_db_p95_ms;                     /* database_performance_validation limit */
 };
 
 struct cfg_errors {
