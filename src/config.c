@@ -83,7 +83,7 @@ static const struct cfg_key keys[] = {
     I("fastcgi", "read_timeout_ms", fcgi_read_timeout_ms, "10000", 100, 600000,
       "parameters and body of a request must arrive within this; else 408"),
 
-    S("redis", "url", redis_url, "redis://127.0.0.1:6379/0", v_redis_url, "redis://host:port[/db] or unix:///path"),
+    S("redis", "url", redis_url, "redis://127.0.0.1:6379/0", v_redis_url, "redis://[[user]:password@]host:port[/db] or unix://[[user]:password@]/path[?db=N]"),
     S("redis", "prefix", redis_prefix, "mreg:", v_prefix, "key prefix"),
     I("redis", "timeout_ms", redis_timeout_ms, "1000", 10, 60000, "connect and command timeout"),
     S("redis", "sentinels", redis_sentinels, "", NULL, "Sentinel host:port list; when set, the primary is asked of them and url gives only password and db"),
@@ -618,7 +618,7 @@ static int v_url(const char *v, char *why, size_t n)
 static int v_redis_url(const char *v, char *why, size_t n)
 {
     if (!gw_has_prefix(v, "redis://") && !gw_has_prefix(v, "unix://")) {
-        snprintf(why, n, "'%s' is not redis://host:port[/db] or unix:///path", v);
+        snprintf(why, n, "'%s' is not redis://host:port[/db] or unix://[[user]:password@]/path", v);
         return -1;
     }
     return 0;

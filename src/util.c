@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <arpa/inet.h>
 #include <openssl/evp.h>
@@ -138,6 +139,25 @@ int64_t gw_now_ms(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int g_pid_cached, g_pid_atfork;
+
+static void pid_forget(void)
+{
+    g_pid_cached = 0;   /* the child asks again: its parent's id is not its own */
+}
+
+int gw_pid(void)
+{
+    if (g_pid_cached != 0)
+        return g_pid_cached;
+    if (!g_pid_atfork) {
+        if (pthread_atfork(NULL, NULL, pid_forget) != 0)
+            return (int)getpid();
+        g_pid_atfork = 1;
+    }
+    return g_pid_cached = (int)getpid();
 }
 
 int64_t gw_monotonic_ms(void)

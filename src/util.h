@@ -31,6 +31,9 @@ void gw_sha256_hex(const void *data, size_t n, char out[65]);
 
 int64_t gw_now_ms(void);        /* CLOCK_REALTIME, milliseconds */
 int64_t gw_monotonic_ms(void);  /* CLOCK_MONOTONIC, milliseconds */
+/* This process's id, cached (getpid() is a system call) and refreshed in a
+ * child after fork(). */
+int gw_pid(void);
 /* ISO 8601 UTC with milliseconds: 2026-11-25T22:25:45.123Z */
 void gw_iso8601(int64_t ms, char out[32]);
 

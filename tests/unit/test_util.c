@@ -56,6 +56,21 @@ Test(util, random_ids_differ_between_parent_and_forked_child)
     cr_assert_str_neq(parent, child, "child reused the parent's pool");
 }
 
+Test(util, cached_pid_is_the_childs_after_fork)
+{
+    int status;
+    pid_t child;
+
+    cr_assert_eq(gw_pid(), (int)getpid());
+    child = fork();
+    cr_assert_geq(child, 0);
+    if (child == 0)
+        _exit(gw_pid() == (int)getpid() && gw_pid() != (int)getppid() ? 0 : 1);
+    cr_assert_eq(waitpid(child, &status, 0), child);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child saw its parent's pid");
+    cr_assert_eq(gw_pid(), (int)getpid());
+}
+
 Test(util, loopback_hosts)
 {
     cr_assert(gw_host_is_loopback("127.0.0.1"));
