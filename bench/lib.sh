@@ -5,10 +5,19 @@
 
 # bench_init: $BIN built and wrk present, CPU pinning (CLIENT and SERVER
 # command prefixes and a PINNING sentence), and the bench's folder $T.
+# PIN=split (the default): the client on CPU 0, the server side on CPU 1;
+# PIN=none: nothing pinned, client and server share every CPU as one
+# deployment on this machine would.
 bench_init() {
 	[ -x "$BIN" ] || gw_die "$BIN not built (run: autoreconf -fi && ./configure && make)"
 	command -v wrk >/dev/null || gw_die "wrk is not installed (apt-get install wrk)"
-	if [ "$(nproc)" -ge 2 ]; then
+	case ${PIN:-split} in
+	split | none) ;;
+	*) gw_die "PIN must be split or none, not $PIN" ;;
+	esac
+	if [ "${PIN:-split}" = none ]; then
+		CLIENT=() SERVER=() PINNING="nothing pinned: client, lighttpd, responders, Redis, PostgreSQL share all $(nproc) CPUs"
+	elif [ "$(nproc)" -ge 2 ]; then
 		CLIENT=(taskset -c 0) SERVER=(taskset -c 1) PINNING="wrk on CPU 0; lighttpd, responders, Redis, PostgreSQL on CPU 1"
 	else
 		CLIENT=() SERVER=() PINNING="one CPU: no pinning (client and server share it)"
@@ -25,9 +34,20 @@ bench_stack() {
 	ensure_service_user || gw_die "cannot create the service user $GW_SERVICE_USER"
 	make_certs "$T/certs"
 	API_PORT=$(free_port) MCP_PORT=$(free_port)
-	"${SERVER[@]}" bash -c ". '$GW_ROOT/scripts/lib.sh'; redis_start '$T/redis' $(free_port)" ||
-		gw_die "redis did not start"
-	REDIS_URL=$(redis_url "$T/redis")
+	# REDIS_SOCKET=unix (the default): the responders and the monitor reach
+	# Redis through its Unix socket, as a host with everything local would;
+	# REDIS_SOCKET=tcp: through 127.0.0.1.
+	case ${REDIS_SOCKET:=unix} in
+	unix | tcp) ;;
+	*) gw_die "REDIS_SOCKET must be unix or tcp, not $REDIS_SOCKET" ;;
+	esac
+	"${SERVER[@]}" bash -c ". '$GW_ROOT/scripts/lib.sh'; redis_start '$T/redis' $(free_port) \
+		$([ "$REDIS_SOCKET" = unix ] && echo "'$GW_SERVICE_USER'")" || gw_die "redis did not start"
+	if [ "$REDIS_SOCKET" = unix ]; then
+		REDIS_URL=$(redis_unix_url "$T/redis")
+	else
+		REDIS_URL=$(redis_url "$T/redis")
+	fi
 	"${SERVER[@]}" bash -c ". '$GW_ROOT/scripts/lib.sh'; pg_start '$T/pg' $(free_port) mcpgw" >/dev/null ||
 		gw_die "postgres did not start"
 	PG_DSN=$(pg_dsn "$T/pg" mcpgw)

@@ -7,16 +7,21 @@
 # p50/p99 at one connection, calls/s at CONNS, the gateway's added p50 and the
 # ratios, against the targets (added p50 <= 0.5 ms, >= 3000 calls/s), and
 # the server side's CPU per call during the gateway run at CONNS, by program.
+# A stateless column (MCP 2026-07-28, --stateless 1) follows, with its own
+# targets (added p50 <= 0.4 ms, >= 4000 calls/s) and CPU per call.
 #
-# usage: make bench && bench/tools_call.sh   (env: DURATION=10 CONNS=16 WORKERS=2 BIN=./mcp-gateway)
-# The load client runs on CPU 0; lighttpd, the responders, the upstream and
-# the stores on CPU 1 (one client-to-server hop crosses CPUs on both sides).
+# usage: make bench && bench/tools_call.sh   (env: DURATION=10 CONNS=16 WORKERS=4 PIN=none BIN=./mcp-gateway)
+# PIN=none (the default here): nothing pinned, the load client, lighttpd,
+# the responders, the upstreams and the stores share the machine's CPUs, as
+# a deployment with everything local would; both columns are measured so.
+# PIN=split: the load client on CPU 0, everything else on CPU 1.
 set -euo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-16}
-WORKERS=${WORKERS:-2}
+WORKERS=${WORKERS:-4}
+PIN=${PIN:-none}
 BIN=${BIN:-$GW_ROOT/mcp-gateway}
 UPSTREAM=${UPSTREAM:-$GW_ROOT/bench/mcp_upstream}
 LOAD=${LOAD:-$GW_ROOT/bench/mcp_load}
@@ -67,10 +72,14 @@ code=$(curl -s -o "$T/register.json" -w '%{http_code}' --cacert "$CA" -H "Author
 load() {
 	local label=$1 url=$2 tool=$3 conns=$4
 	shift 4
-	"${CLIENT[@]}" "$LOAD" --url "$url" --tool "$tool" -c "$conns" -d "$DURATION" "$@" >"$T/$label.txt" ||
-		gw_die "$label: the load run failed (see above)"
+	local TIMEFORMAT='%U %S' rc=0
+	# The client's own CPU (user, system seconds) goes to $T/LABEL.cpu.
+	{ time "${CLIENT[@]}" "$LOAD" --url "$url" --tool "$tool" -c "$conns" -d "$DURATION" "$@" >"$T/$label.txt" 2>&3 || rc=$?; } 3>&2 2>"$T/$label.cpu"
+	[ "$rc" = 0 ] || gw_die "$label: the load run failed (see above)"
 	echo "$label: $(cat "$T/$label.txt")" >&2
 }
+# client_cpu LABEL: the load client's CPU per call in that run, µs.
+client_cpu() { awk -v n="$(field "$1" calls)" '{ printf "%.0f", ($1 + $2) * 1e6 / n }' "$T/$1.cpu"; }
 field() { tr ' ' '\n' <"$T/$1.txt" | sed -n "s/^$2=//p"; }
 
 load direct-1 "$DIRECT" echo 1
@@ -98,6 +107,16 @@ load gateway-n "$GATEWAY" bench__echo "$CONNS" --cacert "$CA" --token-file "$T/t
 bench_cpu >"$T/cpu.after"
 cpu=$(bench_cpu_per_call "$T/cpu.before" "$T/cpu.after" "$(field gateway-n calls)")
 
+# The same calls in MCP 2026-07-28: no session, each request authorised on
+# its own, the upstream session kept per caller (issue 9's stateless column).
+load stateless-1 "$GATEWAY" bench__echo 1 --cacert "$CA" --token-file "$T/token" --stateless 1
+bench_cpu >"$T/cpu.before"
+load stateless-n "$GATEWAY" bench__echo "$CONNS" --cacert "$CA" --token-file "$T/token" --stateless 1
+bench_cpu >"$T/cpu.after"
+scpu=$(bench_cpu_per_call "$T/cpu.before" "$T/cpu.after" "$(field stateless-n calls)")
+s50=$(field stateless-1 p50_us) s99=$(field stateless-1 p99_us) srate=$(field stateless-n calls_per_s)
+sadded=$(awk -v g="$s50" -v d="$(field direct-1 p50_us)" 'BEGIN { printf "%.3f", (g - d) / 1000 }')
+
 # The upstream behind the gateway counts what it served (discovery at
 # registration included): were the gateway's connections kept alive?
 stop_by_pidfile "$T/upstream.pid"
@@ -108,7 +127,7 @@ added=$(awk -v g="$g50" -v d="$d50" 'BEGIN { printf "%.3f", (g - d) / 1000 }')
 verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = op == "<=" ? v <= t : v >= t; print ok ? "met" : "NOT met" }'; }
 cat <<EOF
 tools/call {"text":"hello"} through lighttpd $(lighttpd -v 2>/dev/null | head -n1 | awk '{print $1}') (HTTPS) and serve --workers $WORKERS vs bench/mcp_upstream directly
-client:  taskset -c 0 bench/mcp_load -d $DURATION   (${PINNING/wrk/the load client})
+client:  bench/mcp_load -d $DURATION   (PIN=$PIN: ${PINNING/wrk/the load client})
                       p50 (c=1)     p99 (c=1)     calls/s (c=$CONNS)
 direct  echo          ${d50} µs       ${d99} µs       ${drate}
 gateway bench__echo   ${g50} µs       ${g99} µs       ${grate}
@@ -116,4 +135,8 @@ added p50: ${added} ms (target <= 0.5 ms: $(verdict "$added" 0.5 "<="))
 gateway calls/s at c=$CONNS: ${grate} (target >= 3000: $(verdict "$grate" 3000 ">=")); gateway / direct: $(awk -v a="$grate" -v b="$drate" 'BEGIN { printf "%.2f", a / b }')
 upstream behind the gateway served: ${served:-no count} (registration, warm-ups and both runs)
 server CPU during the c=$CONNS gateway run: $cpu
+load client CPU per call at c=$CONNS: direct $(client_cpu direct-n) µs, gateway $(client_cpu gateway-n) µs (TLS)
+stateless bench__echo ${s50} µs       ${s99} µs       ${srate}   (MCP 2026-07-28, no session)
+stateless added p50: ${sadded} ms (target <= 0.4 ms: $(verdict "$sadded" 0.4 "<=")); calls/s at c=$CONNS: ${srate} (target >= 4000: $(verdict "$srate" 4000 ">="))
+server CPU during the c=$CONNS stateless run: $scpu
 EOF

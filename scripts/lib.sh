@@ -275,8 +275,10 @@ make_secret() {
 # clients with the password in DIR/redis.secret (made once, 0600). The server
 # reads it from DIR/redis.conf (0600), never from its command line, which every
 # local user can read. DIR/redis.pid, DIR/redis.port.
+# A third argument GROUP also opens the Unix socket DIR/redis.sock, for its
+# owner and GROUP only (the password is still required on it).
 redis_start() {
-	local dir=$1 port=$2
+	local dir=$1 port=$2 group=${3:-}
 	mkdir -p "$dir"
 	make_secret "$dir/redis.secret" 24 || return 1
 	if pidfile_alive "$dir/redis.pid"; then
@@ -286,11 +288,14 @@ redis_start() {
 		redis_stop "$dir"
 	fi
 	(umask 077 && printf 'requirepass %s\n' "$(cat "$dir/redis.secret")" >"$dir/redis.conf") || return 1
+	local unix=()
+	[ -z "$group" ] || unix=(--unixsocket "$dir/redis.sock" --unixsocketperm 770)
 	redis-server "$dir/redis.conf" --port "$port" --bind 127.0.0.1 --daemonize yes \
 		--pidfile "$dir/redis.pid" --dir "$dir" --logfile "$dir/redis.log" \
-		--save '' --appendonly no >/dev/null || return 1
+		--save '' --appendonly no "${unix[@]}" >/dev/null || return 1
 	echo "$port" >"$dir/redis.port"
 	wait_until 10 redis_ping "$dir" || { tail -n 20 "$dir/redis.log" >&2; return 1; }
+	[ -z "$group" ] || chgrp "$group" "$dir/redis.sock"
 }
 
 # redis_cli DIR ARGS...: redis-cli to the Redis of DIR, the password passed in
@@ -306,6 +311,8 @@ redis_ping() { [ "$(redis_cli "$1" ping 2>/dev/null)" = PONG ]; }
 # redis_url DIR: redis.url for the Redis of DIR. It holds the password: a file
 # it goes into is readable by its owner (and the web server's group) only.
 redis_url() { printf 'redis://:%s@127.0.0.1:%s/0\n' "$(cat "$1/redis.secret")" "$(cat "$1/redis.port")"; }
+# redis_unix_url DIR: the same Redis through its Unix socket (redis_start with a group).
+redis_unix_url() { printf 'unix://:%s@%s/redis.sock?db=0\n' "$(cat "$1/redis.secret")" "$1"; }
 
 redis_stop() { stop_by_pidfile "$1/redis.pid" 10; }
 

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "manual.h"
 #include "mcp/catalog.h"
+#include "orch.h"
 #include "registry.h"
 #include "responder.h"
 #include "router.h"
@@ -74,6 +75,11 @@ static const struct man_command commands[] = {
       "run a quality gate against the running stack (the stores, and both planes through "
       "server.api_url and server.mcp_url) and store the run; prints each check's result; "
       "exit 0 when the gate passed, 1 when it failed" },
+    { "tasks", "reap | delegate TYPE [CONTEXT-JSON]",
+      "reap: reclaim the load leases of delegated tasks whose responder ended mid-delegation (the "
+      "fleet leader does this periodically): the load is given back and each task marked failed; "
+      "prints how many. delegate: run a task as the platform, as a deployment pipeline would: "
+      "prints the agent's answer, exit 1 with the reason when it was refused or failed" },
     { "version", "", "print the version" },
     { "help", "", "print the list of commands" },
 };
@@ -719,6 +725,67 @@ static int cmd_gate(const char *config_path, int argc, char **argv)
     }
 }
 
+/* tasks delegate: orch_delegate as the platform itself (no tenant), as the
+ * quality gates call it. Frees app. */
+static int cli_delegate(struct gw_app *app, const char *type, const char *context)
+{
+    static const struct gw_identity platform = {
+        .user_id = "mcp-gateway tasks", .subject = "mcp-gateway tasks",
+        .roles = ROLE_PLATFORM_ADMIN | ROLE_ADMIN | ROLE_OPERATOR | ROLE_AUDITOR | ROLE_USER,
+    };
+    struct json_object *ctx = json_tokener_parse(context), *result = NULL;
+    char err[768];
+    int rc;
+
+    if (ctx == NULL || !json_object_is_type(ctx, json_type_object)) {
+        fputs("error: CONTEXT-JSON must be a JSON object\n", stderr);
+        json_object_put(ctx);
+        app_free(app);
+        return 2;
+    }
+    rc = orch_delegate(app, &platform, type, ctx, 0, &result, err, sizeof(err));
+    if (rc == 0)
+        puts(json_object_to_json_string_ext(result, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+    else
+        fprintf(stderr, "error: %s\n", err);
+    json_object_put(result);
+    json_object_put(ctx);
+    app_free(app);
+    return rc == 0 ? 0 : 1;
+}
+
+/* tasks reap: the lease cleanup the fleet leader runs, on demand. */
+static int cmd_tasks(const char *config_path, int argc, char **argv)
+{
+    struct gw_config cfg;
+    struct gw_app app;
+    int n;
+
+    bool reap = argc == 2 && strcmp(argv[1], "reap") == 0;
+    bool delegate = (argc == 3 || argc == 4) && strcmp(argv[1], "delegate") == 0;
+
+    if (!reap && !delegate) {
+        fputs("usage: mcp-gateway tasks reap | delegate TYPE [CONTEXT-JSON]\n", stderr);
+        return 2;
+    }
+    if (load_config(config_path, &cfg) != 0)
+        return 1;
+    if (app_init(&app, &cfg, PLANE_BOTH) != 0) {
+        fputs("error: cannot set up the gateway\n", stderr);
+        return 1;
+    }
+    if (delegate)
+        return cli_delegate(&app, argv[2], argc == 4 ? argv[3] : "{}");
+    n = orch_tasks_reap_expired(&app);
+    app_free(&app);
+    if (n < 0) {
+        fputs("error: expired leases could not be reaped: Redis or PostgreSQL cannot be reached\n", stderr);
+        return 1;
+    }
+    printf("reaped %d expired task lease%s\n", n, n == 1 ? "" : "s");
+    return 0;
+}
+
 static void emit_line(const char *line, void *arg)
 {
     (void)arg;
@@ -853,6 +920,8 @@ int main(int argc, char **argv)
         rc = cli_report(argc, argv);
     else if (strcmp(cmd, "gate") == 0)
         rc = cmd_gate(config_path, argc, argv);
+    else if (strcmp(cmd, "tasks") == 0)
+        rc = cmd_tasks(config_path, argc, argv);
     else if (strcmp(cmd, "events") == 0)
         rc = cli_events(argc, argv);
     else if (strcmp(cmd, "version") == 0) {

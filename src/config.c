@@ -83,7 +83,7 @@ static const struct cfg_key keys[] = {
     I("fastcgi", "read_timeout_ms", fcgi_read_timeout_ms, "10000", 100, 600000,
       "parameters and body of a request must arrive within this; else 408"),
 
-    S("redis", "url", redis_url, "redis://127.0.0.1:6379/0", v_redis_url, "redis://host:port[/db] or unix:///path"),
+    S("redis", "url", redis_url, "redis://127.0.0.1:6379/0", v_redis_url, "redis://[[user]:password@]host:port[/db] or unix://[[user]:password@]/path[?db=N]"),
     S("redis", "prefix", redis_prefix, "mreg:", v_prefix, "key prefix"),
     I("redis", "timeout_ms", redis_timeout_ms, "1000", 10, 60000, "connect and command timeout"),
     S("redis", "sentinels", redis_sentinels, "", NULL, "Sentinel host:port list; when set, the primary is asked of them and url gives only password and db"),
@@ -117,6 +117,9 @@ static const struct cfg_key keys[] = {
 
     I("mcp", "page_size", mcp_page_size, "100", 1, 1000,
       "items per page of tools/list, prompts/list, resources/list and resources/templates/list on /mcp"),
+    I("mcp", "list_ttl_ms", mcp_list_ttl_ms, "60000", 0, 86400000,
+      "ttlMs of server/discover and list results to 2026-07-28 clients: the catalog changes only when a "
+      "server is registered, changed, refreshed or removed, so lists stay fresh this long (0 = always stale)"),
     S("audit", "spool_fallback", audit_spool_fallback, "", NULL,
       "file a tool-call audit record is appended to when Redis refuses it (the monitor drains it); empty = warn log line only"),
     I("audit", "batch", audit_batch, "500", 1, 10000, "most spooled tool-call records written to audit_log in one transaction"),
@@ -631,7 +634,7 @@ static int v_url(const char *v, char *why, size_t n)
 static int v_redis_url(const char *v, char *why, size_t n)
 {
     if (!gw_has_prefix(v, "redis://") && !gw_has_prefix(v, "unix://")) {
-        snprintf(why, n, "'%s' is not redis://host:port[/db] or unix:///path", v);
+        snprintf(why, n, "'%s' is not redis://host:port[/db] or unix://[[user]:password@]/path", v);
         return -1;
     }
     return 0;

@@ -1,12 +1,6 @@
 /* Delegation of a gate check to the specialist agent the routing matrix names
- * (task type = the check's name), and reading the agent's verdict.
- *
- * MERGE SHIM: orch_delegate() belongs to the orchestration module (src/orch.h,
- * src/orch_tasks.c), built in parallel with this file. Until it is merged the
- * prototype below is declared weak with exactly its signature, so that this
- * builds and links alone and every check runs built in; once src/orch.h is
- * in the tree, include it here and drop the weak declaration. The routing
- * look-up below reads routing_rules and agents only when those tables exist. */
+ * (task type = the check's name) through orch_delegate, and reading the
+ * agent's verdict. A check no active agent is routed for runs built in. */
 #include "gates.h"
 
 #include <stdio.h>
@@ -17,12 +11,9 @@
 #include "auth.h"
 #include "js.h"
 #include "log.h"
+#include "orch.h"
 #include "store_pg.h"
 #include "util.h"
-
-int orch_delegate(struct gw_app *app, const struct gw_identity *identity, const char *task_type,
-                  json_object *context, int timeout_ms, json_object **result_out, char *err,
-                  size_t errlen) __attribute__((weak));
 
 /* The CLI runs gates as the platform itself. */
 static const struct gw_identity cli_identity = {
@@ -42,12 +33,6 @@ static int routed_agent(struct gate_ctx *g, const char *check, char *agent, size
 
     if (pg == NULL)
         return 0; /* the checks themselves report PostgreSQL */
-    r = PQexec(pg, "SELECT to_regclass('routing_rules') IS NOT NULL AND to_regclass('agents') IS NOT NULL");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
-        PQclear(r);
-        return 0;
-    }
-    PQclear(r);
     r = PQexecParams(pg,
                      "SELECT a.name FROM routing_rules rr JOIN agents a ON a.name = rr.agent"
                      " WHERE rr.task_type = $1 AND a.status = 'active' AND EXISTS ("
@@ -108,12 +93,6 @@ int gates_delegate(struct gate_ctx *g, const struct gate_check *check, enum gate
     if (rc <= 0) {
         agent[0] = '\0';
         return rc;
-    }
-    if (orch_delegate == NULL) {
-        log_warn("gate_delegation_unavailable", "check %s is routed to agent %s, but this build has no "
-                 "delegation: run built in", check->name, agent);
-        agent[0] = '\0';
-        return 0;
     }
     ctx = json_object_new_object();
     json_object_object_add(ctx, "gate_run_id", json_object_new_string(g->run_id));

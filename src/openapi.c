@@ -172,6 +172,60 @@ static const char components_json[] =
     "\"delegated_to\":{\"type\":[\"string\",\"null\"],\"description\":\"the agent that ran the check\"}}}}}},"
     "\"GateRuns\":{\"type\":\"object\",\"properties\":{\"runs\":{\"type\":\"array\","
     "\"items\":{\"$ref\":\"#/components/schemas/GateRun\"}}}},"
+    /* orchestration */
+    "\"Agent\":{\"type\":\"object\",\"required\":[\"name\",\"status\"],\"properties\":{"
+    "\"name\":{\"type\":\"string\"},\"description\":{\"type\":\"string\"},"
+    "\"status\":{\"type\":\"string\",\"enum\":[\"active\",\"inactive\",\"draining\"]},"
+    "\"load\":{\"type\":\"integer\",\"description\":\"in-flight delegations (-1: Redis unreachable)\"},"
+    "\"servers\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+    "\"server_id\":{\"type\":\"string\"},\"name\":{\"type\":\"string\"},\"status\":{\"type\":\"string\"},"
+    "\"maintenance\":{\"type\":\"boolean\"},\"load\":{\"type\":\"integer\"}}}},"
+    "\"updated_at\":{\"type\":\"string\",\"format\":\"date-time\"}}},"
+    "\"AgentList\":{\"type\":\"object\",\"properties\":{\"agents\":{\"type\":\"array\","
+    "\"items\":{\"$ref\":\"#/components/schemas/Agent\"}}}},"
+    "\"AgentPut\":{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
+    "\"status\":{\"type\":\"string\",\"enum\":[\"active\",\"inactive\",\"draining\"]},"
+    "\"description\":{\"type\":\"string\",\"maxLength\":1024}}},"
+    "\"RoutingRule\":{\"type\":\"object\",\"properties\":{\"task_type\":{\"type\":\"string\"},"
+    "\"agent\":{\"type\":\"string\"},\"kind\":{\"type\":\"string\",\"enum\":[\"task\",\"quality_check\"]},"
+    "\"updated_at\":{\"type\":\"string\",\"format\":\"date-time\"}}},"
+    "\"RoutingList\":{\"type\":\"object\",\"properties\":{\"rules\":{\"type\":\"array\","
+    "\"items\":{\"$ref\":\"#/components/schemas/RoutingRule\"}}}},"
+    "\"RoutingPut\":{\"type\":\"object\",\"required\":[\"agent\"],\"additionalProperties\":false,"
+    "\"properties\":{\"agent\":{\"type\":\"string\"},"
+    "\"kind\":{\"type\":\"string\",\"enum\":[\"task\",\"quality_check\"]}}},"
+    "\"TaskRequest\":{\"type\":\"object\",\"required\":[\"type\"],\"additionalProperties\":false,"
+    "\"properties\":{\"type\":{\"type\":\"string\",\"pattern\":\"^[a-z0-9][a-z0-9_]{0,63}$\"},"
+    "\"context\":{\"type\":\"object\",\"description\":\"passed to the agent without members named like "
+    "secrets; session_id and redis_keys are carried in session_preservation\"},"
+    "\"agent\":{\"type\":\"string\",\"description\":\"this agent instead of the routing matrix's\"},"
+    "\"requesting_agent\":{\"type\":\"string\",\"description\":\"default mcp-orchestrator\"},"
+    "\"timeout_ms\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":600000,\"description\":\"default 30000\"},"
+    "\"wait_ms\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"answer 202 with the task URL when "
+    "the task runs longer (checked about once a second); default: wait to the end\"}}},"
+    "\"Task\":{\"type\":\"object\",\"required\":[\"id\",\"type\",\"agent\",\"status\"],\"properties\":{"
+    "\"id\":{\"type\":\"string\",\"format\":\"uuid\"},\"type\":{\"type\":\"string\"},"
+    "\"agent\":{\"type\":\"string\"},\"server_id\":{\"type\":[\"string\",\"null\"]},"
+    "\"status\":{\"type\":\"string\",\"enum\":[\"running\",\"completed\",\"failed\",\"timed_out\"]},"
+    "\"requested_by\":{\"type\":\"string\"},\"tenant_id\":{\"type\":[\"string\",\"null\"]},"
+    "\"context\":{\"type\":\"object\"},\"result\":{\"type\":[\"object\",\"null\"]},"
+    "\"error\":{\"type\":[\"string\",\"null\"]},\"created_at\":{\"type\":\"string\"},"
+    "\"started_at\":{\"type\":[\"string\",\"null\"]},\"finished_at\":{\"type\":[\"string\",\"null\"]},"
+    "\"duration_ms\":{\"type\":[\"integer\",\"null\"]},\"url\":{\"type\":\"string\"}}},"
+    "\"PlanRequest\":{\"type\":\"object\",\"required\":[\"task_type\"],\"additionalProperties\":false,"
+    "\"properties\":{\"task_type\":{\"type\":\"string\",\"enum\":[\"server_registration_with_auth\","
+    "\"bulk_server_registration\",\"server_removal_with_auth\",\"session_revocation\"]},"
+    "\"context\":{\"type\":\"object\"}}},"
+    "\"Plan\":{\"type\":\"object\",\"properties\":{\"task_type\":{\"type\":\"string\"},"
+    "\"description\":{\"type\":\"string\"},\"session_id\":{\"type\":[\"string\",\"null\"]},"
+    "\"api_tasks\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+    "\"mcp_tasks\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+    "\"dependencies\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"before -> after\"},"
+    "\"order\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+    "\"task\":{\"type\":\"string\"},\"plane\":{\"type\":\"string\"},\"phase\":{\"type\":\"string\"}}}},"
+    "\"phases\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+    "\"rollback_plan\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+    "\"task\":{\"type\":\"string\"},\"undo\":{\"type\":\"string\"}}}}}},"
     /* events */
     "\"EventRequest\":{\"type\":\"object\",\"required\":[\"type\"],\"additionalProperties\":false,"
     "\"properties\":{\"type\":{\"type\":\"string\",\"pattern\":\"^[a-z][a-z0-9_]{0,63}$\","
@@ -247,6 +301,18 @@ static const struct api_doc docs[] = {
     { "POST", "/api/v1/gates/{name}/run", 200, REF("GateRun"), NULL, NULL, NULL, "404" },
     { "GET", "/api/v1/gates/{name}/runs", 200, REF("GateRuns"), NULL, "limit:integer:1 to 200, default 20",
       NULL, "400,404,503" },
+    /* orchestration */
+    { "GET", "/api/v1/agents", 200, REF("AgentList"), NULL, NULL, NULL, "503" },
+    { "GET", "/api/v1/agents/{name}", 200, REF("Agent"), NULL, NULL, NULL, "404,503" },
+    { "PUT", "/api/v1/agents/{name}", 200, REF("Agent"), REF("AgentPut"), NULL, NULL, "400,413,415,503" },
+    { "GET", "/api/v1/routing", 200, REF("RoutingList"), NULL, NULL, NULL, "503" },
+    { "PUT", "/api/v1/routing/{task_type}", 200, REF("RoutingRule"), REF("RoutingPut"), NULL, NULL,
+      "400,413,415,422,503" },
+    { "DELETE", "/api/v1/routing/{task_type}", 204, NULL, NULL, NULL, NULL, "404,503" },
+    { "POST", "/api/v1/tasks", 200, REF("Task"), REF("TaskRequest"), NULL, NULL,
+      "400,409,413,415,422,502,503,504" },
+    { "GET", "/api/v1/tasks/{id}", 200, REF("Task"), NULL, NULL, NULL, "404,503" },
+    { "POST", "/api/v1/coordination/plan", 200, REF("Plan"), REF("PlanRequest"), NULL, NULL, "400,413,415,422" },
     /* events */
     { "POST", "/api/v1/events", 202, REF("Event"), REF("EventRequest"), NULL, NULL, "400,413,415,422,503" },
     { "GET", "/api/v1/events/{id}", 200, REF("Event"), NULL, NULL, NULL, "404,503" },

@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "log.h"
 #include "mcp/catalog.h"
+#include "orch.h"
 #include "secrets.h"
 #include "store_pg.h"
 #include "upstream.h"
@@ -251,20 +252,6 @@ bool reg_uuid_valid(const char *s)
         }
     }
     return true;
-}
-
-static int new_uuid(char out[37])
-{
-    unsigned char b[16];
-    char h[33];
-
-    if (gw_random_bytes(b, sizeof(b)) != 0)
-        return -1;
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    gw_hex(b, sizeof(b), h);
-    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
-    return 0;
 }
 
 /* --- cursors ------------------------------------------------------------------ */
@@ -942,7 +929,7 @@ int reg_register(struct gw_app *app, const struct reg_actor *a, struct json_obje
         return fail(e, REG_UNAVAILABLE, "validation", "secret_key_unavailable", NULL,
                     "credentials cannot be stored: the sealing key is not available");
     }
-    if (new_uuid(id) != 0)
+    if (gw_uuid(id) != 0)
         return fail(e, REG_INTERNAL, "validation", "no_randomness", NULL, "no server id could be made");
     auth_from_json(b.auth, b.auth_type, &au);
     t.url = b.url;
@@ -962,11 +949,8 @@ int reg_register(struct gw_app *app, const struct reg_actor *a, struct json_obje
         goto out;
     *out = json_object_new_object();
     json_object_object_add(*out, "server_id", json_object_new_string(id));
-    phases = json_object_new_array();
-    json_object_array_add(phases, json_object_new_string("auth"));
-    json_object_array_add(phases, json_object_new_string("validation"));
-    json_object_array_add(phases, json_object_new_string("registration"));
-    json_object_array_add(phases, json_object_new_string("audit"));
+    /* The phases run are those of the registration's coordination plan. */
+    phases = orch_plan_phases(ORCH_PLAN_REGISTRATION);
     json_object_object_add(*out, "phases_completed", phases);
     json_object_object_add(*out, "server", server);
     log_info("server_registered", "server %s (%s) tenant %s, %zu tools", b.name, id,

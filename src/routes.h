@@ -60,6 +60,16 @@ void route_gates_list(struct gw_call *c);
 void route_gates_run(struct gw_call *c);
 void route_gates_runs(struct gw_call *c);
 void route_gates_run_get(struct gw_call *c);
+/* routes_orch.c: orchestration (agents, routing matrix, tasks, plans) */
+void route_agents_list(struct gw_call *c);
+void route_agents_get(struct gw_call *c);
+void route_agents_put(struct gw_call *c);
+void route_routing_list(struct gw_call *c);
+void route_routing_put(struct gw_call *c);
+void route_routing_delete(struct gw_call *c);
+void route_tasks_create(struct gw_call *c);
+void route_tasks_get(struct gw_call *c);
+void route_coordination_plan(struct gw_call *c);
 /* routes_events.c: events and their delivery to agents */
 void route_events_create(struct gw_call *c);
 void route_events_get(struct gw_call *c);

@@ -1,6 +1,8 @@
-/* The MCP plane over HTTP (Streamable HTTP, 2025-11-25 era): header rules,
- * one JSON-RPC message per POST, sessions, the answers of mcp/server.c, and
- * the virtual servers of /servers/{name}/mcp (mcp/proxy.c forwards). */
+/* The MCP plane over HTTP (Streamable HTTP): header rules, one JSON-RPC
+ * message per POST, its era (mcp/era.c: stateless 2026-07-28 requests go to
+ * mcp/stateless.c), sessions of the 2025-11-25 era, the answers of
+ * mcp/server.c, and the virtual servers of /servers/{name}/mcp (mcp/proxy.c
+ * forwards). */
 #include <string.h>
 
 #include "app.h"
@@ -8,10 +10,12 @@
 #include "log.h"
 #include "metrics.h"
 #include "mcp/catalog.h"
+#include "mcp/era.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/proxy.h"
 #include "mcp/server.h"
 #include "mcp/session.h"
+#include "mcp/stateless.h"
 #include "mcp/stream.h"
 #include "mcp/transport.h"
 #include "routes.h"
@@ -20,12 +24,7 @@
 /* An HTTP error whose body is a JSON-RPC error without an id. */
 static void rpc_fail(struct gw_call *c, int status, int code, const char *message)
 {
-    struct json_object *e = jr_error(NULL, code, message, NULL);
-
-    if (status == 503)
-        http_add_header(c->res, "Retry-After", "2");
-    http_send_json(c->res, status, e);
-    json_object_put(e);
+    msl_send_error(c->res, NULL, status, code, message, NULL);
 }
 
 static void sessions_unavailable(struct gw_call *c)
@@ -33,7 +32,8 @@ static void sessions_unavailable(struct gw_call *c)
     rpc_fail(c, 503, JR_INTERNAL_ERROR, "Sessions are unavailable (Redis cannot be reached)");
 }
 
-/* Checks every MCP request passes before anything else is looked at. */
+/* Checks every MCP request passes before anything else is looked at. A
+ * POST's version is the era's to judge, with its body (mcp/era.c). */
 static int common_checks(struct gw_call *c)
 {
     const char *version = http_header(c->req, "MCP-Protocol-Version");
@@ -49,7 +49,14 @@ static int common_checks(struct gw_call *c)
         rpc_fail(c, 403, JR_INVALID_REQUEST, "Forbidden: this Origin is not allowed");
         return -1;
     }
-    if (version != NULL && !mt_version_supported(version)) {
+    /* The stateless revision has no GET stream and no sessions to DELETE. */
+    if (strcmp(c->req->method, "POST") != 0 && mce_version_stateless(version)) {
+        http_add_header(c->res, "Allow", "POST");
+        rpc_fail(c, 405, JR_INVALID_REQUEST, "Method Not Allowed: MCP 2026-07-28 has only POST (no GET stream, "
+                 "no sessions to DELETE)");
+        return -1;
+    }
+    if (strcmp(c->req->method, "POST") != 0 && version != NULL && !mt_version_supported(version)) {
         snprintf(msg, sizeof(msg), "Bad Request: unsupported MCP-Protocol-Version (supported: %s)",
                  mt_versions_list());
         rpc_fail(c, 400, JR_INVALID_REQUEST, msg);
@@ -142,6 +149,57 @@ static const struct cat_server *virtual_server(struct gw_call *c)
     return srv;
 }
 
+/* The refusal of a request the era rules turn away: its id kept, and for an
+ * unsupported version the versions we speak, as the 2026-07-28 revision has it. */
+static void era_refuse(struct gw_call *c, const struct jr_msg *m, const struct mce_verdict *v)
+{
+    struct json_object *data = NULL;
+
+    if (v->code == MCE_UNSUPPORTED_VERSION) {
+        struct json_object *list = json_object_new_array();
+        const char *const *all;
+        size_t n;
+
+        all = mce_versions(&n);
+        for (size_t i = 0; i < n; i++)
+            json_object_array_add(list, json_object_new_string(all[i]));
+        data = json_object_new_object();
+        json_object_object_add(data, "supported", list);
+        json_object_object_add(data, "requested", json_object_new_string(v->requested));
+    }
+    log_info("mcp_request_refused", "%s (%d)", v->message, v->code);
+    msl_send_error(c->res, m->id, v->status, v->code, v->message, data);
+}
+
+/* The era of the message: MCE_SESSION goes on to the session era's path
+ * below; a stateless request or a refusal is answered here. */
+static enum mce_era era_dispatch(struct gw_call *c, struct jr_msg *m, const struct cat_server *srv)
+{
+    struct mce_headers h = {
+        .version = http_header(c->req, "MCP-Protocol-Version"),
+        .method = http_header(c->req, "Mcp-Method"),
+        .name = http_header(c->req, "Mcp-Name"),
+    };
+    struct mce_verdict v;
+    struct msl_call sc;
+
+    mce_classify(&h, m, &v);
+    if (v.era == MCE_REFUSED) {
+        era_refuse(c, m, &v);
+    } else if (v.era == MCE_STATELESS) {
+        memset(&sc, 0, sizeof(sc));
+        sc.app = c->app;
+        sc.req = c->req;
+        sc.res = c->res;
+        sc.who = c->who;
+        sc.srv = srv;
+        sc.msg = m;
+        sc.request_id = c->req->request_id;
+        msl_post(&sc);
+    }
+    return v.era;
+}
+
 /* One message on /mcp (srv NULL) or on a virtual server's endpoint. */
 static void mcp_post(struct gw_call *c, const struct cat_server *srv)
 {
@@ -168,6 +226,10 @@ static void mcp_post(struct gw_call *c, const struct cat_server *srv)
         rpc_fail(c, 400, code, code == JR_PARSE_ERROR ? "Parse error" : why);
         return;
     }
+    if (era_dispatch(c, &m, srv) != MCE_SESSION) {
+        jr_msg_free(&m);
+        return;
+    }
     if (strcmp(m.method != NULL ? m.method : "", "initialize") == 0) {
         if (m.kind == JR_REQUEST)
             initialize(c, &m, srv);
@@ -180,13 +242,7 @@ static void mcp_post(struct gw_call *c, const struct cat_server *srv)
         jr_msg_free(&m);
         return;
     }
-    memset(&pc, 0, sizeof(pc));
-    pc.app = c->app;
-    pc.res = c->res;
-    pc.who = c->who;
-    pc.session = &s;
-    pc.msg = &m;
-    pc.request_id = c->req->request_id;
+    mpx_call_init(&pc, c->app, c->res, c->who, &s, &m, c->req->request_id);
     if (m.kind != JR_REQUEST) {
         /* Responses to relayed upstream requests and notifications (cancelled)
          * go on to the upstreams; the client needs no answer. */
@@ -250,11 +306,7 @@ static void mcp_delete(struct gw_call *c, const char *endpoint)
         ms_session_clear(&s);
         return;
     }
-    memset(&pc, 0, sizeof(pc));
-    pc.app = c->app;
-    pc.res = c->res;
-    pc.who = c->who;
-    pc.session = &s;
+    mpx_call_init(&pc, c->app, c->res, c->who, &s, NULL, c->req->request_id);
     mpx_end_upstreams(&pc);
     log_info("mcp_session_ended", "session %.8s... ended by its client", s.id);
     http_send_head(c->res, 204, NULL);

@@ -18,8 +18,26 @@
 #include "metrics.h"
 #include "util.h"
 
-static int parse_url(const char *url, char *host, size_t hostn, int *port, char *path,
-                     size_t pathn, char *user, size_t usern, char *password, size_t pwn, int *db)
+/* [user]:password (Redis 6 ACL user, or the default user; a lone token is a
+ * password) from p to at, into user and password. */
+static int parse_userinfo(const char *p, const char *at, char *user, size_t usern, char *password,
+                          size_t pwn)
+{
+    const char *pc = memchr(p, ':', (size_t)(at - p));
+    const char *pw = pc ? pc + 1 : p;
+    size_t n = (size_t)(at - pw), un = pc ? (size_t)(pc - p) : 0;
+
+    if (n >= pwn || un >= usern)
+        return -1;
+    memcpy(user, p, un);
+    user[un] = '\0';
+    memcpy(password, pw, n);
+    password[n] = '\0';
+    return 0;
+}
+
+int rds_parse_url(const char *url, char *host, size_t hostn, int *port, char *path, size_t pathn,
+                  char *user, size_t usern, char *password, size_t pwn, int *db)
 {
     const char *p, *at, *slash, *colon;
     char *end;
@@ -28,12 +46,23 @@ static int parse_url(const char *url, char *host, size_t hostn, int *port, char 
     *port = 6379;
     *db = 0;
     if (gw_has_prefix(url, "unix://")) {
-        const char *q = strchr(url + 7, '?');
-        size_t n = q ? (size_t)(q - (url + 7)) : strlen(url + 7);
+        const char *q, *start = url + 7;
+        size_t n;
 
+        /* unix://[[user]:password@]/path: the userinfo ends at the '@' that
+         * comes right before the path's first '/'. */
+        if (start[0] != '/') {
+            slash = strchr(start, '/');
+            if (slash == NULL || slash[-1] != '@' ||
+                parse_userinfo(start, slash - 1, user, usern, password, pwn) != 0)
+                return -1;
+            start = slash;
+        }
+        q = strchr(start, '?');
+        n = q ? (size_t)(q - start) : strlen(start);
         if (n == 0 || n >= pathn)
             return -1;
-        memcpy(path, url + 7, n);
+        memcpy(path, start, n);
         path[n] = '\0';
         if (q != NULL && gw_has_prefix(q, "?db="))
             *db = (int)strtol(q + 4, NULL, 10);
@@ -44,17 +73,8 @@ static int parse_url(const char *url, char *host, size_t hostn, int *port, char 
     p = url + 8;
     at = strrchr(p, '@');
     if (at != NULL) {
-        /* [user]:password@ (Redis 6 ACL user, or the default user) */
-        const char *pc = memchr(p, ':', (size_t)(at - p));
-        const char *pw = pc ? pc + 1 : p;
-        size_t n = (size_t)(at - pw), un = pc ? (size_t)(pc - p) : 0;
-
-        if (n >= pwn || un >= usern)
+        if (parse_userinfo(p, at, user, usern, password, pwn) != 0)
             return -1;
-        memcpy(user, p, un);
-        user[un] = '\0';
-        memcpy(password, pw, n);
-        password[n] = '\0';
         p = at + 1;
     }
     slash = strchr(p, '/');
@@ -259,11 +279,11 @@ redisContext *rds_connect(const char *url, const char *sentinels, const char *ma
     const char *cursor = NULL;
     int port, db;
 
-    if (parse_url(url, host, sizeof(host), &port, path, sizeof(path), user, sizeof(user),
-                  password, sizeof(password), &db) != 0) {
+    if (rds_parse_url(url, host, sizeof(host), &port, path, sizeof(path), user, sizeof(user),
+                      password, sizeof(password), &db) != 0) {
         /* Not the URL itself: it may hold a password. */
         snprintf(err, errlen, "redis.url is not redis://[[user]:password@]host:port[/db] "
-                              "or unix:///path[?db=N]");
+                              "or unix://[[user]:password@]/path[?db=N]");
         return NULL;
     }
     if (sentinels == NULL || sentinels[0] == '\0')

@@ -9,6 +9,11 @@
 struct gw_app;
 struct gw_config;
 
+/* Split redis.url: redis://[[user]:password@]host[:port][/db] or
+ * unix://[[user]:password@]/path[?db=N] (path set, host empty). 0, or -1 when
+ * it is neither or a part does not fit its buffer. */
+int rds_parse_url(const char *url, char *host, size_t hostn, int *port, char *path, size_t pathn,
+                  char *user, size_t usern, char *password, size_t pwn, int *db);
 /* Open a connection to redis://host:port[/db] or unix:///path[?db=N] and
  * prove it answers (AUTH, SELECT or PING), all within timeout_ms, which then
  * stays the command timeout. With sentinels ("host:port,..."), the

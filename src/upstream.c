@@ -62,7 +62,7 @@ void up_state_free(struct gw_app *app)
         return;
     /* A handle inherited across fork shares its sockets (and TLS state) with
      * the parent: closing them here would break the parent's connections. */
-    if (app->upstream->pid == getpid() && app->upstream->h != NULL)
+    if (app->upstream->pid == gw_pid() && app->upstream->h != NULL)
         curl_easy_cleanup(app->upstream->h);
     free(app->upstream);
     app->upstream = NULL;
@@ -70,13 +70,13 @@ void up_state_free(struct gw_app *app)
 
 static CURL *handle(struct gw_app *app)
 {
-    if (app->upstream != NULL && app->upstream->pid != getpid())
+    if (app->upstream != NULL && app->upstream->pid != gw_pid())
         up_state_free(app);
     if (app->upstream == NULL) {
         app->upstream = calloc(1, sizeof(*app->upstream));
         if (app->upstream == NULL)
             return NULL;
-        app->upstream->pid = getpid();
+        app->upstream->pid = gw_pid();
     }
     if (app->upstream->h == NULL)
         app->upstream->h = curl_easy_init();

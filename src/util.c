@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <arpa/inet.h>
 #include <openssl/evp.h>
@@ -138,6 +139,25 @@ int64_t gw_now_ms(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int g_pid_cached, g_pid_atfork;
+
+static void pid_forget(void)
+{
+    g_pid_cached = 0;   /* the child asks again: its parent's id is not its own */
+}
+
+int gw_pid(void)
+{
+    if (g_pid_cached != 0)
+        return g_pid_cached;
+    if (!g_pid_atfork) {
+        if (pthread_atfork(NULL, NULL, pid_forget) != 0)
+            return (int)getpid();
+        g_pid_atfork = 1;
+    }
+    return g_pid_cached = (int)getpid();
 }
 
 int64_t gw_monotonic_ms(void)
@@ -287,4 +307,18 @@ void gw_mask_secrets(const char *in, char *out, size_t n)
         put_ch(out, n, &o, *p++);
     }
     out[o] = '\0';
+}
+
+int gw_uuid(char out[37])
+{
+    unsigned char b[16];
+    char h[33];
+
+    if (gw_random_bytes(b, sizeof(b)) != 0)
+        return -1;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    gw_hex(b, sizeof(b), h);
+    snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
+    return 0;
 }

@@ -25,10 +25,15 @@ int gw_random_hex(char *out, size_t nbytes);
  * from a per-process pool of RAND_bytes output that is discarded on fork:
  * one RAND_bytes call per 256 ids instead of one per request. */
 int gw_random_id(char out[33]);
+/* A random (version 4) UUID in its text form. 0, or -1 without randomness. */
+int gw_uuid(char out[37]);
 void gw_sha256_hex(const void *data, size_t n, char out[65]);
 
 int64_t gw_now_ms(void);        /* CLOCK_REALTIME, milliseconds */
 int64_t gw_monotonic_ms(void);  /* CLOCK_MONOTONIC, milliseconds */
+/* This process's id, cached (getpid() is a system call) and refreshed in a
+ * child after fork(). */
+int gw_pid(void);
 /* ISO 8601 UTC with milliseconds: 2026-11-25T22:25:45.123Z */
 void gw_iso8601(int64_t ms, char out[32]);
 

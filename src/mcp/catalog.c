@@ -54,6 +54,11 @@ struct cat_state {
     bool uncached;               /* snap came from PostgreSQL with Redis down: reload next time */
     uint64_t max_seen;           /* highest version trusted: an older one is a replay */
     struct cat_snapshot snap;
+    /* The version read with the session in this request (cat_version_seen):
+     * valid while app->requests is hint_request and hint_set. */
+    bool hint_set;
+    unsigned long hint_request;
+    uint64_t hint;
 };
 
 /* ---- entries ------------------------------------------------------------- */
@@ -486,10 +491,10 @@ static int snap_build(struct gw_app *app, uint64_t version, size_t n, char *cons
 static struct cat_state *state(struct gw_app *app)
 {
     /* A snapshot inherited across fork is the parent's: start afresh. */
-    if (app->catalog != NULL && app->catalog->pid != getpid())
+    if (app->catalog != NULL && app->catalog->pid != gw_pid())
         cat_state_free(app);
     if (app->catalog == NULL && (app->catalog = calloc(1, sizeof(*app->catalog))) != NULL)
-        app->catalog->pid = getpid();
+        app->catalog->pid = gw_pid();
     return app->catalog;
 }
 
@@ -521,6 +526,16 @@ static int key_of(const struct gw_app *app, char *buf, const char *what, const c
                       : rds_key(app, buf, KEY_MAX, "cat:%s", what);
 }
 
+/* A version as Redis holds it: 1 valid, 0 garbage (counts as no catalog). */
+static int version_parse(const char *s, uint64_t *v)
+{
+    char *end;
+    unsigned long long x = strtoull(s, &end, 10);
+
+    *v = (uint64_t)x;
+    return *end == '\0' && x > 0 ? 1 : 0;
+}
+
 /* The version in Redis: 1 found, 0 absent, -1 Redis unavailable. */
 static int redis_version(struct gw_app *app, uint64_t *v)
 {
@@ -530,17 +545,37 @@ static int redis_version(struct gw_app *app, uint64_t *v)
 
     if (key_of(app, k, "version", NULL) != 0 || (r = rds_cmd(app, "GET %s", k)) == NULL)
         return -1;
-    if (r->type == REDIS_REPLY_NIL) {
+    if (r->type == REDIS_REPLY_NIL)
         rc = 0;
-    } else if (r->type == REDIS_REPLY_STRING) {
-        char *end;
-        unsigned long long x = strtoull(r->str, &end, 10);
-
-        *v = (uint64_t)x;
-        rc = *end == '\0' && x > 0 ? 1 : 0;   /* garbage counts as no catalog */
-    }
+    else if (r->type == REDIS_REPLY_STRING)
+        rc = version_parse(r->str, v);
     freeReplyObject(r);
     return rc;
+}
+
+int cat_version_key(const struct gw_app *app, char *buf, size_t n)
+{
+    return n < KEY_MAX ? -1 : key_of(app, buf, "version", NULL);
+}
+
+void cat_version_seen(struct gw_app *app, const char *value)
+{
+    struct cat_state *st = state(app);
+    uint64_t v;
+
+    if (st == NULL)
+        return;
+    st->hint_set = value != NULL && version_parse(value, &v) == 1;
+    st->hint = st->hint_set ? v : 0;
+    st->hint_request = app->requests;
+}
+
+/* This responder is about to change the version: what was read before is
+ * no longer a reason to keep the cached copy. */
+static void hint_drop(struct gw_app *app)
+{
+    if (app->catalog != NULL)
+        app->catalog->hint_set = false;
 }
 
 static struct rds_script unlock_script = { .src =
@@ -729,6 +764,7 @@ static int rebuild_locked(struct gw_app *app, struct cat_snapshot *snap, char *w
     uint64_t cur = 0, version;
     int ir;
 
+    hint_drop(app);
     why[0] = '\0';
     if (pg_entries(app, NULL, &e, why, n) != 0)
         return -1;
@@ -764,6 +800,7 @@ int cat_rebuild(struct gw_app *app, char *why, size_t n)
     int rc;
 
     why[0] = '\0';
+    hint_drop(app);
     if (app->cfg.fleet_key_len == 0) {
         uint64_t cur = 0;
         char k[KEY_MAX], ver[24];
@@ -912,6 +949,13 @@ enum cat_status cat_current(struct gw_app *app, const struct cat_snapshot **out,
         return CAT_UNAVAILABLE;
     }
     why[0] = '\0';
+    /* The session script of this request read the version already: when it
+     * is the cached copy's, that copy is current without another round trip. */
+    if (st->hint_set && st->hint_request == app->requests && st->have && !st->uncached &&
+        st->hint == st->snap.version) {
+        *out = &st->snap;
+        return CAT_OK;
+    }
     vr = redis_version(app, &v);
     if (vr == 1 && st->have && !st->uncached && v == st->snap.version) {
         *out = &st->snap;
@@ -1088,6 +1132,7 @@ static void invalidate(struct gw_app *app)
     char k[KEY_MAX];
     redisReply *r;
 
+    hint_drop(app);
     if (key_of(app, k, "version", NULL) == 0 && (r = rds_cmd(app, "DEL %s", k)) != NULL)
         freeReplyObject(r);
 }
@@ -1197,6 +1242,7 @@ static int change(struct gw_app *app, const char *server_id, bool removed)
     const char *text = NULL;
     int rc = -1;
 
+    hint_drop(app);
     memset(&before, 0, sizeof(before));
     memset(&after, 0, sizeof(after));
     if (server_id == NULL || !reg_uuid_valid(server_id))

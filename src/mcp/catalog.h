@@ -57,6 +57,12 @@ enum cat_status { CAT_OK = 0, CAT_UNAVAILABLE };
  * CAT_UNAVAILABLE with why when neither store can give it. */
 enum cat_status cat_current(struct gw_app *app, const struct cat_snapshot **out, char *why,
                             size_t n);
+/* The Redis key of the catalog version (n >= 256), so that a script run on
+ * the request path anyway can read it; and what it read (NULL: absent), kept
+ * for the rest of this request (app->requests) so that cat_current needs no
+ * round trip of its own when its cached copy has that version. */
+int cat_version_key(const struct gw_app *app, char *buf, size_t n);
+void cat_version_seen(struct gw_app *app, const char *value);
 /* May this identity see and use the server? Its tenant is the caller's (or
  * the server is shared: no tenant), and the caller holds every role in
  * required_roles, a role being held when it names one of the caller's

@@ -184,6 +184,8 @@ static int on_upstream_message(void *arg, struct json_object *msg)
         return -1;
     if (msg == NULL)
         return 0;
+    if (r->pc->drop_log_messages && strcmp(js_str(msg, "method") ?: "", "notifications/message") == 0)
+        return 0;
     if (!belongs_here(r, msg)) {
         log_info("mcp_relay_dropped", "server %s sent a message that is not part of this call; dropped",
                  r->srv->name);
@@ -234,15 +236,19 @@ static int on_tick(void *arg)
 
 static void deliver(struct relay *r, struct json_object *answer)
 {
+    int status = 200;
+
     if (r->answered)
         return;
     r->answered = true;
+    if (r->pc->shape != NULL)
+        status = r->pc->shape(r->pc->shape_arg, answer);
     if (r->streaming) {
         if (!r->pc->res->client_gone)
             sse_event(r->pc->res, answer);
         return;
     }
-    http_send_json(r->pc->res, 200, answer);
+    http_send_json(r->pc->res, status, answer);
 }
 
 /* The answer on a stream goes to the client at once, not when the upstream
@@ -384,7 +390,9 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
     memset(&f, 0, sizeof(f));
     f.t = &t;
     f.session = &us;
-    f.client_caps = kept == NULL ? ms_client_caps(pc->app, pc->session->id) : NULL;
+    if (kept == NULL)
+        f.client_caps = pc->session->identity ? json_object_get(pc->client_caps)
+                                              : ms_client_caps(pc->app, pc->session->id);
     f.relay = on_upstream_message;
     f.tick = on_tick;
     f.early_answer = on_early_answer;
@@ -401,7 +409,7 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
     if (f.session_changed) {
         bool lost;
 
-        if (ms_upstream_set(pc->app, pc->session->id, srv->id, us.protocol_version, us.id, kept,
+        if (ms_upstream_set(pc->app, pc->session, srv->id, us.protocol_version, us.id, kept,
                             &lost) == MS_UNAVAILABLE)
             log_warn("mcp_upstream_session", "cannot keep the session of server %s (Redis)", srv->name);
         else if (lost)
@@ -510,6 +518,8 @@ static const struct cat_snapshot *catalog(struct mpx_call *pc)
     const struct cat_snapshot *snap = NULL;
     char why[256];
 
+    if (pc->snap != NULL)
+        return pc->snap;
     if (cat_current(pc->app, &snap, why, sizeof(why)) != CAT_OK) {
         log_warn("catalog_unavailable", "%s", why);
         answer_error(pc, MPX_CATALOG_UNAVAILABLE, "The server catalog is unavailable: try again later", NULL);
@@ -528,7 +538,7 @@ static void tool_call_record(struct mpx_call *pc, const struct cat_server *srv, 
     struct audit_tool_call rec = {
         .user_id = pc->who->user_id,
         .tenant_id = pc->who->tenant_id,
-        .session_id = pc->session != NULL ? pc->session->id : NULL,
+        .session_id = pc->session != NULL && !pc->session->identity ? pc->session->id : NULL,
         .server_name = server,
         .server_id = srv != NULL ? srv->id : "",
         .tool = tool,
@@ -637,6 +647,19 @@ static int route_resource(struct mpx_call *pc)
     }
     forward(pc, srv, pc->msg->root);
     return 1;
+}
+
+void mpx_call_init(struct mpx_call *pc, struct gw_app *app, struct http_response *res,
+                   const struct gw_identity *who, const struct ms_session *session, const struct jr_msg *msg,
+                   const char *request_id)
+{
+    memset(pc, 0, sizeof(*pc));
+    pc->app = app;
+    pc->res = res;
+    pc->who = who;
+    pc->session = session;
+    pc->msg = msg;
+    pc->request_id = request_id;
 }
 
 int mpx_route(struct mpx_call *pc)

@@ -4,6 +4,7 @@
 #ifndef GW_MCP_PROXY_H
 #define GW_MCP_PROXY_H
 
+#include <stdbool.h>
 #include <json-c/json.h>
 
 #include "auth.h"
@@ -33,8 +34,22 @@ struct mpx_call {
     const struct jr_msg *msg;
     const char *request_id;          /* the HTTP request's id, for the audit */
     int error_code;                  /* set when the answer is a JSON-RPC error */
+    /* Stateless requests (session->identity): the capabilities of the
+     * request's _meta, declared to an upstream session opened for it
+     * (borrowed, may be NULL); and shape, called on the upstream's answer
+     * before it is sent, returning the HTTP status of a JSON answer. */
+    struct json_object *client_caps;
+    int (*shape)(void *arg, struct json_object *answer);
+    void *shape_arg;
+    bool drop_log_messages;          /* the upstream's notifications/message stay here */
+    /* The catalog the caller read for this request, or NULL: read here. */
+    const struct cat_snapshot *snap;
 };
 
+/* pc zeroed, then for msg (may be NULL) of who on session, answered on res. */
+void mpx_call_init(struct mpx_call *pc, struct gw_app *app, struct http_response *res,
+                   const struct gw_identity *who, const struct ms_session *session, const struct jr_msg *msg,
+                   const char *request_id);
 /* /mcp: a request that belongs to an upstream (tools/call {server}__{tool},
  * prompts/get {server}__{prompt}, resources/read|subscribe|unsubscribe by
  * URI) is forwarded and answered here: 1. 0 when it is the gateway's own

@@ -4,6 +4,7 @@
  * resource templates), and the built-in tools in one table. */
 #include "mcp/server.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@
 #include "js.h"
 #include "log.h"
 #include "mcp/catalog.h"
+#include "orch.h"
 #include "registry.h"
 #include "util.h"
 
@@ -133,6 +135,30 @@ static int run_quality_gate(struct mcp_call *mc, struct json_object *args, struc
     return gates_run(mc->app, mc->who, gate, out, err, n);
 }
 
+/* gateway__delegate_task: POST /api/v1/tasks for an MCP client, synchronous
+ * within the task's deadline; a refusal or a failed task is a tool error
+ * whose text starts with the reason (unknown_task_type, agent_inactive, ...). */
+static int run_delegate_task(struct mcp_call *mc, struct json_object *args, struct json_object **out,
+                             char *err, size_t n)
+{
+    struct orch_request r;
+    struct orch_error e = { 0 };
+    struct json_object *task = NULL;
+
+    if (orch_request_parse(args, &r, &e) != 0 || r.wait_ms >= 0) {
+        snprintf(err, n, "invalid_body: %s", e.code != ORCH_OK ? e.detail : "'wait_ms' is for the HTTP API only");
+        return -1;
+    }
+    r.request_id = mc->request_id;
+    if (orch_delegate_request(mc->app, mc->who, &r, &task, &e) != ORCH_OK) {
+        snprintf(err, n, "%s: %s", orch_reason(e.code), e.detail);
+        json_object_put(task);
+        return -1;
+    }
+    *out = task;
+    return 0;
+}
+
 static const struct builtin_tool builtins[] = {
     { "gateway__health_check", "Gateway health",
       "Check every component of the gateway now (PostgreSQL, Redis, both planes, the identity "
@@ -190,6 +216,22 @@ static const struct builtin_tool builtins[] = {
       "\"failed_check\":{\"type\":[\"string\",\"null\"]},"
       "\"results\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}}}}",
       run_quality_gate },
+    { "gateway__delegate_task", "Delegate a task to a specialist agent",
+      "Delegate a task, as POST /api/v1/tasks does: the routing matrix names the agent for the "
+      "type (or name one in 'agent'), the least-loaded active server of that agent runs its tool "
+      "named after the type (or handle_task) with the delegation context, and the recorded task "
+      "is returned with the agent's result.",
+      ROLE_USER, false,
+      "{\"type\":\"object\",\"required\":[\"type\"],\"properties\":{"
+      "\"type\":{\"type\":\"string\",\"pattern\":\"^[a-z0-9][a-z0-9_]{0,63}$\"},"
+      "\"context\":{\"type\":\"object\"},\"agent\":{\"type\":\"string\"},"
+      "\"requesting_agent\":{\"type\":\"string\"},\"timeout_ms\":{\"type\":\"integer\"}},"
+      "\"additionalProperties\":false}",
+      "{\"type\":\"object\",\"required\":[\"id\",\"type\",\"agent\",\"status\"],\"properties\":{"
+      "\"id\":{\"type\":\"string\"},\"type\":{\"type\":\"string\"},\"agent\":{\"type\":\"string\"},"
+      "\"server_id\":{\"type\":[\"string\",\"null\"]},\"status\":{\"type\":\"string\"},"
+      "\"result\":{\"type\":[\"object\",\"null\"]},\"url\":{\"type\":\"string\"}}}",
+      run_delegate_task },
 };
 
 struct json_object *mcp_initialize_result(const char *version)

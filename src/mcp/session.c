@@ -9,6 +9,7 @@
 
 #include "app.h"
 #include "log.h"
+#include "mcp/catalog.h"
 #include "store_redis.h"
 #include "util.h"
 
@@ -63,19 +64,31 @@ static struct rds_script create_script = { .src =
     "redis.call('ZADD', KEYS[4], ARGV[2], ARGV[3])\n"
     "return 1\n" };
 
-/* KEYS: session, auth, index, tenant index. ARGV: user, tenant, issuer, ttl
- * ms, expiry, id, token hash, now. 0 unknown or foreign; else the session. */
+/* KEYS: session, auth, index, tenant index, catalog version. ARGV: user,
+ * tenant, issuer, ttl ms, expiry, id, token hash, now. 0 unknown or foreign;
+ * else the session's fields and the catalog version (nil when absent), read
+ * here so that the request needs no round trip of its own for it. Eight
+ * commands when the token is the one already recorded (the hash read once,
+ * its existence told by that read, the token hash written only on change). */
 static struct rds_script touch_script = { .src =
-    "local a = redis.call('HMGET', KEYS[2], 'user', 'tenant', 'iss')\n"
+    "local a = redis.call('HMGET', KEYS[2], 'user', 'tenant', 'iss', 'token')\n"
     "if not a[1] or a[1] ~= ARGV[1] or a[2] ~= ARGV[2] or a[3] ~= ARGV[3] then return 0 end\n"
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "local h = redis.call('HGETALL', KEYS[1])\n"
+    "if #h == 0 then return 0 end\n"
     "redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
     "redis.call('PEXPIRE', KEYS[2], ARGV[4])\n"
-    "redis.call('HSET', KEYS[2], 'token', ARGV[7])\n"
+    "if a[4] ~= ARGV[7] then redis.call('HSET', KEYS[2], 'token', ARGV[7]) end\n"
     "redis.call('HSET', KEYS[1], 'last', ARGV[8], 'expires', ARGV[5])\n"
     "redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6])\n"
     "redis.call('ZADD', KEYS[4], ARGV[5], ARGV[6])\n"
-    "return redis.call('HGETALL', KEYS[1])\n" };
+    /* The fields as just written, without reading the hash again. */
+    "local last = false\n"
+    "for i = 1, #h, 2 do\n"
+    "  if h[i] == 'last' then h[i + 1] = ARGV[8]; last = true\n"
+    "  elseif h[i] == 'expires' then h[i + 1] = ARGV[5] end\n"
+    "end\n"
+    "if not last then h[#h + 1] = 'last'; h[#h + 1] = ARGV[8] end\n"
+    "return { h, redis.call('GET', KEYS[5]) }\n" };
 
 /* KEYS: session, auth, index, message stream, stream owner. ARGV: id,
  * tenant index prefix. */
@@ -154,25 +167,41 @@ static struct rds_script upstream_set_script = { .src =
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
     "return 1\n" };
 
-enum ms_status ms_upstream_set(struct gw_app *app, const char *id, const char *server_id,
+/* The same for a caller's stateless upstream sessions, whose hash is made
+ * by its first upstream session. ARGV[4]: its lifetime, ms. */
+static struct rds_script identity_set_script = { .src =
+    "if (redis.call('HGET', KEYS[1], ARGV[1]) or '') ~= ARGV[3] then return 2 end\n"
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
+    "return 1\n" };
+
+static int identity_key(const struct gw_app *app, const char *id, char *key)
+{
+    return rds_key(app, key, KEY_MAX, "upstreams:{%s}", id);
+}
+
+enum ms_status ms_upstream_set(struct gw_app *app, const struct ms_session *s, const char *server_id,
                                const char *protocol_version, const char *upstream_session,
                                const struct ms_upstream *expected, bool *lost)
 {
-    char skey[KEY_MAX], akey[KEY_MAX], field[64], value[320], was[320] = "";
+    char skey[KEY_MAX], akey[KEY_MAX], field[64], value[320], was[320] = "", ttl[24];
     redisReply *rep;
     enum ms_status st;
 
     *lost = false;
-    if (!ms_id_valid(id) || session_keys(app, id, skey, akey) != 0 ||
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)app->cfg.session_ttl * 1000);
+    if (!ms_id_valid(s->id) ||
+        (s->identity ? identity_key(app, s->id, skey) : session_keys(app, s->id, skey, akey)) != 0 ||
         gw_snprintf(field, sizeof(field), "up:%s", server_id) != 0 ||
         gw_snprintf(value, sizeof(value), "%s %s", protocol_version, upstream_session) != 0 ||
         (expected != NULL && gw_snprintf(was, sizeof(was), "%s %s", expected->protocol_version,
                                          expected->session_id) != 0))
         return MS_UNAVAILABLE;
     {
-        const char *argv[] = { skey, field, value, was };
+        const char *argv[] = { skey, field, value, was, ttl };
 
-        rep = rds_eval(app, &upstream_set_script, 1, (int)GW_ARRAY_LEN(argv), argv, NULL);
+        rep = rds_eval(app, s->identity ? &identity_set_script : &upstream_set_script, 1,
+                       (int)GW_ARRAY_LEN(argv) - (s->identity ? 0 : 1), argv, NULL);
     }
     if (rep == NULL)
         return MS_UNAVAILABLE;
@@ -180,6 +209,35 @@ enum ms_status ms_upstream_set(struct gw_app *app, const char *id, const char *s
     *lost = rep->type == REDIS_REPLY_INTEGER && rep->integer == 2;
     freeReplyObject(rep);
     return st;
+}
+
+enum ms_status ms_identity_upstreams(struct gw_app *app, const struct gw_identity *who,
+                                     struct ms_session *out)
+{
+    char key[KEY_MAX], hash[65];
+    size_t ul = strlen(who->user_id), tl = strlen(who->tenant_id);
+    char buf[sizeof(who->user_id) + sizeof(who->tenant_id) + 1];
+    redisReply *rep;
+
+    memset(out, 0, sizeof(*out));
+    out->identity = true;
+    /* The user id already names its issuer (and tenant, for Entra); the
+     * tenant is added for issuers whose subjects are per tenant. */
+    memcpy(buf, who->tenant_id, tl);
+    buf[tl] = '\n';
+    memcpy(buf + tl + 1, who->user_id, ul);
+    gw_sha256_hex(buf, tl + 1 + ul, hash);
+    memcpy(out->id, hash, 32);
+    out->id[32] = '\0';
+    if (identity_key(app, out->id, key) != 0)
+        return MS_UNAVAILABLE;
+    rep = rds_cmd(app, "HGETALL %s", key);
+    if (rep == NULL)
+        return MS_UNAVAILABLE;
+    if (rep->type == REDIS_REPLY_ARRAY)
+        fill_from_hash(out, rep);
+    freeReplyObject(rep);
+    return MS_OK;
 }
 
 struct json_object *ms_client_caps(struct gw_app *app, const char *id)
@@ -274,7 +332,8 @@ enum ms_status ms_create(struct gw_app *app, const struct gw_identity *who, cons
 enum ms_status ms_touch(struct gw_app *app, const char *id, const struct gw_identity *who,
                         struct ms_session *out)
 {
-    char skey[KEY_MAX], akey[KEY_MAX], all[KEY_MAX], per[KEY_MAX], ttl[24], exp[24], now_s[24];
+    char skey[KEY_MAX], akey[KEY_MAX], all[KEY_MAX], per[KEY_MAX], cver[KEY_MAX], ttl[24], exp[24],
+        now_s[24];
     int64_t now = gw_now_ms(), ttl_ms = ms_ttl_ms(app, who);
     redisReply *rep;
     enum ms_status st;
@@ -282,22 +341,26 @@ enum ms_status ms_touch(struct gw_app *app, const char *id, const struct gw_iden
     memset(out, 0, sizeof(*out));
     if (!ms_id_valid(id) || ttl_ms <= 0)
         return MS_NOT_FOUND;
-    if (session_keys(app, id, skey, akey) != 0 || index_keys(app, who->tenant_id, all, per) != 0)
+    if (session_keys(app, id, skey, akey) != 0 || index_keys(app, who->tenant_id, all, per) != 0 ||
+        cat_version_key(app, cver, sizeof(cver)) != 0)
         return MS_UNAVAILABLE;
     snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_ms);
     snprintf(exp, sizeof(exp), "%lld", (long long)(now + ttl_ms));
     snprintf(now_s, sizeof(now_s), "%lld", (long long)now);
     {
-        const char *argv[] = { skey, akey, all, per, who->user_id, who->tenant_id, who->issuer,
+        const char *argv[] = { skey, akey, all, per, cver, who->user_id, who->tenant_id, who->issuer,
                                ttl, exp, id, who->token_sha256, now_s };
 
-        rep = rds_eval(app, &touch_script, 4, (int)GW_ARRAY_LEN(argv), argv, NULL);
+        rep = rds_eval(app, &touch_script, 5, (int)GW_ARRAY_LEN(argv), argv, NULL);
     }
     if (rep == NULL)
         return MS_UNAVAILABLE;
-    if (rep->type == REDIS_REPLY_ARRAY) {
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 && rep->element[0]->type == REDIS_REPLY_ARRAY) {
+        const redisReply *v = rep->element[1];
+
         gw_strlcpy(out->id, id, sizeof(out->id));
-        fill_from_hash(out, rep);
+        fill_from_hash(out, rep->element[0]);
+        cat_version_seen(app, v->type == REDIS_REPLY_STRING ? v->str : NULL);
         st = MS_OK;
     } else if (rep->type == REDIS_REPLY_INTEGER) {
         st = MS_NOT_FOUND;

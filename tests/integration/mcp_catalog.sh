@@ -98,12 +98,12 @@ SID_A=$(session "$USER_A")
 check "initialize declares tools, prompts and resources with listChanged" \
 	eval '[ "$(it_json result.capabilities.tools.listChanged)" = true ] && [ "$(it_json result.capabilities.prompts.listChanged)" = true ] && [ "$(it_json result.capabilities.resources.listChanged)" = true ]'
 
-EXPECT_TOOLS_A="alpha__tool_1 alpha__tool_2 alpha__tool_3 alpha__tool_4 alpha__tool_5 common__tool_1 common__tool_2 common__tool_3 common__tool_4 common__tool_5 gateway__list_servers"
+EXPECT_TOOLS_A="alpha__tool_1 alpha__tool_2 alpha__tool_3 alpha__tool_4 alpha__tool_5 common__tool_1 common__tool_2 common__tool_3 common__tool_4 common__tool_5 gateway__delegate_task gateway__list_servers"
 all_names "$USER_A" "$SID_A" tools/list tools name; got=$(names)
 check "tools/list (user, tenant ta): own and shared servers' tools as {server}__{tool} plus the user's built-ins, over $PAGES pages of 4" \
 	eval '[ "$got" = "$EXPECT_TOOLS_A" ] && [ "$PAGES" = 3 ]'
 check "tools/list pages come in name order without repeats" \
-	eval '[ "$(cat "$IT_DIR/names")" = "$(sort "$IT_DIR/names")" ] && [ "$(sort -u "$IT_DIR/names" | wc -l)" = 11 ]'
+	eval '[ "$(cat "$IT_DIR/names")" = "$(sort "$IT_DIR/names")" ] && [ "$(sort -u "$IT_DIR/names" | wc -l)" = 12 ]'
 rpc "$USER_A" "$SID_A" tools/list
 check "an upstream tool keeps its schema, title and annotations" \
 	eval 'jq -e ".result.tools[] | select(.name == \"alpha__tool_1\") | .inputSchema.required == [\"text\"] and .title == \"Tool 1\" and .annotations.readOnlyHint == true and (has(\"outputSchema\"))" "$IT_DIR/last.body" >/dev/null'
@@ -115,7 +115,7 @@ check "prompts/list with a tools cursor: -32602" eval '[ "$(it_json error.code)"
 SID_B=$(session "$USER_B")
 all_names "$USER_B" "$SID_B" tools/list tools name; got=$(names)
 check "tools/list (user, tenant tb): beta and common only" \
-	eval '[ "$got" = "beta__tool_1 beta__tool_2 beta__tool_3 common__tool_1 common__tool_2 common__tool_3 common__tool_4 common__tool_5 gateway__list_servers" ]'
+	eval '[ "$got" = "beta__tool_1 beta__tool_2 beta__tool_3 common__tool_1 common__tool_2 common__tool_3 common__tool_4 common__tool_5 gateway__delegate_task gateway__list_servers" ]'
 
 all_names "$USER_A" "$SID_A" prompts/list prompts name; got=$(names)
 check "prompts/list: {server}__{prompt} of alpha and common" \

@@ -4,7 +4,9 @@
 # are not counted) and PostgreSQL statements in the statement log, for a
 # proxied upstream tool ({server}__echo on bench/mcp_upstream) through
 # lighttpd and one responder. Targets: at most 5 Redis round trips, no SQL.
-# A ping on the same session is measured alike, as the floor of any request.
+# The count is asserted exactly: 2 (the session script, which also reads the
+# catalog version, and the audit spool's XADD); a ping on the same session,
+# the floor of any request, makes 1 (the session script).
 . "$(dirname "$0")/lib.sh"
 # The fleet leader's periodic jobs run statements of their own: none while
 # this test counts them (an idle event stream costs none).
@@ -12,6 +14,7 @@ export MCPGW_LEADER_HEALTH_PERIOD_MS=86400000 MCPGW_LEADER_CATALOG_PERIOD_MS=864
 export MCPGW_LEADER_CLEANUP_PERIOD_MS=86400000
 
 REDIS_MAX=${REDIS_MAX:-5}
+CALL_REDIS=2 PING_REDIS=1
 UPSTREAM_ALLOWED_NETWORKS=127.0.0.0/8
 UPSTREAM_BIN=$top_builddir/bench/mcp_upstream
 [ -x "$UPSTREAM_BIN" ] || it_fatal "bench/mcp_upstream is built (make check builds it)"
@@ -98,12 +101,13 @@ monitored() {
 			END { for (i = 1; i <= NR; i++) if (!(addr[i] in mon)) print line[i] }' >"$IT_DIR/$label.redis" || true
 }
 redis_count() { wc -l <"$IT_DIR/$1.redis"; }
+redis_verbs() { awk '{ gsub(/"/, "", $4); print $4 }' "$IT_DIR/$1.redis" | paste -sd' '; }
 
 # --- the floor: ping on the warm session --------------------------------------
 monitored ping '{"jsonrpc":"2.0","id":3,"method":"ping"}'
 n=$(redis_count ping)
-check "ping on a warm session: answered, $n Redis round trips (at least the session check, at most $REDIS_MAX)" \
-	eval '[ "$HTTP_CODE" = 200 ] && [ "$n" -ge 1 ] && [ "$n" -le "$REDIS_MAX" ]'
+check "ping on a warm session: answered, $n Redis round trips (exactly $PING_REDIS: the session script)" \
+	eval '[ "$HTTP_CODE" = 200 ] && [ "$n" -eq "$PING_REDIS" ] && [ "$(redis_verbs ping)" = EVALSHA ]'
 sed 's/^[0-9.]* //' "$IT_DIR/ping.redis" | cut -c1-160 | diag
 
 # --- one proxied tools/call -------------------------------------------------------
@@ -113,8 +117,8 @@ call_ok=0
 echo_ok && call_ok=1
 n=$(redis_count call)
 if [ "$call_ok" = 1 ]; then
-	check "tools/call rt__echo on a warm session: $n Redis round trips (target at most $REDIS_MAX)" \
-		eval '[ "$n" -ge 1 ] && [ "$n" -le "$REDIS_MAX" ]'
+	check "tools/call rt__echo on a warm session: $n Redis round trips (exactly $CALL_REDIS: session script with the catalog version, audit spool; target at most $REDIS_MAX)" \
+		eval '[ "$n" -eq "$CALL_REDIS" ] && [ "$n" -le "$REDIS_MAX" ] && [ "$(redis_verbs call)" = "EVALSHA XADD" ]'
 else
 	not_ok "tools/call rt__echo on a warm session: at most $REDIS_MAX Redis round trips (the call itself failed)"
 	show_response

@@ -305,6 +305,11 @@ Test(config, dump_hides_the_redis_password)
     snprintf(cfg.redis_url, sizeof cfg.redis_url, "redis://:pw@127.0.0.1:6379/0");
     cfg_dump(&cfg, collect, out);
     cr_assert(strstr(out, "url = redis://:***@127.0.0.1:6379/0\n") != NULL, "%s", out);
+    out[0] = '\0';
+    snprintf(cfg.redis_url, sizeof cfg.redis_url, "unix://:s3cret-u@/run/redis/redis.sock?db=2");
+    cfg_dump(&cfg, collect, out);
+    cr_assert(strstr(out, "url = unix://:***@/run/redis/redis.sock?db=2\n") != NULL, "%s", out);
+    cr_assert(strstr(out, "s3cret") == NULL);
 }
 
 

@@ -76,3 +76,50 @@ Test(store_redis, readiness_ping_stays_within_its_budget_then_answers_at_once)
     cr_assert_lt(since(t0), 20, "backed-off probe took %lld ms", since(t0));
     cr_assert(strstr(err, "next attempt in") != NULL, "%s", err);
 }
+
+/* parse URL, then expect host (or path), port, user, password, db. */
+static void parsed(const char *url, const char *host, int port, const char *path, const char *user,
+                   const char *password, int db)
+{
+    char h[256], p[512], u[128], pw[256];
+    int po, d;
+
+    cr_assert_eq(rds_parse_url(url, h, sizeof(h), &po, p, sizeof(p), u, sizeof(u), pw, sizeof(pw), &d), 0,
+                 "%s", url);
+    cr_assert_str_eq(h, host, "%s", url);
+    cr_assert_str_eq(p, path, "%s", url);
+    cr_assert_str_eq(u, user, "%s", url);
+    cr_assert_str_eq(pw, password, "%s", url);
+    cr_assert_eq(d, db, "%s", url);
+    if (host[0] != '\0')
+        cr_assert_eq(po, port, "%s", url);
+}
+
+Test(store_redis, urls_name_tcp_or_a_unix_socket_with_a_password)
+{
+    char h[256], p[512], u[128], pw[256];
+    int po, d;
+    const char *bad[] = { "unix://:pw/tmp/r.sock", "unix://:pw@", "unix://", "unix://?db=1",
+                          "http://127.0.0.1:6379", "redis://:pw@", "redis://h:0/1" };
+
+    parsed("redis://127.0.0.1:7000/2", "127.0.0.1", 7000, "", "", "", 2);
+    parsed("redis://:s3cret@h:6380/0", "h", 6380, "", "", "s3cret", 0);
+    parsed("redis://gw:s3cret@h", "h", 6379, "", "gw", "s3cret", 0);
+    parsed("unix:///run/redis.sock?db=3", "", 0, "/run/redis.sock", "", "", 3);
+    parsed("unix://:s3cret@/run/redis.sock?db=1", "", 0, "/run/redis.sock", "", "s3cret", 1);
+    parsed("unix://gw:s3cret@/tmp/r.sock", "", 0, "/tmp/r.sock", "gw", "s3cret", 0);
+    parsed("unix://s3cret@/tmp/r.sock", "", 0, "/tmp/r.sock", "", "s3cret", 0);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_neq(rds_parse_url(bad[i], h, sizeof(h), &po, p, sizeof(p), u, sizeof(u), pw, sizeof(pw), &d),
+                      0, "%s is refused", bad[i]);
+}
+
+/* A password on a unix socket URL is sent: a socket that is not there is
+ * what fails, not the URL. */
+Test(store_redis, a_unix_url_with_a_password_is_connected_to)
+{
+    char err[256];
+
+    cr_assert_null(rds_connect_url("unix://:pw@/nonexistent/mcpgw-test.sock", 200, err, sizeof(err)));
+    cr_assert(strstr(err, "/nonexistent/mcpgw-test.sock") != NULL, "%s", err);
+}

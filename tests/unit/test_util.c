@@ -56,6 +56,21 @@ Test(util, random_ids_differ_between_parent_and_forked_child)
     cr_assert_str_neq(parent, child, "child reused the parent's pool");
 }
 
+Test(util, cached_pid_is_the_childs_after_fork)
+{
+    int status;
+    pid_t child;
+
+    cr_assert_eq(gw_pid(), (int)getpid());
+    child = fork();
+    cr_assert_geq(child, 0);
+    if (child == 0)
+        _exit(gw_pid() == (int)getpid() && gw_pid() != (int)getppid() ? 0 : 1);
+    cr_assert_eq(waitpid(child, &status, 0), child);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child saw its parent's pid");
+    cr_assert_eq(gw_pid(), (int)getpid());
+}
+
 Test(util, loopback_hosts)
 {
     cr_assert(gw_host_is_loopback("127.0.0.1"));
@@ -122,4 +137,17 @@ Test(util, unhex_round_trips_and_refuses_other_characters)
     cr_assert_eq(gw_unhex("0g", 1, out), -1);
     cr_assert_eq(gw_unhex("A0", 1, out), -1, "upper case is not ours");
     cr_assert_eq(gw_unhex("0\n", 1, out), -1);
+}
+
+Test(util, uuids_are_version_4_and_distinct)
+{
+    char a[37], b[37];
+
+    cr_assert_eq(gw_uuid(a), 0);
+    cr_assert_eq(gw_uuid(b), 0);
+    cr_assert_eq(strlen(a), 36);
+    cr_assert(a[8] == '-' && a[13] == '-' && a[18] == '-' && a[23] == '-');
+    cr_assert_eq(a[14], '4', "version 4");
+    cr_assert(strchr("89ab", a[19]) != NULL, "RFC 4122 variant");
+    cr_assert_str_neq(a, b);
 }
