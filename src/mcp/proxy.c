@@ -12,6 +12,7 @@
 #include "js.h"
 #include "log.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/stream.h"
 #include "metrics.h"
 #include "store_redis.h"
 #include "upstream.h"
@@ -24,6 +25,8 @@
 #define RELAY_REQUESTS_MAX 32    /* upstream requests relayed in one call, at most */
 #define RELAY_ID_MAX 256         /* bytes of an upstream request's string id */
 #define FANOUT_MS 5000           /* a client message passed to every upstream, at most */
+#define INPUT_ROUNDS_MAX 8       /* input-required results completed for one call, at most */
+#define INPUT_REQUESTS_MAX 8     /* requests in one input-required result, at most */
 
 /* How each failure of an upstream call reaches the client. */
 static const struct {
@@ -44,7 +47,7 @@ static int64_t call_timeout_ms(const struct gw_app *app, const struct cat_server
 {
     int t = app->cfg.upstream_timeout_ms;
 
-    return srv->timeout_ms > 0 && srv->timeout_ms < t ? srv->timeout_ms : t;
+    return srv != NULL && srv->timeout_ms > 0 && srv->timeout_ms < t ? srv->timeout_ms : t;
 }
 
 static struct json_object *fail_data(const char *server, const char *reason)
@@ -260,6 +263,7 @@ static void fill_target(struct up_target *t, const struct cat_server *srv)
     t->auth = &srv->auth;
     t->timeout_ms = srv->timeout_ms;
     t->cache_id = srv->id;
+    t->protocol_version = srv->protocol_version;
 }
 
 /* For what needs no answer: briefly, as the client waits on each in turn. */
@@ -268,6 +272,172 @@ static void fill_send_target(struct up_target *t, const struct cat_server *srv)
     fill_target(t, srv);
     if (t->timeout_ms <= 0 || t->timeout_ms > SEND_MS)
         t->timeout_ms = SEND_MS;
+}
+
+/* ---- input-required results for a client of the 2025 era ---------------------
+ *
+ * An upstream of the 2026-07-28 era asks for input by answering a call with
+ * resultType "input_required"; a client with a session knows only requests on
+ * the call's event stream. Each input request goes to it as one, under an id
+ * of ours remembered in Redis with the list its answer is pushed to; this
+ * responder, which holds the call's stream, waits on that list (any responder
+ * may take the answer), then calls again with inputResponses and the
+ * upstream's requestState. */
+
+static bool is_input_required(struct json_object *answer)
+{
+    const char *t = js_str(js_get(answer, "result", json_type_object), "resultType");
+
+    return t != NULL && strcmp(t, "input_required") == 0;
+}
+
+/* Send the input requests of result to the client; the count sent, -1 when
+ * they cannot be (malformed, too many, Redis, the client gone). */
+static int ask_client(struct relay *r, struct json_object *result, const char *wait_key)
+{
+    struct json_object *reqs = js_get(result, "inputRequests", json_type_object);
+    int n = 0;
+
+    if (reqs == NULL || json_object_object_length(reqs) == 0 ||
+        json_object_object_length(reqs) > INPUT_REQUESTS_MAX)
+        return -1;
+    json_object_object_foreach(reqs, k, v) {
+        const char *method = js_str(v, "method");
+        struct json_object *msg, *rec;
+        char rid[33], key[KEY_MAX], newid[40], ttl[24];
+        redisReply *rep;
+        bool stored;
+
+        if (method == NULL || strlen(k) > RELAY_ID_MAX || gw_random_id(rid) != 0 ||
+            rds_key(r->pc->app, key, sizeof(key), "relay:{%s}:%s", r->pc->session->id, rid) != 0)
+            return -1;
+        rec = json_object_new_object();
+        json_object_object_add(rec, "w", json_object_new_string(wait_key));
+        json_object_object_add(rec, "k", json_object_new_string(k));
+        snprintf(ttl, sizeof(ttl), "%lld", (long long)r->ttl_ms);
+        rep = rds_cmd(r->pc->app, "SET %s %s PX %s", key,
+                      json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN), ttl);
+        stored = rep != NULL && rep->type == REDIS_REPLY_STATUS;
+        if (rep != NULL)
+            freeReplyObject(rep);
+        json_object_put(rec);
+        if (!stored)
+            return -1;
+        snprintf(newid, sizeof(newid), RELAY_PREFIX "%s", rid);
+        msg = json_object_new_object();
+        json_object_object_add(msg, "jsonrpc", json_object_new_string("2.0"));
+        json_object_object_add(msg, "id", json_object_new_string(newid));
+        json_object_object_add(msg, "method", json_object_new_string(method));
+        if (js_get(v, "params", json_type_object) != NULL)
+            json_object_object_add(msg, "params", json_object_get(js_get(v, "params", json_type_object)));
+        if (stream_begin(r) != 0 || sse_event(r->pc->res, msg) != 0) {
+            json_object_put(msg);
+            return -1;
+        }
+        json_object_put(msg);
+        r->last_write = gw_monotonic_ms();
+        n++;
+    }
+    return n;
+}
+
+/* The client's n answers, {key: result}, within the call's time; NULL with
+ * why when one is an error, the time is up, or the client left. */
+static struct json_object *collect_answers(struct relay *r, const char *wait_key, int n, int64_t deadline,
+                                           const char **why)
+{
+    struct json_object *got = json_object_new_object();
+    int64_t keepalive = (int64_t)r->pc->app->cfg.keepalive_seconds * 1000;
+
+    while (json_object_object_length(got) < n) {
+        int64_t left = deadline - gw_monotonic_ms();
+        struct json_object *a;
+        bool failed;
+
+        if (left <= 0) {
+            *why = "timed_out";
+            goto fail;
+        }
+        a = mst_pop(r->pc->app, wait_key, (long)(left < keepalive ? left : keepalive), &failed);
+        if (a == NULL) {
+            if (failed) {
+                *why = "redis_unavailable";
+                goto fail;
+            }
+            if (on_tick(r) != 0) {
+                *why = "client_gone";
+                goto fail;
+            }
+            continue;
+        }
+        if (js_str(a, "k") == NULL || js_get(a, "result", json_type_object) == NULL) {
+            json_object_put(a);
+            *why = "client_error";
+            goto fail;
+        }
+        json_object_object_add(got, js_str(a, "k"), json_object_get(js_get(a, "result", json_type_object)));
+        json_object_put(a);
+    }
+    return got;
+fail:
+    json_object_put(got);
+    return NULL;
+}
+
+/* answer is input-required: ask the client, call again with its answers,
+ * until the upstream completes or fails, within the call's deadline. The
+ * final answer (ours to put), or an error answer naming what stopped it. */
+static struct json_object *complete_input(struct relay *r, struct up_forward *f, struct json_object *msg,
+                                          struct json_object *answer, enum up_status *st, char *why,
+                                          size_t n)
+{
+    int64_t deadline = gw_monotonic_ms() + call_timeout_ms(r->pc->app, r->srv);
+    char wait_key[KEY_MAX], wid[33];
+
+    for (int round = 0; *st == UP_OK && is_input_required(answer); round++) {
+        struct json_object *result = js_get(answer, "result", json_type_object);
+        struct json_object *again = NULL, *params, *responses;
+        const char *stop = NULL;
+        char m[200];
+        int asked;
+
+        if (round >= INPUT_ROUNDS_MAX)
+            stop = "too_many_rounds";
+        else if (gw_random_id(wid) != 0 ||
+                 rds_key(r->pc->app, wait_key, sizeof(wait_key), "input:{%s}:%s", r->pc->session->id, wid) != 0 ||
+                 (asked = ask_client(r, result, wait_key)) < 0)
+            stop = r->pc->res->client_gone ? "client_gone" : "input_not_relayed";
+        else if ((responses = collect_answers(r, wait_key, asked, deadline, &stop)) != NULL) {
+            if (json_object_deep_copy(msg, &again, NULL) != 0 ||
+                (params = js_get(again, "params", json_type_object)) == NULL) {
+                json_object_put(responses);
+                json_object_put(again);
+                stop = "internal_error";
+            } else {
+                json_object_object_add(params, "inputResponses", responses);
+                if (js_get(result, "requestState", json_type_string) != NULL)
+                    json_object_object_add(params, "requestState",
+                                           json_object_get(js_get(result, "requestState", json_type_string)));
+                else
+                    json_object_object_del(params, "requestState");
+            }
+        }
+        if (stop != NULL) {
+            int code = strcmp(stop, "timed_out") == 0 ? MPX_TIMEOUT : MPX_PROTOCOL_ERROR;
+
+            log_warn("mcp_input_required", "server %s: the input it asked for was not completed: %s",
+                     r->srv->name, stop);
+            snprintf(m, sizeof(m), "Upstream server '%s' asked for input that was not given (%s)",
+                     r->srv->name, stop);
+            json_object_put(answer);
+            return jr_error(r->pc->msg->id, code, m, fail_data(r->srv->name, stop));
+        }
+        json_object_put(answer);
+        answer = NULL;
+        *st = up_forward(r->pc->app, f, again, &answer, why, n);
+        json_object_put(again);
+    }
+    return answer;
 }
 
 /* Forward msg (its id the client's) to srv; the answer, or an error naming
@@ -334,6 +504,8 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
     f.early_answer = on_early_answer;
     f.relay_arg = &r;
     st = up_forward(pc->app, &f, msg, &answer, why, sizeof(why));
+    if (st == UP_OK && pc->session != NULL && is_input_required(answer))
+        answer = complete_input(&r, &f, msg, answer, &st, why, sizeof(why));
     json_object_put(f.client_caps);
     if (f.session_changed) {
         bool lost;
@@ -612,6 +784,37 @@ static const struct cat_server *server_by_id(const struct cat_snapshot *c, const
     return NULL;
 }
 
+/* The client's answer to an input request of an input-required result: to
+ * the list the responder holding the call waits on. */
+static void answer_to_waiter(struct mpx_call *pc, struct json_object *rec)
+{
+    struct json_object *a = json_object_new_object(), *v;
+    const char *w = js_str(rec, "w");
+    char ttl[24];
+    redisContext *c;
+    void *r1 = NULL, *r2 = NULL;
+
+    json_object_object_add(a, "k", json_object_new_string(js_str(rec, "k") ? js_str(rec, "k") : ""));
+    if ((v = js_get(pc->msg->root, "result", json_type_object)) != NULL)
+        json_object_object_add(a, "result", json_object_get(v));
+    else
+        json_object_object_add(a, "error", json_object_get(js_get(pc->msg->root, "error", json_type_object)));
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)call_timeout_ms(pc->app, NULL) + RELAY_MARGIN_MS);
+    if ((c = rds_conn(pc->app)) != NULL) {
+        redisAppendCommand(c, "RPUSH %s %s", w, json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
+        redisAppendCommand(c, "PEXPIRE %s %s", w, ttl);
+        if (redisGetReply(c, &r1) != REDIS_OK || redisGetReply(c, &r2) != REDIS_OK) {
+            log_warn("mcp_relay", "an answer to an input request was not passed on (Redis)");
+            rds_close(pc->app);
+        }
+    }
+    if (r1 != NULL)
+        freeReplyObject(r1);
+    if (r2 != NULL)
+        freeReplyObject(r2);
+    json_object_put(a);
+}
+
 /* The client's answer to a relayed upstream request: back to the upstream
  * session that asked, under the upstream's own id. */
 static void relay_answer(struct mpx_call *pc, const char *rid)
@@ -633,6 +836,10 @@ static void relay_answer(struct mpx_call *pc, const char *rid)
         rec = json_tokener_parse(rep->str);
     if (rep != NULL)
         freeReplyObject(rep);
+    if (rec != NULL && js_str(rec, "w") != NULL) {
+        answer_to_waiter(pc, rec);
+        goto out;
+    }
     if (rec == NULL || !json_object_is_type(rec, json_type_object) ||
         !json_object_object_get_ex(rec, "id", &oid)) {
         log_info("mcp_relay", "an answer to %s" "%.32s, which no upstream is waiting for (expired or "

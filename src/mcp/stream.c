@@ -10,6 +10,7 @@
 #include <sys/time.h>
 
 #include "app.h"
+#include "js.h"
 #include "log.h"
 #include "store_redis.h"
 #include "util.h"
@@ -249,4 +250,38 @@ out:
     log_info("mcp_stream_end", "stream of session %.8s... ended after %lld ms, %d batches%s", s->id,
              (long long)(gw_monotonic_ms() - start), events, res->client_gone ? ", client gone" : "");
     return 0;
+}
+
+struct json_object *mst_pop(struct gw_app *app, const char *key, long block_ms, bool *failed)
+{
+    struct json_object *o = NULL;
+    redisContext *b = blocking_conn(app);
+    struct timeval tv;
+    redisReply *r;
+    char blk[32];
+
+    *failed = b == NULL;
+    if (b == NULL)
+        return NULL;
+    /* BLPOP counts seconds (fractions allowed); the socket outwaits it. */
+    tv.tv_sec = (block_ms + 2000) / 1000;
+    tv.tv_usec = (block_ms + 2000) % 1000 * 1000;
+    redisSetTimeout(b, tv);
+    snprintf(blk, sizeof(blk), "%.3f", (block_ms < 1 ? 1 : block_ms) / 1000.0);
+    r = redisCommand(b, "BLPOP %s %s", key, blk);
+    if (r == NULL) {
+        log_warn("redis_error", "waiting on %s: %s", key, b->errstr);
+        blocking_drop();
+        *failed = true;
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING) {
+        enum js_parse_error e;
+
+        o = js_parse(r->element[1]->str, r->element[1]->len, app->cfg.json_depth, &e);
+    } else if (r->type != REDIS_REPLY_NIL) {
+        *failed = true;
+    }
+    freeReplyObject(r);
+    return o;
 }
