@@ -117,6 +117,9 @@ static const struct cfg_key keys[] = {
 
     I("mcp", "page_size", mcp_page_size, "100", 1, 1000,
       "items per page of tools/list, prompts/list, resources/list and resources/templates/list on /mcp"),
+    I("mcp", "list_ttl_ms", mcp_list_ttl_ms, "60000", 0, 86400000,
+      "ttlMs of server/discover and list results to 2026-07-28 clients: the catalog changes only when a "
+      "server is registered, changed, refreshed or removed, so lists stay fresh this long (0 = always stale)"),
     S("audit", "spool_fallback", audit_spool_fallback, "", NULL,
       "file a tool-call audit record is appended to when Redis refuses it (the monitor drains it); empty = warn log line only"),
     I("audit", "batch", audit_batch, "500", 1, 10000, "most spooled tool-call records written to audit_log in one transaction"),

@@ -79,6 +79,7 @@ struct gw_config {
 
     /* [mcp] */
     int mcp_page_size;                       /* items per page of the lists on /mcp */
+    int mcp_list_ttl_ms;                     /* ttlMs of 2026-07-28 lists and server/discover */
     /* [audit] */
     char audit_spool_fallback[CFG_STR_MAX]; /* records Redis refused; "" = warn log only */
     int audit_batch;                 /* most records per audit_log transaction */

@@ -1,6 +1,8 @@
-/* The MCP plane over HTTP (Streamable HTTP, 2025-11-25 era): header rules,
- * one JSON-RPC message per POST, sessions, the answers of mcp/server.c, and
- * the virtual servers of /servers/{name}/mcp (mcp/proxy.c forwards). */
+/* The MCP plane over HTTP (Streamable HTTP): header rules, one JSON-RPC
+ * message per POST, its era (mcp/era.c: stateless 2026-07-28 requests go to
+ * mcp/stateless.c), sessions of the 2025-11-25 era, the answers of
+ * mcp/server.c, and the virtual servers of /servers/{name}/mcp (mcp/proxy.c
+ * forwards). */
 #include <string.h>
 
 #include "app.h"
@@ -8,10 +10,12 @@
 #include "log.h"
 #include "metrics.h"
 #include "mcp/catalog.h"
+#include "mcp/era.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/proxy.h"
 #include "mcp/server.h"
 #include "mcp/session.h"
+#include "mcp/stateless.h"
 #include "mcp/stream.h"
 #include "mcp/transport.h"
 #include "routes.h"
@@ -33,7 +37,8 @@ static void sessions_unavailable(struct gw_call *c)
     rpc_fail(c, 503, JR_INTERNAL_ERROR, "Sessions are unavailable (Redis cannot be reached)");
 }
 
-/* Checks every MCP request passes before anything else is looked at. */
+/* Checks every MCP request passes before anything else is looked at. A
+ * POST's version is the era's to judge, with its body (mcp/era.c). */
 static int common_checks(struct gw_call *c)
 {
     const char *version = http_header(c->req, "MCP-Protocol-Version");
@@ -49,7 +54,7 @@ static int common_checks(struct gw_call *c)
         rpc_fail(c, 403, JR_INVALID_REQUEST, "Forbidden: this Origin is not allowed");
         return -1;
     }
-    if (version != NULL && !mt_version_supported(version)) {
+    if (strcmp(c->req->method, "POST") != 0 && version != NULL && !mt_version_supported(version)) {
         snprintf(msg, sizeof(msg), "Bad Request: unsupported MCP-Protocol-Version (supported: %s)",
                  mt_versions_list());
         rpc_fail(c, 400, JR_INVALID_REQUEST, msg);
@@ -142,6 +147,58 @@ static const struct cat_server *virtual_server(struct gw_call *c)
     return srv;
 }
 
+/* The refusal of a request the era rules turn away: its id kept, and for an
+ * unsupported version the versions we speak, as the 2026-07-28 revision has it. */
+static void era_refuse(struct gw_call *c, const struct jr_msg *m, const struct mce_verdict *v)
+{
+    struct json_object *data = NULL, *e;
+
+    if (v->code == MCE_UNSUPPORTED_VERSION) {
+        struct json_object *list = json_object_new_array();
+        const char *const *all;
+        size_t n;
+
+        all = mce_versions(&n);
+        for (size_t i = 0; i < n; i++)
+            json_object_array_add(list, json_object_new_string(all[i]));
+        data = json_object_new_object();
+        json_object_object_add(data, "supported", list);
+        json_object_object_add(data, "requested", json_object_new_string(v->requested));
+    }
+    log_info("mcp_request_refused", "%s (%d)", v->message, v->code);
+    e = jr_error(m->id, v->code, v->message, data);
+    http_send_json(c->res, v->status, e);
+    json_object_put(e);
+}
+
+/* The era of the message: MCE_SESSION goes on to the session era's path
+ * below; a stateless request or a refusal is answered here. */
+static enum mce_era era_dispatch(struct gw_call *c, struct jr_msg *m, const struct cat_server *srv)
+{
+    struct mce_headers h = {
+        .version = http_header(c->req, "MCP-Protocol-Version"),
+        .method = http_header(c->req, "Mcp-Method"),
+        .name = http_header(c->req, "Mcp-Name"),
+    };
+    struct mce_verdict v;
+    struct msl_call sc;
+
+    mce_classify(&h, m, &v);
+    if (v.era == MCE_REFUSED) {
+        era_refuse(c, m, &v);
+    } else if (v.era == MCE_STATELESS) {
+        memset(&sc, 0, sizeof(sc));
+        sc.app = c->app;
+        sc.res = c->res;
+        sc.who = c->who;
+        sc.srv = srv;
+        sc.msg = m;
+        sc.request_id = c->req->request_id;
+        msl_post(&sc);
+    }
+    return v.era;
+}
+
 /* One message on /mcp (srv NULL) or on a virtual server's endpoint. */
 static void mcp_post(struct gw_call *c, const struct cat_server *srv)
 {
@@ -166,6 +223,10 @@ static void mcp_post(struct gw_call *c, const struct cat_server *srv)
                     &m, why, sizeof(why));
     if (code != 0) {
         rpc_fail(c, 400, code, code == JR_PARSE_ERROR ? "Parse error" : why);
+        return;
+    }
+    if (era_dispatch(c, &m, srv) != MCE_SESSION) {
+        jr_msg_free(&m);
         return;
     }
     if (strcmp(m.method != NULL ? m.method : "", "initialize") == 0) {

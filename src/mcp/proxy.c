@@ -235,15 +235,19 @@ static int on_tick(void *arg)
 
 static void deliver(struct relay *r, struct json_object *answer)
 {
+    int status = 200;
+
     if (r->answered)
         return;
     r->answered = true;
+    if (r->pc->shape != NULL)
+        status = r->pc->shape(r->pc->shape_arg, answer);
     if (r->streaming) {
         if (!r->pc->res->client_gone)
             sse_event(r->pc->res, answer);
         return;
     }
-    http_send_json(r->pc->res, 200, answer);
+    http_send_json(r->pc->res, status, answer);
 }
 
 /* The answer on a stream goes to the client at once, not when the upstream
@@ -498,7 +502,9 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
     memset(&f, 0, sizeof(f));
     f.t = &t;
     f.session = &us;
-    f.client_caps = kept == NULL ? ms_client_caps(pc->app, pc->session->id) : NULL;
+    if (kept == NULL)
+        f.client_caps = pc->session->identity ? json_object_get(pc->client_caps)
+                                              : ms_client_caps(pc->app, pc->session->id);
     f.relay = on_upstream_message;
     f.tick = on_tick;
     f.early_answer = on_early_answer;
@@ -510,7 +516,7 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
     if (f.session_changed) {
         bool lost;
 
-        if (ms_upstream_set(pc->app, pc->session->id, srv->id, us.protocol_version, us.id, kept,
+        if (ms_upstream_set(pc->app, pc->session, srv->id, us.protocol_version, us.id, kept,
                             &lost) == MS_UNAVAILABLE)
             log_warn("mcp_upstream_session", "cannot keep the session of server %s (Redis)", srv->name);
         else if (lost)
@@ -637,7 +643,7 @@ static void tool_call_record(struct mpx_call *pc, const struct cat_server *srv, 
     struct audit_tool_call rec = {
         .user_id = pc->who->user_id,
         .tenant_id = pc->who->tenant_id,
-        .session_id = pc->session != NULL ? pc->session->id : NULL,
+        .session_id = pc->session != NULL && !pc->session->identity ? pc->session->id : NULL,
         .server_name = server,
         .server_id = srv != NULL ? srv->id : "",
         .tool = tool,

@@ -32,6 +32,13 @@ struct mpx_call {
     const struct jr_msg *msg;
     const char *request_id;          /* the HTTP request's id, for the audit */
     int error_code;                  /* set when the answer is a JSON-RPC error */
+    /* Stateless requests (session->identity): the capabilities of the
+     * request's _meta, declared to an upstream session opened for it
+     * (borrowed, may be NULL); and shape, called on the upstream's answer
+     * before it is sent, returning the HTTP status of a JSON answer. */
+    struct json_object *client_caps;
+    int (*shape)(void *arg, struct json_object *answer);
+    void *shape_arg;
 };
 
 /* /mcp: a request that belongs to an upstream (tools/call {server}__{tool},

@@ -154,25 +154,41 @@ static struct rds_script upstream_set_script = { .src =
     "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
     "return 1\n" };
 
-enum ms_status ms_upstream_set(struct gw_app *app, const char *id, const char *server_id,
+/* The same for a caller's stateless upstream sessions, whose hash is made
+ * by its first upstream session. ARGV[4]: its lifetime, ms. */
+static struct rds_script identity_set_script = { .src =
+    "if (redis.call('HGET', KEYS[1], ARGV[1]) or '') ~= ARGV[3] then return 2 end\n"
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
+    "return 1\n" };
+
+static int identity_key(const struct gw_app *app, const char *id, char *key)
+{
+    return rds_key(app, key, KEY_MAX, "upstreams:{%s}", id);
+}
+
+enum ms_status ms_upstream_set(struct gw_app *app, const struct ms_session *s, const char *server_id,
                                const char *protocol_version, const char *upstream_session,
                                const struct ms_upstream *expected, bool *lost)
 {
-    char skey[KEY_MAX], akey[KEY_MAX], field[64], value[320], was[320] = "";
+    char skey[KEY_MAX], akey[KEY_MAX], field[64], value[320], was[320] = "", ttl[24];
     redisReply *rep;
     enum ms_status st;
 
     *lost = false;
-    if (!ms_id_valid(id) || session_keys(app, id, skey, akey) != 0 ||
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)app->cfg.session_ttl * 1000);
+    if (!ms_id_valid(s->id) ||
+        (s->identity ? identity_key(app, s->id, skey) : session_keys(app, s->id, skey, akey)) != 0 ||
         gw_snprintf(field, sizeof(field), "up:%s", server_id) != 0 ||
         gw_snprintf(value, sizeof(value), "%s %s", protocol_version, upstream_session) != 0 ||
         (expected != NULL && gw_snprintf(was, sizeof(was), "%s %s", expected->protocol_version,
                                          expected->session_id) != 0))
         return MS_UNAVAILABLE;
     {
-        const char *argv[] = { skey, field, value, was };
+        const char *argv[] = { skey, field, value, was, ttl };
 
-        rep = rds_eval(app, &upstream_set_script, 1, (int)GW_ARRAY_LEN(argv), argv, NULL);
+        rep = rds_eval(app, s->identity ? &identity_set_script : &upstream_set_script, 1,
+                       (int)GW_ARRAY_LEN(argv) - (s->identity ? 0 : 1), argv, NULL);
     }
     if (rep == NULL)
         return MS_UNAVAILABLE;
@@ -180,6 +196,35 @@ enum ms_status ms_upstream_set(struct gw_app *app, const char *id, const char *s
     *lost = rep->type == REDIS_REPLY_INTEGER && rep->integer == 2;
     freeReplyObject(rep);
     return st;
+}
+
+enum ms_status ms_identity_upstreams(struct gw_app *app, const struct gw_identity *who,
+                                     struct ms_session *out)
+{
+    char key[KEY_MAX], hash[65];
+    size_t ul = strlen(who->user_id), tl = strlen(who->tenant_id);
+    char buf[sizeof(who->user_id) + sizeof(who->tenant_id) + 1];
+    redisReply *rep;
+
+    memset(out, 0, sizeof(*out));
+    out->identity = true;
+    /* The user id already names its issuer (and tenant, for Entra); the
+     * tenant is added for issuers whose subjects are per tenant. */
+    memcpy(buf, who->tenant_id, tl);
+    buf[tl] = '\n';
+    memcpy(buf + tl + 1, who->user_id, ul);
+    gw_sha256_hex(buf, tl + 1 + ul, hash);
+    memcpy(out->id, hash, 32);
+    out->id[32] = '\0';
+    if (identity_key(app, out->id, key) != 0)
+        return MS_UNAVAILABLE;
+    rep = rds_cmd(app, "HGETALL %s", key);
+    if (rep == NULL)
+        return MS_UNAVAILABLE;
+    if (rep->type == REDIS_REPLY_ARRAY)
+        fill_from_hash(out, rep);
+    freeReplyObject(rep);
+    return MS_OK;
 }
 
 struct json_object *ms_client_caps(struct gw_app *app, const char *id)

@@ -30,6 +30,8 @@ struct ms_session {
     int64_t created_ms;
     int64_t last_ms;
     int64_t expires_ms;
+    bool identity;              /* the upstream sessions of one caller's stateless requests
+                                 * (ms_identity_upstreams): id names the caller, not a session */
     int nup;                    /* upstream sessions read by ms_touch */
     struct ms_upstream *up;     /* nup of them, owned: ms_session_clear */
 };
@@ -61,9 +63,17 @@ const struct ms_upstream *ms_upstream_find(const struct ms_session *s, const cha
  * while the session exists and only if the one kept is still expected (the
  * one read before, NULL for none): MS_OK, or MS_OK with *lost set when a
  * concurrent request kept another first (the caller then ends its own). */
-enum ms_status ms_upstream_set(struct gw_app *app, const char *id, const char *server_id,
+enum ms_status ms_upstream_set(struct gw_app *app, const struct ms_session *s, const char *server_id,
                                const char *protocol_version, const char *upstream_session,
                                const struct ms_upstream *expected, bool *lost);
+/* Stateless (2026-07-28) requests have no session, but the upstreams of the
+ * session era want one: the upstream sessions of one caller (issuer, tenant
+ * and user, hashed) are kept in <prefix>upstreams:{hash}, shared by that
+ * caller's requests on every responder and by no one else's. Only read
+ * here: written when an upstream session is opened (ms_upstream_set), it
+ * lives session.ttl from then. */
+enum ms_status ms_identity_upstreams(struct gw_app *app, const struct gw_identity *who,
+                                     struct ms_session *out);
 /* The capabilities the client declared in initialize (owned), or NULL. */
 struct json_object *ms_client_caps(struct gw_app *app, const char *id);
 /* End the session (DELETE on the MCP endpoint, or revocation). */

@@ -83,6 +83,7 @@ export function mcpEndpoint(makeServer, { record, json = false, transport: more 
       protocol_version: req.headers['mcp-protocol-version'] ?? null,
       accept: req.headers.accept ?? null,
       content_type: req.headers['content-type'] ?? null,
+      meta_keys: Object.keys(body?.params?._meta ?? {}),
     });
     let transport = sid ? sessions.get(sid) : undefined;
     if (!transport) {

@@ -1,0 +1,196 @@
+/* The era of each MCP POST and the 2026-07-28 request-metadata rules: the
+ * headers a load balancer may route on must say what the body says. */
+#include "mcp/era.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "auth_jwt.h"
+#include "js.h"
+#include "mcp/transport.h"
+#include "util.h"
+
+#define NAME_MAX_LEN 2048
+
+static const char *const all_versions[] = { MCP_VERSION_STATELESS, "2025-11-25", "2025-06-18",
+                                            "2025-03-26" };
+
+const char *const *mce_versions(size_t *n)
+{
+    *n = GW_ARRAY_LEN(all_versions);
+    return all_versions;
+}
+
+bool mce_version_stateless(const char *v)
+{
+    return v != NULL && strcmp(v, MCP_VERSION_STATELESS) == 0;
+}
+
+static void refuse(struct mce_verdict *v, int status, int code, const char *fmt, const char *arg)
+{
+    v->era = MCE_REFUSED;
+    v->status = status;
+    v->code = code;
+    snprintf(v->message, sizeof(v->message), fmt, arg != NULL ? arg : "");
+}
+
+static void unsupported(struct mce_verdict *v, const char *requested)
+{
+    refuse(v, 400, MCE_UNSUPPORTED_VERSION, "Unsupported protocol version: %.80s", requested);
+    gw_strlcpy(v->requested, requested, sizeof(v->requested));
+}
+
+/* Visible ASCII and spaces only (RFC 9110 field values, no tabs kept). */
+static bool header_safe(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            return false;
+    return true;
+}
+
+int mce_header_value(const char *raw, char *out, size_t n)
+{
+    char buf[NAME_MAX_LEN * 2], *v;
+    size_t len;
+
+    for (const char *p = raw; *p != '\0'; p++)
+        if (*p == '\t')
+            return -1;
+    if (!header_safe(raw) || gw_strlcpy(buf, raw, sizeof(buf)) != 0)
+        return -1;
+    v = gw_trim(buf);
+    len = strlen(v);
+    if (len >= 11 && strncmp(v, "=?base64?", 9) == 0 && strcmp(v + len - 2, "?=") == 0) {
+        char url[NAME_MAX_LEN * 2];
+        size_t b = 0, in = len - 11, pad = 0;
+        long dl;
+
+        /* Standard base64 with its padding, read as the strict base64url
+         * decoder reads it. */
+        while (pad < 2 && in > 0 && v[9 + in - 1] == '=') {
+            in--;
+            pad++;
+        }
+        if ((in + pad) % 4 != 0)
+            return -1;
+        for (size_t i = 0; i < in; i++) {
+            char ch = v[9 + i];
+
+            if (ch == '-' || ch == '_')
+                return -1;
+            url[b++] = ch == '+' ? '-' : ch == '/' ? '_' : ch;
+        }
+        url[b] = '\0';
+        dl = authjwt_b64url_decode(url, b, (unsigned char *)out, n - 1);
+        if (dl < 0 || (pad > 0 && (b + pad) % 4 != 0) || memchr(out, '\0', (size_t)dl) != NULL)
+            return -1;
+        out[dl] = '\0';
+        return 0;
+    }
+    return gw_strlcpy(out, v, n);
+}
+
+/* The body value Mcp-Name mirrors, for the methods that need one. */
+static const char *name_source(const struct jr_msg *m, bool *needed)
+{
+    static const struct {
+        const char *method, *field;
+    } named[] = {
+        { "tools/call", "name" }, { "prompts/get", "name" }, { "resources/read", "uri" },
+    };
+
+    *needed = false;
+    for (size_t i = 0; m->method != NULL && i < GW_ARRAY_LEN(named); i++)
+        if (strcmp(m->method, named[i].method) == 0) {
+            *needed = true;
+            return js_str(m->params, named[i].field);
+        }
+    return NULL;
+}
+
+static void check_stateless(const struct mce_headers *h, const struct jr_msg *m, struct json_object *meta,
+                            struct mce_verdict *v)
+{
+    struct json_object *mv = NULL;
+    const char *body_name;
+    char name[NAME_MAX_LEN];
+    bool needed;
+
+    if (m->kind == JR_RESPONSE) {
+        refuse(v, 400, JR_INVALID_REQUEST, "Bad Request: a client sends no JSON-RPC responses in %s",
+               MCP_VERSION_STATELESS);
+        return;
+    }
+    if (h->version == NULL) {
+        refuse(v, 400, MCE_HEADER_MISMATCH, "Header mismatch: MCP-Protocol-Version header is required%s", NULL);
+        return;
+    }
+    if (meta != NULL)
+        json_object_object_get_ex(meta, MCE_META_VERSION, &mv);
+    if (m->kind == JR_REQUEST && (meta == NULL || mv == NULL)) {
+        refuse(v, 400, JR_INVALID_PARAMS, "Invalid params: _meta must carry %s", MCE_META_VERSION);
+        return;
+    }
+    if (mv != NULL && (!json_object_is_type(mv, json_type_string) ||
+                       strcmp(json_object_get_string(mv), h->version) != 0)) {
+        refuse(v, 400, MCE_HEADER_MISMATCH,
+               "Header mismatch: MCP-Protocol-Version header value '%.80s' does not match _meta", h->version);
+        return;
+    }
+    if (!mce_version_stateless(h->version)) {
+        unsupported(v, h->version);
+        return;
+    }
+    if (m->kind == JR_REQUEST && !json_object_is_type(js_get(meta, MCE_META_CAPS, json_type_object),
+                                                      json_type_object)) {
+        refuse(v, 400, JR_INVALID_PARAMS, "Invalid params: _meta must carry %s (an object)", MCE_META_CAPS);
+        return;
+    }
+    if (h->method == NULL) {
+        refuse(v, 400, MCE_HEADER_MISMATCH, "Header mismatch: Mcp-Method header is required%s", NULL);
+        return;
+    }
+    if (mce_header_value(h->method, name, sizeof(name)) != 0 || strcmp(name, m->method) != 0) {
+        refuse(v, 400, MCE_HEADER_MISMATCH, "Header mismatch: Mcp-Method header does not match body method "
+               "'%.80s'", m->method);
+        return;
+    }
+    body_name = name_source(m, &needed);
+    if (needed && body_name != NULL) {
+        if (h->name == NULL) {
+            refuse(v, 400, MCE_HEADER_MISMATCH, "Header mismatch: Mcp-Name header is required for %s",
+                   m->method);
+            return;
+        }
+        if (mce_header_value(h->name, name, sizeof(name)) != 0 || strcmp(name, body_name) != 0) {
+            refuse(v, 400, MCE_HEADER_MISMATCH, "Header mismatch: Mcp-Name header does not match body "
+                   "value '%.80s'", body_name);
+            return;
+        }
+    }
+    v->era = MCE_STATELESS;
+}
+
+void mce_classify(const struct mce_headers *h, const struct jr_msg *m, struct mce_verdict *v)
+{
+    struct json_object *meta = js_get(m->params, "_meta", json_type_object), *mv = NULL;
+
+    memset(v, 0, sizeof(*v));
+    /* The handshake is the session era's, whatever else the request says. */
+    if (m->method != NULL && strcmp(m->method, "initialize") == 0) {
+        v->era = MCE_SESSION;
+        return;
+    }
+    if (meta != NULL)
+        json_object_object_get_ex(meta, MCE_META_VERSION, &mv);
+    if (mv != NULL || mce_version_stateless(h->version)) {
+        check_stateless(h, m, meta, v);
+        return;
+    }
+    if (h->version != NULL && !mt_version_supported(h->version)) {
+        unsupported(v, h->version);
+        return;
+    }
+    v->era = MCE_SESSION;
+}

@@ -1,0 +1,64 @@
+/* Which revision of MCP a POST speaks, chosen per request: the stateless
+ * 2026-07-28 era (version in a header and in _meta, method and name mirrored
+ * in headers) or the session era of 2025-11-25 and before. */
+#ifndef GW_MCP_ERA_H
+#define GW_MCP_ERA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mcp/jsonrpc.h"
+
+#define MCP_VERSION_STATELESS "2026-07-28"
+
+/* Error codes the 2026-07-28 revision reserves (-32020 to -32099). */
+#define MCE_HEADER_MISMATCH -32020
+#define MCE_MISSING_CAPABILITY -32021
+#define MCE_UNSUPPORTED_VERSION -32022
+
+/* The _meta keys of a stateless request. */
+#define MCE_META_VERSION "io.modelcontextprotocol/protocolVersion"
+#define MCE_META_CAPS "io.modelcontextprotocol/clientCapabilities"
+#define MCE_META_CLIENT "io.modelcontextprotocol/clientInfo"
+#define MCE_META_SERVER "io.modelcontextprotocol/serverInfo"
+#define MCE_META_LOG_LEVEL "io.modelcontextprotocol/logLevel"
+
+enum mce_era {
+    MCE_SESSION = 0,   /* initialize, or the session era's headers: unchanged path */
+    MCE_STATELESS,     /* 2026-07-28: no session needed or issued */
+    MCE_REFUSED,       /* answered with the verdict's error */
+};
+
+/* The request-metadata headers as they arrived (NULL when absent). */
+struct mce_headers {
+    const char *version;   /* MCP-Protocol-Version */
+    const char *method;    /* Mcp-Method */
+    const char *name;      /* Mcp-Name */
+};
+
+struct mce_verdict {
+    enum mce_era era;
+    int status;            /* HTTP status of a refusal */
+    int code;              /* JSON-RPC error code of a refusal */
+    char message[256];
+    char requested[64];    /* MCE_UNSUPPORTED_VERSION: the version asked for */
+};
+
+/* Every version we speak, newest first (the stateless one included), for
+ * server/discover and the unsupported-version error. */
+const char *const *mce_versions(size_t *n);
+bool mce_version_stateless(const char *v);
+
+/* Classify one parsed message with its headers. The session era is chosen
+ * for initialize and for requests that name no 2026-07-28 version in either
+ * place; a version nobody speaks is refused (-32022, 400); a stateless
+ * request whose headers do not mirror its body is refused (-32020, 400);
+ * one without the _meta it must carry is refused (-32602, 400). */
+void mce_classify(const struct mce_headers *h, const struct jr_msg *m, struct mce_verdict *v);
+
+/* An Mcp-Name (or Mcp-Param-*) value as the client meant it: surrounding
+ * whitespace dropped (RFC 9110 5.5), "=?base64?...?=" decoded. 0, or -1 for
+ * a value that is not visible ASCII or not valid base64, or too long. */
+int mce_header_value(const char *raw, char *out, size_t n);
+
+#endif

@@ -1,0 +1,248 @@
+/* Stateless requests of MCP 2026-07-28: server/discover, the gateway's own
+ * lists and tools, and upstream calls on the caller's shared upstream
+ * sessions (mcp/session.c), results shaped for the new era. */
+#include "mcp/stateless.h"
+
+#include <string.h>
+
+#include "app.h"
+#include "js.h"
+#include "log.h"
+#include "mcp/era.h"
+#include "mcp/proxy.h"
+#include "mcp/server.h"
+#include "mcp/session.h"
+#include "util.h"
+
+/* What the revision asks of each method it keeps; anything else (ping,
+ * logging/setLevel, resources/subscribe, initialize's kin) is unknown. */
+static const struct {
+    const char *method;
+    bool cacheable;
+} methods[] = {
+    { "server/discover", true },
+    { "tools/list", true },
+    { "prompts/list", true },
+    { "resources/list", true },
+    { "resources/templates/list", true },
+    { "resources/read", true },
+    { "tools/call", false },
+    { "prompts/get", false },
+    { "completion/complete", false },
+};
+
+static int method_index(const char *m)
+{
+    for (size_t i = 0; m != NULL && i < GW_ARRAY_LEN(methods); i++)
+        if (strcmp(m, methods[i].method) == 0)
+            return (int)i;
+    return -1;
+}
+
+int msl_shape(const char *method, int ttl_ms, const char *cache_scope, struct json_object *answer)
+{
+    struct json_object *r = js_get(answer, "result", json_type_object), *e, *code;
+    int i = method_index(method);
+
+    if (r == NULL) {
+        e = js_get(answer, "error", json_type_object);
+        code = js_get(e, "code", json_type_int);
+        return code != NULL && json_object_get_int(code) == JR_METHOD_NOT_FOUND ? 404 : 200;
+    }
+    if (!json_object_object_get_ex(r, "resultType", NULL))
+        json_object_object_add(r, "resultType", json_object_new_string("complete"));
+    /* Interim results carry no cache hints. */
+    if (i >= 0 && methods[i].cacheable && strcmp(js_str(r, "resultType") ?: "", "complete") == 0) {
+        if (!json_object_object_get_ex(r, "ttlMs", NULL))
+            json_object_object_add(r, "ttlMs", json_object_new_int(ttl_ms));
+        if (!json_object_object_get_ex(r, "cacheScope", NULL))
+            json_object_object_add(r, "cacheScope", json_object_new_string(cache_scope));
+    }
+    return 200;
+}
+
+struct shaper {
+    const char *method;
+    int ttl_ms;
+};
+
+static int shape_upstream(void *arg, struct json_object *answer)
+{
+    struct shaper *s = arg;
+
+    /* An upstream's answer may depend on who asks: never for shared caches. */
+    return msl_shape(s->method, s->ttl_ms, "private", answer);
+}
+
+/* Send the answer (taken). */
+static void send_answer(struct msl_call *sc, struct json_object *answer, const char *scope)
+{
+    int status = msl_shape(sc->msg->method, sc->app->cfg.mcp_list_ttl_ms, scope, answer);
+
+    http_send_json(sc->res, status, answer);
+    json_object_put(answer);
+}
+
+/* server/discover from the session era's InitializeResult (which it takes):
+ * the same capabilities and identity, with the versions we speak. */
+static struct json_object *discover_result(struct json_object *init)
+{
+    struct json_object *r = json_object_new_object(), *meta = json_object_new_object(),
+                       *versions = json_object_new_array(), *v;
+    const char *const *all;
+    size_t n;
+
+    all = mce_versions(&n);
+    for (size_t i = 0; i < n; i++)
+        json_object_array_add(versions, json_object_new_string(all[i]));
+    json_object_object_add(r, "supportedVersions", versions);
+    if (json_object_object_get_ex(init, "capabilities", &v))
+        json_object_object_add(r, "capabilities", json_object_get(v));
+    if (json_object_object_get_ex(init, "serverInfo", &v))
+        json_object_object_add(meta, MCE_META_SERVER, json_object_get(v));
+    json_object_object_add(r, "_meta", meta);
+    if (json_object_object_get_ex(init, "instructions", &v))
+        json_object_object_add(r, "instructions", json_object_get(v));
+    json_object_put(init);
+    return r;
+}
+
+static void discover(struct msl_call *sc)
+{
+    struct json_object *r;
+
+    if (sc->srv != NULL) {
+        r = discover_result(mpx_initialize_result(sc->srv, MCP_VERSION_STATELESS));
+        send_answer(sc, jr_result(sc->msg->id, r), "private");
+        return;
+    }
+    r = discover_result(mcp_initialize_result(MCP_VERSION_STATELESS));
+    /* The lists this gateway offers change on no notification a stateless
+     * client could hear: no listChanged. */
+    {
+        struct json_object *caps = js_get(r, "capabilities", json_type_object);
+
+        json_object_object_foreach(caps, k, v) {
+            (void)k;
+            if (json_object_is_type(v, json_type_object))
+                json_object_object_del(v, "listChanged");
+        }
+        json_object_object_add(caps, "extensions", json_object_new_object());
+    }
+    send_answer(sc, jr_result(sc->msg->id, r), "public");
+}
+
+/* The request an upstream of the session era is sent: the new era's _meta
+ * keys are ours to read, not its (a progress token stays). Owned copy. */
+static struct json_object *for_upstream(const struct jr_msg *m, struct jr_msg *out)
+{
+    struct json_object *copy = NULL, *meta;
+
+    if (json_object_deep_copy(m->root, &copy, NULL) != 0)
+        return NULL;
+    *out = *m;
+    out->root = copy;
+    out->id = NULL;
+    json_object_object_get_ex(copy, "id", &out->id);
+    out->params = js_get(copy, "params", json_type_object);
+    meta = js_get(out->params, "_meta", json_type_object);
+    if (meta != NULL) {
+        json_object_object_del(meta, MCE_META_VERSION);
+        json_object_object_del(meta, MCE_META_CAPS);
+        json_object_object_del(meta, MCE_META_CLIENT);
+        json_object_object_del(meta, MCE_META_LOG_LEVEL);
+        if (json_object_object_length(meta) == 0)
+            json_object_object_del(out->params, "_meta");
+    }
+    return copy;
+}
+
+/* Requests that may reach an upstream: on the caller's upstream sessions. */
+static void upstream_or_own(struct msl_call *sc)
+{
+    struct ms_session ids;
+    struct mpx_call pc;
+    struct mcp_call mc;
+    struct jr_msg up;
+    struct shaper shp = { sc->msg->method, sc->app->cfg.mcp_list_ttl_ms };
+    struct json_object *copy, *r;
+
+    if (ms_identity_upstreams(sc->app, sc->who, &ids) != MS_OK) {
+        r = jr_error(sc->msg->id, JR_INTERNAL_ERROR, "Upstream sessions are unavailable (Redis cannot be "
+                     "reached): retry later", NULL);
+        http_add_header(sc->res, "Retry-After", "2");
+        http_send_json(sc->res, 503, r);
+        json_object_put(r);
+        return;
+    }
+    if ((copy = for_upstream(sc->msg, &up)) == NULL) {
+        r = jr_error(sc->msg->id, JR_INTERNAL_ERROR, "out of memory", NULL);
+        http_send_json(sc->res, 500, r);
+        json_object_put(r);
+        ms_session_clear(&ids);
+        return;
+    }
+    memset(&pc, 0, sizeof(pc));
+    pc.app = sc->app;
+    pc.res = sc->res;
+    pc.who = sc->who;
+    pc.session = &ids;
+    pc.msg = &up;
+    pc.request_id = sc->request_id;
+    pc.client_caps = js_get(js_get(sc->msg->params, "_meta", json_type_object), MCE_META_CAPS,
+                            json_type_object);
+    pc.shape = shape_upstream;
+    pc.shape_arg = &shp;
+    if (sc->srv != NULL) {
+        mpx_forward(&pc, sc->srv);
+    } else if (!mpx_route(&pc)) {
+        memset(&mc, 0, sizeof(mc));
+        mc.app = sc->app;
+        mc.who = sc->who;
+        mc.msg = sc->msg;
+        mc.request_id = sc->request_id;
+        send_answer(sc, mcp_dispatch(&mc), "private");
+    }
+    json_object_put(copy);
+    ms_session_clear(&ids);
+}
+
+void msl_post(struct msl_call *sc)
+{
+    const struct jr_msg *m = sc->msg;
+    struct json_object *r;
+    struct mcp_call mc;
+    int i;
+
+    if (m->kind == JR_NOTIFICATION) {
+        /* Each request has its own stream, whose end is its cancellation:
+         * no notification of the client needs passing on. */
+        http_add_header(sc->res, "Content-Length", "0");
+        http_send_head(sc->res, 202, NULL);
+        return;
+    }
+    i = method_index(m->method);
+    if (i < 0 || (sc->srv == NULL && strcmp(m->method, "completion/complete") == 0)) {
+        r = jr_error(m->id, JR_METHOD_NOT_FOUND, "Method not found", json_object_new_string(m->method));
+        http_send_json(sc->res, 404, r);
+        json_object_put(r);
+        return;
+    }
+    if (strcmp(m->method, "server/discover") == 0) {
+        discover(sc);
+        return;
+    }
+    /* The gateway's own lists on /mcp need no upstream session. */
+    if (sc->srv == NULL && strcmp(m->method, "tools/call") != 0 && strcmp(m->method, "prompts/get") != 0 &&
+        strcmp(m->method, "resources/read") != 0) {
+        memset(&mc, 0, sizeof(mc));
+        mc.app = sc->app;
+        mc.who = sc->who;
+        mc.msg = m;
+        mc.request_id = sc->request_id;
+        /* Filtered by tenant and role: only for this caller. */
+        send_answer(sc, mcp_dispatch(&mc), "private");
+        return;
+    }
+    upstream_or_own(sc);
+}

@@ -1,0 +1,128 @@
+/* The era of an MCP POST and the 2026-07-28 request-metadata rules. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "mcp/era.h"
+
+#define META "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"," \
+             "\"io.modelcontextprotocol/clientCapabilities\":{}}"
+
+static struct mce_verdict classify(const char *body, const char *version, const char *method,
+                                   const char *name)
+{
+    struct mce_headers h = { version, method, name };
+    struct mce_verdict v;
+    struct jr_msg m;
+    char why[160];
+
+    cr_assert_eq(jr_parse(body, strlen(body), 16, &m, why, sizeof(why)), 0, "%s", why);
+    mce_classify(&h, &m, &v);
+    jr_msg_free(&m);
+    return v;
+}
+
+Test(mcp_era, session_era_for_initialize_and_old_headers)
+{
+    cr_assert_eq(classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{" META "}}",
+                          "2026-07-28", NULL, NULL).era, MCE_SESSION);
+    cr_assert_eq(classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", "2025-11-25", NULL, NULL).era,
+                 MCE_SESSION);
+    cr_assert_eq(classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", NULL, NULL, NULL).era,
+                 MCE_SESSION);
+}
+
+Test(mcp_era, stateless_when_header_and_meta_agree_and_headers_mirror_the_body)
+{
+    struct mce_verdict v = classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{"
+                                    "\"name\":\"a__b\"," META "}}", "2026-07-28", "tools/call", " a__b ");
+
+    cr_assert_eq(v.era, MCE_STATELESS, "%s", v.message);
+    v = classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{" META "}}", "2026-07-28",
+                 "tools/list", NULL);
+    cr_assert_eq(v.era, MCE_STATELESS);
+    /* "a__b" in base64 */
+    v = classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a__b\"," META "}}",
+                 "2026-07-28", "tools/call", "=?base64?YV9fYg==?=");
+    cr_assert_eq(v.era, MCE_STATELESS, "%s", v.message);
+}
+
+static void assert_refused(struct mce_verdict v, int status, int code)
+{
+    cr_assert_eq(v.era, MCE_REFUSED);
+    cr_assert_eq(v.status, status);
+    cr_assert_eq(v.code, code, "code %d: %s", v.code, v.message);
+}
+
+Test(mcp_era, header_mismatch_is_minus_32020)
+{
+    const char *list = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{" META "}}";
+    const char *call = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"x\"," META "}}";
+
+    assert_refused(classify(list, NULL, "tools/list", NULL), 400, MCE_HEADER_MISMATCH);
+    assert_refused(classify(list, "2025-11-25", "tools/list", NULL), 400, MCE_HEADER_MISMATCH);
+    assert_refused(classify(list, "2026-07-28", NULL, NULL), 400, MCE_HEADER_MISMATCH);
+    assert_refused(classify(list, "2026-07-28", "prompts/list", NULL), 400, MCE_HEADER_MISMATCH);
+    assert_refused(classify(list, "2026-07-28", "TOOLS/LIST", NULL), 400, MCE_HEADER_MISMATCH);
+    assert_refused(classify(call, "2026-07-28", "tools/call", NULL), 400, MCE_HEADER_MISMATCH);
+    assert_refused(classify(call, "2026-07-28", "tools/call", "y"), 400, MCE_HEADER_MISMATCH);
+    assert_refused(classify(call, "2026-07-28", "tools/call", "=?base64?eQ==?="), 400, MCE_HEADER_MISMATCH);
+    assert_refused(classify(call, "2026-07-28", "tools/call", "=?base64?!!?="), 400, MCE_HEADER_MISMATCH);
+    assert_refused(classify(call, "2026-07-28", "tools/call", "x\001"), 400, MCE_HEADER_MISMATCH);
+    assert_refused(classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{\"_meta\":{"
+                            "\"io.modelcontextprotocol/protocolVersion\":\"2025-11-25\","
+                            "\"io.modelcontextprotocol/clientCapabilities\":{}}}}",
+                            "2026-07-28", "tools/list", NULL), 400, MCE_HEADER_MISMATCH);
+}
+
+Test(mcp_era, missing_meta_is_invalid_params)
+{
+    assert_refused(classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{}}", "2026-07-28",
+                            "tools/list", NULL), 400, JR_INVALID_PARAMS);
+    assert_refused(classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{\"_meta\":{"
+                            "\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}}}", "2026-07-28",
+                            "tools/list", NULL), 400, JR_INVALID_PARAMS);
+}
+
+Test(mcp_era, unknown_version_is_minus_32022_with_the_version_asked)
+{
+    struct mce_verdict v = classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{\"_meta\":{"
+                                    "\"io.modelcontextprotocol/protocolVersion\":\"v999\","
+                                    "\"io.modelcontextprotocol/clientCapabilities\":{}}}}", "v999", "tools/list", NULL);
+    size_t n;
+    const char *const *all = mce_versions(&n);
+
+    assert_refused(v, 400, MCE_UNSUPPORTED_VERSION);
+    cr_assert_str_eq(v.requested, "v999");
+    v = classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", "1999-01-01", NULL, NULL);
+    assert_refused(v, 400, MCE_UNSUPPORTED_VERSION);
+    cr_assert_eq(n, 4);
+    cr_assert_str_eq(all[0], "2026-07-28");
+    cr_assert_str_eq(all[1], "2025-11-25");
+}
+
+Test(mcp_era, responses_are_refused_notifications_pass)
+{
+    assert_refused(classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}", "2026-07-28", NULL, NULL), 400,
+                   JR_INVALID_REQUEST);
+    cr_assert_eq(classify("{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{}}", "2026-07-28",
+                          "notifications/cancelled", NULL).era, MCE_STATELESS);
+}
+
+Test(mcp_era, header_values_trimmed_and_base64_decoded_strictly)
+{
+    char out[64];
+
+    cr_assert_eq(mce_header_value("  abc\t", out, sizeof(out)), -1);
+    cr_assert_eq(mce_header_value("  abc  ", out, sizeof(out)), 0);
+    cr_assert_str_eq(out, "abc");
+    cr_assert_eq(mce_header_value("=?base64?SGVsbG8sIOS4lueVjA==?=", out, sizeof(out)), 0);
+    cr_assert_str_eq(out, "Hello, \xe4\xb8\x96\xe7\x95\x8c");
+    cr_assert_eq(mce_header_value("=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?=", out, sizeof(out)), 0);
+    cr_assert_str_eq(out, "=?base64?literal?=");
+    cr_assert_eq(mce_header_value("=?base64?SGVsbG8?=", out, sizeof(out)), -1);      /* no padding */
+    cr_assert_eq(mce_header_value("=?base64?SGVsbG8_?=", out, sizeof(out)), -1);     /* base64url */
+    cr_assert_eq(mce_header_value("=?base64?AA==?=", out, sizeof(out)), -1);         /* a NUL */
+    cr_assert_eq(mce_header_value("caf\xc3\xa9", out, sizeof(out)), -1);             /* not ASCII */
+    cr_assert_eq(mce_header_value("=?BASE64?YQ==?=", out, sizeof(out)), 0);          /* markers are case-sensitive */
+    cr_assert_str_eq(out, "=?BASE64?YQ==?=");
+}
