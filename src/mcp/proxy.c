@@ -6,12 +6,14 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "app.h"
 #include "audit_spool.h"
 #include "js.h"
 #include "log.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/mrtr.h"
 #include "mcp/stream.h"
 #include "metrics.h"
 #include "store_redis.h"
@@ -92,7 +94,16 @@ struct relay {
     int64_t last_write;              /* monotonic ms of our last event */
     int events;
     int requests;                    /* upstream requests relayed so far */
+    /* A 2026-07-28 client got an input-required result for an upstream
+     * request: from then on the call's messages go to this Redis list, for
+     * the follow-up request (any responder) to take. */
+    bool handoff;
+    char out_key[KEY_MAX];
 };
+
+static int hand_off_request(struct relay *r, struct json_object *msg);
+static int handoff_push(struct relay *r, const char *kind, struct json_object *msg);
+static bool modern_client(const struct mpx_call *pc);
 
 static int sse_event(struct http_response *res, struct json_object *msg)
 {
@@ -181,6 +192,12 @@ static int on_upstream_message(void *arg, struct json_object *msg)
     struct relay *r = arg;
     struct json_object *id;
 
+    if (r->handoff) {
+        /* The client has its answer; only requests matter to the follow-up. */
+        if (msg != NULL && js_str(msg, "method") != NULL && json_object_object_get_ex(msg, "id", NULL))
+            handoff_push(r, "m", msg);
+        return 0;
+    }
     if (stream_begin(r) != 0)
         return -1;
     if (msg == NULL)
@@ -208,6 +225,8 @@ static int on_upstream_message(void *arg, struct json_object *msg)
             return 0;
         }
         r->requests++;
+        if (modern_client(r->pc))
+            return hand_off_request(r, msg);
         if (rewrite_request_id(r, msg) <= 0)
             return r->pc->res->client_gone ? -1 : 0;
     }
@@ -444,6 +463,295 @@ static struct json_object *complete_input(struct relay *r, struct up_forward *f,
     return answer;
 }
 
+/* ---- input-required results for a client of the 2026-07-28 era ---------------
+ *
+ * Whatever a follow-up request needs comes back with it in requestState,
+ * sealed by mrtr_seal for this caller, method and name: the upstream's own
+ * requestState (2026-07-28 upstream), or the id of a Redis record naming the
+ * upstream request a 2025-11-25 upstream made on the call's stream. That call
+ * stays with the responder holding the stream, which pushes what follows to a
+ * Redis list; the follow-up, on any responder, sends the answer upstream and
+ * takes the next message from the list. */
+
+static void answer_error(struct mpx_call *pc, int code, const char *message, struct json_object *data);
+
+static bool modern_client(const struct mpx_call *pc)
+{
+    return pc->session != NULL && pc->session->identity;
+}
+
+/* What the client called: the tool or prompt, or the resource URI. */
+static const char *client_target(const struct mpx_call *pc)
+{
+    const char *t = js_str(pc->msg->params, "name");
+
+    if (t == NULL)
+        t = js_str(pc->msg->params, "uri");
+    return t != NULL ? t : "";
+}
+
+static int seal_for(const struct mpx_call *pc, const struct cat_server *srv, const char *upstream_state,
+                    const char *pending, char *out, size_t n)
+{
+    struct mrtr_state st;
+
+    memset(&st, 0, sizeof(st));
+    if (strlen(upstream_state) > MRTR_UPSTREAM_MAX || strlen(client_target(pc)) >= sizeof(st.target))
+        return -1;
+    gw_strlcpy(st.server_id, srv->id, sizeof(st.server_id));
+    gw_strlcpy(st.method, pc->msg->method, sizeof(st.method));
+    gw_strlcpy(st.target, client_target(pc), sizeof(st.target));
+    gw_strlcpy(st.upstream_state, upstream_state, sizeof(st.upstream_state));
+    gw_strlcpy(st.pending, pending, sizeof(st.pending));
+    st.exp = (int64_t)time(NULL) + MRTR_TTL_S;
+    return mrtr_seal(pc->app->cfg.input_state_key, pc->app->cfg.input_state_key_len, pc->who, &st, out, n);
+}
+
+static struct json_object *input_failure(const struct mpx_call *pc, const struct cat_server *srv,
+                                         const char *reason)
+{
+    char m[256];
+
+    log_warn("mcp_input_required", "server %s: input-required result not carried: %s", srv->name, reason);
+    snprintf(m, sizeof(m), "Upstream server '%s' asked for input that the gateway cannot carry (%s)",
+             srv->name, reason);
+    return jr_error(pc->msg->id, MPX_PROTOCOL_ERROR, m, fail_data(srv->name, reason));
+}
+
+/* A 2026-07-28 upstream's input-required result for a 2026-07-28 client:
+ * its requestState sealed in ours. Takes answer; returns what to send. */
+static struct json_object *seal_input_required(struct mpx_call *pc, const struct cat_server *srv,
+                                               struct json_object *answer)
+{
+    struct json_object *result = js_get(answer, "result", json_type_object);
+    const char *us = js_str(result, "requestState");
+    char h[MRTR_HANDLE_MAX];
+
+    if (pc->app->cfg.input_state_key_len == 0 || seal_for(pc, srv, us != NULL ? us : "", "", h, sizeof(h)) != 0) {
+        json_object_put(answer);
+        return input_failure(pc, srv, pc->app->cfg.input_state_key_len == 0 ? "no_input_state_key"
+                                                                            : "request_state_too_long");
+    }
+    json_object_object_add(result, "requestState", json_object_new_string(h));
+    return answer;
+}
+
+/* One round for a 2025-11-25 upstream's request (the input request "input"):
+ * the record the follow-up needs, in Redis, and the input-required result. */
+static struct json_object *input_round(struct mpx_call *pc, const struct cat_server *srv, const char *ups_id,
+                                       const char *ups_version, struct json_object *req, const char *out_key,
+                                       int64_t ttl_ms)
+{
+    struct json_object *rec, *result, *reqs, *one, *id = NULL;
+    char rid[33], key[KEY_MAX], ttl[24], h[MRTR_HANDLE_MAX];
+    redisReply *rep;
+    bool stored;
+
+    if (pc->app->cfg.input_state_key_len == 0)
+        return input_failure(pc, srv, "no_input_state_key");
+    json_object_object_get_ex(req, "id", &id);
+    if (gw_random_id(rid) != 0 || rds_key(pc->app, key, sizeof(key), "mrtr:{%s}", rid) != 0 ||
+        seal_for(pc, srv, "", rid, h, sizeof(h)) != 0)
+        return input_failure(pc, srv, "internal_error");
+    rec = json_object_new_object();
+    json_object_object_add(rec, "s", json_object_new_string(srv->id));
+    json_object_object_add(rec, "u", json_object_new_string(ups_id));
+    json_object_object_add(rec, "v", json_object_new_string(ups_version));
+    json_object_object_add(rec, "id", json_object_get(id));
+    json_object_object_add(rec, "o", json_object_new_string(out_key));
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_ms);
+    rep = rds_cmd(pc->app, "SET %s %s PX %s", key, json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN),
+                  ttl);
+    stored = rep != NULL && rep->type == REDIS_REPLY_STATUS;
+    if (rep != NULL)
+        freeReplyObject(rep);
+    json_object_put(rec);
+    if (!stored)
+        return input_failure(pc, srv, "redis_unavailable");
+    one = json_object_new_object();
+    json_object_object_add(one, "method", json_object_new_string(js_str(req, "method")));
+    if (js_get(req, "params", json_type_object) != NULL)
+        json_object_object_add(one, "params", json_object_get(js_get(req, "params", json_type_object)));
+    reqs = json_object_new_object();
+    json_object_object_add(reqs, "input", one);
+    result = json_object_new_object();
+    json_object_object_add(result, "resultType", json_object_new_string("input_required"));
+    json_object_object_add(result, "inputRequests", reqs);
+    json_object_object_add(result, "requestState", json_object_new_string(h));
+    return jr_result(pc->msg->id, result);
+}
+
+/* The first request of a 2025-11-25 upstream during a 2026-07-28 client's
+ * call: the client gets an input-required result now; the call goes on here. */
+static int hand_off_request(struct relay *r, struct json_object *msg)
+{
+    char pid[33];
+    struct json_object *answer;
+
+    if (gw_random_id(pid) != 0 || rds_key(r->pc->app, r->out_key, sizeof(r->out_key), "mrtr-out:{%s}", pid) != 0)
+        answer = input_failure(r->pc, r->srv, "internal_error");
+    else
+        answer = input_round(r->pc, r->srv, r->ups->id, r->ups->protocol_version, msg, r->out_key, r->ttl_ms);
+    deliver(r, answer);
+    r->handoff = js_get(answer, "result", json_type_object) != NULL;
+    json_object_put(answer);
+    return 0;
+}
+
+/* {kind: msg} onto the call's list, for the follow-up request. */
+static int handoff_push(struct relay *r, const char *kind, struct json_object *msg)
+{
+    struct json_object *o = json_object_new_object();
+    char ttl[24];
+    redisContext *c;
+    void *r1 = NULL, *r2 = NULL;
+    int rc = -1;
+
+    json_object_object_add(o, kind, json_object_get(msg));
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)r->ttl_ms);
+    if ((c = rds_conn(r->pc->app)) != NULL) {
+        redisAppendCommand(c, "RPUSH %s %s", r->out_key, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        redisAppendCommand(c, "PEXPIRE %s %s", r->out_key, ttl);
+        if (redisGetReply(c, &r1) == REDIS_OK && redisGetReply(c, &r2) == REDIS_OK)
+            rc = 0;
+        else
+            rds_close(r->pc->app);
+    }
+    if (rc != 0)
+        log_warn("mcp_input_required", "server %s: a message for a follow-up request was lost (Redis)",
+                 r->srv->name);
+    if (r1 != NULL)
+        freeReplyObject(r1);
+    if (r2 != NULL)
+        freeReplyObject(r2);
+    json_object_put(o);
+    return rc;
+}
+
+/* A follow-up whose requestState names a waiting 2025-11-25 upstream
+ * request: the client's answer goes upstream, and the call's next message
+ * (another request, or its answer) comes back from the list. */
+static const char *resume_pending(struct mpx_call *pc, const struct cat_server *srv, const char *rid,
+                                  struct json_object *msg)
+{
+    struct json_object *rec = NULL, *reply = NULL, *next = NULL, *answer = NULL, *resp, *v;
+    struct relay r;
+    struct up_session us;
+    struct up_target t;
+    char key[KEY_MAX], why[512];
+    const char *outcome = "ok";
+    int64_t deadline = gw_monotonic_ms() + call_timeout_ms(pc->app, srv);
+    redisReply *rep;
+    enum up_status st;
+
+    memset(&r, 0, sizeof(r));
+    r.pc = pc;
+    r.srv = srv;
+    if (rds_key(pc->app, key, sizeof(key), "mrtr:{%s}", rid) != 0)
+        goto gone;
+    /* GETDEL: each round is answered once. */
+    rep = rds_cmd(pc->app, "GETDEL %s", key);
+    if (rep != NULL && rep->type == REDIS_REPLY_STRING) {
+        enum js_parse_error e;
+
+        rec = js_parse(rep->str, rep->len, 4, &e);
+    }
+    if (rep != NULL)
+        freeReplyObject(rep);
+    if (rec == NULL || strcmp(js_str(rec, "s") ? js_str(rec, "s") : "", srv->id) != 0 || js_str(rec, "o") == NULL ||
+        !json_object_object_get_ex(rec, "id", &v))
+        goto gone;
+    resp = js_get(js_get(js_get(msg, "params", json_type_object), "inputResponses", json_type_object), "input",
+                  json_type_object);
+    if (resp == NULL) {
+        answer_error(pc, JR_INVALID_PARAMS, "inputResponses.input is missing: it answers the input request", NULL);
+        outcome = "input_missing";
+        goto out;
+    }
+    memset(&us, 0, sizeof(us));
+    gw_strlcpy(us.id, js_str(rec, "u") ? js_str(rec, "u") : "", sizeof(us.id));
+    gw_strlcpy(us.protocol_version, js_str(rec, "v") ? js_str(rec, "v") : "", sizeof(us.protocol_version));
+    reply = json_object_new_object();
+    json_object_object_add(reply, "jsonrpc", json_object_new_string("2.0"));
+    json_object_object_add(reply, "id", json_object_get(v));
+    json_object_object_add(reply, "result", json_object_get(resp));
+    fill_send_target(&t, srv);
+    if ((st = up_send(pc->app, &t, &us, reply, why, sizeof(why))) != UP_OK) {
+        log_warn("mcp_input_required", "server %s: the answer was not delivered: %s: %s", srv->name,
+                 up_status_name(st), why);
+        answer = upstream_error(pc->msg->id, srv, st, call_timeout_ms(pc->app, srv));
+        outcome = up_status_name(st);
+        goto send;
+    }
+    while (next == NULL && gw_monotonic_ms() < deadline) {
+        bool failed;
+
+        next = mst_pop(pc->app, js_str(rec, "o"), (long)(deadline - gw_monotonic_ms()), &failed);
+        if (next == NULL && failed)
+            break;
+    }
+    if (next == NULL) {
+        answer = upstream_error(pc->msg->id, srv, UP_TIMEOUT, call_timeout_ms(pc->app, srv));
+        outcome = "timed_out";
+    } else if ((v = js_get(next, "m", json_type_object)) != NULL) {
+        answer = input_round(pc, srv, us.id, us.protocol_version, v, js_str(rec, "o"),
+                             call_timeout_ms(pc->app, srv) + RELAY_MARGIN_MS);
+    } else if ((v = js_get(next, "a", json_type_object)) != NULL) {
+        answer = json_object_get(v);
+        json_object_object_add(answer, "id", json_object_get(pc->msg->id));
+        if (json_object_object_get_ex(answer, "error", NULL))
+            outcome = "error";
+    } else {
+        answer = input_failure(pc, srv, "malformed_handoff");
+    }
+send:
+    deliver(&r, answer);
+    goto out;
+gone:
+    log_info("mcp_input_state", "a follow-up for server %s names an input request no call waits for", srv->name);
+    answer_error(pc, JR_INVALID_PARAMS, "requestState names an input request that was answered or has ended", NULL);
+    outcome = "input_state_refused";
+out:
+    json_object_put(answer);
+    json_object_put(next);
+    json_object_put(reply);
+    json_object_put(rec);
+    return outcome;
+}
+
+/* A 2026-07-28 client's requestState, opened: the upstream's own state put
+ * back into msg (ours to change); *pending set when the call waits on a
+ * 2025-11-25 upstream. 0, or -1 with the refusal answered. */
+static int open_input_state(struct mpx_call *pc, const struct cat_server *srv, struct json_object *msg,
+                            char *pending, size_t pn)
+{
+    struct json_object *params = js_get(msg, "params", json_type_object), *h = NULL;
+    struct mrtr_state st;
+    enum mrtr_status ms;
+    char m[160];
+
+    pending[0] = '\0';
+    if (params == NULL || !json_object_object_get_ex(params, "requestState", &h))
+        return 0;
+    ms = !json_object_is_type(h, json_type_string) ? MRTR_MALFORMED
+         : mrtr_open(pc->app->cfg.input_state_key, pc->app->cfg.input_state_key_len, pc->who,
+                     json_object_get_string(h), (int64_t)time(NULL), pc->msg->method, client_target(pc), &st);
+    if (ms == MRTR_OK && strcmp(st.server_id, srv->id) != 0)
+        ms = MRTR_MISMATCH;
+    if (ms != MRTR_OK) {
+        snprintf(m, sizeof(m), "requestState %s", mrtr_status_text(ms));
+        log_info("mcp_input_state", "%s__%s: %s", srv->name, client_target(pc), m);
+        answer_error(pc, JR_INVALID_PARAMS, m, NULL);
+        return -1;
+    }
+    if (st.upstream_state[0] != '\0')
+        json_object_object_add(params, "requestState", json_object_new_string(st.upstream_state));
+    else
+        json_object_object_del(params, "requestState");
+    gw_strlcpy(pending, st.pending, pn);
+    return 0;
+}
+
 /* Forward msg (its id the client's) to srv; the answer, or an error naming
  * the failure, goes to the client. The outcome for the record. */
 static const char *forward(struct mpx_call *pc, const struct cat_server *srv, struct json_object *msg)
@@ -482,6 +790,14 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
         json_object_put(answer);
         return "credentials_unavailable";
     }
+    if (modern_client(pc)) {
+        char pending[sizeof(((struct mrtr_state *)0)->pending)];
+
+        if (open_input_state(pc, srv, msg, pending, sizeof(pending)) != 0)
+            return "input_state_refused";
+        if (pending[0] != '\0')
+            return resume_pending(pc, srv, pending, msg);
+    }
     memset(&us, 0, sizeof(us));
     if (kept != NULL) {
         gw_strlcpy(us.id, kept->session_id, sizeof(us.id));
@@ -510,8 +826,9 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
     f.early_answer = on_early_answer;
     f.relay_arg = &r;
     st = up_forward(pc->app, &f, msg, &answer, why, sizeof(why));
-    if (st == UP_OK && pc->session != NULL && is_input_required(answer))
-        answer = complete_input(&r, &f, msg, answer, &st, why, sizeof(why));
+    if (st == UP_OK && is_input_required(answer) && !r.handoff)
+        answer = modern_client(pc) ? seal_input_required(pc, srv, answer)
+                 : pc->session != NULL ? complete_input(&r, &f, msg, answer, &st, why, sizeof(why)) : answer;
     json_object_put(f.client_caps);
     if (f.session_changed) {
         bool lost;
@@ -538,6 +855,8 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
     }
     if (pc->res->client_gone)
         outcome = "client_gone";
+    if (r.handoff)
+        handoff_push(&r, "a", answer);
     deliver(&r, answer);
     json_object_put(answer);
     /* A concurrent request of this session kept its own upstream session

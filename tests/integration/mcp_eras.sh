@@ -4,8 +4,12 @@
 # (server/discover, else initialize) and kept in the catalog; a 2025-11-25
 # session calling an upstream of 2026-07-28 (stateless requests, envelope and
 # headers); an upstream's input-required results completed by a 2025 client
-# through requests on the call's stream, answered on any responder; the
-# official v2 client package (tests/node/v2_client.mjs) doing it end to end.
+# through requests on the call's stream, answered on any responder; a
+# 2026-07-28 client completing input-required results of both kinds of
+# upstream in follow-up requests (sealed requestState: tampered, foreign,
+# replayed ones refused; a 2025 upstream's request on its stream turned into
+# one); the official v2 client package (tests/node/v2_client.mjs) in both eras
+# against upstreams of both eras.
 . "$(dirname "$0")/lib.sh"
 
 [ -x "$IT_NODE" ] || it_fatal "Node 22 is installed at $IT_NODE (run scripts/check: ensure_node)"
@@ -139,5 +143,70 @@ v2_client "v2 client, 2025 era, 2026 upstream" --era legacy --tool v2__confirm \
 	--answers '[{"name":"Grace"},{"ok":true}]' --expect "confirmed for Grace" --expect-elicitations 2
 v2_client "v2 client, 2025 era, 2025 upstream" --era legacy --tool old__ask \
 	--answers '[{"name":"Linus"}]' --expect "hello Linus" --expect-elicitations 1
+
+
+# --- 2026-07-28 clients: input-required results on any responder ------------------------
+# modern TOKEN ID NAME [EXTRA-PARAMS]: a stateless tools/call (headers, _meta).
+modern() {
+	local tok=$1 id=$2 name=$3 extra=${4:-}
+	http POST "$MCP/mcp" -H "Authorization: Bearer $tok" -H "Accept: $ACCEPT" -H 'Content-Type: application/json' \
+		-H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H "Mcp-Name: $name" \
+		--data-binary "{\"jsonrpc\":\"2.0\",\"id\":$id,\"method\":\"tools/call\",\"params\":{\"name\":\"$name\",\"arguments\":{}${extra:+,$extra},\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{\"elicitation\":{}}}}}"
+}
+modern "$USER" 10 v2__confirm
+check "a 2026 upstream's input-required result reaches a 2026 client with its input requests" \
+	eval '[ "$(answer | jq -r ".result.resultType")" = input_required ] && [ "$(answer | jq -r ".result.inputRequests.name.method")" = elicitation/create ]'
+modern "$USER" 11 v2__confirm '"inputResponses":{"name":{"action":"accept","content":{"name":"Hedy"}}}'
+STATE=$(answer | jq -r .result.requestState)
+check "the upstream's requestState is sealed in the gateway's own (g1.), not shown as it is" \
+	eval 'case "$STATE" in g1.*) ! grep -q "name=Hedy" "$IT_DIR/last.body" ;; *) false ;; esac'
+OKRESP='"inputResponses":{"ok":{"action":"accept","content":{"ok":true}}}'
+cp "$V2REC" "$V2REC.before"
+modern "$USER" 12 v2__confirm "$OKRESP,\"requestState\":\"$STATE\""
+check "the follow-up (any responder) resumes the upstream call with the upstream's own requestState" \
+	eval '[ "$(answer | jq -r ".result.content[0].text")" = "confirmed for Hedy" ] && grep -q "\"requestState\":\"name=Hedy\"" "$V2REC"'
+# Altered: one character of the MAC changed.
+LAST=${STATE: -1}; [ "$LAST" = A ] && SUB=B || SUB=A
+modern "$USER" 13 v2__confirm "$OKRESP,\"requestState\":\"${STATE%?}$SUB\""
+check "a tampered requestState is refused (-32602, names the problem) and never reaches the upstream" \
+	eval '[ "$(answer | jq -r .error.code)" = -32602 ] && answer | jq -r .error.message | grep -q altered'
+OTHER=$(it_mint --sub era-other --tenant era --roles user)
+modern "$OTHER" 14 v2__confirm "$OKRESP,\"requestState\":\"$STATE\""
+check "another caller's requestState is refused" \
+	eval '[ "$(answer | jq -r .error.code)" = -32602 ] && answer | jq -r .error.message | grep -q "another caller"'
+modern "$USER" 15 v2__echo "$OKRESP,\"requestState\":\"$STATE\""
+check "a requestState replayed on another tool is refused" \
+	eval '[ "$(answer | jq -r .error.code)" = -32602 ] && answer | jq -r .error.message | grep -q "another request"'
+modern "$USER" 16 v2__confirm "$OKRESP,\"requestState\":\"not-ours\""
+check "a requestState the gateway did not issue is refused" \
+	eval '[ "$(answer | jq -r .error.code)" = -32602 ]'
+check "none of the refused follow-ups reached the upstream" \
+	eval '[ "$(diff "$V2REC.before" "$V2REC" | grep -c "^> .*\"rpc\":\"tools/call\"")" = 1 ]'
+
+# A 2025-11-25 upstream asks on its stream (elicitation/create): the 2026
+# client gets it as an input-required result; the call waits in the responder
+# holding that stream, and the follow-up (another responder) completes it.
+OLDREC=$(it_upstream_file "$OLD" rec)
+modern "$USER" 20 old__ask
+check "a 2025 upstream's request on its stream becomes an input-required result" \
+	eval '[ "$(answer | jq -r ".result.resultType")" = input_required ] &&
+		[ "$(answer | jq -r ".result.inputRequests.input.method")" = elicitation/create ] &&
+		answer | jq -r ".result.requestState" | grep -q "^g1\."'
+STATE=$(answer | jq -r .result.requestState)
+modern "$USER" 21 old__ask "\"inputResponses\":{\"input\":{\"action\":\"accept\",\"content\":{\"name\":\"Barbara\"}}},\"requestState\":\"$STATE\""
+check "the follow-up's answer reaches the waiting upstream request and the call's result comes back" \
+	eval '[ "$(answer | jq -r ".result.content[0].text")" = "hello Barbara" ] && [ "$(answer | jq -r .id)" = 21 ] &&
+		grep -q "\"elicited\":{\"action\":\"accept\",\"content\":{\"name\":\"Barbara\"}}" "$OLDREC"'
+modern "$USER" 22 old__ask "\"inputResponses\":{\"input\":{\"action\":\"accept\",\"content\":{\"name\":\"Again\"}}},\"requestState\":\"$STATE\""
+check "the same requestState cannot answer twice" \
+	eval '[ "$(answer | jq -r .error.code)" = -32602 ] && ! grep -q Again "$OLDREC"'
+
+# --- the official v2 client package, 2026-07-28 era, through TLS -----------------------------
+v2_client "v2 client, 2026 era, 2026 upstream" --era modern --tool v2__confirm \
+	--answers '[{"name":"Katherine"},{"ok":true}]' --expect "confirmed for Katherine" --expect-elicitations 2
+v2_client "v2 client, 2026 era, 2025 upstream" --era modern --tool old__ask \
+	--answers '[{"name":"Dorothy"}]' --expect "hello Dorothy" --expect-elicitations 1
+v2_client "v2 client, 2026 era, 2025 upstream, plain tool" --era modern --tool old__echo --args '{"text":"both ways"}' \
+	--expect "both ways"
 
 it_check_sanitizer_logs
