@@ -83,6 +83,45 @@ static struct json_object *upstream_error(struct json_object *id, const struct c
 
 /* ---- the answer: JSON, or SSE once the upstream streams ------------------------ */
 
+/* rec under key for ttl_ms (SET PX): true when Redis took it. */
+static bool remember(struct gw_app *app, const char *key, struct json_object *rec, int64_t ttl_ms)
+{
+    char ttl[24];
+    redisReply *rep;
+    bool ok;
+
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_ms);
+    rep = rds_cmd(app, "SET %s %s PX %s", key, json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN), ttl);
+    ok = rep != NULL && rep->type == REDIS_REPLY_STATUS;
+    if (rep != NULL)
+        freeReplyObject(rep);
+    return ok;
+}
+
+/* o appended to the list key, which lives ttl_ms from now (one round trip). */
+static bool list_push(struct gw_app *app, const char *key, struct json_object *o, int64_t ttl_ms)
+{
+    char ttl[24];
+    redisContext *c = rds_conn(app);
+    void *r1 = NULL, *r2 = NULL;
+    bool ok = false;
+
+    if (c == NULL)
+        return false;
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_ms);
+    redisAppendCommand(c, "RPUSH %s %s", key, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    redisAppendCommand(c, "PEXPIRE %s %s", key, ttl);
+    if (redisGetReply(c, &r1) == REDIS_OK && redisGetReply(c, &r2) == REDIS_OK)
+        ok = ((redisReply *)r1)->type == REDIS_REPLY_INTEGER;
+    else
+        rds_close(app);
+    if (r1 != NULL)
+        freeReplyObject(r1);
+    if (r2 != NULL)
+        freeReplyObject(r2);
+    return ok;
+}
+
 struct relay {
     struct mpx_call *pc;
     const struct cat_server *srv;
@@ -139,9 +178,8 @@ static int stream_begin(struct relay *r)
 static int rewrite_request_id(struct relay *r, struct json_object *msg)
 {
     struct json_object *id = NULL, *rec;
-    char rid[33], key[KEY_MAX], newid[40], ttl[24];
-    redisReply *rep;
-    int rc = -1;
+    char rid[33], key[KEY_MAX], newid[40];
+    int rc;
 
     json_object_object_get_ex(msg, "id", &id);
     if (gw_random_id(rid) != 0 ||
@@ -152,13 +190,7 @@ static int rewrite_request_id(struct relay *r, struct json_object *msg)
     json_object_object_add(rec, "u", json_object_new_string(r->ups->id));
     json_object_object_add(rec, "v", json_object_new_string(r->ups->protocol_version));
     json_object_object_add(rec, "id", json_object_get(id));
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)r->ttl_ms);
-    rep = rds_cmd(r->pc->app, "SET %s %s PX %s", key,
-                  json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN), ttl);
-    if (rep != NULL && rep->type == REDIS_REPLY_STATUS)
-        rc = 0;
-    if (rep != NULL)
-        freeReplyObject(rep);
+    rc = remember(r->pc->app, key, rec, r->ttl_ms) ? 0 : -1;
     json_object_put(rec);
     if (rc != 0) {
         log_warn("mcp_relay", "cannot remember a request of server %s (Redis); it is not relayed",
@@ -327,8 +359,7 @@ static int ask_client(struct relay *r, struct json_object *result, const char *w
     json_object_object_foreach(reqs, k, v) {
         const char *method = js_str(v, "method");
         struct json_object *msg, *rec;
-        char rid[33], key[KEY_MAX], newid[40], ttl[24];
-        redisReply *rep;
+        char rid[33], key[KEY_MAX], newid[40];
         bool stored;
 
         if (method == NULL || strlen(k) > RELAY_ID_MAX || gw_random_id(rid) != 0 ||
@@ -337,12 +368,7 @@ static int ask_client(struct relay *r, struct json_object *result, const char *w
         rec = json_object_new_object();
         json_object_object_add(rec, "w", json_object_new_string(wait_key));
         json_object_object_add(rec, "k", json_object_new_string(k));
-        snprintf(ttl, sizeof(ttl), "%lld", (long long)r->ttl_ms);
-        rep = rds_cmd(r->pc->app, "SET %s %s PX %s", key,
-                      json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN), ttl);
-        stored = rep != NULL && rep->type == REDIS_REPLY_STATUS;
-        if (rep != NULL)
-            freeReplyObject(rep);
+        stored = remember(r->pc->app, key, rec, r->ttl_ms);
         json_object_put(rec);
         if (!stored)
             return -1;
@@ -543,8 +569,7 @@ static struct json_object *input_round(struct mpx_call *pc, const struct cat_ser
                                        int64_t ttl_ms)
 {
     struct json_object *rec, *result, *reqs, *one, *id = NULL;
-    char rid[33], key[KEY_MAX], ttl[24], h[MRTR_HANDLE_MAX];
-    redisReply *rep;
+    char rid[33], key[KEY_MAX], h[MRTR_HANDLE_MAX];
     bool stored;
 
     if (pc->app->cfg.input_state_key_len == 0)
@@ -559,12 +584,7 @@ static struct json_object *input_round(struct mpx_call *pc, const struct cat_ser
     json_object_object_add(rec, "v", json_object_new_string(ups_version));
     json_object_object_add(rec, "id", json_object_get(id));
     json_object_object_add(rec, "o", json_object_new_string(out_key));
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_ms);
-    rep = rds_cmd(pc->app, "SET %s %s PX %s", key, json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN),
-                  ttl);
-    stored = rep != NULL && rep->type == REDIS_REPLY_STATUS;
-    if (rep != NULL)
-        freeReplyObject(rep);
+    stored = remember(pc->app, key, rec, ttl_ms);
     json_object_put(rec);
     if (!stored)
         return input_failure(pc, srv, "redis_unavailable");
@@ -602,30 +622,15 @@ static int hand_off_request(struct relay *r, struct json_object *msg)
 static int handoff_push(struct relay *r, const char *kind, struct json_object *msg)
 {
     struct json_object *o = json_object_new_object();
-    char ttl[24];
-    redisContext *c;
-    void *r1 = NULL, *r2 = NULL;
-    int rc = -1;
+    bool ok;
 
     json_object_object_add(o, kind, json_object_get(msg));
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)r->ttl_ms);
-    if ((c = rds_conn(r->pc->app)) != NULL) {
-        redisAppendCommand(c, "RPUSH %s %s", r->out_key, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-        redisAppendCommand(c, "PEXPIRE %s %s", r->out_key, ttl);
-        if (redisGetReply(c, &r1) == REDIS_OK && redisGetReply(c, &r2) == REDIS_OK)
-            rc = 0;
-        else
-            rds_close(r->pc->app);
-    }
-    if (rc != 0)
+    ok = list_push(r->pc->app, r->out_key, o, r->ttl_ms);
+    if (!ok)
         log_warn("mcp_input_required", "server %s: a message for a follow-up request was lost (Redis)",
                  r->srv->name);
-    if (r1 != NULL)
-        freeReplyObject(r1);
-    if (r2 != NULL)
-        freeReplyObject(r2);
     json_object_put(o);
-    return rc;
+    return ok ? 0 : -1;
 }
 
 /* A follow-up whose requestState names a waiting 2025-11-25 upstream
@@ -1114,29 +1119,14 @@ static const struct cat_server *server_by_id(const struct cat_snapshot *c, const
 static void answer_to_waiter(struct mpx_call *pc, struct json_object *rec)
 {
     struct json_object *a = json_object_new_object(), *v;
-    const char *w = js_str(rec, "w");
-    char ttl[24];
-    redisContext *c;
-    void *r1 = NULL, *r2 = NULL;
 
     json_object_object_add(a, "k", json_object_new_string(js_str(rec, "k") ? js_str(rec, "k") : ""));
     if ((v = js_get(pc->msg->root, "result", json_type_object)) != NULL)
         json_object_object_add(a, "result", json_object_get(v));
     else
         json_object_object_add(a, "error", json_object_get(js_get(pc->msg->root, "error", json_type_object)));
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)call_timeout_ms(pc->app, NULL) + RELAY_MARGIN_MS);
-    if ((c = rds_conn(pc->app)) != NULL) {
-        redisAppendCommand(c, "RPUSH %s %s", w, json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN));
-        redisAppendCommand(c, "PEXPIRE %s %s", w, ttl);
-        if (redisGetReply(c, &r1) != REDIS_OK || redisGetReply(c, &r2) != REDIS_OK) {
-            log_warn("mcp_relay", "an answer to an input request was not passed on (Redis)");
-            rds_close(pc->app);
-        }
-    }
-    if (r1 != NULL)
-        freeReplyObject(r1);
-    if (r2 != NULL)
-        freeReplyObject(r2);
+    if (!list_push(pc->app, js_str(rec, "w"), a, call_timeout_ms(pc->app, NULL) + RELAY_MARGIN_MS))
+        log_warn("mcp_relay", "an answer to an input request was not passed on (Redis)");
     json_object_put(a);
 }
 

@@ -79,12 +79,17 @@ check "the upstream got one stateless request: no session, version and capabilit
 # --- input-required results completed by a 2025 client -----------------------------------
 # The call's stream carries the upstream's input requests one round at a time;
 # each answer is POSTed separately (any responder), and the call goes on.
-curl -sS -N --cacert "$CA" -H "Authorization: Bearer $USER" -H "Accept: $ACCEPT" -H 'Content-Type: application/json' \
-	-H 'MCP-Protocol-Version: 2025-11-25' -H "Mcp-Session-Id: $SID" \
-	--data-binary '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"v2__confirm","arguments":{}}}' \
-	"$MCP/mcp" >"$IT_DIR/confirm.out" 2>&1 &
-CURL_PID=$!
-it_cleanup_add kill "$CURL_PID"
+# confirm_in_background ID OUT: v2__confirm on the session, its event stream
+# read into OUT while the test answers; sets CURL_PID.
+confirm_in_background() {
+	curl -sS -N --cacert "$CA" -H "Authorization: Bearer $USER" -H "Accept: $ACCEPT" -H 'Content-Type: application/json' \
+		-H 'MCP-Protocol-Version: 2025-11-25' -H "Mcp-Session-Id: $SID" \
+		--data-binary "{\"jsonrpc\":\"2.0\",\"id\":$1,\"method\":\"tools/call\",\"params\":{\"name\":\"v2__confirm\",\"arguments\":{}}}" \
+		"$MCP/mcp" >"$2" 2>&1 &
+	CURL_PID=$!
+	it_cleanup_add kill "$CURL_PID"
+}
+confirm_in_background 3 "$IT_DIR/confirm.out"
 reply() { # reply N CONTENT-JSON: answer the Nth elicitation on the stream
 	local eid
 	wait_until 10 eval '[ "$(grep -c elicitation/create "$IT_DIR/confirm.out")" -ge '"$1"' ]' || return 1
@@ -105,12 +110,7 @@ check "the upstream got the answers as inputResponses, and its own requestState 
 check "the input requests' ids are spent" eval '[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" --scan --pattern "*relay:{$SID}*" | wc -l)" = 0 ]'
 
 # An answer from another session cannot complete this session's input request.
-curl -sS -N --cacert "$CA" -H "Authorization: Bearer $USER" -H "Accept: $ACCEPT" -H 'Content-Type: application/json' \
-	-H 'MCP-Protocol-Version: 2025-11-25' -H "Mcp-Session-Id: $SID" \
-	--data-binary '{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"v2__confirm","arguments":{}}}' \
-	"$MCP/mcp" >"$IT_DIR/foreign.out" 2>&1 &
-CURL_PID=$!
-it_cleanup_add kill "$CURL_PID"
+confirm_in_background 4 "$IT_DIR/foreign.out"
 wait_until 10 grep -q elicitation/create "$IT_DIR/foreign.out"
 EID=$(sed -n 's/^data: //p' "$IT_DIR/foreign.out" | jq -r 'select(.method == "elicitation/create") | .id' | head -n1)
 mcp '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"other","version":"1"}}}'
