@@ -101,24 +101,12 @@ static bool remember(struct gw_app *app, const char *key, struct json_object *re
 /* o appended to the list key, which lives ttl_ms from now (one round trip). */
 static bool list_push(struct gw_app *app, const char *key, struct json_object *o, int64_t ttl_ms)
 {
-    char ttl[24];
-    redisContext *c = rds_conn(app);
-    void *r1 = NULL, *r2 = NULL;
-    bool ok = false;
+    redisReply *rep = rds_cmd_expire(app, key, ttl_ms, "RPUSH %s %s", key,
+                                     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    bool ok = rep != NULL && rep->type == REDIS_REPLY_INTEGER;
 
-    if (c == NULL)
-        return false;
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_ms);
-    redisAppendCommand(c, "RPUSH %s %s", key, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-    redisAppendCommand(c, "PEXPIRE %s %s", key, ttl);
-    if (redisGetReply(c, &r1) == REDIS_OK && redisGetReply(c, &r2) == REDIS_OK)
-        ok = ((redisReply *)r1)->type == REDIS_REPLY_INTEGER;
-    else
-        rds_close(app);
-    if (r1 != NULL)
-        freeReplyObject(r1);
-    if (r2 != NULL)
-        freeReplyObject(r2);
+    if (rep != NULL)
+        freeReplyObject(rep);
     return ok;
 }
 

@@ -44,31 +44,20 @@ int mst_event_id_valid(const char *id)
 
 int mst_publish(struct gw_app *app, const char *session_id, struct json_object *msg)
 {
-    char key[KEY_MAX], maxlen[16], ttl[24];
+    char key[KEY_MAX], maxlen[16];
     const char *text = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN |
                                                                JSON_C_TO_STRING_NOSLASHESCAPE);
-    redisContext *c;
-    void *r1 = NULL, *r2 = NULL;
-    int rc = -1;
+    redisReply *r;
+    int rc;
 
     if (!ms_id_valid(session_id) || stream_key(app, session_id, key) != 0)
         return -1;
-    c = rds_conn(app);
-    if (c == NULL)
-        return -1;
     snprintf(maxlen, sizeof(maxlen), "%d", app->cfg.stream_max_len);
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)app->cfg.session_ttl * 1000);
-    /* Both commands in one round trip. */
-    redisAppendCommand(c, "XADD %s MAXLEN ~ %s * m %s", key, maxlen, text);
-    redisAppendCommand(c, "PEXPIRE %s %s", key, ttl);
-    if (redisGetReply(c, &r1) == REDIS_OK && redisGetReply(c, &r2) == REDIS_OK)
-        rc = ((redisReply *)r1)->type == REDIS_REPLY_STRING ? 0 : -1;
-    else
-        rds_close(app);
-    if (r1 != NULL)
-        freeReplyObject(r1);
-    if (r2 != NULL)
-        freeReplyObject(r2);
+    r = rds_cmd_expire(app, key, (int64_t)app->cfg.session_ttl * 1000, "XADD %s MAXLEN ~ %s * m %s", key,
+                       maxlen, text);
+    rc = r != NULL && r->type == REDIS_REPLY_STRING ? 0 : -1;
+    if (r != NULL)
+        freeReplyObject(r);
     return rc;
 }
 
