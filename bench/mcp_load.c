@@ -35,6 +35,7 @@ static struct {
     char host[256], port[8], path[1024];
     bool tls;
     const char *cacert, *tool, *args, *session;
+    bool stateless;          /* --stateless: MCP 2026-07-28, no session, headers mirror the call */
     char token[16384];
     int conns, seconds, warmup;
     long calls;                  /* total, when -n is given */
@@ -315,6 +316,9 @@ static int read_response(struct io *io, struct response *r)
 
 /* --- MCP ------------------------------------------------------------------------- */
 
+/* --stateless: the 2026-07-28 request headers of every tools/call. */
+static char era_headers[512] = "MCP-Protocol-Version: 2025-11-25\r\n";
+
 static int send_request(struct io *io, const char *method, const char *session, const char *body)
 {
     char head[20480];
@@ -323,10 +327,10 @@ static int send_request(struct io *io, const char *method, const char *session, 
     n = snprintf(head, sizeof(head),
                  "%s %s HTTP/1.1\r\nHost: %s:%s\r\n%s%s%s"
                  "Accept: application/json, text/event-stream\r\n"
-                 "MCP-Protocol-Version: 2025-11-25\r\n%s%s%s"
+                 "%s%s%s%s"
                  "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
                  method, opt.path, opt.host, opt.port, opt.token[0] ? "Authorization: Bearer " : "",
-                 opt.token, opt.token[0] ? "\r\n" : "", session ? "Mcp-Session-Id: " : "",
+                 opt.token, opt.token[0] ? "\r\n" : "", era_headers, session ? "Mcp-Session-Id: " : "",
                  session ? session : "", session ? "\r\n" : "", body ? strlen(body) : 0);
     if (n < 0 || (size_t)n >= sizeof(head))
         return -1;
@@ -394,6 +398,10 @@ static int mcp_initialize(struct io *io, struct response *r, char *sid, size_t n
     return 0;
 }
 
+#define STATELESS_META ",\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"," \
+                       "\"io.modelcontextprotocol/clientCapabilities\":{}," \
+                       "\"io.modelcontextprotocol/clientInfo\":{\"name\":\"mcp_load\",\"version\":\"1.0\"}}"
+
 static bool more_calls(bool measured)
 {
     if (!measured)
@@ -409,9 +417,9 @@ static void *worker_run(void *arg)
     struct io *io = calloc(1, sizeof(*io));
     struct response r = { 0 };
     char sid[256], *body = NULL, st[16];
-    size_t body_cap = strlen(opt.tool) + strlen(opt.args) + 128;
+    size_t body_cap = strlen(opt.tool) + strlen(opt.args) + 128 + sizeof(STATELESS_META);
     long id = 1;
-    bool own = opt.session == NULL, ok = true;
+    bool own = opt.session == NULL && !opt.stateless, ok = true;
 
     body = malloc(body_cap);
     if (io == NULL || body == NULL || io_connect(io) != 0) {
@@ -422,7 +430,7 @@ static void *worker_run(void *arg)
     if (own)
         ok = mcp_initialize(io, &r, sid, sizeof(sid)) == 0;
     else
-        snprintf(sid, sizeof(sid), "%s", opt.session);
+        snprintf(sid, sizeof(sid), "%s", opt.session ? opt.session : "");
     if (!ok)
         w->errors++;
 wait:
@@ -437,10 +445,10 @@ wait:
 
             snprintf(body, body_cap,
                      "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\","
-                     "\"arguments\":%s}}",
-                     id, opt.tool, opt.args);
+                     "\"arguments\":%s%s}}",
+                     id, opt.tool, opt.args, opt.stateless ? STATELESS_META : "");
             t0 = now_us();
-            if (send_request(io, "POST", sid, body) != 0 || read_response(io, &r) != 0) {
+            if (send_request(io, "POST", opt.stateless ? NULL : sid, body) != 0 || read_response(io, &r) != 0) {
                 fail("tools/call %s: the connection failed mid-call%s", opt.tool, "");
                 w->errors++;
                 ok = false;
@@ -539,7 +547,8 @@ static int read_token(const char *file)
 static void usage(void)
 {
     fprintf(stderr, "usage: mcp_load --url URL [-c CONNS] [-d SECONDS | -n CALLS] [--tool NAME] "
-                    "[--args JSON] [--cacert FILE] [--token-file FILE] [--session ID] [--warmup CALLS]\n");
+                    "[--args JSON] [--cacert FILE] [--token-file FILE] [--session ID] [--warmup CALLS] "
+                    "[--stateless 1]\n");
     exit(2);
 }
 
@@ -578,6 +587,8 @@ int main(int argc, char **argv)
             }
         } else if (strcmp(a, "--session") == 0)
             opt.session = v;
+        else if (strcmp(a, "--stateless") == 0)
+            opt.stateless = strcmp(v, "1") == 0;
         else if (strcmp(a, "--warmup") == 0)
             opt.warmup = atoi(v);
         else
@@ -592,6 +603,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "mcp_load: -c 1..1024, -d >= 1, -n >= 0, --warmup >= 0, a plain tool name\n");
         return 2;
     }
+    if (opt.stateless)
+        snprintf(era_headers, sizeof(era_headers),
+                 "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\nMcp-Name: %s\r\n", opt.tool);
     if (opt.token[0] == '\0' && (env = getenv("MCP_LOAD_TOKEN")) != NULL)
         snprintf(opt.token, sizeof(opt.token), "%s", env);
     if (opt.tls) {

@@ -7,6 +7,8 @@
 # p50/p99 at one connection, calls/s at CONNS, the gateway's added p50 and the
 # ratios, against the targets (added p50 <= 0.5 ms, >= 3000 calls/s), and
 # the server side's CPU per call during the gateway run at CONNS, by program.
+# A stateless column (MCP 2026-07-28, --stateless 1) follows, with its own
+# targets (added p50 <= 0.4 ms, >= 4000 calls/s) and CPU per call.
 #
 # usage: make bench && bench/tools_call.sh   (env: DURATION=10 CONNS=16 WORKERS=2 BIN=./mcp-gateway)
 # The load client runs on CPU 0; lighttpd, the responders, the upstream and
@@ -98,6 +100,16 @@ load gateway-n "$GATEWAY" bench__echo "$CONNS" --cacert "$CA" --token-file "$T/t
 bench_cpu >"$T/cpu.after"
 cpu=$(bench_cpu_per_call "$T/cpu.before" "$T/cpu.after" "$(field gateway-n calls)")
 
+# The same calls in MCP 2026-07-28: no session, each request authorised on
+# its own, the upstream session kept per caller (issue 9's stateless column).
+load stateless-1 "$GATEWAY" bench__echo 1 --cacert "$CA" --token-file "$T/token" --stateless 1
+bench_cpu >"$T/cpu.before"
+load stateless-n "$GATEWAY" bench__echo "$CONNS" --cacert "$CA" --token-file "$T/token" --stateless 1
+bench_cpu >"$T/cpu.after"
+scpu=$(bench_cpu_per_call "$T/cpu.before" "$T/cpu.after" "$(field stateless-n calls)")
+s50=$(field stateless-1 p50_us) s99=$(field stateless-1 p99_us) srate=$(field stateless-n calls_per_s)
+sadded=$(awk -v g="$s50" -v d="$(field direct-1 p50_us)" 'BEGIN { printf "%.3f", (g - d) / 1000 }')
+
 # The upstream behind the gateway counts what it served (discovery at
 # registration included): were the gateway's connections kept alive?
 stop_by_pidfile "$T/upstream.pid"
@@ -116,4 +128,7 @@ added p50: ${added} ms (target <= 0.5 ms: $(verdict "$added" 0.5 "<="))
 gateway calls/s at c=$CONNS: ${grate} (target >= 3000: $(verdict "$grate" 3000 ">=")); gateway / direct: $(awk -v a="$grate" -v b="$drate" 'BEGIN { printf "%.2f", a / b }')
 upstream behind the gateway served: ${served:-no count} (registration, warm-ups and both runs)
 server CPU during the c=$CONNS gateway run: $cpu
+stateless bench__echo ${s50} µs       ${s99} µs       ${srate}   (MCP 2026-07-28, no session)
+stateless added p50: ${sadded} ms (target <= 0.4 ms: $(verdict "$sadded" 0.4 "<=")); calls/s at c=$CONNS: ${srate} (target >= 4000: $(verdict "$srate" 4000 ">="))
+server CPU during the c=$CONNS stateless run: $scpu
 EOF

@@ -189,6 +189,7 @@ static enum mce_era era_dispatch(struct gw_call *c, struct jr_msg *m, const stru
     } else if (v.era == MCE_STATELESS) {
         memset(&sc, 0, sizeof(sc));
         sc.app = c->app;
+        sc.req = c->req;
         sc.res = c->res;
         sc.who = c->who;
         sc.srv = srv;

@@ -2,7 +2,9 @@
  * headers a load balancer may route on must say what the body says. */
 #include "mcp/era.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth_jwt.h"
@@ -177,11 +179,8 @@ void mce_classify(const struct mce_headers *h, const struct jr_msg *m, struct mc
     struct json_object *meta = js_get(m->params, "_meta", json_type_object), *mv = NULL;
 
     memset(v, 0, sizeof(*v));
-    /* The handshake is the session era's, whatever else the request says. */
-    if (m->method != NULL && strcmp(m->method, "initialize") == 0) {
-        v->era = MCE_SESSION;
-        return;
-    }
+    /* An initialize of the session era names the new era nowhere; one that
+     * does is a stateless request for a method that revision removed. */
     if (meta != NULL)
         json_object_object_get_ex(meta, MCE_META_VERSION, &mv);
     if (mv != NULL || mce_version_stateless(h->version)) {
@@ -193,4 +192,93 @@ void mce_classify(const struct mce_headers *h, const struct jr_msg *m, struct mc
         return;
     }
     v->era = MCE_SESSION;
+}
+
+#define PARAM_DEPTH 8        /* nesting of "properties" followed, at most */
+#define PARAM_NAME_MAX 64    /* an x-mcp-header name, at most */
+
+/* RFC 9110 tchar. */
+static bool token_name(const char *s)
+{
+    if (*s == '\0' || strlen(s) > PARAM_NAME_MAX)
+        return false;
+    for (; *s != '\0'; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              strchr("!#$%&'*+-.^_`|~", *s) != NULL))
+            return false;
+    return true;
+}
+
+/* Does the decoded header say what the argument says? */
+static bool same_value(const char *h, struct json_object *val)
+{
+    char *end;
+    double d;
+
+    switch (json_object_get_type(val)) {
+    case json_type_string:
+        return strcmp(h, json_object_get_string(val)) == 0;
+    case json_type_boolean:
+        return strcmp(h, json_object_get_boolean(val) ? "true" : "false") == 0;
+    case json_type_int:
+    case json_type_double:
+        d = strtod(h, &end);
+        return end != h && *end == '\0' && isfinite(d) && d == json_object_get_double(val);
+    default:
+        return false;
+    }
+}
+
+static int check_props(struct json_object *schema, struct json_object *args, int depth, mce_header_fn lookup,
+                       void *arg, struct mce_verdict *v)
+{
+    struct json_object *props = js_get(schema, "properties", json_type_object);
+    char name[PARAM_NAME_MAX + 16], value[NAME_MAX_LEN];
+
+    if (props == NULL || depth > PARAM_DEPTH)
+        return 0;
+    json_object_object_foreach(props, key, sub) {
+        struct json_object *val = NULL, *hn;
+        const char *h;
+
+        if (args != NULL)
+            json_object_object_get_ex(args, key, &val);
+        if (json_object_object_get_ex(sub, "x-mcp-header", &hn)) {
+            if (!json_object_is_type(hn, json_type_string) || !token_name(json_object_get_string(hn))) {
+                refuse(v, 400, MCE_HEADER_MISMATCH, "Header mismatch: the tool's x-mcp-header for '%.60s' is "
+                       "not a valid header name", key);
+                return -1;
+            }
+            snprintf(name, sizeof(name), "Mcp-Param-%s", json_object_get_string(hn));
+            h = lookup(arg, name);
+            if (h != NULL && mce_header_value(h, value, sizeof(value)) != 0) {
+                refuse(v, 400, MCE_HEADER_MISMATCH, "Header mismatch: %.80s holds characters or base64 that "
+                       "are not allowed", name);
+                return -1;
+            }
+            if (val != NULL && !json_object_is_type(val, json_type_null)) {
+                if (h == NULL) {
+                    refuse(v, 400, MCE_HEADER_MISMATCH, "Header mismatch: %.80s header is required", name);
+                    return -1;
+                }
+                if (!same_value(value, val)) {
+                    refuse(v, 400, MCE_HEADER_MISMATCH, "Header mismatch: %.80s does not match the argument",
+                           name);
+                    return -1;
+                }
+            }
+        }
+        if (json_object_is_type(val, json_type_object) &&
+            check_props(sub, val, depth + 1, lookup, arg, v) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int mce_check_params(struct json_object *input_schema, struct json_object *arguments, mce_header_fn lookup,
+                     void *arg, struct mce_verdict *v)
+{
+    memset(v, 0, sizeof(*v));
+    v->era = MCE_STATELESS;
+    return check_props(input_schema, arguments, 0, lookup, arg, v);
 }

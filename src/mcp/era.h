@@ -24,7 +24,7 @@
 #define MCE_META_LOG_LEVEL "io.modelcontextprotocol/logLevel"
 
 enum mce_era {
-    MCE_SESSION = 0,   /* initialize, or the session era's headers: unchanged path */
+    MCE_SESSION = 0,   /* initialize, or the session era's requests: unchanged path */
     MCE_STATELESS,     /* 2026-07-28: no session needed or issued */
     MCE_REFUSED,       /* answered with the verdict's error */
 };
@@ -50,8 +50,8 @@ const char *const *mce_versions(size_t *n);
 bool mce_version_stateless(const char *v);
 
 /* Classify one parsed message with its headers. The session era is chosen
- * for initialize and for requests that name no 2026-07-28 version in either
- * place; a version nobody speaks is refused (-32022, 400); a stateless
+ * for requests (initialize among them) that name 2026-07-28 neither in the
+ * MCP-Protocol-Version header nor in _meta; a version nobody speaks is refused (-32022, 400); a stateless
  * request whose headers do not mirror its body is refused (-32020, 400);
  * one without the _meta it must carry is refused (-32602, 400). */
 void mce_classify(const struct mce_headers *h, const struct jr_msg *m, struct mce_verdict *v);
@@ -60,5 +60,14 @@ void mce_classify(const struct mce_headers *h, const struct jr_msg *m, struct mc
  * whitespace dropped (RFC 9110 5.5), "=?base64?...?=" decoded. 0, or -1 for
  * a value that is not visible ASCII or not valid base64, or too long. */
 int mce_header_value(const char *raw, char *out, size_t n);
+
+/* Mcp-Param-{Name} headers of a tools/call (x-mcp-header in the tool's
+ * inputSchema, on properties reached through "properties" alone): each
+ * argument present and not null must have its header, equal once decoded
+ * (integers compared as numbers, booleans as true/false). lookup returns a
+ * header's value or NULL. 0, or -1 with the reason in v (-32020, 400). */
+typedef const char *(*mce_header_fn)(void *arg, const char *name);
+int mce_check_params(struct json_object *input_schema, struct json_object *arguments, mce_header_fn lookup,
+                     void *arg, struct mce_verdict *v);
 
 #endif

@@ -222,6 +222,8 @@ static int on_upstream_message(void *arg, struct json_object *msg)
         return -1;
     if (msg == NULL)
         return 0;
+    if (r->pc->drop_log_messages && strcmp(js_str(msg, "method") ?: "", "notifications/message") == 0)
+        return 0;
     if (!belongs_here(r, msg)) {
         log_info("mcp_relay_dropped", "server %s sent a message that is not part of this call; dropped",
                  r->srv->name);

@@ -4,6 +4,7 @@
 #ifndef GW_MCP_PROXY_H
 #define GW_MCP_PROXY_H
 
+#include <stdbool.h>
 #include <json-c/json.h>
 
 #include "auth.h"
@@ -39,6 +40,7 @@ struct mpx_call {
     struct json_object *client_caps;
     int (*shape)(void *arg, struct json_object *answer);
     void *shape_arg;
+    bool drop_log_messages;          /* the upstream's notifications/message stay here */
 };
 
 /* /mcp: a request that belongs to an upstream (tools/call {server}__{tool},

@@ -109,27 +109,24 @@ static struct json_object *discover_result(struct json_object *init)
 
 static void discover(struct msl_call *sc)
 {
-    struct json_object *r;
+    struct json_object *r, *caps;
 
-    if (sc->srv != NULL) {
-        r = discover_result(mpx_initialize_result(sc->srv, MCP_VERSION_STATELESS));
-        send_answer(sc, jr_result(sc->msg->id, r), "private");
-        return;
-    }
-    r = discover_result(mcp_initialize_result(MCP_VERSION_STATELESS));
-    /* The lists this gateway offers change on no notification a stateless
-     * client could hear: no listChanged. */
-    {
-        struct json_object *caps = js_get(r, "capabilities", json_type_object);
-
-        json_object_object_foreach(caps, k, v) {
-            (void)k;
-            if (json_object_is_type(v, json_type_object))
-                json_object_object_del(v, "listChanged");
+    r = discover_result(sc->srv != NULL ? mpx_initialize_result(sc->srv, MCP_VERSION_STATELESS)
+                                        : mcp_initialize_result(MCP_VERSION_STATELESS));
+    /* Change notifications need subscriptions/listen, which the gateway does
+     * not serve: a stateless client relies on ttlMs instead. */
+    caps = js_get(r, "capabilities", json_type_object);
+    json_object_object_foreach(caps, k, v) {
+        (void)k;
+        if (json_object_is_type(v, json_type_object)) {
+            json_object_object_del(v, "listChanged");
+            json_object_object_del(v, "subscribe");
         }
-        json_object_object_add(caps, "extensions", json_object_new_object());
     }
-    send_answer(sc, jr_result(sc->msg->id, r), "public");
+    if (caps != NULL && !json_object_object_get_ex(caps, "extensions", NULL))
+        json_object_object_add(caps, "extensions", json_object_new_object());
+    /* A virtual server is visible to some callers only. */
+    send_answer(sc, jr_result(sc->msg->id, r), sc->srv != NULL ? "private" : "public");
 }
 
 /* The request an upstream of the session era is sent: the new era's _meta
@@ -157,6 +154,55 @@ static struct json_object *for_upstream(const struct jr_msg *m, struct jr_msg *o
     return copy;
 }
 
+static const char *request_header(void *arg, const char *name)
+{
+    return http_header(arg, name);
+}
+
+/* The inputSchema of the upstream tool a tools/call names (the catalog's
+ * copy, borrowed), or NULL for a built-in or unknown one. */
+static struct json_object *tool_schema(struct msl_call *sc)
+{
+    const char *name = js_str(sc->msg->params, "name"), *tool = name;
+    const struct cat_server *srv = sc->srv;
+    const struct cat_snapshot *snap;
+    char sname[64], why[256];
+
+    if (name == NULL)
+        return NULL;
+    if (srv == NULL) {
+        if (cat_split_name(name, sname, sizeof(sname), &tool) != 0 || strcmp(sname, "gateway") == 0 ||
+            cat_current(sc->app, &snap, why, sizeof(why)) != CAT_OK ||
+            (srv = cat_find(snap, sc->who, sname)) == NULL)
+            return NULL;
+    }
+    for (size_t i = 0; i < json_object_array_length(srv->tools); i++) {
+        struct json_object *t = json_object_array_get_idx(srv->tools, i);
+
+        if (strcmp(js_str(t, "name") ?: "", tool) == 0)
+            return js_get(t, "inputSchema", json_type_object);
+    }
+    return NULL;
+}
+
+/* Mcp-Param-* headers against the arguments (mcp/era.c): 0, or answered. */
+static int check_param_headers(struct msl_call *sc)
+{
+    struct mce_verdict v;
+    struct json_object *schema, *e;
+
+    if (strcmp(sc->msg->method, "tools/call") != 0 || (schema = tool_schema(sc)) == NULL)
+        return 0;
+    if (mce_check_params(schema, js_get(sc->msg->params, "arguments", json_type_object), request_header,
+                         (void *)sc->req, &v) == 0)
+        return 0;
+    log_info("mcp_request_refused", "%s (%d)", v.message, v.code);
+    e = jr_error(sc->msg->id, v.code, v.message, NULL);
+    http_send_json(sc->res, v.status, e);
+    json_object_put(e);
+    return -1;
+}
+
 /* Requests that may reach an upstream: on the caller's upstream sessions. */
 static void upstream_or_own(struct msl_call *sc)
 {
@@ -167,6 +213,8 @@ static void upstream_or_own(struct msl_call *sc)
     struct shaper shp = { sc->msg->method, sc->app->cfg.mcp_list_ttl_ms };
     struct json_object *copy, *r;
 
+    if (check_param_headers(sc) != 0)
+        return;
     if (ms_identity_upstreams(sc->app, sc->who, &ids) != MS_OK) {
         r = jr_error(sc->msg->id, JR_INTERNAL_ERROR, "Upstream sessions are unavailable (Redis cannot be "
                      "reached): retry later", NULL);
@@ -193,6 +241,9 @@ static void upstream_or_own(struct msl_call *sc)
                             json_type_object);
     pc.shape = shape_upstream;
     pc.shape_arg = &shp;
+    /* Log messages only for a request that set a level (2026-07-28). */
+    pc.drop_log_messages = js_get(js_get(sc->msg->params, "_meta", json_type_object), MCE_META_LOG_LEVEL,
+                                  json_type_string) == NULL;
     if (sc->srv != NULL) {
         mpx_forward(&pc, sc->srv);
     } else if (!mpx_route(&pc)) {

@@ -15,6 +15,7 @@ struct gw_app;
 
 struct msl_call {
     struct gw_app *app;
+    const struct http_request *req;  /* for the Mcp-Param-* headers */
     struct http_response *res;
     const struct gw_identity *who;
     const struct cat_server *srv;    /* the virtual server; NULL on /mcp */

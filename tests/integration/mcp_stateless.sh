@@ -28,6 +28,16 @@ http POST "$API/api/v1/servers" -H "Authorization: Bearer $ADMIN_A" -H 'Content-
 http POST "$API/api/v1/servers" -H "Authorization: Bearer $ADMIN_B" -H 'Content-Type: application/json' \
 	--data "{\"name\":\"other\",\"url\":\"$PLAIN\"}"
 [ "$HTTP_CODE" = 201 ] || { show_response; it_fatal "register other"; }
+# A tool whose arguments are mirrored in Mcp-Param-* headers (x-mcp-header).
+cat >"$IT_DIR/hdr-tools.json" <<'JSON'
+[{"name":"query","description":"Echoes text","inputSchema":{"type":"object","properties":{
+ "text":{"type":"string"},"region":{"type":"string","x-mcp-header":"Region"},
+ "count":{"type":"integer","x-mcp-header":"Count"}},"required":["region"]}}]
+JSON
+HDR=$(it_start_upstream plain --tools-file "$IT_DIR/hdr-tools.json") || it_fatal "the x-mcp-header fixture starts"
+http POST "$API/api/v1/servers" -H "Authorization: Bearer $ADMIN_A" -H 'Content-Type: application/json' \
+	--data "{\"name\":\"hdr\",\"url\":\"$HDR\"}"
+[ "$HTTP_CODE" = 201 ] || { show_response; it_fatal "register hdr"; }
 
 V=2026-07-28
 META="\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"$V\",\"io.modelcontextprotocol/clientCapabilities\":{},\"io.modelcontextprotocol/clientInfo\":{\"name\":\"it\",\"version\":\"1\"}}"
@@ -192,10 +202,30 @@ check "tools/list on /servers/plain/mcp: the upstream's names, resultType and tt
 	eval '[ "$HTTP_CODE" = 200 ] && body_has "\"tool_1\"" && [ "$(it_json result.resultType)" = complete ] && [ "$(it_json result.ttlMs)" = 12345 ]'
 sl "$MCP/servers/plain/mcp" "$USER_A" "$(req 44 tools/call '"name":"tool_2","arguments":{"text":"yo"}')" tools/call tool_2
 check "tools/call on /servers/plain/mcp" eval '[ "$(it_json result.structuredContent.echo)" = yo ] && [ "$(it_json result.resultType)" = complete ]'
+# --- Mcp-Param-* headers of x-mcp-header arguments -------------------------------------
+Q=$(req 50 tools/call '"name":"hdr__query","arguments":{"text":"q","region":"us-west1","count":42}')
+sl "$MCP/mcp" "$USER_A" "$Q" tools/call hdr__query
+check "x-mcp-header arguments without their Mcp-Param headers: 400 -32020" refused 400 -32020 50
+post "$MCP/mcp" "$USER_A" "$Q" -H "MCP-Protocol-Version: $V" -H 'Mcp-Method: tools/call' -H 'Mcp-Name: hdr__query' \
+	-H 'Mcp-Param-Region: us-west1' -H 'Mcp-Param-Count: 42.0'
+check "Mcp-Param headers that mirror the arguments (42.0 for 42): the call goes through" \
+	eval '[ "$HTTP_CODE" = 200 ] && grep -q "\"echo\":\"q\"" "$IT_DIR/last.body"'
+post "$MCP/mcp" "$USER_A" "$Q" -H "MCP-Protocol-Version: $V" -H 'Mcp-Method: tools/call' -H 'Mcp-Name: hdr__query' \
+	-H 'Mcp-Param-Region: eu-west1' -H 'Mcp-Param-Count: 42'
+check "an Mcp-Param header other than its argument: 400 -32020" refused 400 -32020 50
+post "$MCP/mcp" "$USER_A" "$Q" -H "MCP-Protocol-Version: $V" -H 'Mcp-Method: tools/call' -H 'Mcp-Name: hdr__query' \
+	-H "Mcp-Param-Region: =?base64?$(printf us-west1 | base64)?=" -H 'Mcp-Param-Count: 42'
+check "an Mcp-Param header in base64: accepted" eval '[ "$HTTP_CODE" = 200 ]'
+post "$MCP/mcp" "$USER_A" "$Q" -H "MCP-Protocol-Version: $V" -H 'Mcp-Method: tools/call' -H 'Mcp-Name: hdr__query' \
+	-H 'Mcp-Param-Region: =?base64?dXMtd2VzdDE?=' -H 'Mcp-Param-Count: 42'
+check "an Mcp-Param header in base64 without its padding: 400 -32020" refused 400 -32020 50
+sl "$MCP/servers/hdr/mcp" "$USER_A" "$(req 51 tools/call '"name":"query","arguments":{"region":"x"}')" tools/call query
+check "the same rule on /servers/hdr/mcp" refused 400 -32020 51
+
 sl "$MCP/servers/plain/mcp" "$USER_A" "$(req 45 ping)" ping
 check "ping on /servers/plain/mcp: 404 -32601" refused 404 -32601 45
 check "still no gateway session after all this" eval '[ -z "$(rcli --scan --pattern "mreg:session:*")" ]'
 AUDITED="SELECT count(*) FROM audit_log WHERE action = 'tool_call' AND NOT detail ? 'session_id' AND actor_user IS NOT NULL"
-wait_until 15 eval '[ "$(it_psql "$AUDITED")" -ge 7 ]'
-check "every stateless tools/call is audited, with no session id" eval '[ "$(it_psql "$AUDITED")" -ge 7 ]'
+wait_until 15 eval '[ "$(it_psql "$AUDITED")" -ge 9 ]'
+check "every stateless tools/call is audited, with no session id" eval '[ "$(it_psql "$AUDITED")" -ge 9 ]'
 it_check_sanitizer_logs

@@ -1,6 +1,7 @@
 /* The era of an MCP POST and the 2026-07-28 request-metadata rules. */
 #include <criterion/criterion.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mcp/era.h"
 
@@ -23,8 +24,11 @@ static struct mce_verdict classify(const char *body, const char *version, const 
 
 Test(mcp_era, session_era_for_initialize_and_old_headers)
 {
+    cr_assert_eq(classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{"
+                          "\"protocolVersion\":\"2026-07-28\",\"capabilities\":{}}}", NULL, NULL, NULL).era, MCE_SESSION);
+    /* initialize in the new era's clothes: a removed method, answered there */
     cr_assert_eq(classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{" META "}}",
-                          "2026-07-28", NULL, NULL).era, MCE_SESSION);
+                          "2026-07-28", "initialize", NULL).era, MCE_STATELESS);
     cr_assert_eq(classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", "2025-11-25", NULL, NULL).era,
                  MCE_SESSION);
     cr_assert_eq(classify("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", NULL, NULL, NULL).era,
@@ -125,4 +129,57 @@ Test(mcp_era, header_values_trimmed_and_base64_decoded_strictly)
     cr_assert_eq(mce_header_value("caf\xc3\xa9", out, sizeof(out)), -1);             /* not ASCII */
     cr_assert_eq(mce_header_value("=?BASE64?YQ==?=", out, sizeof(out)), 0);          /* markers are case-sensitive */
     cr_assert_str_eq(out, "=?BASE64?YQ==?=");
+}
+
+/* Headers of a fake request: "Name: value" pairs, NULL-terminated. */
+static const char *fake_header(void *arg, const char *name)
+{
+    const char *const *h = arg;
+
+    for (; h[0] != NULL; h += 2)
+        if (strcasecmp(h[0], name) == 0)
+            return h[1];
+    return NULL;
+}
+
+static int params_check(const char *schema, const char *args, const char *const *headers)
+{
+    struct json_object *s = json_tokener_parse(schema), *a = json_tokener_parse(args);
+    struct mce_verdict v;
+    int rc = mce_check_params(s, a, fake_header, (void *)headers, &v);
+
+    if (rc != 0)
+        cr_assert_eq(v.code, MCE_HEADER_MISMATCH);
+    json_object_put(s);
+    json_object_put(a);
+    return rc;
+}
+
+#define SCHEMA "{\"type\":\"object\",\"properties\":{\"region\":{\"type\":\"string\",\"x-mcp-header\":\"Region\"}," \
+               "\"count\":{\"type\":\"integer\",\"x-mcp-header\":\"Count\"},\"on\":{\"type\":\"boolean\",\"x-mcp-header\":\"On\"}," \
+               "\"where\":{\"type\":\"object\",\"properties\":{\"zone\":{\"type\":\"string\",\"x-mcp-header\":\"Zone\"}}}," \
+               "\"list\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"string\",\"x-mcp-header\":\"X\"}}}}}}"
+
+Test(mcp_era, param_headers_mirror_annotated_arguments)
+{
+    const char *const ok[] = { "Mcp-Param-Region", "us-west1", "Mcp-Param-Count", "42.0", "Mcp-Param-On", "true",
+                               "Mcp-Param-Zone", "=?base64?YQ==?=", NULL };
+    const char *const none[] = { NULL };
+    const char *const wrong[] = { "Mcp-Param-Region", "eu-west1", NULL };
+    const char *const bad_b64[] = { "Mcp-Param-Region", "=?base64?dXMtd2VzdDE?=", NULL };
+    const char *const bad_char[] = { "Mcp-Param-Region", "us\001west", NULL };
+    const char *const bool_wrong[] = { "Mcp-Param-On", "True", NULL };
+
+    cr_assert_eq(params_check(SCHEMA, "{\"region\":\"us-west1\",\"count\":42,\"on\":true,\"where\":{\"zone\":\"a\"}}", ok), 0);
+    cr_assert_eq(params_check(SCHEMA, "{}", none), 0);                             /* nothing to mirror */
+    cr_assert_eq(params_check(SCHEMA, "{\"region\":null}", none), 0);              /* null: no header expected */
+    cr_assert_eq(params_check(SCHEMA, "{\"list\":[{\"x\":\"y\"}]}", none), 0);     /* through items: not a header */
+    cr_assert_eq(params_check(SCHEMA, "{\"region\":\"us-west1\"}", none), -1);     /* missing */
+    cr_assert_eq(params_check(SCHEMA, "{\"region\":\"us-west1\"}", wrong), -1);    /* mismatch */
+    cr_assert_eq(params_check(SCHEMA, "{\"region\":\"us-west1\"}", bad_b64), -1);  /* bad padding */
+    cr_assert_eq(params_check(SCHEMA, "{}", bad_char), -1);                        /* invalid characters */
+    cr_assert_eq(params_check(SCHEMA, "{\"on\":true}", bool_wrong), -1);
+    cr_assert_eq(params_check(SCHEMA, "{\"where\":{\"zone\":\"b\"}}", ok), -1);    /* nested mismatch */
+    cr_assert_eq(params_check("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"x-mcp-header\":\"bad name\"}}}",
+                              "{\"a\":\"x\"}", none), -1);
 }
