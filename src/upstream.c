@@ -103,6 +103,7 @@ struct conn {
     bool modern;
     char rpc_method[64];
     char rpc_name[512];
+    struct json_object *extra_headers;  /* {name: value}, borrowed, may be NULL */
     char *why;
     size_t n;
 };
@@ -571,6 +572,16 @@ static struct curl_slist *mcp_headers(struct conn *c, bool with_body)
         l = add_header(l, &ok, "Mcp-Method: %s", c->rpc_method);
         if (c->rpc_name[0] != '\0')
             l = add_header(l, &ok, "Mcp-Name: %s", c->rpc_name);
+        if (c->extra_headers != NULL) {
+            json_object_object_foreach(c->extra_headers, hk, hv) {
+                const char *v = json_object_get_string(hv);
+
+                if (!header_name_ok(hk) || v == NULL || !header_value_ok(v))
+                    ok = false;
+                else
+                    l = add_header(l, &ok, "%s: %s", hk, v);
+            }
+        }
     }
     if (a != NULL && a->type != NULL) {
         if (strcmp(a->type, "bearer") == 0)
@@ -1460,6 +1471,7 @@ static enum up_status forward_modern(struct gw_app *app, struct up_forward *f, s
     st = conn_open_ex(&c, app, f->t, false, why, n);
     if (st == UP_OK) {
         c.modern = true;
+        c.extra_headers = f->headers;
         gw_strlcpy(c.protocol_version, UP_MODERN_VERSION, sizeof(c.protocol_version));
         json_object_object_get_ex(msg, "id", &id);
         if (json_object_deep_copy(msg, &copy, NULL) != 0 || modern_envelope(&c, copy, f->client_caps) != 0)

@@ -85,6 +85,9 @@ struct up_forward {
      * stream ends; it is still returned by up_forward. May be NULL. */
     void (*early_answer)(void *arg, struct json_object *answer);
     void *relay_arg;
+    /* Headers a 2026-07-28 upstream expects beside the body, {name: value}
+     * (Mcp-Param-*; borrowed, may be NULL); values must be header-safe. */
+    struct json_object *headers;
 };
 
 /* Forward one JSON-RPC request (borrowed; its id is the client's own) on the
