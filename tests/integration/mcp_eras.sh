@@ -36,8 +36,9 @@ register() {
 
 # --- the era of each upstream, learnt at registration --------------------------------
 register "{\"name\":\"v2\",\"url\":\"$V2\",\"timeout_ms\":8000}"
+V2_ID=$(it_json server_id)
 check "an upstream that answers server/discover is kept as 2026-07-28" \
-	eval '[ "$(it_json server.protocol_version)" = 2026-07-28 ] && [ "$(it_json server.tool_count)" = 2 ]'
+	eval '[ "$(it_json server.protocol_version)" = 2026-07-28 ] && [ "$(it_json server.tool_count)" = 3 ]'
 check "its discovery used no initialize and sent the envelope and headers" \
 	eval '! grep -q "\"rpc\":\"initialize\"" "$V2REC" &&
 		grep "\"rpc\":\"tools/list\"" "$V2REC" | grep "\"mcp_method\":\"tools/list\"" | grep -q "\"meta_version\":\"2026-07-28\""'
@@ -75,6 +76,15 @@ NEW=$(diff "$V2REC.before" "$V2REC" | sed -n 's/^> //p')
 check "the upstream got one stateless request: no session, version and capabilities in _meta, Mcp-Method and Mcp-Name" \
 	eval 'echo "$NEW" | grep "\"rpc\":\"tools/call\"" | grep "\"session\":null" | grep "\"mcp_name\":\"echo\"" |
 		grep -q "\"meta_version\":\"2026-07-28\"" && ! echo "$NEW" | grep -q initialize'
+
+mcp '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"v2__region","arguments":{"region":"Zürich"}}}' \
+	-H "Mcp-Session-Id: $SID"
+check "an argument the tool marks x-mcp-header goes up in Mcp-Param-* as well (non-ASCII as =?base64?...?=)" \
+	eval '[ "$(answer | jq -r ".result.content[0].text")" = "region=Zürich" ] &&
+		grep -q "\"mcp_param_region\":\"=?base64?WsO8cmljaA==?=\"" "$V2REC"'
+http GET "$API/api/v1/servers/$V2_ID/health" -H "Authorization: Bearer $ADMIN"
+check "the health probe of a 2026-07-28 upstream asks server/discover (it knows no initialize)" \
+	eval '[ "$HTTP_CODE" = 200 ] && [ "$(it_json status)" = healthy ]'
 
 # --- input-required results completed by a 2025 client -----------------------------------
 # The call's stream carries the upstream's input requests one round at a time;
@@ -200,6 +210,21 @@ check "the follow-up's answer reaches the waiting upstream request and the call'
 modern "$USER" 22 old__ask "\"inputResponses\":{\"input\":{\"action\":\"accept\",\"content\":{\"name\":\"Again\"}}},\"requestState\":\"$STATE\""
 check "the same requestState cannot answer twice" \
 	eval '[ "$(answer | jq -r .error.code)" = -32602 ] && ! grep -q Again "$OLDREC"'
+
+# The same on the virtual server: the tool under its own name.
+v2_virtual() {
+	http POST "$MCP/servers/v2/mcp" -H "Authorization: Bearer $USER" -H "Accept: $ACCEPT" -H 'Content-Type: application/json' \
+		-H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H 'Mcp-Name: confirm' \
+		--data-binary "{\"jsonrpc\":\"2.0\",\"id\":$1,\"method\":\"tools/call\",\"params\":{\"name\":\"confirm\",\"arguments\":{}${2:+,$2},\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{\"elicitation\":{}}}}}"
+}
+v2_virtual 30 '"inputResponses":{"name":{"action":"accept","content":{"name":"Ida"}}}'
+STATE=$(answer | jq -r .result.requestState)
+v2_virtual 31 "$OKRESP,\"requestState\":\"$STATE\""
+check "on /servers/v2/mcp too, the sealed requestState resumes the call" \
+	eval '[ "$(answer | jq -r ".result.content[0].text")" = "confirmed for Ida" ]'
+modern "$USER" 32 v2__confirm "$OKRESP,\"requestState\":\"$STATE\""
+check "a requestState issued on /servers/v2/mcp is refused on /mcp (another name)" \
+	eval '[ "$(answer | jq -r .error.code)" = -32602 ]'
 
 # --- the official v2 client package, 2026-07-28 era, through TLS -----------------------------
 v2_client "v2 client, 2026 era, 2026 upstream" --era modern --tool v2__confirm \

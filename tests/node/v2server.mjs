@@ -16,6 +16,12 @@ function makeServer() {
     description: 'Echoes text',
     inputSchema: fromJsonSchema({ type: 'object', properties: { text: { type: 'string' } } }),
   }, async (args) => ({ content: [{ type: 'text', text: `echo: ${args?.text ?? ''}` }] }));
+  // An argument the request must mirror in the Mcp-Param-Region header.
+  server.registerTool('region', {
+    description: 'Echoes its region, mirrored in Mcp-Param-Region',
+    inputSchema: fromJsonSchema({ type: 'object', properties: {
+      region: { type: 'string', 'x-mcp-header': 'Region' } }, required: ['region'] }),
+  }, async (args) => ({ content: [{ type: 'text', text: `region=${args?.region}` }] }));
   // Two rounds of input: a name (elicitation), then a confirmation; the
   // upstream's own requestState carries the name between them.
   server.registerTool('confirm', {
@@ -64,6 +70,7 @@ listen(opts, async (req, res) => {
     protocol_version: req.headers['mcp-protocol-version'] ?? null,
     mcp_method: req.headers['mcp-method'] ?? null,
     mcp_name: req.headers['mcp-name'] ?? null,
+    mcp_param_region: req.headers['mcp-param-region'] ?? null,
     meta_version: msg?.params?._meta?.['io.modelcontextprotocol/protocolVersion'] ?? null,
   });
   const headers = new Headers();
