@@ -131,6 +131,7 @@ struct relay {
 };
 
 static int hand_off_request(struct relay *r, struct json_object *msg);
+static bool is_input_request(struct json_object *msg);
 static int handoff_push(struct relay *r, const char *kind, struct json_object *msg);
 static bool modern_client(const struct mpx_call *pc);
 
@@ -216,7 +217,7 @@ static int on_upstream_message(void *arg, struct json_object *msg)
 
     if (r->handoff) {
         /* The client has its answer; only requests matter to the follow-up. */
-        if (msg != NULL && js_str(msg, "method") != NULL && json_object_object_get_ex(msg, "id", NULL))
+        if (msg != NULL && is_input_request(msg))
             handoff_push(r, "m", msg);
         return 0;
     }
@@ -249,8 +250,13 @@ static int on_upstream_message(void *arg, struct json_object *msg)
             return 0;
         }
         r->requests++;
-        if (modern_client(r->pc))
-            return hand_off_request(r, msg);
+        if (modern_client(r->pc)) {
+            if (is_input_request(msg))
+                return hand_off_request(r, msg);
+            log_info("mcp_relay_dropped", "server %s sent a %.60s request, which a 2026-07-28 client cannot "
+                     "be asked; dropped", r->srv->name, js_str(msg, "method") ? js_str(msg, "method") : "");
+            return 0;
+        }
         if (rewrite_request_id(r, msg) <= 0)
             return r->pc->res->client_gone ? -1 : 0;
     }
@@ -496,6 +502,18 @@ static void answer_error(struct mpx_call *pc, int code, const char *message, str
 static bool modern_client(const struct mpx_call *pc)
 {
     return pc->session != NULL && pc->session->identity;
+}
+
+/* The upstream requests an input-required result can carry. */
+static bool is_input_request(struct json_object *msg)
+{
+    static const char *const methods[] = { "elicitation/create", "sampling/createMessage", "roots/list" };
+    const char *m = js_str(msg, "method");
+
+    for (size_t i = 0; m != NULL && json_object_object_get_ex(msg, "id", NULL) && i < GW_ARRAY_LEN(methods); i++)
+        if (strcmp(m, methods[i]) == 0)
+            return true;
+    return false;
 }
 
 /* What the client called: the tool or prompt, or the resource URI. */
