@@ -38,7 +38,7 @@ register() {
 register "{\"name\":\"v2\",\"url\":\"$V2\",\"timeout_ms\":8000}"
 V2_ID=$(it_json server_id)
 check "an upstream that answers server/discover is kept as 2026-07-28" \
-	eval '[ "$(it_json server.protocol_version)" = 2026-07-28 ] && [ "$(it_json server.tool_count)" = 3 ]'
+	eval '[ "$(it_json server.protocol_version)" = 2026-07-28 ] && [ "$(it_json server.tool_count)" = 4 ]'
 check "its discovery used no initialize and sent the envelope and headers" \
 	eval '! grep -q "\"rpc\":\"initialize\"" "$V2REC" &&
 		grep "\"rpc\":\"tools/list\"" "$V2REC" | grep "\"mcp_method\":\"tools/list\"" | grep -q "\"meta_version\":\"2026-07-28\""'
@@ -151,6 +151,7 @@ TF=$IT_DIR/user.token
 (umask 077 && printf '%s\n' "$USER" >"$TF")
 v2_client "v2 client, 2025 era, 2026 upstream" --era legacy --tool v2__confirm \
 	--answers '[{"name":"Grace"},{"ok":true}]' --expect "confirmed for Grace" --expect-elicitations 2
+v2_client "v2 client, 2025 era, 2026 upstream, sampling" --era legacy --tool v2__sample --expect "sampled: a summary"
 v2_client "v2 client, 2025 era, 2025 upstream" --era legacy --tool old__ask \
 	--answers '[{"name":"Linus"}]' --expect "hello Linus" --expect-elicitations 1
 
@@ -229,6 +230,7 @@ check "a requestState issued on /servers/v2/mcp is refused on /mcp (another name
 # --- the official v2 client package, 2026-07-28 era, through TLS -----------------------------
 v2_client "v2 client, 2026 era, 2026 upstream" --era modern --tool v2__confirm \
 	--answers '[{"name":"Katherine"},{"ok":true}]' --expect "confirmed for Katherine" --expect-elicitations 2
+v2_client "v2 client, 2026 era, 2026 upstream, sampling" --era modern --tool v2__sample --expect "sampled: a summary"
 v2_client "v2 client, 2026 era, 2025 upstream" --era modern --tool old__ask \
 	--answers '[{"name":"Dorothy"}]' --expect "hello Dorothy" --expect-elicitations 1
 v2_client "v2 client, 2026 era, 2025 upstream, plain tool" --era modern --tool old__echo --args '{"text":"both ways"}' \

@@ -17,7 +17,7 @@ const answers = JSON.parse(opts.answers ?? '[]');
 const asked = [];
 
 const client = new Client({ name: 'v2-e2e', version: '2.4.0' }, {
-  capabilities: { elicitation: { form: {} } },
+  capabilities: { elicitation: { form: {} }, sampling: {} },
   versionNegotiation: opts.era === 'modern' ? { mode: { pin: '2026-07-28' } } : { mode: 'legacy' },
 });
 client.setRequestHandler('elicitation/create', async (req) => {
@@ -26,6 +26,8 @@ client.setRequestHandler('elicitation/create', async (req) => {
   const a = answers[asked.length - 1];
   return a ? { action: 'accept', content: a } : { action: 'decline' };
 });
+client.setRequestHandler('sampling/createMessage', async () => ({
+  role: 'assistant', content: { type: 'text', text: 'a summary' }, model: 'v2-e2e-model' }));
 const transport = new StreamableHTTPClientTransport(new URL(opts.url), {
   requestInit: token ? { headers: { Authorization: `Bearer ${token}` } } : {},
 });

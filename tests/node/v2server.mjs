@@ -22,6 +22,16 @@ function makeServer() {
     inputSchema: fromJsonSchema({ type: 'object', properties: {
       region: { type: 'string', 'x-mcp-header': 'Region' } }, required: ['region'] }),
   }, async (args) => ({ content: [{ type: 'text', text: `region=${args?.region}` }] }));
+  // Input from the client's model (sampling) in one round.
+  server.registerTool('sample', {
+    description: 'Asks the client for a completion (sampling), then answers with it',
+    inputSchema: fromJsonSchema({ type: 'object', properties: {} }),
+  }, async (_args, ctx) => {
+    const draft = inputResponse(ctx.mcpReq.inputResponses, 'draft');
+    if (draft.kind === 'sampling') return { content: [{ type: 'text', text: `sampled: ${draft.result.content?.text}` }] };
+    return inputRequired({ inputRequests: { draft: inputRequired.createMessage({
+      messages: [{ role: 'user', content: { type: 'text', text: 'Summarise the weather' } }], maxTokens: 20 }) } });
+  });
   // Two rounds of input: a name (elicitation), then a confirmation; the
   // upstream's own requestState carries the name between them.
   server.registerTool('confirm', {
