@@ -24,12 +24,7 @@
 /* An HTTP error whose body is a JSON-RPC error without an id. */
 static void rpc_fail(struct gw_call *c, int status, int code, const char *message)
 {
-    struct json_object *e = jr_error(NULL, code, message, NULL);
-
-    if (status == 503)
-        http_add_header(c->res, "Retry-After", "2");
-    http_send_json(c->res, status, e);
-    json_object_put(e);
+    msl_send_error(c->res, NULL, status, code, message, NULL);
 }
 
 static void sessions_unavailable(struct gw_call *c)
@@ -52,6 +47,13 @@ static int common_checks(struct gw_call *c)
     if (!mt_origin_allowed(&c->app->cfg, c->req->origin)) {
         log_warn("mcp_origin_refused", "Origin %.200s is not allowed", c->req->origin);
         rpc_fail(c, 403, JR_INVALID_REQUEST, "Forbidden: this Origin is not allowed");
+        return -1;
+    }
+    /* The stateless revision has no GET stream and no sessions to DELETE. */
+    if (strcmp(c->req->method, "POST") != 0 && mce_version_stateless(version)) {
+        http_add_header(c->res, "Allow", "POST");
+        rpc_fail(c, 405, JR_INVALID_REQUEST, "Method Not Allowed: MCP 2026-07-28 has only POST (no GET stream, "
+                 "no sessions to DELETE)");
         return -1;
     }
     if (strcmp(c->req->method, "POST") != 0 && version != NULL && !mt_version_supported(version)) {
@@ -151,7 +153,7 @@ static const struct cat_server *virtual_server(struct gw_call *c)
  * unsupported version the versions we speak, as the 2026-07-28 revision has it. */
 static void era_refuse(struct gw_call *c, const struct jr_msg *m, const struct mce_verdict *v)
 {
-    struct json_object *data = NULL, *e;
+    struct json_object *data = NULL;
 
     if (v->code == MCE_UNSUPPORTED_VERSION) {
         struct json_object *list = json_object_new_array();
@@ -166,9 +168,7 @@ static void era_refuse(struct gw_call *c, const struct jr_msg *m, const struct m
         json_object_object_add(data, "requested", json_object_new_string(v->requested));
     }
     log_info("mcp_request_refused", "%s (%d)", v->message, v->code);
-    e = jr_error(m->id, v->code, v->message, data);
-    http_send_json(c->res, v->status, e);
-    json_object_put(e);
+    msl_send_error(c->res, m->id, v->status, v->code, v->message, data);
 }
 
 /* The era of the message: MCE_SESSION goes on to the session era's path
@@ -242,13 +242,7 @@ static void mcp_post(struct gw_call *c, const struct cat_server *srv)
         jr_msg_free(&m);
         return;
     }
-    memset(&pc, 0, sizeof(pc));
-    pc.app = c->app;
-    pc.res = c->res;
-    pc.who = c->who;
-    pc.session = &s;
-    pc.msg = &m;
-    pc.request_id = c->req->request_id;
+    mpx_call_init(&pc, c->app, c->res, c->who, &s, &m, c->req->request_id);
     if (m.kind != JR_REQUEST) {
         /* Responses to relayed upstream requests and notifications (cancelled)
          * go on to the upstreams; the client needs no answer. */
@@ -312,11 +306,7 @@ static void mcp_delete(struct gw_call *c, const char *endpoint)
         ms_session_clear(&s);
         return;
     }
-    memset(&pc, 0, sizeof(pc));
-    pc.app = c->app;
-    pc.res = c->res;
-    pc.who = c->who;
-    pc.session = &s;
+    mpx_call_init(&pc, c->app, c->res, c->who, &s, NULL, c->req->request_id);
     mpx_end_upstreams(&pc);
     log_info("mcp_session_ended", "session %.8s... ended by its client", s.id);
     http_send_head(c->res, 204, NULL);

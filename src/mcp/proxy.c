@@ -1048,6 +1048,8 @@ static const struct cat_snapshot *catalog(struct mpx_call *pc)
     const struct cat_snapshot *snap = NULL;
     char why[256];
 
+    if (pc->snap != NULL)
+        return pc->snap;
     if (cat_current(pc->app, &snap, why, sizeof(why)) != CAT_OK) {
         log_warn("catalog_unavailable", "%s", why);
         answer_error(pc, MPX_CATALOG_UNAVAILABLE, "The server catalog is unavailable: try again later", NULL);
@@ -1175,6 +1177,19 @@ static int route_resource(struct mpx_call *pc)
     }
     forward(pc, srv, pc->msg->root);
     return 1;
+}
+
+void mpx_call_init(struct mpx_call *pc, struct gw_app *app, struct http_response *res,
+                   const struct gw_identity *who, const struct ms_session *session, const struct jr_msg *msg,
+                   const char *request_id)
+{
+    memset(pc, 0, sizeof(*pc));
+    pc->app = app;
+    pc->res = res;
+    pc->who = who;
+    pc->session = session;
+    pc->msg = msg;
+    pc->request_id = request_id;
 }
 
 int mpx_route(struct mpx_call *pc)

@@ -41,8 +41,14 @@ struct mpx_call {
     int (*shape)(void *arg, struct json_object *answer);
     void *shape_arg;
     bool drop_log_messages;          /* the upstream's notifications/message stay here */
+    /* The catalog the caller read for this request, or NULL: read here. */
+    const struct cat_snapshot *snap;
 };
 
+/* pc zeroed, then for msg (may be NULL) of who on session, answered on res. */
+void mpx_call_init(struct mpx_call *pc, struct gw_app *app, struct http_response *res,
+                   const struct gw_identity *who, const struct ms_session *session, const struct jr_msg *msg,
+                   const char *request_id);
 /* /mcp: a request that belongs to an upstream (tools/call {server}__{tool},
  * prompts/get {server}__{prompt}, resources/read|subscribe|unsubscribe by
  * URI) is forwarded and answered here: 1. 0 when it is the gateway's own

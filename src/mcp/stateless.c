@@ -31,6 +31,17 @@ static const struct {
     { "completion/complete", false },
 };
 
+void msl_send_error(struct http_response *res, struct json_object *id, int status, int code,
+                    const char *message, struct json_object *data)
+{
+    struct json_object *e = jr_error(id, code, message, data);
+
+    if (status == 503)
+        http_add_header(res, "Retry-After", "2");
+    http_send_json(res, status, e);
+    json_object_put(e);
+}
+
 static int method_index(const char *m)
 {
     for (size_t i = 0; m != NULL && i < GW_ARRAY_LEN(methods); i++)
@@ -160,20 +171,19 @@ static const char *request_header(void *arg, const char *name)
 }
 
 /* The inputSchema of the upstream tool a tools/call names (the catalog's
- * copy, borrowed), or NULL for a built-in or unknown one. */
-static struct json_object *tool_schema(struct msl_call *sc)
+ * copy, borrowed), or NULL for a built-in or unknown one. snap: the catalog
+ * as read for /mcp (NULL on a virtual server's endpoint). */
+static struct json_object *tool_schema(struct msl_call *sc, const struct cat_snapshot *snap)
 {
     const char *name = js_str(sc->msg->params, "name"), *tool = name;
     const struct cat_server *srv = sc->srv;
-    const struct cat_snapshot *snap;
-    char sname[64], why[256];
+    char sname[64];
 
     if (name == NULL)
         return NULL;
     if (srv == NULL) {
-        if (cat_split_name(name, sname, sizeof(sname), &tool) != 0 || strcmp(sname, "gateway") == 0 ||
-            cat_current(sc->app, &snap, why, sizeof(why)) != CAT_OK ||
-            (srv = cat_find(snap, sc->who, sname)) == NULL)
+        if (snap == NULL || cat_split_name(name, sname, sizeof(sname), &tool) != 0 ||
+            strcmp(sname, "gateway") == 0 || (srv = cat_find(snap, sc->who, sname)) == NULL)
             return NULL;
     }
     for (size_t i = 0; i < json_object_array_length(srv->tools); i++) {
@@ -186,20 +196,18 @@ static struct json_object *tool_schema(struct msl_call *sc)
 }
 
 /* Mcp-Param-* headers against the arguments (mcp/era.c): 0, or answered. */
-static int check_param_headers(struct msl_call *sc)
+static int check_param_headers(struct msl_call *sc, const struct cat_snapshot *snap)
 {
     struct mce_verdict v;
-    struct json_object *schema, *e;
+    struct json_object *schema;
 
-    if (strcmp(sc->msg->method, "tools/call") != 0 || (schema = tool_schema(sc)) == NULL)
+    if (strcmp(sc->msg->method, "tools/call") != 0 || (schema = tool_schema(sc, snap)) == NULL)
         return 0;
     if (mce_check_params(schema, js_get(sc->msg->params, "arguments", json_type_object), request_header,
                          (void *)sc->req, &v) == 0)
         return 0;
     log_info("mcp_request_refused", "%s (%d)", v.message, v.code);
-    e = jr_error(sc->msg->id, v.code, v.message, NULL);
-    http_send_json(sc->res, v.status, e);
-    json_object_put(e);
+    msl_send_error(sc->res, sc->msg->id, v.status, v.code, v.message, NULL);
     return -1;
 }
 
@@ -211,22 +219,26 @@ static void upstream_or_own(struct msl_call *sc)
     struct mcp_call mc;
     struct jr_msg up;
     struct shaper shp = { sc->msg->method, sc->app->cfg.mcp_list_ttl_ms };
-    struct json_object *copy, *r;
+    const struct cat_snapshot *snap = NULL;
+    struct json_object *copy;
+    char why[256];
 
-    if (check_param_headers(sc) != 0)
+    /* One read of the catalog serves the header check and the routing. */
+    if (sc->srv == NULL && cat_current(sc->app, &snap, why, sizeof(why)) != CAT_OK) {
+        log_warn("catalog_unavailable", "%s", why);
+        msl_send_error(sc->res, sc->msg->id, 200, MPX_CATALOG_UNAVAILABLE,
+                       "The server catalog is unavailable: try again later", NULL);
+        return;
+    }
+    if (check_param_headers(sc, snap) != 0)
         return;
     if (ms_identity_upstreams(sc->app, sc->who, &ids) != MS_OK) {
-        r = jr_error(sc->msg->id, JR_INTERNAL_ERROR, "Upstream sessions are unavailable (Redis cannot be "
-                     "reached): retry later", NULL);
-        http_add_header(sc->res, "Retry-After", "2");
-        http_send_json(sc->res, 503, r);
-        json_object_put(r);
+        msl_send_error(sc->res, sc->msg->id, 503, JR_INTERNAL_ERROR,
+                       "Upstream sessions are unavailable (Redis cannot be reached): retry later", NULL);
         return;
     }
     if ((copy = for_upstream(sc->msg, &up)) == NULL) {
-        r = jr_error(sc->msg->id, JR_INTERNAL_ERROR, "out of memory", NULL);
-        http_send_json(sc->res, 500, r);
-        json_object_put(r);
+        msl_send_error(sc->res, sc->msg->id, 500, JR_INTERNAL_ERROR, "out of memory", NULL);
         ms_session_clear(&ids);
         return;
     }
@@ -241,6 +253,7 @@ static void upstream_or_own(struct msl_call *sc)
                             json_type_object);
     pc.shape = shape_upstream;
     pc.shape_arg = &shp;
+    pc.snap = snap;
     /* Log messages only for a request that set a level (2026-07-28). */
     pc.drop_log_messages = js_get(js_get(sc->msg->params, "_meta", json_type_object), MCE_META_LOG_LEVEL,
                                   json_type_string) == NULL;
@@ -261,7 +274,6 @@ static void upstream_or_own(struct msl_call *sc)
 void msl_post(struct msl_call *sc)
 {
     const struct jr_msg *m = sc->msg;
-    struct json_object *r;
     struct mcp_call mc;
     int i;
 
@@ -274,9 +286,8 @@ void msl_post(struct msl_call *sc)
     }
     i = method_index(m->method);
     if (i < 0 || (sc->srv == NULL && strcmp(m->method, "completion/complete") == 0)) {
-        r = jr_error(m->id, JR_METHOD_NOT_FOUND, "Method not found", json_object_new_string(m->method));
-        http_send_json(sc->res, 404, r);
-        json_object_put(r);
+        msl_send_error(sc->res, m->id, 404, JR_METHOD_NOT_FOUND, "Method not found",
+                       json_object_new_string(m->method));
         return;
     }
     if (strcmp(m->method, "server/discover") == 0) {

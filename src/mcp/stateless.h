@@ -27,6 +27,11 @@ struct msl_call {
  * (resultType, and cache hints where the revision asks for them) or error. */
 void msl_post(struct msl_call *sc);
 
+/* Send a JSON-RPC error (data taken, may be NULL) with an HTTP status; 503
+ * adds Retry-After. For the answers of both eras that are not results. */
+void msl_send_error(struct http_response *res, struct json_object *id, int status, int code,
+                    const char *message, struct json_object *data);
+
 /* A result of the new era as the revision wants it, in place: resultType
  * "complete" unless the result names one, and for a cacheable method
  * (server/discover, the lists, resources/read) ttlMs and cacheScope unless

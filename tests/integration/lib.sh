@@ -488,6 +488,35 @@ it_mint() { "$GATEWAY" token --config "$CONF" "$@" 2>>"$IT_DIR/token.err"; }
 CONFORMANCE_CLI=$top_srcdir/tests/node/node_modules/@modelcontextprotocol/conformance/dist/index.js
 CONFORMANCE_REQUIREMENTS=2025-11-25
 
+# it_conformance_gateway KIND WORKERS: the stack a conformance run through
+# the gateway needs: the stores, the gateway (serve with WORKERS responders,
+# lighttpd), a user's token added by two loopback authproxies ($VIRTUAL to
+# /servers/conformance/mcp, $OWN to /mcp; the suite sends no Authorization,
+# and its dns-rebinding scenario sends their origins, which are allowed),
+# and the fixture tests/node/KIND.mjs registered as server `conformance`.
+it_conformance_gateway() {
+	local kind=$1 workers=$2 token_file admin fixture
+	[ -f "$CONFORMANCE_CLI" ] || it_fatal "the conformance suite is installed ($CONFORMANCE_CLI; run scripts/check)"
+	UPSTREAM_ALLOWED_NETWORKS=${UPSTREAM_ALLOWED_NETWORKS-127.0.0.0/8}
+	it_start_stores
+	it_setup_gateway
+	token_file=$IT_DIR/proxy.token
+	(umask 077 && it_mint --sub conf-user --tenant tc --roles user --ttl 3600 >"$token_file")
+	VIRTUAL=$(it_start_upstream authproxy --target "$MCP/servers/conformance" --ca-file "$CA" \
+		--token-file "$token_file") || it_fatal "authproxy to the virtual server starts"
+	OWN=$(it_start_upstream authproxy --target "$MCP" --ca-file "$CA" --token-file "$token_file") ||
+		it_fatal "authproxy to /mcp starts"
+	export MCPGW_SECURITY_ALLOWED_ORIGINS="${VIRTUAL%/mcp},${OWN%/mcp}"
+	it_start_serve "$workers"
+	it_start_lighttpd "$FCGI_SOCKET"
+	fixture=$(it_start_upstream "$kind") || it_fatal "the conformance fixture $kind starts"
+	admin=$(it_mint --sub conf-admin --tenant tc --roles admin)
+	http POST "$API/api/v1/servers" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
+		--data "{\"name\":\"conformance\",\"url\":\"$fixture\",\"timeout_ms\":15000}"
+	check "the conformance fixture ($kind) registers as server conformance" eval '[ "$HTTP_CODE" = 201 ]'
+	TOKEN_FILE=$token_file
+}
+
 # it_conformance LABEL URL: `conformance server --requirements` against the MCP
 # endpoint URL, bounded by CONFORMANCE_TIMEOUT seconds (default 60) and 10 s a
 # scenario (the fixture needs well under one). One ok/not ok line per server

@@ -131,6 +131,13 @@ check "a notification: 202" eval '[ "$HTTP_CODE" = 202 ]'
 sl "$MCP/mcp" "$USER_A" '{"jsonrpc":"2.0","id":"x","result":{}}' ""
 check "a response from the client: 400 -32600" eval '[ "$HTTP_CODE" = 400 ] && [ "$(code)" = -32600 ]'
 
+for ep in /mcp /servers/plain/mcp; do
+	http GET "$MCP$ep" -H "Authorization: Bearer $USER_A" -H 'Accept: text/event-stream' -H "MCP-Protocol-Version: $V"
+	check "GET $ep in 2026-07-28: 405, POST allowed" eval '[ "$HTTP_CODE" = 405 ] && header Allow | grep -q POST'
+	http DELETE "$MCP$ep" -H "Authorization: Bearer $USER_A" -H "MCP-Protocol-Version: $V"
+	check "DELETE $ep in 2026-07-28: 405" eval '[ "$HTTP_CODE" = 405 ]'
+done
+
 # --- the session era, unchanged beside it -------------------------------------------------
 post "$MCP/mcp" "$USER_A" '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"it","version":"1"}}}'
 SID=$(header Mcp-Session-Id)
@@ -170,18 +177,22 @@ check "Mcp-Name in base64: accepted" eval '[ "$(it_json result.structuredContent
 check "the caller's later calls reuse its upstream session (one initialize upstream)" \
 	eval '[ $(( $(grep -c "\"rpc\":\"initialize\"" "$REC") - INITS0 )) = 1 ]'
 # Nothing but the audit spool is written to Redis by a call on a kept upstream session.
-rcli MONITOR >"$IT_DIR/monitor.out" 2>&1 &
+# (redis-cli itself in the background, not the rcli function: $! must be its pid)
+redis-cli -h 127.0.0.1 -p "$REDIS_PORT" MONITOR >"$IT_DIR/monitor.out" 2>&1 &
 MONITOR_PID=$!
 sleep 0.5
 sl "$MCP/mcp" "$USER_A" "$CALL" tools/call plain__tool_1
 sleep 0.5
 kill "$MONITOR_PID" 2>/dev/null
 wait "$MONITOR_PID" 2>/dev/null
+CALL_CMDS=$(grep -c '127.0.0.1:[0-9]*\] "\(GET\|HGETALL\|XADD\)"' "$IT_DIR/monitor.out" || true)
 WRITES=$(grep -iE '"(set|hset|hdel|del|pexpire|expire|zadd|zrem|incr|incrby|xadd|getdel|eval|evalsha|setex|psetex|rpush|lpush)"' "$IT_DIR/monitor.out" |
 	grep -v 'audit' || true)
 check "a stateless tools/call writes nothing to Redis but the audit spool" \
 	eval '[ "$(it_json result.structuredContent.echo)" = hi ] && [ -z "$WRITES" ] && grep -qi xadd "$IT_DIR/monitor.out"'
 [ -z "$WRITES" ] || diag <<<"$WRITES"
+check "that call's Redis round trips: the catalog version, the caller's upstream sessions, the audit spool" \
+	eval '[ "$CALL_CMDS" = 3 ] && [ "$(grep -c "127.0.0.1:[0-9]*\] \"EVALSHA\" \"[0-9a-f]*\" \"[0-9]*\" \"mreg:session" "$IT_DIR/monitor.out")" = 0 ]'
 sl "$MCP/mcp" "$OTHER_A" "$CALL" tools/call plain__tool_1
 check "another user of the same tenant gets an upstream session of its own" \
 	eval '[ "$(it_json result.structuredContent.echo)" = hi ] && [ "$(rcli --scan --pattern "mreg:upstreams:*" | wc -l)" = 2 ] &&

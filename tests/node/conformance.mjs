@@ -13,6 +13,9 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { listen, mcpEndpoint, parseArgs, recorder } from './common.mjs';
+import {
+  SCHEMA_2020_12, SCHEMA_2020_12_TOOL, registerContentTools, registerFixedResources, registerFixturePrompts, sleep, text,
+} from './fixture_content.mjs';
 
 const opts = parseArgs();
 const record = recorder(opts.record);
@@ -22,12 +25,7 @@ const allowedHosts = new Set(String(opts['allowed-hosts'] ?? '127.0.0.1,localhos
 const watchInterval = Number(opts['watch-interval'] ?? 3000);
 const retryMs = Number(opts['retry-ms'] ?? 1000);
 
-// 1x1 PNG and a WAV file with one silent sample: the smallest valid media.
-const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==';
-const WAV = 'UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA=';
 const LEVELS = LoggingLevelSchema.options;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const text = (t) => ({ content: [{ type: 'text', text: t }] });
 
 // test://watched-resource changes on a timer; sessions subscribed to it hear
 // notifications/resources/updated until they unsubscribe or close.
@@ -69,46 +67,9 @@ function memoryEventStore() {
   };
 }
 
-// SEP-1613/SEP-2106: a tool whose input schema uses JSON Schema 2020-12
-// keywords; tools/list must show it exactly as written.
-const SCHEMA_2020_12_TOOL = 'json_schema_2020_12_tool';
-const SCHEMA_2020_12 = {
-  $schema: 'https://json-schema.org/draft/2020-12/schema',
-  type: 'object',
-  $defs: { address: { $anchor: 'addressDef', type: 'object',
-    properties: { street: { type: 'string' }, city: { type: 'string' } } } },
-  properties: {
-    name: { type: 'string' },
-    address: { $ref: '#/$defs/address' },
-    contactMethod: { type: 'string', enum: ['phone', 'email'] },
-    phone: { type: 'string' },
-    email: { type: 'string' },
-  },
-  allOf: [{ anyOf: [{ required: ['phone'] }, { required: ['email'] }] }],
-  if: { properties: { contactMethod: { const: 'phone' } }, required: ['contactMethod'] },
-  then: { required: ['phone'] },
-  else: { required: ['email'] },
-  additionalProperties: false,
-};
-
 function registerTools(server, log) {
   const none = { inputSchema: {} };
-  server.registerTool('test_simple_text', { description: 'Returns one text block', ...none },
-    async () => text('This is a simple text response for testing.'));
-  server.registerTool('test_image_content', { description: 'Returns a PNG image', ...none },
-    async () => ({ content: [{ type: 'image', data: PNG, mimeType: 'image/png' }] }));
-  server.registerTool('test_audio_content', { description: 'Returns a WAV clip', ...none },
-    async () => ({ content: [{ type: 'audio', data: WAV, mimeType: 'audio/wav' }] }));
-  server.registerTool('test_embedded_resource', { description: 'Returns an embedded text resource', ...none },
-    async () => ({ content: [{ type: 'resource', resource: {
-      uri: 'test://embedded-resource', mimeType: 'text/plain', text: 'This is an embedded resource content.' } }] }));
-  server.registerTool('test_multiple_content_types', { description: 'Returns text, an image and a resource', ...none },
-    async () => ({ content: [
-      { type: 'text', text: 'Multiple content types test:' },
-      { type: 'image', data: PNG, mimeType: 'image/png' },
-      { type: 'resource', resource: { uri: 'test://mixed-content-resource', mimeType: 'application/json',
-        text: JSON.stringify({ test: 'data', value: 123 }) } },
-    ] }));
+  registerContentTools(server, none);
   server.registerTool('test_tool_with_logging', { description: 'Logs three messages while it runs', ...none },
     async (_args, extra) => {
       await log(extra, 'info', 'Tool execution started');
@@ -130,10 +91,6 @@ function registerTools(server, log) {
       }
       return text(`Progress reported${progressToken === undefined ? ' (no progress token)' : ''}`);
     });
-  // A thrown error becomes a result with isError: true (the SDK's McpServer does that).
-  server.registerTool('test_error_handling', { description: 'Always fails', ...none }, async () => {
-    throw new Error('This tool intentionally returns an error for testing');
-  });
   // Ends the call's SSE stream before answering: the answer reaches a client
   // that resumes the stream with Last-Event-ID (SEP-1699).
   server.registerTool('test_reconnection', { description: 'Closes its stream, then answers on the resumed one', ...none },
@@ -195,42 +152,9 @@ function registerTools(server, log) {
 }
 
 function registerResources(server) {
-  const fixed = (name, uri, description, mimeType, body) => server.registerResource(name, uri,
-    { title: name, description, mimeType }, async () => ({ contents: [{ uri, mimeType, ...body() }] }));
-  fixed('static-text', 'test://static-text', 'A fixed text resource', 'text/plain',
-    () => ({ text: 'This is the content of the static text resource.' }));
-  fixed('static-binary', 'test://static-binary', 'A fixed PNG image', 'image/png', () => ({ blob: PNG }));
+  const fixed = registerFixedResources(server, ResourceTemplate);
   fixed('watched-resource', 'test://watched-resource', `Changes every ${watchInterval} ms; subscribe to hear of it`,
     'text/plain', () => ({ text: `Watched resource content, revision ${watchedRevision}` }));
-  server.registerResource('template', new ResourceTemplate('test://template/{id}/data', { list: undefined }),
-    { title: 'template', description: 'JSON data for any id', mimeType: 'application/json' },
-    async (uri, { id }) => ({ contents: [{ uri: uri.href, mimeType: 'application/json',
-      text: JSON.stringify({ id, templateTest: true, data: `Data for ID: ${id}` }) }] }));
-}
-
-function registerPrompts(server) {
-  const user = (content) => ({ role: 'user', content });
-  const words = ['hello', 'help', 'test', 'testing', 'world'];
-  const complete = (value) => words.filter((w) => w.startsWith(value ?? ''));
-  server.registerPrompt('test_simple_prompt', { description: 'A prompt without arguments' },
-    async () => ({ messages: [user({ type: 'text', text: 'This is a simple prompt for testing.' })] }));
-  server.registerPrompt('test_prompt_with_arguments', { description: 'A prompt with two required arguments',
-    argsSchema: { arg1: completable(z.string().describe('First test argument'), complete),
-      arg2: completable(z.string().describe('Second test argument'), complete) } },
-  async ({ arg1, arg2 }) => ({ messages: [user({ type: 'text',
-    text: `Prompt with arguments: arg1='${arg1}', arg2='${arg2}'` })] }));
-  server.registerPrompt('test_prompt_with_embedded_resource', { description: 'A prompt embedding the named resource',
-    argsSchema: { resourceUri: z.string().describe('URI of the resource to embed') } },
-  async ({ resourceUri }) => ({ messages: [
-    user({ type: 'resource', resource: { uri: resourceUri, mimeType: 'text/plain',
-      text: 'Embedded resource content for testing.' } }),
-    user({ type: 'text', text: 'Please process the embedded resource above.' }),
-  ] }));
-  server.registerPrompt('test_prompt_with_image', { description: 'A prompt with an image' },
-    async () => ({ messages: [
-      user({ type: 'image', data: PNG, mimeType: 'image/png' }),
-      user({ type: 'text', text: 'Please analyze the image above.' }),
-    ] }));
 }
 
 function makeServer() {
@@ -265,7 +189,7 @@ function makeServer() {
   server.server.onclose = () => watchers.delete(notify);
   registerTools(server, log);
   registerResources(server);
-  registerPrompts(server);
+  registerFixturePrompts(server, { z, completable, args: (shape) => shape });
   // McpServer derives input schemas from zod and would drop the 2020-12
   // keywords: wrap its tools/list handler (the SDK's own, kept in its
   // request handler table) and put the schema as written in place.

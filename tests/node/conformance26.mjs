@@ -11,56 +11,18 @@ import {
 } from '@modelcontextprotocol/server';
 import { z } from 'zod-v4';
 import { listen, parseArgs, readBody, recorder } from './common.mjs';
+import {
+  SCHEMA_2020_12, SCHEMA_2020_12_TOOL, registerContentTools, registerFixedResources, registerFixturePrompts, sleep, text,
+} from './fixture_content.mjs';
 
 const opts = parseArgs();
 const record = recorder(opts.record);
 const allowedHosts = new Set(String(opts['allowed-hosts'] ?? '127.0.0.1,localhost,[::1]')
   .split(',').map((h) => h.trim().toLowerCase()).filter(Boolean));
 
-// 1x1 PNG and a WAV file with one silent sample: the smallest valid media.
-const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==';
-const WAV = 'UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA=';
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const text = (t) => ({ content: [{ type: 'text', text: t }] });
-
-// SEP-2106: JSON Schema 2020-12 keywords, listed exactly as written.
-const SCHEMA_2020_12 = {
-  $schema: 'https://json-schema.org/draft/2020-12/schema',
-  type: 'object',
-  $defs: { address: { $anchor: 'addressDef', type: 'object',
-    properties: { street: { type: 'string' }, city: { type: 'string' } } } },
-  properties: {
-    name: { type: 'string' },
-    address: { $ref: '#/$defs/address' },
-    contactMethod: { type: 'string', enum: ['phone', 'email'] },
-    phone: { type: 'string' },
-    email: { type: 'string' },
-  },
-  allOf: [{ anyOf: [{ required: ['phone'] }, { required: ['email'] }] }],
-  if: { properties: { contactMethod: { const: 'phone' } }, required: ['contactMethod'] },
-  then: { required: ['phone'] },
-  else: { required: ['email'] },
-  additionalProperties: false,
-};
-
 function registerTools(server) {
   const none = { inputSchema: z.object({}) };
-  server.registerTool('test_simple_text', { description: 'Returns one text block', ...none },
-    async () => text('This is a simple text response for testing.'));
-  server.registerTool('test_image_content', { description: 'Returns a PNG image', ...none },
-    async () => ({ content: [{ type: 'image', data: PNG, mimeType: 'image/png' }] }));
-  server.registerTool('test_audio_content', { description: 'Returns a WAV clip', ...none },
-    async () => ({ content: [{ type: 'audio', data: WAV, mimeType: 'audio/wav' }] }));
-  server.registerTool('test_embedded_resource', { description: 'Returns an embedded text resource', ...none },
-    async () => ({ content: [{ type: 'resource', resource: {
-      uri: 'test://embedded-resource', mimeType: 'text/plain', text: 'This is an embedded resource content.' } }] }));
-  server.registerTool('test_multiple_content_types', { description: 'Returns text, an image and a resource', ...none },
-    async () => ({ content: [
-      { type: 'text', text: 'Multiple content types test:' },
-      { type: 'image', data: PNG, mimeType: 'image/png' },
-      { type: 'resource', resource: { uri: 'test://mixed-content-resource', mimeType: 'application/json',
-        text: JSON.stringify({ test: 'data', value: 123 }) } },
-    ] }));
+  registerContentTools(server, none);
   server.registerTool('test_tool_with_progress', { description: 'Reports progress 0, 50 and 100 of 100', ...none },
     async (_args, ctx) => {
       const progressToken = ctx.mcpReq._meta?.progressToken;
@@ -73,12 +35,9 @@ function registerTools(server) {
       }
       return text(`Progress reported${progressToken === undefined ? ' (no progress token)' : ''}`);
     });
-  server.registerTool('test_error_handling', { description: 'Always fails', ...none }, async () => {
-    throw new Error('This tool intentionally returns an error for testing');
-  });
-  server.registerTool('json_schema_2020_12_tool', { description: 'Tool with JSON Schema 2020-12 features',
+  server.registerTool(SCHEMA_2020_12_TOOL, { description: 'Tool with JSON Schema 2020-12 features',
     inputSchema: fromJsonSchema(SCHEMA_2020_12) },
-  async (args) => text(`json_schema_2020_12_tool called with ${JSON.stringify(args)}`));
+  async (args) => text(`${SCHEMA_2020_12_TOOL} called with ${JSON.stringify(args)}`));
   // SEP-2243: arguments mirrored in Mcp-Param-* headers.
   server.registerTool('test_custom_headers', { description: 'Echoes its region, mirrored in Mcp-Param-Region',
     inputSchema: fromJsonSchema({ type: 'object', properties: {
@@ -113,51 +72,13 @@ function registerTools(server) {
     });
 }
 
-function registerResources(server) {
-  const fixed = (name, uri, description, mimeType, body) => server.registerResource(name, uri,
-    { title: name, description, mimeType }, async () => ({ contents: [{ uri, mimeType, ...body() }] }));
-  fixed('static-text', 'test://static-text', 'A fixed text resource', 'text/plain',
-    () => ({ text: 'This is the content of the static text resource.' }));
-  fixed('static-binary', 'test://static-binary', 'A fixed PNG image', 'image/png', () => ({ blob: PNG }));
-  server.registerResource('template', new ResourceTemplate('test://template/{id}/data', { list: undefined }),
-    { title: 'template', description: 'JSON data for any id', mimeType: 'application/json' },
-    async (uri, { id }) => ({ contents: [{ uri: uri.href, mimeType: 'application/json',
-      text: JSON.stringify({ id, templateTest: true, data: `Data for ID: ${id}` }) }] }));
-}
-
-function registerPrompts(server) {
-  const user = (content) => ({ role: 'user', content });
-  const words = ['hello', 'help', 'test', 'testing', 'world'];
-  const complete = (value) => words.filter((w) => w.startsWith(value ?? ''));
-  const str = (description) => z.string().describe(description);
-  server.registerPrompt('test_simple_prompt', { description: 'A prompt without arguments' },
-    async () => ({ messages: [user({ type: 'text', text: 'This is a simple prompt for testing.' })] }));
-  server.registerPrompt('test_prompt_with_arguments', { description: 'A prompt with two required arguments',
-    argsSchema: z.object({ arg1: completable(str('First test argument'), complete),
-      arg2: completable(str('Second test argument'), complete) }) },
-  async ({ arg1, arg2 }) => ({ messages: [user({ type: 'text',
-    text: `Prompt with arguments: arg1='${arg1}', arg2='${arg2}'` })] }));
-  server.registerPrompt('test_prompt_with_embedded_resource', { description: 'A prompt embedding the named resource',
-    argsSchema: z.object({ resourceUri: str('URI of the resource to embed') }) },
-  async ({ resourceUri }) => ({ messages: [
-    user({ type: 'resource', resource: { uri: resourceUri, mimeType: 'text/plain',
-      text: 'Embedded resource content for testing.' } }),
-    user({ type: 'text', text: 'Please process the embedded resource above.' }),
-  ] }));
-  server.registerPrompt('test_prompt_with_image', { description: 'A prompt with an image' },
-    async () => ({ messages: [
-      user({ type: 'image', data: PNG, mimeType: 'image/png' }),
-      user({ type: 'text', text: 'Please analyze the image above.' }),
-    ] }));
-}
-
 function makeServer() {
   const server = new McpServer({ name: 'conformance-fixture-v2', version: '1.0.0' }, {
     capabilities: { tools: {}, resources: {}, prompts: {}, completions: {} },
   });
   registerTools(server);
-  registerResources(server);
-  registerPrompts(server);
+  registerFixedResources(server, ResourceTemplate);
+  registerFixturePrompts(server, { z, completable, args: (shape) => z.object(shape) });
   return server;
 }
 
