@@ -16,6 +16,8 @@
 #include "auth.h"
 #include "cli_api.h"
 #include "config.h"
+#include "gates.h"
+#include "js.h"
 #include "health.h"
 #include "log.h"
 #include "manual.h"
@@ -59,6 +61,10 @@ static const struct man_command commands[] = {
     { "import", "FILE [--header NAME=VALUE-FILE]... [--tenant ID | --shared] [--json]",
       "register the servers of an official MCP registry server.json that have a "
       "streamable-http remote, reporting each one imported or refused and why" },
+    { "gate", "pre_deployment|post_deployment|security_validation [--json]",
+      "run a quality gate against the running stack (the stores, and both planes through "
+      "server.api_url and server.mcp_url) and store the run; prints each check's result; "
+      "exit 0 when the gate passed, 1 when it failed" },
     { "version", "", "print the version" },
     { "help", "", "print the list of commands" },
 };
@@ -639,6 +645,69 @@ static int cmd_health(const char *config_path)
     return unhealthy ? 1 : 0;
 }
 
+static int cmd_gate(const char *config_path, int argc, char **argv)
+{
+    struct gw_config cfg;
+    struct gw_app app;
+    struct json_object *run = NULL, *results, *v;
+    const char *name = NULL, *status;
+    char err[256];
+    int json = 0;
+
+    for (int j = 1; j < argc; j++) {
+        if (strcmp(argv[j], "--json") == 0)
+            json = 1;
+        else if (name == NULL && argv[j][0] != '-')
+            name = argv[j];
+        else
+            name = "";
+    }
+    if (name == NULL || gates_find(name) == NULL) {
+        fprintf(stderr, "usage: mcp-gateway gate pre_deployment|post_deployment|security_validation [--json]\n");
+        return 2;
+    }
+    if (load_config(config_path, &cfg) != 0)
+        return 1;
+    log_init("gate", LOG_LVL_WARN);
+    app_init(&app, &cfg, PLANE_NONE);
+    if (gates_run(&app, NULL, name, &run, err, sizeof(err)) != 0) {
+        fprintf(stderr, "error: %s\n", err);
+        app_free(&app);
+        return 2;
+    }
+    status = js_str(run, "status");
+    if (json) {
+        puts(json_object_to_json_string_ext(run, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+    } else {
+        printf("gate %s: %s", name, status);
+        if (js_str(run, "failed_check") != NULL)
+            printf(" (stopped at the critical check %s)", js_str(run, "failed_check"));
+        printf("  run %s%s\n", js_str(run, "id"),
+               json_object_get_boolean(json_object_object_get(run, "stored")) ? "" : " (not stored)");
+        results = js_get(run, "results", json_type_array);
+        for (size_t i = 0; results != NULL && i < json_object_array_length(results); i++) {
+            struct json_object *r = json_object_array_get_idx(results, i);
+
+            v = js_get(r, "duration_ms", json_type_int);
+            printf("  %-7s %-34s %-8s %5lld ms  %s", js_str(r, "status"), js_str(r, "check"),
+                   js_str(r, "severity"), v != NULL ? (long long)json_object_get_int64(v) : 0LL,
+                   js_str(r, "detail"));
+            if (js_str(r, "delegated_to") != NULL)
+                printf("  [agent %s]", js_str(r, "delegated_to"));
+            putchar('\n');
+        }
+        if (js_str(run, "store_error") != NULL)
+            printf("  the run was not stored: %s\n", js_str(run, "store_error"));
+    }
+    {
+        int rc = status != NULL && strcmp(status, "passed") == 0 ? 0 : 1;
+
+        json_object_put(run);
+        app_free(&app);
+        return rc;
+    }
+}
+
 static void emit_line(const char *line, void *arg)
 {
     (void)arg;
@@ -766,6 +835,8 @@ int main(int argc, char **argv)
         rc = cli_import(argc, argv);
     else if (strcmp(cmd, "catalog") == 0)
         rc = cli_catalog(argc, argv);
+    else if (strcmp(cmd, "gate") == 0)
+        rc = cmd_gate(config_path, argc, argv);
     else if (strcmp(cmd, "version") == 0) {
         printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
         rc = 0;

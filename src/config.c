@@ -150,6 +150,17 @@ static const struct cfg_key keys[] = {
       "key file (64 hex digits) sealing upstream credentials"),
     S("security", "input_state_key_file", input_state_key_file, "", NULL,
       "secret (32-128 bytes) that MACs the requestState of input-required results (MCP 2026-07-28); empty = such results are refused"),
+
+    /* quality gates */
+    S("gates", "probe_key", gates_probe_key, "", NULL,
+      "RSA private key (PEM) whose tokens the gateway trusts (its public key in auth.jwks_uri, iss = auth.issuer): the gates sign their probe tokens with it; empty = auth.dev_issuer_key; neither = the token probes report an error"),
+    S("gates", "probe_tenant", gates_probe_tenant, "gate-probe", NULL,
+      "tenant (tid) of the gates' probe identities; must be in auth.allowed_tenants"),
+    S("gates", "probe_other_tenant", gates_probe_other_tenant, "gate-probe-other", NULL,
+      "second probe tenant, from which tenant_isolation_test tries a cross-tenant read"),
+    I("gates", "timeout_ms", gates_timeout_ms, "10000", 100, 120000, "deadline of one probe request of a gate check"),
+    I("gates", "db_p95_ms", gates_db_p95_ms, "50", 1, 60000,
+      "database_performance_validation fails when the 95th percentile of its registry queries exceeds this"),
 };
 
 /* MCPGW_ variables that are not configuration keys: read by scripts, the CLI

@@ -114,6 +114,13 @@ struct gw_config {
     char input_state_key_file[CFG_STR_MAX];
     unsigned char input_state_key[FLEET_KEY_MAX]; /* loaded by cfg_load, never logged */
     size_t input_state_key_len;
+
+    /* [gates] quality gates (src/gates.c) */
+    char gates_probe_key[CFG_STR_MAX];       /* RSA key of a trusted issuer; "" = auth.dev_issuer_key */
+    char gates_probe_tenant[128];            /* tenant of the probe identities */
+    char gates_probe_other_tenant[128];      /* the tenant the isolation probe reads from */
+    int gates_timeout_ms;                    /* one probe request */
+    int gates_db_p95_ms;                     /* database_performance_validation limit */
 };
 
 struct cfg_errors {

@@ -122,7 +122,28 @@ static const char components_json[] =
     "\"detail\":{\"type\":\"string\"},\"status\":{\"type\":\"string\"}}}},"
     "\"duration_ms\":{\"type\":\"integer\"}}},"
     "\"SessionList\":{\"type\":\"object\",\"properties\":{\"sessions\":{\"type\":\"array\","
-    "\"items\":{\"$ref\":\"#/components/schemas/Session\"}}}}"
+    "\"items\":{\"$ref\":\"#/components/schemas/Session\"}}}},"
+    /* quality gates */
+    "\"Gates\":{\"type\":\"object\",\"properties\":{\"gates\":{\"type\":\"array\",\"items\":{"
+    "\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"checks\":{\"type\":\"array\","
+    "\"items\":{\"type\":\"object\",\"properties\":{\"check\":{\"type\":\"string\"},"
+    "\"severity\":{\"type\":\"string\",\"enum\":[\"critical\",\"major\",\"minor\"]},"
+    "\"what\":{\"type\":\"string\"}}}}}}}}},"
+    "\"GateRun\":{\"type\":\"object\",\"required\":[\"id\",\"gate\",\"status\",\"results\"],"
+    "\"properties\":{\"id\":{\"type\":\"string\",\"format\":\"uuid\"},\"gate\":{\"type\":\"string\","
+    "\"enum\":[\"pre_deployment\",\"post_deployment\",\"security_validation\"]},"
+    "\"status\":{\"type\":\"string\",\"enum\":[\"passed\",\"failed\",\"error\"]},"
+    "\"started_at\":{\"type\":\"string\"},\"finished_at\":{\"type\":\"string\"},"
+    "\"triggered_by\":{\"type\":\"string\"},\"tenant_id\":{\"type\":[\"string\",\"null\"]},"
+    "\"failed_check\":{\"type\":[\"string\",\"null\"],\"description\":\"the critical check that ended the run\"},"
+    "\"stored\":{\"type\":\"boolean\"},\"store_error\":{\"type\":\"string\"},"
+    "\"results\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+    "\"check\":{\"type\":\"string\"},\"severity\":{\"type\":\"string\",\"enum\":[\"critical\",\"major\",\"minor\"]},"
+    "\"status\":{\"type\":\"string\",\"enum\":[\"passed\",\"failed\",\"error\",\"skipped\"]},"
+    "\"detail\":{\"type\":\"string\"},\"duration_ms\":{\"type\":\"integer\"},"
+    "\"delegated_to\":{\"type\":[\"string\",\"null\"],\"description\":\"the agent that ran the check\"}}}}}},"
+    "\"GateRuns\":{\"type\":\"object\",\"properties\":{\"runs\":{\"type\":\"array\","
+    "\"items\":{\"$ref\":\"#/components/schemas/GateRun\"}}}}"
     "}}";
 
 #define REF(name) "{\"$ref\":\"#/components/schemas/" name "\"}"
@@ -169,6 +190,12 @@ static const struct api_doc docs[] = {
     { "GET", "/api/v1/sessions", 200, REF("SessionList"), NULL, NULL, NULL, "503" },
     { "GET", "/api/v1/sessions/{id}", 200, REF("Session"), NULL, NULL, NULL, "404,503" },
     { "DELETE", "/api/v1/sessions/{id}", 204, NULL, NULL, NULL, NULL, "404,503" },
+    /* quality gates */
+    { "GET", "/api/v1/gates", 200, REF("Gates"), NULL, NULL, NULL, NULL },
+    { "GET", "/api/v1/gates/runs/{id}", 200, REF("GateRun"), NULL, NULL, NULL, "404,503" },
+    { "POST", "/api/v1/gates/{name}/run", 200, REF("GateRun"), NULL, NULL, NULL, "404" },
+    { "GET", "/api/v1/gates/{name}/runs", 200, REF("GateRuns"), NULL, "limit:integer:1 to 200, default 20",
+      NULL, "400,404,503" },
 };
 
 const struct api_doc *openapi_doc_for(const char *method, const char *pattern)

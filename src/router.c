@@ -55,6 +55,13 @@ static const struct route routes[] = {
     { PLANE_API, "GET", "/api/v1/sessions/{id}", route_sessions_get, ROLE_OPERATOR, "one MCP session" },
     { PLANE_API, "DELETE", "/api/v1/sessions/{id}", route_sessions_delete, ROLE_ADMIN,
       "revoke an MCP session: its next request is 404; audited as session.revoke" },
+    /* quality gates: operators run them; runs are tenant-scoped below platform_admin */
+    { PLANE_API, "GET", "/api/v1/gates", route_gates_list, ROLE_OPERATOR, "the quality gates and their checks" },
+    { PLANE_API, "GET", "/api/v1/gates/runs/{id}", route_gates_run_get, ROLE_OPERATOR, "one stored gate run" },
+    { PLANE_API, "POST", "/api/v1/gates/{name}/run", route_gates_run, ROLE_OPERATOR,
+      "run a gate now: its checks in order, fail fast on a critical one; stored and audited as gate.run" },
+    { PLANE_API, "GET", "/api/v1/gates/{name}/runs", route_gates_runs, ROLE_OPERATOR,
+      "past runs of a gate, newest first: limit" },
     { PLANE_MCP, "POST", "/mcp", route_mcp_post, ROLE_USER, "MCP: one JSON-RPC message" },
     { PLANE_MCP, "GET", "/mcp", route_mcp_get, ROLE_USER, "MCP: the session's stream of server messages" },
     { PLANE_MCP, "DELETE", "/mcp", route_mcp_delete, ROLE_USER, "MCP: end the session" },

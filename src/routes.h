@@ -46,4 +46,10 @@ void route_sessions_list(struct gw_call *c);
 void route_sessions_get(struct gw_call *c);
 void route_sessions_delete(struct gw_call *c);
 
+/* routes_gates.c: quality gates */
+void route_gates_list(struct gw_call *c);
+void route_gates_run(struct gw_call *c);
+void route_gates_runs(struct gw_call *c);
+void route_gates_run_get(struct gw_call *c);
+
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include "app.h"
@@ -301,10 +302,26 @@ redisContext *rds_connect_cfg(const struct gw_config *cfg, int timeout_ms, char 
                        err, errlen);
 }
 
+/* 1 when the server has closed the connection (it was restarted, or dropped
+ * an idle client): a FIN or reset is waiting on the socket. Nothing is read. */
+static int peer_closed(const redisContext *c)
+{
+    char b;
+    ssize_t k = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    return k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 static redisContext *rds_open(struct gw_app *app, int timeout_ms)
 {
     char err[512];
 
+    /* A connection the server closed would fail the next command, and so
+     * one request per responder after every Redis restart: replace it first. */
+    if (app->redis != NULL && peer_closed(app->redis)) {
+        log_info("redis_reconnect", "Redis closed this connection; reconnecting");
+        rds_close(app);
+    }
     if (app->redis != NULL)
         return app->redis;
     if (gw_monotonic_ms() < app->redis_retry_at_ms)

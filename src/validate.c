@@ -176,6 +176,9 @@ static int check_auth(const struct gw_config *cfg, FILE *out)
         if (!readable("auth.dev_issuer_key", cfg->auth_dev_issuer_key, out))
             bad++;
     }
+    /* The quality gates sign their probe tokens with it. */
+    if (cfg->gates_probe_key[0] != '\0' && !readable("gates.probe_key", cfg->gates_probe_key, out))
+        bad++;
     return bad;
 }
 
@@ -248,6 +251,7 @@ int validate_config(const struct gw_config *cfg, FILE *out)
     errors += private_file("configuration", cfg->path, out);
     errors += private_file("server.tls_key", cfg->tls_key, out);
     errors += private_file("auth.dev_issuer_key", cfg->auth_dev_issuer_key, out);
+    errors += private_file("gates.probe_key", cfg->gates_probe_key, out);
     if (cfg->fcgi_socket[0] != '\0') {
         char dir[CFG_STR_MAX], *slash;
 

@@ -10,6 +10,7 @@
 #include "app.h"
 #include "audit_spool.h"
 #include "build-config.h"
+#include "gates.h"
 #include "health.h"
 #include "js.h"
 #include "log.h"
@@ -117,6 +118,19 @@ static int run_register_server(struct mcp_call *mc, struct json_object *args,
     return 0;
 }
 
+/* The gate run as POST /api/v1/gates/{name}/run answers it (stored, audited). */
+static int run_quality_gate(struct mcp_call *mc, struct json_object *args, struct json_object **out,
+                            char *err, size_t n)
+{
+    const char *gate = js_str(args, "gate");
+
+    if (gate == NULL || gates_find(gate) == NULL) {
+        gw_snprintf(err, n, "arguments.gate must be pre_deployment, post_deployment or security_validation");
+        return -1;
+    }
+    return gates_run(mc->app, mc->who, gate, out, err, n);
+}
+
 static const struct builtin_tool builtins[] = {
     { "gateway__health_check", "Gateway health",
       "Check every component of the gateway now (PostgreSQL, Redis, both planes, the identity "
@@ -160,6 +174,20 @@ static const struct builtin_tool builtins[] = {
       "\"server_id\":{\"type\":\"string\"},"
       "\"phases_completed\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}}}",
       run_register_server },
+    { "gateway__run_quality_gate", "Run a quality gate",
+      "Run a quality gate now (pre_deployment, post_deployment or security_validation): each check "
+      "probes the running gateway, the run stops at the first critical failure, and it is stored as "
+      "GET /api/v1/gates/runs/{id} shows it. Operators only.",
+      ROLE_OPERATOR, false,
+      "{\"type\":\"object\",\"required\":[\"gate\"],\"properties\":{\"gate\":{\"type\":\"string\","
+      "\"enum\":[\"pre_deployment\",\"post_deployment\",\"security_validation\"]}},"
+      "\"additionalProperties\":false}",
+      "{\"type\":\"object\",\"required\":[\"id\",\"gate\",\"status\",\"results\"],\"properties\":{"
+      "\"id\":{\"type\":\"string\"},\"gate\":{\"type\":\"string\"},"
+      "\"status\":{\"type\":\"string\",\"enum\":[\"passed\",\"failed\",\"error\"]},"
+      "\"failed_check\":{\"type\":[\"string\",\"null\"]},"
+      "\"results\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}}}}",
+      run_quality_gate },
 };
 
 struct json_object *mcp_initialize_result(const char *version)

@@ -480,6 +480,19 @@ it_fleet_metric() {
 	echo "$sum"
 }
 
+# it_up_private: scripts/up on free ports (exported MCPGW_SERVER_API_PORT and
+# MCP_PORT) with a private var directory: sets VAR and UP (the command, two
+# responders, nothing installed or built), and runs scripts/down at exit.
+it_up_private() {
+	it_need_gateway
+	VAR=$IT_DIR/var
+	MCPGW_SERVER_API_PORT=$(free_port)
+	MCPGW_SERVER_MCP_PORT=$(free_port)
+	export MCPGW_SERVER_API_PORT MCPGW_SERVER_MCP_PORT
+	it_cleanup_add bash "$top_srcdir/scripts/down" --var "$VAR"
+	UP=(bash "$top_srcdir/scripts/up" --var "$VAR" --bin "$GATEWAY" --no-install --no-build --workers 2)
+}
+
 # it_mint ARGS...: a development token (mcp-gateway token ARGS).
 it_mint() { "$GATEWAY" token --config "$CONF" "$@" 2>>"$IT_DIR/token.err"; }
 

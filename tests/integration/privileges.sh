@@ -4,13 +4,7 @@
 # socket that only the web server's group can use; serve refuses to keep root.
 . "$(dirname "$0")/lib.sh"
 
-it_need_gateway
-VAR=$IT_DIR/var
-MCPGW_SERVER_API_PORT=$(free_port)
-MCPGW_SERVER_MCP_PORT=$(free_port)
-export MCPGW_SERVER_API_PORT MCPGW_SERVER_MCP_PORT
-it_cleanup_add bash "$top_srcdir/scripts/down" --var "$VAR"
-UP=(bash "$top_srcdir/scripts/up" --var "$VAR" --bin "$GATEWAY" --no-install --no-build --workers 2)
+it_up_private
 
 if "${UP[@]}" >"$IT_DIR/up1.log" 2>&1; then ok "scripts/up starts the stack"; else
 	not_ok "scripts/up starts the stack"; tail -n 30 "$IT_DIR/up1.log" | diag; exit 1

@@ -4,15 +4,10 @@
 # run is harmless, --web apache switches web server, down stops every process.
 . "$(dirname "$0")/lib.sh"
 
-it_need_gateway
-VAR=$IT_DIR/var
-MCPGW_SERVER_API_PORT=$(free_port)
-MCPGW_SERVER_MCP_PORT=$(free_port)
+it_up_private
 # Any MCPGW_<SECTION>_<KEY> exported before scripts/up reaches what it starts.
 MCPGW_LIMITS_BODY_MAX=4096
-export MCPGW_SERVER_API_PORT MCPGW_SERVER_MCP_PORT MCPGW_LIMITS_BODY_MAX
-it_cleanup_add bash "$top_srcdir/scripts/down" --var "$VAR"
-UP=(bash "$top_srcdir/scripts/up" --var "$VAR" --bin "$GATEWAY" --no-install --no-build --workers 2)
+export MCPGW_LIMITS_BODY_MAX
 
 if "${UP[@]}" >"$IT_DIR/up1.log" 2>&1; then ok "scripts/up starts the stack"; else
 	not_ok "scripts/up starts the stack"; tail -n 30 "$IT_DIR/up1.log" | diag; exit 1
