@@ -52,13 +52,25 @@ static int method_index(const char *m)
 
 int msl_shape(const char *method, int ttl_ms, const char *cache_scope, struct json_object *answer)
 {
-    struct json_object *r = js_get(answer, "result", json_type_object), *e, *code;
+    struct json_object *r = js_get(answer, "result", json_type_object), *e, *code, *ttl;
     int i = method_index(method);
 
     if (r == NULL) {
         e = js_get(answer, "error", json_type_object);
         code = js_get(e, "code", json_type_int);
         return code != NULL && json_object_get_int(code) == JR_METHOD_NOT_FOUND ? 404 : 200;
+    }
+    /* An upstream's answer came through this caller's credentials and
+     * session: never for shared caches, whatever the upstream says; and
+     * fresh no longer than the gateway's own lists (a negative or larger
+     * hint is replaced). */
+    if (cache_scope == NULL) {
+        cache_scope = "private";
+        json_object_object_del(r, "cacheScope");
+        if (json_object_object_get_ex(r, "ttlMs", &ttl) &&
+            (!json_object_is_type(ttl, json_type_int) || json_object_get_int64(ttl) < 0 ||
+             json_object_get_int64(ttl) > ttl_ms))
+            json_object_object_del(r, "ttlMs");
     }
     if (!json_object_object_get_ex(r, "resultType", NULL))
         json_object_object_add(r, "resultType", json_object_new_string("complete"));
@@ -81,8 +93,7 @@ static int shape_upstream(void *arg, struct json_object *answer)
 {
     struct shaper *s = arg;
 
-    /* An upstream's answer may depend on who asks: never for shared caches. */
-    return msl_shape(s->method, s->ttl_ms, "private", answer);
+    return msl_shape(s->method, s->ttl_ms, NULL, answer);
 }
 
 /* Send the answer (taken). */
@@ -99,7 +110,7 @@ static void send_answer(struct msl_call *sc, struct json_object *answer, const c
 static struct json_object *discover_result(struct json_object *init)
 {
     struct json_object *r = json_object_new_object(), *meta = json_object_new_object(),
-                       *versions = json_object_new_array(), *v;
+                       *versions = json_object_new_array(), *v, *caps = NULL;
     const char *const *all;
     size_t n;
 
@@ -107,8 +118,9 @@ static struct json_object *discover_result(struct json_object *init)
     for (size_t i = 0; i < n; i++)
         json_object_array_add(versions, json_object_new_string(all[i]));
     json_object_object_add(r, "supportedVersions", versions);
-    if (json_object_object_get_ex(init, "capabilities", &v))
-        json_object_object_add(r, "capabilities", json_object_get(v));
+    /* A copy: the virtual server's capabilities belong to the catalog. */
+    if (json_object_object_get_ex(init, "capabilities", &v) && json_object_deep_copy(v, &caps, NULL) == 0)
+        json_object_object_add(r, "capabilities", caps);
     if (json_object_object_get_ex(init, "serverInfo", &v))
         json_object_object_add(meta, MCE_META_SERVER, json_object_get(v));
     json_object_object_add(r, "_meta", meta);
@@ -242,13 +254,7 @@ static void upstream_or_own(struct msl_call *sc)
         ms_session_clear(&ids);
         return;
     }
-    memset(&pc, 0, sizeof(pc));
-    pc.app = sc->app;
-    pc.res = sc->res;
-    pc.who = sc->who;
-    pc.session = &ids;
-    pc.msg = &up;
-    pc.request_id = sc->request_id;
+    mpx_call_init(&pc, sc->app, sc->res, sc->who, &ids, &up, sc->request_id);
     pc.client_caps = js_get(js_get(sc->msg->params, "_meta", json_type_object), MCE_META_CAPS,
                             json_type_object);
     pc.shape = shape_upstream;

@@ -35,7 +35,9 @@ void msl_send_error(struct http_response *res, struct json_object *id, int statu
 /* A result of the new era as the revision wants it, in place: resultType
  * "complete" unless the result names one, and for a cacheable method
  * (server/discover, the lists, resources/read) ttlMs and cacheScope unless
- * given. The HTTP status the answer goes with (404 for an unknown method). */
+ * given. cache_scope NULL: an upstream's answer, always "private", its own
+ * ttlMs kept only within 0..ttl_ms. The HTTP status the answer goes with
+ * (404 for an unknown method). */
 int msl_shape(const char *method, int ttl_ms, const char *cache_scope, struct json_object *answer);
 
 #endif

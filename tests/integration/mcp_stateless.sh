@@ -80,6 +80,16 @@ sl "$MCP/servers/plain/mcp" "$USER_A" "$(req 2 server/discover)" server/discover
 check "server/discover on /servers/plain/mcp: the upstream's serverInfo and capabilities, private" \
 	eval '[ "$HTTP_CODE" = 200 ] && [ "$(jq -r ".result._meta[\"io.modelcontextprotocol/serverInfo\"].name" "$IT_DIR/last.body")" = plain-fixture ] &&
 	[ "$(it_json result.capabilities.tools)" != "" ] && [ "$(it_json result.cacheScope)" = private ] && [ "$(it_json result.resultType)" = complete ]'
+# Its capabilities are a copy: the catalog's (listChanged: false for tools)
+# still reach session-era clients of every responder afterwards.
+for i in 1 2 3 4 5 6; do sl "$MCP/servers/plain/mcp" "$USER_A" "$(req 2 server/discover)" server/discover; done
+kept=0
+for i in 1 2 3 4; do
+	post "$MCP/servers/plain/mcp" "$USER_A" '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"it","version":"1"}}}'
+	[ "$(jq -c .result.capabilities.tools "$IT_DIR/last.body" 2>/dev/null)" = '{"listChanged":false}' ] && kept=$((kept + 1))
+	http DELETE "$MCP/servers/plain/mcp" -H "Authorization: Bearer $USER_A" -H "Mcp-Session-Id: $(header Mcp-Session-Id)"
+done
+check "server/discover leaves the catalog's capabilities as they were (session-era initialize)" eval '[ "$kept" = 4 ]'
 sl "$MCP/servers/plain/mcp" "$USER_B" "$(req 3 server/discover)" server/discover
 check "server/discover on another tenant's server: 404 as for none" eval '[ "$HTTP_CODE" = 404 ]'
 sl "$MCP/mcp" "" "$(req 4 server/discover)" server/discover
