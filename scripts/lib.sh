@@ -420,7 +420,7 @@ render_template() {
 # gateway_conf: print a gateway.conf from these variables (empty ones omitted):
 # API_PORT MCP_PORT CERT KEY CA LOG_FILE FCGI_SOCKET WORKERS REDIS_URL PG_DSN
 # DEV_KEY JWKS_FILE AUDIENCE BODY_MAX LOG_LEVEL REDIS_TIMEOUT_MS DRAIN_TIMEOUT
-# UPSTREAM_ALLOWED_NETWORKS FLEET_KEY SECRET_KEY_FILE SERVE_USER SOCKET_GROUP
+# UPSTREAM_ALLOWED_NETWORKS FLEET_KEY SECRET_KEY_FILE INPUT_STATE_KEY SERVE_USER SOCKET_GROUP
 # REDIS_SENTINELS REDIS_MASTER_NAME
 gateway_conf() {
 	local kv
@@ -478,6 +478,7 @@ gateway_conf() {
 	_conf_kv allowed_origins "https://127.0.0.1:$API_PORT,https://127.0.0.1:$MCP_PORT"
 	_conf_kv fleet_key_file "${FLEET_KEY:-}"
 	_conf_kv secret_key_file "${SECRET_KEY_FILE:-}"
+	_conf_kv input_state_key_file "${INPUT_STATE_KEY:-}"
 }
 
 # body_max_kb BYTES: the web server's body ceiling in KiB (at least the gateway's).

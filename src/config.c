@@ -176,6 +176,8 @@ static const struct cfg_key keys[] = {
     S("security", "fleet_key_file", fleet_key_file, "", NULL, "secret that MACs the JWKS copy and the MCP catalog in Redis; empty = neither is trusted there"),
     S("security", "secret_key_file", secret_key_file, "", NULL,
       "key file (64 hex digits) sealing upstream credentials"),
+    S("security", "input_state_key_file", input_state_key_file, "", NULL,
+      "secret (32-128 bytes) that MACs the requestState of input-required results (MCP 2026-07-28); empty = such results are refused"),
 
     /* quality gates */
     S("gates", "probe_key", gates_probe_key, "", NULL,
@@ -423,6 +425,21 @@ int cfg_apply_env(struct gw_config *c, struct cfg_errors *errs)
     return bad ? -1 : 0;
 }
 
+
+/* Key files are read now, before any responder forks: a bad key is a
+ * configuration error at start and on reload, never a surprise at the first
+ * request. */
+static int load_key_file(struct gw_config *c, struct cfg_errors *errs, const char *name, const char *path,
+                         unsigned char *key, size_t *keylen)
+{
+    char why[CFG_STR_MAX + 128];
+
+    if (fleet_key_load(path, key, keylen, why, sizeof why) == 0)
+        return 0;
+    add_err(errs, "%s: %s: %s", c->path[0] ? c->path : "configuration", name, why);
+    return -1;
+}
+
 static int read_file(const char *path, char **out, char *why, size_t n)
 {
     FILE *f = fopen(path, "r");
@@ -502,17 +519,14 @@ int cfg_load(struct gw_config *c, const char *path, struct cfg_errors *errs)
                 c->res_db_connections);
         bad = 1;
     }
-    if (c->fleet_key_file[0] != '\0') {
-        char why[CFG_STR_MAX + 128];
-
-        /* Read now, before any responder forks: a bad key is a configuration
-         * error at start and on reload, never a surprise at the first request. */
-        if (fleet_key_load(c->fleet_key_file, c->fleet_key, &c->fleet_key_len, why, sizeof why) != 0) {
-            add_err(errs, "%s: security.fleet_key_file: %s", c->path[0] ? c->path : "configuration",
-                    why);
-            bad = 1;
-        }
-    }
+    if (c->fleet_key_file[0] != '\0' &&
+        load_key_file(c, errs, "security.fleet_key_file", c->fleet_key_file, c->fleet_key,
+                      &c->fleet_key_len) != 0)
+        bad = 1;
+    if (c->input_state_key_file[0] != '\0' &&
+        load_key_file(c, errs, "security.input_state_key_file", c->input_state_key_file,
+                      c->input_state_key, &c->input_state_key_len) != 0)
+        bad = 1;
     return bad ? -1 : 0;
 }
 

@@ -126,6 +126,11 @@ struct gw_config {
     unsigned char fleet_key[FLEET_KEY_MAX];
     size_t fleet_key_len;
     char secret_key_file[CFG_STR_MAX];       /* AES-256-GCM key for upstream credentials */
+    /* Multi-round-trip input (MCP 2026-07-28): the key that seals the
+     * requestState handed to clients; "" = input-required results are not relayed. */
+    char input_state_key_file[CFG_STR_MAX];
+    unsigned char input_state_key[FLEET_KEY_MAX]; /* loaded by cfg_load, never logged */
+    size_t input_state_key_len;
 
     /* [gates] quality gates (src/gates.c) */
     char gates_probe_key[CFG_STR_MAX];       /* RSA key of a trusted issuer; "" = auth.dev_issuer_key */

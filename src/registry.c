@@ -1308,6 +1308,7 @@ struct stored {
     bool shared, writable;
     int timeout_ms;
     char *sealed_hex;
+    char protocol_version[32];      /* the era learnt at the last refresh */
 };
 
 static int load_stored(PGconn *c, const struct reg_actor *a, const char *id, struct stored *s,
@@ -1315,7 +1316,8 @@ static int load_stored(PGconn *c, const struct reg_actor *a, const char *id, str
 {
     const char *p[3] = { tenant_param(a), a->platform ? "t" : "f", id };
     PGresult *r = run(c, "SELECT s.url, s.auth_type, coalesce(s.auth_key_id, ''), s.tenant_id, "
-                         WRITABLE ", s.timeout_ms, coalesce(encode(s.auth_secret, 'hex'), '')"
+                         WRITABLE ", s.timeout_ms, coalesce(encode(s.auth_secret, 'hex'), ''),"
+                         " coalesce(s.protocol_version, '')"
                          " FROM servers s WHERE s.id = $3::uuid AND " VISIBLE, 3, p);
     int rc = 0;
 
@@ -1333,6 +1335,7 @@ static int load_stored(PGconn *c, const struct reg_actor *a, const char *id, str
         s->writable = strcmp(PQgetvalue(r, 0, 4), "t") == 0;
         s->timeout_ms = atoi(PQgetvalue(r, 0, 5));
         s->sealed_hex = strdup(PQgetvalue(r, 0, 6));
+        gw_strlcpy(s->protocol_version, PQgetvalue(r, 0, 7), sizeof(s->protocol_version));
         if (s->sealed_hex == NULL)
             rc = fail(e, REG_INTERNAL, NULL, "no_memory", NULL, "out of memory");
     }
@@ -1387,6 +1390,7 @@ static PGconn *reach_open(struct gw_app *app, const struct reg_actor *a, const c
     x->t.auth = &x->cr.auth;
     x->t.timeout_ms = x->s.timeout_ms;
     x->t.cache_id = id;
+    x->t.protocol_version = x->s.protocol_version;
     return c;
 }
 

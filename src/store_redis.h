@@ -4,6 +4,7 @@
 #define GW_STORE_REDIS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <hiredis/hiredis.h>
 
 struct gw_app;
@@ -44,6 +45,9 @@ int rds_ping_within(struct gw_app *app, int timeout_ms, char *err, size_t errlen
  * is returned as is. */
 redisReply *rds_cmd(struct gw_app *app, const char *fmt, ...);
 redisReply *rds_cmdargv(struct gw_app *app, int argc, const char **argv, const size_t *argvlen);
+/* One command on key, then PEXPIRE key ttl_ms, in one round trip: the
+ * command's reply as rds_cmd gives it (not retried). */
+redisReply *rds_cmd_expire(struct gw_app *app, const char *key, int64_t ttl_ms, const char *fmt, ...);
 void rds_close(struct gw_app *app);
 /* Count an event by name: metrics_count_named (per-host shared counters,
  * no Redis traffic); kept so that existing callers read the same. */

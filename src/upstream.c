@@ -17,6 +17,7 @@
 #include "log.h"
 #include "mcp/jsonrpc.h"
 #include "secrets.h"
+#include "js.h"
 #include "sse.h"
 #include "store_redis.h"
 #include "upstream.h"
@@ -98,6 +99,11 @@ struct conn {
     char token[UP_TOKEN_MAX];       /* bearer for oauth_client_credentials */
     long next_id;
     int rpc_error;                  /* code of the last JSON-RPC error answer, 0 = none */
+    /* MCP 2026-07-28: the request being sent, mirrored in Mcp-Method and Mcp-Name. */
+    bool modern;
+    char rpc_method[64];
+    char rpc_name[512];
+    struct json_object *extra_headers;  /* {name: value}, borrowed, may be NULL */
     char *why;
     size_t n;
 };
@@ -562,6 +568,21 @@ static struct curl_slist *mcp_headers(struct conn *c, bool with_body)
         l = add_header(l, &ok, "Mcp-Session-Id: %s", c->session_id);
     if (c->protocol_version[0] != '\0')
         l = add_header(l, &ok, "MCP-Protocol-Version: %s", c->protocol_version);
+    if (c->modern && with_body && c->rpc_method[0] != '\0') {
+        l = add_header(l, &ok, "Mcp-Method: %s", c->rpc_method);
+        if (c->rpc_name[0] != '\0')
+            l = add_header(l, &ok, "Mcp-Name: %s", c->rpc_name);
+        if (c->extra_headers != NULL) {
+            json_object_object_foreach(c->extra_headers, hk, hv) {
+                const char *v = json_object_get_string(hv);
+
+                if (!header_name_ok(hk) || v == NULL || !header_value_ok(v))
+                    ok = false;
+                else
+                    l = add_header(l, &ok, "%s: %s", hk, v);
+            }
+        }
+    }
     if (a != NULL && a->type != NULL) {
         if (strcmp(a->type, "bearer") == 0)
             l = add_header(l, &ok, "Authorization: Bearer %s", a->token);
@@ -813,6 +834,50 @@ static enum up_status credentials_ready(struct conn *c)
 
 /* One exchange. params is borrowed (may be NULL). For a request, *result
  * receives the result member (owned). A notification expects no answer. */
+/* ---- MCP 2026-07-28: the stateless envelope ------------------------------- */
+
+bool up_era_modern(const char *protocol_version)
+{
+    return protocol_version != NULL && strcmp(protocol_version, UP_MODERN_VERSION) == 0;
+}
+
+/* What a stateless request must carry (msg is ours to change): its version
+ * and the client's capabilities in params._meta, its method and name (tool,
+ * prompt or resource) for the headers. -1 when the name cannot be a header. */
+static int modern_envelope(struct conn *c, struct json_object *msg, struct json_object *caps)
+{
+    struct json_object *params = NULL, *meta = NULL;
+    const char *method = js_str(msg, "method"), *name;
+
+    c->rpc_method[0] = c->rpc_name[0] = '\0';
+    if (method == NULL)
+        return 0;
+    gw_strlcpy(c->rpc_method, method, sizeof(c->rpc_method));
+    if (!json_object_object_get_ex(msg, "params", &params) || !json_object_is_type(params, json_type_object)) {
+        params = json_object_new_object();
+        json_object_object_add(msg, "params", params);
+    }
+    if (!json_object_object_get_ex(params, "_meta", &meta) || !json_object_is_type(meta, json_type_object)) {
+        meta = json_object_new_object();
+        json_object_object_add(params, "_meta", meta);
+    }
+    json_object_object_add(meta, "io.modelcontextprotocol/protocolVersion",
+                           json_object_new_string(UP_MODERN_VERSION));
+    json_object_object_add(meta, "io.modelcontextprotocol/clientCapabilities",
+                           caps != NULL ? json_object_get(caps) : json_object_new_object());
+    name = strcmp(method, "resources/read") == 0 || strncmp(method, "resources/", 10) == 0
+               ? js_str(params, "uri") : js_str(params, "name");
+    if (name != NULL && (strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0 ||
+                         strcmp(method, "resources/read") == 0)) {
+        if (strlen(name) >= sizeof(c->rpc_name) || !header_value_ok(name)) {
+            gw_snprintf(c->why, c->n, "%s: the name cannot be sent in the Mcp-Name header", method);
+            return -1;
+        }
+        gw_strlcpy(c->rpc_name, name, sizeof(c->rpc_name));
+    }
+    return 0;
+}
+
 static enum up_status exchange(struct conn *c, const char *method, struct json_object *params,
                                bool notification, struct json_object **result)
 {
@@ -837,6 +902,18 @@ static enum up_status exchange(struct conn *c, const char *method, struct json_o
     json_object_object_add(msg, "method", json_object_new_string(method));
     if (params != NULL)
         json_object_object_add(msg, "params", json_object_get(params));
+    if (c->modern) {
+        /* The envelope goes into a copy: params belong to the caller. */
+        struct json_object *copy = NULL;
+
+        if (json_object_deep_copy(msg, &copy, NULL) != 0 || modern_envelope(c, copy, NULL) != 0) {
+            json_object_put(copy);
+            json_object_put(msg);
+            return UP_PROTOCOL_ERROR;
+        }
+        json_object_put(msg);
+        msg = copy;
+    }
     body = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN);
 again:
     memset(&x, 0, sizeof(x));
@@ -1047,6 +1124,71 @@ out:
     return st;
 }
 
+/* server/discover (MCP 2026-07-28), checked: an upstream that lists the
+ * stateless revision among its versions is spoken to in it from now on. Any
+ * other answer leaves c as it was, for initialize. */
+static enum up_status discover_modern(struct conn *c, struct up_catalog *out)
+{
+    struct json_object *result = NULL, *versions_list, *caps, *server, *meta;
+    enum up_status st;
+    bool listed = false;
+
+    c->modern = true;
+    gw_strlcpy(c->protocol_version, UP_MODERN_VERSION, sizeof(c->protocol_version));
+    st = exchange(c, "server/discover", NULL, false, &result);
+    if (st != UP_OK)
+        goto out;
+    versions_list = js_get(result, "supportedVersions", json_type_array);
+    for (size_t i = 0; versions_list != NULL && i < json_object_array_length(versions_list); i++) {
+        struct json_object *v = json_object_array_get_idx(versions_list, i);
+
+        listed = listed || (json_object_is_type(v, json_type_string) &&
+                            strcmp(json_object_get_string(v), UP_MODERN_VERSION) == 0);
+    }
+    caps = js_get(result, "capabilities", json_type_object);
+    if (!listed || caps == NULL) {
+        gw_snprintf(c->why, c->n, "server/discover: %s", caps == NULL ? "the result lacks capabilities"
+                    : "the server does not list " UP_MODERN_VERSION " among its versions");
+        st = UP_NOT_MCP;
+        goto out;
+    }
+    /* serverInfo moved into _meta in this revision; older drafts kept it beside. */
+    meta = js_get(result, "_meta", json_type_object);
+    server = js_get(meta, "io.modelcontextprotocol/serverInfo", json_type_object);
+    if (server == NULL)
+        server = js_get(result, "serverInfo", json_type_object);
+    if (out != NULL) {
+        gw_strlcpy(out->protocol_version, UP_MODERN_VERSION, sizeof(out->protocol_version));
+        out->capabilities = json_object_get(caps);
+        out->server_info = server != NULL ? json_object_get(server) : json_object_new_object();
+    }
+out:
+    json_object_put(result);
+    if (st != UP_OK) {
+        c->modern = false;
+        c->protocol_version[0] = c->session_id[0] = '\0';
+        c->rpc_error = 0;
+    }
+    return st;
+}
+
+/* Which era the upstream speaks: server/discover first, initialize when the
+ * upstream does not know it (an older server answers an error or a 4xx). A
+ * failure of the connection itself is the answer: it would fail again. */
+static enum up_status learn_era(struct conn *c, struct up_catalog *out)
+{
+    enum up_status st = discover_modern(c, out);
+
+    if (st == UP_OK || st == UP_UNREACHABLE || st == UP_URL_REFUSED || st == UP_TIMEOUT ||
+        st == UP_TOO_LARGE)
+        return st;
+    c->why[0] = '\0';
+    st = initialize(c, out, NULL);
+    if (st == UP_OK)
+        st = exchange(c, "notifications/initialized", NULL, true, NULL);
+    return st;
+}
+
 /* Every page of tools/list (prompts/list, resources/list) into *items. The
  * key field each entry must carry as a string: name or uri. */
 static enum up_status list_all(struct conn *c, const char *method, const char *member,
@@ -1157,9 +1299,7 @@ enum up_status up_discover(struct gw_app *app, const struct up_target *t, struct
     memset(out, 0, sizeof(*out));
     st = conn_open(&c, app, t, why, n);
     if (st == UP_OK)
-        st = initialize(&c, out, NULL);
-    if (st == UP_OK)
-        st = exchange(&c, "notifications/initialized", NULL, true, NULL);
+        st = learn_era(&c, out);
     for (size_t i = 0; i < GW_ARRAY_LEN(lists) && st == UP_OK; i++) {
         struct json_object **slot = (struct json_object **)((char *)out + lists[i].offset);
 
@@ -1198,7 +1338,7 @@ enum up_status up_probe(struct gw_app *app, const struct up_target *t, long *lat
     st = conn_open(&c, app, t, why, n);
     if (st == UP_OK) {
         start = gw_monotonic_ms();
-        st = initialize(&c, NULL, NULL);
+        st = up_era_modern(t->protocol_version) ? discover_modern(&c, NULL) : initialize(&c, NULL, NULL);
         *latency_ms = (long)(gw_monotonic_ms() - start);
     }
     end_session(&c);
@@ -1318,6 +1458,33 @@ static enum up_status open_session(struct conn *c, struct up_forward *f)
     return UP_OK;
 }
 
+/* A stateless upstream: no session to open or keep; the request goes in the
+ * envelope, with the client's capabilities as the gateway declares them. */
+static enum up_status forward_modern(struct gw_app *app, struct up_forward *f, struct json_object *msg,
+                                     struct json_object **answer, char *why, size_t n)
+{
+    struct json_object *copy = NULL, *id = NULL;
+    struct conn c;
+    enum up_status st;
+    bool gone = false;
+
+    st = conn_open_ex(&c, app, f->t, false, why, n);
+    if (st == UP_OK) {
+        c.modern = true;
+        c.extra_headers = f->headers;
+        gw_strlcpy(c.protocol_version, UP_MODERN_VERSION, sizeof(c.protocol_version));
+        json_object_object_get_ex(msg, "id", &id);
+        if (json_object_deep_copy(msg, &copy, NULL) != 0 || modern_envelope(&c, copy, f->client_caps) != 0)
+            st = UP_PROTOCOL_ERROR;
+        else
+            st = forward_once(&c, copy, id, f, answer, &gone);
+    }
+    json_object_put(copy);
+    conn_close(&c);
+    log_outcome("forward", f->t, st, why);
+    return st;
+}
+
 enum up_status up_forward(struct gw_app *app, struct up_forward *f, struct json_object *msg,
                           struct json_object **answer, char *why, size_t n)
 {
@@ -1328,6 +1495,8 @@ enum up_status up_forward(struct gw_app *app, struct up_forward *f, struct json_
 
     *answer = NULL;
     f->session_changed = false;
+    if (up_era_modern(f->t->protocol_version))
+        return forward_modern(app, f, msg, answer, why, n);
     json_object_object_get_ex(msg, "id", &id);
     st = conn_open_ex(&c, app, f->t, false, why, n);
     if (st != UP_OK)

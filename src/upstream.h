@@ -28,7 +28,16 @@ struct up_target {
     const struct up_auth *auth;     /* NULL = none */
     int timeout_ms;                 /* whole exchange; 0 = upstream.timeout_ms */
     const char *cache_id;           /* server id for the OAuth token cache, may be NULL */
+    /* The upstream's era as the catalog knows it: UP_MODERN_VERSION means
+     * stateless requests (MCP 2026-07-28); NULL or another version, sessions. */
+    const char *protocol_version;
 };
+
+/* The stateless revision: no initialize, no session, every request carries
+ * its version and the client's capabilities in _meta, and its method and name
+ * in headers. */
+#define UP_MODERN_VERSION "2026-07-28"
+bool up_era_modern(const char *protocol_version);
 
 struct up_catalog {                 /* owned json-c objects; arrays possibly empty, never NULL on UP_OK */
     char protocol_version[32];
@@ -76,6 +85,9 @@ struct up_forward {
      * stream ends; it is still returned by up_forward. May be NULL. */
     void (*early_answer)(void *arg, struct json_object *answer);
     void *relay_arg;
+    /* Headers a 2026-07-28 upstream expects beside the body, {name: value}
+     * (Mcp-Param-*; borrowed, may be NULL); values must be header-safe. */
+    struct json_object *headers;
 };
 
 /* Forward one JSON-RPC request (borrowed; its id is the client's own) on the

@@ -6,12 +6,17 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
 
 #include "app.h"
 #include "audit_spool.h"
 #include "js.h"
 #include "log.h"
 #include "mcp/jsonrpc.h"
+#include "mcp/mrtr.h"
+#include "mcp/stream.h"
 #include "metrics.h"
 #include "pools.h"
 #include "store_redis.h"
@@ -26,6 +31,8 @@
 #define RELAY_ID_MAX 256         /* bytes of an upstream request's string id */
 #define FANOUT_MS 5000           /* a client message passed to every upstream, at most */
 #define SLOT_MARGIN_MS 5000      /* a call slot's lease outlives the call's deadlines by this */
+#define INPUT_ROUNDS_MAX 8       /* input-required results completed for one call, at most */
+#define INPUT_REQUESTS_MAX 8     /* requests in one input-required result, at most */
 
 /* How each failure of an upstream call reaches the client. */
 static const struct {
@@ -46,7 +53,7 @@ static int64_t call_timeout_ms(const struct gw_app *app, const struct cat_server
 {
     int t = app->cfg.upstream_timeout_ms;
 
-    return srv->timeout_ms > 0 && srv->timeout_ms < t ? srv->timeout_ms : t;
+    return srv != NULL && srv->timeout_ms > 0 && srv->timeout_ms < t ? srv->timeout_ms : t;
 }
 
 static struct json_object *fail_data(const char *server, const char *reason)
@@ -80,6 +87,33 @@ static struct json_object *upstream_error(struct json_object *id, const struct c
 
 /* ---- the answer: JSON, or SSE once the upstream streams ------------------------ */
 
+/* rec under key for ttl_ms (SET PX): true when Redis took it. */
+static bool remember(struct gw_app *app, const char *key, struct json_object *rec, int64_t ttl_ms)
+{
+    char ttl[24];
+    redisReply *rep;
+    bool ok;
+
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_ms);
+    rep = rds_cmd(app, "SET %s %s PX %s", key, json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN), ttl);
+    ok = rep != NULL && rep->type == REDIS_REPLY_STATUS;
+    if (rep != NULL)
+        freeReplyObject(rep);
+    return ok;
+}
+
+/* o appended to the list key, which lives ttl_ms from now (one round trip). */
+static bool list_push(struct gw_app *app, const char *key, struct json_object *o, int64_t ttl_ms)
+{
+    redisReply *rep = rds_cmd_expire(app, key, ttl_ms, "RPUSH %s %s", key,
+                                     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    bool ok = rep != NULL && rep->type == REDIS_REPLY_INTEGER;
+
+    if (rep != NULL)
+        freeReplyObject(rep);
+    return ok;
+}
+
 struct relay {
     struct mpx_call *pc;
     const struct cat_server *srv;
@@ -91,7 +125,17 @@ struct relay {
     int64_t last_write;              /* monotonic ms of our last event */
     int events;
     int requests;                    /* upstream requests relayed so far */
+    /* A 2026-07-28 client got an input-required result for an upstream
+     * request: from then on the call's messages go to this Redis list, for
+     * the follow-up request (any responder) to take. */
+    bool handoff;
+    char out_key[KEY_MAX];
 };
+
+static int hand_off_request(struct relay *r, struct json_object *msg);
+static bool is_input_request(struct json_object *msg);
+static int handoff_push(struct relay *r, const char *kind, struct json_object *msg);
+static bool modern_client(const struct mpx_call *pc);
 
 static int sse_event(struct http_response *res, struct json_object *msg)
 {
@@ -127,9 +171,8 @@ static int stream_begin(struct relay *r)
 static int rewrite_request_id(struct relay *r, struct json_object *msg)
 {
     struct json_object *id = NULL, *rec;
-    char rid[33], key[KEY_MAX], newid[40], ttl[24];
-    redisReply *rep;
-    int rc = -1;
+    char rid[33], key[KEY_MAX], newid[40];
+    int rc;
 
     json_object_object_get_ex(msg, "id", &id);
     if (gw_random_id(rid) != 0 ||
@@ -140,13 +183,7 @@ static int rewrite_request_id(struct relay *r, struct json_object *msg)
     json_object_object_add(rec, "u", json_object_new_string(r->ups->id));
     json_object_object_add(rec, "v", json_object_new_string(r->ups->protocol_version));
     json_object_object_add(rec, "id", json_object_get(id));
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)r->ttl_ms);
-    rep = rds_cmd(r->pc->app, "SET %s %s PX %s", key,
-                  json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN), ttl);
-    if (rep != NULL && rep->type == REDIS_REPLY_STATUS)
-        rc = 0;
-    if (rep != NULL)
-        freeReplyObject(rep);
+    rc = remember(r->pc->app, key, rec, r->ttl_ms) ? 0 : -1;
     json_object_put(rec);
     if (rc != 0) {
         log_warn("mcp_relay", "cannot remember a request of server %s (Redis); it is not relayed",
@@ -180,6 +217,12 @@ static int on_upstream_message(void *arg, struct json_object *msg)
     struct relay *r = arg;
     struct json_object *id;
 
+    if (r->handoff) {
+        /* The client has its answer; only requests matter to the follow-up. */
+        if (msg != NULL && is_input_request(msg))
+            handoff_push(r, "m", msg);
+        return 0;
+    }
     if (stream_begin(r) != 0)
         return -1;
     if (msg == NULL)
@@ -209,6 +252,13 @@ static int on_upstream_message(void *arg, struct json_object *msg)
             return 0;
         }
         r->requests++;
+        if (modern_client(r->pc)) {
+            if (is_input_request(msg))
+                return hand_off_request(r, msg);
+            log_info("mcp_relay_dropped", "server %s sent a %.60s request, which a 2026-07-28 client cannot "
+                     "be asked; dropped", r->srv->name, js_str(msg, "method") ? js_str(msg, "method") : "");
+            return 0;
+        }
         if (rewrite_request_id(r, msg) <= 0)
             return r->pc->res->client_gone ? -1 : 0;
     }
@@ -268,6 +318,7 @@ static void fill_target(struct up_target *t, const struct cat_server *srv)
     t->auth = &srv->auth;
     t->timeout_ms = srv->timeout_ms;
     t->cache_id = srv->id;
+    t->protocol_version = srv->protocol_version;
 }
 
 /* For what needs no answer: briefly, as the client waits on each in turn. */
@@ -331,6 +382,533 @@ static void upstream_slot_give(struct mpx_call *pc, struct pools_slot *slot)
     pools_upstream_release(pc->app, slot);
 }
 
+/* ---- input-required results for a client of the 2025 era ---------------------
+ *
+ * An upstream of the 2026-07-28 era asks for input by answering a call with
+ * resultType "input_required"; a client with a session knows only requests on
+ * the call's event stream. Each input request goes to it as one, under an id
+ * of ours remembered in Redis with the list its answer is pushed to; this
+ * responder, which holds the call's stream, waits on that list (any responder
+ * may take the answer), then calls again with inputResponses and the
+ * upstream's requestState. */
+
+static bool is_input_required(struct json_object *answer)
+{
+    const char *t = js_str(js_get(answer, "result", json_type_object), "resultType");
+
+    return t != NULL && strcmp(t, "input_required") == 0;
+}
+
+/* Send the input requests of result to the client; the count sent, -1 when
+ * they cannot be (malformed, too many, Redis, the client gone). */
+static int ask_client(struct relay *r, struct json_object *result, const char *wait_key)
+{
+    struct json_object *reqs = js_get(result, "inputRequests", json_type_object);
+    int n = 0;
+
+    if (reqs == NULL || json_object_object_length(reqs) == 0 ||
+        json_object_object_length(reqs) > INPUT_REQUESTS_MAX)
+        return -1;
+    json_object_object_foreach(reqs, k, v) {
+        const char *method = js_str(v, "method");
+        struct json_object *msg, *rec;
+        char rid[33], key[KEY_MAX], newid[40];
+        bool stored;
+
+        if (method == NULL || strlen(k) > RELAY_ID_MAX || gw_random_id(rid) != 0 ||
+            rds_key(r->pc->app, key, sizeof(key), "relay:{%s}:%s", r->pc->session->id, rid) != 0)
+            return -1;
+        rec = json_object_new_object();
+        json_object_object_add(rec, "w", json_object_new_string(wait_key));
+        json_object_object_add(rec, "k", json_object_new_string(k));
+        stored = remember(r->pc->app, key, rec, r->ttl_ms);
+        json_object_put(rec);
+        if (!stored)
+            return -1;
+        snprintf(newid, sizeof(newid), RELAY_PREFIX "%s", rid);
+        msg = json_object_new_object();
+        json_object_object_add(msg, "jsonrpc", json_object_new_string("2.0"));
+        json_object_object_add(msg, "id", json_object_new_string(newid));
+        json_object_object_add(msg, "method", json_object_new_string(method));
+        if (js_get(v, "params", json_type_object) != NULL)
+            json_object_object_add(msg, "params", json_object_get(js_get(v, "params", json_type_object)));
+        if (stream_begin(r) != 0 || sse_event(r->pc->res, msg) != 0) {
+            json_object_put(msg);
+            return -1;
+        }
+        json_object_put(msg);
+        r->last_write = gw_monotonic_ms();
+        n++;
+    }
+    return n;
+}
+
+/* The client's n answers, {key: result}, within the call's time; NULL with
+ * why when one is an error, the time is up, or the client left. */
+static struct json_object *collect_answers(struct relay *r, const char *wait_key, int n, int64_t deadline,
+                                           const char **why)
+{
+    struct json_object *got = json_object_new_object();
+    int64_t keepalive = (int64_t)r->pc->app->cfg.keepalive_seconds * 1000;
+
+    while (json_object_object_length(got) < n) {
+        int64_t left = deadline - gw_monotonic_ms();
+        struct json_object *a;
+        bool failed;
+
+        if (left <= 0) {
+            *why = "timed_out";
+            goto fail;
+        }
+        a = mst_pop(r->pc->app, wait_key, (long)(left < keepalive ? left : keepalive), &failed);
+        if (a == NULL) {
+            if (failed) {
+                *why = "redis_unavailable";
+                goto fail;
+            }
+            if (on_tick(r) != 0) {
+                *why = "client_gone";
+                goto fail;
+            }
+            continue;
+        }
+        if (js_str(a, "k") == NULL || js_get(a, "result", json_type_object) == NULL) {
+            json_object_put(a);
+            *why = "client_error";
+            goto fail;
+        }
+        json_object_object_add(got, js_str(a, "k"), json_object_get(js_get(a, "result", json_type_object)));
+        json_object_put(a);
+    }
+    return got;
+fail:
+    json_object_put(got);
+    return NULL;
+}
+
+/* answer is input-required: ask the client, call again with its answers,
+ * until the upstream completes or fails, within the call's deadline. The
+ * final answer (ours to put), or an error answer naming what stopped it. */
+static struct json_object *complete_input(struct relay *r, struct up_forward *f, struct json_object *msg,
+                                          struct json_object *answer, enum up_status *st, char *why,
+                                          size_t n)
+{
+    int64_t deadline = gw_monotonic_ms() + call_timeout_ms(r->pc->app, r->srv);
+    char wait_key[KEY_MAX], wid[33];
+
+    for (int round = 0; *st == UP_OK && is_input_required(answer); round++) {
+        struct json_object *result = js_get(answer, "result", json_type_object);
+        struct json_object *again = NULL, *params, *responses;
+        const char *stop = NULL;
+        char m[200];
+        int asked;
+
+        if (round >= INPUT_ROUNDS_MAX)
+            stop = "too_many_rounds";
+        else if (gw_random_id(wid) != 0 ||
+                 rds_key(r->pc->app, wait_key, sizeof(wait_key), "input:{%s}:%s", r->pc->session->id, wid) != 0 ||
+                 (asked = ask_client(r, result, wait_key)) < 0)
+            stop = r->pc->res->client_gone ? "client_gone" : "input_not_relayed";
+        else if ((responses = collect_answers(r, wait_key, asked, deadline, &stop)) != NULL) {
+            if (json_object_deep_copy(msg, &again, NULL) != 0 ||
+                (params = js_get(again, "params", json_type_object)) == NULL) {
+                json_object_put(responses);
+                json_object_put(again);
+                stop = "internal_error";
+            } else {
+                json_object_object_add(params, "inputResponses", responses);
+                if (js_get(result, "requestState", json_type_string) != NULL)
+                    json_object_object_add(params, "requestState",
+                                           json_object_get(js_get(result, "requestState", json_type_string)));
+                else
+                    json_object_object_del(params, "requestState");
+            }
+        }
+        if (stop != NULL) {
+            int code = strcmp(stop, "timed_out") == 0 ? MPX_TIMEOUT : MPX_PROTOCOL_ERROR;
+
+            log_warn("mcp_input_required", "server %s: the input it asked for was not completed: %s",
+                     r->srv->name, stop);
+            snprintf(m, sizeof(m), "Upstream server '%s' asked for input that was not given (%s)",
+                     r->srv->name, stop);
+            json_object_put(answer);
+            return jr_error(r->pc->msg->id, code, m, fail_data(r->srv->name, stop));
+        }
+        json_object_put(answer);
+        answer = NULL;
+        *st = up_forward(r->pc->app, f, again, &answer, why, n);
+        json_object_put(again);
+    }
+    return answer;
+}
+
+/* ---- input-required results for a client of the 2026-07-28 era ---------------
+ *
+ * Whatever a follow-up request needs comes back with it in requestState,
+ * sealed by mrtr_seal for this caller, method and name: the upstream's own
+ * requestState (2026-07-28 upstream), or the id of a Redis record naming the
+ * upstream request a 2025-11-25 upstream made on the call's stream. That call
+ * stays with the responder holding the stream, which pushes what follows to a
+ * Redis list; the follow-up, on any responder, sends the answer upstream and
+ * takes the next message from the list. */
+
+static void answer_error(struct mpx_call *pc, int code, const char *message, struct json_object *data);
+
+static bool modern_client(const struct mpx_call *pc)
+{
+    return pc->session != NULL && pc->session->identity;
+}
+
+/* The upstream requests an input-required result can carry. */
+static bool is_input_request(struct json_object *msg)
+{
+    static const char *const methods[] = { "elicitation/create", "sampling/createMessage", "roots/list" };
+    const char *m = js_str(msg, "method");
+
+    for (size_t i = 0; m != NULL && json_object_object_get_ex(msg, "id", NULL) && i < GW_ARRAY_LEN(methods); i++)
+        if (strcmp(m, methods[i]) == 0)
+            return true;
+    return false;
+}
+
+/* What the client called: the tool or prompt, or the resource URI. */
+static const char *client_target(const struct mpx_call *pc)
+{
+    const char *t = js_str(pc->msg->params, "name");
+
+    if (t == NULL)
+        t = js_str(pc->msg->params, "uri");
+    return t != NULL ? t : "";
+}
+
+static int seal_for(const struct mpx_call *pc, const struct cat_server *srv, const char *upstream_state,
+                    const char *pending, char *out, size_t n)
+{
+    struct mrtr_state st;
+
+    memset(&st, 0, sizeof(st));
+    if (strlen(upstream_state) > MRTR_UPSTREAM_MAX || strlen(client_target(pc)) >= sizeof(st.target))
+        return -1;
+    gw_strlcpy(st.server_id, srv->id, sizeof(st.server_id));
+    gw_strlcpy(st.method, pc->msg->method, sizeof(st.method));
+    gw_strlcpy(st.target, client_target(pc), sizeof(st.target));
+    gw_strlcpy(st.upstream_state, upstream_state, sizeof(st.upstream_state));
+    gw_strlcpy(st.pending, pending, sizeof(st.pending));
+    st.exp = (int64_t)time(NULL) + MRTR_TTL_S;
+    return mrtr_seal(pc->app->cfg.input_state_key, pc->app->cfg.input_state_key_len, pc->who, &st, out, n);
+}
+
+static struct json_object *input_failure(const struct mpx_call *pc, const struct cat_server *srv,
+                                         const char *reason)
+{
+    char m[256];
+
+    log_warn("mcp_input_required", "server %s: input-required result not carried: %s", srv->name, reason);
+    snprintf(m, sizeof(m), "Upstream server '%s' asked for input that the gateway cannot carry (%s)",
+             srv->name, reason);
+    return jr_error(pc->msg->id, MPX_PROTOCOL_ERROR, m, fail_data(srv->name, reason));
+}
+
+/* A 2026-07-28 upstream's input-required result for a 2026-07-28 client:
+ * its requestState sealed in ours. Takes answer; returns what to send. */
+static struct json_object *seal_input_required(struct mpx_call *pc, const struct cat_server *srv,
+                                               struct json_object *answer)
+{
+    struct json_object *result = js_get(answer, "result", json_type_object);
+    const char *us = js_str(result, "requestState");
+    char h[MRTR_HANDLE_MAX];
+
+    if (pc->app->cfg.input_state_key_len == 0 || seal_for(pc, srv, us != NULL ? us : "", "", h, sizeof(h)) != 0) {
+        json_object_put(answer);
+        return input_failure(pc, srv, pc->app->cfg.input_state_key_len == 0 ? "no_input_state_key"
+                                                                            : "request_state_too_long");
+    }
+    json_object_object_add(result, "requestState", json_object_new_string(h));
+    return answer;
+}
+
+/* One round for a 2025-11-25 upstream's request (the input request "input"):
+ * the record the follow-up needs, in Redis, and the input-required result. */
+static struct json_object *input_round(struct mpx_call *pc, const struct cat_server *srv, const char *ups_id,
+                                       const char *ups_version, struct json_object *req, const char *out_key,
+                                       int64_t ttl_ms)
+{
+    struct json_object *rec, *result, *reqs, *one, *id = NULL;
+    char rid[33], key[KEY_MAX], h[MRTR_HANDLE_MAX];
+    bool stored;
+
+    if (pc->app->cfg.input_state_key_len == 0)
+        return input_failure(pc, srv, "no_input_state_key");
+    json_object_object_get_ex(req, "id", &id);
+    if (gw_random_id(rid) != 0 || rds_key(pc->app, key, sizeof(key), "mrtr:{%s}", rid) != 0 ||
+        seal_for(pc, srv, "", rid, h, sizeof(h)) != 0)
+        return input_failure(pc, srv, "internal_error");
+    rec = json_object_new_object();
+    json_object_object_add(rec, "s", json_object_new_string(srv->id));
+    json_object_object_add(rec, "u", json_object_new_string(ups_id));
+    json_object_object_add(rec, "v", json_object_new_string(ups_version));
+    json_object_object_add(rec, "id", json_object_get(id));
+    json_object_object_add(rec, "o", json_object_new_string(out_key));
+    stored = remember(pc->app, key, rec, ttl_ms);
+    json_object_put(rec);
+    if (!stored)
+        return input_failure(pc, srv, "redis_unavailable");
+    one = json_object_new_object();
+    json_object_object_add(one, "method", json_object_new_string(js_str(req, "method")));
+    if (js_get(req, "params", json_type_object) != NULL)
+        json_object_object_add(one, "params", json_object_get(js_get(req, "params", json_type_object)));
+    reqs = json_object_new_object();
+    json_object_object_add(reqs, "input", one);
+    result = json_object_new_object();
+    json_object_object_add(result, "resultType", json_object_new_string("input_required"));
+    json_object_object_add(result, "inputRequests", reqs);
+    json_object_object_add(result, "requestState", json_object_new_string(h));
+    return jr_result(pc->msg->id, result);
+}
+
+/* The first request of a 2025-11-25 upstream during a 2026-07-28 client's
+ * call: the client gets an input-required result now; the call goes on here. */
+static int hand_off_request(struct relay *r, struct json_object *msg)
+{
+    char pid[33];
+    struct json_object *answer;
+
+    if (gw_random_id(pid) != 0 || rds_key(r->pc->app, r->out_key, sizeof(r->out_key), "mrtr-out:{%s}", pid) != 0)
+        answer = input_failure(r->pc, r->srv, "internal_error");
+    else
+        answer = input_round(r->pc, r->srv, r->ups->id, r->ups->protocol_version, msg, r->out_key, r->ttl_ms);
+    deliver(r, answer);
+    r->handoff = js_get(answer, "result", json_type_object) != NULL;
+    json_object_put(answer);
+    return 0;
+}
+
+/* {kind: msg} onto the call's list, for the follow-up request. */
+static int handoff_push(struct relay *r, const char *kind, struct json_object *msg)
+{
+    struct json_object *o = json_object_new_object();
+    bool ok;
+
+    json_object_object_add(o, kind, json_object_get(msg));
+    ok = list_push(r->pc->app, r->out_key, o, r->ttl_ms);
+    if (!ok)
+        log_warn("mcp_input_required", "server %s: a message for a follow-up request was lost (Redis)",
+                 r->srv->name);
+    json_object_put(o);
+    return ok ? 0 : -1;
+}
+
+/* A follow-up whose requestState names a waiting 2025-11-25 upstream
+ * request: the client's answer goes upstream, and the call's next message
+ * (another request, or its answer) comes back from the list. */
+static const char *resume_pending(struct mpx_call *pc, const struct cat_server *srv, const char *rid,
+                                  struct json_object *msg)
+{
+    struct json_object *rec = NULL, *reply = NULL, *next = NULL, *answer = NULL, *resp, *v;
+    struct relay r;
+    struct up_session us;
+    struct up_target t;
+    char key[KEY_MAX], why[512];
+    const char *outcome = "ok";
+    int64_t deadline = gw_monotonic_ms() + call_timeout_ms(pc->app, srv);
+    redisReply *rep;
+    enum up_status st;
+
+    memset(&r, 0, sizeof(r));
+    r.pc = pc;
+    r.srv = srv;
+    if (rds_key(pc->app, key, sizeof(key), "mrtr:{%s}", rid) != 0)
+        goto gone;
+    /* GETDEL: each round is answered once. */
+    rep = rds_cmd(pc->app, "GETDEL %s", key);
+    if (rep != NULL && rep->type == REDIS_REPLY_STRING) {
+        enum js_parse_error e;
+
+        rec = js_parse(rep->str, rep->len, 4, &e);
+    }
+    if (rep != NULL)
+        freeReplyObject(rep);
+    if (rec == NULL || strcmp(js_str(rec, "s") ? js_str(rec, "s") : "", srv->id) != 0 || js_str(rec, "o") == NULL ||
+        !json_object_object_get_ex(rec, "id", &v))
+        goto gone;
+    resp = js_get(js_get(js_get(msg, "params", json_type_object), "inputResponses", json_type_object), "input",
+                  json_type_object);
+    if (resp == NULL) {
+        answer_error(pc, JR_INVALID_PARAMS, "inputResponses.input is missing: it answers the input request", NULL);
+        outcome = "input_missing";
+        goto out;
+    }
+    memset(&us, 0, sizeof(us));
+    gw_strlcpy(us.id, js_str(rec, "u") ? js_str(rec, "u") : "", sizeof(us.id));
+    gw_strlcpy(us.protocol_version, js_str(rec, "v") ? js_str(rec, "v") : "", sizeof(us.protocol_version));
+    reply = json_object_new_object();
+    json_object_object_add(reply, "jsonrpc", json_object_new_string("2.0"));
+    json_object_object_add(reply, "id", json_object_get(v));
+    json_object_object_add(reply, "result", json_object_get(resp));
+    fill_send_target(&t, srv);
+    if ((st = up_send(pc->app, &t, &us, reply, why, sizeof(why))) != UP_OK) {
+        log_warn("mcp_input_required", "server %s: the answer was not delivered: %s: %s", srv->name,
+                 up_status_name(st), why);
+        answer = upstream_error(pc->msg->id, srv, st, call_timeout_ms(pc->app, srv));
+        outcome = up_status_name(st);
+        goto send;
+    }
+    while (next == NULL && gw_monotonic_ms() < deadline) {
+        bool failed;
+
+        next = mst_pop(pc->app, js_str(rec, "o"), (long)(deadline - gw_monotonic_ms()), &failed);
+        if (next == NULL && failed)
+            break;
+    }
+    if (next == NULL) {
+        answer = upstream_error(pc->msg->id, srv, UP_TIMEOUT, call_timeout_ms(pc->app, srv));
+        outcome = "timed_out";
+    } else if ((v = js_get(next, "m", json_type_object)) != NULL) {
+        answer = input_round(pc, srv, us.id, us.protocol_version, v, js_str(rec, "o"),
+                             call_timeout_ms(pc->app, srv) + RELAY_MARGIN_MS);
+    } else if ((v = js_get(next, "a", json_type_object)) != NULL) {
+        answer = json_object_get(v);
+        json_object_object_add(answer, "id", json_object_get(pc->msg->id));
+        if (json_object_object_get_ex(answer, "error", NULL))
+            outcome = "error";
+    } else {
+        answer = input_failure(pc, srv, "malformed_handoff");
+    }
+send:
+    deliver(&r, answer);
+    goto out;
+gone:
+    log_info("mcp_input_state", "a follow-up for server %s names an input request no call waits for", srv->name);
+    answer_error(pc, JR_INVALID_PARAMS, "requestState names an input request that was answered or has ended", NULL);
+    outcome = "input_state_refused";
+out:
+    json_object_put(answer);
+    json_object_put(next);
+    json_object_put(reply);
+    json_object_put(rec);
+    return outcome;
+}
+
+/* A 2026-07-28 client's requestState, opened: the upstream's own state put
+ * back into msg (ours to change); *pending set when the call waits on a
+ * 2025-11-25 upstream. 0, or -1 with the refusal answered. */
+static int open_input_state(struct mpx_call *pc, const struct cat_server *srv, struct json_object *msg,
+                            char *pending, size_t pn)
+{
+    struct json_object *params = js_get(msg, "params", json_type_object), *h = NULL;
+    struct mrtr_state st;
+    enum mrtr_status ms;
+    char m[160];
+
+    pending[0] = '\0';
+    if (params == NULL || !json_object_object_get_ex(params, "requestState", &h))
+        return 0;
+    ms = !json_object_is_type(h, json_type_string) ? MRTR_MALFORMED
+         : mrtr_open(pc->app->cfg.input_state_key, pc->app->cfg.input_state_key_len, pc->who,
+                     json_object_get_string(h), (int64_t)time(NULL), pc->msg->method, client_target(pc), &st);
+    if (ms == MRTR_OK && strcmp(st.server_id, srv->id) != 0)
+        ms = MRTR_MISMATCH;
+    if (ms != MRTR_OK) {
+        snprintf(m, sizeof(m), "requestState %s", mrtr_status_text(ms));
+        log_info("mcp_input_state", "%s__%s: %s", srv->name, client_target(pc), m);
+        answer_error(pc, JR_INVALID_PARAMS, m, NULL);
+        return -1;
+    }
+    if (st.upstream_state[0] != '\0')
+        json_object_object_add(params, "requestState", json_object_new_string(st.upstream_state));
+    else
+        json_object_object_del(params, "requestState");
+    gw_strlcpy(pending, st.pending, pn);
+    return 0;
+}
+
+/* ---- Mcp-Param-* headers for a 2026-07-28 upstream --------------------------------
+ *
+ * A tool may name arguments (x-mcp-header in its inputSchema) that requests
+ * must mirror in Mcp-Param-{Name} headers; a 2026-07-28 upstream refuses a
+ * call without them, whatever era the client speaks. */
+
+#define PARAM_DEPTH 8
+
+/* A header value for an argument: visible ASCII as it is, anything else
+ * (and text that would read as encoded) as =?base64?...?=. */
+static bool param_value(struct json_object *val, char *out, size_t n)
+{
+    const char *t;
+    size_t len;
+    bool plain = true;
+
+    switch (json_object_get_type(val)) {
+    case json_type_boolean:
+        return gw_snprintf(out, n, "%s", json_object_get_boolean(val) ? "true" : "false") == 0;
+    case json_type_int:
+    case json_type_double:
+    case json_type_string:
+        t = json_object_get_string(val);
+        break;
+    default:
+        return false;
+    }
+    len = strlen(t);
+    for (size_t i = 0; i < len; i++)
+        plain = plain && t[i] > 0x20 && t[i] < 0x7f;
+    if (plain && strncmp(t, "=?base64?", 9) != 0)
+        return gw_snprintf(out, n, "%s", t) == 0;
+    if (n < 13 || (len + 2) / 3 * 4 + 13 > n)
+        return false;
+    memcpy(out, "=?base64?", 9);
+    len = (size_t)EVP_EncodeBlock((unsigned char *)out + 9, (const unsigned char *)t, (int)len);
+    memcpy(out + 9 + len, "?=", 3);
+    return true;
+}
+
+static void param_walk(struct json_object *schema, struct json_object *args, int depth, struct json_object *out)
+{
+    struct json_object *props = js_get(schema, "properties", json_type_object);
+
+    if (props == NULL || args == NULL || depth > PARAM_DEPTH)
+        return;
+    json_object_object_foreach(props, key, sub) {
+        struct json_object *val = NULL;
+        const char *hn = js_str(sub, "x-mcp-header");
+        char name[96], value[1024];
+
+        if (!json_object_object_get_ex(args, key, &val) || val == NULL)
+            continue;
+        if (hn != NULL && gw_snprintf(name, sizeof(name), "Mcp-Param-%s", hn) == 0 &&
+            param_value(val, value, sizeof(value)))
+            json_object_object_add(out, name, json_object_new_string(value));
+        if (json_object_is_type(val, json_type_object))
+            param_walk(sub, val, depth + 1, out);
+    }
+}
+
+/* The Mcp-Param-* headers of msg (a tools/call under the upstream's name)
+ * for srv, or NULL when none apply. */
+static struct json_object *param_headers(const struct cat_server *srv, struct json_object *msg)
+{
+    struct json_object *params = js_get(msg, "params", json_type_object), *out;
+    const char *name = js_str(params, "name");
+
+    if (!up_era_modern(srv->protocol_version) || strcmp(js_str(msg, "method") ?: "", "tools/call") != 0 ||
+        name == NULL)
+        return NULL;
+    for (size_t i = 0; i < json_object_array_length(srv->tools); i++) {
+        struct json_object *tool = json_object_array_get_idx(srv->tools, i);
+
+        if (strcmp(js_str(tool, "name") ?: "", name) != 0)
+            continue;
+        out = json_object_new_object();
+        param_walk(js_get(tool, "inputSchema", json_type_object), js_get(params, "arguments", json_type_object),
+                   0, out);
+        if (json_object_object_length(out) > 0)
+            return out;
+        json_object_put(out);
+        return NULL;
+    }
+    return NULL;
+}
+
 /* Forward msg (its id the client's) to srv; the answer, or an error naming
  * the failure, goes to the client. The outcome for the record. */
 static const char *forward(struct mpx_call *pc, const struct cat_server *srv, struct json_object *msg)
@@ -370,6 +948,14 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
         json_object_put(answer);
         return "credentials_unavailable";
     }
+    if (modern_client(pc)) {
+        char pending[sizeof(((struct mrtr_state *)0)->pending)];
+
+        if (open_input_state(pc, srv, msg, pending, sizeof(pending)) != 0)
+            return "input_state_refused";
+        if (pending[0] != '\0')
+            return resume_pending(pc, srv, pending, msg);
+    }
     memset(&us, 0, sizeof(us));
     if (kept != NULL) {
         gw_strlcpy(us.id, kept->session_id, sizeof(us.id));
@@ -401,11 +987,16 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
         json_object_put(f.client_caps);
         return pc->error_code == MPX_BUSY ? "busy" : "pools_unavailable";
     }
+    f.headers = param_headers(srv, msg);
     st = up_forward(pc->app, &f, msg, &answer, why, sizeof(why));
+    if (st == UP_OK && is_input_required(answer) && !r.handoff)
+        answer = modern_client(pc) ? seal_input_required(pc, srv, answer)
+                 : pc->session != NULL ? complete_input(&r, &f, msg, answer, &st, why, sizeof(why)) : answer;
     /* Before the answer goes out: a slow client holds its responder, not the
      * upstream's slot. */
     upstream_slot_give(pc, &slot);
     json_object_put(f.client_caps);
+    json_object_put(f.headers);
     if (f.session_changed) {
         bool lost;
 
@@ -431,6 +1022,8 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
     }
     if (pc->res->client_gone)
         outcome = "client_gone";
+    if (r.handoff)
+        handoff_push(&r, "a", answer);
     deliver(&r, answer);
     json_object_put(answer);
     /* A concurrent request of this session kept its own upstream session
@@ -698,6 +1291,22 @@ static const struct cat_server *server_by_id(const struct cat_snapshot *c, const
     return NULL;
 }
 
+/* The client's answer to an input request of an input-required result: to
+ * the list the responder holding the call waits on. */
+static void answer_to_waiter(struct mpx_call *pc, struct json_object *rec)
+{
+    struct json_object *a = json_object_new_object(), *v;
+
+    json_object_object_add(a, "k", json_object_new_string(js_str(rec, "k") ? js_str(rec, "k") : ""));
+    if ((v = js_get(pc->msg->root, "result", json_type_object)) != NULL)
+        json_object_object_add(a, "result", json_object_get(v));
+    else
+        json_object_object_add(a, "error", json_object_get(js_get(pc->msg->root, "error", json_type_object)));
+    if (!list_push(pc->app, js_str(rec, "w"), a, call_timeout_ms(pc->app, NULL) + RELAY_MARGIN_MS))
+        log_warn("mcp_relay", "an answer to an input request was not passed on (Redis)");
+    json_object_put(a);
+}
+
 /* The client's answer to a relayed upstream request: back to the upstream
  * session that asked, under the upstream's own id. */
 static void relay_answer(struct mpx_call *pc, const char *rid)
@@ -719,6 +1328,10 @@ static void relay_answer(struct mpx_call *pc, const char *rid)
         rec = json_tokener_parse(rep->str);
     if (rep != NULL)
         freeReplyObject(rep);
+    if (rec != NULL && js_str(rec, "w") != NULL) {
+        answer_to_waiter(pc, rec);
+        goto out;
+    }
     if (rec == NULL || !json_object_is_type(rec, json_type_object) ||
         !json_object_object_get_ex(rec, "id", &oid)) {
         log_info("mcp_relay", "an answer to %s" "%.32s, which no upstream is waiting for (expired or "

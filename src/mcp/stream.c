@@ -10,6 +10,7 @@
 #include <sys/time.h>
 
 #include "app.h"
+#include "js.h"
 #include "log.h"
 #include "store_redis.h"
 #include "util.h"
@@ -43,31 +44,20 @@ int mst_event_id_valid(const char *id)
 
 int mst_publish(struct gw_app *app, const char *session_id, struct json_object *msg)
 {
-    char key[KEY_MAX], maxlen[16], ttl[24];
+    char key[KEY_MAX], maxlen[16];
     const char *text = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN |
                                                                JSON_C_TO_STRING_NOSLASHESCAPE);
-    redisContext *c;
-    void *r1 = NULL, *r2 = NULL;
-    int rc = -1;
+    redisReply *r;
+    int rc;
 
     if (!ms_id_valid(session_id) || stream_key(app, session_id, key) != 0)
         return -1;
-    c = rds_conn(app);
-    if (c == NULL)
-        return -1;
     snprintf(maxlen, sizeof(maxlen), "%d", app->cfg.stream_max_len);
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)app->cfg.session_ttl * 1000);
-    /* Both commands in one round trip. */
-    redisAppendCommand(c, "XADD %s MAXLEN ~ %s * m %s", key, maxlen, text);
-    redisAppendCommand(c, "PEXPIRE %s %s", key, ttl);
-    if (redisGetReply(c, &r1) == REDIS_OK && redisGetReply(c, &r2) == REDIS_OK)
-        rc = ((redisReply *)r1)->type == REDIS_REPLY_STRING ? 0 : -1;
-    else
-        rds_close(app);
-    if (r1 != NULL)
-        freeReplyObject(r1);
-    if (r2 != NULL)
-        freeReplyObject(r2);
+    r = rds_cmd_expire(app, key, (int64_t)app->cfg.session_ttl * 1000, "XADD %s MAXLEN ~ %s * m %s", key,
+                       maxlen, text);
+    rc = r != NULL && r->type == REDIS_REPLY_STRING ? 0 : -1;
+    if (r != NULL)
+        freeReplyObject(r);
     return rc;
 }
 
@@ -249,4 +239,38 @@ out:
     log_info("mcp_stream_end", "stream of session %.8s... ended after %lld ms, %d batches%s", s->id,
              (long long)(gw_monotonic_ms() - start), events, res->client_gone ? ", client gone" : "");
     return 0;
+}
+
+struct json_object *mst_pop(struct gw_app *app, const char *key, long block_ms, bool *failed)
+{
+    struct json_object *o = NULL;
+    redisContext *b = blocking_conn(app);
+    struct timeval tv;
+    redisReply *r;
+    char blk[32];
+
+    *failed = b == NULL;
+    if (b == NULL)
+        return NULL;
+    /* BLPOP counts seconds (fractions allowed); the socket outwaits it. */
+    tv.tv_sec = (block_ms + 2000) / 1000;
+    tv.tv_usec = (block_ms + 2000) % 1000 * 1000;
+    redisSetTimeout(b, tv);
+    snprintf(blk, sizeof(blk), "%.3f", (block_ms < 1 ? 1 : block_ms) / 1000.0);
+    r = redisCommand(b, "BLPOP %s %s", key, blk);
+    if (r == NULL) {
+        log_warn("redis_error", "waiting on %s: %s", key, b->errstr);
+        blocking_drop();
+        *failed = true;
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_STRING) {
+        enum js_parse_error e;
+
+        o = js_parse(r->element[1]->str, r->element[1]->len, app->cfg.json_depth, &e);
+    } else if (r->type != REDIS_REPLY_NIL) {
+        *failed = true;
+    }
+    freeReplyObject(r);
+    return o;
 }

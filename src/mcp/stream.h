@@ -3,6 +3,8 @@
 #ifndef GW_MCP_STREAM_H
 #define GW_MCP_STREAM_H
 
+#include <stdbool.h>
+
 #include <json-c/json.h>
 
 #include "http.h"
@@ -21,5 +23,10 @@ int mst_event_id_valid(const char *id);
  * sent when Redis cannot take the stream over (the caller answers). */
 int mst_serve(struct gw_app *app, struct http_response *res, const struct ms_session *s,
               const char *last_event_id);
+
+/* The first entry of the Redis list key (BLPOP, on the blocking connection),
+ * waiting at most block_ms: parsed JSON, or NULL when none came (*failed
+ * also when Redis failed or the entry was not JSON). */
+struct json_object *mst_pop(struct gw_app *app, const char *key, long block_ms, bool *failed);
 
 #endif

@@ -158,6 +158,9 @@ it_setup_gateway() {
 	JWKS_FILE=$IT_DIR/dev-jwks.json
 	FLEET_KEY=$IT_DIR/fleet.key
 	make_secret "$FLEET_KEY" && secure_file "$FLEET_KEY" "${CONF_GROUP:-$GW_SERVICE_USER}" || it_fatal "make the fleet key"
+	INPUT_STATE_KEY=$IT_DIR/input-state.key
+	make_secret "$INPUT_STATE_KEY" && secure_file "$INPUT_STATE_KEY" "${CONF_GROUP:-$GW_SERVICE_USER}" ||
+		it_fatal "make the input state key"
 	FCGI_SOCKET=$IT_DIR/gw.sock
 	BODY_MAX=${BODY_MAX:-65536}
 	WORKERS=${WORKERS:-2}
@@ -247,7 +250,7 @@ it_gateway_for_apache() {
 	CONF_GROUP=$GW_WEB_GROUP
 	# The configuration and the keys it names: the gateway reads them itself.
 	secure_file "$CONF" "$CONF_GROUP" && secure_file "$FLEET_KEY" "$CONF_GROUP" &&
-		secure_file "$SECRET_KEY_FILE" "$CONF_GROUP" || it_fatal "give the configuration to group $CONF_GROUP"
+		secure_file "$SECRET_KEY_FILE" "$CONF_GROUP" && secure_file "$INPUT_STATE_KEY" "$CONF_GROUP" || it_fatal "give the configuration to group $CONF_GROUP"
 	mkdir -p "$IT_DIR/bin"
 	cp "$GATEWAY" "$IT_DIR/bin/mcp-gateway" && chmod 755 "$IT_DIR/bin/mcp-gateway" ||
 		it_fatal "copy the gateway binary for Apache"

@@ -285,6 +285,33 @@ Test(config, short_fleet_key_is_an_error_without_its_content)
     remove_conf_dir(dir, key);
 }
 
+/* The key that seals input-required state: read at load like the fleet key,
+ * and a bad one named by its own key. */
+Test(config, input_state_key_file_is_read_at_load_and_named_when_bad)
+{
+    char dir[64], path[256], conf[512];
+    FILE *f;
+
+    snprintf(dir, sizeof dir, "/tmp/gw-config-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/input.key", dir);
+    snprintf(conf, sizeof conf, "%s/gw.conf", dir);
+    f = fopen(conf, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "[security]\ninput_state_key_file = %s\n", path);
+    fclose(f);
+    cr_assert_eq(cfg_load(&cfg, conf, &errs), -1, "a missing key file is an error");
+    cr_assert(strstr(errs.msg[0], "security.input_state_key_file") != NULL, "%s", errs.msg[0]);
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("abcdefghijabcdefghijabcdefghij0123456789\n", f);
+    fclose(f);
+    cr_assert_eq(cfg_load(&cfg, conf, &errs), 0, "%s", errs.msg[0]);
+    cr_assert_eq(cfg.input_state_key_len, 40);
+    cr_assert_eq(memcmp(cfg.input_state_key, "abcdefghij", 10), 0);
+    remove_conf_dir(dir, path);
+}
+
 static void collect(const char *line, void *arg)
 {
     char *buf = arg;
