@@ -64,7 +64,7 @@ ADMIN=$("$BIN" token --config "$CONF" --sub bench-admin --tenant bench --roles a
 # The load client reads its token from a file: command lines are public.
 (umask 077 && "$BIN" token --config "$CONF" --sub bench --tenant bench --roles user --aud "$AUDIENCE" --ttl 3600 >"$T/token")
 code=$(curl -s -o "$T/register.json" -w '%{http_code}' --cacert "$CA" -H "Authorization: Bearer $ADMIN" \
-	-H 'Content-Type: application/json' --data "{\"name\":\"bench\",\"url\":\"$BEHIND\"}" \
+	-H 'Content-Type: application/json' --data "{\"name\":\"bench\",\"url\":\"$BEHIND\",\"max_concurrency\":1000}" \
 	"https://127.0.0.1:$API_PORT/api/v1/servers")
 [ "$code" = 201 ] || gw_die "registering the upstream as server bench answered $code: $(head -c 600 "$T/register.json")"
 

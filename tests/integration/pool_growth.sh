@@ -83,10 +83,11 @@ serve_start "$GATEWAY" "$CONF" "$FCGI_SOCKET" "$IT_DIR/serve-b.pid" "$LOG" 4 256
 it_start_apache proxy_fcgi "$IT_DIR/apache-b"
 MCP_B=https://127.0.0.1:$MCP_PORT
 
-# The slow upstream, and one MCP session (its upstream session opened by a
-# first call) for every long request of both pools.
+# The slow upstream (max_concurrency above the 200 calls in flight: its own
+# pool must not be what limits them), and one MCP session (its upstream
+# session opened by a first call) for every long request of both pools.
 http POST "$API_A/api/v1/servers" -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-	--data "{\"name\":\"slow\",\"url\":\"$SLOW\",\"timeout_ms\":10000}"
+	--data "{\"name\":\"slow\",\"url\":\"$SLOW\",\"timeout_ms\":10000,\"max_concurrency\":1000}"
 [ "$HTTP_CODE" = 201 ] || { show_response; it_fatal "register the slow upstream"; }
 MCP_HEADERS=(-H "Authorization: Bearer $TOKEN" -H 'Accept: application/json, text/event-stream'
 	-H 'Content-Type: application/json' -H 'MCP-Protocol-Version: 2025-11-25')
