@@ -22,6 +22,8 @@
 #define POOLS_AT_ONCE 15
 #define UPSTREAM_POOL "upstream:"
 #define ALLOC_MAX_BYTES 4096   /* an allocation record in Redis */
+/* Arguments of the command run with a release (rds_eval takes 64 in all). */
+#define POOLS_CMD_MAX 58
 
 /*
  * Keys, all under one hash tag so that a script may touch several pools:
@@ -88,20 +90,42 @@ static struct rds_script acquire_script = {
     ""
 };
 
+/* Holder h's units out of one pool (keys r u n): the units released, 0 when
+ * it held none (its lease ended first). Shared by the two scripts below. */
+#define LUA_RELEASE                                                                   \
+    "local function release(r, u, n, h)\n"                                             \
+    "  local k = tonumber(redis.call('HGET', u, h) or '0')\n"                          \
+    "  if redis.call('HDEL', u, h) ~= 1 then return 0 end\n"                           \
+    "  redis.call('ZREM', r, h)\n"                                                     \
+    "  local left = redis.call('DECRBY', n, k)\n"                                      \
+    "  if left <= 0 and redis.call('ZCARD', r) == 0 then redis.call('DEL', n) end\n"   \
+    "  return k\n"                                                                     \
+    "end\n"
+
 /* KEYS: r u n per pool. ARGV: holder. Units released in all. */
 static struct rds_script release_script = {
+    LUA_RELEASE
     "local released = 0\n"
     "for i = 1, #KEYS / 3 do\n"
-    "  local r, u, n = KEYS[3*i-2], KEYS[3*i-1], KEYS[3*i]\n"
-    "  local k = tonumber(redis.call('HGET', u, ARGV[1]) or '0')\n"
-    "  if redis.call('HDEL', u, ARGV[1]) == 1 then\n"
-    "    redis.call('ZREM', r, ARGV[1])\n"
-    "    local left = redis.call('DECRBY', n, k)\n"
-    "    if left <= 0 and redis.call('ZCARD', r) == 0 then redis.call('DEL', n) end\n"
-    "    released = released + k\n"
-    "  end\n"
+    "  released = released + release(KEYS[3*i-2], KEYS[3*i-1], KEYS[3*i], ARGV[1])\n"
     "end\n"
     "return released\n",
+    ""
+};
+
+/* KEYS: r u n of one pool, then the command's key. ARGV: holder, then the
+ * command's verb and its arguments after the key. The release and the
+ * command each run whatever becomes of the other (a pool key of the wrong
+ * type does not stop the command): {units released or -1, the command's
+ * reply or error}. */
+static struct rds_script release_then_script = {
+    LUA_RELEASE
+    "local released = -1\n"
+    "local ok, n = pcall(release, KEYS[1], KEYS[2], KEYS[3], ARGV[1])\n"
+    "if ok then released = n end\n"
+    "local cmd = {ARGV[2], KEYS[4]}\n"
+    "for i = 3, #ARGV do cmd[#cmd + 1] = ARGV[i] end\n"
+    "return {released, redis.pcall(unpack(cmd))}\n",
     ""
 };
 
@@ -307,6 +331,11 @@ enum pools_code pools_upstream_acquire(struct gw_app *app, const char *server_id
     return rc;
 }
 
+static void pools_slot_release_failed(const struct pools_slot *slot, const char *why)
+{
+    log_warn("pools_release_failed", "slot of %s not released (%s): its lease ends it", slot->pool, why);
+}
+
 void pools_upstream_release(struct gw_app *app, struct pools_slot *slot)
 {
     const char *pool = slot->pool;
@@ -314,8 +343,44 @@ void pools_upstream_release(struct gw_app *app, struct pools_slot *slot)
     if (!slot->held)
         return;
     if (release(app, &pool, 1, slot->holder) < 0)
-        log_warn("pools_release_failed", "slot of %s not released (Redis): its lease ends it", slot->pool);
+        pools_slot_release_failed(slot, "Redis");
     slot->held = false;
+}
+
+redisReply *pools_upstream_release_then(struct gw_app *app, struct pools_slot *slot, int cmdc, const char **cmd)
+{
+    char r[KEY_MAX], u[KEY_MAX], n[KEY_MAX];
+    const char *argv[5 + POOLS_CMD_MAX];
+    redisReply *rep, *out = NULL;
+
+    if (!slot->held)
+        return rds_cmdargv(app, cmdc, cmd, NULL);
+    slot->held = false;
+    if (cmdc < 2 || cmdc > POOLS_CMD_MAX || pool_keys(app, slot->pool, r, u, n) != 0) {
+        pools_slot_release_failed(slot, "too many arguments or key too long");
+        return rds_cmdargv(app, cmdc, cmd, NULL);
+    }
+    argv[0] = r;
+    argv[1] = u;
+    argv[2] = n;
+    argv[3] = cmd[1];
+    argv[4] = slot->holder;
+    argv[5] = cmd[0];
+    for (int i = 2; i < cmdc; i++)
+        argv[4 + i] = cmd[i];
+    rep = rds_eval(app, &release_then_script, 4, 4 + cmdc, argv, NULL);
+    if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+        rep->element[0]->type == REDIS_REPLY_INTEGER) {
+        /* 0: a lease that ended first, nothing to give back. */
+        if (rep->element[0]->integer < 0)
+            pools_slot_release_failed(slot, "the pool's keys are not what the scripts write");
+        out = rep->element[1];
+        rep->element[1] = NULL;
+    } else {
+        pools_slot_release_failed(slot, rep != NULL && rep->type == REDIS_REPLY_ERROR ? rep->str : "Redis");
+    }
+    freeReplyObject(rep);
+    return out;
 }
 
 /* ---- allocations -------------------------------------------------------------------- */

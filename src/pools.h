@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <hiredis/hiredis.h>
 #include <json-c/json.h>
 
 struct gw_app;
@@ -54,6 +55,11 @@ enum pools_code pools_upstream_acquire(struct gw_app *app, const char *server_id
 /* Give the slot back (nothing when it is not held); a responder that dies
  * before this leaves the slot to its lease. */
 void pools_upstream_release(struct gw_app *app, struct pools_slot *slot);
+/* Give the slot back and run the command cmd (cmdc arguments) in the same
+ * Redis round trip: the command's reply (NULL when Redis is unavailable),
+ * whether or not the slot was still held (its lease may have ended). A slot
+ * not released is left to its lease, as above. */
+redisReply *pools_upstream_release_then(struct gw_app *app, struct pools_slot *slot, int cmdc, const char **cmd);
 
 /* The seed's allocation for an operation type and its estimated load, as
  * units per seed pool; POOLS_INVALID with err for an unknown operation, a

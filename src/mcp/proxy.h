@@ -44,6 +44,9 @@ struct mpx_call {
     bool drop_log_messages;          /* the upstream's notifications/message stay here */
     /* The catalog the caller read for this request, or NULL: read here. */
     const struct cat_snapshot *snap;
+    /* A tools/call's audit record (proxy.c), spooled in the round trip that
+     * gives the upstream's call slot back. */
+    struct mpx_tool_record *tool_record;
 };
 
 /* pc zeroed, then for msg (may be NULL) of who on session, answered on res. */

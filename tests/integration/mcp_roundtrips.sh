@@ -4,13 +4,16 @@
 # are not counted) and PostgreSQL statements in the statement log, for a
 # proxied upstream tool ({server}__echo on bench/mcp_upstream) through
 # lighttpd and one responder. Targets: at most 5 Redis round trips, no SQL.
-# The count is asserted exactly: 2 (the session script, which also reads the
-# catalog version, and the audit spool's XADD); a ping on the same session,
-# the floor of any request, makes 1 (the session script).
+# The count is asserted exactly: 3 (the session script, which also reads the
+# catalog version; the take of a slot of the upstream's concurrency pool; the
+# script that gives the slot back and spools the audit record with XADD), and
+# what the call writes (the session script's keys, the server's slot keys, the
+# spool); a ping on the same session, the floor of any request, makes 1 (the
+# session script).
 . "$(dirname "$0")/lib.sh"
 
 REDIS_MAX=${REDIS_MAX:-5}
-CALL_REDIS=2 PING_REDIS=1
+CALL_REDIS=3 PING_REDIS=1
 UPSTREAM_ALLOWED_NETWORKS=127.0.0.0/8
 UPSTREAM_BIN=$top_builddir/bench/mcp_upstream
 [ -x "$UPSTREAM_BIN" ] || it_fatal "bench/mcp_upstream is built (make check builds it)"
@@ -38,6 +41,7 @@ http POST "$API/api/v1/servers" -H "Authorization: Bearer $ADMIN" -H 'Content-Ty
 	--data "{\"name\":\"rt\",\"url\":\"http://127.0.0.1:$UP_PORT/mcp\"}"
 check "the C upstream registers as server rt with its one tool" \
 	eval '[ "$HTTP_CODE" = 201 ] && [ "$(it_json server.tool_count)" = 1 ]'
+SRV_ID=$(it_json server.id)
 # The audit monitor's backend (the one that records applied spool ids)
 # writes tool-call records in batches, apart from any request: counted
 # apart, per transaction.
@@ -95,6 +99,15 @@ monitored() {
 	grep -E '^[0-9.]+ \[[0-9]+ [0-9.]+:[0-9]+\] ' "$mon" | grep -v '"MONITOR"' |
 		awk '{ line[NR] = $0; addr[NR] = $3 } $4 == "\"XREADGROUP\"" { mon[$3] = 1 }
 			END { for (i = 1; i <= NR; i++) if (!(addr[i] in mon)) print line[i] }' >"$IT_DIR/$label.redis" || true
+	# The commands run inside the call's scripts (the monitor runs none).
+	grep -E '^[0-9.]+ \[[0-9]+ lua\] ' "$mon" >"$IT_DIR/$label.lua" || true
+}
+# written LABEL: the keys the commands of LABEL wrote, inside scripts or not, one each, sorted.
+written() {
+	cat "$IT_DIR/$1.redis" "$IT_DIR/$1.lua" |
+		awk '{ v = toupper($4); gsub(/"/, "", v); k = $5; gsub(/"/, "", k) }
+			v ~ /^(SET|SETEX|PSETEX|GETDEL|DEL|UNLINK|EXPIRE|PEXPIRE|PEXPIREAT|HSET|HMSET|HDEL|HINCRBY|INCR|INCRBY|DECRBY|ZADD|ZREM|ZREMRANGEBYSCORE|SADD|SREM|XADD|XDEL|RPUSH|LPUSH|LPOP|RPOP)$/ { print k }' |
+		sort -u | paste -sd' '
 }
 redis_count() { wc -l <"$IT_DIR/$1.redis"; }
 redis_verbs() { awk '{ gsub(/"/, "", $4); print $4 }' "$IT_DIR/$1.redis" | paste -sd' '; }
@@ -113,8 +126,20 @@ call_ok=0
 echo_ok && call_ok=1
 n=$(redis_count call)
 if [ "$call_ok" = 1 ]; then
-	check "tools/call rt__echo on a warm session: $n Redis round trips (exactly $CALL_REDIS: session script with the catalog version, audit spool; target at most $REDIS_MAX)" \
-		eval '[ "$n" -eq "$CALL_REDIS" ] && [ "$n" -le "$REDIS_MAX" ] && [ "$(redis_verbs call)" = "EVALSHA XADD" ]'
+	check "tools/call rt__echo on a warm session: $n Redis round trips (exactly $CALL_REDIS: session script with the catalog version, the upstream's call slot taken, the slot given back with the audit record spooled; target at most $REDIS_MAX)" \
+		eval '[ "$n" -eq "$CALL_REDIS" ] && [ "$n" -le "$REDIS_MAX" ] && [ "$(redis_verbs call)" = "EVALSHA EVALSHA EVALSHA" ]'
+	# What the session script writes on a ping (its slide), and besides that
+	# only the server's pool keys and the audit spool.
+	pool="mreg:{pools}:%s:upstream:$SRV_ID"
+	want=$(printf '%s\n' $(written ping) mreg:audit:spool 'mreg:{pools}:index' \
+		"$(printf "$pool" n)" "$(printf "$pool" r)" "$(printf "$pool" u)" | sort -u | paste -sd' ')
+	check "tools/call rt__echo on a warm session writes only the session script's keys, the server's call slot keys and the audit spool" \
+		eval '[ "$(written call)" = "$want" ]'
+	echo "written: $(written call)" | diag
+	check "the third round trip both gives the slot back (HDEL of its holder) and spools the record (XADD), in one script" \
+		eval '[ "$(awk "{ gsub(/\"/, \"\", \$4); print \$4 }" "$IT_DIR/call.lua" | grep -E "^(HDEL|XADD)$" | paste -sd" ")" = "HDEL XADD" ]'
+	check "after the call no slot of the server is held" \
+		eval '[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ZCARD "$(printf "$pool" r)")" = 0 ]'
 else
 	not_ok "tools/call rt__echo on a warm session: at most $REDIS_MAX Redis round trips (the call itself failed)"
 	show_response
