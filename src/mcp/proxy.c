@@ -335,15 +335,48 @@ static void fill_send_target(struct up_target *t, const struct cat_server *srv)
  * (busy, with Retry-After; or pools unavailable) was sent. The lease covers
  * a re-initialize plus the call, so only a responder that died holds a slot
  * until it ends. */
+static int slot_lease_ms(const struct gw_app *app, const struct cat_server *srv)
+{
+    return (int)(2 * call_timeout_ms(app, srv) + SLOT_MARGIN_MS);
+}
+
+redisReply *mpx_slot_take_after(struct mpx_call *pc, const struct cat_server *srv, int cmdc, const char **cmd)
+{
+    redisReply *rep;
+
+    memset(&pc->pre.busy, 0, sizeof(pc->pre.busy));
+    pc->pre.code = pools_upstream_acquire_after(pc->app, srv->id, srv->max_concurrency, slot_lease_ms(pc->app, srv),
+                                                &pc->pre.slot, &pc->pre.busy, cmdc, cmd, &rep);
+    pc->pre.server_id = srv->id;
+    return rep;
+}
+
+void mpx_slot_after(struct mpx_call *pc)
+{
+    if (pc->pre.server_id != NULL)
+        pools_upstream_release(pc->app, &pc->pre.slot);
+    pc->pre.server_id = NULL;
+}
+
 static int upstream_slot_take(struct mpx_call *pc, const struct cat_server *srv, struct pools_slot *slot)
 {
     struct pools_busy busy;
     struct json_object *e, *d;
+    enum pools_code code;
     char m[256];
 
     memset(&busy, 0, sizeof(busy));
-    switch (pools_upstream_acquire(pc->app, srv->id, srv->max_concurrency,
-                                   (int)(2 * call_timeout_ms(pc->app, srv) + SLOT_MARGIN_MS), slot, &busy)) {
+    if (pc->pre.server_id != NULL && strcmp(pc->pre.server_id, srv->id) == 0) {
+        /* Taken (or refused) ahead: the slot is this call's now. */
+        code = pc->pre.code;
+        busy = pc->pre.busy;
+        *slot = pc->pre.slot;
+        pc->pre.server_id = NULL;
+    } else {
+        code = pools_upstream_acquire(pc->app, srv->id, srv->max_concurrency, slot_lease_ms(pc->app, srv), slot,
+                                      &busy);
+    }
+    switch (code) {
     case POOLS_OK:
         return 0;
     case POOLS_BUSY:
