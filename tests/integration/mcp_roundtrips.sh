@@ -25,6 +25,10 @@ it_psql "ALTER SYSTEM SET log_statement = 'all'" >/dev/null && it_psql "SELECT p
 	it_fatal "PostgreSQL logs every statement"
 PG_LOG=$(cat "$IT_DIR/pg/pg.datadir")/postgres.log
 it_setup_gateway
+# Where a record refused by Redis goes (the last check below).
+SPOOL_DIR=$IT_DIR/spool
+mkdir -p "$SPOOL_DIR" && chown "$GW_SERVICE_USER" "$SPOOL_DIR"
+export MCPGW_AUDIT_SPOOL_FALLBACK=$SPOOL_DIR/fallback.jsonl
 # One responder: the warm-up warms the very process that is measured.
 it_start_serve 1
 it_start_lighttpd "$FCGI_SOCKET"
@@ -164,6 +168,19 @@ mon_rows=$(it_psql "SELECT count(*) FROM audit_log WHERE action = 'tool_call'")
 check "the monitor wrote $mon_rows tool-call rows in $mon_tx transactions of at most 7 statements ($mon_st)" \
 	eval '[ "$mon_tx" -ge 1 ] && [ "$mon_st" -le $((7 * mon_tx)) ] && [ "$mon_rows" -gt "$mon_tx" ]'
 
+# --- the spool refused: the slot is given back all the same ----------------------------
+# XADD refused (ACL), inside the script that gives the slot back: the
+# release stands, the record goes to the fallback file and on to audit_log.
+redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ACL SETUSER default -xadd >/dev/null
+mcp "$CALL" -H 'X-Request-Id: rt-fallback-1'
+fb_ok=0
+echo_ok && fb_ok=1
+redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ACL SETUSER default +xadd >/dev/null
+check "with XADD refused by Redis: the call is answered, its slot given back, its record in the fallback file" \
+	eval '[ "$fb_ok" = 1 ] && [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ZCARD "$(printf "$pool" r)")" = 0 ] &&
+	grep -q "audit_spool_fallback.*fallback.jsonl" "$IT_DIR/gateway.log"'
+check "the monitor writes that record to audit_log from the fallback file" \
+	wait_until 15 eval '[ "$(it_psql "SELECT count(*) FROM audit_log WHERE action = '"'"'tool_call'"'"' AND request_id = '"'"'rt-fallback-1'"'"'")" = 1 ]'
 
 it_psql "ALTER SYSTEM RESET log_statement" >/dev/null
 it_check_sanitizer_logs
