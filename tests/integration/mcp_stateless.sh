@@ -220,6 +220,23 @@ check "that call's Redis round trips, exactly 3: the catalog version (GET); one 
 echo "verbs: $CALL_VERBS" | diag
 check "after that call no slot of the server is held" \
 	eval '[ "$(rcli ZCARD "$P:r:upstream:$PLAIN_ID")" = 0 ]'
+# The slot taken with the read still keeps max_concurrency: every slot held
+# (one holder with all of them, leased for a minute), the call is refused
+# busy and reaches no upstream; once they are given back it goes through.
+rcli ZADD "$P:r:upstream:$PLAIN_ID" "$(( $(date +%s) * 1000 + 60000 ))" filler >/dev/null
+rcli HSET "$P:u:upstream:$PLAIN_ID" filler 100000 >/dev/null
+rcli INCRBY "$P:n:upstream:$PLAIN_ID" 100000 >/dev/null
+CALLS0=$(grep -c '"rpc":"tools/call"' "$REC")
+sl "$MCP/mcp" "$USER_A" "$CALL" tools/call plain__tool_1
+check "a stateless tools/call while every slot of the server is held: refused busy (-32018, Retry-After), the upstream not called" \
+	eval '[ "$(code)" = -32018 ] && [ "$(it_json error.data.reason)" = busy ] && [ -n "$(header Retry-After)" ] &&
+	[ "$(grep -c "\"rpc\":\"tools/call\"" "$REC")" = "$CALLS0" ]'
+rcli ZREM "$P:r:upstream:$PLAIN_ID" filler >/dev/null
+rcli HDEL "$P:u:upstream:$PLAIN_ID" filler >/dev/null
+rcli DECRBY "$P:n:upstream:$PLAIN_ID" 100000 >/dev/null
+sl "$MCP/mcp" "$USER_A" "$CALL" tools/call plain__tool_1
+check "the slots given back: the call goes through and holds no slot after" \
+	eval '[ "$(it_json result.structuredContent.echo)" = hi ] && [ "$(rcli ZCARD "$P:r:upstream:$PLAIN_ID")" = 0 ]'
 sl "$MCP/mcp" "$OTHER_A" "$CALL" tools/call plain__tool_1
 check "another user of the same tenant gets an upstream session of its own" \
 	eval '[ "$(it_json result.structuredContent.echo)" = hi ] && [ "$(rcli --scan --pattern "mreg:upstreams:*" | wc -l)" = 2 ] &&
