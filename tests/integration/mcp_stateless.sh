@@ -237,6 +237,16 @@ rcli DECRBY "$P:n:upstream:$PLAIN_ID" 100000 >/dev/null
 sl "$MCP/mcp" "$USER_A" "$CALL" tools/call plain__tool_1
 check "the slots given back: the call goes through and holds no slot after" \
 	eval '[ "$(it_json result.structuredContent.echo)" = hi ] && [ "$(rcli ZCARD "$P:r:upstream:$PLAIN_ID")" = 0 ]'
+# A slot taken with the read for a call that never reaches the upstream (the
+# server in maintenance) is given back.
+PLATFORM=$(it_mint --sub root --tenant tp --roles platform_admin)
+http POST "$API/api/v1/servers/$PLAIN_ID/maintenance" -H "Authorization: Bearer $PLATFORM" --data ''
+MAINT_ON=$HTTP_CODE
+sl "$MCP/servers/plain/mcp" "$USER_A" "$(sed 's/plain__tool_1/tool_1/' <<<"$CALL")" tools/call tool_1
+check "tools/call on /servers/plain/mcp in maintenance: refused (-32016), its slot given back, the upstream not called" \
+	eval '[ "$MAINT_ON" = 200 ] && [ "$(code)" = -32016 ] && [ "$(rcli ZCARD "$P:r:upstream:$PLAIN_ID")" = 0 ] &&
+	[ -z "$(rcli GET "$P:n:upstream:$PLAIN_ID")" ] && [ "$(grep -c "\"rpc\":\"tools/call\"" "$REC")" = "$((CALLS0 + 1))" ]'
+http DELETE "$API/api/v1/servers/$PLAIN_ID/maintenance" -H "Authorization: Bearer $PLATFORM"
 sl "$MCP/mcp" "$OTHER_A" "$CALL" tools/call plain__tool_1
 check "another user of the same tenant gets an upstream session of its own" \
 	eval '[ "$(it_json result.structuredContent.echo)" = hi ] && [ "$(rcli --scan --pattern "mreg:upstreams:*" | wc -l)" = 2 ] &&
