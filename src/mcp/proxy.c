@@ -331,10 +331,8 @@ static void fill_send_target(struct up_target *t, const struct cat_server *srv)
 
 /* ---- the upstream's pool: one slot per call in flight, max_concurrency in all -------- */
 
-/* Take a slot of srv's pool for one upstream call: 0, or -1 when the answer
- * (busy, with Retry-After; or pools unavailable) was sent. The lease covers
- * a re-initialize plus the call, so only a responder that died holds a slot
- * until it ends. */
+/* A slot's lease covers a re-initialize plus the call, so only a responder
+ * that died holds a slot until it ends. */
 static int slot_lease_ms(const struct gw_app *app, const struct cat_server *srv)
 {
     return (int)(2 * call_timeout_ms(app, srv) + SLOT_MARGIN_MS);
@@ -358,6 +356,9 @@ void mpx_slot_after(struct mpx_call *pc)
     pc->pre.server_id = NULL;
 }
 
+/* Take a slot of srv's pool for one upstream call (or the one taken ahead
+ * by mpx_slot_take_after): 0, or -1 when the answer (busy, with Retry-After;
+ * or pools unavailable) was sent. */
 static int upstream_slot_take(struct mpx_call *pc, const struct cat_server *srv, struct pools_slot *slot)
 {
     struct pools_busy busy;
