@@ -32,6 +32,7 @@
 #include "leader.h"
 #include "log.h"
 #include "metrics.h"
+#include "pools.h"
 #include "store_pg.h"
 #include "store_redis.h"
 #include "util.h"
@@ -198,6 +199,12 @@ static char *fit_text(const char *v, size_t max)
 
 enum audit_spooled audit_spool_tool_call(struct gw_app *app, const struct audit_tool_call *rec)
 {
+    return audit_spool_tool_call_give(app, rec, NULL);
+}
+
+enum audit_spooled audit_spool_tool_call_give(struct gw_app *app, const struct audit_tool_call *rec,
+                                              struct pools_slot *slot)
+{
     const char *val[NFIELDS] = { 0 }, *argv[3 + 2 * NFIELDS];
     char *fitted[NFIELDS] = { 0 };
     char sid[33], ts[32], code[16], dur[24], args[65], key[256], why[512] = "";
@@ -232,6 +239,8 @@ enum audit_spooled audit_spool_tool_call(struct gw_app *app, const struct audit_
 
     if (rds_key(app, key, sizeof(key), SPOOL_STREAM) != 0) {
         gw_strlcpy(why, "the spool key does not fit", sizeof(why));
+        if (slot != NULL)
+            pools_upstream_release(app, slot);
     } else {
         /* No MAXLEN: trimming would drop records the monitor has not written. */
         argv[argc++] = "XADD";
@@ -243,7 +252,8 @@ enum audit_spooled audit_spool_tool_call(struct gw_app *app, const struct audit_
             argv[argc++] = field_names[i];
             argv[argc++] = val[i];
         }
-        reply = rds_cmdargv(app, argc, argv, NULL);
+        reply = slot != NULL ? pools_upstream_release_then(app, slot, argc, argv)
+                             : rds_cmdargv(app, argc, argv, NULL);
         if (reply != NULL && reply->type == REDIS_REPLY_STRING) {
             freeReplyObject(reply);
             where = AUDIT_SPOOLED_REDIS;

@@ -42,6 +42,13 @@ enum audit_spooled {
 /* Record one tool call; never touches PostgreSQL. Called once per tools/call,
  * at its single exit point, whatever the outcome. */
 enum audit_spooled audit_spool_tool_call(struct gw_app *app, const struct audit_tool_call *rec);
+/* The same, and the upstream call's slot (pools.h) given back in the same
+ * Redis round trip: released whatever becomes of the record (a lease that
+ * ended first releases nothing), the record spooled whatever the release
+ * finds, and to the fallback file when Redis refuses. */
+struct pools_slot;
+enum audit_spooled audit_spool_tool_call_give(struct gw_app *app, const struct audit_tool_call *rec,
+                                              struct pools_slot *slot);
 const char *audit_call_outcome_name(enum audit_call_outcome o);
 
 /* The monitor process: drains the spool (stream and fallback file) into

@@ -22,6 +22,8 @@
 #define POOLS_AT_ONCE 15
 #define UPSTREAM_POOL "upstream:"
 #define ALLOC_MAX_BYTES 4096   /* an allocation record in Redis */
+/* Arguments of the command run with a release (rds_eval takes 64 in all). */
+#define POOLS_CMD_MAX 58
 
 /*
  * Keys, all under one hash tag so that a script may touch several pools:
@@ -55,53 +57,99 @@
     "  return used\n"                                                                 \
     "end\n"
 
-/* KEYS: index, then r u n per pool. ARGV: lease ms, holder, then per pool:
- * name, units, capacity. {1} when every pool had room (all taken), else
- * {0, pool number, units in use, ms until its earliest lease ends}. */
+/* acquire(K, A) with K: index, then r u n per pool; A: lease ms, holder,
+ * then per pool: name, units, capacity. {1} when every pool had room (all
+ * taken), else {0, pool number, units in use, ms until its earliest lease
+ * ends}. */
+#define LUA_ACQUIRE                                                                   \
+    LUA_PURGE                                                                         \
+    "local function acquire(K, A)\n"                                                   \
+    "  local ttl = tonumber(A[1])\n"                                                   \
+    "  local id = A[2]\n"                                                              \
+    "  local np = (#K - 1) / 3\n"                                                      \
+    "  for i = 1, np do\n"                                                             \
+    "    local r, u, n = K[3*i-1], K[3*i], K[3*i+1]\n"                                 \
+    "    local used = purge(r, u, n)\n"                                                \
+    "    local units = tonumber(A[3*i+1])\n"                                           \
+    "    local cap = tonumber(A[3*i+2])\n"                                             \
+    "    if units > 0 and used + units > cap then\n"                                   \
+    "      local first = redis.call('ZRANGE', r, 0, 0, 'WITHSCORES')\n"                \
+    "      local wait = 0\n"                                                           \
+    "      if #first == 2 then wait = tonumber(first[2]) - now end\n"                  \
+    "      return {0, i, used, wait}\n"                                                \
+    "    end\n"                                                                        \
+    "  end\n"                                                                          \
+    "  for i = 1, np do\n"                                                             \
+    "    local units = tonumber(A[3*i+1])\n"                                           \
+    "    if units > 0 then\n"                                                          \
+    "      redis.call('ZADD', K[3*i-1], now + ttl, id)\n"                              \
+    "      redis.call('HSET', K[3*i], id, units)\n"                                    \
+    "      redis.call('INCRBY', K[3*i+1], units)\n"                                    \
+    "      redis.call('SADD', K[1], A[3*i])\n"                                         \
+    "    end\n"                                                                        \
+    "  end\n"                                                                          \
+    "  return {1}\n"                                                                   \
+    "end\n"
+
 static struct rds_script acquire_script = {
-    LUA_PURGE
-    "local ttl = tonumber(ARGV[1])\n"
-    "local id = ARGV[2]\n"
-    "local np = (#KEYS - 1) / 3\n"
-    "for i = 1, np do\n"
-    "  local r, u, n = KEYS[3*i-1], KEYS[3*i], KEYS[3*i+1]\n"
-    "  local used = purge(r, u, n)\n"
-    "  local units = tonumber(ARGV[3*i+1])\n"
-    "  local cap = tonumber(ARGV[3*i+2])\n"
-    "  if units > 0 and used + units > cap then\n"
-    "    local first = redis.call('ZRANGE', r, 0, 0, 'WITHSCORES')\n"
-    "    local wait = 0\n"
-    "    if #first == 2 then wait = tonumber(first[2]) - now end\n"
-    "    return {0, i, used, wait}\n"
-    "  end\n"
-    "end\n"
-    "for i = 1, np do\n"
-    "  local units = tonumber(ARGV[3*i+1])\n"
-    "  if units > 0 then\n"
-    "    redis.call('ZADD', KEYS[3*i-1], now + ttl, id)\n"
-    "    redis.call('HSET', KEYS[3*i], id, units)\n"
-    "    redis.call('INCRBY', KEYS[3*i+1], units)\n"
-    "    redis.call('SADD', KEYS[1], ARGV[3*i])\n"
-    "  end\n"
-    "end\n"
-    "return {1}\n",
+    LUA_ACQUIRE
+    "return acquire(KEYS, ARGV)\n",
     ""
 };
 
+/* The same after one command, in the same script. KEYS: those of acquire,
+ * then the command's key. ARGV: the number of acquire's arguments, those,
+ * then the command's verb and its arguments after the key. {the command's
+ * reply or error, acquire's answer}. */
+static struct rds_script acquire_after_script = {
+    LUA_ACQUIRE
+    "local K, A = {}, {}\n"
+    "for i = 1, #KEYS - 1 do K[i] = KEYS[i] end\n"
+    "local na = tonumber(ARGV[1])\n"
+    "for i = 1, na do A[i] = ARGV[i + 1] end\n"
+    "local cmd = {ARGV[na + 2], KEYS[#KEYS]}\n"
+    "for i = na + 3, #ARGV do cmd[#cmd + 1] = ARGV[i] end\n"
+    "local first = redis.pcall(unpack(cmd))\n"
+    "return {first, acquire(K, A)}\n",
+    ""
+};
+
+/* Holder h's units out of one pool (keys r u n): the units released, 0 when
+ * it held none (its lease ended first). Shared by the two scripts below. */
+#define LUA_RELEASE                                                                   \
+    "local function release(r, u, n, h)\n"                                             \
+    "  local k = tonumber(redis.call('HGET', u, h) or '0')\n"                          \
+    "  if redis.call('HDEL', u, h) ~= 1 then return 0 end\n"                           \
+    "  redis.call('ZREM', r, h)\n"                                                     \
+    "  local left = redis.call('DECRBY', n, k)\n"                                      \
+    "  if left <= 0 and redis.call('ZCARD', r) == 0 then redis.call('DEL', n) end\n"   \
+    "  return k\n"                                                                     \
+    "end\n"
+
 /* KEYS: r u n per pool. ARGV: holder. Units released in all. */
 static struct rds_script release_script = {
+    LUA_RELEASE
     "local released = 0\n"
     "for i = 1, #KEYS / 3 do\n"
-    "  local r, u, n = KEYS[3*i-2], KEYS[3*i-1], KEYS[3*i]\n"
-    "  local k = tonumber(redis.call('HGET', u, ARGV[1]) or '0')\n"
-    "  if redis.call('HDEL', u, ARGV[1]) == 1 then\n"
-    "    redis.call('ZREM', r, ARGV[1])\n"
-    "    local left = redis.call('DECRBY', n, k)\n"
-    "    if left <= 0 and redis.call('ZCARD', r) == 0 then redis.call('DEL', n) end\n"
-    "    released = released + k\n"
-    "  end\n"
+    "  released = released + release(KEYS[3*i-2], KEYS[3*i-1], KEYS[3*i], ARGV[1])\n"
     "end\n"
     "return released\n",
+    ""
+};
+
+/* KEYS: r u n of one pool, then the command's key. ARGV: holder, then the
+ * command's verb and its arguments after the key. The release and the
+ * command each run whatever becomes of the other (a pool key of the wrong
+ * type does not stop the command): {units released or -1, the command's
+ * reply or error}. */
+static struct rds_script release_then_script = {
+    LUA_RELEASE
+    "local released = -1\n"
+    "local ok, n = pcall(release, KEYS[1], KEYS[2], KEYS[3], ARGV[1])\n"
+    "if ok then released = n end\n"
+    "local cmd = {ARGV[2], KEYS[4]}\n"
+    "for i = 3, #ARGV do cmd[#cmd + 1] = ARGV[i] end\n"
+    "return {released, redis.pcall(unpack(cmd))}\n",
     ""
 };
 
@@ -172,18 +220,24 @@ struct want {
     int units, capacity;
 };
 
-/* Reserve every want for holder, or none: the acquire script over np pools. */
-static enum pools_code reserve(struct gw_app *app, const struct want *w, int np, const char *holder,
-                               long long lease_ms, struct pools_busy *busy)
+/* Reserve every want for holder, or none: the acquire script over np pools;
+ * with cmd (cmdc > 0), that command first in the same script, its reply in
+ * *cmd_rep (NULL when Redis is unavailable). */
+static enum pools_code reserve_after(struct gw_app *app, const struct want *w, int np, const char *holder,
+                                     long long lease_ms, struct pools_busy *busy, int cmdc, const char **cmd,
+                                     redisReply **cmd_rep)
 {
     char keys[1 + 3 * POOLS_AT_ONCE][KEY_MAX];
-    char args[2 + 3 * POOLS_AT_ONCE][32];
-    const char *argv[1 + 3 * POOLS_AT_ONCE + 2 + 3 * POOLS_AT_ONCE];
+    char args[2 + 3 * POOLS_AT_ONCE][32], nargs[16];
+    const char *argv[1 + 3 * POOLS_AT_ONCE + 2 + 3 * POOLS_AT_ONCE + 1 + POOLS_CMD_MAX];
     int nk = 0, na = 0;
-    redisReply *rep;
+    redisReply *rep, *res;
     enum pools_code rc = POOLS_UNAVAILABLE;
 
-    if (np > POOLS_AT_ONCE || rds_key(app, keys[0], KEY_MAX, "{pools}:index") != 0)
+    if (cmd_rep != NULL)
+        *cmd_rep = NULL;
+    if (np > POOLS_AT_ONCE || (cmdc > 0 && (cmdc < 2 || np > 1 || cmdc > POOLS_CMD_MAX)) ||
+        rds_key(app, keys[0], KEY_MAX, "{pools}:index") != 0)
         return POOLS_UNAVAILABLE;
     argv[nk++] = keys[0];
     for (int i = 0; i < np; i++) {
@@ -192,6 +246,11 @@ static enum pools_code reserve(struct gw_app *app, const struct want *w, int np,
         argv[nk++] = keys[1 + 3 * i];
         argv[nk++] = keys[2 + 3 * i];
         argv[nk++] = keys[3 + 3 * i];
+    }
+    if (cmdc > 0) {
+        argv[nk++] = cmd[1];
+        snprintf(nargs, sizeof(nargs), "%d", 2 + 3 * np);
+        argv[nk + na++] = nargs;
     }
     snprintf(args[0], sizeof(args[0]), "%lld", lease_ms);
     argv[nk + na++] = args[0];
@@ -203,27 +262,47 @@ static enum pools_code reserve(struct gw_app *app, const struct want *w, int np,
         argv[nk + na++] = args[1 + 2 * i];
         argv[nk + na++] = args[2 + 2 * i];
     }
-    rep = rds_eval(app, &acquire_script, nk, nk + na, argv, NULL);
-    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
-        rep->element[0]->type != REDIS_REPLY_INTEGER) {
+    if (cmdc > 0) {
+        argv[nk + na++] = cmd[0];
+        for (int i = 2; i < cmdc; i++)
+            argv[nk + na++] = cmd[i];
+    }
+    rep = rds_eval(app, cmdc > 0 ? &acquire_after_script : &acquire_script, nk, nk + na, argv, NULL);
+    res = rep;
+    if (cmdc > 0) {
+        res = NULL;
+        if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
+            *cmd_rep = rep->element[0];
+            rep->element[0] = NULL;
+            res = rep->element[1];
+        }
+    }
+    if (res == NULL || res->type != REDIS_REPLY_ARRAY || res->elements < 1 ||
+        res->element[0]->type != REDIS_REPLY_INTEGER) {
         if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
             log_warn("pools_script_failed", "reserve: %s", rep->str);
-    } else if (rep->element[0]->integer == 1) {
+    } else if (res->element[0]->integer == 1) {
         rc = POOLS_OK;
-    } else if (rep->elements == 4) {
-        long long i = rep->element[1]->integer, wait_ms = rep->element[3]->integer;
+    } else if (res->elements == 4) {
+        long long i = res->element[1]->integer, wait_ms = res->element[3]->integer;
 
         rc = POOLS_BUSY;
         if (busy != NULL && i >= 1 && i <= np) {
             gw_strlcpy(busy->pool, w[i - 1].pool, sizeof(busy->pool));
             busy->capacity = w[i - 1].capacity;
             busy->requested = w[i - 1].units;
-            busy->in_use = (int)rep->element[2]->integer;
+            busy->in_use = (int)res->element[2]->integer;
             busy->retry_after_s = wait_ms > 1000 ? (int)((wait_ms + 999) / 1000) : 1;
         }
     }
     freeReplyObject(rep);
     return rc;
+}
+
+static enum pools_code reserve(struct gw_app *app, const struct want *w, int np, const char *holder,
+                               long long lease_ms, struct pools_busy *busy)
+{
+    return reserve_after(app, w, np, holder, lease_ms, busy, 0, NULL, NULL);
 }
 
 /* Release holder's units from each named pool; -1 when Redis cannot be reached. */
@@ -289,22 +368,39 @@ static long long usage(struct gw_app *app, const char *const *pools, int np, lon
 
 /* ---- upstream call slots ------------------------------------------------------------ */
 
-enum pools_code pools_upstream_acquire(struct gw_app *app, const char *server_id, int max_concurrency,
-                                       int lease_ms, struct pools_slot *slot, struct pools_busy *busy)
+enum pools_code pools_upstream_acquire_after(struct gw_app *app, const char *server_id, int max_concurrency,
+                                             int lease_ms, struct pools_slot *slot, struct pools_busy *busy,
+                                             int cmdc, const char **cmd, redisReply **cmd_rep)
 {
     struct want w;
     enum pools_code rc;
 
     memset(slot, 0, sizeof(*slot));
+    if (cmd_rep != NULL)
+        *cmd_rep = NULL;
     if (gw_snprintf(slot->pool, sizeof(slot->pool), UPSTREAM_POOL "%s", server_id) != 0 ||
-        gw_random_hex(slot->holder, 16) != 0)
+        gw_random_hex(slot->holder, 16) != 0) {
+        if (cmdc > 0)
+            *cmd_rep = rds_cmdargv(app, cmdc, cmd, NULL);
         return POOLS_UNAVAILABLE;
+    }
     w.pool = slot->pool;
     w.units = 1;
     w.capacity = max_concurrency > 0 ? max_concurrency : 1;
-    rc = reserve(app, &w, 1, slot->holder, lease_ms, busy);
+    rc = reserve_after(app, &w, 1, slot->holder, lease_ms, busy, cmdc, cmd, cmd_rep);
     slot->held = rc == POOLS_OK;
     return rc;
+}
+
+enum pools_code pools_upstream_acquire(struct gw_app *app, const char *server_id, int max_concurrency,
+                                       int lease_ms, struct pools_slot *slot, struct pools_busy *busy)
+{
+    return pools_upstream_acquire_after(app, server_id, max_concurrency, lease_ms, slot, busy, 0, NULL, NULL);
+}
+
+static void pools_slot_release_failed(const struct pools_slot *slot, const char *why)
+{
+    log_warn("pools_release_failed", "slot of %s not released (%s): its lease ends it", slot->pool, why);
 }
 
 void pools_upstream_release(struct gw_app *app, struct pools_slot *slot)
@@ -314,8 +410,44 @@ void pools_upstream_release(struct gw_app *app, struct pools_slot *slot)
     if (!slot->held)
         return;
     if (release(app, &pool, 1, slot->holder) < 0)
-        log_warn("pools_release_failed", "slot of %s not released (Redis): its lease ends it", slot->pool);
+        pools_slot_release_failed(slot, "Redis");
     slot->held = false;
+}
+
+redisReply *pools_upstream_release_then(struct gw_app *app, struct pools_slot *slot, int cmdc, const char **cmd)
+{
+    char r[KEY_MAX], u[KEY_MAX], n[KEY_MAX];
+    const char *argv[5 + POOLS_CMD_MAX];
+    redisReply *rep, *out = NULL;
+
+    if (!slot->held)
+        return rds_cmdargv(app, cmdc, cmd, NULL);
+    slot->held = false;
+    if (cmdc < 2 || cmdc > POOLS_CMD_MAX || pool_keys(app, slot->pool, r, u, n) != 0) {
+        pools_slot_release_failed(slot, "too many arguments or key too long");
+        return rds_cmdargv(app, cmdc, cmd, NULL);
+    }
+    argv[0] = r;
+    argv[1] = u;
+    argv[2] = n;
+    argv[3] = cmd[1];
+    argv[4] = slot->holder;
+    argv[5] = cmd[0];
+    for (int i = 2; i < cmdc; i++)
+        argv[4 + i] = cmd[i];
+    rep = rds_eval(app, &release_then_script, 4, 4 + cmdc, argv, NULL);
+    if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+        rep->element[0]->type == REDIS_REPLY_INTEGER) {
+        /* 0: a lease that ended first, nothing to give back. */
+        if (rep->element[0]->integer < 0)
+            pools_slot_release_failed(slot, "the pool's keys are not what the scripts write");
+        out = rep->element[1];
+        rep->element[1] = NULL;
+    } else {
+        pools_slot_release_failed(slot, rep != NULL && rep->type == REDIS_REPLY_ERROR ? rep->str : "Redis");
+    }
+    freeReplyObject(rep);
+    return out;
 }
 
 /* ---- allocations -------------------------------------------------------------------- */

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <hiredis/hiredis.h>
 #include <json-c/json.h>
 
 struct gw_app;
@@ -51,9 +52,20 @@ int pools_capacity(const struct gw_config *cfg, enum pool_id p);
  * POOLS_UNAVAILABLE. Always pair with pools_upstream_release. */
 enum pools_code pools_upstream_acquire(struct gw_app *app, const char *server_id, int max_concurrency,
                                        int lease_ms, struct pools_slot *slot, struct pools_busy *busy);
+/* The same after the command cmd (cmdc arguments, cmd[1] its key) in the
+ * same Redis round trip: its reply (or error) in *cmd_rep, NULL when Redis
+ * is unavailable. The slot is taken or refused whatever the command does. */
+enum pools_code pools_upstream_acquire_after(struct gw_app *app, const char *server_id, int max_concurrency,
+                                             int lease_ms, struct pools_slot *slot, struct pools_busy *busy,
+                                             int cmdc, const char **cmd, redisReply **cmd_rep);
 /* Give the slot back (nothing when it is not held); a responder that dies
  * before this leaves the slot to its lease. */
 void pools_upstream_release(struct gw_app *app, struct pools_slot *slot);
+/* Give the slot back and run the command cmd (cmdc arguments) in the same
+ * Redis round trip: the command's reply (NULL when Redis is unavailable),
+ * whether or not the slot was still held (its lease may have ended). A slot
+ * not released is left to its lease, as above. */
+redisReply *pools_upstream_release_then(struct gw_app *app, struct pools_slot *slot, int cmdc, const char **cmd);
 
 /* The seed's allocation for an operation type and its estimated load, as
  * units per seed pool; POOLS_INVALID with err for an unknown operation, a

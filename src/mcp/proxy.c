@@ -331,19 +331,53 @@ static void fill_send_target(struct up_target *t, const struct cat_server *srv)
 
 /* ---- the upstream's pool: one slot per call in flight, max_concurrency in all -------- */
 
-/* Take a slot of srv's pool for one upstream call: 0, or -1 when the answer
- * (busy, with Retry-After; or pools unavailable) was sent. The lease covers
- * a re-initialize plus the call, so only a responder that died holds a slot
- * until it ends. */
+/* A slot's lease covers a re-initialize plus the call, so only a responder
+ * that died holds a slot until it ends. */
+static int slot_lease_ms(const struct gw_app *app, const struct cat_server *srv)
+{
+    return (int)(2 * call_timeout_ms(app, srv) + SLOT_MARGIN_MS);
+}
+
+redisReply *mpx_slot_take_after(struct mpx_call *pc, const struct cat_server *srv, int cmdc, const char **cmd)
+{
+    redisReply *rep;
+
+    memset(&pc->pre.busy, 0, sizeof(pc->pre.busy));
+    pc->pre.code = pools_upstream_acquire_after(pc->app, srv->id, srv->max_concurrency, slot_lease_ms(pc->app, srv),
+                                                &pc->pre.slot, &pc->pre.busy, cmdc, cmd, &rep);
+    pc->pre.server_id = srv->id;
+    return rep;
+}
+
+void mpx_slot_after(struct mpx_call *pc)
+{
+    if (pc->pre.server_id != NULL)
+        pools_upstream_release(pc->app, &pc->pre.slot);
+    pc->pre.server_id = NULL;
+}
+
+/* Take a slot of srv's pool for one upstream call (or the one taken ahead
+ * by mpx_slot_take_after): 0, or -1 when the answer (busy, with Retry-After;
+ * or pools unavailable) was sent. */
 static int upstream_slot_take(struct mpx_call *pc, const struct cat_server *srv, struct pools_slot *slot)
 {
     struct pools_busy busy;
     struct json_object *e, *d;
+    enum pools_code code;
     char m[256];
 
     memset(&busy, 0, sizeof(busy));
-    switch (pools_upstream_acquire(pc->app, srv->id, srv->max_concurrency,
-                                   (int)(2 * call_timeout_ms(pc->app, srv) + SLOT_MARGIN_MS), slot, &busy)) {
+    if (pc->pre.server_id != NULL && strcmp(pc->pre.server_id, srv->id) == 0) {
+        /* Taken (or refused) ahead: the slot is this call's now. */
+        code = pc->pre.code;
+        busy = pc->pre.busy;
+        *slot = pc->pre.slot;
+        pc->pre.server_id = NULL;
+    } else {
+        code = pools_upstream_acquire(pc->app, srv->id, srv->max_concurrency, slot_lease_ms(pc->app, srv), slot,
+                                      &busy);
+    }
+    switch (code) {
     case POOLS_OK:
         return 0;
     case POOLS_BUSY:
@@ -377,9 +411,25 @@ static int upstream_slot_take(struct mpx_call *pc, const struct cat_server *srv,
     }
 }
 
-static void upstream_slot_give(struct mpx_call *pc, struct pools_slot *slot)
+/* What a tools/call's audit record needs besides the outcome. */
+struct mpx_tool_record {
+    const struct cat_server *srv;
+    const char *server, *tool;
+    struct json_object *arguments;
+    int64_t start_ms;
+    bool written;
+};
+
+static void tool_call_record(struct mpx_call *pc, struct mpx_tool_record *tr, const char *outcome,
+                             struct pools_slot *slot);
+
+/* Give the slot back; a tool call's record is spooled in the same round trip. */
+static void upstream_slot_give(struct mpx_call *pc, struct pools_slot *slot, const char *outcome)
 {
-    pools_upstream_release(pc->app, slot);
+    if (pc->tool_record != NULL && !pc->tool_record->written)
+        tool_call_record(pc, pc->tool_record, outcome, slot);
+    else
+        pools_upstream_release(pc->app, slot);
 }
 
 /* ---- input-required results for a client of the 2025 era ---------------------
@@ -992,9 +1042,6 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
     if (st == UP_OK && is_input_required(answer) && !r.handoff)
         answer = modern_client(pc) ? seal_input_required(pc, srv, answer)
                  : pc->session != NULL ? complete_input(&r, &f, msg, answer, &st, why, sizeof(why)) : answer;
-    /* Before the answer goes out: a slow client holds its responder, not the
-     * upstream's slot. */
-    upstream_slot_give(pc, &slot);
     json_object_put(f.client_caps);
     json_object_put(f.headers);
     if (f.session_changed) {
@@ -1022,6 +1069,9 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
     }
     if (pc->res->client_gone)
         outcome = "client_gone";
+    /* Before the answer goes out: a slow client holds its responder, not the
+     * upstream's slot. */
+    upstream_slot_give(pc, &slot, outcome);
     if (r.handoff)
         handoff_push(&r, "a", answer);
     deliver(&r, answer);
@@ -1121,25 +1171,25 @@ static const struct cat_snapshot *catalog(struct mpx_call *pc)
     return snap;
 }
 
-/* The one exit of every upstream tool call: what was called, with what, how
- * it ended and how long it took. */
-static void tool_call_record(struct mpx_call *pc, const struct cat_server *srv, const char *server,
-                             const char *tool, struct json_object *arguments, const char *outcome,
-                             int64_t start_ms)
+/* The one record of every upstream tool call: what was called, with what,
+ * how it ended and how long it took; spooled with the give of slot (NULL:
+ * none held), or by the caller of forward when no slot was taken. */
+static void tool_call_record(struct mpx_call *pc, struct mpx_tool_record *tr, const char *outcome,
+                             struct pools_slot *slot)
 {
-    int64_t ms = gw_monotonic_ms() - start_ms;
+    int64_t ms = gw_monotonic_ms() - tr->start_ms;
     struct audit_tool_call rec = {
         .user_id = pc->who->user_id,
         .tenant_id = pc->who->tenant_id,
         .session_id = pc->session != NULL && !pc->session->identity ? pc->session->id : NULL,
-        .server_name = server,
-        .server_id = srv != NULL ? srv->id : "",
-        .tool = tool,
+        .server_name = tr->server,
+        .server_id = tr->srv != NULL ? tr->srv->id : "",
+        .tool = tr->tool,
         .outcome = AUDIT_CALL_OK,
         .duration_ms = ms,
         .request_id = pc->request_id,
         .jsonrpc_id = pc->msg->id,
-        .arguments = arguments,
+        .arguments = tr->arguments,
     };
 
     if (strcmp(outcome, "tool_error") == 0) {
@@ -1153,9 +1203,28 @@ static void tool_call_record(struct mpx_call *pc, const struct cat_server *srv, 
         rec.error_code = pc->error_code != 0 ? pc->error_code : JR_INTERNAL_ERROR;
     }
     metrics_count_labeled("mcp_tool_calls_total", "outcome", outcome);
-    log_info("mcp_tool_call", "%s__%s by %s: %s in %lld ms", server, tool, pc->who->user_id, outcome,
+    log_info("mcp_tool_call", "%s__%s by %s: %s in %lld ms", tr->server, tr->tool, pc->who->user_id, outcome,
              (long long)ms);
-    audit_spool_tool_call(pc->app, &rec);
+    tr->written = true;
+    audit_spool_tool_call_give(pc->app, &rec, slot);
+}
+
+/* forward, with the tool call's record spooled once whichever way it ends. */
+static const char *forward_tool(struct mpx_call *pc, struct mpx_tool_record *tr, struct json_object *msg)
+{
+    const char *outcome;
+
+    pc->tool_record = tr;
+    outcome = forward(pc, tr->srv, msg);
+    pc->tool_record = NULL;
+    return outcome;
+}
+
+/* The record of a tool call that never reached forward_tool, or that ended there without a slot. */
+static void tool_call_unforwarded(struct mpx_call *pc, struct mpx_tool_record *tr, const char *outcome)
+{
+    if (!tr->written)
+        tool_call_record(pc, tr, outcome, NULL);
 }
 
 static int route_tool(struct mpx_call *pc)
@@ -1165,12 +1234,15 @@ static int route_tool(struct mpx_call *pc)
     const struct cat_server *srv = NULL;
     struct json_object *up;
     char sname[64];
-    int64_t start = gw_monotonic_ms();
+    struct mpx_tool_record tr = { .start_ms = gw_monotonic_ms() };
     const char *outcome;
 
     if (name == NULL || cat_split_name(name, sname, sizeof(sname), &tool) != 0 ||
         strcmp(sname, "gateway") == 0)
         return 0;
+    tr.server = sname;
+    tr.tool = tool;
+    tr.arguments = js_get(pc->msg->params, "arguments", json_type_object);
     if ((snap = catalog(pc)) == NULL) {
         outcome = "catalog_unavailable";
     } else {
@@ -1180,15 +1252,15 @@ static int route_tool(struct mpx_call *pc)
             return 0;
         up = renamed(pc->msg, "name", tool);
         if (up != NULL) {
-            outcome = forward(pc, srv, up);
+            tr.srv = srv;
+            outcome = forward_tool(pc, &tr, up);
             json_object_put(up);
         } else {
             answer_error(pc, JR_INTERNAL_ERROR, "out of memory", NULL);
             outcome = "internal_error";
         }
     }
-    tool_call_record(pc, srv, sname, tool, js_get(pc->msg->params, "arguments", json_type_object),
-                     outcome, start);
+    tool_call_unforwarded(pc, &tr, outcome);
     return 1;
 }
 
@@ -1271,13 +1343,18 @@ int mpx_route(struct mpx_call *pc)
 
 void mpx_forward(struct mpx_call *pc, const struct cat_server *srv)
 {
-    const char *tool = js_str(pc->msg->params, "name");
-    int64_t start = gw_monotonic_ms();
-    const char *outcome = forward(pc, srv, pc->msg->root);
+    struct mpx_tool_record tr = {
+        .srv = srv, .server = srv->name, .tool = js_str(pc->msg->params, "name"),
+        .arguments = js_get(pc->msg->params, "arguments", json_type_object), .start_ms = gw_monotonic_ms(),
+    };
 
-    if (strcmp(pc->msg->method, "tools/call") == 0)
-        tool_call_record(pc, srv, srv->name, tool != NULL ? tool : "",
-                         js_get(pc->msg->params, "arguments", json_type_object), outcome, start);
+    if (strcmp(pc->msg->method, "tools/call") != 0) {
+        forward(pc, srv, pc->msg->root);
+        return;
+    }
+    if (tr.tool == NULL)
+        tr.tool = "";
+    tool_call_unforwarded(pc, &tr, forward_tool(pc, &tr, pc->msg->root));
 }
 
 /* ---- messages from the client that need no answer -------------------------------- */

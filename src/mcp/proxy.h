@@ -12,6 +12,7 @@
 #include "mcp/catalog.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/session.h"
+#include "pools.h"
 
 struct gw_app;
 
@@ -44,6 +45,17 @@ struct mpx_call {
     bool drop_log_messages;          /* the upstream's notifications/message stay here */
     /* The catalog the caller read for this request, or NULL: read here. */
     const struct cat_snapshot *snap;
+    /* A tools/call's audit record (proxy.c), spooled in the round trip that
+     * gives the upstream's call slot back. */
+    struct mpx_tool_record *tool_record;
+    /* A slot of server_id's pool taken (or refused) ahead of forward, in a
+     * round trip the caller makes anyway (mpx_slot_take_after). */
+    struct {
+        const char *server_id;          /* NULL: none */
+        enum pools_code code;
+        struct pools_slot slot;
+        struct pools_busy busy;
+    } pre;
 };
 
 /* pc zeroed, then for msg (may be NULL) of who on session, answered on res. */
@@ -62,6 +74,13 @@ void mpx_forward(struct mpx_call *pc, const struct cat_server *srv);
  * upstream sessions (only_server_id non-NULL: only that server's; a copy, as
  * this reads the catalog again). The caller answers 202. */
 void mpx_client_message(struct mpx_call *pc, const char *only_server_id);
+/* Take a slot of srv's pool for the request pc is about to forward to srv,
+ * with the command cmd (cmdc arguments, cmd[1] its key) run first in the
+ * same Redis round trip: its reply (NULL when Redis is unavailable). forward
+ * uses the slot, or answers its refusal; pair with mpx_slot_after, which
+ * gives it back when forward did not reach srv. */
+redisReply *mpx_slot_take_after(struct mpx_call *pc, const struct cat_server *srv, int cmdc, const char **cmd);
+void mpx_slot_after(struct mpx_call *pc);
 /* The session ends: end its upstream sessions too (best effort, briefly). */
 void mpx_end_upstreams(struct mpx_call *pc);
 /* The virtual server's InitializeResult for a negotiated version. */

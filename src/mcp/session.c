@@ -214,6 +214,12 @@ enum ms_status ms_upstream_set(struct gw_app *app, const struct ms_session *s, c
 enum ms_status ms_identity_upstreams(struct gw_app *app, const struct gw_identity *who,
                                      struct ms_session *out)
 {
+    return ms_identity_upstreams_read(app, who, out, NULL, NULL);
+}
+
+enum ms_status ms_identity_upstreams_read(struct gw_app *app, const struct gw_identity *who,
+                                          struct ms_session *out, ms_read_fn *read, void *arg)
+{
     char key[KEY_MAX], hash[65];
     size_t ul = strlen(who->user_id), tl = strlen(who->tenant_id);
     char buf[sizeof(who->user_id) + sizeof(who->tenant_id) + 1];
@@ -231,7 +237,11 @@ enum ms_status ms_identity_upstreams(struct gw_app *app, const struct gw_identit
     out->id[32] = '\0';
     if (identity_key(app, out->id, key) != 0)
         return MS_UNAVAILABLE;
-    rep = rds_cmd(app, "HGETALL %s", key);
+    {
+        const char *cmd[] = { "HGETALL", key };
+
+        rep = read != NULL ? read(arg, 2, cmd) : rds_cmdargv(app, 2, cmd, NULL);
+    }
     if (rep == NULL)
         return MS_UNAVAILABLE;
     if (rep->type == REDIS_REPLY_ARRAY)

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <hiredis/hiredis.h>
 #include <json-c/json.h>
 
 #include "auth.h"
@@ -74,6 +75,12 @@ enum ms_status ms_upstream_set(struct gw_app *app, const struct ms_session *s, c
  * lives session.ttl from then. */
 enum ms_status ms_identity_upstreams(struct gw_app *app, const struct gw_identity *who,
                                      struct ms_session *out);
+/* The same, the read (cmdc arguments in cmd) sent by read(arg, ...) rather
+ * than on its own, so that the caller may join it to a round trip of its
+ * own: its reply (the caller's to free), NULL when Redis is unavailable. */
+typedef redisReply *ms_read_fn(void *arg, int cmdc, const char **cmd);
+enum ms_status ms_identity_upstreams_read(struct gw_app *app, const struct gw_identity *who,
+                                          struct ms_session *out, ms_read_fn *read, void *arg);
 /* The capabilities the client declared in initialize (owned), or NULL. */
 struct json_object *ms_client_caps(struct gw_app *app, const char *id);
 /* End the session (DELETE on the MCP endpoint, or revocation). */

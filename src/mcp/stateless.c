@@ -223,6 +223,47 @@ static int check_param_headers(struct msl_call *sc, const struct cat_snapshot *s
     return -1;
 }
 
+/* The upstream server the request goes to when that is known before routing:
+ * the virtual server's, or the one whose listed tool a tools/call on /mcp
+ * names; else NULL. */
+static const struct cat_server *call_target(struct msl_call *sc, const struct cat_snapshot *snap)
+{
+    const char *tool;
+    char sname[64];
+
+    if (sc->srv != NULL)
+        return sc->srv;
+    if (strcmp(sc->msg->method, "tools/call") != 0 || tool_schema(sc, snap) == NULL ||
+        cat_split_name(js_str(sc->msg->params, "name"), sname, sizeof(sname), &tool) != 0)
+        return NULL;
+    return cat_find(snap, sc->who, sname);
+}
+
+struct slot_read {
+    struct mpx_call *pc;
+    const struct cat_server *srv;
+};
+
+static redisReply *read_taking_slot(void *arg, int cmdc, const char **cmd)
+{
+    struct slot_read *sr = arg;
+
+    return mpx_slot_take_after(sr->pc, sr->srv, cmdc, cmd);
+}
+
+/* The caller's upstream sessions into ids; with the slot of the server the
+ * request goes to, when known, taken in the same round trip (for forward:
+ * mpx_slot_after gives it back when forward did not use it). */
+static enum ms_status upstreams_and_slot(struct msl_call *sc, const struct cat_snapshot *snap,
+                                         struct mpx_call *pc, struct ms_session *ids)
+{
+    struct slot_read sr = { pc, call_target(sc, snap) };
+
+    if (sr.srv == NULL)
+        return ms_identity_upstreams(sc->app, sc->who, ids);
+    return ms_identity_upstreams_read(sc->app, sc->who, ids, read_taking_slot, &sr);
+}
+
 /* Requests that may reach an upstream: on the caller's upstream sessions. */
 static void upstream_or_own(struct msl_call *sc)
 {
@@ -244,17 +285,18 @@ static void upstream_or_own(struct msl_call *sc)
     }
     if (check_param_headers(sc, snap) != 0)
         return;
-    if (ms_identity_upstreams(sc->app, sc->who, &ids) != MS_OK) {
-        msl_send_error(sc->res, sc->msg->id, 503, JR_INTERNAL_ERROR,
-                       "Upstream sessions are unavailable (Redis cannot be reached): retry later", NULL);
-        return;
-    }
     if ((copy = for_upstream(sc->msg, &up)) == NULL) {
         msl_send_error(sc->res, sc->msg->id, 500, JR_INTERNAL_ERROR, "out of memory", NULL);
-        ms_session_clear(&ids);
         return;
     }
     mpx_call_init(&pc, sc->app, sc->res, sc->who, &ids, &up, sc->request_id);
+    if (upstreams_and_slot(sc, snap, &pc, &ids) != MS_OK) {
+        msl_send_error(sc->res, sc->msg->id, 503, JR_INTERNAL_ERROR,
+                       "Upstream sessions are unavailable (Redis cannot be reached): retry later", NULL);
+        mpx_slot_after(&pc);
+        json_object_put(copy);
+        return;
+    }
     pc.client_caps = js_get(js_get(sc->msg->params, "_meta", json_type_object), MCE_META_CAPS,
                             json_type_object);
     pc.shape = shape_upstream;
@@ -273,6 +315,7 @@ static void upstream_or_own(struct msl_call *sc)
         mc.request_id = sc->request_id;
         send_answer(sc, mcp_dispatch(&mc), "private");
     }
+    mpx_slot_after(&pc);
     json_object_put(copy);
     ms_session_clear(&ids);
 }

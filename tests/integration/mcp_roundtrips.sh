@@ -4,9 +4,12 @@
 # are not counted) and PostgreSQL statements in the statement log, for a
 # proxied upstream tool ({server}__echo on bench/mcp_upstream) through
 # lighttpd and one responder. Targets: at most 5 Redis round trips, no SQL.
-# The count is asserted exactly: 2 (the session script, which also reads the
-# catalog version, and the audit spool's XADD); a ping on the same session,
-# the floor of any request, makes 1 (the session script).
+# The count is asserted exactly: 3 (the session script, which also reads the
+# catalog version; the take of a slot of the upstream's concurrency pool; the
+# script that gives the slot back and spools the audit record with XADD), and
+# what the call writes (the session script's keys, the server's slot keys, the
+# spool); a ping on the same session, the floor of any request, makes 1 (the
+# session script).
 . "$(dirname "$0")/lib.sh"
 # The fleet leader's periodic jobs run statements of their own: none while
 # this test counts them (an idle event stream costs none).
@@ -14,7 +17,7 @@ export MCPGW_LEADER_HEALTH_PERIOD_MS=86400000 MCPGW_LEADER_CATALOG_PERIOD_MS=864
 export MCPGW_LEADER_CLEANUP_PERIOD_MS=86400000
 
 REDIS_MAX=${REDIS_MAX:-5}
-CALL_REDIS=2 PING_REDIS=1
+CALL_REDIS=3 PING_REDIS=1
 UPSTREAM_ALLOWED_NETWORKS=127.0.0.0/8
 UPSTREAM_BIN=$top_builddir/bench/mcp_upstream
 [ -x "$UPSTREAM_BIN" ] || it_fatal "bench/mcp_upstream is built (make check builds it)"
@@ -26,6 +29,10 @@ it_psql "ALTER SYSTEM SET log_statement = 'all'" >/dev/null && it_psql "SELECT p
 	it_fatal "PostgreSQL logs every statement"
 PG_LOG=$(cat "$IT_DIR/pg/pg.datadir")/postgres.log
 it_setup_gateway
+# Where a record refused by Redis goes (the last check below).
+SPOOL_DIR=$IT_DIR/spool
+mkdir -p "$SPOOL_DIR" && chown "$GW_SERVICE_USER" "$SPOOL_DIR"
+export MCPGW_AUDIT_SPOOL_FALLBACK=$SPOOL_DIR/fallback.jsonl
 # One responder: the warm-up warms the very process that is measured.
 it_start_serve 1
 it_start_lighttpd "$FCGI_SOCKET"
@@ -42,6 +49,7 @@ http POST "$API/api/v1/servers" -H "Authorization: Bearer $ADMIN" -H 'Content-Ty
 	--data "{\"name\":\"rt\",\"url\":\"http://127.0.0.1:$UP_PORT/mcp\"}"
 check "the C upstream registers as server rt with its one tool" \
 	eval '[ "$HTTP_CODE" = 201 ] && [ "$(it_json server.tool_count)" = 1 ]'
+SRV_ID=$(it_json server.id)
 # The audit monitor's backend (the one that records applied spool ids)
 # writes tool-call records in batches, apart from any request: counted
 # apart, per transaction.
@@ -99,6 +107,15 @@ monitored() {
 	grep -E '^[0-9.]+ \[[0-9]+ [0-9.]+:[0-9]+\] ' "$mon" | grep -v '"MONITOR"' |
 		awk '{ line[NR] = $0; addr[NR] = $3 } $4 == "\"XREADGROUP\"" { mon[$3] = 1 }
 			END { for (i = 1; i <= NR; i++) if (!(addr[i] in mon)) print line[i] }' >"$IT_DIR/$label.redis" || true
+	# The commands run inside the call's scripts (the monitor runs none).
+	grep -E '^[0-9.]+ \[[0-9]+ lua\] ' "$mon" >"$IT_DIR/$label.lua" || true
+}
+# written LABEL: the keys the commands of LABEL wrote, inside scripts or not, one each, sorted.
+written() {
+	cat "$IT_DIR/$1.redis" "$IT_DIR/$1.lua" |
+		awk '{ v = toupper($4); gsub(/"/, "", v); k = $5; gsub(/"/, "", k) }
+			v ~ /^(SET|SETEX|PSETEX|GETDEL|DEL|UNLINK|EXPIRE|PEXPIRE|PEXPIREAT|HSET|HMSET|HDEL|HINCRBY|INCR|INCRBY|DECRBY|ZADD|ZREM|ZREMRANGEBYSCORE|SADD|SREM|XADD|XDEL|RPUSH|LPUSH|LPOP|RPOP)$/ { print k }' |
+		sort -u | paste -sd' '
 }
 redis_count() { wc -l <"$IT_DIR/$1.redis"; }
 redis_verbs() { awk '{ gsub(/"/, "", $4); print $4 }' "$IT_DIR/$1.redis" | paste -sd' '; }
@@ -117,8 +134,20 @@ call_ok=0
 echo_ok && call_ok=1
 n=$(redis_count call)
 if [ "$call_ok" = 1 ]; then
-	check "tools/call rt__echo on a warm session: $n Redis round trips (exactly $CALL_REDIS: session script with the catalog version, audit spool; target at most $REDIS_MAX)" \
-		eval '[ "$n" -eq "$CALL_REDIS" ] && [ "$n" -le "$REDIS_MAX" ] && [ "$(redis_verbs call)" = "EVALSHA XADD" ]'
+	check "tools/call rt__echo on a warm session: $n Redis round trips (exactly $CALL_REDIS: session script with the catalog version, the upstream's call slot taken, the slot given back with the audit record spooled; target at most $REDIS_MAX)" \
+		eval '[ "$n" -eq "$CALL_REDIS" ] && [ "$n" -le "$REDIS_MAX" ] && [ "$(redis_verbs call)" = "EVALSHA EVALSHA EVALSHA" ]'
+	# What the session script writes on a ping (its slide), and besides that
+	# only the server's pool keys and the audit spool.
+	pool="mreg:{pools}:%s:upstream:$SRV_ID"
+	want=$(printf '%s\n' $(written ping) mreg:audit:spool 'mreg:{pools}:index' \
+		"$(printf "$pool" n)" "$(printf "$pool" r)" "$(printf "$pool" u)" | sort -u | paste -sd' ')
+	check "tools/call rt__echo on a warm session writes only the session script's keys, the server's call slot keys and the audit spool" \
+		eval '[ "$(written call)" = "$want" ]'
+	echo "written: $(written call)" | diag
+	check "the third round trip both gives the slot back (HDEL of its holder) and spools the record (XADD), in one script" \
+		eval '[ "$(awk "{ gsub(/\"/, \"\", \$4); print \$4 }" "$IT_DIR/call.lua" | grep -E "^(HDEL|XADD)$" | paste -sd" ")" = "HDEL XADD" ]'
+	check "after the call no slot of the server is held" \
+		eval '[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ZCARD "$(printf "$pool" r)")" = 0 ]'
 else
 	not_ok "tools/call rt__echo on a warm session: at most $REDIS_MAX Redis round trips (the call itself failed)"
 	show_response
@@ -143,6 +172,19 @@ mon_rows=$(it_psql "SELECT count(*) FROM audit_log WHERE action = 'tool_call'")
 check "the monitor wrote $mon_rows tool-call rows in $mon_tx transactions of at most 7 statements ($mon_st)" \
 	eval '[ "$mon_tx" -ge 1 ] && [ "$mon_st" -le $((7 * mon_tx)) ] && [ "$mon_rows" -gt "$mon_tx" ]'
 
+# --- the spool refused: the slot is given back all the same ----------------------------
+# XADD refused (ACL), inside the script that gives the slot back: the
+# release stands, the record goes to the fallback file and on to audit_log.
+redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ACL SETUSER default -xadd >/dev/null
+mcp "$CALL" -H 'X-Request-Id: rt-fallback-1'
+fb_ok=0
+echo_ok && fb_ok=1
+redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ACL SETUSER default +xadd >/dev/null
+check "with XADD refused by Redis: the call is answered, its slot given back, its record in the fallback file" \
+	eval '[ "$fb_ok" = 1 ] && [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ZCARD "$(printf "$pool" r)")" = 0 ] &&
+	grep -q "audit_spool_fallback.*fallback.jsonl" "$IT_DIR/gateway.log"'
+check "the monitor writes that record to audit_log from the fallback file" \
+	wait_until 15 eval '[ "$(it_psql "SELECT count(*) FROM audit_log WHERE action = '"'"'tool_call'"'"' AND request_id = '"'"'rt-fallback-1'"'"'")" = 1 ]'
 
 it_psql "ALTER SYSTEM RESET log_statement" >/dev/null
 it_check_sanitizer_logs

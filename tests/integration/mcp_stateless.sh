@@ -186,7 +186,8 @@ sl "$MCP/mcp" "$USER_A" "$CALL" tools/call "=?base64?$(printf plain__tool_1 | ba
 check "Mcp-Name in base64: accepted" eval '[ "$(it_json result.structuredContent.echo)" = hi ]'
 check "the caller's later calls reuse its upstream session (one initialize upstream)" \
 	eval '[ $(( $(grep -c "\"rpc\":\"initialize\"" "$REC") - INITS0 )) = 1 ]'
-# Nothing but the audit spool is written to Redis by a call on a kept upstream session.
+# A call on a kept upstream session writes to Redis only the slot keys of
+# the server's concurrency pool and the audit spool, in 3 round trips.
 # (redis-cli itself in the background, not the rcli function: $! must be its pid)
 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" MONITOR >"$IT_DIR/monitor.out" 2>&1 &
 MONITOR_PID=$!
@@ -195,14 +196,57 @@ sl "$MCP/mcp" "$USER_A" "$CALL" tools/call plain__tool_1
 sleep 0.5
 kill "$MONITOR_PID" 2>/dev/null
 wait "$MONITOR_PID" 2>/dev/null
-CALL_CMDS=$(grep -c '127.0.0.1:[0-9]*\] "\(GET\|HGETALL\|XADD\)"' "$IT_DIR/monitor.out" || true)
-WRITES=$(grep -iE '"(set|hset|hdel|del|pexpire|expire|zadd|zrem|incr|incrby|xadd|getdel|eval|evalsha|setex|psetex|rpush|lpush)"' "$IT_DIR/monitor.out" |
-	grep -v 'audit' || true)
-check "a stateless tools/call writes nothing to Redis but the audit spool" \
-	eval '[ "$(it_json result.structuredContent.echo)" = hi ] && [ -z "$WRITES" ] && grep -qi xadd "$IT_DIR/monitor.out"'
-[ -z "$WRITES" ] || diag <<<"$WRITES"
-check "that call's Redis round trips: the catalog version, the caller's upstream sessions, the audit spool" \
-	eval '[ "$CALL_CMDS" = 3 ] && [ "$(grep -c "127.0.0.1:[0-9]*\] \"EVALSHA\" \"[0-9a-f]*\" \"[0-9]*\" \"mreg:session" "$IT_DIR/monitor.out")" = 0 ]'
+# The call's commands: those of its responder's connection (the audit
+# monitor's is the one that runs XREADGROUP), and those its scripts ran.
+grep -E '^[0-9.]+ \[[0-9]+ [0-9.]+:[0-9]+\] ' "$IT_DIR/monitor.out" | grep -v '"MONITOR"' |
+	awk '{ line[NR] = $0; addr[NR] = $3 } $4 == "\"XREADGROUP\"" { mon[$3] = 1 }
+		END { for (i = 1; i <= NR; i++) if (!(addr[i] in mon)) print line[i] }' >"$IT_DIR/call.redis" || true
+grep -E '^[0-9.]+ \[[0-9]+ lua\] ' "$IT_DIR/monitor.out" >"$IT_DIR/call.lua" || true
+CALL_VERBS=$(awk '{ gsub(/"/, "", $4); print toupper($4) }' "$IT_DIR/call.redis" | paste -sd' ')
+WRITTEN=$(cat "$IT_DIR/call.redis" "$IT_DIR/call.lua" |
+	awk '{ v = toupper($4); gsub(/"/, "", v); k = $5; gsub(/"/, "", k) }
+		v ~ /^(SET|SETEX|PSETEX|GETDEL|DEL|UNLINK|EXPIRE|PEXPIRE|PEXPIREAT|HSET|HMSET|HDEL|HINCRBY|INCR|INCRBY|DECRBY|ZADD|ZREM|ZREMRANGEBYSCORE|SADD|SREM|XADD|XDEL|RPUSH|LPUSH|LPOP|RPOP)$/ { print k }' |
+	sort -u | paste -sd' ')
+PLAIN_ID=$(sed -n 's/.*mreg:{pools}:r:upstream:\([0-9a-f-]*\).*/\1/p' <<<"$WRITTEN" | head -1)
+P="mreg:{pools}"
+WANT="mreg:audit:spool $P:index $P:n:upstream:$PLAIN_ID $P:r:upstream:$PLAIN_ID $P:u:upstream:$PLAIN_ID"
+check "a stateless tools/call writes to Redis only its server's call slot keys ({pools}:index, :n:, :r:, :u:) and the audit spool" \
+	eval '[ "$(it_json result.structuredContent.echo)" = hi ] && [ -n "$PLAIN_ID" ] && [ "$WRITTEN" = "$WANT" ]'
+echo "written: $WRITTEN" | diag
+check "that call's Redis round trips, exactly 3: the catalog version (GET); one script reading the caller's upstream sessions (HGETALL) and taking the slot; one script giving the slot back (HDEL) and spooling the record (XADD)" \
+	eval '[ "$CALL_VERBS" = "GET EVALSHA EVALSHA" ] &&
+	[ "$(awk "{ gsub(/\"/, \"\", \$4); print toupper(\$4) }" "$IT_DIR/call.lua" | grep -E "^(HGETALL|ZADD|HDEL|XADD)$" | paste -sd" ")" = "HGETALL ZADD HDEL XADD" ] &&
+	[ "$(grep -c "127.0.0.1:[0-9]*\] \"EVALSHA\" \"[0-9a-f]*\" \"[0-9]*\" \"mreg:session" "$IT_DIR/monitor.out")" = 0 ]'
+echo "verbs: $CALL_VERBS" | diag
+check "after that call no slot of the server is held" \
+	eval '[ "$(rcli ZCARD "$P:r:upstream:$PLAIN_ID")" = 0 ]'
+# The slot taken with the read still keeps max_concurrency: every slot held
+# (one holder with all of them, leased for a minute), the call is refused
+# busy and reaches no upstream; once they are given back it goes through.
+rcli ZADD "$P:r:upstream:$PLAIN_ID" "$(( $(date +%s) * 1000 + 60000 ))" filler >/dev/null
+rcli HSET "$P:u:upstream:$PLAIN_ID" filler 100000 >/dev/null
+rcli INCRBY "$P:n:upstream:$PLAIN_ID" 100000 >/dev/null
+CALLS0=$(grep -c '"rpc":"tools/call"' "$REC")
+sl "$MCP/mcp" "$USER_A" "$CALL" tools/call plain__tool_1
+check "a stateless tools/call while every slot of the server is held: refused busy (-32018, Retry-After), the upstream not called" \
+	eval '[ "$(code)" = -32018 ] && [ "$(it_json error.data.reason)" = busy ] && [ -n "$(header Retry-After)" ] &&
+	[ "$(grep -c "\"rpc\":\"tools/call\"" "$REC")" = "$CALLS0" ]'
+rcli ZREM "$P:r:upstream:$PLAIN_ID" filler >/dev/null
+rcli HDEL "$P:u:upstream:$PLAIN_ID" filler >/dev/null
+rcli DECRBY "$P:n:upstream:$PLAIN_ID" 100000 >/dev/null
+sl "$MCP/mcp" "$USER_A" "$CALL" tools/call plain__tool_1
+check "the slots given back: the call goes through and holds no slot after" \
+	eval '[ "$(it_json result.structuredContent.echo)" = hi ] && [ "$(rcli ZCARD "$P:r:upstream:$PLAIN_ID")" = 0 ]'
+# A slot taken with the read for a call that never reaches the upstream (the
+# server in maintenance) is given back.
+PLATFORM=$(it_mint --sub root --tenant tp --roles platform_admin)
+http POST "$API/api/v1/servers/$PLAIN_ID/maintenance" -H "Authorization: Bearer $PLATFORM" --data ''
+MAINT_ON=$HTTP_CODE
+sl "$MCP/servers/plain/mcp" "$USER_A" "$(sed 's/plain__tool_1/tool_1/' <<<"$CALL")" tools/call tool_1
+check "tools/call on /servers/plain/mcp in maintenance: refused (-32016), its slot given back, the upstream not called" \
+	eval '[ "$MAINT_ON" = 200 ] && [ "$(code)" = -32016 ] && [ "$(rcli ZCARD "$P:r:upstream:$PLAIN_ID")" = 0 ] &&
+	[ -z "$(rcli GET "$P:n:upstream:$PLAIN_ID")" ] && [ "$(grep -c "\"rpc\":\"tools/call\"" "$REC")" = "$((CALLS0 + 1))" ]'
+http DELETE "$API/api/v1/servers/$PLAIN_ID/maintenance" -H "Authorization: Bearer $PLATFORM"
 sl "$MCP/mcp" "$OTHER_A" "$CALL" tools/call plain__tool_1
 check "another user of the same tenant gets an upstream session of its own" \
 	eval '[ "$(it_json result.structuredContent.echo)" = hi ] && [ "$(rcli --scan --pattern "mreg:upstreams:*" | wc -l)" = 2 ] &&

@@ -330,3 +330,116 @@ Test(pools_redis, many_upstream_pools_are_counted_and_reaped_in_batches)
     cr_assert_eq(pools_reap_expired(&app), 0, "describe already dropped the expired slots");
     free(srv);
 }
+
+/* An XADD to stream key with one field, as the audit spool sends it. */
+static redisReply *xadd_with_release(struct pools_slot *s, const char *stream, const char *value)
+{
+    char key[192];
+    const char *cmd[] = { "XADD", key, "*", "f", value };
+
+    snprintf(key, sizeof(key), "%s%s", app.cfg.redis_prefix, stream);
+    return pools_upstream_release_then(&app, s, 5, cmd);
+}
+
+static long long stream_len(const char *stream)
+{
+    redisReply *r = rds_cmd(&app, "XLEN %s%s", app.cfg.redis_prefix, stream);
+    long long n;
+
+    cr_assert_not_null(r);
+    n = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    return n;
+}
+
+Test(pools_redis, release_then_gives_the_slot_back_and_runs_the_command_in_one_script)
+{
+    struct pools_slot s, t;
+    struct pools_busy busy;
+    redisReply *r;
+
+    cr_assert_eq(pools_upstream_acquire(&app, "srv-rt", 1, 60000, &s, &busy), POOLS_OK);
+    cr_assert_eq(pools_upstream_acquire(&app, "srv-rt", 1, 60000, &t, &busy), POOLS_BUSY);
+    r = xadd_with_release(&s, "spool-1", "a");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING, "the XADD's entry id comes back");
+    freeReplyObject(r);
+    cr_assert_not(s.held);
+    cr_assert_eq(counter("upstream:srv-rt"), 0);
+    cr_assert_eq(stream_len("spool-1"), 1);
+    cr_assert_eq(pools_upstream_acquire(&app, "srv-rt", 1, 60000, &t, &busy), POOLS_OK, "the slot is free again");
+    pools_upstream_release(&app, &t);
+    /* Not held: the command alone. */
+    r = xadd_with_release(&s, "spool-1", "b");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING);
+    freeReplyObject(r);
+    cr_assert_eq(stream_len("spool-1"), 2);
+}
+
+Test(pools_redis, release_then_runs_the_command_when_the_lease_ended_first)
+{
+    struct pools_slot a, b;
+    struct pools_busy busy;
+    redisReply *r;
+
+    cr_assert_eq(pools_upstream_acquire(&app, "srv-late", 1, 100, &a, &busy), POOLS_OK);
+    usleep(200000);
+    cr_assert_eq(pools_upstream_acquire(&app, "srv-late", 1, 60000, &b, &busy), POOLS_OK, "a's lease ended");
+    r = xadd_with_release(&a, "spool-2", "late");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING, "the record is written though nothing was released");
+    freeReplyObject(r);
+    cr_assert_eq(stream_len("spool-2"), 1);
+    cr_assert_eq(counter("upstream:srv-late"), 1, "b's slot is not taken by a's late release");
+    pools_upstream_release(&app, &b);
+    cr_assert_eq(counter("upstream:srv-late"), 0);
+}
+
+Test(pools_redis, release_then_runs_the_command_when_the_pool_keys_are_broken)
+{
+    struct pools_slot a;
+    struct pools_busy busy;
+    redisReply *r;
+
+    cr_assert_eq(pools_upstream_acquire(&app, "srv-bad", 1, 60000, &a, &busy), POOLS_OK);
+    /* Whoever can write to Redis turned the holder hash into a string. */
+    r = rds_cmd(&app, "SET %s{pools}:u:upstream:srv-bad x", app.cfg.redis_prefix);
+    freeReplyObject(r);
+    r = xadd_with_release(&a, "spool-3", "kept");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_STRING, "the record is written though the release failed");
+    freeReplyObject(r);
+    cr_assert_eq(stream_len("spool-3"), 1);
+    /* And a command that fails comes back as its error. */
+    cr_assert_eq(pools_upstream_acquire(&app, "srv-ok", 1, 60000, &a, &busy), POOLS_OK);
+    r = rds_cmd(&app, "SET %sspool-4 x", app.cfg.redis_prefix);
+    freeReplyObject(r);
+    r = xadd_with_release(&a, "spool-4", "refused");
+    cr_assert(r != NULL && r->type == REDIS_REPLY_ERROR && strstr(r->str, "WRONGTYPE") != NULL);
+    freeReplyObject(r);
+    cr_assert_eq(counter("upstream:srv-ok"), 0, "the slot was given back all the same");
+}
+
+Test(pools_redis, acquire_after_reads_and_takes_in_one_script_and_never_over_capacity)
+{
+    struct pools_slot s[3];
+    struct pools_busy busy;
+    char key[192];
+    const char *cmd[] = { "HGETALL", key };
+    redisReply *r;
+
+    snprintf(key, sizeof(key), "%supstreams:{x}", app.cfg.redis_prefix);
+    freeReplyObject(rds_cmd(&app, "HSET %s up:a v", key));
+    for (int i = 0; i < 3; i++) {
+        enum pools_code c = pools_upstream_acquire_after(&app, "srv-aa", 2, 60000, &s[i], &busy, 2, cmd, &r);
+
+        cr_assert_eq(c, i < 2 ? POOLS_OK : POOLS_BUSY);
+        cr_assert(r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2, "the read's reply, busy or not");
+        cr_assert_str_eq(r->element[0]->str, "up:a");
+        freeReplyObject(r);
+    }
+    cr_assert_eq(busy.capacity, 2);
+    cr_assert_eq(busy.in_use, 2);
+    cr_assert_eq(counter("upstream:srv-aa"), 2);
+    pools_upstream_release(&app, &s[0]);
+    pools_upstream_release(&app, &s[1]);
+    pools_upstream_release(&app, &s[2]);
+    cr_assert_eq(counter("upstream:srv-aa"), 0);
+}
