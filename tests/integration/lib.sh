@@ -19,6 +19,11 @@ IT_PASSED=0
 IT_FAILED=0
 IT_CLEANUP=()
 AUDIENCE=mcp-registry-gateway
+# The fleet leader's periodic upstream health probes and catalog refresh
+# initialize upstreams and run SQL of their own: off by default in tests,
+# which count upstream requests and statements; the leader's tests set them.
+export MCPGW_LEADER_HEALTH_PERIOD_MS=${MCPGW_LEADER_HEALTH_PERIOD_MS:-86400000}
+export MCPGW_LEADER_CATALOG_PERIOD_MS=${MCPGW_LEADER_CATALOG_PERIOD_MS:-86400000}
 
 # --- reporting ---------------------------------------------------------------
 
