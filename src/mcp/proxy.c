@@ -382,6 +382,22 @@ static void upstream_slot_give(struct mpx_call *pc, struct pools_slot *slot)
     pools_upstream_release(pc->app, slot);
 }
 
+/* The slot held on past its first lease (input rounds): to last ms more. */
+static void upstream_slot_extend(struct mpx_call *pc, const struct cat_server *srv, struct pools_slot *slot,
+                                 int64_t ms)
+{
+    switch (pools_upstream_renew(pc->app, slot, (int)ms)) {
+    case POOLS_OK:
+        break;
+    case POOLS_BUSY:
+        log_warn("pools_slot_lost", "server %s: a call's slot lease ended while the call went on", srv->name);
+        break;
+    default:
+        log_warn("pools_unavailable", "server %s: a call's slot lease not extended (Redis)", srv->name);
+        break;
+    }
+}
+
 /* ---- input-required results for a client of the 2025 era ---------------------
  *
  * An upstream of the 2026-07-28 era asks for input by answering a call with
@@ -489,9 +505,9 @@ fail:
 /* answer is input-required: ask the client, call again with its answers,
  * until the upstream completes or fails, within the call's deadline. The
  * final answer (ours to put), or an error answer naming what stopped it. */
-static struct json_object *complete_input(struct relay *r, struct up_forward *f, struct json_object *msg,
-                                          struct json_object *answer, enum up_status *st, char *why,
-                                          size_t n)
+static struct json_object *complete_input(struct relay *r, struct up_forward *f, struct pools_slot *slot,
+                                          struct json_object *msg, struct json_object *answer,
+                                          enum up_status *st, char *why, size_t n)
 {
     int64_t deadline = gw_monotonic_ms() + call_timeout_ms(r->pc->app, r->srv);
     char wait_key[KEY_MAX], wid[33];
@@ -503,6 +519,15 @@ static struct json_object *complete_input(struct relay *r, struct up_forward *f,
         char m[200];
         int asked;
 
+        /* The slot is held through every round: its lease must cover the
+         * client's answers and the next call (a re-initialize plus the call),
+         * or the pool forgets this call while it goes on. */
+        if (round < INPUT_ROUNDS_MAX) {
+            int64_t left = deadline - gw_monotonic_ms();
+
+            upstream_slot_extend(r->pc, r->srv, slot, (left > 0 ? left : 0) +
+                                 2 * call_timeout_ms(r->pc->app, r->srv) + SLOT_MARGIN_MS);
+        }
         if (round >= INPUT_ROUNDS_MAX)
             stop = "too_many_rounds";
         else if (gw_random_id(wid) != 0 ||
@@ -991,7 +1016,7 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
     st = up_forward(pc->app, &f, msg, &answer, why, sizeof(why));
     if (st == UP_OK && is_input_required(answer) && !r.handoff)
         answer = modern_client(pc) ? seal_input_required(pc, srv, answer)
-                 : pc->session != NULL ? complete_input(&r, &f, msg, answer, &st, why, sizeof(why)) : answer;
+                 : pc->session != NULL ? complete_input(&r, &f, &slot, msg, answer, &st, why, sizeof(why)) : answer;
     /* Before the answer goes out: a slow client holds its responder, not the
      * upstream's slot. */
     upstream_slot_give(pc, &slot);
