@@ -274,6 +274,10 @@ static int on_tick(void *arg)
     struct relay *r = arg;
     struct http_response *res = r->pc->res;
 
+    /* A 2026-07-28 client has its input-required result and may have left:
+     * the call goes on for its follow-up, whatever became of this stream. */
+    if (r->handoff)
+        return 0;
     if (!r->streaming || gw_monotonic_ms() - r->last_write < (int64_t)r->pc->app->cfg.keepalive_seconds * 1000)
         return 0;
     r->last_write = gw_monotonic_ms();
