@@ -852,6 +852,12 @@ static int modern_envelope(struct conn *c, struct json_object *msg, struct json_
     c->rpc_method[0] = c->rpc_name[0] = '\0';
     if (method == NULL)
         return 0;
+    /* The method is the client's, as the name is: no CR/LF may end the
+     * header line early (another header, or a request smuggled in). */
+    if (strlen(method) >= sizeof(c->rpc_method) || !header_value_ok(method)) {
+        gw_snprintf(c->why, c->n, "the method cannot be sent in the Mcp-Method header");
+        return -1;
+    }
     gw_strlcpy(c->rpc_method, method, sizeof(c->rpc_method));
     if (!json_object_object_get_ex(msg, "params", &params) || !json_object_is_type(params, json_type_object)) {
         params = json_object_new_object();

@@ -1,6 +1,7 @@
 // A bare upstream of the MCP 2026-07-28 era (no SDK) whose tool "ask" takes
 // --delay ms per call and answers with an input-required result --rounds
-// times before completing; "echo" answers at once. For the call-slot tests.
+// times before completing; "echo" answers at once. Every request is recorded
+// with its headers. For the call-slot and upstream-header tests.
 import { listen, parseArgs, readBody, recorder } from './common.mjs';
 
 const opts = parseArgs();
@@ -26,7 +27,8 @@ listen(opts, async (req, res) => {
   const body = req.method === 'POST' ? await readBody(req) : '';
   let msg;
   try { msg = JSON.parse(body); } catch { msg = undefined; }
-  record({ rpc: msg?.method ?? null, name: msg?.params?.name ?? null, requestState: msg?.params?.requestState ?? null });
+  record({ url: req.url, rpc: msg?.method ?? null, name: msg?.params?.name ?? null, requestState: msg?.params?.requestState ?? null,
+    headers: req.headers });
   if (msg === undefined || msg.id === undefined) {
     res.writeHead(202);
     res.end();
