@@ -8,10 +8,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "app.h"
 #include "audit_spool.h"
+#include "auth_jwt.h"
+#include "fleet_key.h"
 #include "js.h"
 #include "log.h"
 #include "mcp/jsonrpc.h"
@@ -656,6 +659,52 @@ static struct json_object *seal_input_required(struct mpx_call *pc, const struct
     return answer;
 }
 
+/* The MAC of a waiting input request's record (rid's): Redis is no trust
+ * anchor, and the record names the upstream session and request the
+ * follow-up's answer goes to and the list its next message comes from. */
+#define RECORD_DOMAIN "mcp-gateway input record v1"
+
+static bool record_mac(const struct gw_app *app, const char *rid, struct json_object *rec,
+                       unsigned char mac[FLEET_MAC_LEN])
+{
+    struct json_object *id = NULL;
+    const char *f[] = { js_str(rec, "s"), js_str(rec, "u"), js_str(rec, "v"), js_str(rec, "o"), NULL };
+    struct fleet_part parts[7];
+
+    if (!json_object_object_get_ex(rec, "id", &id) || app->cfg.input_state_key_len == 0)
+        return false;
+    parts[0] = (struct fleet_part){ RECORD_DOMAIN, sizeof(RECORD_DOMAIN) - 1 };
+    parts[1] = (struct fleet_part){ rid, strlen(rid) };
+    for (int i = 0; i < 4; i++) {
+        if (f[i] == NULL)
+            return false;
+        parts[2 + i] = (struct fleet_part){ f[i], strlen(f[i]) };
+    }
+    f[4] = json_object_to_json_string_ext(id, JSON_C_TO_STRING_PLAIN);
+    parts[6] = (struct fleet_part){ f[4], strlen(f[4]) };
+    return fleet_mac(app->cfg.input_state_key, app->cfg.input_state_key_len, parts, GW_ARRAY_LEN(parts), mac) == 0;
+}
+
+static bool record_seal(const struct gw_app *app, const char *rid, struct json_object *rec)
+{
+    unsigned char mac[FLEET_MAC_LEN];
+    char b64[64];
+
+    if (!record_mac(app, rid, rec, mac) || authjwt_b64url_encode(mac, sizeof(mac), b64, sizeof(b64)) < 0)
+        return false;
+    json_object_object_add(rec, "mac", json_object_new_string(b64));
+    return true;
+}
+
+static bool record_ok(const struct gw_app *app, const char *rid, struct json_object *rec)
+{
+    unsigned char want[FLEET_MAC_LEN], got[FLEET_MAC_LEN + 4];
+    const char *m = js_str(rec, "mac");
+
+    return m != NULL && authjwt_b64url_decode(m, strlen(m), got, sizeof(got)) == FLEET_MAC_LEN &&
+           record_mac(app, rid, rec, want) && CRYPTO_memcmp(want, got, FLEET_MAC_LEN) == 0;
+}
+
 /* One round for a 2025-11-25 upstream's request (the input request "input"):
  * the record the follow-up needs, in Redis, and the input-required result. */
 static struct json_object *input_round(struct mpx_call *pc, const struct cat_server *srv, const char *ups_id,
@@ -678,7 +727,7 @@ static struct json_object *input_round(struct mpx_call *pc, const struct cat_ser
     json_object_object_add(rec, "v", json_object_new_string(ups_version));
     json_object_object_add(rec, "id", json_object_get(id));
     json_object_object_add(rec, "o", json_object_new_string(out_key));
-    stored = remember(pc->app, key, rec, ttl_ms);
+    stored = record_seal(pc->app, rid, rec) && remember(pc->app, key, rec, ttl_ms);
     json_object_put(rec);
     if (!stored)
         return input_failure(pc, srv, "redis_unavailable");
@@ -760,6 +809,11 @@ static const char *resume_pending(struct mpx_call *pc, const struct cat_server *
     if (rec == NULL || strcmp(js_str(rec, "s") ? js_str(rec, "s") : "", srv->id) != 0 || js_str(rec, "o") == NULL ||
         !json_object_object_get_ex(rec, "id", &v))
         goto gone;
+    if (!record_ok(pc->app, rid, rec)) {
+        log_warn("mcp_input_state", "server %s: the record of a waiting input request was altered in Redis; "
+                 "refused", srv->name);
+        goto gone;
+    }
     resp = js_get(js_get(js_get(msg, "params", json_type_object), "inputResponses", json_type_object), "input",
                   json_type_object);
     if (resp == NULL) {

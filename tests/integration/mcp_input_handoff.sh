@@ -50,4 +50,22 @@ check "the follow-up, seconds after the client left the first stream, completes 
 	eval '[ "$(answer | jq -r ".result.content[0].text")" = "hello Edsger" ] &&
 		grep -q "\"elicited\":{\"action\":\"accept\",\"content\":{\"name\":\"Edsger\"}}" "$OLDREC"'
 
+# Redis is no trust anchor: a record of a waiting input request rewritten
+# in Redis (here to name another list as the call's, which could be another
+# caller's) is refused, not followed.
+b64url() { local s; s=$(tr '_-' '/+' <<<"$1"); while [ $((${#s} % 4)) != 0 ]; do s="$s="; done; base64 -d <<<"$s"; }
+HTTP_MAX_TIME=2 modern 3
+STATE=$(answer | jq -r .result.requestState)
+RID=$(b64url "$(cut -d. -f2 <<<"$STATE")" | jq -r .p)
+RKEY="mreg:mrtr:{$RID}"
+REC=$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" GET "$RKEY")
+check "the waiting input request has its record in Redis" eval 'jq -e .o <<<"$REC" >/dev/null'
+FAKE="mreg:mrtr-out:{00000000000000000000000000000000}"
+redis-cli -h 127.0.0.1 -p "$REDIS_PORT" RPUSH "$FAKE" \
+	'{"a":{"jsonrpc":"2.0","id":0,"result":{"content":[{"type":"text","text":"planted"}]}}}' >/dev/null
+redis-cli -h 127.0.0.1 -p "$REDIS_PORT" SET "$RKEY" "$(jq -c --arg o "$FAKE" '.o = $o' <<<"$REC")" PX 20000 >/dev/null
+modern 4 "\"inputResponses\":{\"input\":{\"action\":\"accept\",\"content\":{\"name\":\"Tony\"}}},\"requestState\":\"$STATE\""
+check "a follow-up whose Redis record was rewritten is refused, and nothing of the planted list reaches the client" \
+	eval '[ "$(answer | jq -r .error.code)" = -32602 ] && ! grep -q planted "$IT_DIR/last.body"'
+
 it_check_sanitizer_logs
