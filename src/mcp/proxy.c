@@ -795,6 +795,14 @@ static const char *resume_pending(struct mpx_call *pc, const struct cat_server *
     memset(&r, 0, sizeof(r));
     r.pc = pc;
     r.srv = srv;
+    /* Checked before the record is taken: a malformed follow-up leaves the
+     * call waiting for a good one. */
+    resp = js_get(js_get(js_get(msg, "params", json_type_object), "inputResponses", json_type_object), "input",
+                  json_type_object);
+    if (resp == NULL) {
+        answer_error(pc, JR_INVALID_PARAMS, "inputResponses.input is missing: it answers the input request", NULL);
+        return "input_missing";
+    }
     if (rds_key(pc->app, key, sizeof(key), "mrtr:{%s}", rid) != 0)
         goto gone;
     /* GETDEL: each round is answered once. */
@@ -813,13 +821,6 @@ static const char *resume_pending(struct mpx_call *pc, const struct cat_server *
         log_warn("mcp_input_state", "server %s: the record of a waiting input request was altered in Redis; "
                  "refused", srv->name);
         goto gone;
-    }
-    resp = js_get(js_get(js_get(msg, "params", json_type_object), "inputResponses", json_type_object), "input",
-                  json_type_object);
-    if (resp == NULL) {
-        answer_error(pc, JR_INVALID_PARAMS, "inputResponses.input is missing: it answers the input request", NULL);
-        outcome = "input_missing";
-        goto out;
     }
     memset(&us, 0, sizeof(us));
     gw_strlcpy(us.id, js_str(rec, "u") ? js_str(rec, "u") : "", sizeof(us.id));

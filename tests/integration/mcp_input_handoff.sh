@@ -43,10 +43,14 @@ HTTP_MAX_TIME=2 modern 1
 check "the upstream's request on its stream reaches the client as an input-required result" \
 	eval '[ "$(answer | jq -r .result.resultType)" = input_required ]'
 STATE=$(answer | jq -r .result.requestState)
+# A follow-up without the answer is refused, and the call still waits.
+modern 5 "\"inputResponses\":{\"other\":{\"action\":\"accept\",\"content\":{}}},\"requestState\":\"$STATE\""
+check "a follow-up that lacks inputResponses.input is refused" \
+	eval '[ "$(answer | jq -r .error.code)" = -32602 ] && answer | jq -r .error.message | grep -q inputResponses.input'
 # The user takes 5 s to answer (the upstream waits 20 s for it).
 sleep 5
 modern 2 "\"inputResponses\":{\"input\":{\"action\":\"accept\",\"content\":{\"name\":\"Edsger\"}}},\"requestState\":\"$STATE\""
-check "the follow-up, seconds after the client left the first stream, completes the waiting upstream call" \
+check "the follow-up, seconds after the client left the first stream (and after a malformed one), completes the waiting upstream call" \
 	eval '[ "$(answer | jq -r ".result.content[0].text")" = "hello Edsger" ] &&
 		grep -q "\"elicited\":{\"action\":\"accept\",\"content\":{\"name\":\"Edsger\"}}" "$OLDREC"'
 
