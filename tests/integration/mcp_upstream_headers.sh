@@ -52,4 +52,11 @@ check "a call after them is answered as before" eval '[ "$(jq -r ".result.conten
 check "no header and no request smuggled in by a method name reached the upstream" \
 	eval '! tail -n +$((LINES + 1)) "$REC" | grep -q -e "x-injected" -e "smuggled" -e "\"rpc\":null"'
 
+# A name that is not visible ASCII goes in Mcp-Name base64-encoded, as the
+# revision has it (raw UTF-8 would not match the body at the upstream).
+vmcp '{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"café","arguments":{}}}' -H "Mcp-Session-Id: $SID"
+check "a non-ASCII tool name reaches the upstream in Mcp-Name as =?base64?...?=" \
+	eval '[ "$(jq -r ".result.content[0].text" "$IT_DIR/last.body")" = café ] &&
+		tail -n1 "$REC" | jq -e ".headers[\"mcp-name\"] == \"=?base64?$(printf café | base64)?=\"" >/dev/null'
+
 it_check_sanitizer_logs

@@ -1,6 +1,6 @@
 // A bare upstream of the MCP 2026-07-28 era (no SDK) whose tool "ask" takes
 // --delay ms per call and answers with an input-required result --rounds
-// times before completing; "echo" answers at once. Every request is recorded
+// times before completing; "echo" (and "café") answer at once. Every request is recorded
 // with its headers. For the call-slot and upstream-header tests.
 import { listen, parseArgs, readBody, recorder } from './common.mjs';
 
@@ -17,7 +17,8 @@ function result(msg) {
     return { supportedVersions: ['2026-07-28'], capabilities: { tools: {} },
       _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'slowinput', version: '1' } } };
   case 'tools/list':
-    return { tools: [{ name: 'ask', inputSchema: { type: 'object' } }, { name: 'echo', inputSchema: { type: 'object' } }] };
+    return { tools: [{ name: 'ask', inputSchema: { type: 'object' } }, { name: 'echo', inputSchema: { type: 'object' } },
+      { name: 'café', inputSchema: { type: 'object' } }] };
   default:
     return null;
   }
@@ -35,8 +36,8 @@ listen(opts, async (req, res) => {
     return;
   }
   let r = result(msg);
-  if (r === null && msg.method === 'tools/call' && msg.params?.name === 'echo') {
-    r = { resultType: 'complete', content: [{ type: 'text', text: 'echo' }] };
+  if (r === null && msg.method === 'tools/call' && ['echo', 'café'].includes(msg.params?.name)) {
+    r = { resultType: 'complete', content: [{ type: 'text', text: msg.params.name === 'echo' ? 'echo' : 'café' }] };
   } else if (r === null && msg.method === 'tools/call' && msg.params?.name === 'ask') {
     const round = Number(msg.params?.requestState ?? 0);
     await sleep(delay);
