@@ -153,6 +153,17 @@ static struct rds_script release_then_script = {
     ""
 };
 
+/* KEYS: r u of one pool. ARGV: holder, lease ms. 1 when the holder still
+ * holds its units (its lease now ends lease ms from now), 0 when it does not. */
+static struct rds_script renew_script = {
+    "if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then return 0 end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])\n"
+    "return 1\n",
+    ""
+};
+
 /* KEYS: index, then r u n per pool. ARGV: pool names. Expired leases out;
  * {dropped, used of pool 1, used of pool 2, ...}; pools left empty leave
  * the index. */
@@ -448,6 +459,31 @@ redisReply *pools_upstream_release_then(struct gw_app *app, struct pools_slot *s
     }
     freeReplyObject(rep);
     return out;
+}
+
+enum pools_code pools_upstream_renew(struct gw_app *app, const struct pools_slot *slot, int lease_ms)
+{
+    char r[KEY_MAX], u[KEY_MAX], n[KEY_MAX], ttl[24];
+    const char *argv[4];
+    redisReply *rep;
+    enum pools_code rc = POOLS_UNAVAILABLE;
+
+    if (!slot->held)
+        return POOLS_BUSY;
+    if (pool_keys(app, slot->pool, r, u, n) != 0)
+        return POOLS_UNAVAILABLE;
+    snprintf(ttl, sizeof(ttl), "%d", lease_ms);
+    argv[0] = r;
+    argv[1] = u;
+    argv[2] = slot->holder;
+    argv[3] = ttl;
+    rep = rds_eval(app, &renew_script, 2, 4, argv, NULL);
+    if (rep != NULL && rep->type == REDIS_REPLY_INTEGER)
+        rc = rep->integer == 1 ? POOLS_OK : POOLS_BUSY;
+    else if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
+        log_warn("pools_script_failed", "renew: %s", rep->str);
+    freeReplyObject(rep);
+    return rc;
 }
 
 /* ---- allocations -------------------------------------------------------------------- */

@@ -66,6 +66,11 @@ void pools_upstream_release(struct gw_app *app, struct pools_slot *slot);
  * whether or not the slot was still held (its lease may have ended). A slot
  * not released is left to its lease, as above. */
 redisReply *pools_upstream_release_then(struct gw_app *app, struct pools_slot *slot, int cmdc, const char **cmd);
+/* Extend a held slot's lease to lease_ms from now, for a call that goes on
+ * past what its first lease covered. POOLS_OK; POOLS_BUSY when the lease had
+ * already ended and the slot gone (another call may have it now);
+ * POOLS_UNAVAILABLE without Redis. */
+enum pools_code pools_upstream_renew(struct gw_app *app, const struct pools_slot *slot, int lease_ms);
 
 /* The seed's allocation for an operation type and its estimated load, as
  * units per seed pool; POOLS_INVALID with err for an unknown operation, a

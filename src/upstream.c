@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "build-config.h"
 #include "app.h"
@@ -852,6 +853,12 @@ static int modern_envelope(struct conn *c, struct json_object *msg, struct json_
     c->rpc_method[0] = c->rpc_name[0] = '\0';
     if (method == NULL)
         return 0;
+    /* The method is the client's, as the name is: no CR/LF may end the
+     * header line early (another header, or a request smuggled in). */
+    if (strlen(method) >= sizeof(c->rpc_method) || !header_value_ok(method)) {
+        gw_snprintf(c->why, c->n, "the method cannot be sent in the Mcp-Method header");
+        return -1;
+    }
     gw_strlcpy(c->rpc_method, method, sizeof(c->rpc_method));
     if (!json_object_object_get_ex(msg, "params", &params) || !json_object_is_type(params, json_type_object)) {
         params = json_object_new_object();
@@ -869,11 +876,24 @@ static int modern_envelope(struct conn *c, struct json_object *msg, struct json_
                ? js_str(params, "uri") : js_str(params, "name");
     if (name != NULL && (strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0 ||
                          strcmp(method, "resources/read") == 0)) {
-        if (strlen(name) >= sizeof(c->rpc_name) || !header_value_ok(name)) {
+        size_t len = strlen(name);
+        bool plain = len > 0 && name[0] != ' ' && name[len - 1] != ' ' && strncmp(name, "=?base64?", 9) != 0;
+
+        /* Header values are visible ASCII: any other name (non-ASCII, a
+         * control character, white space at an end) goes base64-encoded as
+         * =?base64?...?=, as the revision has it. */
+        for (size_t i = 0; plain && i < len; i++)
+            plain = (unsigned char)name[i] >= 0x20 && (unsigned char)name[i] < 0x7f;
+        if (plain && len < sizeof(c->rpc_name)) {
+            gw_strlcpy(c->rpc_name, name, sizeof(c->rpc_name));
+        } else if (!plain && (len + 2) / 3 * 4 + 12 < sizeof(c->rpc_name)) {
+            memcpy(c->rpc_name, "=?base64?", 9);
+            len = (size_t)EVP_EncodeBlock((unsigned char *)c->rpc_name + 9, (const unsigned char *)name, (int)len);
+            memcpy(c->rpc_name + 9 + len, "?=", 3);
+        } else {
             gw_snprintf(c->why, c->n, "%s: the name cannot be sent in the Mcp-Name header", method);
             return -1;
         }
-        gw_strlcpy(c->rpc_name, name, sizeof(c->rpc_name));
     }
     return 0;
 }

@@ -8,10 +8,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "app.h"
 #include "audit_spool.h"
+#include "auth_jwt.h"
+#include "fleet_key.h"
 #include "js.h"
 #include "log.h"
 #include "mcp/jsonrpc.h"
@@ -274,6 +277,10 @@ static int on_tick(void *arg)
     struct relay *r = arg;
     struct http_response *res = r->pc->res;
 
+    /* A 2026-07-28 client has its input-required result and may have left:
+     * the call goes on for its follow-up, whatever became of this stream. */
+    if (r->handoff)
+        return 0;
     if (!r->streaming || gw_monotonic_ms() - r->last_write < (int64_t)r->pc->app->cfg.keepalive_seconds * 1000)
         return 0;
     r->last_write = gw_monotonic_ms();
@@ -432,6 +439,22 @@ static void upstream_slot_give(struct mpx_call *pc, struct pools_slot *slot, con
         pools_upstream_release(pc->app, slot);
 }
 
+/* The slot held on past its first lease (input rounds): to last ms more. */
+static void upstream_slot_extend(struct mpx_call *pc, const struct cat_server *srv, struct pools_slot *slot,
+                                 int64_t ms)
+{
+    switch (pools_upstream_renew(pc->app, slot, (int)ms)) {
+    case POOLS_OK:
+        break;
+    case POOLS_BUSY:
+        log_warn("pools_slot_lost", "server %s: a call's slot lease ended while the call went on", srv->name);
+        break;
+    default:
+        log_warn("pools_unavailable", "server %s: a call's slot lease not extended (Redis)", srv->name);
+        break;
+    }
+}
+
 /* ---- input-required results for a client of the 2025 era ---------------------
  *
  * An upstream of the 2026-07-28 era asks for input by answering a call with
@@ -539,9 +562,9 @@ fail:
 /* answer is input-required: ask the client, call again with its answers,
  * until the upstream completes or fails, within the call's deadline. The
  * final answer (ours to put), or an error answer naming what stopped it. */
-static struct json_object *complete_input(struct relay *r, struct up_forward *f, struct json_object *msg,
-                                          struct json_object *answer, enum up_status *st, char *why,
-                                          size_t n)
+static struct json_object *complete_input(struct relay *r, struct up_forward *f, struct pools_slot *slot,
+                                          struct json_object *msg, struct json_object *answer,
+                                          enum up_status *st, char *why, size_t n)
 {
     int64_t deadline = gw_monotonic_ms() + call_timeout_ms(r->pc->app, r->srv);
     char wait_key[KEY_MAX], wid[33];
@@ -553,6 +576,15 @@ static struct json_object *complete_input(struct relay *r, struct up_forward *f,
         char m[200];
         int asked;
 
+        /* The slot is held through every round: its lease must cover the
+         * client's answers and the next call (a re-initialize plus the call),
+         * or the pool forgets this call while it goes on. */
+        if (round < INPUT_ROUNDS_MAX) {
+            int64_t left = deadline - gw_monotonic_ms();
+
+            upstream_slot_extend(r->pc, r->srv, slot, (left > 0 ? left : 0) +
+                                 2 * call_timeout_ms(r->pc->app, r->srv) + SLOT_MARGIN_MS);
+        }
         if (round >= INPUT_ROUNDS_MAX)
             stop = "too_many_rounds";
         else if (gw_random_id(wid) != 0 ||
@@ -677,6 +709,52 @@ static struct json_object *seal_input_required(struct mpx_call *pc, const struct
     return answer;
 }
 
+/* The MAC of a waiting input request's record (rid's): Redis is no trust
+ * anchor, and the record names the upstream session and request the
+ * follow-up's answer goes to and the list its next message comes from. */
+#define RECORD_DOMAIN "mcp-gateway input record v1"
+
+static bool record_mac(const struct gw_app *app, const char *rid, struct json_object *rec,
+                       unsigned char mac[FLEET_MAC_LEN])
+{
+    struct json_object *id = NULL;
+    const char *f[] = { js_str(rec, "s"), js_str(rec, "u"), js_str(rec, "v"), js_str(rec, "o"), NULL };
+    struct fleet_part parts[7];
+
+    if (!json_object_object_get_ex(rec, "id", &id) || app->cfg.input_state_key_len == 0)
+        return false;
+    parts[0] = (struct fleet_part){ RECORD_DOMAIN, sizeof(RECORD_DOMAIN) - 1 };
+    parts[1] = (struct fleet_part){ rid, strlen(rid) };
+    for (int i = 0; i < 4; i++) {
+        if (f[i] == NULL)
+            return false;
+        parts[2 + i] = (struct fleet_part){ f[i], strlen(f[i]) };
+    }
+    f[4] = json_object_to_json_string_ext(id, JSON_C_TO_STRING_PLAIN);
+    parts[6] = (struct fleet_part){ f[4], strlen(f[4]) };
+    return fleet_mac(app->cfg.input_state_key, app->cfg.input_state_key_len, parts, GW_ARRAY_LEN(parts), mac) == 0;
+}
+
+static bool record_seal(const struct gw_app *app, const char *rid, struct json_object *rec)
+{
+    unsigned char mac[FLEET_MAC_LEN];
+    char b64[64];
+
+    if (!record_mac(app, rid, rec, mac) || authjwt_b64url_encode(mac, sizeof(mac), b64, sizeof(b64)) < 0)
+        return false;
+    json_object_object_add(rec, "mac", json_object_new_string(b64));
+    return true;
+}
+
+static bool record_ok(const struct gw_app *app, const char *rid, struct json_object *rec)
+{
+    unsigned char want[FLEET_MAC_LEN], got[FLEET_MAC_LEN + 4];
+    const char *m = js_str(rec, "mac");
+
+    return m != NULL && authjwt_b64url_decode(m, strlen(m), got, sizeof(got)) == FLEET_MAC_LEN &&
+           record_mac(app, rid, rec, want) && CRYPTO_memcmp(want, got, FLEET_MAC_LEN) == 0;
+}
+
 /* One round for a 2025-11-25 upstream's request (the input request "input"):
  * the record the follow-up needs, in Redis, and the input-required result. */
 static struct json_object *input_round(struct mpx_call *pc, const struct cat_server *srv, const char *ups_id,
@@ -699,7 +777,7 @@ static struct json_object *input_round(struct mpx_call *pc, const struct cat_ser
     json_object_object_add(rec, "v", json_object_new_string(ups_version));
     json_object_object_add(rec, "id", json_object_get(id));
     json_object_object_add(rec, "o", json_object_new_string(out_key));
-    stored = remember(pc->app, key, rec, ttl_ms);
+    stored = record_seal(pc->app, rid, rec) && remember(pc->app, key, rec, ttl_ms);
     json_object_put(rec);
     if (!stored)
         return input_failure(pc, srv, "redis_unavailable");
@@ -767,6 +845,14 @@ static const char *resume_pending(struct mpx_call *pc, const struct cat_server *
     memset(&r, 0, sizeof(r));
     r.pc = pc;
     r.srv = srv;
+    /* Checked before the record is taken: a malformed follow-up leaves the
+     * call waiting for a good one. */
+    resp = js_get(js_get(js_get(msg, "params", json_type_object), "inputResponses", json_type_object), "input",
+                  json_type_object);
+    if (resp == NULL) {
+        answer_error(pc, JR_INVALID_PARAMS, "inputResponses.input is missing: it answers the input request", NULL);
+        return "input_missing";
+    }
     if (rds_key(pc->app, key, sizeof(key), "mrtr:{%s}", rid) != 0)
         goto gone;
     /* GETDEL: each round is answered once. */
@@ -781,12 +867,10 @@ static const char *resume_pending(struct mpx_call *pc, const struct cat_server *
     if (rec == NULL || strcmp(js_str(rec, "s") ? js_str(rec, "s") : "", srv->id) != 0 || js_str(rec, "o") == NULL ||
         !json_object_object_get_ex(rec, "id", &v))
         goto gone;
-    resp = js_get(js_get(js_get(msg, "params", json_type_object), "inputResponses", json_type_object), "input",
-                  json_type_object);
-    if (resp == NULL) {
-        answer_error(pc, JR_INVALID_PARAMS, "inputResponses.input is missing: it answers the input request", NULL);
-        outcome = "input_missing";
-        goto out;
+    if (!record_ok(pc->app, rid, rec)) {
+        log_warn("mcp_input_state", "server %s: the record of a waiting input request was altered in Redis; "
+                 "refused", srv->name);
+        goto gone;
     }
     memset(&us, 0, sizeof(us));
     gw_strlcpy(us.id, js_str(rec, "u") ? js_str(rec, "u") : "", sizeof(us.id));
@@ -1041,7 +1125,7 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
     st = up_forward(pc->app, &f, msg, &answer, why, sizeof(why));
     if (st == UP_OK && is_input_required(answer) && !r.handoff)
         answer = modern_client(pc) ? seal_input_required(pc, srv, answer)
-                 : pc->session != NULL ? complete_input(&r, &f, msg, answer, &st, why, sizeof(why)) : answer;
+                 : pc->session != NULL ? complete_input(&r, &f, &slot, msg, answer, &st, why, sizeof(why)) : answer;
     json_object_put(f.client_caps);
     json_object_put(f.headers);
     if (f.session_changed) {

@@ -176,9 +176,11 @@ cp "$V2REC" "$V2REC.before"
 modern "$USER" 12 v2__confirm "$OKRESP,\"requestState\":\"$STATE\""
 check "the follow-up (any responder) resumes the upstream call with the upstream's own requestState" \
 	eval '[ "$(answer | jq -r ".result.content[0].text")" = "confirmed for Hedy" ] && grep -q "\"requestState\":\"name=Hedy\"" "$V2REC"'
-# Altered: one character of the MAC changed.
-LAST=${STATE: -1}; [ "$LAST" = A ] && SUB=B || SUB=A
-modern "$USER" 13 v2__confirm "$OKRESP,\"requestState\":\"${STATE%?}$SUB\""
+# Altered: the first character of the MAC changed (the last one also holds
+# padding bits, which a strict decoder refuses as malformed).
+MAC=${STATE##*.}
+[ "${MAC:0:1}" = A ] && SUB=B || SUB=A
+modern "$USER" 13 v2__confirm "$OKRESP,\"requestState\":\"${STATE%.*}.$SUB${MAC:1}\""
 check "a tampered requestState is refused (-32602, names the problem) and never reaches the upstream" \
 	eval '[ "$(answer | jq -r .error.code)" = -32602 ] && answer | jq -r .error.message | grep -q altered'
 OTHER=$(it_mint --sub era-other --tenant era --roles user)
