@@ -15,6 +15,10 @@
 # this test counts them (an idle event stream costs none).
 export MCPGW_LEADER_HEALTH_PERIOD_MS=86400000 MCPGW_LEADER_CATALOG_PERIOD_MS=86400000
 export MCPGW_LEADER_CLEANUP_PERIOD_MS=86400000
+# The last calls come one after another from curl, which a loaded machine
+# spaces past the default 200 ms batch window: a window of 2 s lets the test
+# see them share a batch.
+export MCPGW_AUDIT_BATCH_WAIT_MS=2000
 
 REDIS_MAX=${REDIS_MAX:-5}
 CALL_REDIS=3 PING_REDIS=1
