@@ -43,3 +43,14 @@ for opt in $("$GATEWAY" token --help | grep -o -- '--[a-z-]*' | sort -u); do
 	grep -q -- "$opt\b" <<<"$summary" || missing="$missing $opt"
 done
 check "mcp-gateway --help names every option of token (missing:${missing:- none})" eval '[ -z "$missing" ]'
+
+# Usage errors of the API commands say what is wrong before the usage.
+for c in "events raise|events raise needs the event TYPE" \
+	"events show --json|events show needs the event ID" \
+	"events list|events list is not an events command" \
+	"events show X --data {}|events show takes no --data" \
+	"import server.json --header X-Key|--header X-Key: give NAME=VALUE-FILE"; do
+	out=$(env -u MCPGW_API_URL timeout 5 "$GATEWAY" ${c%%|*} 2>&1)
+	rc=$?
+	check "mcp-gateway ${c%%|*}: exit 2, says '${c#*|}'" eval '[ "$rc" = 2 ] && grep -qF -- "error: ${c#*|}" <<<"$out"'
+done
