@@ -101,6 +101,17 @@ int gates_delegate(struct gate_ctx *g, const struct gate_check *check, enum gate
     rc = orch_delegate(g->app, g->who != NULL ? g->who : &cli_identity, check->name, ctx,
                        g->app->cfg.gates_timeout_ms, &result, err, en);
     json_object_put(ctx);
+    if (rc == ORCH_NO_SERVER) {
+        /* The route's servers exist but none may take it now (maintenance, no
+         * tool for the check, credentials that do not open here): the check
+         * is not delegated, so it runs built in rather than failing the gate. */
+        log_info("gate_check_not_delegated", "gate check %s: %s; running it built in",
+                 check->name, err);
+        json_object_put(result);
+        agent[0] = '\0';
+        err[0] = '\0';
+        return 0;
+    }
     if (rc != 0) {
         json_object_put(result);
         return -1;
