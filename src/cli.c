@@ -804,7 +804,7 @@ static int cmd_config(const char *config_path, int argc, char **argv)
         return 0;
     }
     if (argc > 1) {
-        print_usage(stderr);
+        fprintf(stderr, "error: unknown option '%s'\nusage: mcp-gateway config [--example]\n", argv[1]);
         return 2;
     }
     if (load_config(config_path, &cfg) != 0)

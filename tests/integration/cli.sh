@@ -54,3 +54,9 @@ for c in "events raise|events raise needs the event TYPE" \
 	rc=$?
 	check "mcp-gateway ${c%%|*}: exit 2, says '${c#*|}'" eval '[ "$rc" = 2 ] && grep -qF -- "error: ${c#*|}" <<<"$out"'
 done
+
+# A mistyped option of config is named, not answered with the whole command list.
+out=$(env -u MCPGW_CONFIG timeout 5 "$GATEWAY" config --examples 2>&1)
+rc=$?
+check "config --examples: exit 2 naming the option, with config's own usage" \
+	eval '[ "$rc" = 2 ] && grep -q "^error: unknown option '"'"'--examples'"'"'" <<<"$out" && ! grep -q "^commands:" <<<"$out"'
