@@ -415,15 +415,28 @@ static void print_server(struct json_object *s)
 {
     static const char *const keys[] = { "id", "name", "url", "description", "tenant_id", "status",
                                         "maintenance", "tags", "agent_roles", "required_roles",
-                                        "max_concurrency", "timeout_ms", "auth_type", "tool_count",
-                                        "version", "created_at", "updated_at", "last_health" };
+                                        "max_concurrency", "timeout_ms", "auth", "protocol_version",
+                                        "tool_count", "health", "version", "created_at", "updated_at",
+                                        "refreshed_at" };
+    struct json_object *o;
     char buf[1024];
 
     for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++) {
-        if (!json_object_object_get_ex(s, keys[i], NULL))
+        if (!json_object_object_get_ex(s, keys[i], &o))
             continue;
-        cell(s, keys[i], buf, sizeof(buf));
-        printf("%-16s %s\n", keys[i], buf);
+        if (strcmp(keys[i], "auth") == 0) {
+            /* The credential's type only: the answer never holds more. */
+            printf("%-16s %s\n", "auth", js_str(o, "type") != NULL ? js_str(o, "type") : "-");
+        } else if (strcmp(keys[i], "health") == 0) {
+            if (o == NULL || js_str(o, "status") == NULL)
+                printf("%-16s -\n", "health");
+            else
+                printf("%-16s %s (checked %s)\n", "health", js_str(o, "status"),
+                       js_str(o, "checked_at") != NULL ? js_str(o, "checked_at") : "-");
+        } else {
+            cell(s, keys[i], buf, sizeof(buf));
+            printf("%-16s %s\n", keys[i], buf);
+        }
     }
 }
 
