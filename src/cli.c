@@ -746,7 +746,7 @@ static int cli_delegate(struct gw_app *app, const char *type, const char *contex
         app_free(app);
         return 2;
     }
-    rc = orch_delegate(app, &platform, type, ctx, 0, &result, err, sizeof(err));
+    rc = orch_delegate(app, &platform, type, ctx, 0, 0, &result, err, sizeof(err));
     if (rc == 0)
         puts(json_object_to_json_string_ext(result, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
     else

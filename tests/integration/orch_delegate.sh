@@ -350,6 +350,16 @@ api POST "/api/v1/servers/$QA1_ID/maintenance" "$PLATFORM" --data ''
 gate_post maint
 check "with the agent's only server in maintenance the check runs built in, not as a failed delegation" \
 	eval '[ "$rc" = 0 ] && [ "$DELEGATED" = passed, ]'
+# A general-purpose server of the same agent (handle_task, no tool for the
+# check) takes tasks, not quality checks: it has no verdict to give.
+G1=$(it_start_upstream agent --name generic) || it_fatal "agent fixture generic starts"
+api POST /api/v1/servers "$PLATFORM" --data "{\"name\":\"generic-1\",\"url\":\"$G1\",\"agent_roles\":[\"mcp-debugger\"],\"tenant_id\":null}"
+[ "$HTTP_CODE" = 201 ] || { show_response; it_fatal "register the shared agent server generic-1"; }
+GEN1_ID=$(it_json server_id)
+gate_post generic
+check "a shared server of the agent offering only handle_task is not given the check: it runs built in" \
+	eval '[ "$rc" = 0 ] && [ "$DELEGATED" = passed, ]'
+api DELETE "/api/v1/servers/$GEN1_ID" "$PLATFORM"
 api DELETE "/api/v1/servers/$QA1_ID/maintenance" "$PLATFORM"
 
 # --- coordination plans ---------------------------------------------------------------
