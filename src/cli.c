@@ -43,7 +43,7 @@ static const struct man_command commands[] = {
     { "fcgi", "", "run one responder on fd 0 (spawn-fcgi, mod_fcgid) or as CGI" },
     { "migrate", "[--dir DIR]", "apply database migrations (alias: setup)" },
     { "validate", "", "check configuration and connectivity; exit 1 on any problem" },
-    { "token", "[--sub --tenant --roles --scopes --ttl --aud]", "mint a development token" },
+    { "token", "[--sub --tenant --roles --scopes --ttl --aud --client]", "mint a development token" },
     { "jwks", "", "print the development issuer's public JWKS" },
     { "health", "", "check every component now; exit 1 when unhealthy" },
     { "config", "[--example]",
@@ -679,6 +679,9 @@ static int cmd_gate(const char *config_path, int argc, char **argv)
         else
             name = "";
     }
+    if (name != NULL && name[0] != '\0' && gates_find(name) == NULL)
+        fprintf(stderr, "error: unknown gate '%s' (the gates are pre_deployment, post_deployment "
+                        "and security_validation)\n", name);
     if (name == NULL || gates_find(name) == NULL) {
         fprintf(stderr, "usage: mcp-gateway gate pre_deployment|post_deployment|security_validation [--json]\n");
         return 2;
@@ -743,7 +746,7 @@ static int cli_delegate(struct gw_app *app, const char *type, const char *contex
         app_free(app);
         return 2;
     }
-    rc = orch_delegate(app, &platform, type, ctx, 0, &result, err, sizeof(err));
+    rc = orch_delegate(app, &platform, type, ctx, 0, 0, &result, err, sizeof(err));
     if (rc == 0)
         puts(json_object_to_json_string_ext(result, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
     else
@@ -801,7 +804,7 @@ static int cmd_config(const char *config_path, int argc, char **argv)
         return 0;
     }
     if (argc > 1) {
-        print_usage(stderr);
+        fprintf(stderr, "error: unknown option '%s'\nusage: mcp-gateway config [--example]\n", argv[1]);
         return 2;
     }
     if (load_config(config_path, &cfg) != 0)

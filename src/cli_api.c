@@ -415,15 +415,28 @@ static void print_server(struct json_object *s)
 {
     static const char *const keys[] = { "id", "name", "url", "description", "tenant_id", "status",
                                         "maintenance", "tags", "agent_roles", "required_roles",
-                                        "max_concurrency", "timeout_ms", "auth_type", "tool_count",
-                                        "version", "created_at", "updated_at", "last_health" };
+                                        "max_concurrency", "timeout_ms", "auth", "protocol_version",
+                                        "tool_count", "health", "version", "created_at", "updated_at",
+                                        "refreshed_at" };
+    struct json_object *o;
     char buf[1024];
 
     for (size_t i = 0; i < GW_ARRAY_LEN(keys); i++) {
-        if (!json_object_object_get_ex(s, keys[i], NULL))
+        if (!json_object_object_get_ex(s, keys[i], &o))
             continue;
-        cell(s, keys[i], buf, sizeof(buf));
-        printf("%-16s %s\n", keys[i], buf);
+        if (strcmp(keys[i], "auth") == 0) {
+            /* The credential's type only: the answer never holds more. */
+            printf("%-16s %s\n", "auth", js_str(o, "type") != NULL ? js_str(o, "type") : "-");
+        } else if (strcmp(keys[i], "health") == 0) {
+            if (o == NULL || js_str(o, "status") == NULL)
+                printf("%-16s -\n", "health");
+            else
+                printf("%-16s %s (checked %s)\n", "health", js_str(o, "status"),
+                       js_str(o, "checked_at") != NULL ? js_str(o, "checked_at") : "-");
+        } else {
+            cell(s, keys[i], buf, sizeof(buf));
+            printf("%-16s %s\n", keys[i], buf);
+        }
     }
 }
 
@@ -864,8 +877,8 @@ static void print_event(struct json_object *o)
 
 int cli_events(int argc, char **argv)
 {
-    const char *sub = argc > 1 ? argv[1] : NULL, *arg = argc > 2 ? argv[2] : NULL;
-    const char *data = NULL, *tenant = NULL;
+    const char *sub = argc > 1 ? argv[1] : NULL, *arg = NULL;
+    const char *data = NULL, *tenant = NULL, *why = NULL;
     int json = 0, platform = 0, rc = 1;
     struct api_env e;
     struct api_answer a;
@@ -876,10 +889,12 @@ int cli_events(int argc, char **argv)
         fputs(events_usage, sub == NULL ? stderr : stdout);
         return sub == NULL ? 2 : 0;
     }
-    for (int i = 3; i < argc; i++) {
+    for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(events_usage, stdout);
             return 0;
+        } else if (arg == NULL && argv[i][0] != '-') {
+            arg = argv[i];   /* TYPE or ID, before or after the options */
         } else if (strcmp(argv[i], "--json") == 0) {
             json = 1;
         } else if (strcmp(argv[i], "--platform") == 0) {
@@ -892,9 +907,16 @@ int cli_events(int argc, char **argv)
             return 2;
         }
     }
-    if (arg == NULL || (strcmp(sub, "raise") != 0 && strcmp(sub, "show") != 0) ||
-        (strcmp(sub, "show") == 0 && (data != NULL || tenant != NULL || platform)) || (tenant && platform)) {
-        fprintf(stderr, "error: bad events command\n\n%s", events_usage);
+    if (strcmp(sub, "raise") != 0 && strcmp(sub, "show") != 0)
+        why = "is not an events command (raise or show)";
+    else if (arg == NULL)
+        why = strcmp(sub, "raise") == 0 ? "needs the event TYPE" : "needs the event ID";
+    else if (strcmp(sub, "show") == 0 && (data != NULL || tenant != NULL || platform))
+        why = "takes no --data, --tenant or --platform (those are for raise)";
+    else if (tenant != NULL && platform)
+        why = "takes --tenant or --platform, not both";
+    if (why != NULL) {
+        fprintf(stderr, "error: events %s %s\n\n%s", sub, why, events_usage);
         return 2;
     }
     if (api_env_load(&e) != 0)
@@ -1157,8 +1179,11 @@ int cli_import(int argc, char **argv)
             char *value, *hv;
             size_t len;
 
-            if (eq == NULL || eq == argv[i])
+            if (eq == NULL || eq == argv[i] || eq[1] == '\0') {
+                fprintf(stderr, "error: --header %s: give NAME=VALUE-FILE, the header's name and "
+                                "the file that holds its value\n\n", argv[i]);
                 goto usage;
+            }
             value = read_small_file(eq + 1, 8192);
             if (value == NULL) {
                 rc = 1;

@@ -81,6 +81,8 @@ struct orch_request {
     int timeout_ms;              /* 0: ORCH_TIMEOUT_DEFAULT_MS */
     int wait_ms;                 /* how long the HTTP caller waits before 202; -1: to the end */
     const char *request_id;      /* for the audit; may be NULL */
+    int own_tool_only;           /* 1: only servers offering the type's own tool, no
+                                  * handle_task (a quality check wants a verdict) */
     /* About once a second while the agent works; non-zero: stop waiting
      * here (the call goes on and its task is recorded when it ends). */
     int (*tick)(void *arg, const char *task_id);
@@ -103,8 +105,8 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who,
  * tool result's structuredContent when it has one, else the whole tool
  * result. 0, or an enum orch_code with err ("reason: detail"). */
 int orch_delegate(struct gw_app *app, const struct gw_identity *who, const char *task_type,
-                  struct json_object *context, int timeout_ms, struct json_object **result_out,
-                  char *err, size_t errlen);
+                  struct json_object *context, int timeout_ms, int own_tool_only,
+                  struct json_object **result_out, char *err, size_t errlen);
 /* A task who may see: own tasks; the whole tenant's from operator up; all for
  * platform_admin. */
 int orch_task_get(struct gw_app *app, const struct gw_identity *who, const char *id,

@@ -375,7 +375,8 @@ struct candidate {
 /* Servers of the agent that who may use, active, not in maintenance, whose
  * credentials open here, offering the task's tool: their count, or -1 (e). */
 static int candidates(struct gw_app *app, PGconn *c, const struct gw_identity *who, const char *agent,
-                      const char *type, struct candidate *out, size_t max, struct orch_error *e)
+                      const char *type, int own_tool_only, struct candidate *out, size_t max,
+                      struct orch_error *e)
 {
     const char *p[2] = { agent, orch_tenant_of(who) };
     const struct cat_snapshot *snap;
@@ -411,7 +412,7 @@ static int candidates(struct gw_app *app, PGconn *c, const struct gw_identity *w
                 break;
             if (offers_tool(s, type))
                 out[n].tool = type;
-            else if (offers_tool(s, "handle_task"))
+            else if (!own_tool_only && offers_tool(s, "handle_task"))
                 out[n].tool = "handle_task";
             else
                 break;
@@ -423,8 +424,8 @@ static int candidates(struct gw_app *app, PGconn *c, const struct gw_identity *w
     if (n == 0)
         return orch_fail(e, ORCH_NO_SERVER, "agent", "agent '%s' has no healthy server for task type "
                          "'%s': %d server(s) name it in agent_roles and you may use, none of them active, "
-                         "out of maintenance and offering tool '%s' or 'handle_task'",
-                         agent, type, registered, type);
+                         "out of maintenance and offering tool '%s'%s",
+                         agent, type, registered, type, own_tool_only ? "" : " or 'handle_task'");
     return n;
 }
 
@@ -652,7 +653,7 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
         *task_out = NULL;
     if ((c = orch_db(app, e)) == NULL || route(c, r, agent, sizeof(agent), e) != 0)
         return e->code;
-    if ((n = candidates(app, c, who, agent, r->type, cand, CANDIDATES_MAX, e)) < 0)
+    if ((n = candidates(app, c, who, agent, r->type, r->own_tool_only, cand, CANDIDATES_MAX, e)) < 0)
         return e->code;
     if (gw_uuid(id) != 0)
         return orch_fail(e, ORCH_INTERNAL, NULL, "no task id could be made"), e->code;
@@ -793,8 +794,8 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
 }
 
 int orch_delegate(struct gw_app *app, const struct gw_identity *who, const char *task_type,
-                  struct json_object *context, int timeout_ms, struct json_object **result_out,
-                  char *err, size_t errlen)
+                  struct json_object *context, int timeout_ms, int own_tool_only,
+                  struct json_object **result_out, char *err, size_t errlen)
 {
     struct orch_request r;
     struct orch_error e = { 0 };
@@ -807,6 +808,7 @@ int orch_delegate(struct gw_app *app, const struct gw_identity *who, const char 
     r.context = context;
     r.timeout_ms = timeout_ms;
     r.wait_ms = -1;
+    r.own_tool_only = own_tool_only;
     if (task_type == NULL || !orch_task_type_valid(task_type)) {
         snprintf(err, errlen, "'%.64s' is not a task type", task_type != NULL ? task_type : "");
         return ORCH_BAD_REQUEST;

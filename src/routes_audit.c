@@ -124,8 +124,11 @@ static int parse_query(const struct http_request *r, struct list_query *q, char 
         for (f = 0; f < F_COUNT && strcmp(name, filter_names[f]) != 0; f++)
             ;
         if (f == F_COUNT || q->set[f]) {
+            /* A second cursor or limit gets here too: it is repeated, not unknown. */
+            int repeated = f < F_COUNT || strcmp(name, "cursor") == 0 || strcmp(name, "limit") == 0;
+
             gw_snprintf(why, n, "%.64s: %s query parameter", name,
-                        f == F_COUNT ? "unknown" : "repeated");
+                        repeated ? "repeated" : "unknown");
             return -1;
         }
         if ((f == F_SINCE || f == F_UNTIL) && !is_rfc3339(value)) {

@@ -259,6 +259,16 @@ void route_servers_list(struct gw_call *c)
     q.cursor = query(c, "cursor", cursor, sizeof(cursor), &bad);
     if (bad || query_limit(c, &q.limit, &bad) != 0)
         return;
+    /* A misspelt status would match no server: say so instead of an empty list. */
+    if (q.status != NULL && strcmp(q.status, "active") != 0 && strcmp(q.status, "unhealthy") != 0 &&
+        strcmp(q.status, "unreachable") != 0 && strcmp(q.status, "maintenance") != 0) {
+        struct reg_error be = { .code = REG_BAD_REQUEST, .reason = "invalid_query", .field = "status" };
+
+        snprintf(be.detail, sizeof(be.detail), "'status' must be active, unhealthy, unreachable "
+                 "or maintenance");
+        answer_error(c, &be);
+        return;
+    }
     actor_of(c, &a);
     answer_text(c, reg_list(c->app, &a, &q, &out, &e), &out, &e);
 }

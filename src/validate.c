@@ -3,6 +3,8 @@
 #include "validate.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -182,6 +184,46 @@ static int check_auth(const struct gw_config *cfg, FILE *out)
     return bad;
 }
 
+/* Whether the responders may read PATH when `serve` runs as root and switches
+ * to fastcgi.user (and fastcgi.group): owner, group (primary or supplementary,
+ * as the supervisor sets them) or other read bit. 1 when they may, or when
+ * nothing is switched; 0 with why filled otherwise. */
+static int responders_can_read(const struct gw_config *cfg, const char *path, char *why,
+                               size_t n)
+{
+    struct passwd *pw;
+    struct group *gr;
+    struct stat st;
+    gid_t gid, groups[64];
+    int ngroups = (int)GW_ARRAY_LEN(groups);
+
+    if (geteuid() != 0 || cfg->fcgi_user[0] == '\0' || stat(path, &st) != 0)
+        return 1;
+    pw = getpwnam(cfg->fcgi_user);
+    if (pw == NULL || pw->pw_uid == 0)
+        return 1;   /* serve itself names a missing user */
+    if (st.st_uid == pw->pw_uid)
+        return (st.st_mode & S_IRUSR) != 0 ? 1 :
+               (snprintf(why, n, "its owner %s has no read permission", cfg->fcgi_user), 0);
+    gid = pw->pw_gid;
+    if (cfg->fcgi_group[0] != '\0' && (gr = getgrnam(cfg->fcgi_group)) != NULL)
+        gid = gr->gr_gid;
+    if (getgrouplist(cfg->fcgi_user, gid, groups, &ngroups) < 0)
+        ngroups = 0;
+    for (int i = 0; i < ngroups; i++)
+        if (groups[i] == st.st_gid)
+            return (st.st_mode & S_IRGRP) != 0 ? 1 :
+                   (snprintf(why, n, "mode %04o gives its group no read permission",
+                             (unsigned)(st.st_mode & 07777)), 0);
+    if ((st.st_mode & S_IROTH) != 0)
+        return 1;
+    gr = getgrgid(st.st_gid);
+    snprintf(why, n, "it is mode %04o, owned by uid %d and group %s, which fastcgi.user %s "
+                     "is not in", (unsigned)(st.st_mode & 07777), (int)st.st_uid,
+             gr != NULL ? gr->gr_name : "?", cfg->fcgi_user);
+    return 0;
+}
+
 /* Without the key, servers with credentials can be neither registered nor
  * reached: say so now rather than on the first registration. */
 static int check_secret_key(const struct gw_config *cfg, FILE *out)
@@ -199,6 +241,14 @@ static int check_secret_key(const struct gw_config *cfg, FILE *out)
         return 1;
     }
     sec_key_wipe(&key);
+    /* The responders open it themselves, after serve switched to fastcgi.user. */
+    if (!responders_can_read(cfg, cfg->secret_key_file, why, sizeof(why))) {
+        fprintf(out, "error: security.secret_key_file: the responders (fastcgi.user %s) cannot "
+                     "read %s: %s; chown root:%s and chmod 0640\n", cfg->fcgi_user,
+                cfg->secret_key_file, why,
+                cfg->fcgi_group[0] != '\0' ? cfg->fcgi_group : cfg->fcgi_user);
+        return 1;
+    }
     return 0;
 }
 

@@ -79,6 +79,13 @@ for bad in "since=yesterday:since" "until=2026-13-01T00:00:00Z:until" "outcome=m
 	check "bad query ${bad%:*}: 400 problem naming ${bad##*:}" \
 		eval '[ "$HTTP_CODE" = 400 ] && is_problem_json && jbody .detail | grep -q "^${bad##*:}"'
 done
+# The problem says which rule was broken: a repeated parameter is not an unknown one.
+for bad in "colour=red:colour: unknown" "action=a&action=b:action: repeated" \
+	"limit=1&limit=2:limit: repeated"; do
+	audit_get "${bad%%:*}" "$PLATFORM"
+	check "bad query ${bad%%:*}: 400 saying '${bad#*:}'" \
+		eval '[ "$HTTP_CODE" = 400 ] && jbody .detail | grep -q "^${bad#*:} query parameter"'
+done
 
 # --- 200 concurrent appends from two pools ---------------------------------------
 # Denied requests are the mutation every responder performs without a

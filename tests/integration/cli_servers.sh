@@ -23,6 +23,9 @@ cli servers list --tag demo
 check "servers list --tag: the server in the table" eval 'grep -q "^$id  one " "$IT_DIR/cli.out" || { out; false; }'
 cli servers get "$id" --json
 check "servers get --json: the server as JSON" eval '[ "$(jq -r .name "$IT_DIR/cli.out")" = one ] || { out; false; }'
+cli servers get "$id"
+check "servers get: the table names the credential type and the protocol version (never a secret)" \
+	eval 'grep -Eq "^auth +none$" "$IT_DIR/cli.out" && grep -Eq "^protocol_version +20[0-9]{2}-" "$IT_DIR/cli.out" || { out; false; }'
 cli servers refresh "$id" --json
 check "servers refresh --json: the diff" eval '[ "$(jq -r .tools.unchanged "$IT_DIR/cli.out")" -ge 1 ] || { out; false; }'
 

@@ -323,6 +323,7 @@ Q1=$(it_start_upstream agent --name qa --tasks dual_server_communication_test --
 	it_fatal "agent fixture qa starts"
 api POST /api/v1/servers "$PLATFORM" --data "{\"name\":\"qa-1\",\"url\":\"$Q1\",\"agent_roles\":[\"mcp-debugger\"],\"tenant_id\":null}"
 [ "$HTTP_CODE" = 201 ] || { show_response; it_fatal "register the shared agent server qa-1"; }
+QA1_ID=$(it_json server_id)
 gate_post() {
 	rc=0
 	"$GATEWAY" gate post_deployment --json --config "$CONF" >"$IT_DIR/gate-$1.json" 2>"$IT_DIR/gate-$1.err" || rc=$?
@@ -342,6 +343,24 @@ gate_post builtin
 check "with the agent inactive the check runs built in (and passes on this stack)" \
 	test "$DELEGATED" = passed,
 api PUT /api/v1/agents/mcp-debugger "$PLATFORM" --data '{"status":"active"}'
+# The agent is active but the only server it has for the platform is in
+# maintenance: nothing may take the check, so it is not delegated (an error
+# here would fail the gate, and with it scripts/up, for a planned maintenance).
+api POST "/api/v1/servers/$QA1_ID/maintenance" "$PLATFORM" --data ''
+gate_post maint
+check "with the agent's only server in maintenance the check runs built in, not as a failed delegation" \
+	eval '[ "$rc" = 0 ] && [ "$DELEGATED" = passed, ]'
+# A general-purpose server of the same agent (handle_task, no tool for the
+# check) takes tasks, not quality checks: it has no verdict to give.
+G1=$(it_start_upstream agent --name generic) || it_fatal "agent fixture generic starts"
+api POST /api/v1/servers "$PLATFORM" --data "{\"name\":\"generic-1\",\"url\":\"$G1\",\"agent_roles\":[\"mcp-debugger\"],\"tenant_id\":null}"
+[ "$HTTP_CODE" = 201 ] || { show_response; it_fatal "register the shared agent server generic-1"; }
+GEN1_ID=$(it_json server_id)
+gate_post generic
+check "a shared server of the agent offering only handle_task is not given the check: it runs built in" \
+	eval '[ "$rc" = 0 ] && [ "$DELEGATED" = passed, ]'
+api DELETE "/api/v1/servers/$GEN1_ID" "$PLATFORM"
+api DELETE "/api/v1/servers/$QA1_ID/maintenance" "$PLATFORM"
 
 # --- coordination plans ---------------------------------------------------------------
 api POST /api/v1/coordination/plan "$USER_A" --data '{"task_type":"server_registration_with_auth","context":{"session_id":"s-9"}}'

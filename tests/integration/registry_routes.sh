@@ -79,6 +79,9 @@ check "list: a cursor the gateway did not give is 400 naming cursor" \
 	eval '[ "$HTTP_CODE" = 400 ] && is_problem_json && [ "$(field field)" = cursor ]'
 as "$PLATFORM" GET "/api/v1/servers?limit=0"
 check "list: limit=0 is 400" eval '[ "$HTTP_CODE" = 400 ] && [ "$(field field)" = limit ]'
+as "$PLATFORM" GET "/api/v1/servers?status=activ"
+check "list: an unknown status is 400 naming the field, not an empty list" \
+	eval '[ "$HTTP_CODE" = 400 ] && [ "$(field field)" = status ] && [ "$(field reason)" = invalid_query ]'
 
 # --- get, patch, maintenance -------------------------------------------------------------
 as "$USER_A" GET "/api/v1/servers/$A1"

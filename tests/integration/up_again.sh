@@ -82,11 +82,14 @@ http POST "https://127.0.0.1:$A/health" --data-binary "@$IT_DIR/body"
 check "the recorded MCPGW_LIMITS_BODY_MAX=4096 still applies (5000-byte body is 413)" eval '[ "$HTTP_CODE" = 413 ]'
 
 # --- a new override: serve restarted -----------------------------------------------
-up up4.log MCPGW_LIMITS_BODY_MAX=8192
+up up4.log MCPGW_LIMITS_BODY_MAX=8192 MCPGW_SESSION_TTL=1800
 http POST "https://127.0.0.1:$A/health" --data-binary "@$IT_DIR/body"
 check "a changed MCPGW_LIMITS_BODY_MAX restarts serve and applies (5000-byte body accepted)" \
 	eval '[ "$RC" = 0 ] && [ "$(serve_pid)" != "$SERVE1" ] && said up4.log "serve restarted: its MCPGW_ environment changed" && [ "$HTTP_CODE" != 413 ] && [ "$HTTP_CODE" != 000 ]'
 check "the restarted serve keeps the 3 responders" eval '[ "$(responders)" = 3 ]'
+# session.ttl is not written to the generated file: only the environment carries it.
+check "var/env carries the overrides: mcp-gateway config after . var/env shows session ttl 1800, as serve runs" \
+	eval '(env -u MCPGW_SESSION_TTL bash -c ". \"\$1/env\" && \"\$2\" config" _ "$VAR" "$GATEWAY" 2>/dev/null) | grep -q "^ttl = 1800$"'
 
 # --- new ports: web server restarted ------------------------------------------------
 C=$(free_port)

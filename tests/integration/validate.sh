@@ -101,6 +101,19 @@ validate_run MCPGW_SECURITY_SECRET_KEY_FILE="$IT_DIR/missing.key"
 expect "validate: a missing secret key file is refused naming it" \
 	'[ "$RC" = 1 ] && says "^error: security.secret_key_file: .*missing.key: No such file"'
 
+# The responders (fastcgi.user) open the sealing key themselves, after serve
+# dropped root: a key only root may read passes every check made as root and
+# then fails every registration with credentials.
+if [ "$(id -u)" = 0 ] && id "$GW_SERVICE_USER" >/dev/null 2>&1; then
+	install -m 0600 -o root -g root "$SECRET_KEY_FILE" "$IT_DIR/root-only.key"
+	validate_run MCPGW_SECURITY_SECRET_KEY_FILE="$IT_DIR/root-only.key" MCPGW_FASTCGI_USER="$GW_SERVICE_USER"
+	expect "validate: a secret key file the responders' user cannot read is refused naming the user and the file" \
+		'[ "$RC" = 1 ] && says "^error: security.secret_key_file: the responders \(fastcgi.user $GW_SERVICE_USER\) cannot read .*root-only.key"'
+	chgrp "$GW_SERVICE_USER" "$IT_DIR/root-only.key" && chmod 0640 "$IT_DIR/root-only.key"
+	validate_run MCPGW_SECURITY_SECRET_KEY_FILE="$IT_DIR/root-only.key" MCPGW_FASTCGI_USER="$GW_SERVICE_USER"
+	expect "validate: the same key 0640 root:$GW_SERVICE_USER is accepted" '! says "secret_key_file"'
+fi
+
 validate_run MCPGW_REDIS_URL="redis://127.0.0.1:$free/0" MCPGW_SERVER_TLS_CERT=/nonexistent/cert.pem \
 	MCPGW_POSTGRES_DSN="host=127.0.0.1 port=$free dbname=x user=postgres"
 expect "validate: several problems -> one line each (3 errors)" \
