@@ -111,8 +111,9 @@ monitored() {
 	grep -E '^[0-9.]+ \[[0-9]+ [0-9.]+:[0-9]+\] ' "$mon" | grep -v '"MONITOR"' |
 		awk '{ line[NR] = $0; addr[NR] = $3 } $4 == "\"XREADGROUP\"" { mon[$3] = 1 }
 			END { for (i = 1; i <= NR; i++) if (!(addr[i] in mon)) print line[i] }' >"$IT_DIR/$label.redis" || true
-	# The commands run inside the call's scripts (the monitor runs none).
-	grep -E '^[0-9.]+ \[[0-9]+ lua\] ' "$mon" >"$IT_DIR/$label.lua" || true
+	# The commands run inside the call's scripts; the fleet leader's lease
+	# script, which the monitor may run meanwhile, is left out.
+	grep -E '^[0-9.]+ \[[0-9]+ lua\] ' "$mon" | grep -v '"mreg:leader:' >"$IT_DIR/$label.lua" || true
 }
 # written LABEL: the keys the commands of LABEL wrote, inside scripts or not, one each, sorted.
 written() {

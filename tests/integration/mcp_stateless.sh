@@ -204,7 +204,8 @@ wait "$MONITOR_PID" 2>/dev/null
 grep -E '^[0-9.]+ \[[0-9]+ [0-9.]+:[0-9]+\] ' "$IT_DIR/monitor.out" | grep -v '"MONITOR"' |
 	awk '{ line[NR] = $0; addr[NR] = $3 } $4 == "\"XREADGROUP\"" { mon[$3] = 1 }
 		END { for (i = 1; i <= NR; i++) if (!(addr[i] in mon)) print line[i] }' >"$IT_DIR/call.redis" || true
-grep -E '^[0-9.]+ \[[0-9]+ lua\] ' "$IT_DIR/monitor.out" >"$IT_DIR/call.lua" || true
+# The fleet leader's lease script runs beside the call: not the call's.
+grep -E '^[0-9.]+ \[[0-9]+ lua\] ' "$IT_DIR/monitor.out" | grep -v '"mreg:leader:' >"$IT_DIR/call.lua" || true
 CALL_VERBS=$(awk '{ gsub(/"/, "", $4); print toupper($4) }' "$IT_DIR/call.redis" | paste -sd' ')
 WRITTEN=$(cat "$IT_DIR/call.redis" "$IT_DIR/call.lua" |
 	awk '{ v = toupper($4); gsub(/"/, "", v); k = $5; gsub(/"/, "", k) }
