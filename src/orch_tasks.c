@@ -13,6 +13,7 @@
 #include "log.h"
 #include "mcp/catalog.h"
 #include "orch_int.h"
+#include "pools.h"
 #include "registry.h"
 #include "store_pg.h"
 #include "store_redis.h"
@@ -639,6 +640,8 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
     struct up_target t;
     struct up_session us;
     struct up_forward f;
+    struct pools_slot slot;
+    struct pools_busy busy;
     struct call_ticks ticks;
     enum up_status st;
     const char *status;
@@ -708,10 +711,29 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
     load_before = rep->element[1]->integer;
     freeReplyObject(rep);
 
+    /* A delegation is a tools/call on the server: it takes a slot of the
+     * server's max_concurrency pool as a call through /mcp does, so that
+     * tasks (202 ones included) never pile more calls on it than it takes. */
+    memset(&busy, 0, sizeof(busy));
+    switch (pools_upstream_acquire(app, pick->srv->id, pick->srv->max_concurrency,
+                                   2 * timeout + ORCH_LEASE_MARGIN_MS, &slot, &busy)) {
+    case POOLS_OK:
+        break;
+    case POOLS_BUSY:
+        lease_release(app, id, pick->srv->id, agent);
+        return orch_fail(e, ORCH_BUSY, NULL, "server %s of agent '%s' is busy: all %d of its concurrent "
+                         "calls are in flight; retry shortly", pick->srv->name, agent, busy.capacity), e->code;
+    default:
+        lease_release(app, id, pick->srv->id, agent);
+        return orch_fail(e, ORCH_UNAVAILABLE, NULL, "server %s cannot be called now: its concurrency "
+                         "pool is unavailable (Redis)", pick->srv->name), e->code;
+    }
+
     ctx = without_secrets(r->context != NULL ? r->context : NULL);
     if (ctx == NULL)
         ctx = json_object_new_object();
     if (task_insert(c, who, r->request_id, id, r->type, agent, pick->srv->id, ctx, pick->tool, e) != 0) {
+        pools_upstream_release(app, &slot);
         lease_release(app, id, pick->srv->id, agent);
         json_object_put(ctx);
         return e->code;
@@ -777,6 +799,7 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
         rc = 0;
     }
     /* The load falls as soon as the call is over, whatever its outcome. */
+    pools_upstream_release(app, &slot);
     lease_release(app, id, pick->srv->id, agent);
     if (task_finish(app, id, status, result, rc == 0 ? NULL : errbuf) == 1 && rc == 0) {
         rc = -1;

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Limits that orchestration must keep like any other use of an upstream: a
+# delegated task is a tools/call on its agent's server, so it takes a slot of
+# that server's max_concurrency pool, and a full pool refuses the task as busy
+# (503, Retry-After) instead of piling calls on the server.
+. "$(dirname "$0")/lib.sh"
+
+UPSTREAM_ALLOWED_NETWORKS=${UPSTREAM_ALLOWED_NETWORKS-127.0.0.0/8}
+WORKERS=${WORKERS:-4}
+it_start_stores
+it_setup_gateway
+it_start_serve
+it_start_lighttpd "$FCGI_SOCKET"
+rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+
+ADMIN_A=$(it_mint --sub admin-a --tenant ta --roles admin)
+USER_A=$(it_mint --sub user-a --tenant ta --roles user)
+
+api() {
+	local m=$1 p=$2 tok=$3
+	shift 3
+	http "$m" "$API$p" -H "Authorization: Bearer $tok" -H 'Content-Type: application/json' "$@"
+}
+task() { api POST /api/v1/tasks "$1" --data "$2"; }
+
+D1=$(it_start_upstream agent --name d1 --tasks dual_server_debugging) || it_fatal "agent fixture d1 starts"
+REC1=$(it_upstream_file "$D1" rec)
+api POST /api/v1/servers "$ADMIN_A" --data "{\"name\":\"debug-1\",\"url\":\"$D1\",\"agent_roles\":[\"mcp-debugger\"],\"max_concurrency\":1,\"timeout_ms\":15000}"
+[ "$HTTP_CODE" = 201 ] || { show_response; it_fatal "register agent server debug-1 (max_concurrency 1)"; }
+
+# --- a delegation holds a slot of its server's pool -----------------------------------
+task "$USER_A" '{"type":"dual_server_debugging","wait_ms":0,"context":{"wait_ms":4000}}'
+check "a slow delegation is accepted (202)" test "$HTTP_CODE" = 202
+wait_until 5 eval 'grep -q "\"call\":\"dual_server_debugging\"" "$REC1"'
+task "$USER_A" '{"type":"dual_server_debugging","context":{"wait_ms":10}}'
+CALLS=$(grep -c '"call":"dual_server_debugging"' "$REC1")
+check "a second delegation to a server with max_concurrency 1 already busy: 503 busy with Retry-After" eval \
+	'[ "$HTTP_CODE" = 503 ] && [ "$(it_json reason)" = busy ] && [ -n "$(header Retry-After)" ]'
+check "and the server saw one call only" test "$CALLS" = 1
+wait_until 10 eval 'task "$USER_A" "{\"type\":\"dual_server_debugging\"}"; [ "$HTTP_CODE" = 200 ]'
+check "once the first call is over the slot is free again: 200" test "$HTTP_CODE" = 200
+api GET /api/v1/agents/mcp-debugger "$ADMIN_A"
+check "and the agent's load is 0 again" test "$(it_json load)" = 0
+
+it_check_sanitizer_logs
