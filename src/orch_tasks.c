@@ -715,8 +715,12 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
      * server's max_concurrency pool as a call through /mcp does, so that
      * tasks (202 ones included) never pile more calls on it than it takes. */
     memset(&busy, 0, sizeof(busy));
+    memset(&t, 0, sizeof(t));
+    t.timeout_ms = pick->srv->timeout_ms > 0 && pick->srv->timeout_ms < timeout ? pick->srv->timeout_ms : timeout;
+    /* The lease covers a re-initialize plus the call, as on /mcp: only a
+     * responder that died holds the slot until it ends. */
     switch (pools_upstream_acquire(app, pick->srv->id, pick->srv->max_concurrency,
-                                   2 * timeout + ORCH_LEASE_MARGIN_MS, &slot, &busy)) {
+                                   2 * t.timeout_ms + ORCH_LEASE_MARGIN_MS, &slot, &busy)) {
     case POOLS_OK:
         break;
     case POOLS_BUSY:
@@ -762,10 +766,8 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
     json_object_object_add(params, "arguments", deleg);
     json_object_object_add(msg, "params", params);
 
-    memset(&t, 0, sizeof(t));
     t.url = pick->srv->url;
     t.auth = &pick->srv->auth;
-    t.timeout_ms = pick->srv->timeout_ms > 0 && pick->srv->timeout_ms < timeout ? pick->srv->timeout_ms : timeout;
     t.cache_id = pick->srv->id;
     memset(&us, 0, sizeof(us));
     memset(&f, 0, sizeof(f));
