@@ -31,13 +31,23 @@
  * orch:server:{id}     zset  task -> expiry: the server's in-flight tasks
  * orch:lease:{task}    hash  server_id, agent, pid, host, expires_ms (expires itself)
  * A count is the members whose expiry is still ahead: a lease whose
- * responder died stops counting when it expires, whoever reads. */
+ * responder died stops counting when it expires, whoever reads. Expiries
+ * are on Redis's clock (TIME), as the resource pools' are: a host whose
+ * wall clock runs ahead would otherwise drop, and reap, leases of calls
+ * still in flight elsewhere. */
 
-/* KEYS: leases, agent zset, lease hash, server zsets...; ARGV: now, expires,
- * task, pid, host, agent, ttl_ms, server ids... Picks the server with the
- * fewest unexpired leases (the first on a tie), leases it: {index, load}. */
+/* Redis's clock in ms, for the scripts below. */
+#define LUA_NOW                                                                       \
+    "local t = redis.call('TIME')\n"                                                  \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+
+/* KEYS: leases, agent zset, lease hash, server zsets...; ARGV: now, expires
+ * (the responder's clock: for its log only), task, pid, host, agent, ttl_ms,
+ * server ids... Picks the server with the fewest unexpired leases (the first
+ * on a tie), leases it until Redis's now + ttl_ms: {index, load}. */
 static struct rds_script acquire_script = { .src =
-    "local now = tonumber(ARGV[1])\n"
+    LUA_NOW
+    "local exp = now + tonumber(ARGV[7])\n"
     "local best, bestn = nil, nil\n"
     "for i = 4, #KEYS do\n"
     "  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)\n"
@@ -47,11 +57,11 @@ static struct rds_script acquire_script = { .src =
     "if best == nil then return {0, 0} end\n"
     "local sid = ARGV[best + 4]\n"
     "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
-    "redis.call('ZADD', KEYS[best], ARGV[2], ARGV[3])\n"
-    "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])\n"
-    "redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3] .. ' ' .. sid .. ' ' .. ARGV[6])\n"
+    "redis.call('ZADD', KEYS[best], exp, ARGV[3])\n"
+    "redis.call('ZADD', KEYS[2], exp, ARGV[3])\n"
+    "redis.call('ZADD', KEYS[1], exp, ARGV[3] .. ' ' .. sid .. ' ' .. ARGV[6])\n"
     "redis.call('HSET', KEYS[3], 'server_id', sid, 'agent', ARGV[6], 'pid', ARGV[4],"
-    " 'host', ARGV[5], 'expires_ms', ARGV[2])\n"
+    " 'host', ARGV[5], 'expires_ms', string.format('%d', exp))\n"
     "redis.call('PEXPIRE', KEYS[3], ARGV[7])\n"
     "return {best - 3, bestn}\n" };
 
@@ -62,11 +72,13 @@ static struct rds_script release_script = { .src =
     "redis.call('ZREM', KEYS[4], ARGV[2])\n"
     "return redis.call('DEL', KEYS[3])\n" };
 
-/* KEYS: zsets; ARGV: now. Unexpired members of each, expired ones dropped. */
+/* KEYS: zsets; ARGV: the responder's now (unused: Redis's clock decides).
+ * Unexpired members of each, expired ones dropped. */
 static struct rds_script loads_script = { .src =
+    LUA_NOW
     "local out = {}\n"
     "for i = 1, #KEYS do\n"
-    "  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', tonumber(ARGV[1]))\n"
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)\n"
     "  out[i] = redis.call('ZCARD', KEYS[i])\n"
     "end\n"
     "return out\n" };
@@ -179,7 +191,17 @@ int orch_tasks_reap_expired(struct gw_app *app)
 
     if (leases_key(app, lk) != 0)
         return -1;
-    snprintf(now, sizeof(now), "%lld", (long long)gw_now_ms());
+    /* Expired by Redis's clock, on which the leases were given. */
+    r = rds_cmd(app, "TIME");
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING) {
+        if (r != NULL)
+            freeReplyObject(r);
+        return -1;
+    }
+    snprintf(now, sizeof(now), "%lld",
+             strtoll(r->element[0]->str, NULL, 10) * 1000 + strtoll(r->element[1]->str, NULL, 10) / 1000);
+    freeReplyObject(r);
     r = rds_cmd(app, "ZRANGEBYSCORE %s -inf %s LIMIT 0 %d", lk, now, REAP_BATCH);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
         if (r != NULL)

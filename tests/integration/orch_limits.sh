@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Limits that orchestration must keep like any other use of an upstream: a
-# delegated task is a tools/call on its agent's server, so it takes a slot of
-# that server's max_concurrency pool, and a full pool refuses the task as busy
-# (503, Retry-After) instead of piling calls on the server.
+# Limits and leases of orchestration. A delegated task is a tools/call on its
+# agent's server, so it takes a slot of that server's max_concurrency pool,
+# and a full pool refuses the task as busy (503, Retry-After) instead of
+# piling calls on the server. Load leases run on Redis's clock: a host whose
+# wall clock runs ahead neither reaps nor discounts a delegation in flight.
 . "$(dirname "$0")/lib.sh"
 
 UPSTREAM_ALLOWED_NETWORKS=${UPSTREAM_ALLOWED_NETWORKS-127.0.0.0/8}
@@ -41,5 +42,21 @@ wait_until 10 eval 'task "$USER_A" "{\"type\":\"dual_server_debugging\"}"; [ "$H
 check "once the first call is over the slot is free again: 200" test "$HTTP_CODE" = 200
 api GET /api/v1/agents/mcp-debugger "$ADMIN_A"
 check "and the agent's load is 0 again" test "$(it_json load)" = 0
+
+# --- load leases run on Redis's clock, not on one host's -------------------------------
+SKEW=$top_builddir/tests/integration/clockskew.so
+[ -f "$SKEW" ] || it_fatal "clockskew.so built"
+task "$USER_A" '{"type":"dual_server_debugging","wait_ms":0,"context":{"wait_ms":4000}}'
+TS=$(it_json id)
+wait_until 5 eval 'api GET /api/v1/agents/mcp-debugger "$ADMIN_A"; [ "$(it_json load)" = 1 ]'
+LD_PRELOAD=$SKEW CLOCK_SKEW_MS=120000 "$GATEWAY" tasks reap --config "$CONF" >"$IT_DIR/reap-skew.out" 2>&1
+check "a host whose clock runs two minutes ahead reaps no lease of a delegation in flight" \
+	grep -q '^reaped 0 ' "$IT_DIR/reap-skew.out" || diag <"$IT_DIR/reap-skew.out"
+api GET "/api/v1/tasks/$TS" "$USER_A"
+check "the task still reads running" test "$(it_json status)" = running
+api GET /api/v1/agents/mcp-debugger "$ADMIN_A"
+check "and its load is still counted" test "$(it_json load)" = 1
+wait_until 10 eval 'api GET "/api/v1/tasks/$TS" "$USER_A"; [ "$(it_json status)" = completed ]'
+check "the delegation completes and is recorded completed" test "$(it_json status)" = completed
 
 it_check_sanitizer_logs
