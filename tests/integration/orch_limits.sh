@@ -4,9 +4,17 @@
 # and a full pool refuses the task as busy (503, Retry-After) instead of
 # piling calls on the server. Load leases run on Redis's clock: a host whose
 # wall clock runs ahead neither reaps nor discounts a delegation in flight.
+# A backlog of events for a slow agent does not hold the fleet leader's other
+# jobs back: each delivery run stops after one lease's length.
 . "$(dirname "$0")/lib.sh"
 
 UPSTREAM_ALLOWED_NETWORKS=${UPSTREAM_ALLOWED_NETWORKS-127.0.0.0/8}
+# A short leader lease (a delivery takes a third of it at most), frequent cleanup.
+export MCPGW_LEADER_LEASE_TTL_MS=3000
+export MCPGW_LEADER_EVENTS_PERIOD_MS=300
+export MCPGW_LEADER_CLEANUP_PERIOD_MS=500
+export MCPGW_LEADER_HEALTH_PERIOD_MS=600000
+export MCPGW_LEADER_CATALOG_PERIOD_MS=600000
 WORKERS=${WORKERS:-4}
 it_start_stores
 it_setup_gateway
@@ -58,5 +66,26 @@ api GET /api/v1/agents/mcp-debugger "$ADMIN_A"
 check "and its load is still counted" test "$(it_json load)" = 1
 wait_until 10 eval 'api GET "/api/v1/tasks/$TS" "$USER_A"; [ "$(it_json status)" = completed ]'
 check "the delegation completes and is recorded completed" test "$(it_json status)" = completed
+
+# --- slow event deliveries do not hold the leader's other jobs back ---------------------
+SLOW=$(it_start_upstream event_agent --name slow --tools handle_performance_degradation --delay-ms 700 \
+	--calls "$IT_DIR/slow.calls") || it_fatal "the slow event agent starts"
+api POST /api/v1/servers "$ADMIN_A" --data "{\"name\":\"slow-perf\",\"url\":\"$SLOW\",\"agent_roles\":[\"mcp-performance-optimizer\"],\"timeout_ms\":5000}"
+[ "$HTTP_CODE" = 201 ] || { show_response; it_fatal "register the slow event agent"; }
+T0=$(it_psql "SELECT clock_timestamp()")
+for i in $(seq 1 20); do
+	api POST /api/v1/events "$ADMIN_A" --data "{\"type\":\"performance_degradation\",\"data\":{\"n\":$i}}"
+	[ "$HTTP_CODE" = 202 ] || { show_response; it_fatal "raise event $i"; }
+done
+wait_until 40 eval '[ "$(grep -c "\"outcome\":\"ok\"" "$IT_DIR/slow.calls")" -ge 20 ]'
+check "every one of twenty events reaches an agent that takes 0.7 s for each" \
+	eval '[ "$(grep -c "\"outcome\":\"ok\"" "$IT_DIR/slow.calls")" -ge 20 ]'
+# The widest gap between two runs of the leader's lease cleanup (every 0.5 s)
+# while that backlog was delivered: a delivery run stops after one lease (3 s).
+GAP=$(it_psql "SELECT coalesce(max(extract(epoch FROM started_at - prev)), 0)::numeric(6,1) FROM
+	(SELECT started_at, lag(started_at) OVER (ORDER BY started_at) AS prev FROM leader_job_runs
+	 WHERE job = 'lease_cleanup' AND started_at > '$T0') g WHERE prev IS NOT NULL")
+check "meanwhile the leader's other jobs kept running: lease cleanup at most 6 s apart (widest gap $GAP s)" \
+	eval 'awk "BEGIN { exit !($GAP > 0 && $GAP <= 6) }"'
 
 it_check_sanitizer_logs
