@@ -101,6 +101,16 @@ int gates_delegate(struct gate_ctx *g, const struct gate_check *check, enum gate
     rc = orch_delegate(g->app, g->who != NULL ? g->who : &cli_identity, check->name, ctx,
                        g->app->cfg.gates_timeout_ms, &result, err, en);
     json_object_put(ctx);
+    if (rc == ORCH_NO_SERVER) {
+        /* The agent is active but none of its servers can take the check now
+         * (in maintenance, credentials that do not open, no such tool): as
+         * for an inactive agent, the check runs built in. */
+        log_info("gate_check_builtin", "check %s: agent %s has no server ready for it (%s); run built in",
+                 check->name, agent, err);
+        json_object_put(result);
+        agent[0] = '\0';
+        return 0;
+    }
     if (rc != 0) {
         json_object_put(result);
         return -1;

@@ -323,6 +323,7 @@ Q1=$(it_start_upstream agent --name qa --tasks dual_server_communication_test --
 	it_fatal "agent fixture qa starts"
 api POST /api/v1/servers "$PLATFORM" --data "{\"name\":\"qa-1\",\"url\":\"$Q1\",\"agent_roles\":[\"mcp-debugger\"],\"tenant_id\":null}"
 [ "$HTTP_CODE" = 201 ] || { show_response; it_fatal "register the shared agent server qa-1"; }
+QA_ID=$(it_json server_id)
 gate_post() {
 	rc=0
 	"$GATEWAY" gate post_deployment --json --config "$CONF" >"$IT_DIR/gate-$1.json" 2>"$IT_DIR/gate-$1.err" || rc=$?
@@ -342,6 +343,11 @@ gate_post builtin
 check "with the agent inactive the check runs built in (and passes on this stack)" \
 	test "$DELEGATED" = passed,
 api PUT /api/v1/agents/mcp-debugger "$PLATFORM" --data '{"status":"active"}'
+api POST "/api/v1/servers/$QA_ID/maintenance" "$PLATFORM" --data ''
+gate_post maintenance
+check "with the agent's only server for the check in maintenance the check runs built in, not an error" \
+	test "$DELEGATED" = passed,
+api DELETE "/api/v1/servers/$QA_ID/maintenance" "$PLATFORM"
 
 # --- coordination plans ---------------------------------------------------------------
 api POST /api/v1/coordination/plan "$USER_A" --data '{"task_type":"server_registration_with_auth","context":{"session_id":"s-9"}}'
