@@ -82,6 +82,12 @@ int events_parse(const char *body, size_t len, int depth, struct event_req *out,
             gw_strlcpy(err, "data must be a JSON object", n);
             goto bad;
         }
+        /* PostgreSQL's jsonb holds no NUL character: refused here, not as a
+         * database failure (a 503 to retry for ever) later. */
+        if (strstr(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), "\\u0000") != NULL) {
+            gw_strlcpy(err, "data must not contain NUL characters", n);
+            goto bad;
+        }
         out->data = json_object_get(v);
     } else {
         out->data = json_object_new_object();
@@ -236,7 +242,9 @@ enum ev_code events_create(struct gw_app *app, const struct ev_actor *a, const s
         r = PQexecParams(c, insert_sql, 4, NULL, p, NULL, NULL, 0);
     }
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        gw_snprintf(err, n, "recording the event: %s", PQresultErrorMessage(r));
+        /* The database's words (they quote the data) go to the log only. */
+        log_error("event_record", "recording an event of type %s: %s", req->type, PQresultErrorMessage(r));
+        gw_strlcpy(err, "the event could not be recorded in the database", n);
         goto fail;
     }
     if (PQgetisnull(r, 0, 0)) {
