@@ -82,6 +82,12 @@ int events_parse(const char *body, size_t len, int depth, struct event_req *out,
             gw_strlcpy(err, "data must be a JSON object", n);
             goto bad;
         }
+        /* PostgreSQL's jsonb holds no NUL character: refused here, not as a
+         * database failure (a 503 to retry for ever) later. */
+        if (strstr(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), "\\u0000") != NULL) {
+            gw_strlcpy(err, "data must not contain NUL characters", n);
+            goto bad;
+        }
         out->data = json_object_get(v);
     } else {
         out->data = json_object_new_object();
@@ -236,7 +242,9 @@ enum ev_code events_create(struct gw_app *app, const struct ev_actor *a, const s
         r = PQexecParams(c, insert_sql, 4, NULL, p, NULL, NULL, 0);
     }
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        gw_snprintf(err, n, "recording the event: %s", PQresultErrorMessage(r));
+        /* The database's words (they quote the data) go to the log only. */
+        log_error("event_record", "recording an event of type %s: %s", req->type, PQresultErrorMessage(r));
+        gw_strlcpy(err, "the event could not be recorded in the database", n);
         goto fail;
     }
     if (PQgetisnull(r, 0, 0)) {
@@ -284,7 +292,22 @@ struct ev_job {
     const struct leader_run *run;
     char key[128];
     int delivered, failed_attempts, acked, fenced;
+    int64_t until;                   /* monotonic: no delivery starts after this */
+    int out_of_time;
 };
+
+/* A run hands out deliveries for one lease's length at most: agents that
+ * answer slowly (at most a third of a lease each) and a backlog of events
+ * must not hold the leader's other jobs (health probes, catalog refresh,
+ * lease cleanup) back for the whole fleet. What is left stays pending in the
+ * group and is taken up by the next run. */
+static bool time_left(struct ev_job *j)
+{
+    if (gw_monotonic_ms() < j->until)
+        return true;
+    j->out_of_time = 1;
+    return false;
+}
 
 /* One attempt to deliver the event to one server of the agent: 0, or -1 with why. */
 static int call_agent(struct gw_app *app, const char *server_id, const char *tool,
@@ -454,7 +477,7 @@ static void process_entry(struct ev_job *j, PGconn *c, const char *entry, const 
         return;
     }
     rows = PQntuples(r);
-    for (int i = 0; i < rows && !j->fenced && !*j->run->stop; i++) {
+    for (int i = 0; i < rows && !j->fenced && !*j->run->stop && time_left(j); i++) {
         const char *agent = PQgetvalue(r, i, 0), *type = PQgetvalue(r, i, 2);
         const char *tenant = PQgetisnull(r, i, 4) ? NULL : PQgetvalue(r, i, 4);
         int attempt = atoi(PQgetvalue(r, i, 1));
@@ -512,7 +535,7 @@ static void process_entry(struct ev_job *j, PGconn *c, const char *entry, const 
 /* Entries of an XREADGROUP or XAUTOCLAIM reply: [[id, [field, value, ...]], ...]. */
 static void process_entries(struct ev_job *j, PGconn *c, const redisReply *list)
 {
-    for (size_t i = 0; i < list->elements && !j->fenced && !*j->run->stop; i++) {
+    for (size_t i = 0; i < list->elements && !j->fenced && !*j->run->stop && time_left(j); i++) {
         const redisReply *e = list->element[i], *f;
         const char *event = "";
 
@@ -575,6 +598,7 @@ int events_deliver(const struct leader_run *run, struct json_object *detail, cha
 
     memset(&j, 0, sizeof(j));
     j.run = run;
+    j.until = gw_monotonic_ms() + run->app->cfg.leader_lease_ttl_ms;
     err[0] = '\0';
     if (c == NULL) {
         gw_strlcpy(err, "PostgreSQL is unavailable", n);
@@ -601,7 +625,7 @@ int events_deliver(const struct leader_run *run, struct json_object *detail, cha
     if (r != NULL)
         freeReplyObject(r);
     /* ... and every pending entry, a former leader's too, is taken and handled. */
-    for (int round = 0; round < EV_CLAIM_ROUNDS && !j.fenced && !*run->stop; round++) {
+    for (int round = 0; round < EV_CLAIM_ROUNDS && !j.fenced && !*run->stop && time_left(&j); round++) {
         r = rds_cmd(run->app, "XAUTOCLAIM %s %s %s 0 %s COUNT %s", j.key, EV_GROUP, run->holder, start,
                     EV_BATCH);
         if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
@@ -623,6 +647,8 @@ int events_deliver(const struct leader_run *run, struct json_object *detail, cha
     json_object_object_add(detail, "delivered", json_object_new_int(j.delivered));
     json_object_object_add(detail, "failed_attempts", json_object_new_int(j.failed_attempts));
     json_object_object_add(detail, "acknowledged", json_object_new_int(j.acked));
+    if (j.out_of_time)
+        json_object_object_add(detail, "left_for_next_run", json_object_new_boolean(1));
     if (j.fenced) {
         gw_strlcpy(err, "the lease was lost during delivery; the next leader takes over", n);
         return -1;

@@ -18,6 +18,7 @@
 
 #include "app.h"
 #include "audit.h"
+#include "auth.h"
 #include "auth_jwks.h"
 #include "auth_jwt.h"
 #include "config.h"
@@ -954,6 +955,15 @@ static int check_audit_chain(struct gate_ctx *g, char *detail, size_t n)
     if (audit_verify(pg, &v, err, sizeof(err)) != 0) {
         gw_snprintf(detail, n, "the chain could not be walked: %s", err);
         return -1;
+    }
+    /* The chain spans every tenant: where it breaks, how long it is and its
+     * head are the platform's to see (as in GET /api/v1/audit/verify and the
+     * report); a tenant's operator gets the verdict only. */
+    if (g->who != NULL && !auth_has_role(g->who, ROLE_PLATFORM_ADMIN)) {
+        gw_strlcpy(detail, v.ok ? "the whole audit chain links up (its extent is shown to a platform_admin)"
+                                : "the audit chain is broken (a platform_admin sees where: GET /api/v1/audit/verify)",
+                   n);
+        return v.ok ? 0 : 1;
     }
     if (!v.ok) {
         gw_snprintf(detail, n, "the audit chain breaks at row %lld: %s", v.broken_id, v.reason);

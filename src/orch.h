@@ -31,6 +31,7 @@ enum orch_code {
     ORCH_FORBIDDEN,
     ORCH_TASK_FAILED,          /* the agent answered with an error, or could not be reached */
     ORCH_TASK_TIMED_OUT,
+    ORCH_BUSY,                 /* the picked server's max_concurrency calls are all in flight */
     ORCH_UNAVAILABLE,          /* PostgreSQL or Redis cannot be reached */
     ORCH_INTERNAL,
 };

@@ -40,6 +40,7 @@ const char *orch_reason(enum orch_code code)
     case ORCH_FORBIDDEN: return "forbidden";
     case ORCH_TASK_FAILED: return "task_failed";
     case ORCH_TASK_TIMED_OUT: return "task_timed_out";
+    case ORCH_BUSY: return "busy";
     case ORCH_UNAVAILABLE: return "unavailable";
     case ORCH_INTERNAL: break;
     }
@@ -60,6 +61,7 @@ int orch_http_status(enum orch_code code)
     case ORCH_FORBIDDEN: return 403;
     case ORCH_TASK_FAILED: return 502;
     case ORCH_TASK_TIMED_OUT: return 504;
+    case ORCH_BUSY: return 503;
     case ORCH_UNAVAILABLE: return 503;
     case ORCH_INTERNAL: break;
     }

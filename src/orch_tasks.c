@@ -13,6 +13,7 @@
 #include "log.h"
 #include "mcp/catalog.h"
 #include "orch_int.h"
+#include "pools.h"
 #include "registry.h"
 #include "store_pg.h"
 #include "store_redis.h"
@@ -30,13 +31,23 @@
  * orch:server:{id}     zset  task -> expiry: the server's in-flight tasks
  * orch:lease:{task}    hash  server_id, agent, pid, host, expires_ms (expires itself)
  * A count is the members whose expiry is still ahead: a lease whose
- * responder died stops counting when it expires, whoever reads. */
+ * responder died stops counting when it expires, whoever reads. Expiries
+ * are on Redis's clock (TIME), as the resource pools' are: a host whose
+ * wall clock runs ahead would otherwise drop, and reap, leases of calls
+ * still in flight elsewhere. */
 
-/* KEYS: leases, agent zset, lease hash, server zsets...; ARGV: now, expires,
- * task, pid, host, agent, ttl_ms, server ids... Picks the server with the
- * fewest unexpired leases (the first on a tie), leases it: {index, load}. */
+/* Redis's clock in ms, for the scripts below. */
+#define LUA_NOW                                                                       \
+    "local t = redis.call('TIME')\n"                                                  \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+
+/* KEYS: leases, agent zset, lease hash, server zsets...; ARGV: now, expires
+ * (the responder's clock: for its log only), task, pid, host, agent, ttl_ms,
+ * server ids... Picks the server with the fewest unexpired leases (the first
+ * on a tie), leases it until Redis's now + ttl_ms: {index, load}. */
 static struct rds_script acquire_script = { .src =
-    "local now = tonumber(ARGV[1])\n"
+    LUA_NOW
+    "local exp = now + tonumber(ARGV[7])\n"
     "local best, bestn = nil, nil\n"
     "for i = 4, #KEYS do\n"
     "  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)\n"
@@ -46,11 +57,11 @@ static struct rds_script acquire_script = { .src =
     "if best == nil then return {0, 0} end\n"
     "local sid = ARGV[best + 4]\n"
     "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
-    "redis.call('ZADD', KEYS[best], ARGV[2], ARGV[3])\n"
-    "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])\n"
-    "redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3] .. ' ' .. sid .. ' ' .. ARGV[6])\n"
+    "redis.call('ZADD', KEYS[best], exp, ARGV[3])\n"
+    "redis.call('ZADD', KEYS[2], exp, ARGV[3])\n"
+    "redis.call('ZADD', KEYS[1], exp, ARGV[3] .. ' ' .. sid .. ' ' .. ARGV[6])\n"
     "redis.call('HSET', KEYS[3], 'server_id', sid, 'agent', ARGV[6], 'pid', ARGV[4],"
-    " 'host', ARGV[5], 'expires_ms', ARGV[2])\n"
+    " 'host', ARGV[5], 'expires_ms', string.format('%d', exp))\n"
     "redis.call('PEXPIRE', KEYS[3], ARGV[7])\n"
     "return {best - 3, bestn}\n" };
 
@@ -61,11 +72,13 @@ static struct rds_script release_script = { .src =
     "redis.call('ZREM', KEYS[4], ARGV[2])\n"
     "return redis.call('DEL', KEYS[3])\n" };
 
-/* KEYS: zsets; ARGV: now. Unexpired members of each, expired ones dropped. */
+/* KEYS: zsets; ARGV: the responder's now (unused: Redis's clock decides).
+ * Unexpired members of each, expired ones dropped. */
 static struct rds_script loads_script = { .src =
+    LUA_NOW
     "local out = {}\n"
     "for i = 1, #KEYS do\n"
-    "  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', tonumber(ARGV[1]))\n"
+    "  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)\n"
     "  out[i] = redis.call('ZCARD', KEYS[i])\n"
     "end\n"
     "return out\n" };
@@ -178,7 +191,17 @@ int orch_tasks_reap_expired(struct gw_app *app)
 
     if (leases_key(app, lk) != 0)
         return -1;
-    snprintf(now, sizeof(now), "%lld", (long long)gw_now_ms());
+    /* Expired by Redis's clock, on which the leases were given. */
+    r = rds_cmd(app, "TIME");
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING) {
+        if (r != NULL)
+            freeReplyObject(r);
+        return -1;
+    }
+    snprintf(now, sizeof(now), "%lld",
+             strtoll(r->element[0]->str, NULL, 10) * 1000 + strtoll(r->element[1]->str, NULL, 10) / 1000);
+    freeReplyObject(r);
     r = rds_cmd(app, "ZRANGEBYSCORE %s -inf %s LIMIT 0 %d", lk, now, REAP_BATCH);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
         if (r != NULL)
@@ -640,6 +663,8 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
     struct up_target t;
     struct up_session us;
     struct up_forward f;
+    struct pools_slot slot;
+    struct pools_busy busy;
     struct call_ticks ticks;
     enum up_status st;
     const char *status;
@@ -709,10 +734,33 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
     load_before = rep->element[1]->integer;
     freeReplyObject(rep);
 
+    /* A delegation is a tools/call on the server: it takes a slot of the
+     * server's max_concurrency pool as a call through /mcp does, so that
+     * tasks (202 ones included) never pile more calls on it than it takes. */
+    memset(&busy, 0, sizeof(busy));
+    memset(&t, 0, sizeof(t));
+    t.timeout_ms = pick->srv->timeout_ms > 0 && pick->srv->timeout_ms < timeout ? pick->srv->timeout_ms : timeout;
+    /* The lease covers a re-initialize plus the call, as on /mcp: only a
+     * responder that died holds the slot until it ends. */
+    switch (pools_upstream_acquire(app, pick->srv->id, pick->srv->max_concurrency,
+                                   2 * t.timeout_ms + ORCH_LEASE_MARGIN_MS, &slot, &busy)) {
+    case POOLS_OK:
+        break;
+    case POOLS_BUSY:
+        lease_release(app, id, pick->srv->id, agent);
+        return orch_fail(e, ORCH_BUSY, NULL, "server %s of agent '%s' is busy: all %d of its concurrent "
+                         "calls are in flight; retry shortly", pick->srv->name, agent, busy.capacity), e->code;
+    default:
+        lease_release(app, id, pick->srv->id, agent);
+        return orch_fail(e, ORCH_UNAVAILABLE, NULL, "server %s cannot be called now: its concurrency "
+                         "pool is unavailable (Redis)", pick->srv->name), e->code;
+    }
+
     ctx = without_secrets(r->context != NULL ? r->context : NULL);
     if (ctx == NULL)
         ctx = json_object_new_object();
     if (task_insert(c, who, r->request_id, id, r->type, agent, pick->srv->id, ctx, pick->tool, e) != 0) {
+        pools_upstream_release(app, &slot);
         lease_release(app, id, pick->srv->id, agent);
         json_object_put(ctx);
         return e->code;
@@ -741,10 +789,8 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
     json_object_object_add(params, "arguments", deleg);
     json_object_object_add(msg, "params", params);
 
-    memset(&t, 0, sizeof(t));
     t.url = pick->srv->url;
     t.auth = &pick->srv->auth;
-    t.timeout_ms = pick->srv->timeout_ms > 0 && pick->srv->timeout_ms < timeout ? pick->srv->timeout_ms : timeout;
     t.cache_id = pick->srv->id;
     memset(&us, 0, sizeof(us));
     memset(&f, 0, sizeof(f));
@@ -778,6 +824,7 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
         rc = 0;
     }
     /* The load falls as soon as the call is over, whatever its outcome. */
+    pools_upstream_release(app, &slot);
     lease_release(app, id, pick->srv->id, agent);
     if (task_finish(app, id, status, result, rc == 0 ? NULL : errbuf) == 1 && rc == 0) {
         rc = -1;

@@ -27,7 +27,8 @@ static void answer_error(struct gw_call *c, const struct orch_error *e, struct j
         json_object_object_add(ext, "task", json_object_get(task));
     }
     if (status == 503)
-        http_add_header(c->res, "Retry-After", "5");
+        /* A busy server frees a slot when one call ends: retry soon. */
+        http_add_header(c->res, "Retry-After", e->code == ORCH_BUSY ? "1" : "5");
     if (status >= 500)
         log_warn("orch_failed", "%s %s: %d %s", c->req->method, c->req->path, status, e->detail);
     http_send_problem_ext(c->res, c->req, status, e->detail, ext);

@@ -76,6 +76,11 @@ check "POST /api/v1/gates/security_validation/run as an operator: 200, passed, s
 	eval '[ "$HTTP_CODE" = 200 ] && [ "$(jbody .status)" = passed ] && [ "$(jbody .stored)" = true ] && [ "$(jbody .tenant_id)" = tenant-a ]' || show_response
 check "the run is audited as gate.run in its tenant, naming the run" \
 	eval '[ "$(it_psql "SELECT count(*) FROM audit_log WHERE action = '"'"'gate.run'"'"' AND target_type = '"'"'gate_run'"'"' AND target_id = '"'"'$RUN_A'"'"' AND tenant_id = '"'"'tenant-a'"'"'")" = 1 ]'
+AUDIT_A=$(jbody '.results[]|select(.check=="audit_trail_completeness")|.status + ": " + .detail')
+check "the operator's run gives the audit chain's verdict, not the fleet-wide chain's extent (rows, ids, head hash)" \
+	eval '[ "${AUDIT_A%%:*}" = passed ] && ! grep -Eq "[0-9]+ rows|row [0-9]|head [0-9a-f]" <<<"$AUDIT_A"' || diag <<<"$AUDIT_A"
+check "which the CLI's run (the platform's) does show" \
+	eval 'gj security_validation ".results[]|select(.check==\"audit_trail_completeness\")|.detail" | grep -Eq "^[0-9]+ rows link up to row [0-9]+"'
 http GET "$API/api/v1/gates/runs/$RUN_A" -H "$(bearer "$OP_A")"
 check "GET /api/v1/gates/runs/{id} shows it with its 5 results" \
 	eval '[ "$HTTP_CODE" = 200 ] && [ "$(jbody ".results|length")" = 5 ] && [ "$(jbody .gate)" = security_validation ]'

@@ -9,6 +9,9 @@
 . "$(dirname "$0")/lib.sh"
 
 UPSTREAM_ALLOWED_NETWORKS=${UPSTREAM_ALLOWED_NETWORKS-127.0.0.0/8}
+# The leases this test lets expire are reaped by `mcp-gateway tasks reap`, not
+# by the fleet leader's cleanup job racing it.
+export MCPGW_LEADER_CLEANUP_PERIOD_MS=86400000
 # Two responder pools as two hosts: lighttpd ($API) and Apache mod_proxy_fcgi ($API_B).
 WORKERS=${WORKERS:-5}
 it_start_two_pools
