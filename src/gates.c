@@ -11,6 +11,7 @@
 #include "audit.h"
 #include "auth.h"
 #include "log.h"
+#include "registry.h"
 #include "store_pg.h"
 #include "util.h"
 
@@ -110,21 +111,6 @@ void gate_ctx_free(struct gate_ctx *g)
     g->key_state = 0;
 }
 
-/* A random (version 4) UUID in its text form. */
-static int new_uuid(char out[37])
-{
-    unsigned char b[16];
-
-    if (gw_random_bytes(b, sizeof(b)) != 0)
-        return -1;
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
-    return 0;
-}
-
 static void rollback(PGconn *pg)
 {
     PQclear(PQexec(pg, "ROLLBACK"));
@@ -219,7 +205,7 @@ int gates_run(struct gw_app *app, const struct gw_identity *who, const char *nam
                     name != NULL ? name : "");
         return -1;
     }
-    if (new_uuid(g.run_id) != 0) {
+    if (gw_uuid(g.run_id) != 0) {
         gw_strlcpy(err, "no randomness for the run id", n);
         return -1;
     }
@@ -251,19 +237,6 @@ int gates_run(struct gw_app *app, const struct gw_identity *who, const char *nam
     }
     *run = o;
     return 0;
-}
-
-static int uuid_text(const char *s)
-{
-    size_t i;
-
-    for (i = 0; s[i] != '\0'; i++) {
-        int dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-        if (i >= 36 || (dash ? s[i] != '-' : strchr("0123456789abcdefABCDEF", s[i]) == NULL))
-            return 0;
-    }
-    return i == 36;
 }
 
 static struct json_object *row_json(PGresult *r, int i)
@@ -337,7 +310,7 @@ int gates_run_get(struct gw_app *app, const char *id, const char *tenant, struct
 
     *run = NULL;
     /* Not a UUID: no such run (not a database error). */
-    if (!uuid_text(id))
+    if (!reg_uuid_valid(id))
         return 1;
     if (query_runs(app,
                    "SELECT " RUN_COLS " FROM gate_runs WHERE id = $1::uuid AND ($2::text IS NULL OR tenant_id = $2)",
