@@ -13,6 +13,7 @@
 #include "log.h"
 #include "registry.h"
 #include "store_pg.h"
+#include "store_redis.h"
 #include "util.h"
 
 #define RUNS_LIMIT_MAX 200
@@ -190,6 +191,71 @@ static int store_run(struct gw_app *app, struct json_object *run, const struct g
     return rc;
 }
 
+/* --- one run at a time per tenant and gate (API and MCP) ---------------------
+ * A run holds its responder while its probes need others: runs of one tenant
+ * are not allowed to pile up. The lock's value is the run id; it lives as long
+ * as the longest run could (each check at most 8 requests of
+ * gates.timeout_ms), so a responder that dies mid-run frees it in time. */
+
+#define GATE_CHECK_REQUESTS_MAX 8
+
+static struct rds_script lock_script = { .src =
+    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1} end\n"
+    "return {0, redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1])}\n" };
+static struct rds_script unlock_script = { .src =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
+    "return 0\n" };
+
+static int lock_key(struct gw_app *app, const struct gw_identity *who, const struct gate_def *def,
+                    char *key, size_t n)
+{
+    return rds_key(app, key, n, "gate:running:%s:%s", def->name, who->tenant_id);
+}
+
+/* 0 taken (or Redis cannot say: the run goes ahead, the gate's own checks
+ * report Redis), or the seconds until the run under way ends at the latest,
+ * with err naming it. */
+static int run_lock_take(struct gw_app *app, const struct gw_identity *who, const struct gate_def *def,
+                         const char *run_id, char *err, size_t n)
+{
+    char key[256], ttl[32];
+    const char *argv[3] = { key, run_id, ttl };
+    long long ms = (long long)def->n * GATE_CHECK_REQUESTS_MAX * app->cfg.gates_timeout_ms;
+    redisReply *r;
+    int wait_s = 0;
+
+    if (lock_key(app, who, def, key, sizeof(key)) != 0)
+        return 0;
+    snprintf(ttl, sizeof(ttl), "%lld", ms);
+    r = rds_eval(app, &lock_script, 1, 3, argv, NULL);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 1) {
+        log_warn("gate_run_unlocked", "gate %s run %s: no lock in Redis (%s); the run goes ahead",
+                 def->name, run_id, r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : "no answer");
+    } else if (r->element[0]->integer == 0 && r->elements == 3) {
+        long long left = r->element[2]->type == REDIS_REPLY_INTEGER ? r->element[2]->integer : 0;
+
+        wait_s = left > 0 ? (int)((left + 999) / 1000) : 1;
+        gw_snprintf(err, n, "a run of gate %s for tenant '%s' is under way (run %.36s); retry in %d s",
+                    def->name, who->tenant_id,
+                    r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "?", wait_s);
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    return wait_s;
+}
+
+static void run_lock_release(struct gw_app *app, const struct gw_identity *who, const struct gate_def *def,
+                             const char *run_id)
+{
+    char key[256];
+    const char *argv[2] = { key, run_id };
+    redisReply *r;
+
+    if (lock_key(app, who, def, key, sizeof(key)) == 0 &&
+        (r = rds_eval(app, &unlock_script, 1, 2, argv, NULL)) != NULL)
+        freeReplyObject(r);
+}
+
 int gates_run(struct gw_app *app, const struct gw_identity *who, const char *name,
               struct json_object **run, char *err, size_t n)
 {
@@ -198,6 +264,7 @@ int gates_run(struct gw_app *app, const struct gw_identity *who, const char *nam
     struct json_object *o, *results;
     const char *status, *failed_check;
     char ts[32], serr[512];
+    int busy;
 
     *run = NULL;
     if (def == NULL) {
@@ -209,6 +276,9 @@ int gates_run(struct gw_app *app, const struct gw_identity *who, const char *nam
         gw_strlcpy(err, "no randomness for the run id", n);
         return -1;
     }
+    /* The CLI (who NULL) is the platform's own tool: not limited. */
+    if (who != NULL && (busy = run_lock_take(app, who, def, g.run_id, err, n)) > 0)
+        return busy;
     o = json_object_new_object();
     results = json_object_new_array();
     json_object_object_add(o, "id", json_object_new_string(g.run_id));
@@ -226,6 +296,8 @@ int gates_run(struct gw_app *app, const struct gw_identity *who, const char *nam
                                                                    : NULL);
     json_object_object_add(o, "results", results);
     gate_ctx_free(&g);
+    if (who != NULL)
+        run_lock_release(app, who, def, g.run_id);
     if (store_run(app, o, who, serr, sizeof(serr)) != 0) {
         /* A gate that finds PostgreSQL down still reports: the run is only not kept. */
         log_warn("gate_run_not_stored", "gate %s run %s (%s) not stored: %s", def->name, g.run_id, status,

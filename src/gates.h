@@ -70,7 +70,9 @@ const char *gates_execute(struct gate_ctx *g, const struct gate_def *def, struct
 /* Run gate `name` now as who (NULL: the CLI, a platform run) and store it
  * with its audit row in one transaction. 0 with the run ({id, gate, status,
  * started_at, finished_at, triggered_by, tenant_id, results, failed_check,
- * stored[, store_error]}), or -1 for an unknown gate (err). */
+ * stored[, store_error]}), -1 for an unknown gate (err), or, for a caller
+ * (not the CLI) whose tenant has a run of this gate under way, the seconds
+ * until it ends at the latest (err names it; nothing is run). */
 int gates_run(struct gw_app *app, const struct gw_identity *who, const char *name,
               struct json_object **run, char *err, size_t n);
 /* Stored runs, newest first; tenant NULL = every tenant. 0, or -1 (err). */

@@ -298,7 +298,7 @@ static const struct api_doc docs[] = {
     /* quality gates */
     { "GET", "/api/v1/gates", 200, REF("Gates"), NULL, NULL, NULL, NULL },
     { "GET", "/api/v1/gates/runs/{id}", 200, REF("GateRun"), NULL, NULL, NULL, "404,503" },
-    { "POST", "/api/v1/gates/{name}/run", 200, REF("GateRun"), NULL, NULL, NULL, "404" },
+    { "POST", "/api/v1/gates/{name}/run", 200, REF("GateRun"), NULL, NULL, NULL, "404,409" },
     { "GET", "/api/v1/gates/{name}/runs", 200, REF("GateRuns"), NULL, "limit:integer:1 to 200, default 20",
       NULL, "400,404,503" },
     /* orchestration */

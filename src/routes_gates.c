@@ -69,10 +69,17 @@ void route_gates_run(struct gw_call *c)
 {
     struct json_object *run = NULL;
     char err[256];
+    int rc;
 
     if (!known_gate(c))
         return;
-    if (gates_run(c->app, c->who, c->params[0], &run, err, sizeof(err)) != 0) {
+    rc = gates_run(c->app, c->who, c->params[0], &run, err, sizeof(err));
+    if (rc > 0) {
+        http_add_header(c->res, "Retry-After", "%d", rc);
+        http_send_problem(c->res, c->req, 409, err);
+        return;
+    }
+    if (rc != 0) {
         http_send_problem(c->res, c->req, 404, err);
         return;
     }

@@ -91,6 +91,26 @@ check "and does not see it in the list" eval '[ "$HTTP_CODE" = 200 ] && [ "$(jbo
 http GET "$API/api/v1/gates/security_validation/runs" -H "$(bearer "$PLATFORM")"
 check "platform_admin lists the runs of every tenant and the CLI's, newest first" \
 	eval '[ "$HTTP_CODE" = 200 ] && [ "$(jbody ".runs[0].id")" = "$RUN_A" ] && [ "$(jbody "[.runs[]|select(.triggered_by==\"cli\")]|length")" -ge 1 ]'
+# --- one run of a gate at a time per tenant (API, MCP); the CLI is not limited ------
+rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+LOCK_A=mreg:gate:running:security_validation:tenant-a
+check "a finished run leaves no lock behind" eval '[ "$(rcli EXISTS "$LOCK_A")" = 0 ]'
+HELD=00000000-0000-4000-8000-00000000a11d
+rcli SET "$LOCK_A" "$HELD" PX 30000 >/dev/null
+RUNS_A=$(it_psql "SELECT count(*) FROM gate_runs WHERE tenant_id = 'tenant-a'")
+http POST "$API/api/v1/gates/security_validation/run" -d '' -H "$(bearer "$OP_A")"
+check "a run while the tenant's run of that gate is under way: 409 naming it, Retry-After up to the lock's end" \
+	eval '[ "$HTTP_CODE" = 409 ] && is_problem_json && body_has "$HELD" && [ "$(header Retry-After)" -ge 1 ] && [ "$(header Retry-After)" -le 30 ]' || show_response
+check "the refused run was not stored and left the lock alone" \
+	eval '[ "$(it_psql "SELECT count(*) FROM gate_runs WHERE tenant_id = '"'"'tenant-a'"'"'")" = "$RUNS_A" ] && [ "$(rcli GET "$LOCK_A")" = "$HELD" ]'
+http POST "$API/api/v1/gates/security_validation/run" -d '' -H "$(bearer "$OP_B")"
+check "another tenant runs the same gate meanwhile (200)" eval '[ "$HTTP_CODE" = 200 ] && [ "$(jbody .tenant_id)" = tenant-b ]' || show_response
+gate security_validation
+gcheck "and so does the CLI (the platform's tool, not limited)" security_validation eval '[ "$GATE_RC" = 0 ]'
+rcli DEL "$LOCK_A" >/dev/null
+http POST "$API/api/v1/gates/security_validation/run" -d '' -H "$(bearer "$OP_A")"
+check "once it is gone the tenant runs the gate again, and the run frees its lock" \
+	eval '[ "$HTTP_CODE" = 200 ] && [ "$(jbody .status)" = passed ] && [ "$(rcli EXISTS "$LOCK_A")" = 0 ]' || show_response
 http POST "$API/api/v1/gates/security_validation/run" -d '' -H "$(bearer "$USER_A")"
 check "a user may not run a gate (403)" eval '[ "$HTTP_CODE" = 403 ]'
 http POST "$API/api/v1/gates/no_such_gate/run" -d '' -H "$(bearer "$OP_A")"
@@ -110,6 +130,14 @@ HTTP_MAX_TIME=60 http POST "$MCP/mcp" -H "$(bearer "$OP_A")" -H "Content-Type: a
 sed -n 's/^data: //p' "$IT_DIR/last.body" >"$IT_DIR/sse.json"; [ -s "$IT_DIR/sse.json" ] && cp "$IT_DIR/sse.json" "$IT_DIR/last.body"
 check "tools/call gateway__run_quality_gate runs post_deployment: passed, stored" \
 	eval '[ "$(jbody .result.structuredContent.status)" = passed ] && [ "$(jbody .result.structuredContent.stored)" = true ] && [ "$(jbody .result.isError)" = false ]' || show_response
+rcli SET mreg:gate:running:post_deployment:tenant-a "$HELD" PX 30000 >/dev/null
+HTTP_MAX_TIME=60 http POST "$MCP/mcp" -H "$(bearer "$OP_A")" -H "Content-Type: application/json" -H "Accept: $ACCEPT" \
+	-H "Mcp-Session-Id: $SID" -H "MCP-Protocol-Version: 2025-11-25" \
+	--data '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"gateway__run_quality_gate","arguments":{"gate":"post_deployment"}}}'
+sed -n 's/^data: //p' "$IT_DIR/last.body" >"$IT_DIR/sse.json"; [ -s "$IT_DIR/sse.json" ] && cp "$IT_DIR/sse.json" "$IT_DIR/last.body"
+check "the tool while the tenant's run of that gate is under way: a tool error naming it" \
+	eval '[ "$(jbody .result.isError)" = true ] && jbody ".result.content[0].text" | grep -q "under way (run $HELD)"' || show_response
+rcli DEL mreg:gate:running:post_deployment:tenant-a >/dev/null
 
 # --- broken deployments fail their gate -----------------------------------------------
 cp "$CONF" "$IT_DIR/gateway.conf.good"
