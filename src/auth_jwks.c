@@ -371,32 +371,6 @@ out:
     return rc;
 }
 
-struct curl_sink {
-    char *buf;
-    size_t len;
-    bool too_big;
-};
-
-static size_t curl_sink_write(char *data, size_t size, size_t nmemb, void *arg)
-{
-    struct curl_sink *s = arg;
-    size_t n = size * nmemb;
-    char *nb;
-
-    if (n > JWKS_DOC_MAX - s->len) {
-        s->too_big = true;
-        return 0; /* aborts the transfer */
-    }
-    nb = realloc(s->buf, s->len + n + 1);
-    if (nb == NULL)
-        return 0;
-    s->buf = nb;
-    memcpy(s->buf + s->len, data, n);
-    s->len += n;
-    s->buf[s->len] = '\0';
-    return n;
-}
-
 static int fetch_url(const struct gw_config *cfg, const char *uri, char **out, size_t *outlen,
                      char *err, size_t errlen)
 {
@@ -404,7 +378,7 @@ static int fetch_url(const struct gw_config *cfg, const char *uri, char **out, s
     CURL *h = NULL;
     char *scheme = NULL, *host = NULL;
     char hostbuf[256];
-    struct curl_sink sink = { NULL, 0, false };
+    struct gw_sink sink = { .max = JWKS_DOC_MAX };
     long status = 0;
     CURLcode cc;
     int rc = -1;
@@ -456,7 +430,7 @@ static int fetch_url(const struct gw_config *cfg, const char *uri, char **out, s
     if (cfg->auth_ca_file[0] != '\0')
         curl_easy_setopt(h, CURLOPT_CAINFO, cfg->auth_ca_file);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "mcp-registry-gateway");
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, curl_sink_write);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, gw_sink_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
     cc = curl_easy_perform(h);
     if (sink.too_big) {

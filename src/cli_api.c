@@ -34,7 +34,6 @@ struct api_answer {
     long status;
     char *body;
     size_t len;
-    int too_large;
 };
 
 static int api_env_load(struct api_env *e)
@@ -57,26 +56,6 @@ static int api_env_load(struct api_env *e)
         return -1;
     }
     return 0;
-}
-
-static size_t collect(char *data, size_t size, size_t nmemb, void *arg)
-{
-    struct api_answer *a = arg;
-    size_t n = size * nmemb;
-    char *p;
-
-    if ((long)(a->len + n) > API_BODY_MAX) {
-        a->too_large = 1;
-        return 0;
-    }
-    p = realloc(a->body, a->len + n + 1);
-    if (p == NULL)
-        return 0;
-    a->body = p;
-    memcpy(a->body + a->len, data, n);
-    a->len += n;
-    a->body[a->len] = '\0';
-    return n;
 }
 
 /* What to do about a certificate the CLI could not verify: curl's own words
@@ -102,6 +81,7 @@ static int api_call(const struct api_env *e, const char *method, const char *pat
     struct curl_slist *hdr = NULL;
     char url[4096], auth[16384], im[256], errbuf[CURL_ERROR_SIZE] = "";
     size_t ulen = strlen(e->url);
+    struct gw_sink sink = { .max = API_BODY_MAX };
     CURLcode rc;
 
     memset(a, 0, sizeof(*a));
@@ -124,8 +104,8 @@ static int api_call(const struct api_env *e, const char *method, const char *pat
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, a);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, gw_sink_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     /* Registration and refresh talk to an upstream first: leave them time. */
@@ -142,7 +122,9 @@ static int api_call(const struct api_env *e, const char *method, const char *pat
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &a->status);
     curl_slist_free_all(hdr);
     curl_easy_cleanup(h);
-    if (a->too_large) {
+    a->body = sink.buf;
+    a->len = sink.len;
+    if (sink.too_big) {
         fprintf(stderr, "error: the answer from %s is larger than %ld bytes\n", e->url, API_BODY_MAX);
         return -1;
     }

@@ -45,24 +45,6 @@ struct probe_resp {
     char request_id[128];     /* X-Request-Id */
 };
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-    struct probe_resp *r = arg;
-    size_t n = size * nmemb;
-    char *p;
-
-    if (r->len + n > PROBE_BODY_MAX)
-        return 0;
-    p = realloc(r->body, r->len + n + 1);
-    if (p == NULL)
-        return 0;
-    r->body = p;
-    memcpy(r->body + r->len, data, n);
-    r->len += n;
-    r->body[r->len] = '\0';
-    return n;
-}
-
 /* Keep the value of a header we look at, without its line end. */
 static void keep_header(const char *line, size_t len, const char *name, char *out, size_t outn)
 {
@@ -118,6 +100,7 @@ static int probe_http(struct gate_ctx *g, const char *method, const char *url, c
     CURL *h = curl_easy_init();
     struct curl_slist *hl = NULL;
     char auth[8192];
+    struct gw_sink sink = { .max = PROBE_BODY_MAX };
     CURLcode rc;
 
     memset(r, 0, sizeof(*r));
@@ -143,17 +126,22 @@ static int probe_http(struct gate_ctx *g, const char *method, const char *url, c
     curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https,http");
     curl_easy_setopt(h, CURLOPT_USERAGENT, "mcp-gateway-gate");
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, gw_sink_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
     if (cfg->ca_file[0] != '\0')
         curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
     rc = curl_easy_perform(h);
+    r->body = sink.buf;
+    r->len = sink.len;
     if (rc == CURLE_OK) {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
     } else {
-        gw_snprintf(err, n, "%s %s: %s", method, url, curl_easy_strerror(rc));
+        if (sink.too_big)
+            gw_snprintf(err, n, "%s %s: the answer is larger than %d bytes", method, url, PROBE_BODY_MAX);
+        else
+            gw_snprintf(err, n, "%s %s: %s", method, url, curl_easy_strerror(rc));
         probe_resp_free(r); /* no answer: nothing of a partial one is kept */
     }
     curl_slist_free_all(hl);

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -321,4 +322,24 @@ int gw_uuid(char out[37])
     gw_hex(b, sizeof(b), h);
     snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", h, h + 8, h + 12, h + 16, h + 20);
     return 0;
+}
+
+size_t gw_sink_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+    struct gw_sink *s = arg;
+    size_t n = size * nmemb;
+    char *p;
+
+    if (n > s->max - s->len) {
+        s->too_big = true;
+        return 0; /* aborts the transfer */
+    }
+    p = realloc(s->buf, s->len + n + 1);
+    if (p == NULL)
+        return 0;
+    s->buf = p;
+    memcpy(s->buf + s->len, data, n);
+    s->len += n;
+    s->buf[s->len] = '\0';
+    return n;
 }

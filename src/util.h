@@ -47,6 +47,18 @@ char *gw_trim(char *s);
  * "password=" values. For configuration output and every error message. */
 void gw_mask_secrets(const char *in, char *out, size_t n);
 
+/* A response body gathered by libcurl: gw_sink_write as CURLOPT_WRITEFUNCTION
+ * with the sink as CURLOPT_WRITEDATA. buf is NUL-terminated (NULL while
+ * empty; the caller frees it); more than max bytes sets too_big and aborts
+ * the transfer. */
+struct gw_sink {
+    char *buf;
+    size_t len;
+    size_t max;
+    bool too_big;
+};
+size_t gw_sink_write(char *data, size_t size, size_t nmemb, void *arg);
+
 /* Loopback literal host check ("127.x.y.z", "::1", "localhost"). */
 bool gw_host_is_loopback(const char *host);
 

@@ -1,6 +1,7 @@
 /* Helpers every module relies on: bounded copies, request ids that stay unique
  * across fork, loopback detection. */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -150,4 +151,20 @@ Test(util, uuids_are_version_4_and_distinct)
     cr_assert_eq(a[14], '4', "version 4");
     cr_assert(strchr("89ab", a[19]) != NULL, "RFC 4122 variant");
     cr_assert_str_neq(a, b);
+}
+
+Test(util, sink_gathers_a_body_up_to_its_limit)
+{
+    struct gw_sink s = { .max = 8 };
+    char part[] = "abcde";
+
+    cr_assert_eq(gw_sink_write(part, 1, 5, &s), 5);
+    cr_assert_str_eq(s.buf, "abcde");
+    cr_assert_eq(gw_sink_write(part, 1, 3, &s), 3, "up to the limit exactly");
+    cr_assert_str_eq(s.buf, "abcdeabc");
+    cr_assert_not(s.too_big);
+    cr_assert_eq(gw_sink_write(part, 1, 1, &s), 0, "one byte more aborts the transfer");
+    cr_assert(s.too_big);
+    cr_assert_eq(s.len, 8);
+    free(s.buf);
 }
