@@ -140,6 +140,64 @@ static int check_tls(const struct gw_config *cfg, FILE *out)
     return bad;
 }
 
+/* Whether the responders may read PATH when `serve` runs as root and switches
+ * to fastcgi.user (and fastcgi.group): owner, group (primary or supplementary,
+ * as the supervisor sets them) or other read bit. 1 when they may, or when
+ * nothing is switched; 0 with why filled otherwise. */
+static int responders_can_read(const struct gw_config *cfg, const char *path, char *why,
+                               size_t n)
+{
+    struct passwd *pw;
+    struct group *gr;
+    struct stat st;
+    gid_t gid, groups[64];
+    int ngroups = (int)GW_ARRAY_LEN(groups);
+
+    if (geteuid() != 0 || cfg->fcgi_user[0] == '\0' || stat(path, &st) != 0)
+        return 1;
+    pw = getpwnam(cfg->fcgi_user);
+    if (pw == NULL || pw->pw_uid == 0)
+        return 1;   /* serve itself names a missing user */
+    if (st.st_uid == pw->pw_uid)
+        return (st.st_mode & S_IRUSR) != 0 ? 1 :
+               (snprintf(why, n, "its owner %s has no read permission", cfg->fcgi_user), 0);
+    gid = pw->pw_gid;
+    if (cfg->fcgi_group[0] != '\0' && (gr = getgrnam(cfg->fcgi_group)) != NULL)
+        gid = gr->gr_gid;
+    if (getgrouplist(cfg->fcgi_user, gid, groups, &ngroups) < 0)
+        ngroups = 0;
+    for (int i = 0; i < ngroups; i++)
+        if (groups[i] == st.st_gid)
+            return (st.st_mode & S_IRGRP) != 0 ? 1 :
+                   (snprintf(why, n, "mode %04o gives its group no read permission",
+                             (unsigned)(st.st_mode & 07777)), 0);
+    if ((st.st_mode & S_IROTH) != 0)
+        return 1;
+    gr = getgrgid(st.st_gid);
+    snprintf(why, n, "it is mode %04o, owned by uid %d and group %s, which fastcgi.user %s "
+                     "is not in", (unsigned)(st.st_mode & 07777), (int)st.st_uid,
+             gr != NULL ? gr->gr_name : "?", cfg->fcgi_user);
+    return 0;
+}
+
+/* Gate runs through the API and MCP sign their probe tokens in a responder:
+ * a key only root reads leaves them an error on every check that needs a
+ * token (mcp-gateway gate, run as root, still signs). A warning: the CLI may
+ * be all a deployment uses. */
+static void check_probe_key_for_responders(const struct gw_config *cfg, FILE *out)
+{
+    const char *key = cfg->gates_probe_key[0] != '\0' ? "gates.probe_key" : "auth.dev_issuer_key";
+    const char *path = cfg->gates_probe_key[0] != '\0' ? cfg->gates_probe_key : cfg->auth_dev_issuer_key;
+    char why[256];
+
+    if (path[0] == '\0' || access(path, R_OK) != 0 || responders_can_read(cfg, path, why, sizeof(why)))
+        return;
+    fprintf(out, "warning: %s: the responders (fastcgi.user %s) cannot read %s, the gates' probe key: %s; "
+                 "gate runs through the API and MCP cannot sign probe tokens (set gates.probe_key to a "
+                 "copy of the key, chown root:%s and chmod 0640)\n", key, cfg->fcgi_user, path, why,
+            cfg->fcgi_group[0] != '\0' ? cfg->fcgi_group : cfg->fcgi_user);
+}
+
 static int check_auth(const struct gw_config *cfg, FILE *out)
 {
     int bad = 0;
@@ -181,47 +239,9 @@ static int check_auth(const struct gw_config *cfg, FILE *out)
     /* The quality gates sign their probe tokens with it. */
     if (cfg->gates_probe_key[0] != '\0' && !readable("gates.probe_key", cfg->gates_probe_key, out))
         bad++;
+    else
+        check_probe_key_for_responders(cfg, out);
     return bad;
-}
-
-/* Whether the responders may read PATH when `serve` runs as root and switches
- * to fastcgi.user (and fastcgi.group): owner, group (primary or supplementary,
- * as the supervisor sets them) or other read bit. 1 when they may, or when
- * nothing is switched; 0 with why filled otherwise. */
-static int responders_can_read(const struct gw_config *cfg, const char *path, char *why,
-                               size_t n)
-{
-    struct passwd *pw;
-    struct group *gr;
-    struct stat st;
-    gid_t gid, groups[64];
-    int ngroups = (int)GW_ARRAY_LEN(groups);
-
-    if (geteuid() != 0 || cfg->fcgi_user[0] == '\0' || stat(path, &st) != 0)
-        return 1;
-    pw = getpwnam(cfg->fcgi_user);
-    if (pw == NULL || pw->pw_uid == 0)
-        return 1;   /* serve itself names a missing user */
-    if (st.st_uid == pw->pw_uid)
-        return (st.st_mode & S_IRUSR) != 0 ? 1 :
-               (snprintf(why, n, "its owner %s has no read permission", cfg->fcgi_user), 0);
-    gid = pw->pw_gid;
-    if (cfg->fcgi_group[0] != '\0' && (gr = getgrnam(cfg->fcgi_group)) != NULL)
-        gid = gr->gr_gid;
-    if (getgrouplist(cfg->fcgi_user, gid, groups, &ngroups) < 0)
-        ngroups = 0;
-    for (int i = 0; i < ngroups; i++)
-        if (groups[i] == st.st_gid)
-            return (st.st_mode & S_IRGRP) != 0 ? 1 :
-                   (snprintf(why, n, "mode %04o gives its group no read permission",
-                             (unsigned)(st.st_mode & 07777)), 0);
-    if ((st.st_mode & S_IROTH) != 0)
-        return 1;
-    gr = getgrgid(st.st_gid);
-    snprintf(why, n, "it is mode %04o, owned by uid %d and group %s, which fastcgi.user %s "
-                     "is not in", (unsigned)(st.st_mode & 07777), (int)st.st_uid,
-             gr != NULL ? gr->gr_name : "?", cfg->fcgi_user);
-    return 0;
 }
 
 /* Without the key, servers with credentials can be neither registered nor

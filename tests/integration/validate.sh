@@ -112,6 +112,14 @@ if [ "$(id -u)" = 0 ] && id "$GW_SERVICE_USER" >/dev/null 2>&1; then
 	chgrp "$GW_SERVICE_USER" "$IT_DIR/root-only.key" && chmod 0640 "$IT_DIR/root-only.key"
 	validate_run MCPGW_SECURITY_SECRET_KEY_FILE="$IT_DIR/root-only.key" MCPGW_FASTCGI_USER="$GW_SERVICE_USER"
 	expect "validate: the same key 0640 root:$GW_SERVICE_USER is accepted" '! says "secret_key_file"'
+	# API and MCP gate runs sign their probe tokens in a responder.
+	install -m 0600 -o root -g root "$DEV_KEY" "$IT_DIR/probe-root.pem"
+	validate_run MCPGW_GATES_PROBE_KEY="$IT_DIR/probe-root.pem" MCPGW_FASTCGI_USER="$GW_SERVICE_USER"
+	expect "validate: a gates probe key the responders cannot read is a warning naming the user, the file and what fails" \
+		'says "^warning: gates.probe_key: the responders \(fastcgi.user $GW_SERVICE_USER\) cannot read .*probe-root.pem.*gate runs through the API and MCP cannot sign" && ! says "^error: gates.probe_key"'
+	chgrp "$GW_SERVICE_USER" "$IT_DIR/probe-root.pem" && chmod 0640 "$IT_DIR/probe-root.pem"
+	validate_run MCPGW_GATES_PROBE_KEY="$IT_DIR/probe-root.pem" MCPGW_FASTCGI_USER="$GW_SERVICE_USER"
+	expect "validate: the same probe key 0640 root:$GW_SERVICE_USER raises nothing" '! says "gates.probe_key"'
 fi
 
 validate_run MCPGW_REDIS_URL="redis://127.0.0.1:$free/0" MCPGW_SERVER_TLS_CERT=/nonexistent/cert.pem \
