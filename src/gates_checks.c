@@ -453,10 +453,11 @@ static int check_api_plane(struct gate_ctx *g, char *detail, size_t n)
     return rc;
 }
 
+static const char *const mcp_hdrs[] = { "Content-Type: application/json",
+                                        "Accept: application/json, text/event-stream", NULL };
+
 static int check_mcp_plane(struct gate_ctx *g, char *detail, size_t n)
 {
-    static const char *const hdrs[] = { "Content-Type: application/json",
-                                        "Accept: application/json, text/event-stream", NULL };
     char url[CFG_STR_MAX + 64], err[512];
     struct probe_resp r = { 0 };
     int rc = expect_status(g, "GET", PLANE_MCP, GW_WELL_KNOWN_PRM "/mcp", NULL, NULL, 200, &r, detail, n);
@@ -475,7 +476,7 @@ static int check_mcp_plane(struct gate_ctx *g, char *detail, size_t n)
         return rc;
     if (plane_url(g, PLANE_MCP, "/mcp", url, sizeof(url)) != 0)
         return -1;
-    if (probe_http(g, "POST", url, NULL, hdrs, "{}", 2, &r, err, sizeof(err)) != 0) {
+    if (probe_http(g, "POST", url, NULL, mcp_hdrs, "{}", 2, &r, err, sizeof(err)) != 0) {
         gw_strlcpy(detail, err, n);
         return 1;
     }
@@ -490,9 +491,6 @@ static int check_mcp_plane(struct gate_ctx *g, char *detail, size_t n)
 }
 
 /* --- MCP sessions on both planes ------------------------------------------- */
-
-static const char *const mcp_hdrs[] = { "Content-Type: application/json",
-                                        "Accept: application/json, text/event-stream", NULL };
 
 /* initialize on /mcp as token: the session id into sid. 0, 1 (refused), -1. */
 static int mcp_open(struct gate_ctx *g, const char *token, char *sid, size_t sn, char *detail, size_t n)
@@ -705,7 +703,7 @@ static int check_db_performance(struct gate_ctx *g, char *detail, size_t n)
 static int check_middleware(struct gate_ctx *g, char *detail, size_t n)
 {
     const struct gw_config *cfg = &g->app->cfg;
-    char rid[96], h_rid[128], url[CFG_STR_MAX + 64], err[512], *tok, *big;
+    char rid[96], h_rid[128], url[CFG_STR_MAX + 64], err[512] = "no URL for the plane", *tok, *big;
     const char *hdrs[] = { h_rid, NULL };
     const char *origin_hdrs[] = { mcp_hdrs[0], mcp_hdrs[1], "Origin: https://gate-probe.invalid", NULL };
     struct probe_resp r = { 0 };
@@ -725,7 +723,10 @@ static int check_middleware(struct gate_ctx *g, char *detail, size_t n)
         return -1;
     if (plane_url(g, PLANE_MCP, "/mcp", url, sizeof(url)) != 0 ||
         probe_http(g, "POST", url, tok, origin_hdrs, "{}", 2, &r, err, sizeof(err)) != 0 || r.status != 403) {
-        gw_snprintf(detail, n, "POST /mcp with a foreign Origin answered %ld, expected 403", r.status);
+        if (r.status != 0)
+            gw_snprintf(detail, n, "POST /mcp with a foreign Origin answered %ld, expected 403", r.status);
+        else
+            gw_snprintf(detail, n, "POST /mcp with a foreign Origin: no answer (%s), expected 403", err);
         probe_resp_free(&r);
         free(tok);
         return 1;
@@ -740,8 +741,10 @@ static int check_middleware(struct gate_ctx *g, char *detail, size_t n)
          probe_http(g, "POST", url, NULL, NULL, big, (size_t)cfg->body_max + 1, &r, err, sizeof(err)) != 0 ||
          r.status != 413;
     free(big);
-    if (rc)
+    if (rc && r.status != 0)
         gw_snprintf(detail, n, "a body of limits.body_max + 1 bytes answered %ld, expected 413", r.status);
+    else if (rc)
+        gw_snprintf(detail, n, "a body of limits.body_max + 1 bytes: no answer (%s), expected 413", err);
     else
         gw_strlcpy(detail, "request id echoed; foreign Origin 403; oversized body 413", n);
     probe_resp_free(&r);
