@@ -124,17 +124,19 @@ ACCEPT='application/json, text/event-stream'
 http POST "$MCP/mcp" -H "$(bearer "$OP_A")" -H "Content-Type: application/json" -H "Accept: $ACCEPT" \
 	--data '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"it","version":"1"}}}'
 SID=$(header Mcp-Session-Id)
-HTTP_MAX_TIME=60 http POST "$MCP/mcp" -H "$(bearer "$OP_A")" -H "Content-Type: application/json" -H "Accept: $ACCEPT" \
-	-H "Mcp-Session-Id: $SID" -H "MCP-Protocol-Version: 2025-11-25" \
-	--data '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"gateway__run_quality_gate","arguments":{"gate":"post_deployment"}}}'
-sed -n 's/^data: //p' "$IT_DIR/last.body" >"$IT_DIR/sse.json"; [ -s "$IT_DIR/sse.json" ] && cp "$IT_DIR/sse.json" "$IT_DIR/last.body"
+# tool_post_deployment ID: tools/call gateway__run_quality_gate post_deployment as OP_A; its JSON-RPC answer in last.body.
+tool_post_deployment() {
+	HTTP_MAX_TIME=60 http POST "$MCP/mcp" -H "$(bearer "$OP_A")" -H "Content-Type: application/json" -H "Accept: $ACCEPT" \
+		-H "Mcp-Session-Id: $SID" -H "MCP-Protocol-Version: 2025-11-25" \
+		--data '{"jsonrpc":"2.0","id":'"$1"',"method":"tools/call","params":{"name":"gateway__run_quality_gate","arguments":{"gate":"post_deployment"}}}'
+	sed -n 's/^data: //p' "$IT_DIR/last.body" >"$IT_DIR/sse.json"
+	if [ -s "$IT_DIR/sse.json" ]; then cp "$IT_DIR/sse.json" "$IT_DIR/last.body"; fi
+}
+tool_post_deployment 2
 check "tools/call gateway__run_quality_gate runs post_deployment: passed, stored" \
 	eval '[ "$(jbody .result.structuredContent.status)" = passed ] && [ "$(jbody .result.structuredContent.stored)" = true ] && [ "$(jbody .result.isError)" = false ]' || show_response
 rcli SET mreg:gate:running:post_deployment:tenant-a "$HELD" PX 30000 >/dev/null
-HTTP_MAX_TIME=60 http POST "$MCP/mcp" -H "$(bearer "$OP_A")" -H "Content-Type: application/json" -H "Accept: $ACCEPT" \
-	-H "Mcp-Session-Id: $SID" -H "MCP-Protocol-Version: 2025-11-25" \
-	--data '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"gateway__run_quality_gate","arguments":{"gate":"post_deployment"}}}'
-sed -n 's/^data: //p' "$IT_DIR/last.body" >"$IT_DIR/sse.json"; [ -s "$IT_DIR/sse.json" ] && cp "$IT_DIR/sse.json" "$IT_DIR/last.body"
+tool_post_deployment 3
 check "the tool while the tenant's run of that gate is under way: a tool error naming it" \
 	eval '[ "$(jbody .result.isError)" = true ] && jbody ".result.content[0].text" | grep -q "under way (run $HELD)"' || show_response
 rcli DEL mreg:gate:running:post_deployment:tenant-a >/dev/null
