@@ -199,9 +199,13 @@ static int store_run(struct gw_app *app, struct json_object *run, const struct g
 
 #define GATE_CHECK_REQUESTS_MAX 8
 
+/* A key without expiry is none of ours (ours always have one): taken over,
+ * rather than blocking the tenant's runs for good. */
 static struct rds_script lock_script = { .src =
     "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1} end\n"
-    "return {0, redis.call('GET', KEYS[1]) or '', redis.call('PTTL', KEYS[1])}\n" };
+    "local ttl = redis.call('PTTL', KEYS[1])\n"
+    "if ttl == -1 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return {1} end\n"
+    "return {0, redis.call('GET', KEYS[1]) or '', ttl}\n" };
 static struct rds_script unlock_script = { .src =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
     "return 0\n" };
@@ -234,7 +238,10 @@ static int run_lock_take(struct gw_app *app, const struct gw_identity *who, cons
     } else if (r->element[0]->integer == 0 && r->elements == 3) {
         long long left = r->element[2]->type == REDIS_REPLY_INTEGER ? r->element[2]->integer : 0;
 
-        wait_s = left > 0 ? (int)((left + 999) / 1000) : 1;
+        /* Whoever writes to Redis sets the key's life: no more than a run's. */
+        if (left <= 0 || left > ms)
+            left = left <= 0 ? 1 : ms;
+        wait_s = (int)((left + 999) / 1000);
         gw_snprintf(err, n, "a run of gate %s for tenant '%s' is under way (run %.36s); retry in %d s",
                     def->name, who->tenant_id,
                     r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "?", wait_s);

@@ -111,6 +111,16 @@ rcli DEL "$LOCK_A" >/dev/null
 http POST "$API/api/v1/gates/security_validation/run" -d '' -H "$(bearer "$OP_A")"
 check "once it is gone the tenant runs the gate again, and the run frees its lock" \
 	eval '[ "$HTTP_CODE" = 200 ] && [ "$(jbody .status)" = passed ] && [ "$(rcli EXISTS "$LOCK_A")" = 0 ]' || show_response
+# Written to Redis by someone else: no expiry (none of ours) or a life longer than a run's.
+rcli SET "$LOCK_A" "$HELD" >/dev/null
+http POST "$API/api/v1/gates/security_validation/run" -d '' -H "$(bearer "$OP_A")"
+check "a lock key without expiry does not block the tenant for good: the run takes it over and frees it" \
+	eval '[ "$HTTP_CODE" = 200 ] && [ "$(jbody .status)" = passed ] && [ "$(rcli EXISTS "$LOCK_A")" = 0 ]' || show_response
+rcli SET "$LOCK_A" "$HELD" PX 999999999 >/dev/null
+http POST "$API/api/v1/gates/security_validation/run" -d '' -H "$(bearer "$OP_A")"
+check "one with a life of days: 409 with a Retry-After no longer than a run may last" \
+	eval '[ "$HTTP_CODE" = 409 ] && [ "$(header Retry-After)" -le $((5 * 8 * 10)) ]' || show_response
+rcli DEL "$LOCK_A" >/dev/null
 http POST "$API/api/v1/gates/security_validation/run" -d '' -H "$(bearer "$USER_A")"
 check "a user may not run a gate (403)" eval '[ "$HTTP_CODE" = 403 ]'
 http POST "$API/api/v1/gates/no_such_gate/run" -d '' -H "$(bearer "$OP_A")"
