@@ -140,6 +140,54 @@ static int check_tls(const struct gw_config *cfg, FILE *out)
     return bad;
 }
 
+static void check_probe_key_for_responders(const struct gw_config *cfg, FILE *out);
+
+static int check_auth(const struct gw_config *cfg, FILE *out)
+{
+    int bad = 0;
+
+    if (cfg->auth_jwks_uri[0] == '\0' && cfg->auth_issuer[0] == '\0') {
+        fprintf(out, "warning: auth: no issuer is configured; every authenticated route will answer 401\n");
+        return 0;
+    }
+    if (cfg->auth_jwks_uri[0] == '\0') {
+        fprintf(out, "error: auth.jwks_uri: not set while auth.issuer is\n");
+        bad++;
+    }
+    if (cfg->auth_issuer[0] == '\0') {
+        fprintf(out, "error: auth.issuer: not set while auth.jwks_uri is\n");
+        bad++;
+    }
+    if (cfg->auth_audiences[0] == '\0') {
+        fprintf(out, "error: auth.audiences: not set; no token could be accepted\n");
+        bad++;
+    }
+    if (gw_has_prefix(cfg->auth_jwks_uri, "file://") &&
+        !readable("auth.jwks_uri", cfg->auth_jwks_uri + 7, out)) {
+        bad++;
+    } else if (cfg->auth_jwks_uri[0] != '\0') {
+        char err[512];
+
+        /* Readable is not enough: a token can only be verified with a key. */
+        if (jwks_check(cfg, cfg->auth_jwks_uri, err, sizeof(err)) != 0) {
+            fprintf(out, "error: auth.jwks_uri: %s\n", err);
+            bad++;
+        }
+    }
+    if (cfg->auth_dev_issuer_key[0] != '\0') {
+        fprintf(out, "warning: auth.dev_issuer_key: the development token issuer is ON; "
+                     "never use it in production\n");
+        if (!readable("auth.dev_issuer_key", cfg->auth_dev_issuer_key, out))
+            bad++;
+    }
+    /* The quality gates sign their probe tokens with it. */
+    if (cfg->gates_probe_key[0] != '\0' && !readable("gates.probe_key", cfg->gates_probe_key, out))
+        bad++;
+    else
+        check_probe_key_for_responders(cfg, out);
+    return bad;
+}
+
 /* Whether the responders may read PATH when `serve` runs as root and switches
  * to fastcgi.user (and fastcgi.group): owner, group (primary or supplementary,
  * as the supervisor sets them) or other read bit. 1 when they may, or when
@@ -196,52 +244,6 @@ static void check_probe_key_for_responders(const struct gw_config *cfg, FILE *ou
                  "gate runs through the API and MCP cannot sign probe tokens (set gates.probe_key to a "
                  "copy of the key, chown root:%s and chmod 0640)\n", key, cfg->fcgi_user, path, why,
             cfg->fcgi_group[0] != '\0' ? cfg->fcgi_group : cfg->fcgi_user);
-}
-
-static int check_auth(const struct gw_config *cfg, FILE *out)
-{
-    int bad = 0;
-
-    if (cfg->auth_jwks_uri[0] == '\0' && cfg->auth_issuer[0] == '\0') {
-        fprintf(out, "warning: auth: no issuer is configured; every authenticated route will answer 401\n");
-        return 0;
-    }
-    if (cfg->auth_jwks_uri[0] == '\0') {
-        fprintf(out, "error: auth.jwks_uri: not set while auth.issuer is\n");
-        bad++;
-    }
-    if (cfg->auth_issuer[0] == '\0') {
-        fprintf(out, "error: auth.issuer: not set while auth.jwks_uri is\n");
-        bad++;
-    }
-    if (cfg->auth_audiences[0] == '\0') {
-        fprintf(out, "error: auth.audiences: not set; no token could be accepted\n");
-        bad++;
-    }
-    if (gw_has_prefix(cfg->auth_jwks_uri, "file://") &&
-        !readable("auth.jwks_uri", cfg->auth_jwks_uri + 7, out)) {
-        bad++;
-    } else if (cfg->auth_jwks_uri[0] != '\0') {
-        char err[512];
-
-        /* Readable is not enough: a token can only be verified with a key. */
-        if (jwks_check(cfg, cfg->auth_jwks_uri, err, sizeof(err)) != 0) {
-            fprintf(out, "error: auth.jwks_uri: %s\n", err);
-            bad++;
-        }
-    }
-    if (cfg->auth_dev_issuer_key[0] != '\0') {
-        fprintf(out, "warning: auth.dev_issuer_key: the development token issuer is ON; "
-                     "never use it in production\n");
-        if (!readable("auth.dev_issuer_key", cfg->auth_dev_issuer_key, out))
-            bad++;
-    }
-    /* The quality gates sign their probe tokens with it. */
-    if (cfg->gates_probe_key[0] != '\0' && !readable("gates.probe_key", cfg->gates_probe_key, out))
-        bad++;
-    else
-        check_probe_key_for_responders(cfg, out);
-    return bad;
 }
 
 /* Without the key, servers with credentials can be neither registered nor
