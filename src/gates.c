@@ -206,9 +206,6 @@ static struct rds_script lock_script = { .src =
     "local ttl = redis.call('PTTL', KEYS[1])\n"
     "if ttl == -1 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return {1} end\n"
     "return {0, redis.call('GET', KEYS[1]) or '', ttl}\n" };
-static struct rds_script unlock_script = { .src =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
-    "return 0\n" };
 
 static int lock_key(struct gw_app *app, const struct gw_identity *who, const struct gate_def *def,
                     char *key, size_t n)
@@ -255,12 +252,9 @@ static void run_lock_release(struct gw_app *app, const struct gw_identity *who, 
                              const char *run_id)
 {
     char key[256];
-    const char *argv[2] = { key, run_id };
-    redisReply *r;
 
-    if (lock_key(app, who, def, key, sizeof(key)) == 0 &&
-        (r = rds_eval(app, &unlock_script, 1, 2, argv, NULL)) != NULL)
-        freeReplyObject(r);
+    if (lock_key(app, who, def, key, sizeof(key)) == 0)
+        rds_del_if(app, key, run_id);
 }
 
 int gates_run(struct gw_app *app, const struct gw_identity *who, const char *name,

@@ -66,5 +66,8 @@ struct rds_script {
 /* argv holds nkeys keys, then the arguments; lens may be NULL (strlen). */
 redisReply *rds_eval(struct gw_app *app, struct rds_script *s, int nkeys, int argc,
                      const char **argv, const size_t *lens);
+/* DEL key only while it holds value (a lock released by its holder, never
+ * one another has taken since): 1 deleted, 0 not, -1 no answer. */
+int rds_del_if(struct gw_app *app, const char *key, const char *value);
 
 #endif

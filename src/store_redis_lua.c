@@ -46,3 +46,18 @@ redisReply *rds_eval(struct gw_app *app, struct rds_script *s, int nkeys, int ar
     }
     return rep;
 }
+
+static struct rds_script del_if_script = { .src =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
+    "return 0\n" };
+
+int rds_del_if(struct gw_app *app, const char *key, const char *value)
+{
+    const char *argv[2] = { key, value };
+    redisReply *r = rds_eval(app, &del_if_script, 1, 2, argv, NULL);
+    int rc = r != NULL && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
+
+    if (r != NULL)
+        freeReplyObject(r);
+    return rc;
+}

@@ -578,10 +578,6 @@ static void hint_drop(struct gw_app *app)
         app->catalog->hint_set = false;
 }
 
-static struct rds_script unlock_script = { .src =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
-    "return 0\n" };
-
 /* Take the catalog lock, waiting up to wait_ms: 1 taken (token filled), 0 not. */
 static int lock_take(struct gw_app *app, char token[33], int wait_ms)
 {
@@ -608,11 +604,9 @@ static int lock_take(struct gw_app *app, char token[33], int wait_ms)
 static void lock_release(struct gw_app *app, const char *token)
 {
     char k[KEY_MAX];
-    const char *argv[2] = { k, token };
-    redisReply *r;
 
-    if (key_of(app, k, "lock", NULL) == 0 && (r = rds_eval(app, &unlock_script, 1, 2, argv, NULL)) != NULL)
-        freeReplyObject(r);
+    if (key_of(app, k, "lock", NULL) == 0)
+        rds_del_if(app, k, token);
 }
 
 /* Wait (bounded) for another responder's lock to go. */
