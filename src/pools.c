@@ -35,8 +35,9 @@
  * The leases run on Redis's clock (TIME), so hosts with skewed clocks agree.
  */
 
-/* Expired holders out of one pool; its units in use after that. Shared by
- * the three scripts below (Lua text pasted at the start of each). */
+/* Expired holders out of one pool; its units in use after that (an idle
+ * pool has no counter: nothing to read or tidy then). Shared by the three
+ * scripts below (Lua text pasted at the start of each). */
 #define LUA_PURGE                                                                     \
     "local t = redis.call('TIME')\n"                                                  \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"         \
@@ -50,7 +51,9 @@
     "    dropped = dropped + 1\n"                                                     \
     "  end\n"                                                                         \
     "  if #old > 0 then redis.call('ZREMRANGEBYSCORE', r, '-inf', now) end\n"         \
-    "  local used = tonumber(redis.call('GET', n) or '0')\n"                          \
+    "  local v = redis.call('GET', n)\n"                                              \
+    "  if not v then return 0 end\n"                                                  \
+    "  local used = tonumber(v)\n"                                                    \
     "  if used <= 0 and redis.call('ZCARD', r) == 0 then\n"                           \
     "    redis.call('DEL', n); used = 0\n"                                            \
     "  end\n"                                                                         \
