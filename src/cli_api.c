@@ -790,13 +790,44 @@ static int json_only_options(int argc, char **argv, int from, const char *usage,
     return -1;
 }
 
-int cli_catalog(int argc, char **argv)
+/* method path with no body; print() shows the answer as text (unless json,
+ * when the answer is printed whole) and gives the exit status: 1 when the
+ * call failed or the answer is not JSON. */
+static int call_and_print(const char *method, const char *path, int json,
+                          int (*print)(struct json_object *o, int json))
 {
-    const char *sub = argc > 1 ? argv[1] : NULL;
     struct api_env e;
     struct api_answer a;
     struct json_object *o;
-    int json = 0, rc = 1;
+    int rc = 1;
+
+    if (api_env_load(&e) != 0 || api_call_ok(&e, method, path, NULL, &a) != 0)
+        return 1;
+    o = json_tokener_parse(a.body);
+    if (o == NULL) {
+        fprintf(stderr, "error: the answer to %s %s is not JSON\n", method, path);
+    } else {
+        rc = print(o, json);
+        if (json)
+            print_json(o);
+    }
+    json_object_put(o);
+    free(a.body);
+    return rc;
+}
+
+/* A catalog refresh's answer: 1 when some server could not be refreshed. */
+static int print_refresh_status(struct json_object *o, int json)
+{
+    if (!json)
+        print_refresh(o);
+    return arr_len(o, "unavailable") > 0 ? 1 : 0;
+}
+
+int cli_catalog(int argc, char **argv)
+{
+    const char *sub = argc > 1 ? argv[1] : NULL;
+    int json = 0, rc;
 
     if (sub == NULL || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 ||
         strcmp(sub, "help") == 0) {
@@ -805,26 +836,11 @@ int cli_catalog(int argc, char **argv)
     }
     if ((rc = json_only_options(argc, argv, 2, catalog_usage, &json)) >= 0)
         return rc;
-    rc = 1;
     if (strcmp(sub, "refresh") != 0) {
         fprintf(stderr, "error: unknown catalog command '%s'\n\n%s", sub, catalog_usage);
         return 2;
     }
-    if (api_env_load(&e) != 0 || api_call_ok(&e, "POST", "/api/v1/catalog/refresh", NULL, &a) != 0)
-        return 1;
-    o = json_tokener_parse(a.body);
-    if (o == NULL) {
-        fprintf(stderr, "error: the answer to POST /api/v1/catalog/refresh is not JSON\n");
-    } else {
-        if (json)
-            print_json(o);
-        else
-            print_refresh(o);
-        rc = arr_len(o, "unavailable") > 0 ? 1 : 0;
-    }
-    json_object_put(o);
-    free(a.body);
-    return rc;
+    return call_and_print("POST", "/api/v1/catalog/refresh", json, print_refresh_status);
 }
 
 /* --- events --------------------------------------------------------------------- */
@@ -1337,38 +1353,21 @@ static int print_report(struct json_object *o, int json)
 
         critical |= sev != NULL && strcmp(sev, "critical") == 0;
         if (!json)
-                printf("%-8s %-12s %s\n", sev != NULL ? sev : "-", jstr(r, "area") != NULL ? jstr(r, "area") : "-",
+            printf("%-8s %-12s %s\n", sev != NULL ? sev : "-", jstr(r, "area") != NULL ? jstr(r, "area") : "-",
                    jstr(r, "message") != NULL ? jstr(r, "message") : "");
     }
     return critical || (health != NULL && strcmp(health, "unhealthy") == 0) ? 1 : 0;
 }
 
-/* GET path with only --json (and --help) as options; print() shows the
- * answer as text (unless json) and gives the exit status. */
+/* GET path with only --json (and --help) as options. */
 static int get_and_print(int argc, char **argv, const char *usage, const char *path,
                          int (*print)(struct json_object *o, int json))
 {
-    struct api_env e;
-    struct api_answer a;
-    struct json_object *o;
-    int json = 0, rc = 1;
+    int json = 0, rc;
 
     if ((rc = json_only_options(argc, argv, 1, usage, &json)) >= 0)
         return rc;
-    rc = 1;
-    if (api_env_load(&e) != 0 || api_call_ok(&e, "GET", path, NULL, &a) != 0)
-        return 1;
-    o = json_tokener_parse(a.body);
-    if (o == NULL) {
-        fprintf(stderr, "error: the answer to GET %s is not JSON\n", path);
-    } else {
-        rc = print(o, json);
-        if (json)
-            print_json(o);
-    }
-    json_object_put(o);
-    free(a.body);
-    return rc;
+    return call_and_print("GET", path, json, print);
 }
 
 int cli_resources(int argc, char **argv)

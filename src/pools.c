@@ -35,8 +35,9 @@
  * The leases run on Redis's clock (TIME), so hosts with skewed clocks agree.
  */
 
-/* Expired holders out of one pool; its units in use after that. Shared by
- * the three scripts below (Lua text pasted at the start of each). */
+/* Expired holders out of one pool; its units in use after that (an idle
+ * pool has no counter: nothing to read or tidy then). Shared by the three
+ * scripts below (Lua text pasted at the start of each). */
 #define LUA_PURGE                                                                     \
     "local t = redis.call('TIME')\n"                                                  \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"         \
@@ -50,7 +51,9 @@
     "    dropped = dropped + 1\n"                                                     \
     "  end\n"                                                                         \
     "  if #old > 0 then redis.call('ZREMRANGEBYSCORE', r, '-inf', now) end\n"         \
-    "  local used = tonumber(redis.call('GET', n) or '0')\n"                          \
+    "  local v = redis.call('GET', n)\n"                                              \
+    "  if not v then return 0 end\n"                                                  \
+    "  local used = tonumber(v)\n"                                                    \
     "  if used <= 0 and redis.call('ZCARD', r) == 0 then\n"                           \
     "    redis.call('DEL', n); used = 0\n"                                            \
     "  end\n"                                                                         \
@@ -291,7 +294,8 @@ static enum pools_code reserve_after(struct gw_app *app, const struct want *w, i
     if (res == NULL || res->type != REDIS_REPLY_ARRAY || res->elements < 1 ||
         res->element[0]->type != REDIS_REPLY_INTEGER) {
         if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
-            log_warn("pools_script_failed", "reserve: %s", rep->str);
+            log_warn("pools_script_failed", "reserve in pool %s%s: %s", w[0].pool, np > 1 ? " and others" : "",
+                     rep->str);
     } else if (res->element[0]->integer == 1) {
         rc = POOLS_OK;
     } else if (res->elements == 4) {
@@ -338,7 +342,7 @@ static long long release(struct gw_app *app, const char *const *pools, int np, c
     if (rep != NULL && rep->type == REDIS_REPLY_INTEGER)
         n = rep->integer;
     else if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
-        log_warn("pools_script_failed", "release: %s", rep->str);
+        log_warn("pools_script_failed", "release in pool %s%s: %s", pools[0], np > 1 ? " and others" : "", rep->str);
     freeReplyObject(rep);
     return n;
 }
@@ -371,7 +375,7 @@ static long long usage(struct gw_app *app, const char *const *pools, int np, lon
         for (int i = 0; used != NULL && i < np; i++)
             used[i] = rep->element[i + 1]->integer;
     } else if (rep != NULL && rep->type == REDIS_REPLY_ERROR) {
-        log_warn("pools_script_failed", "usage: %s", rep->str);
+        log_warn("pools_script_failed", "usage of pool %s%s: %s", pools[0], np > 1 ? " and others" : "", rep->str);
     }
     freeReplyObject(rep);
     return dropped;
@@ -481,7 +485,7 @@ enum pools_code pools_upstream_renew(struct gw_app *app, const struct pools_slot
     if (rep != NULL && rep->type == REDIS_REPLY_INTEGER)
         rc = rep->integer == 1 ? POOLS_OK : POOLS_BUSY;
     else if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
-        log_warn("pools_script_failed", "renew: %s", rep->str);
+        log_warn("pools_script_failed", "renew in pool %s: %s", slot->pool, rep->str);
     freeReplyObject(rep);
     return rc;
 }

@@ -443,3 +443,34 @@ Test(pools_redis, acquire_after_reads_and_takes_in_one_script_and_never_over_cap
     pools_upstream_release(&app, &s[2]);
     cr_assert_eq(counter("upstream:srv-aa"), 0);
 }
+
+/* The log line a failing script leaves: what failed and in which pool, so
+ * that an operator finds the broken keys without reading the scripts. */
+Test(pools_redis, a_failing_script_names_its_pool_in_the_log)
+{
+    struct pools_slot a;
+    struct pools_busy busy;
+    char path[] = "/tmp/test_pools_log.XXXXXX", line[4096];
+    size_t got;
+    redisReply *r;
+    FILE *f;
+    int fd = mkstemp(path);
+
+    cr_assert_geq(fd, 0);
+    close(fd);
+    r = rds_cmd(&app, "SET %s{pools}:r:upstream:srv-broken x", app.cfg.redis_prefix);
+    freeReplyObject(r);
+    log_init("test", LOG_LVL_WARN);
+    cr_assert_eq(log_open_file(path), 0);
+    cr_assert_eq(pools_upstream_acquire(&app, "srv-broken", 1, 60000, &a, &busy), POOLS_UNAVAILABLE);
+    log_close_file();
+    log_init("test", LOG_LVL_ERROR);
+    f = fopen(path, "r");
+    cr_assert_not_null(f);
+    got = fread(line, 1, sizeof(line) - 1, f);
+    line[got] = '\0';
+    fclose(f);
+    unlink(path);
+    cr_assert(strstr(line, "pools_script_failed") != NULL && strstr(line, "upstream:srv-broken") != NULL,
+              "the log names the pool: %s", line);
+}
