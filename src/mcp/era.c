@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "auth_jwt.h"
 #include "js.h"
 #include "mcp/transport.h"
@@ -196,6 +198,7 @@ void mce_classify(const struct mce_headers *h, const struct jr_msg *m, struct mc
 
 #define PARAM_DEPTH 8        /* nesting of "properties" followed, at most */
 #define PARAM_NAME_MAX 64    /* an x-mcp-header name, at most */
+#define PARAM_VALUE_MAX 1024 /* an Mcp-Param-* value we send, encoded, at most (with its NUL) */
 
 /* RFC 9110 tchar. */
 static bool token_name(const char *s)
@@ -281,4 +284,85 @@ int mce_check_params(struct json_object *input_schema, struct json_object *argum
     memset(v, 0, sizeof(*v));
     v->era = MCE_STATELESS;
     return check_props(input_schema, arguments, 0, lookup, arg, v);
+}
+
+/* A header value for an argument: visible ASCII as it is, anything else
+ * (and text that would read as encoded) as =?base64?...?=. false when val
+ * is not a scalar or its header would be longer than n - 1. */
+static bool param_value(struct json_object *val, char *out, size_t n)
+{
+    const char *t;
+    size_t len;
+    bool plain = true;
+
+    switch (json_object_get_type(val)) {
+    case json_type_boolean:
+        return gw_snprintf(out, n, "%s", json_object_get_boolean(val) ? "true" : "false") == 0;
+    case json_type_int:
+    case json_type_double:
+    case json_type_string:
+        t = json_object_get_string(val);
+        break;
+    default:
+        return false;
+    }
+    len = strlen(t);
+    for (size_t i = 0; i < len; i++)
+        plain = plain && t[i] > 0x20 && t[i] < 0x7f;
+    if (plain && strncmp(t, "=?base64?", 9) != 0)
+        return gw_snprintf(out, n, "%s", t) == 0;
+    if (n < 13 || (len + 2) / 3 * 4 + 12 > n - 1)
+        return false;
+    memcpy(out, "=?base64?", 9);
+    len = (size_t)EVP_EncodeBlock((unsigned char *)out + 9, (const unsigned char *)t, (int)len);
+    memcpy(out + 9 + len, "?=", 3);
+    return true;
+}
+
+static int build_props(struct json_object *schema, struct json_object *args, int depth, struct json_object *out,
+                       struct mce_verdict *v)
+{
+    struct json_object *props = js_get(schema, "properties", json_type_object);
+    char name[PARAM_NAME_MAX + 16], value[PARAM_VALUE_MAX];
+
+    if (props == NULL || args == NULL || depth > PARAM_DEPTH)
+        return 0;
+    json_object_object_foreach(props, key, sub) {
+        struct json_object *val = NULL, *hn;
+
+        if (!json_object_object_get_ex(args, key, &val) || val == NULL)
+            continue;
+        if (json_object_object_get_ex(sub, "x-mcp-header", &hn)) {
+            if (!json_object_is_type(hn, json_type_string) || !token_name(json_object_get_string(hn))) {
+                refuse(v, 400, JR_INVALID_PARAMS, "Invalid params: the tool's x-mcp-header for '%.60s' is "
+                       "not a valid header name", key);
+                return -1;
+            }
+            snprintf(name, sizeof(name), "Mcp-Param-%s", json_object_get_string(hn));
+            if (!param_value(val, value, sizeof(value))) {
+                refuse(v, 400, JR_INVALID_PARAMS, "%s", NULL);
+                snprintf(v->message, sizeof(v->message), "Invalid params: argument '%.60s' cannot be sent in "
+                         "its %.80s header: not a string, number or boolean, or longer than %d bytes once "
+                         "encoded", key, name, PARAM_VALUE_MAX - 1);
+                return -1;
+            }
+            json_object_object_add(out, name, json_object_new_string(value));
+        }
+        if (json_object_is_type(val, json_type_object) && build_props(sub, val, depth + 1, out, v) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int mce_param_headers(struct json_object *input_schema, struct json_object *arguments, struct json_object **out,
+                      struct mce_verdict *v)
+{
+    memset(v, 0, sizeof(*v));
+    v->era = MCE_STATELESS;
+    *out = json_object_new_object();
+    if (build_props(input_schema, arguments, 0, *out, v) != 0 || json_object_object_length(*out) == 0) {
+        json_object_put(*out);
+        *out = NULL;
+    }
+    return v->era == MCE_REFUSED ? -1 : 0;
 }

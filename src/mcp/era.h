@@ -70,4 +70,14 @@ typedef const char *(*mce_header_fn)(void *arg, const char *name);
 int mce_check_params(struct json_object *input_schema, struct json_object *arguments, mce_header_fn lookup,
                      void *arg, struct mce_verdict *v);
 
+/* The Mcp-Param-{Name} headers a 2026-07-28 upstream expects with a
+ * tools/call (the same x-mcp-header properties mce_check_params reads), as
+ * {name: value} into *out, or NULL when none apply. Values go visible ASCII
+ * as they are, anything else as =?base64?...?=. 0, or -1 with the reason in
+ * v (-32602) when the tool names an invalid header or an argument cannot be
+ * sent in its header (not a scalar, or too long): the upstream would refuse
+ * the call for the missing header, which would not say why. */
+int mce_param_headers(struct json_object *input_schema, struct json_object *arguments, struct json_object **out,
+                      struct mce_verdict *v);
+
 #endif

@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "app.h"
 #include "audit_spool.h"
@@ -17,6 +16,7 @@
 #include "fleet_key.h"
 #include "js.h"
 #include "log.h"
+#include "mcp/era.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/mrtr.h"
 #include "mcp/stream.h"
@@ -962,85 +962,36 @@ static int open_input_state(struct mpx_call *pc, const struct cat_server *srv, s
  * must mirror in Mcp-Param-{Name} headers; a 2026-07-28 upstream refuses a
  * call without them, whatever era the client speaks. */
 
-#define PARAM_DEPTH 8
-
-/* A header value for an argument: visible ASCII as it is, anything else
- * (and text that would read as encoded) as =?base64?...?=. */
-static bool param_value(struct json_object *val, char *out, size_t n)
-{
-    const char *t;
-    size_t len;
-    bool plain = true;
-
-    switch (json_object_get_type(val)) {
-    case json_type_boolean:
-        return gw_snprintf(out, n, "%s", json_object_get_boolean(val) ? "true" : "false") == 0;
-    case json_type_int:
-    case json_type_double:
-    case json_type_string:
-        t = json_object_get_string(val);
-        break;
-    default:
-        return false;
-    }
-    len = strlen(t);
-    for (size_t i = 0; i < len; i++)
-        plain = plain && t[i] > 0x20 && t[i] < 0x7f;
-    if (plain && strncmp(t, "=?base64?", 9) != 0)
-        return gw_snprintf(out, n, "%s", t) == 0;
-    if (n < 13 || (len + 2) / 3 * 4 + 13 > n)
-        return false;
-    memcpy(out, "=?base64?", 9);
-    len = (size_t)EVP_EncodeBlock((unsigned char *)out + 9, (const unsigned char *)t, (int)len);
-    memcpy(out + 9 + len, "?=", 3);
-    return true;
-}
-
-static void param_walk(struct json_object *schema, struct json_object *args, int depth, struct json_object *out)
-{
-    struct json_object *props = js_get(schema, "properties", json_type_object);
-
-    if (props == NULL || args == NULL || depth > PARAM_DEPTH)
-        return;
-    json_object_object_foreach(props, key, sub) {
-        struct json_object *val = NULL;
-        const char *hn = js_str(sub, "x-mcp-header");
-        char name[96], value[1024];
-
-        if (!json_object_object_get_ex(args, key, &val) || val == NULL)
-            continue;
-        if (hn != NULL && gw_snprintf(name, sizeof(name), "Mcp-Param-%s", hn) == 0 &&
-            param_value(val, value, sizeof(value)))
-            json_object_object_add(out, name, json_object_new_string(value));
-        if (json_object_is_type(val, json_type_object))
-            param_walk(sub, val, depth + 1, out);
-    }
-}
-
 /* The Mcp-Param-* headers of msg (a tools/call under the upstream's name)
- * for srv, or NULL when none apply. */
-static struct json_object *param_headers(const struct cat_server *srv, struct json_object *msg)
+ * for srv into *out, NULL when none apply. 0, or -1 when an argument cannot
+ * go in its header: the client has its answer. */
+static int param_headers(struct mpx_call *pc, const struct cat_server *srv, struct json_object *msg,
+                         struct json_object **out)
 {
-    struct json_object *params = js_get(msg, "params", json_type_object), *out;
+    struct json_object *params = js_get(msg, "params", json_type_object), *answer;
     const char *name = js_str(params, "name");
+    struct mce_verdict v;
 
+    *out = NULL;
     if (!up_era_modern(srv->protocol_version) || strcmp(js_str(msg, "method") ?: "", "tools/call") != 0 ||
         name == NULL)
-        return NULL;
+        return 0;
     for (size_t i = 0; i < json_object_array_length(srv->tools); i++) {
         struct json_object *tool = json_object_array_get_idx(srv->tools, i);
 
         if (strcmp(js_str(tool, "name") ?: "", name) != 0)
             continue;
-        out = json_object_new_object();
-        param_walk(js_get(tool, "inputSchema", json_type_object), js_get(params, "arguments", json_type_object),
-                   0, out);
-        if (json_object_object_length(out) > 0)
-            return out;
-        json_object_put(out);
-        return NULL;
+        if (mce_param_headers(js_get(tool, "inputSchema", json_type_object),
+                              js_get(params, "arguments", json_type_object), out, &v) == 0)
+            return 0;
+        log_info("mcp_param_header", "server %s, tool %s: %s", srv->name, name, v.message);
+        answer = jr_error(pc->msg->id, v.code, v.message, NULL);
+        pc->error_code = v.code;
+        http_send_json(pc->res, 200, answer);
+        json_object_put(answer);
+        return -1;
     }
-    return NULL;
+    return 0;
 }
 
 /* Forward msg (its id the client's) to srv; the answer, or an error naming
@@ -1048,7 +999,7 @@ static struct json_object *param_headers(const struct cat_server *srv, struct js
 static const char *forward(struct mpx_call *pc, const struct cat_server *srv, struct json_object *msg)
 {
     const struct ms_upstream *kept = ms_upstream_find(pc->session, srv->id);
-    struct json_object *answer = NULL, *v;
+    struct json_object *answer = NULL, *v, *headers;
     struct up_target t;
     struct up_session us;
     struct up_forward f;
@@ -1090,6 +1041,8 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
         if (pending[0] != '\0')
             return resume_pending(pc, srv, pending, msg);
     }
+    if (param_headers(pc, srv, msg, &headers) != 0)
+        return "param_header_refused";
     memset(&us, 0, sizeof(us));
     if (kept != NULL) {
         gw_strlcpy(us.id, kept->session_id, sizeof(us.id));
@@ -1117,11 +1070,12 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
     f.tick = on_tick;
     f.early_answer = on_early_answer;
     f.relay_arg = &r;
+    f.headers = headers;
     if (upstream_slot_take(pc, srv, &slot) != 0) {
         json_object_put(f.client_caps);
+        json_object_put(f.headers);
         return pc->error_code == MPX_BUSY ? "busy" : "pools_unavailable";
     }
-    f.headers = param_headers(srv, msg);
     st = up_forward(pc->app, &f, msg, &answer, why, sizeof(why));
     if (st == UP_OK && is_input_required(answer) && !r.handoff)
         answer = modern_client(pc) ? seal_input_required(pc, srv, answer)
