@@ -332,16 +332,26 @@ static int peer_closed(const redisContext *c)
     return k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
+/* A connection the server closed would fail the next command, and so one
+ * request per responder after every Redis restart: it is replaced first.
+ * Looked at once per request, and after a pause in work outside requests
+ * (a spool, a worker), not before each of a request's commands: a close in
+ * the middle of a request fails that command, as any other failure would. */
+#define PEEK_IDLE_MS 1000
+
 static redisContext *rds_open(struct gw_app *app, int timeout_ms)
 {
     char err[512];
+    int64_t now = gw_monotonic_ms();
 
-    /* A connection the server closed would fail the next command, and so
-     * one request per responder after every Redis restart: replace it first. */
-    if (app->redis != NULL && peer_closed(app->redis)) {
-        log_info("redis_reconnect", "Redis closed this connection; reconnecting");
-        rds_close(app);
+    if (app->redis != NULL && (app->redis_peek_req != app->requests || now - app->redis_used_ms >= PEEK_IDLE_MS)) {
+        app->redis_peek_req = app->requests;
+        if (peer_closed(app->redis)) {
+            log_info("redis_reconnect", "Redis closed this connection; reconnecting");
+            rds_close(app);
+        }
     }
+    app->redis_used_ms = now;
     if (app->redis != NULL)
         return app->redis;
     if (gw_monotonic_ms() < app->redis_retry_at_ms)
