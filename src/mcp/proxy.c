@@ -117,6 +117,83 @@ static bool list_push(struct gw_app *app, const char *key, struct json_object *o
     return ok;
 }
 
+/* The MAC of a record in Redis that a follow-up request acts on: Redis is
+ * no trust anchor, and such a record names the upstream session and request
+ * the client's answer goes to, or the list it is pushed to. Under
+ * security.input_state_key_file, over the record's key (its session, when it
+ * has one, and rid) and the named members, "id" as JSON. */
+#define INPUT_RECORD_DOMAIN "mcp-gateway input record v1"
+#define RELAY_RECORD_DOMAIN "mcp-gateway relay record v1"
+#define RECORD_FIELDS_MAX 5
+
+static const char *const input_fields[] = { "s", "u", "v", "o", "id", NULL };
+static const char *const relay_fields[] = { "s", "u", "v", "id", NULL };  /* an upstream's request */
+static const char *const waiter_fields[] = { "w", "k", NULL };            /* an input request's answer */
+
+static bool record_mac(const struct gw_app *app, const char *domain, const char *sid, const char *rid,
+                       struct json_object *rec, const char *const *fields, unsigned char mac[FLEET_MAC_LEN])
+{
+    struct fleet_part parts[3 + RECORD_FIELDS_MAX];
+    size_t n = 0;
+
+    if (app->cfg.input_state_key_len == 0)
+        return false;
+    parts[n++] = (struct fleet_part){ domain, strlen(domain) };
+    if (sid != NULL)
+        parts[n++] = (struct fleet_part){ sid, strlen(sid) };
+    parts[n++] = (struct fleet_part){ rid, strlen(rid) };
+    for (size_t i = 0; fields[i] != NULL && i < RECORD_FIELDS_MAX; i++) {
+        struct json_object *m = NULL;
+        const char *f;
+
+        if (!json_object_object_get_ex(rec, fields[i], &m))
+            return false;
+        if (strcmp(fields[i], "id") == 0)
+            f = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN);
+        else if ((f = js_str(rec, fields[i])) == NULL)
+            return false;
+        parts[n++] = (struct fleet_part){ f, strlen(f) };
+    }
+    return fleet_mac(app->cfg.input_state_key, app->cfg.input_state_key_len, parts, n, mac) == 0;
+}
+
+static bool record_seal(const struct gw_app *app, const char *domain, const char *sid, const char *rid,
+                        struct json_object *rec, const char *const *fields)
+{
+    unsigned char mac[FLEET_MAC_LEN];
+    char b64[64];
+
+    if (!record_mac(app, domain, sid, rid, rec, fields, mac) ||
+        authjwt_b64url_encode(mac, sizeof(mac), b64, sizeof(b64)) < 0)
+        return false;
+    json_object_object_add(rec, "mac", json_object_new_string(b64));
+    return true;
+}
+
+static bool record_ok(const struct gw_app *app, const char *domain, const char *sid, const char *rid,
+                      struct json_object *rec, const char *const *fields)
+{
+    unsigned char want[FLEET_MAC_LEN], got[FLEET_MAC_LEN + 4];
+    const char *m = js_str(rec, "mac");
+
+    return m != NULL && authjwt_b64url_decode(m, strlen(m), got, sizeof(got)) == FLEET_MAC_LEN &&
+           record_mac(app, domain, sid, rid, rec, fields, want) && CRYPTO_memcmp(want, got, FLEET_MAC_LEN) == 0;
+}
+
+/* A relay record is sealed when the gateway has an input state key (the
+ * session era's relay works without one, as before) and, then, must be. */
+static bool relay_seal(const struct gw_app *app, const char *sid, const char *rid, struct json_object *rec,
+                       const char *const *fields)
+{
+    return app->cfg.input_state_key_len == 0 || record_seal(app, RELAY_RECORD_DOMAIN, sid, rid, rec, fields);
+}
+
+static bool relay_ok(const struct gw_app *app, const char *sid, const char *rid, struct json_object *rec,
+                     const char *const *fields)
+{
+    return app->cfg.input_state_key_len == 0 || record_ok(app, RELAY_RECORD_DOMAIN, sid, rid, rec, fields);
+}
+
 struct relay {
     struct mpx_call *pc;
     const struct cat_server *srv;
@@ -186,7 +263,8 @@ static int rewrite_request_id(struct relay *r, struct json_object *msg)
     json_object_object_add(rec, "u", json_object_new_string(r->ups->id));
     json_object_object_add(rec, "v", json_object_new_string(r->ups->protocol_version));
     json_object_object_add(rec, "id", json_object_get(id));
-    rc = remember(r->pc->app, key, rec, r->ttl_ms) ? 0 : -1;
+    rc = relay_seal(r->pc->app, r->pc->session->id, rid, rec, relay_fields) &&
+         remember(r->pc->app, key, rec, r->ttl_ms) ? 0 : -1;
     json_object_put(rec);
     if (rc != 0) {
         log_warn("mcp_relay", "cannot remember a request of server %s (Redis); it is not relayed",
@@ -494,7 +572,8 @@ static int ask_client(struct relay *r, struct json_object *result, const char *w
         rec = json_object_new_object();
         json_object_object_add(rec, "w", json_object_new_string(wait_key));
         json_object_object_add(rec, "k", json_object_new_string(k));
-        stored = remember(r->pc->app, key, rec, r->ttl_ms);
+        stored = relay_seal(r->pc->app, r->pc->session->id, rid, rec, waiter_fields) &&
+                 remember(r->pc->app, key, rec, r->ttl_ms);
         json_object_put(rec);
         if (!stored)
             return -1;
@@ -709,52 +788,6 @@ static struct json_object *seal_input_required(struct mpx_call *pc, const struct
     return answer;
 }
 
-/* The MAC of a waiting input request's record (rid's): Redis is no trust
- * anchor, and the record names the upstream session and request the
- * follow-up's answer goes to and the list its next message comes from. */
-#define RECORD_DOMAIN "mcp-gateway input record v1"
-
-static bool record_mac(const struct gw_app *app, const char *rid, struct json_object *rec,
-                       unsigned char mac[FLEET_MAC_LEN])
-{
-    struct json_object *id = NULL;
-    const char *f[] = { js_str(rec, "s"), js_str(rec, "u"), js_str(rec, "v"), js_str(rec, "o"), NULL };
-    struct fleet_part parts[7];
-
-    if (!json_object_object_get_ex(rec, "id", &id) || app->cfg.input_state_key_len == 0)
-        return false;
-    parts[0] = (struct fleet_part){ RECORD_DOMAIN, sizeof(RECORD_DOMAIN) - 1 };
-    parts[1] = (struct fleet_part){ rid, strlen(rid) };
-    for (int i = 0; i < 4; i++) {
-        if (f[i] == NULL)
-            return false;
-        parts[2 + i] = (struct fleet_part){ f[i], strlen(f[i]) };
-    }
-    f[4] = json_object_to_json_string_ext(id, JSON_C_TO_STRING_PLAIN);
-    parts[6] = (struct fleet_part){ f[4], strlen(f[4]) };
-    return fleet_mac(app->cfg.input_state_key, app->cfg.input_state_key_len, parts, GW_ARRAY_LEN(parts), mac) == 0;
-}
-
-static bool record_seal(const struct gw_app *app, const char *rid, struct json_object *rec)
-{
-    unsigned char mac[FLEET_MAC_LEN];
-    char b64[64];
-
-    if (!record_mac(app, rid, rec, mac) || authjwt_b64url_encode(mac, sizeof(mac), b64, sizeof(b64)) < 0)
-        return false;
-    json_object_object_add(rec, "mac", json_object_new_string(b64));
-    return true;
-}
-
-static bool record_ok(const struct gw_app *app, const char *rid, struct json_object *rec)
-{
-    unsigned char want[FLEET_MAC_LEN], got[FLEET_MAC_LEN + 4];
-    const char *m = js_str(rec, "mac");
-
-    return m != NULL && authjwt_b64url_decode(m, strlen(m), got, sizeof(got)) == FLEET_MAC_LEN &&
-           record_mac(app, rid, rec, want) && CRYPTO_memcmp(want, got, FLEET_MAC_LEN) == 0;
-}
-
 /* One round for a 2025-11-25 upstream's request (the input request "input"):
  * the record the follow-up needs, in Redis, and the input-required result. */
 static struct json_object *input_round(struct mpx_call *pc, const struct cat_server *srv, const char *ups_id,
@@ -777,7 +810,8 @@ static struct json_object *input_round(struct mpx_call *pc, const struct cat_ser
     json_object_object_add(rec, "v", json_object_new_string(ups_version));
     json_object_object_add(rec, "id", json_object_get(id));
     json_object_object_add(rec, "o", json_object_new_string(out_key));
-    stored = record_seal(pc->app, rid, rec) && remember(pc->app, key, rec, ttl_ms);
+    stored = record_seal(pc->app, INPUT_RECORD_DOMAIN, NULL, rid, rec, input_fields) &&
+             remember(pc->app, key, rec, ttl_ms);
     json_object_put(rec);
     if (!stored)
         return input_failure(pc, srv, "redis_unavailable");
@@ -867,7 +901,7 @@ static const char *resume_pending(struct mpx_call *pc, const struct cat_server *
     if (rec == NULL || strcmp(js_str(rec, "s") ? js_str(rec, "s") : "", srv->id) != 0 || js_str(rec, "o") == NULL ||
         !json_object_object_get_ex(rec, "id", &v))
         goto gone;
-    if (!record_ok(pc->app, rid, rec)) {
+    if (!record_ok(pc->app, INPUT_RECORD_DOMAIN, NULL, rid, rec, input_fields)) {
         log_warn("mcp_input_state", "server %s: the record of a waiting input request was altered in Redis; "
                  "refused", srv->name);
         goto gone;
@@ -1443,6 +1477,12 @@ static void relay_answer(struct mpx_call *pc, const char *rid)
         rec = json_tokener_parse(rep->str);
     if (rep != NULL)
         freeReplyObject(rep);
+    if (rec != NULL && !relay_ok(pc->app, pc->session->id, rid, rec,
+                                 js_str(rec, "w") != NULL ? waiter_fields : relay_fields)) {
+        log_warn("mcp_relay", "the record of %s" "%.32s was altered in Redis (its MAC does not match); "
+                 "the answer is dropped", RELAY_PREFIX, rid);
+        goto out;
+    }
     if (rec != NULL && js_str(rec, "w") != NULL) {
         answer_to_waiter(pc, rec);
         goto out;
