@@ -286,37 +286,36 @@ int mce_check_params(struct json_object *input_schema, struct json_object *argum
     return check_props(input_schema, arguments, 0, lookup, arg, v);
 }
 
-/* A header value for an argument: visible ASCII as it is, anything else
- * (and text that would read as encoded) as =?base64?...?=. false when val
- * is not a scalar or its header would be longer than n - 1. */
-static bool param_value(struct json_object *val, char *out, size_t n)
+int mce_header_encode(const char *t, char *out, size_t n)
 {
-    const char *t;
-    size_t len;
-    bool plain = true;
+    size_t len = strlen(t);
+    bool plain = len > 0 && t[0] != ' ' && t[len - 1] != ' ' && strncmp(t, "=?base64?", 9) != 0;
 
-    switch (json_object_get_type(val)) {
-    case json_type_boolean:
-        return gw_snprintf(out, n, "%s", json_object_get_boolean(val) ? "true" : "false") == 0;
-    case json_type_int:
-    case json_type_double:
-    case json_type_string:
-        t = json_object_get_string(val);
-        break;
-    default:
-        return false;
-    }
-    len = strlen(t);
-    for (size_t i = 0; i < len; i++)
-        plain = plain && t[i] > 0x20 && t[i] < 0x7f;
-    if (plain && strncmp(t, "=?base64?", 9) != 0)
-        return gw_snprintf(out, n, "%s", t) == 0;
-    if (n < 13 || (len + 2) / 3 * 4 + 12 > n - 1)
-        return false;
+    for (size_t i = 0; plain && i < len; i++)
+        plain = (unsigned char)t[i] >= 0x20 && (unsigned char)t[i] < 0x7f;
+    if (plain)
+        return gw_strlcpy(out, t, n);
+    if (n < 12 || (len + 2) / 3 * 4 > n - 12)
+        return -1;
     memcpy(out, "=?base64?", 9);
     len = (size_t)EVP_EncodeBlock((unsigned char *)out + 9, (const unsigned char *)t, (int)len);
     memcpy(out + 9 + len, "?=", 3);
-    return true;
+    return 0;
+}
+
+/* The header value of an argument; false when val is not a scalar or its
+ * header would not fit n. */
+static bool param_value(struct json_object *val, char *out, size_t n)
+{
+    switch (json_object_get_type(val)) {
+    case json_type_boolean:
+    case json_type_int:
+    case json_type_double:
+    case json_type_string:
+        return mce_header_encode(json_object_get_string(val), out, n) == 0;
+    default:
+        return false;
+    }
 }
 
 static int build_props(struct json_object *schema, struct json_object *args, int depth, struct json_object *out,

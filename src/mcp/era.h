@@ -61,6 +61,12 @@ void mce_classify(const struct mce_headers *h, const struct jr_msg *m, struct mc
  * a value that is not visible ASCII or not valid base64, or too long. */
 int mce_header_value(const char *raw, char *out, size_t n);
 
+/* t as a header value into out (n bytes): visible ASCII as it is; anything
+ * else (a control character, non-ASCII, white space at an end, empty, or
+ * text that would read as encoded) as "=?base64?...?=". 0, or -1 when it
+ * does not fit. mce_header_value reads it back. */
+int mce_header_encode(const char *t, char *out, size_t n);
+
 /* Mcp-Param-{Name} headers of a tools/call (x-mcp-header in the tool's
  * inputSchema, on properties reached through "properties" alone): each
  * argument present and not null must have its header, equal once decoded

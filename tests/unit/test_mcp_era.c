@@ -239,3 +239,23 @@ Test(mcp_era, param_header_too_long_for_an_upstream_is_refused_by_name)
     cr_assert_eq(rc, -1);
     cr_assert_null(h);
 }
+
+Test(mcp_era, header_values_encoded_as_they_are_read_back)
+{
+    static const char *const plain[] = { "us-west1", "a b", "42" };
+    static const char *const coded[] = { "Z\xc3\xbcrich", " lead", "trail ", "", "=?base64?x?=", "a\r\nb" };
+    char enc[64], dec[64];
+
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        cr_assert_eq(mce_header_encode(plain[i], enc, sizeof(enc)), 0);
+        cr_assert_str_eq(enc, plain[i]);
+    }
+    for (size_t i = 0; i < sizeof(coded) / sizeof(coded[0]); i++) {
+        cr_assert_eq(mce_header_encode(coded[i], enc, sizeof(enc)), 0);
+        cr_assert(strncmp(enc, "=?base64?", 9) == 0, "%s", enc);
+        cr_assert_eq(mce_header_value(enc, dec, sizeof(dec)), 0, "%s", enc);
+        cr_assert_str_eq(dec, coded[i]);
+    }
+    cr_assert_eq(mce_header_encode("\xc3\xbc\xc3\xbc\xc3\xbc", enc, 13 + 8), 0);  /* exactly fits */
+    cr_assert_eq(mce_header_encode("\xc3\xbc\xc3\xbc\xc3\xbc", enc, 12 + 7), -1);
+}
