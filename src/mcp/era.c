@@ -232,6 +232,26 @@ static bool same_value(const char *h, struct json_object *val)
     }
 }
 
+/* The Mcp-Param-{Name} header property sub (argument key) asks for, into
+ * name: 1, 0 when it asks for none, -1 refused with code when its name is
+ * not a header name. */
+static int param_name(struct json_object *sub, const char *key, int code, char *name, size_t n,
+                      struct mce_verdict *v)
+{
+    struct json_object *hn;
+
+    if (!json_object_object_get_ex(sub, "x-mcp-header", &hn))
+        return 0;
+    if (!json_object_is_type(hn, json_type_string) || !token_name(json_object_get_string(hn))) {
+        refuse(v, 400, code, "%s", NULL);
+        snprintf(v->message, sizeof(v->message), "%s: the tool's x-mcp-header for '%.60s' is not a valid "
+                 "header name", code == MCE_HEADER_MISMATCH ? "Header mismatch" : "Invalid params", key);
+        return -1;
+    }
+    snprintf(name, n, "Mcp-Param-%s", json_object_get_string(hn));
+    return 1;
+}
+
 static int check_props(struct json_object *schema, struct json_object *args, int depth, mce_header_fn lookup,
                        void *arg, struct mce_verdict *v)
 {
@@ -241,18 +261,15 @@ static int check_props(struct json_object *schema, struct json_object *args, int
     if (props == NULL || depth > PARAM_DEPTH)
         return 0;
     json_object_object_foreach(props, key, sub) {
-        struct json_object *val = NULL, *hn;
+        struct json_object *val = NULL;
         const char *h;
+        int named;
 
         if (args != NULL)
             json_object_object_get_ex(args, key, &val);
-        if (json_object_object_get_ex(sub, "x-mcp-header", &hn)) {
-            if (!json_object_is_type(hn, json_type_string) || !token_name(json_object_get_string(hn))) {
-                refuse(v, 400, MCE_HEADER_MISMATCH, "Header mismatch: the tool's x-mcp-header for '%.60s' is "
-                       "not a valid header name", key);
-                return -1;
-            }
-            snprintf(name, sizeof(name), "Mcp-Param-%s", json_object_get_string(hn));
+        if ((named = param_name(sub, key, MCE_HEADER_MISMATCH, name, sizeof(name), v)) < 0)
+            return -1;
+        if (named) {
             h = lookup(arg, name);
             if (h != NULL && mce_header_value(h, value, sizeof(value)) != 0) {
                 refuse(v, 400, MCE_HEADER_MISMATCH, "Header mismatch: %.80s holds characters or base64 that "
@@ -327,17 +344,14 @@ static int build_props(struct json_object *schema, struct json_object *args, int
     if (props == NULL || args == NULL || depth > PARAM_DEPTH)
         return 0;
     json_object_object_foreach(props, key, sub) {
-        struct json_object *val = NULL, *hn;
+        struct json_object *val = NULL;
+        int named;
 
         if (!json_object_object_get_ex(args, key, &val) || val == NULL)
             continue;
-        if (json_object_object_get_ex(sub, "x-mcp-header", &hn)) {
-            if (!json_object_is_type(hn, json_type_string) || !token_name(json_object_get_string(hn))) {
-                refuse(v, 400, JR_INVALID_PARAMS, "Invalid params: the tool's x-mcp-header for '%.60s' is "
-                       "not a valid header name", key);
-                return -1;
-            }
-            snprintf(name, sizeof(name), "Mcp-Param-%s", json_object_get_string(hn));
+        if ((named = param_name(sub, key, JR_INVALID_PARAMS, name, sizeof(name), v)) < 0)
+            return -1;
+        if (named) {
             if (!param_value(val, value, sizeof(value))) {
                 refuse(v, 400, JR_INVALID_PARAMS, "%s", NULL);
                 snprintf(v->message, sizeof(v->message), "Invalid params: argument '%.60s' cannot be sent in "
