@@ -458,20 +458,15 @@ redisReply *rds_cmd(struct gw_app *app, const char *fmt, ...)
     return rep;
 }
 
-redisReply *rds_cmd_expire(struct gw_app *app, const char *key, int64_t ttl_ms, const char *fmt, ...)
+static redisReply *cmd_expire_once(struct gw_app *app, const char *key, const char *ttl, const char *fmt,
+                                   va_list ap)
 {
-    va_list ap;
     void *first = NULL, *second = NULL;
-    char ttl[24];
-    int rc;
 
     if (rds_conn(app) == NULL)
         return NULL;
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_ms);
-    va_start(ap, fmt);
-    rc = redisvAppendCommand(app->redis, fmt, ap);
-    va_end(ap);
-    if (rc != REDIS_OK || redisAppendCommand(app->redis, "PEXPIRE %s %s", key, ttl) != REDIS_OK ||
+    if (redisvAppendCommand(app->redis, fmt, ap) != REDIS_OK ||
+        redisAppendCommand(app->redis, "PEXPIRE %s %s", key, ttl) != REDIS_OK ||
         redisGetReply(app->redis, &first) != REDIS_OK || redisGetReply(app->redis, &second) != REDIS_OK) {
         if (first != NULL)
             freeReplyObject(first);
@@ -479,6 +474,25 @@ redisReply *rds_cmd_expire(struct gw_app *app, const char *key, int64_t ttl_ms, 
     }
     freeReplyObject(second);
     return finish(app, first);
+}
+
+redisReply *rds_cmd_expire(struct gw_app *app, const char *key, int64_t ttl_ms, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *rep = NULL;
+    char ttl[24];
+
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_ms);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (rep != NULL)
+            freeReplyObject(rep);
+        va_start(ap, fmt);
+        rep = cmd_expire_once(app, key, ttl, fmt, ap);
+        va_end(ap);
+        if (!readonly(rep))
+            break;
+    }
+    return rep;
 }
 
 redisReply *rds_cmdargv(struct gw_app *app, int argc, const char **argv, const size_t *argvlen)

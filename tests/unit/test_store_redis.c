@@ -162,3 +162,25 @@ Test(store_redis, a_connection_the_server_closed_is_replaced_after_a_pause_outsi
     cr_assert_null(rds_conn(&app), "kept after a pause although the server closed it");
     cr_assert_null(app.redis);
 }
+
+Test(store_redis, a_write_with_its_expiry_answered_readonly_is_sent_again_to_the_primary)
+{
+    static const char demoted[] = "-READONLY You can't write against a read only replica.\r\n"
+                                  "-READONLY You can't write against a read only replica.\r\n";
+    int sv[2];
+    redisReply *rep;
+
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    app.redis = redisConnectFd(sv[0]);
+    cr_assert_not_null(app.redis);
+    cr_assert_eq(write(sv[1], demoted, sizeof(demoted) - 1), (ssize_t)(sizeof(demoted) - 1));
+    app.redis_peek_req = app.requests;
+    app.redis_used_ms = gw_monotonic_ms();
+    /* The second attempt finds no primary to ask (none is reachable here):
+     * what matters is that the replica's refusal was not the answer. */
+    app.redis_retry_at_ms = gw_monotonic_ms() + 60000;
+    rep = rds_cmd_expire(&app, "k", 1000, "RPUSH %s %s", "k", "v");
+    cr_assert_null(rep, "the READONLY answer came back instead of a retry on the primary");
+    cr_assert_null(app.redis);
+    close(sv[1]);
+}
