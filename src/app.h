@@ -19,6 +19,8 @@ struct gw_app {
     redisContext *redis;
     int64_t redis_retry_at_ms;       /* no reconnect attempt before this */
     int redis_failures;              /* failed connects in a row */
+    unsigned long redis_peek_req;    /* requests when the connection was last checked for a close */
+    int64_t redis_used_ms;           /* monotonic ms of its last command */
     PGconn *pg;
     int64_t pg_retry_at_ms;
     int pg_failures;

@@ -177,7 +177,7 @@ static const struct cfg_key keys[] = {
     S("security", "secret_key_file", secret_key_file, "", NULL,
       "key file (64 hex digits) sealing upstream credentials"),
     S("security", "input_state_key_file", input_state_key_file, "", NULL,
-      "secret (32-128 bytes) that MACs the requestState of input-required results (MCP 2026-07-28); empty = such results are refused"),
+      "secret (32-128 bytes) that MACs the requestState of input-required results (MCP 2026-07-28) and the relay records of upstream requests in Redis; empty = such results are refused, relay records unsealed"),
 
     /* quality gates */
     S("gates", "probe_key", gates_probe_key, "", NULL,

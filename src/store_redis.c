@@ -332,16 +332,26 @@ static int peer_closed(const redisContext *c)
     return k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
+/* A connection the server closed would fail the next command, and so one
+ * request per responder after every Redis restart: it is replaced first.
+ * Looked at once per request, and after a pause in work outside requests
+ * (a spool, a worker), not before each of a request's commands: a close in
+ * the middle of a request fails that command, as any other failure would. */
+#define PEEK_IDLE_MS 1000
+
 static redisContext *rds_open(struct gw_app *app, int timeout_ms)
 {
     char err[512];
+    int64_t now = gw_monotonic_ms();
 
-    /* A connection the server closed would fail the next command, and so
-     * one request per responder after every Redis restart: replace it first. */
-    if (app->redis != NULL && peer_closed(app->redis)) {
-        log_info("redis_reconnect", "Redis closed this connection; reconnecting");
-        rds_close(app);
+    if (app->redis != NULL && (app->redis_peek_req != app->requests || now - app->redis_used_ms >= PEEK_IDLE_MS)) {
+        app->redis_peek_req = app->requests;
+        if (peer_closed(app->redis)) {
+            log_info("redis_reconnect", "Redis closed this connection; reconnecting");
+            rds_close(app);
+        }
     }
+    app->redis_used_ms = now;
     if (app->redis != NULL)
         return app->redis;
     if (gw_monotonic_ms() < app->redis_retry_at_ms)
@@ -448,20 +458,15 @@ redisReply *rds_cmd(struct gw_app *app, const char *fmt, ...)
     return rep;
 }
 
-redisReply *rds_cmd_expire(struct gw_app *app, const char *key, int64_t ttl_ms, const char *fmt, ...)
+static redisReply *cmd_expire_once(struct gw_app *app, const char *key, const char *ttl, const char *fmt,
+                                   va_list ap)
 {
-    va_list ap;
     void *first = NULL, *second = NULL;
-    char ttl[24];
-    int rc;
 
     if (rds_conn(app) == NULL)
         return NULL;
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_ms);
-    va_start(ap, fmt);
-    rc = redisvAppendCommand(app->redis, fmt, ap);
-    va_end(ap);
-    if (rc != REDIS_OK || redisAppendCommand(app->redis, "PEXPIRE %s %s", key, ttl) != REDIS_OK ||
+    if (redisvAppendCommand(app->redis, fmt, ap) != REDIS_OK ||
+        redisAppendCommand(app->redis, "PEXPIRE %s %s", key, ttl) != REDIS_OK ||
         redisGetReply(app->redis, &first) != REDIS_OK || redisGetReply(app->redis, &second) != REDIS_OK) {
         if (first != NULL)
             freeReplyObject(first);
@@ -469,6 +474,25 @@ redisReply *rds_cmd_expire(struct gw_app *app, const char *key, int64_t ttl_ms, 
     }
     freeReplyObject(second);
     return finish(app, first);
+}
+
+redisReply *rds_cmd_expire(struct gw_app *app, const char *key, int64_t ttl_ms, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *rep = NULL;
+    char ttl[24];
+
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_ms);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (rep != NULL)
+            freeReplyObject(rep);
+        va_start(ap, fmt);
+        rep = cmd_expire_once(app, key, ttl, fmt, ap);
+        va_end(ap);
+        if (!readonly(rep))
+            break;
+    }
+    return rep;
 }
 
 redisReply *rds_cmdargv(struct gw_app *app, int argc, const char **argv, const size_t *argvlen)

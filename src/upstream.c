@@ -11,11 +11,11 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "build-config.h"
 #include "app.h"
 #include "log.h"
+#include "mcp/era.h"
 #include "mcp/jsonrpc.h"
 #include "secrets.h"
 #include "js.h"
@@ -874,26 +874,13 @@ static int modern_envelope(struct conn *c, struct json_object *msg, struct json_
                            caps != NULL ? json_object_get(caps) : json_object_new_object());
     name = strcmp(method, "resources/read") == 0 || strncmp(method, "resources/", 10) == 0
                ? js_str(params, "uri") : js_str(params, "name");
+    /* Header values are visible ASCII: any other name goes base64-encoded,
+     * as the revision has it. */
     if (name != NULL && (strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0 ||
-                         strcmp(method, "resources/read") == 0)) {
-        size_t len = strlen(name);
-        bool plain = len > 0 && name[0] != ' ' && name[len - 1] != ' ' && strncmp(name, "=?base64?", 9) != 0;
-
-        /* Header values are visible ASCII: any other name (non-ASCII, a
-         * control character, white space at an end) goes base64-encoded as
-         * =?base64?...?=, as the revision has it. */
-        for (size_t i = 0; plain && i < len; i++)
-            plain = (unsigned char)name[i] >= 0x20 && (unsigned char)name[i] < 0x7f;
-        if (plain && len < sizeof(c->rpc_name)) {
-            gw_strlcpy(c->rpc_name, name, sizeof(c->rpc_name));
-        } else if (!plain && (len + 2) / 3 * 4 + 12 < sizeof(c->rpc_name)) {
-            memcpy(c->rpc_name, "=?base64?", 9);
-            len = (size_t)EVP_EncodeBlock((unsigned char *)c->rpc_name + 9, (const unsigned char *)name, (int)len);
-            memcpy(c->rpc_name + 9 + len, "?=", 3);
-        } else {
-            gw_snprintf(c->why, c->n, "%s: the name cannot be sent in the Mcp-Name header", method);
-            return -1;
-        }
+                         strcmp(method, "resources/read") == 0) &&
+        mce_header_encode(name, c->rpc_name, sizeof(c->rpc_name)) != 0) {
+        gw_snprintf(c->why, c->n, "%s: the name cannot be sent in the Mcp-Name header", method);
+        return -1;
     }
     return 0;
 }

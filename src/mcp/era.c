@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "auth_jwt.h"
 #include "js.h"
 #include "mcp/transport.h"
@@ -196,6 +198,7 @@ void mce_classify(const struct mce_headers *h, const struct jr_msg *m, struct mc
 
 #define PARAM_DEPTH 8        /* nesting of "properties" followed, at most */
 #define PARAM_NAME_MAX 64    /* an x-mcp-header name, at most */
+#define PARAM_VALUE_MAX 1024 /* an Mcp-Param-* value we send, encoded, at most (with its NUL) */
 
 /* RFC 9110 tchar. */
 static bool token_name(const char *s)
@@ -229,6 +232,26 @@ static bool same_value(const char *h, struct json_object *val)
     }
 }
 
+/* The Mcp-Param-{Name} header property sub (argument key) asks for, into
+ * name: 1, 0 when it asks for none, -1 refused with code when its name is
+ * not a header name. */
+static int param_name(struct json_object *sub, const char *key, int code, char *name, size_t n,
+                      struct mce_verdict *v)
+{
+    struct json_object *hn;
+
+    if (!json_object_object_get_ex(sub, "x-mcp-header", &hn))
+        return 0;
+    if (!json_object_is_type(hn, json_type_string) || !token_name(json_object_get_string(hn))) {
+        refuse(v, 400, code, "%s", NULL);
+        snprintf(v->message, sizeof(v->message), "%s: the tool's x-mcp-header for '%.60s' is not a valid "
+                 "header name", code == MCE_HEADER_MISMATCH ? "Header mismatch" : "Invalid params", key);
+        return -1;
+    }
+    snprintf(name, n, "Mcp-Param-%s", json_object_get_string(hn));
+    return 1;
+}
+
 static int check_props(struct json_object *schema, struct json_object *args, int depth, mce_header_fn lookup,
                        void *arg, struct mce_verdict *v)
 {
@@ -238,18 +261,15 @@ static int check_props(struct json_object *schema, struct json_object *args, int
     if (props == NULL || depth > PARAM_DEPTH)
         return 0;
     json_object_object_foreach(props, key, sub) {
-        struct json_object *val = NULL, *hn;
+        struct json_object *val = NULL;
         const char *h;
+        int named;
 
         if (args != NULL)
             json_object_object_get_ex(args, key, &val);
-        if (json_object_object_get_ex(sub, "x-mcp-header", &hn)) {
-            if (!json_object_is_type(hn, json_type_string) || !token_name(json_object_get_string(hn))) {
-                refuse(v, 400, MCE_HEADER_MISMATCH, "Header mismatch: the tool's x-mcp-header for '%.60s' is "
-                       "not a valid header name", key);
-                return -1;
-            }
-            snprintf(name, sizeof(name), "Mcp-Param-%s", json_object_get_string(hn));
+        if ((named = param_name(sub, key, MCE_HEADER_MISMATCH, name, sizeof(name), v)) < 0)
+            return -1;
+        if (named) {
             h = lookup(arg, name);
             if (h != NULL && mce_header_value(h, value, sizeof(value)) != 0) {
                 refuse(v, 400, MCE_HEADER_MISMATCH, "Header mismatch: %.80s holds characters or base64 that "
@@ -281,4 +301,81 @@ int mce_check_params(struct json_object *input_schema, struct json_object *argum
     memset(v, 0, sizeof(*v));
     v->era = MCE_STATELESS;
     return check_props(input_schema, arguments, 0, lookup, arg, v);
+}
+
+int mce_header_encode(const char *t, char *out, size_t n)
+{
+    size_t len = strlen(t);
+    bool plain = len > 0 && t[0] != ' ' && t[len - 1] != ' ' && strncmp(t, "=?base64?", 9) != 0;
+
+    for (size_t i = 0; plain && i < len; i++)
+        plain = (unsigned char)t[i] >= 0x20 && (unsigned char)t[i] < 0x7f;
+    if (plain)
+        return gw_strlcpy(out, t, n);
+    if (n < 12 || (len + 2) / 3 * 4 > n - 12)
+        return -1;
+    memcpy(out, "=?base64?", 9);
+    len = (size_t)EVP_EncodeBlock((unsigned char *)out + 9, (const unsigned char *)t, (int)len);
+    memcpy(out + 9 + len, "?=", 3);
+    return 0;
+}
+
+/* The header value of an argument; false when val is not a scalar or its
+ * header would not fit n. */
+static bool param_value(struct json_object *val, char *out, size_t n)
+{
+    switch (json_object_get_type(val)) {
+    case json_type_boolean:
+    case json_type_int:
+    case json_type_double:
+    case json_type_string:
+        return mce_header_encode(json_object_get_string(val), out, n) == 0;
+    default:
+        return false;
+    }
+}
+
+static int build_props(struct json_object *schema, struct json_object *args, int depth, struct json_object *out,
+                       struct mce_verdict *v)
+{
+    struct json_object *props = js_get(schema, "properties", json_type_object);
+    char name[PARAM_NAME_MAX + 16], value[PARAM_VALUE_MAX];
+
+    if (props == NULL || args == NULL || depth > PARAM_DEPTH)
+        return 0;
+    json_object_object_foreach(props, key, sub) {
+        struct json_object *val = NULL;
+        int named;
+
+        if (!json_object_object_get_ex(args, key, &val) || val == NULL)
+            continue;
+        if ((named = param_name(sub, key, JR_INVALID_PARAMS, name, sizeof(name), v)) < 0)
+            return -1;
+        if (named) {
+            if (!param_value(val, value, sizeof(value))) {
+                refuse(v, 400, JR_INVALID_PARAMS, "%s", NULL);
+                snprintf(v->message, sizeof(v->message), "Invalid params: argument '%.60s' cannot be sent in "
+                         "its %.80s header: not a string, number or boolean, or longer than %d bytes once "
+                         "encoded", key, name, PARAM_VALUE_MAX - 1);
+                return -1;
+            }
+            json_object_object_add(out, name, json_object_new_string(value));
+        }
+        if (json_object_is_type(val, json_type_object) && build_props(sub, val, depth + 1, out, v) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int mce_param_headers(struct json_object *input_schema, struct json_object *arguments, struct json_object **out,
+                      struct mce_verdict *v)
+{
+    memset(v, 0, sizeof(*v));
+    v->era = MCE_STATELESS;
+    *out = json_object_new_object();
+    if (build_props(input_schema, arguments, 0, *out, v) != 0 || json_object_object_length(*out) == 0) {
+        json_object_put(*out);
+        *out = NULL;
+    }
+    return v->era == MCE_REFUSED ? -1 : 0;
 }

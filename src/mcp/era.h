@@ -61,6 +61,12 @@ void mce_classify(const struct mce_headers *h, const struct jr_msg *m, struct mc
  * a value that is not visible ASCII or not valid base64, or too long. */
 int mce_header_value(const char *raw, char *out, size_t n);
 
+/* t as a header value into out (n bytes): visible ASCII as it is; anything
+ * else (a control character, non-ASCII, white space at an end, empty, or
+ * text that would read as encoded) as "=?base64?...?=". 0, or -1 when it
+ * does not fit. mce_header_value reads it back. */
+int mce_header_encode(const char *t, char *out, size_t n);
+
 /* Mcp-Param-{Name} headers of a tools/call (x-mcp-header in the tool's
  * inputSchema, on properties reached through "properties" alone): each
  * argument present and not null must have its header, equal once decoded
@@ -69,5 +75,15 @@ int mce_header_value(const char *raw, char *out, size_t n);
 typedef const char *(*mce_header_fn)(void *arg, const char *name);
 int mce_check_params(struct json_object *input_schema, struct json_object *arguments, mce_header_fn lookup,
                      void *arg, struct mce_verdict *v);
+
+/* The Mcp-Param-{Name} headers a 2026-07-28 upstream expects with a
+ * tools/call (the same x-mcp-header properties mce_check_params reads), as
+ * {name: value} into *out, or NULL when none apply. Values go visible ASCII
+ * as they are, anything else as =?base64?...?=. 0, or -1 with the reason in
+ * v (-32602) when the tool names an invalid header or an argument cannot be
+ * sent in its header (not a scalar, or too long): the upstream would refuse
+ * the call for the missing header, which would not say why. */
+int mce_param_headers(struct json_object *input_schema, struct json_object *arguments, struct json_object **out,
+                      struct mce_verdict *v);
 
 #endif

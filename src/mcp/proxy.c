@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "app.h"
 #include "audit_spool.h"
@@ -17,6 +16,7 @@
 #include "fleet_key.h"
 #include "js.h"
 #include "log.h"
+#include "mcp/era.h"
 #include "mcp/jsonrpc.h"
 #include "mcp/mrtr.h"
 #include "mcp/stream.h"
@@ -117,6 +117,83 @@ static bool list_push(struct gw_app *app, const char *key, struct json_object *o
     return ok;
 }
 
+/* The MAC of a record in Redis that a follow-up request acts on: Redis is
+ * no trust anchor, and such a record names the upstream session and request
+ * the client's answer goes to, or the list it is pushed to. Under
+ * security.input_state_key_file, over the record's key (its session, when it
+ * has one, and rid) and the named members, "id" as JSON. */
+#define INPUT_RECORD_DOMAIN "mcp-gateway input record v1"
+#define RELAY_RECORD_DOMAIN "mcp-gateway relay record v1"
+#define RECORD_FIELDS_MAX 5
+
+static const char *const input_fields[] = { "s", "u", "v", "o", "id", NULL };
+static const char *const relay_fields[] = { "s", "u", "v", "id", NULL };  /* an upstream's request */
+static const char *const waiter_fields[] = { "w", "k", NULL };            /* an input request's answer */
+
+static bool record_mac(const struct gw_app *app, const char *domain, const char *sid, const char *rid,
+                       struct json_object *rec, const char *const *fields, unsigned char mac[FLEET_MAC_LEN])
+{
+    struct fleet_part parts[3 + RECORD_FIELDS_MAX];
+    size_t n = 0;
+
+    if (app->cfg.input_state_key_len == 0)
+        return false;
+    parts[n++] = (struct fleet_part){ domain, strlen(domain) };
+    if (sid != NULL)
+        parts[n++] = (struct fleet_part){ sid, strlen(sid) };
+    parts[n++] = (struct fleet_part){ rid, strlen(rid) };
+    for (size_t i = 0; fields[i] != NULL && i < RECORD_FIELDS_MAX; i++) {
+        struct json_object *m = NULL;
+        const char *f;
+
+        if (!json_object_object_get_ex(rec, fields[i], &m))
+            return false;
+        if (strcmp(fields[i], "id") == 0)
+            f = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN);
+        else if ((f = js_str(rec, fields[i])) == NULL)
+            return false;
+        parts[n++] = (struct fleet_part){ f, strlen(f) };
+    }
+    return fleet_mac(app->cfg.input_state_key, app->cfg.input_state_key_len, parts, n, mac) == 0;
+}
+
+static bool record_seal(const struct gw_app *app, const char *domain, const char *sid, const char *rid,
+                        struct json_object *rec, const char *const *fields)
+{
+    unsigned char mac[FLEET_MAC_LEN];
+    char b64[64];
+
+    if (!record_mac(app, domain, sid, rid, rec, fields, mac) ||
+        authjwt_b64url_encode(mac, sizeof(mac), b64, sizeof(b64)) < 0)
+        return false;
+    json_object_object_add(rec, "mac", json_object_new_string(b64));
+    return true;
+}
+
+static bool record_ok(const struct gw_app *app, const char *domain, const char *sid, const char *rid,
+                      struct json_object *rec, const char *const *fields)
+{
+    unsigned char want[FLEET_MAC_LEN], got[FLEET_MAC_LEN + 4];
+    const char *m = js_str(rec, "mac");
+
+    return m != NULL && authjwt_b64url_decode(m, strlen(m), got, sizeof(got)) == FLEET_MAC_LEN &&
+           record_mac(app, domain, sid, rid, rec, fields, want) && CRYPTO_memcmp(want, got, FLEET_MAC_LEN) == 0;
+}
+
+/* A relay record is sealed when the gateway has an input state key (the
+ * session era's relay works without one, as before) and, then, must be. */
+static bool relay_seal(const struct gw_app *app, const char *sid, const char *rid, struct json_object *rec,
+                       const char *const *fields)
+{
+    return app->cfg.input_state_key_len == 0 || record_seal(app, RELAY_RECORD_DOMAIN, sid, rid, rec, fields);
+}
+
+static bool relay_ok(const struct gw_app *app, const char *sid, const char *rid, struct json_object *rec,
+                     const char *const *fields)
+{
+    return app->cfg.input_state_key_len == 0 || record_ok(app, RELAY_RECORD_DOMAIN, sid, rid, rec, fields);
+}
+
 struct relay {
     struct mpx_call *pc;
     const struct cat_server *srv;
@@ -186,7 +263,8 @@ static int rewrite_request_id(struct relay *r, struct json_object *msg)
     json_object_object_add(rec, "u", json_object_new_string(r->ups->id));
     json_object_object_add(rec, "v", json_object_new_string(r->ups->protocol_version));
     json_object_object_add(rec, "id", json_object_get(id));
-    rc = remember(r->pc->app, key, rec, r->ttl_ms) ? 0 : -1;
+    rc = relay_seal(r->pc->app, r->pc->session->id, rid, rec, relay_fields) &&
+         remember(r->pc->app, key, rec, r->ttl_ms) ? 0 : -1;
     json_object_put(rec);
     if (rc != 0) {
         log_warn("mcp_relay", "cannot remember a request of server %s (Redis); it is not relayed",
@@ -494,7 +572,8 @@ static int ask_client(struct relay *r, struct json_object *result, const char *w
         rec = json_object_new_object();
         json_object_object_add(rec, "w", json_object_new_string(wait_key));
         json_object_object_add(rec, "k", json_object_new_string(k));
-        stored = remember(r->pc->app, key, rec, r->ttl_ms);
+        stored = relay_seal(r->pc->app, r->pc->session->id, rid, rec, waiter_fields) &&
+                 remember(r->pc->app, key, rec, r->ttl_ms);
         json_object_put(rec);
         if (!stored)
             return -1;
@@ -709,52 +788,6 @@ static struct json_object *seal_input_required(struct mpx_call *pc, const struct
     return answer;
 }
 
-/* The MAC of a waiting input request's record (rid's): Redis is no trust
- * anchor, and the record names the upstream session and request the
- * follow-up's answer goes to and the list its next message comes from. */
-#define RECORD_DOMAIN "mcp-gateway input record v1"
-
-static bool record_mac(const struct gw_app *app, const char *rid, struct json_object *rec,
-                       unsigned char mac[FLEET_MAC_LEN])
-{
-    struct json_object *id = NULL;
-    const char *f[] = { js_str(rec, "s"), js_str(rec, "u"), js_str(rec, "v"), js_str(rec, "o"), NULL };
-    struct fleet_part parts[7];
-
-    if (!json_object_object_get_ex(rec, "id", &id) || app->cfg.input_state_key_len == 0)
-        return false;
-    parts[0] = (struct fleet_part){ RECORD_DOMAIN, sizeof(RECORD_DOMAIN) - 1 };
-    parts[1] = (struct fleet_part){ rid, strlen(rid) };
-    for (int i = 0; i < 4; i++) {
-        if (f[i] == NULL)
-            return false;
-        parts[2 + i] = (struct fleet_part){ f[i], strlen(f[i]) };
-    }
-    f[4] = json_object_to_json_string_ext(id, JSON_C_TO_STRING_PLAIN);
-    parts[6] = (struct fleet_part){ f[4], strlen(f[4]) };
-    return fleet_mac(app->cfg.input_state_key, app->cfg.input_state_key_len, parts, GW_ARRAY_LEN(parts), mac) == 0;
-}
-
-static bool record_seal(const struct gw_app *app, const char *rid, struct json_object *rec)
-{
-    unsigned char mac[FLEET_MAC_LEN];
-    char b64[64];
-
-    if (!record_mac(app, rid, rec, mac) || authjwt_b64url_encode(mac, sizeof(mac), b64, sizeof(b64)) < 0)
-        return false;
-    json_object_object_add(rec, "mac", json_object_new_string(b64));
-    return true;
-}
-
-static bool record_ok(const struct gw_app *app, const char *rid, struct json_object *rec)
-{
-    unsigned char want[FLEET_MAC_LEN], got[FLEET_MAC_LEN + 4];
-    const char *m = js_str(rec, "mac");
-
-    return m != NULL && authjwt_b64url_decode(m, strlen(m), got, sizeof(got)) == FLEET_MAC_LEN &&
-           record_mac(app, rid, rec, want) && CRYPTO_memcmp(want, got, FLEET_MAC_LEN) == 0;
-}
-
 /* One round for a 2025-11-25 upstream's request (the input request "input"):
  * the record the follow-up needs, in Redis, and the input-required result. */
 static struct json_object *input_round(struct mpx_call *pc, const struct cat_server *srv, const char *ups_id,
@@ -777,7 +810,8 @@ static struct json_object *input_round(struct mpx_call *pc, const struct cat_ser
     json_object_object_add(rec, "v", json_object_new_string(ups_version));
     json_object_object_add(rec, "id", json_object_get(id));
     json_object_object_add(rec, "o", json_object_new_string(out_key));
-    stored = record_seal(pc->app, rid, rec) && remember(pc->app, key, rec, ttl_ms);
+    stored = record_seal(pc->app, INPUT_RECORD_DOMAIN, NULL, rid, rec, input_fields) &&
+             remember(pc->app, key, rec, ttl_ms);
     json_object_put(rec);
     if (!stored)
         return input_failure(pc, srv, "redis_unavailable");
@@ -867,7 +901,7 @@ static const char *resume_pending(struct mpx_call *pc, const struct cat_server *
     if (rec == NULL || strcmp(js_str(rec, "s") ? js_str(rec, "s") : "", srv->id) != 0 || js_str(rec, "o") == NULL ||
         !json_object_object_get_ex(rec, "id", &v))
         goto gone;
-    if (!record_ok(pc->app, rid, rec)) {
+    if (!record_ok(pc->app, INPUT_RECORD_DOMAIN, NULL, rid, rec, input_fields)) {
         log_warn("mcp_input_state", "server %s: the record of a waiting input request was altered in Redis; "
                  "refused", srv->name);
         goto gone;
@@ -962,85 +996,36 @@ static int open_input_state(struct mpx_call *pc, const struct cat_server *srv, s
  * must mirror in Mcp-Param-{Name} headers; a 2026-07-28 upstream refuses a
  * call without them, whatever era the client speaks. */
 
-#define PARAM_DEPTH 8
-
-/* A header value for an argument: visible ASCII as it is, anything else
- * (and text that would read as encoded) as =?base64?...?=. */
-static bool param_value(struct json_object *val, char *out, size_t n)
-{
-    const char *t;
-    size_t len;
-    bool plain = true;
-
-    switch (json_object_get_type(val)) {
-    case json_type_boolean:
-        return gw_snprintf(out, n, "%s", json_object_get_boolean(val) ? "true" : "false") == 0;
-    case json_type_int:
-    case json_type_double:
-    case json_type_string:
-        t = json_object_get_string(val);
-        break;
-    default:
-        return false;
-    }
-    len = strlen(t);
-    for (size_t i = 0; i < len; i++)
-        plain = plain && t[i] > 0x20 && t[i] < 0x7f;
-    if (plain && strncmp(t, "=?base64?", 9) != 0)
-        return gw_snprintf(out, n, "%s", t) == 0;
-    if (n < 13 || (len + 2) / 3 * 4 + 13 > n)
-        return false;
-    memcpy(out, "=?base64?", 9);
-    len = (size_t)EVP_EncodeBlock((unsigned char *)out + 9, (const unsigned char *)t, (int)len);
-    memcpy(out + 9 + len, "?=", 3);
-    return true;
-}
-
-static void param_walk(struct json_object *schema, struct json_object *args, int depth, struct json_object *out)
-{
-    struct json_object *props = js_get(schema, "properties", json_type_object);
-
-    if (props == NULL || args == NULL || depth > PARAM_DEPTH)
-        return;
-    json_object_object_foreach(props, key, sub) {
-        struct json_object *val = NULL;
-        const char *hn = js_str(sub, "x-mcp-header");
-        char name[96], value[1024];
-
-        if (!json_object_object_get_ex(args, key, &val) || val == NULL)
-            continue;
-        if (hn != NULL && gw_snprintf(name, sizeof(name), "Mcp-Param-%s", hn) == 0 &&
-            param_value(val, value, sizeof(value)))
-            json_object_object_add(out, name, json_object_new_string(value));
-        if (json_object_is_type(val, json_type_object))
-            param_walk(sub, val, depth + 1, out);
-    }
-}
-
 /* The Mcp-Param-* headers of msg (a tools/call under the upstream's name)
- * for srv, or NULL when none apply. */
-static struct json_object *param_headers(const struct cat_server *srv, struct json_object *msg)
+ * for srv into *out, NULL when none apply. 0, or -1 when an argument cannot
+ * go in its header: the client has its answer. */
+static int param_headers(struct mpx_call *pc, const struct cat_server *srv, struct json_object *msg,
+                         struct json_object **out)
 {
-    struct json_object *params = js_get(msg, "params", json_type_object), *out;
+    struct json_object *params = js_get(msg, "params", json_type_object), *answer;
     const char *name = js_str(params, "name");
+    struct mce_verdict v;
 
+    *out = NULL;
     if (!up_era_modern(srv->protocol_version) || strcmp(js_str(msg, "method") ?: "", "tools/call") != 0 ||
         name == NULL)
-        return NULL;
+        return 0;
     for (size_t i = 0; i < json_object_array_length(srv->tools); i++) {
         struct json_object *tool = json_object_array_get_idx(srv->tools, i);
 
         if (strcmp(js_str(tool, "name") ?: "", name) != 0)
             continue;
-        out = json_object_new_object();
-        param_walk(js_get(tool, "inputSchema", json_type_object), js_get(params, "arguments", json_type_object),
-                   0, out);
-        if (json_object_object_length(out) > 0)
-            return out;
-        json_object_put(out);
-        return NULL;
+        if (mce_param_headers(js_get(tool, "inputSchema", json_type_object),
+                              js_get(params, "arguments", json_type_object), out, &v) == 0)
+            return 0;
+        log_info("mcp_param_header", "server %s, tool %s: %s", srv->name, name, v.message);
+        answer = jr_error(pc->msg->id, v.code, v.message, NULL);
+        pc->error_code = v.code;
+        http_send_json(pc->res, 200, answer);
+        json_object_put(answer);
+        return -1;
     }
-    return NULL;
+    return 0;
 }
 
 /* Forward msg (its id the client's) to srv; the answer, or an error naming
@@ -1048,7 +1033,7 @@ static struct json_object *param_headers(const struct cat_server *srv, struct js
 static const char *forward(struct mpx_call *pc, const struct cat_server *srv, struct json_object *msg)
 {
     const struct ms_upstream *kept = ms_upstream_find(pc->session, srv->id);
-    struct json_object *answer = NULL, *v;
+    struct json_object *answer = NULL, *v, *headers;
     struct up_target t;
     struct up_session us;
     struct up_forward f;
@@ -1090,6 +1075,8 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
         if (pending[0] != '\0')
             return resume_pending(pc, srv, pending, msg);
     }
+    if (param_headers(pc, srv, msg, &headers) != 0)
+        return "param_header_refused";
     memset(&us, 0, sizeof(us));
     if (kept != NULL) {
         gw_strlcpy(us.id, kept->session_id, sizeof(us.id));
@@ -1117,11 +1104,12 @@ static const char *forward(struct mpx_call *pc, const struct cat_server *srv, st
     f.tick = on_tick;
     f.early_answer = on_early_answer;
     f.relay_arg = &r;
+    f.headers = headers;
     if (upstream_slot_take(pc, srv, &slot) != 0) {
         json_object_put(f.client_caps);
+        json_object_put(f.headers);
         return pc->error_code == MPX_BUSY ? "busy" : "pools_unavailable";
     }
-    f.headers = param_headers(srv, msg);
     st = up_forward(pc->app, &f, msg, &answer, why, sizeof(why));
     if (st == UP_OK && is_input_required(answer) && !r.handoff)
         answer = modern_client(pc) ? seal_input_required(pc, srv, answer)
@@ -1489,6 +1477,12 @@ static void relay_answer(struct mpx_call *pc, const char *rid)
         rec = json_tokener_parse(rep->str);
     if (rep != NULL)
         freeReplyObject(rep);
+    if (rec != NULL && !relay_ok(pc->app, pc->session->id, rid, rec,
+                                 js_str(rec, "w") != NULL ? waiter_fields : relay_fields)) {
+        log_warn("mcp_relay", "the record of %s" "%.32s was altered in Redis (its MAC does not match); "
+                 "the answer is dropped", RELAY_PREFIX, rid);
+        goto out;
+    }
     if (rec != NULL && js_str(rec, "w") != NULL) {
         answer_to_waiter(pc, rec);
         goto out;

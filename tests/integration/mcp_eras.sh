@@ -82,6 +82,13 @@ mcp '{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"v2__region"
 check "an argument the tool marks x-mcp-header goes up in Mcp-Param-* as well (non-ASCII as =?base64?...?=)" \
 	eval '[ "$(answer | jq -r ".result.content[0].text")" = "region=Zürich" ] &&
 		grep -q "\"mcp_param_region\":\"=?base64?WsO8cmljaA==?=\"" "$V2REC"'
+LONG=$(head -c 1500 /dev/zero | tr '\0' a)
+cp "$V2REC" "$V2REC.before"
+mcp "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/call\",\"params\":{\"name\":\"v2__region\",\"arguments\":{\"region\":\"$LONG\"}}}" \
+	-H "Mcp-Session-Id: $SID"
+check "an x-mcp-header argument too long for its header: -32602 naming the argument and header, nothing sent up" \
+	eval '[ "$(answer | jq -r ".error.code")" = -32602 ] && answer | jq -r ".error.message" | grep -q "region.*Mcp-Param-Region" &&
+		cmp -s "$V2REC.before" "$V2REC"'
 http GET "$API/api/v1/servers/$V2_ID/health" -H "Authorization: Bearer $ADMIN"
 check "the health probe of a 2026-07-28 upstream asks server/discover (it knows no initialize)" \
 	eval '[ "$HTTP_CODE" = 200 ] && [ "$(it_json status)" = healthy ]'

@@ -190,6 +190,15 @@ mcp "$MCP_B/mcp" "$USER_A" "{\"jsonrpc\":\"2.0\",\"id\":\"$EID\",\"result\":{\"a
 wait "$ASK_PID"
 check "the session's own answer still completes the call" eval 'grep "\"id\":31" "$IT_DIR/ask2.out" | grep -q "hello (declined)"'
 
+# A relay record written into Redis by someone else (no MAC under the
+# gateway's input state key) is not acted on: the answer goes nowhere.
+FORGED=0123456789abcdef0123456789abcdef
+rcli SET "mreg:relay:{$SID_A}:$FORGED" '{"w":"mreg:forged-list","k":"input"}' PX 60000 >/dev/null
+mcp "$MCP_B/mcp" "$USER_A" "{\"jsonrpc\":\"2.0\",\"id\":\"gw:$FORGED\",\"result\":{\"action\":\"accept\",\"content\":{\"name\":\"Mallory\"}}}" \
+	-H "Mcp-Session-Id: $SID_A"
+check "an answer under a relay record forged in Redis: 202, pushed nowhere" \
+	eval '[ "$HTTP_CODE" = 202 ] && [ "$(rcli LLEN mreg:forged-list)" = 0 ] && [ "$(rcli EXISTS "mreg:relay:{$SID_A}:$FORGED")" = 0 ]'
+
 # An upstream reporting progress on a token that is not its call's is not relayed.
 mcp "$MCP_A/mcp" "$USER_A" '{"jsonrpc":"2.0","id":32,"method":"tools/call","params":{"name":"relay__spoof","arguments":{},"_meta":{"progressToken":"mine"}}}' \
 	-H "Mcp-Session-Id: $SID_A"

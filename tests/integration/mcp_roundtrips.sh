@@ -58,13 +58,13 @@ SRV_ID=$(it_json server.id)
 # writes tool-call records in batches, apart from any request: counted
 # apart, per transaction.
 monitor_backends() { grep 'audit_spool_applied' "$PG_LOG" | sed -n 's/.*UTC \[\([0-9]*\)\] LOG: .*/\1/p' | sort -u; }
-# pg_lines [N]: the statements in the log (its first N lines only, when given)
-# but the audit monitor's, as far as the whole log tells them apart now: its
-# backend is known only from its first drain, which may come after N.
+# pg_lines [FROM]: the statements logged from line FROM of the log on (all
+# by default), without the monitor's backends as known now: one counted
+# before its first applied-ids statement would otherwise drop out later.
 pg_lines() {
 	local skip
 	skip=$(monitor_backends | sed 's/.*/UTC [&] LOG:/' | paste -sd'|')
-	{ if [ -n "${1:-}" ]; then head -n "$1" "$PG_LOG"; else cat "$PG_LOG"; fi; } | grep 'LOG:  \(statement\|execute\)' |
+	tail -n +"${1:-1}" "$PG_LOG" | grep 'LOG:  \(statement\|execute\)' |
 		{ if [ -n "$skip" ]; then grep -vF -e "${skip//|/$'\n'}"; else cat; fi; }
 }
 pg_count() { pg_lines "$@" | wc -l; }
@@ -137,7 +137,8 @@ check "ping on a warm session: answered, $n Redis round trips (exactly $PING_RED
 sed 's/^[0-9.]* //' "$IT_DIR/ping.redis" | cut -c1-160 | diag
 
 # --- one proxied tools/call -------------------------------------------------------
-pg_mark=$(wc -l <"$PG_LOG")
+pg_mark=$(($(wc -l <"$PG_LOG") + 1))
+pg_before=0
 monitored call "$CALL"
 call_ok=0
 echo_ok && call_ok=1
@@ -164,15 +165,14 @@ fi
 sed 's/^[0-9.]* //' "$IT_DIR/call.redis" | cut -c1-160 | diag
 for i in 1 2 3 4; do mcp "$CALL"; echo_ok || call_ok=0; done
 sleep 0.3
-pg_after=$(pg_count)
-pg_before=$(pg_count "$pg_mark")
+pg_after=$(pg_lines "$pg_mark" | wc -l)
 if [ "$call_ok" = 1 ]; then
 	check "tools/call rt__echo on a warm session: no PostgreSQL statement (5 calls made $((pg_after - pg_before)))" \
 		eval '[ "$pg_after" -eq "$pg_before" ]'
 else
 	not_ok "tools/call rt__echo on a warm session: no PostgreSQL statement (the calls failed)"
 fi
-[ "$pg_after" -eq "$pg_before" ] || pg_lines | tail -n $((pg_after - pg_before)) | cut -c1-200 | diag
+[ "$pg_after" -eq "$pg_before" ] || pg_lines "$pg_mark" | cut -c1-200 | diag
 # The monitor's transactions cost the same few statements whatever their
 # number of records: one chain lock and one insert per batch, not per row.
 wait_until 5 eval '[ "$(it_psql "SELECT count(*) FROM audit_log WHERE action = '"'"'tool_call'"'"'")" -ge 8 ]' || true

@@ -183,3 +183,79 @@ Test(mcp_era, param_headers_mirror_annotated_arguments)
     cr_assert_eq(params_check("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"x-mcp-header\":\"bad name\"}}}",
                               "{\"a\":\"x\"}", none), -1);
 }
+
+static struct json_object *built(const char *schema, const char *args, int *rc, struct mce_verdict *v)
+{
+    struct json_object *s = json_tokener_parse(schema), *a = json_tokener_parse(args), *out = NULL;
+
+    *rc = mce_param_headers(s, a, &out, v);
+    json_object_put(s);
+    json_object_put(a);
+    return out;
+}
+
+Test(mcp_era, param_headers_built_for_an_upstream_mirror_annotated_arguments)
+{
+    struct mce_verdict v;
+    struct json_object *h;
+    int rc;
+
+    h = built(SCHEMA, "{\"region\":\"us-west1\",\"count\":42,\"on\":true,\"where\":{\"zone\":\"\\u00e9\"},"
+                      "\"list\":[{\"x\":\"y\"}]}", &rc, &v);
+    cr_assert_eq(rc, 0);
+    cr_assert_not_null(h);
+    cr_assert_str_eq(json_object_get_string(json_object_object_get(h, "Mcp-Param-Region")), "us-west1");
+    cr_assert_str_eq(json_object_get_string(json_object_object_get(h, "Mcp-Param-Count")), "42");
+    cr_assert_str_eq(json_object_get_string(json_object_object_get(h, "Mcp-Param-On")), "true");
+    cr_assert_str_eq(json_object_get_string(json_object_object_get(h, "Mcp-Param-Zone")), "=?base64?w6k=?=");
+    cr_assert_eq(json_object_object_length(h), 4);              /* not through items */
+    json_object_put(h);
+    h = built(SCHEMA, "{\"region\":null}", &rc, &v);
+    cr_assert_eq(rc, 0);
+    cr_assert_null(h);                                           /* nothing to send */
+}
+
+Test(mcp_era, param_header_too_long_for_an_upstream_is_refused_by_name)
+{
+    char args[2100] = "{\"region\":\"";
+    struct mce_verdict v;
+    struct json_object *h;
+    int rc;
+
+    memset(args + strlen(args), 'a', 1500);
+    strcpy(args + strlen(args), "\"}");
+    h = built(SCHEMA, args, &rc, &v);
+    cr_assert_eq(rc, -1);
+    cr_assert_null(h);
+    cr_assert_eq(v.code, -32602);
+    cr_assert(strstr(v.message, "'region'") != NULL && strstr(v.message, "Mcp-Param-Region") != NULL, "%s",
+              v.message);
+    h = built("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"x-mcp-header\":\"bad\\r\\nname\"}}}",
+              "{\"a\":\"x\"}", &rc, &v);
+    cr_assert_eq(rc, -1);
+    cr_assert_null(h);
+    h = built("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\",\"x-mcp-header\":\"A\"}}}",
+              "{\"a\":[1]}", &rc, &v);
+    cr_assert_eq(rc, -1);
+    cr_assert_null(h);
+}
+
+Test(mcp_era, header_values_encoded_as_they_are_read_back)
+{
+    static const char *const plain[] = { "us-west1", "a b", "42" };
+    static const char *const coded[] = { "Z\xc3\xbcrich", " lead", "trail ", "", "=?base64?x?=", "a\r\nb" };
+    char enc[64], dec[64];
+
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        cr_assert_eq(mce_header_encode(plain[i], enc, sizeof(enc)), 0);
+        cr_assert_str_eq(enc, plain[i]);
+    }
+    for (size_t i = 0; i < sizeof(coded) / sizeof(coded[0]); i++) {
+        cr_assert_eq(mce_header_encode(coded[i], enc, sizeof(enc)), 0);
+        cr_assert(strncmp(enc, "=?base64?", 9) == 0, "%s", enc);
+        cr_assert_eq(mce_header_value(enc, dec, sizeof(dec)), 0, "%s", enc);
+        cr_assert_str_eq(dec, coded[i]);
+    }
+    cr_assert_eq(mce_header_encode("\xc3\xbc\xc3\xbc\xc3\xbc", enc, 13 + 8), 0);  /* exactly fits */
+    cr_assert_eq(mce_header_encode("\xc3\xbc\xc3\xbc\xc3\xbc", enc, 12 + 7), -1);
+}

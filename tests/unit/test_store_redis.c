@@ -123,3 +123,64 @@ Test(store_redis, a_unix_url_with_a_password_is_connected_to)
     cr_assert_null(rds_connect_url("unix://:pw@/nonexistent/mcpgw-test.sock", 200, err, sizeof(err)));
     cr_assert(strstr(err, "/nonexistent/mcpgw-test.sock") != NULL, "%s", err);
 }
+
+/* A connection whose server has gone, as a socket pair with its far end closed. */
+static redisContext *closed_by_server(void)
+{
+    int sv[2];
+    redisContext *c;
+
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    c = redisConnectFd(sv[0]);
+    cr_assert_not_null(c);
+    close(sv[1]);
+    return c;
+}
+
+Test(store_redis, a_connection_the_server_closed_is_replaced_once_per_request_not_per_command)
+{
+    redisContext *c = closed_by_server();
+
+    app.redis = c;
+    app.redis_peek_req = app.requests;
+    app.redis_used_ms = gw_monotonic_ms();
+    app.redis_retry_at_ms = gw_monotonic_ms() + 60000; /* no reconnect attempt: only the close is seen */
+    cr_assert_eq(rds_conn(&app), c, "looked at again within the request");
+    app.requests++;
+    cr_assert_null(rds_conn(&app), "kept across a request although the server closed it");
+    cr_assert_null(app.redis);
+}
+
+Test(store_redis, a_connection_the_server_closed_is_replaced_after_a_pause_outside_requests)
+{
+    redisContext *c = closed_by_server();
+
+    app.redis = c;
+    app.redis_peek_req = app.requests;
+    app.redis_used_ms = gw_monotonic_ms() - 5000;
+    app.redis_retry_at_ms = gw_monotonic_ms() + 60000;
+    cr_assert_null(rds_conn(&app), "kept after a pause although the server closed it");
+    cr_assert_null(app.redis);
+}
+
+Test(store_redis, a_write_with_its_expiry_answered_readonly_is_sent_again_to_the_primary)
+{
+    static const char demoted[] = "-READONLY You can't write against a read only replica.\r\n"
+                                  "-READONLY You can't write against a read only replica.\r\n";
+    int sv[2];
+    redisReply *rep;
+
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    app.redis = redisConnectFd(sv[0]);
+    cr_assert_not_null(app.redis);
+    cr_assert_eq(write(sv[1], demoted, sizeof(demoted) - 1), (ssize_t)(sizeof(demoted) - 1));
+    app.redis_peek_req = app.requests;
+    app.redis_used_ms = gw_monotonic_ms();
+    /* The second attempt finds no primary to ask (none is reachable here):
+     * what matters is that the replica's refusal was not the answer. */
+    app.redis_retry_at_ms = gw_monotonic_ms() + 60000;
+    rep = rds_cmd_expire(&app, "k", 1000, "RPUSH %s %s", "k", "v");
+    cr_assert_null(rep, "the READONLY answer came back instead of a retry on the primary");
+    cr_assert_null(app.redis);
+    close(sv[1]);
+}
