@@ -15,6 +15,7 @@
 #include "leader.h"
 #include "log.h"
 #include "mcp/catalog.h"
+#include "orch.h"
 #include "registry.h"
 #include "store_pg.h"
 #include "store_redis.h"
@@ -315,12 +316,10 @@ static int call_agent(struct gw_app *app, const char *server_id, const char *too
 {
     const struct cat_snapshot *snap;
     const struct cat_server *srv = NULL;
-    struct up_target t;
-    struct up_session us;
-    struct up_forward f;
-    struct json_object *msg, *params, *answer = NULL, *res, *err;
+    struct json_object *answer = NULL;
+    char said[512];
     enum up_status st;
-    int rc = -1;
+    int timeout, rc = -1;
 
     if (cat_current(app, &snap, why, n) != CAT_OK)
         return -1;
@@ -335,50 +334,20 @@ static int call_agent(struct gw_app *app, const char *server_id, const char *too
         gw_snprintf(why, n, "server %s: its stored credentials cannot be opened here", srv->name);
         return -1;
     }
-    memset(&t, 0, sizeof(t));
-    t.url = srv->url;
-    t.auth = &srv->auth;
     /* The lease is renewed between deliveries: none may outlast a third of it. */
-    t.timeout_ms = srv->timeout_ms < app->cfg.leader_lease_ttl_ms / 3 ? srv->timeout_ms
-                                                                      : app->cfg.leader_lease_ttl_ms / 3;
-    t.cache_id = srv->id;
-    memset(&us, 0, sizeof(us));
-    memset(&f, 0, sizeof(f));
-    f.t = &t;
-    f.session = &us;
-    msg = json_object_new_object();
-    params = json_object_new_object();
-    json_object_object_add(msg, "jsonrpc", json_object_new_string("2.0"));
-    json_object_object_add(msg, "id", json_object_new_int(1));
-    json_object_object_add(msg, "method", json_object_new_string("tools/call"));
-    json_object_object_add(params, "name", json_object_new_string(tool));
-    json_object_object_add(params, "arguments", json_object_get(args));
-    json_object_object_add(msg, "params", params);
-    st = up_forward(app, &f, msg, &answer, why, n);
-    json_object_put(msg);
+    timeout = srv->timeout_ms < app->cfg.leader_lease_ttl_ms / 3 ? srv->timeout_ms : app->cfg.leader_lease_ttl_ms / 3;
+    st = orch_call_tool(app, srv, tool, args, timeout, NULL, NULL, &answer, why, n);
     if (st != UP_OK) {
         char up[256];
 
         gw_strlcpy(up, why, sizeof(up));
         gw_snprintf(why, n, "server %s: %s: %s", srv->name, up_status_name(st), up);
-    } else if ((err = js_get(answer, "error", json_type_object)) != NULL) {
-        const char *m = js_str(err, "message");
-
-        gw_snprintf(why, n, "server %s: %s answered JSON-RPC error %d: %.200s", srv->name, tool,
-                    json_object_get_int(js_get(err, "code", json_type_int)), m != NULL ? m : "");
-    } else if ((res = js_get(answer, "result", json_type_object)) == NULL) {
-        gw_snprintf(why, n, "server %s: %s answered without a result", srv->name, tool);
-    } else if (json_object_get_boolean(js_get(res, "isError", json_type_boolean))) {
-        struct json_object *content = js_get(res, "content", json_type_array);
-        const char *text = js_str(json_object_array_get_idx(content, 0), "text");
-
-        gw_snprintf(why, n, "server %s: %s reported an error: %.200s", srv->name, tool, text ? text : "");
+    } else if (orch_answer_failed(answer, said, sizeof(said)) != 0) {
+        gw_snprintf(why, n, "server %s: %s: %s", srv->name, tool, said);
     } else {
         rc = 0;
     }
     json_object_put(answer);
-    if (us.id[0] != '\0')
-        up_end(app, &t, &us);
     return rc;
 }
 

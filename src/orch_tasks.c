@@ -635,13 +635,14 @@ static int on_tick(void *arg)
     return 0;
 }
 
-/* The text of a failed result or JSON-RPC error, for the record. */
-static void error_text(struct json_object *answer, char *out, size_t n)
+int orch_answer_failed(struct json_object *answer, char *out, size_t n)
 {
     struct json_object *err = js_get(answer, "error", json_type_object),
                        *res = js_get(answer, "result", json_type_object), *content;
     const char *m = NULL;
 
+    if (err == NULL && res != NULL && !json_object_get_boolean(js_get(res, "isError", json_type_boolean)))
+        return 0;
     if (err != NULL)
         m = js_str(err, "message");
     else if (res != NULL && (content = js_get(res, "content", json_type_array)) != NULL &&
@@ -649,6 +650,42 @@ static void error_text(struct json_object *answer, char *out, size_t n)
         m = js_str(json_object_array_get_idx(content, 0), "text");
     snprintf(out, n, "%s%.400s", err != NULL ? "the agent answered an error: " : "the agent's tool failed: ",
              m != NULL ? m : "(no message)");
+    return -1;
+}
+
+enum up_status orch_call_tool(struct gw_app *app, const struct cat_server *srv, const char *tool,
+                              struct json_object *args, int timeout_ms, int (*tick)(void *), void *tick_arg,
+                              struct json_object **answer, char *why, size_t n)
+{
+    struct json_object *msg = json_object_new_object(), *params = json_object_new_object();
+    struct up_target t;
+    struct up_session us;
+    struct up_forward f;
+    enum up_status st;
+
+    json_object_object_add(msg, "jsonrpc", json_object_new_string("2.0"));
+    json_object_object_add(msg, "id", json_object_new_int(1));
+    json_object_object_add(msg, "method", json_object_new_string("tools/call"));
+    json_object_object_add(params, "name", json_object_new_string(tool));
+    json_object_object_add(params, "arguments", json_object_get(args));
+    json_object_object_add(msg, "params", params);
+    memset(&t, 0, sizeof(t));
+    t.url = srv->url;
+    t.auth = &srv->auth;
+    t.timeout_ms = timeout_ms;
+    t.cache_id = srv->id;
+    t.protocol_version = srv->protocol_version;
+    memset(&us, 0, sizeof(us));
+    memset(&f, 0, sizeof(f));
+    f.t = &t;
+    f.session = &us;
+    f.tick = tick;
+    f.relay_arg = tick_arg;
+    st = up_forward(app, &f, msg, answer, why, n);
+    if (us.id[0] != '\0')
+        up_end(app, &t, &us);
+    json_object_put(msg);
+    return st;
 }
 
 int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, const struct orch_request *r,
@@ -658,18 +695,15 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
     char agent[80], id[37], keys[3 + CANDIDATES_MAX][KEY_MAX], now[24], exp[24], pid[16], host[128],
         ttl[16], stamp[32], why[512], errbuf[512];
     const char *argv[7 + 3 + 2 * CANDIDATES_MAX];
-    struct json_object *ctx = NULL, *deleg = NULL, *msg = NULL, *params, *answer = NULL, *result;
+    struct json_object *ctx = NULL, *deleg = NULL, *answer = NULL, *result;
     const struct candidate *pick;
-    struct up_target t;
-    struct up_session us;
-    struct up_forward f;
     struct pools_slot slot;
     struct pools_busy busy;
     struct call_ticks ticks;
     enum up_status st;
     const char *status;
     redisReply *rep;
-    int n, timeout, rc = -1, argc = 0;
+    int n, timeout, call_ms, rc = -1, argc = 0;
     long long load_before;
     int64_t start;
     PGconn *c;
@@ -738,12 +772,11 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
      * server's max_concurrency pool as a call through /mcp does, so that
      * tasks (202 ones included) never pile more calls on it than it takes. */
     memset(&busy, 0, sizeof(busy));
-    memset(&t, 0, sizeof(t));
-    t.timeout_ms = pick->srv->timeout_ms > 0 && pick->srv->timeout_ms < timeout ? pick->srv->timeout_ms : timeout;
+    call_ms = pick->srv->timeout_ms > 0 && pick->srv->timeout_ms < timeout ? pick->srv->timeout_ms : timeout;
     /* The lease covers a re-initialize plus the call, as on /mcp: only a
      * responder that died holds the slot until it ends. */
     switch (pools_upstream_acquire(app, pick->srv->id, pick->srv->max_concurrency,
-                                   2 * t.timeout_ms + ORCH_LEASE_MARGIN_MS, &slot, &busy)) {
+                                   2 * call_ms + ORCH_LEASE_MARGIN_MS, &slot, &busy)) {
     case POOLS_OK:
         break;
     case POOLS_BUSY:
@@ -780,43 +813,22 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
     json_object_object_add(deleg, "timestamp", json_object_new_string(stamp));
     json_object_object_add(deleg, "context", json_object_get(ctx));
     json_object_object_add(deleg, "session_preservation", session_preservation(who, ctx));
-    msg = json_object_new_object();
-    params = json_object_new_object();
-    json_object_object_add(msg, "jsonrpc", json_object_new_string("2.0"));
-    json_object_object_add(msg, "id", json_object_new_int(1));
-    json_object_object_add(msg, "method", json_object_new_string("tools/call"));
-    json_object_object_add(params, "name", json_object_new_string(pick->tool));
-    json_object_object_add(params, "arguments", deleg);
-    json_object_object_add(msg, "params", params);
-
-    t.url = pick->srv->url;
-    t.auth = &pick->srv->auth;
-    t.cache_id = pick->srv->id;
-    memset(&us, 0, sizeof(us));
-    memset(&f, 0, sizeof(f));
     ticks.r = r;
     ticks.task_id = id;
-    f.t = &t;
-    f.session = &us;
-    f.tick = on_tick;
-    f.relay_arg = &ticks;
-    st = up_forward(app, &f, msg, &answer, why, sizeof(why));
-    if (us.id[0] != '\0')
-        up_end(app, &t, &us);
+    st = orch_call_tool(app, pick->srv, pick->tool, deleg, call_ms, on_tick, &ticks, &answer, why, sizeof(why));
 
     result = js_get(answer, "result", json_type_object);
     if (st == UP_TIMEOUT) {
         status = "timed_out";
-        snprintf(errbuf, sizeof(errbuf), "the agent did not answer within %d ms", t.timeout_ms);
+        snprintf(errbuf, sizeof(errbuf), "the agent did not answer within %d ms", call_ms);
         orch_fail(e, ORCH_TASK_TIMED_OUT, NULL, "task %s: %s", id, errbuf);
     } else if (st != UP_OK) {
         status = "failed";
         snprintf(errbuf, sizeof(errbuf), "server %s could not be called: %s: %.400s", pick->srv->name,
                  up_status_name(st), why);
         orch_fail(e, ORCH_TASK_FAILED, NULL, "task %s: %s", id, errbuf);
-    } else if (result == NULL || json_object_get_boolean(js_get(result, "isError", json_type_boolean))) {
+    } else if (orch_answer_failed(answer, errbuf, sizeof(errbuf)) != 0) {
         status = "failed";
-        error_text(answer, errbuf, sizeof(errbuf));
         orch_fail(e, ORCH_TASK_FAILED, NULL, "task %s: %s", id, errbuf);
     } else {
         status = "completed";
@@ -835,7 +847,7 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
     if (task_out != NULL && (c = pg_conn(app)) != NULL)
         *task_out = task_read(c, id);
     json_object_put(answer);
-    json_object_put(msg);
+    json_object_put(deleg);
     json_object_put(ctx);
     return rc == 0 ? ORCH_OK : e->code;
 }

@@ -365,6 +365,19 @@ check "a shared server of the agent offering only handle_task is not given the c
 api DELETE "/api/v1/servers/$GEN1_ID" "$PLATFORM"
 api DELETE "/api/v1/servers/$QA1_ID/maintenance" "$PLATFORM"
 
+# --- an agent server of the 2026-07-28 era ----------------------------------------------
+V2=$(it_start_upstream v2server) || it_fatal "the v2 (2026-07-28 only) fixture starts"
+V2REC=$(it_upstream_file "$V2" rec)
+api POST /api/v1/servers "$ADMIN_A" --data "{\"name\":\"proto-v2\",\"url\":\"$V2\",\"agent_roles\":[\"mcp-deployment-specialist\"],\"timeout_ms\":15000}"
+[ "$HTTP_CODE" = 201 ] || { show_response; it_fatal "register the 2026-07-28 agent server proto-v2"; }
+V2_ID=$(it_json server_id)
+task "$USER_A" '{"type":"echo","agent":"mcp-deployment-specialist"}'
+check "a delegation to a 2026-07-28 agent server is one stateless tools/call (no initialize) and completes" \
+	eval '[ "$HTTP_CODE" = 200 ] && [ "$(it_json status)" = completed ] &&
+	 grep "\"rpc\":\"tools/call\"" "$V2REC" | grep -q "\"protocol_version\":\"2026-07-28\"" &&
+	 ! grep -q "\"rpc\":\"initialize\"" "$V2REC"'
+api DELETE "/api/v1/servers/$V2_ID" "$ADMIN_A"
+
 # --- coordination plans ---------------------------------------------------------------
 api POST /api/v1/coordination/plan "$USER_A" --data '{"task_type":"server_registration_with_auth","context":{"session_id":"s-9"}}'
 check "POST /api/v1/coordination/plan: the seed's registration plan" eval \
