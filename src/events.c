@@ -129,6 +129,15 @@ static const char *tenant_of(const struct ev_actor *a)
     return a->tenant_id != NULL && a->tenant_id[0] != '\0' ? a->tenant_id : NULL;
 }
 
+/* A database failure: its words (they name tables, they may quote the data)
+ * go to the log; the client is told what could not be done. */
+static enum ev_code db_failed(const char *what, const char *why, char *err, size_t n)
+{
+    log_error("event_db", "%s: %s", what, why);
+    gw_snprintf(err, n, "%s failed in the database", what);
+    return EV_UNAVAILABLE;
+}
+
 static enum ev_code load_event(PGconn *c, const struct ev_actor *a, const char *id,
                                struct json_object **out, char *err, size_t n)
 {
@@ -142,7 +151,7 @@ static enum ev_code load_event(PGconn *c, const struct ev_actor *a, const char *
     }
     r = PQexecParams(c, get_sql, 3, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        gw_snprintf(err, n, "reading the event: %s", PQresultErrorMessage(r));
+        db_failed("reading the event", PQresultErrorMessage(r), err, n);
         PQclear(r);
         return EV_UNAVAILABLE;
     }
@@ -212,7 +221,7 @@ enum ev_code events_create(struct gw_app *app, const struct ev_actor *a, const s
     struct ev_actor platform = { a->user_id, NULL, true, a->request_id };
     struct json_object *detail = NULL, *agents = NULL;
     struct audit_entry e;
-    char id[40], ignored[256];
+    char id[40], ignored[256], why[512];
     enum js_parse_error pe;
     enum ev_code rc = EV_UNAVAILABLE;
     PGconn *c;
@@ -235,17 +244,15 @@ enum ev_code events_create(struct gw_app *app, const struct ev_actor *a, const s
         return EV_UNAVAILABLE;
     }
     data = json_object_to_json_string_ext(req->data, JSON_C_TO_STRING_PLAIN);
-    if (pg_exec(c, "BEGIN", err, n) != 0)
-        return EV_UNAVAILABLE;
+    if (pg_exec(c, "BEGIN", why, sizeof(why)) != 0)
+        return db_failed("recording the event", why, err, n);
     {
         const char *p[4] = { req->type, data, tenant, a->user_id };
 
         r = PQexecParams(c, insert_sql, 4, NULL, p, NULL, NULL, 0);
     }
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        /* The database's words (they quote the data) go to the log only. */
-        log_error("event_record", "recording an event of type %s: %s", req->type, PQresultErrorMessage(r));
-        gw_strlcpy(err, "the event could not be recorded in the database", n);
+        db_failed("recording the event", PQresultErrorMessage(r), err, n);
         goto fail;
     }
     if (PQgetisnull(r, 0, 0)) {
@@ -270,10 +277,14 @@ enum ev_code events_create(struct gw_app *app, const struct ev_actor *a, const s
     e.tenant_id = tenant;
     e.request_id = a->request_id;
     e.detail = detail;
-    if (audit_append(c, &e, err, n) != 0)
+    if (audit_append(c, &e, why, sizeof(why)) != 0) {
+        db_failed("writing the event's audit record", why, err, n);
         goto fail;
-    if (pg_exec(c, "COMMIT", err, n) != 0)
+    }
+    if (pg_exec(c, "COMMIT", why, sizeof(why)) != 0) {
+        db_failed("recording the event", why, err, n);
         goto fail;
+    }
     json_object_put(detail);
     if (enqueue(app, id) == 0)
         mark_enqueued(c, id);
