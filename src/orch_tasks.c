@@ -703,9 +703,9 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
     enum up_status st;
     const char *status;
     redisReply *rep;
-    int n, timeout, call_ms, rc = -1, argc = 0;
+    int n, timeout, call_ms, left, rc = -1, argc = 0;
     long long load_before;
-    int64_t start;
+    int64_t start, taken;
     PGconn *c;
 
     if (task_out != NULL)
@@ -730,6 +730,7 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
     }
     timeout = r->timeout_ms > 0 ? r->timeout_ms : ORCH_TIMEOUT_DEFAULT_MS;
     start = gw_now_ms();
+    taken = gw_monotonic_ms();
     if (leases_key(app, keys[0]) != 0 || agent_key(app, keys[1], agent) != 0 || lease_key(app, keys[2], id) != 0)
         return orch_fail(e, ORCH_INTERNAL, NULL, "key names do not fit"), e->code;
     for (int i = 0; i < n; i++)
@@ -798,6 +799,13 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
         json_object_put(ctx);
         return e->code;
     }
+    /* The lease runs out timeout + margin after it was taken: the call gets
+     * what is left of the task's deadline once the task is recorded, so that
+     * a slow insert cannot let the lease (and the load it counts) lapse while
+     * the call is still in flight. */
+    left = timeout - (int)(gw_monotonic_ms() - taken);
+    if (left < call_ms)
+        call_ms = left > 0 ? left : 1;
     log_info("orch_delegate", "task %s (%s) -> agent %s, server %s (load %lld), tool %s", id, r->type, agent,
              pick->srv->name, load_before, pick->tool);
 

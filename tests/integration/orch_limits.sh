@@ -67,6 +67,23 @@ check "and its load is still counted" test "$(it_json load)" = 1
 wait_until 10 eval 'api GET "/api/v1/tasks/$TS" "$USER_A"; [ "$(it_json status)" = completed ]'
 check "the delegation completes and is recorded completed" test "$(it_json status)" = completed
 
+# --- a slow task insert does not let the lease lapse mid-call ---------------------------
+# The tasks table is locked for 3 s, longer than the lease's margin: the
+# delegation's deadline (4 s) still counts from when it was taken, so its call
+# ends before its lease does and the leader's cleanup (every 0.5 s) never
+# takes it for one whose responder died.
+it_psql "BEGIN; LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT" >/dev/null 2>&1 &
+LOCKER=$!
+wait_until 5 eval '[ "$(it_psql "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = '"'"'tasks'"'"' AND l.mode = '"'"'AccessExclusiveLock'"'"' AND l.granted")" = 1 ]'
+task "$USER_A" '{"type":"dual_server_debugging","timeout_ms":4000,"context":{"wait_ms":8000}}'
+wait "$LOCKER"
+TL=$(it_json task_id)
+sleep 1
+api GET "/api/v1/tasks/$TL" "$USER_A"
+check "a delegation whose insert waited 3 s times out by its own deadline, not reaped as a dead responder's" \
+	eval '[ -n "$TL" ] && [ "$(it_json status)" = timed_out ] && ! it_json error | grep -q lease' ||
+	diag <"$IT_DIR/last.body"
+
 # --- slow event deliveries do not hold the leader's other jobs back ---------------------
 SLOW=$(it_start_upstream event_agent --name slow --tools handle_performance_degradation --delay-ms 700 \
 	--calls "$IT_DIR/slow.calls") || it_fatal "the slow event agent starts"
