@@ -16,6 +16,7 @@
 #include "log.h"
 #include "mcp/catalog.h"
 #include "orch.h"
+#include "pools.h"
 #include "registry.h"
 #include "store_pg.h"
 #include "store_redis.h"
@@ -328,6 +329,8 @@ static int call_agent(struct gw_app *app, const char *server_id, const char *too
     const struct cat_snapshot *snap;
     const struct cat_server *srv = NULL;
     struct json_object *answer = NULL;
+    struct pools_slot slot;
+    struct pools_busy busy;
     char said[512];
     enum up_status st;
     int timeout, rc = -1;
@@ -347,7 +350,24 @@ static int call_agent(struct gw_app *app, const char *server_id, const char *too
     }
     /* The lease is renewed between deliveries: none may outlast a third of it. */
     timeout = srv->timeout_ms < app->cfg.leader_lease_ttl_ms / 3 ? srv->timeout_ms : app->cfg.leader_lease_ttl_ms / 3;
+    /* A delivery is a tools/call on the server like any other: it takes a
+     * slot of the server's max_concurrency pool, or waits for its retry. */
+    memset(&busy, 0, sizeof(busy));
+    switch (pools_upstream_acquire(app, srv->id, srv->max_concurrency, 2 * timeout + ORCH_LEASE_MARGIN_MS, &slot,
+                                   &busy)) {
+    case POOLS_OK:
+        break;
+    case POOLS_BUSY:
+        gw_snprintf(why, n, "server %s is busy: all %d of its concurrent calls are in flight", srv->name,
+                    busy.capacity);
+        return -1;
+    default:
+        gw_snprintf(why, n, "server %s cannot be called now: its concurrency pool is unavailable (Redis)",
+                    srv->name);
+        return -1;
+    }
     st = orch_call_tool(app, srv, tool, args, timeout, NULL, NULL, &answer, why, n);
+    pools_upstream_release(app, &slot);
     if (st != UP_OK) {
         char up[256];
 

@@ -2,7 +2,8 @@
 # Limits and leases of orchestration. A delegated task is a tools/call on its
 # agent's server, so it takes a slot of that server's max_concurrency pool,
 # and a full pool refuses the task as busy (503, Retry-After) instead of
-# piling calls on the server. Load leases run on Redis's clock: a host whose
+# piling calls on the server; an event delivery takes a slot too, and one
+# refused busy is made again at its retry. Load leases run on Redis's clock: a host whose
 # wall clock runs ahead neither reaps nor discounts a delegation in flight.
 # A backlog of events for a slow agent does not hold the fleet leader's other
 # jobs back: each delivery run stops after one lease's length.
@@ -83,6 +84,21 @@ api GET "/api/v1/tasks/$TL" "$USER_A"
 check "a delegation whose insert waited 3 s times out by its own deadline, not reaped as a dead responder's" \
 	eval '[ -n "$TL" ] && [ "$(it_json status)" = timed_out ] && ! it_json error | grep -q lease' ||
 	diag <"$IT_DIR/last.body"
+
+# --- an event delivery takes a call slot as a delegation does ----------------------------
+P1=$(it_start_upstream agent --name p1 --tasks handle_protocol_violation) || it_fatal "agent fixture p1 starts"
+RECP=$(it_upstream_file "$P1" rec)
+api POST /api/v1/servers "$ADMIN_A" --data "{\"name\":\"proto-1\",\"url\":\"$P1\",\"agent_roles\":[\"mcp-protocol-expert\"],\"max_concurrency\":1,\"timeout_ms\":15000}"
+[ "$HTTP_CODE" = 201 ] || { show_response; it_fatal "register agent server proto-1 (max_concurrency 1)"; }
+task "$USER_A" '{"type":"capability_negotiation","wait_ms":0,"context":{"wait_ms":4000}}'
+check "a slow delegation to proto-1 is accepted (202)" test "$HTTP_CODE" = 202
+wait_until 5 eval 'grep -q "\"call\":\"handle_task\"" "$RECP"'
+api POST /api/v1/events "$ADMIN_A" --data '{"type":"protocol_violation"}'
+EVP=$(it_json id)
+expert() { jq -r ".deliveries[] | select(.agent == \"mcp-protocol-expert\") | .$1" "$IT_DIR/last.body"; }
+wait_until 20 eval 'api GET "/api/v1/events/$EVP" "$ADMIN_A"; [ "$(expert status)" = delivered ]'
+check "an event for an agent whose only server (max_concurrency 1) is busy waits for a free slot: refused busy, delivered later" \
+	eval '[ "$(expert status)" = delivered ] && [ "$(expert attempts)" -ge 2 ] && expert last_error | grep -q "is busy"'
 
 # --- slow event deliveries do not hold the leader's other jobs back ---------------------
 SLOW=$(it_start_upstream event_agent --name slow --tools handle_performance_degradation --delay-ms 700 \
