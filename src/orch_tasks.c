@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -454,16 +453,44 @@ static int candidates(struct gw_app *app, PGconn *c, const struct gw_identity *w
 
 /* ---- the delegation context ------------------------------------------------------ */
 
+/* A member name that says it holds a credential: one of its words (split at
+ * '_', '-', '.', ' ' and camelCase humps, case ignored) is a credential's
+ * word, or two of them make one: "token", "githubToken", "DB_PASSWORD",
+ * "X-Api-Key", "private_key"; not "max_tokens". */
 static bool secret_name(const char *k)
 {
-    static const char *const names[] = { "token", "access_token", "refresh_token", "id_token",
-                                         "password", "secret", "client_secret", "authorization",
-                                         "api_key", "apikey", "cookie", "private_key" };
+    static const char *const words[] = { "token", "password", "passwd", "secret", "authorization", "cookie",
+                                         "apikey", "credential", "credentials" };
+    static const char *const pairs[] = { "api key", "private key", "access key" };
+    char w[128], prev[128] = "", pair[260];
+    size_t n = 0;
 
-    for (size_t i = 0; i < GW_ARRAY_LEN(names); i++)
-        if (strcasecmp(k, names[i]) == 0)
-            return true;
-    return false;
+    for (size_t i = 0;; i++) {
+        char ch = k[i];
+        bool hump = ch >= 'A' && ch <= 'Z' && i > 0 &&
+                    ((k[i - 1] >= 'a' && k[i - 1] <= 'z') || (k[i - 1] >= '0' && k[i - 1] <= '9'));
+
+        if (ch == '\0' || ch == '_' || ch == '-' || ch == '.' || ch == ' ' || hump) {
+            w[n] = '\0';
+            if (n > 0) {
+                for (size_t j = 0; j < GW_ARRAY_LEN(words); j++)
+                    if (strcmp(w, words[j]) == 0)
+                        return true;
+                snprintf(pair, sizeof(pair), "%s %s", prev, w);
+                for (size_t j = 0; j < GW_ARRAY_LEN(pairs); j++)
+                    if (strcmp(pair, pairs[j]) == 0)
+                        return true;
+                gw_strlcpy(prev, w, sizeof(prev));
+            }
+            n = 0;
+            if (ch == '\0')
+                return false;
+            if (!hump)
+                continue;
+        }
+        if (n < sizeof(w) - 1)
+            w[n++] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+    }
 }
 
 /* A deep copy without members named like credentials: nothing the caller put

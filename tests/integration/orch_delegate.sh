@@ -113,6 +113,12 @@ ROW=$(it_psql "SELECT concat_ws(',', status, agent, (started_at <= finished_at):
 check "the task is recorded: status, agent, timings, result, context without secrets" \
 	test "$ROW" = "completed,mcp-debugger,true,true,false"
 
+task "$USER_A" '{"type":"dual_server_debugging","context":{"github_token":"SECRET-GH","apiKey":"SECRET-AK","db":{"DB_PASSWORD":"SECRET-DB","X-Api-Key":"SECRET-XK","clientSecret":"SECRET-CS"},"max_tokens":7}}'
+T2=$(it_json id)
+check "members named like credentials in other spellings (github_token, apiKey, DB_PASSWORD, X-Api-Key, clientSecret) reach no agent nor the record" \
+	eval '[ "$HTTP_CODE" = 200 ] && [ "$(it_json $R.context.max_tokens)" = 7 ] && ! grep -q SECRET- "$REC1" "$REC2" &&
+	 [ "$(it_psql "SELECT (context::text LIKE '"'"'%SECRET%'"'"')::text FROM tasks WHERE id = '"'"'$T2'"'"'")" = false ]'
+
 task "$USER_A" '{"type":"middleware_issues","context":{}}'
 check "a type without its own tool goes to the agent's handle_task" eval \
 	'[ "$HTTP_CODE" = 200 ] && [ "$(it_json result.structuredContent.tool)" = handle_task ] && [ "$(it_json agent)" = mcp-debugger ]'
