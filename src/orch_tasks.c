@@ -606,8 +606,8 @@ static int task_insert(PGconn *c, const struct gw_identity *who, const char *req
     return 0;
 }
 
-/* Record the outcome: 0, or 1 when the result could not be stored and the
- * task was recorded failed instead. */
+/* Record the outcome: 0, 1 when the result could not be stored and the
+ * task was recorded failed instead, -1 when nothing could be recorded. */
 static int task_finish(struct gw_app *app, const char *id, const char *status, struct json_object *result,
                        const char *error)
 {
@@ -622,7 +622,7 @@ static int task_finish(struct gw_app *app, const char *id, const char *status, s
     if (c == NULL) {
         log_error("orch_task_record", "task %s ended %s but PostgreSQL is not reachable: the record "
                   "stays running until its lease is reaped", id, status);
-        return 0;
+        return -1;
     }
     r = orch_sql(c, "UPDATE tasks SET status = $2, result = $3::jsonb, error = $4, finished_at = now()"
                  " WHERE id = $1::uuid AND status = 'running'", 4, p);
@@ -639,8 +639,11 @@ static int task_finish(struct gw_app *app, const char *id, const char *status, s
                      " WHERE id = $1::uuid AND status = 'running'", 4, p);
         rc = 1;
     }
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        log_error("orch_task_record", "task %s ended %s, not recorded: %s", id, status, PQresultErrorMessage(r));
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        log_error("orch_task_record", "task %s ended %s, not recorded: %s; the record stays running until "
+                  "its lease is reaped", id, status, PQresultErrorMessage(r));
+        rc = -1;
+    }
     PQclear(r);
     return rc;
 }
@@ -730,7 +733,7 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
     enum up_status st;
     const char *status;
     redisReply *rep;
-    int n, timeout, call_ms, left, rc = -1, argc = 0;
+    int n, timeout, call_ms, left, fin, rc = -1, argc = 0;
     long long load_before;
     int64_t start, taken;
     PGconn *c;
@@ -870,12 +873,17 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
         errbuf[0] = '\0';
         rc = 0;
     }
-    /* The load falls as soon as the call is over, whatever its outcome. */
+    /* The load falls as soon as the outcome is recorded. One that could not
+     * be keeps its lease: when it expires, the cleanup settles the task,
+     * which would otherwise read running for ever. */
     pools_upstream_release(app, &slot);
-    lease_release(app, id, pick->srv->id, agent);
-    if (task_finish(app, id, status, result, rc == 0 ? NULL : errbuf) == 1 && rc == 0) {
+    fin = task_finish(app, id, status, result, rc == 0 ? NULL : errbuf);
+    if (fin >= 0)
+        lease_release(app, id, pick->srv->id, agent);
+    if (fin != 0 && rc == 0) {
         rc = -1;
-        orch_fail(e, ORCH_TASK_FAILED, NULL, "task %s: the agent's result could not be stored", id);
+        orch_fail(e, ORCH_TASK_FAILED, NULL, "task %s: the agent's result could not be %s", id,
+                  fin > 0 ? "stored" : "recorded");
     }
     log_info("orch_task_done", "task %s %s in %lld ms", id, rc == 0 ? status : "failed",
              (long long)(gw_now_ms() - start));

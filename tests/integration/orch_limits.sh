@@ -85,6 +85,21 @@ check "a delegation whose insert waited 3 s times out by its own deadline, not r
 	eval '[ -n "$TL" ] && [ "$(it_json status)" = timed_out ] && ! it_json error | grep -q lease' ||
 	diag <"$IT_DIR/last.body"
 
+# --- an outcome that cannot be recorded leaves the task to its lease ---------------------
+# PostgreSQL is down when the call ends: the task cannot be recorded finished,
+# so its lease is kept, and once it expires the leader's cleanup records the
+# task failed instead of it reading running for ever.
+task "$USER_A" '{"type":"dual_server_debugging","timeout_ms":5000,"wait_ms":0,"context":{"wait_ms":3000}}'
+TP=$(it_json id)
+check "a delegation of 3 s is accepted (202)" eval '[ "$HTTP_CODE" = 202 ] && [ -n "$TP" ]'
+pg_stop "$IT_DIR/pg"
+wait_until 10 eval 'grep -q "\"done\":\"dual_server_debugging\",\"task_id\":\"$TP\"" "$REC1"'
+sleep 1
+pg_start "$IT_DIR/pg" "$(cat "$IT_DIR/pg/pg.port")" mcpgw >/dev/null 2>&1 || it_fatal "restart postgres"
+wait_until 20 eval 'api GET "/api/v1/tasks/$TP" "$USER_A"; [ "$(it_json status)" = failed ]'
+check "a delegation whose outcome PostgreSQL could not take is settled failed when its lease expires" \
+	eval '[ "$(it_json status)" = failed ] && it_json error | grep -q lease'
+
 # --- an event delivery takes a call slot as a delegation does ----------------------------
 P1=$(it_start_upstream agent --name p1 --tasks handle_protocol_violation) || it_fatal "agent fixture p1 starts"
 RECP=$(it_upstream_file "$P1" rec)
