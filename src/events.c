@@ -86,7 +86,7 @@ int events_parse(const char *body, size_t len, int depth, struct event_req *out,
         }
         /* PostgreSQL's jsonb holds no NUL character: refused here, not as a
          * database failure (a 503 to retry for ever) later. */
-        if (strstr(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), "\\u0000") != NULL) {
+        if (js_has_nul(v)) {
             gw_strlcpy(err, "data must not contain NUL characters", n);
             goto bad;
         }

@@ -294,7 +294,7 @@ int orch_request_parse(struct json_object *body, struct orch_request *r, struct 
             return orch_fail(e, ORCH_BAD_REQUEST, "context", "'context' must be an object");
         /* PostgreSQL's jsonb holds no NUL character: refused here, not as a
          * database failure later. */
-        if (strstr(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), "\\u0000") != NULL)
+        if (js_has_nul(v))
             return orch_fail(e, ORCH_BAD_REQUEST, "context", "'context' must not contain NUL characters");
         r->context = v;
     }
