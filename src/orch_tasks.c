@@ -40,13 +40,12 @@
     "local t = redis.call('TIME')\n"                                                  \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 
-/* KEYS: leases, agent zset, lease hash, server zsets...; ARGV: now, expires
- * (the responder's clock: for its log only), task, pid, host, agent, ttl_ms,
- * server ids... Picks the server with the fewest unexpired leases (the first
+/* KEYS: leases, agent zset, lease hash, server zsets...; ARGV: task, pid,
+ * host, agent, ttl_ms, server ids... Picks the server with the fewest unexpired leases (the first
  * on a tie), leases it until Redis's now + ttl_ms: {index, load}. */
 static struct rds_script acquire_script = { .src =
     LUA_NOW
-    "local exp = now + tonumber(ARGV[7])\n"
+    "local exp = now + tonumber(ARGV[5])\n"
     "local best, bestn = nil, nil\n"
     "for i = 4, #KEYS do\n"
     "  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)\n"
@@ -54,14 +53,14 @@ static struct rds_script acquire_script = { .src =
     "  if best == nil or n < bestn then best, bestn = i, n end\n"
     "end\n"
     "if best == nil then return {0, 0} end\n"
-    "local sid = ARGV[best + 4]\n"
+    "local sid = ARGV[best + 2]\n"
     "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
-    "redis.call('ZADD', KEYS[best], exp, ARGV[3])\n"
-    "redis.call('ZADD', KEYS[2], exp, ARGV[3])\n"
-    "redis.call('ZADD', KEYS[1], exp, ARGV[3] .. ' ' .. sid .. ' ' .. ARGV[6])\n"
-    "redis.call('HSET', KEYS[3], 'server_id', sid, 'agent', ARGV[6], 'pid', ARGV[4],"
-    " 'host', ARGV[5], 'expires_ms', string.format('%d', exp))\n"
-    "redis.call('PEXPIRE', KEYS[3], ARGV[7])\n"
+    "redis.call('ZADD', KEYS[best], exp, ARGV[1])\n"
+    "redis.call('ZADD', KEYS[2], exp, ARGV[1])\n"
+    "redis.call('ZADD', KEYS[1], exp, ARGV[1] .. ' ' .. sid .. ' ' .. ARGV[4])\n"
+    "redis.call('HSET', KEYS[3], 'server_id', sid, 'agent', ARGV[4], 'pid', ARGV[2],"
+    " 'host', ARGV[3], 'expires_ms', string.format('%d', exp))\n"
+    "redis.call('PEXPIRE', KEYS[3], ARGV[5])\n"
     "return {best - 3, bestn}\n" };
 
 /* KEYS: leases, agent zset, lease hash, server zset; ARGV: lease member, task. */
@@ -71,8 +70,7 @@ static struct rds_script release_script = { .src =
     "redis.call('ZREM', KEYS[4], ARGV[2])\n"
     "return redis.call('DEL', KEYS[3])\n" };
 
-/* KEYS: zsets; ARGV: the responder's now (unused: Redis's clock decides).
- * Unexpired members of each, expired ones dropped. */
+/* KEYS: zsets (Redis's clock decides what expired). Unexpired members of each, expired ones dropped. */
 static struct rds_script loads_script = { .src =
     LUA_NOW
     "local out = {}\n"
@@ -106,7 +104,6 @@ int orch_load_servers(struct gw_app *app, const char *const *server_ids, size_t 
 {
     char (*keys)[KEY_MAX] = n > 0 ? calloc(n, KEY_MAX) : NULL;
     const char **argv = calloc(n + 1, sizeof(*argv));
-    char now[24];
     redisReply *r = NULL;
     int rc = -1;
 
@@ -123,9 +120,7 @@ int orch_load_servers(struct gw_app *app, const char *const *server_ids, size_t 
             goto out;
         argv[i] = keys[i];
     }
-    snprintf(now, sizeof(now), "%lld", (long long)gw_now_ms());
-    argv[n] = now;
-    r = rds_eval(app, &loads_script, (int)n, (int)n + 1, argv, NULL);
+    r = rds_eval(app, &loads_script, (int)n, (int)n, argv, NULL);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != n)
         goto out;
     for (size_t i = 0; i < n; i++)
@@ -141,15 +136,14 @@ out:
 
 long long orch_load_agent(struct gw_app *app, const char *agent)
 {
-    char key[KEY_MAX], now[24];
-    const char *argv[2] = { key, now };
+    char key[KEY_MAX];
+    const char *argv[1] = { key };
     redisReply *r;
     long long n = -1;
 
     if (agent == NULL || agent_key(app, key, agent) != 0)
         return -1;
-    snprintf(now, sizeof(now), "%lld", (long long)gw_now_ms());
-    r = rds_eval(app, &loads_script, 1, 2, argv, NULL);
+    r = rds_eval(app, &loads_script, 1, 1, argv, NULL);
     if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1)
         n = r->element[0]->integer;
     if (r != NULL)
@@ -722,9 +716,9 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
                           struct json_object **task_out, struct orch_error *e)
 {
     struct candidate cand[CANDIDATES_MAX];
-    char agent[80], id[37], keys[3 + CANDIDATES_MAX][KEY_MAX], now[24], exp[24], pid[16], host[128],
+    char agent[80], id[37], keys[3 + CANDIDATES_MAX][KEY_MAX], pid[16], host[128],
         ttl[16], stamp[32], why[512], errbuf[512];
-    const char *argv[7 + 3 + 2 * CANDIDATES_MAX];
+    const char *argv[5 + 3 + 2 * CANDIDATES_MAX];
     struct json_object *ctx = NULL, *deleg = NULL, *answer = NULL, *result;
     const struct candidate *pick;
     struct pools_slot slot;
@@ -768,8 +762,6 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
             return orch_fail(e, ORCH_INTERNAL, NULL, "key names do not fit"), e->code;
     /* The lease covers the longest the call can take (the task's deadline;
      * a server's own may be shorter) plus a margin. */
-    snprintf(now, sizeof(now), "%lld", (long long)start);
-    snprintf(exp, sizeof(exp), "%lld", (long long)(start + timeout + ORCH_LEASE_MARGIN_MS));
     snprintf(ttl, sizeof(ttl), "%d", timeout + ORCH_LEASE_MARGIN_MS);
     snprintf(pid, sizeof(pid), "%ld", (long)getpid());
     if (gethostname(host, sizeof(host) - 1) != 0)
@@ -777,8 +769,6 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
     host[sizeof(host) - 1] = '\0';
     for (int i = 0; i < 3 + n; i++)
         argv[argc++] = keys[i];
-    argv[argc++] = now;
-    argv[argc++] = exp;
     argv[argc++] = id;
     argv[argc++] = pid;
     argv[argc++] = host;
