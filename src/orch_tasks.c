@@ -80,6 +80,12 @@ static struct rds_script loads_script = { .src =
     "end\n"
     "return out\n" };
 
+/* KEYS: leases; ARGV: batch. The members whose lease expired by Redis's
+ * clock, on which they were given, at most batch of them. */
+static struct rds_script expired_script = { .src =
+    LUA_NOW
+    "return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))\n" };
+
 static int agent_key(struct gw_app *app, char *buf, const char *agent)
 {
     return rds_key(app, buf, KEY_MAX, "orch:agent:%s", agent);
@@ -176,7 +182,8 @@ int orch_tasks_reap_expired(struct gw_app *app)
         "UPDATE tasks SET status = 'failed', finished_at = now(), error = 'the delegation''s lease "
         "expired: the responder that ran it ended before the task finished' "
         "WHERE id = ANY ($1::uuid[]) AND status = 'running'";
-    char lk[KEY_MAX], now[24], *ids = NULL;
+    char lk[KEY_MAX], batch[16], *ids = NULL;
+    const char *argv[2] = { lk, batch };
     redisReply *r;
     size_t idlen = 0, cap = 0;
     int reclaimed = 0;
@@ -184,18 +191,8 @@ int orch_tasks_reap_expired(struct gw_app *app)
 
     if (leases_key(app, lk) != 0)
         return -1;
-    /* Expired by Redis's clock, on which the leases were given. */
-    r = rds_cmd(app, "TIME");
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING) {
-        if (r != NULL)
-            freeReplyObject(r);
-        return -1;
-    }
-    snprintf(now, sizeof(now), "%lld",
-             strtoll(r->element[0]->str, NULL, 10) * 1000 + strtoll(r->element[1]->str, NULL, 10) / 1000);
-    freeReplyObject(r);
-    r = rds_cmd(app, "ZRANGEBYSCORE %s -inf %s LIMIT 0 %d", lk, now, REAP_BATCH);
+    snprintf(batch, sizeof(batch), "%d", REAP_BATCH);
+    r = rds_eval(app, &expired_script, 1, 2, argv, NULL);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
         if (r != NULL)
             freeReplyObject(r);
