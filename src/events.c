@@ -15,6 +15,8 @@
 #include "leader.h"
 #include "log.h"
 #include "mcp/catalog.h"
+#include "orch.h"
+#include "pools.h"
 #include "registry.h"
 #include "store_pg.h"
 #include "store_redis.h"
@@ -84,7 +86,7 @@ int events_parse(const char *body, size_t len, int depth, struct event_req *out,
         }
         /* PostgreSQL's jsonb holds no NUL character: refused here, not as a
          * database failure (a 503 to retry for ever) later. */
-        if (strstr(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), "\\u0000") != NULL) {
+        if (js_has_nul(v)) {
             gw_strlcpy(err, "data must not contain NUL characters", n);
             goto bad;
         }
@@ -128,6 +130,15 @@ static const char *tenant_of(const struct ev_actor *a)
     return a->tenant_id != NULL && a->tenant_id[0] != '\0' ? a->tenant_id : NULL;
 }
 
+/* A database failure: its words (they name tables, they may quote the data)
+ * go to the log; the client is told what could not be done. */
+static enum ev_code db_failed(const char *what, const char *why, char *err, size_t n)
+{
+    log_error("event_db", "%s: %s", what, why);
+    gw_snprintf(err, n, "%s failed in the database", what);
+    return EV_UNAVAILABLE;
+}
+
 static enum ev_code load_event(PGconn *c, const struct ev_actor *a, const char *id,
                                struct json_object **out, char *err, size_t n)
 {
@@ -141,7 +152,7 @@ static enum ev_code load_event(PGconn *c, const struct ev_actor *a, const char *
     }
     r = PQexecParams(c, get_sql, 3, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        gw_snprintf(err, n, "reading the event: %s", PQresultErrorMessage(r));
+        db_failed("reading the event", PQresultErrorMessage(r), err, n);
         PQclear(r);
         return EV_UNAVAILABLE;
     }
@@ -211,7 +222,7 @@ enum ev_code events_create(struct gw_app *app, const struct ev_actor *a, const s
     struct ev_actor platform = { a->user_id, NULL, true, a->request_id };
     struct json_object *detail = NULL, *agents = NULL;
     struct audit_entry e;
-    char id[40], ignored[256];
+    char id[40], ignored[256], why[512];
     enum js_parse_error pe;
     enum ev_code rc = EV_UNAVAILABLE;
     PGconn *c;
@@ -234,17 +245,15 @@ enum ev_code events_create(struct gw_app *app, const struct ev_actor *a, const s
         return EV_UNAVAILABLE;
     }
     data = json_object_to_json_string_ext(req->data, JSON_C_TO_STRING_PLAIN);
-    if (pg_exec(c, "BEGIN", err, n) != 0)
-        return EV_UNAVAILABLE;
+    if (pg_exec(c, "BEGIN", why, sizeof(why)) != 0)
+        return db_failed("recording the event", why, err, n);
     {
         const char *p[4] = { req->type, data, tenant, a->user_id };
 
         r = PQexecParams(c, insert_sql, 4, NULL, p, NULL, NULL, 0);
     }
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        /* The database's words (they quote the data) go to the log only. */
-        log_error("event_record", "recording an event of type %s: %s", req->type, PQresultErrorMessage(r));
-        gw_strlcpy(err, "the event could not be recorded in the database", n);
+        db_failed("recording the event", PQresultErrorMessage(r), err, n);
         goto fail;
     }
     if (PQgetisnull(r, 0, 0)) {
@@ -269,10 +278,14 @@ enum ev_code events_create(struct gw_app *app, const struct ev_actor *a, const s
     e.tenant_id = tenant;
     e.request_id = a->request_id;
     e.detail = detail;
-    if (audit_append(c, &e, err, n) != 0)
+    if (audit_append(c, &e, why, sizeof(why)) != 0) {
+        db_failed("writing the event's audit record", why, err, n);
         goto fail;
-    if (pg_exec(c, "COMMIT", err, n) != 0)
+    }
+    if (pg_exec(c, "COMMIT", why, sizeof(why)) != 0) {
+        db_failed("recording the event", why, err, n);
         goto fail;
+    }
     json_object_put(detail);
     if (enqueue(app, id) == 0)
         mark_enqueued(c, id);
@@ -315,12 +328,12 @@ static int call_agent(struct gw_app *app, const char *server_id, const char *too
 {
     const struct cat_snapshot *snap;
     const struct cat_server *srv = NULL;
-    struct up_target t;
-    struct up_session us;
-    struct up_forward f;
-    struct json_object *msg, *params, *answer = NULL, *res, *err;
+    struct json_object *answer = NULL;
+    struct pools_slot slot;
+    struct pools_busy busy;
+    char said[512];
     enum up_status st;
-    int rc = -1;
+    int timeout, rc = -1;
 
     if (cat_current(app, &snap, why, n) != CAT_OK)
         return -1;
@@ -335,50 +348,37 @@ static int call_agent(struct gw_app *app, const char *server_id, const char *too
         gw_snprintf(why, n, "server %s: its stored credentials cannot be opened here", srv->name);
         return -1;
     }
-    memset(&t, 0, sizeof(t));
-    t.url = srv->url;
-    t.auth = &srv->auth;
     /* The lease is renewed between deliveries: none may outlast a third of it. */
-    t.timeout_ms = srv->timeout_ms < app->cfg.leader_lease_ttl_ms / 3 ? srv->timeout_ms
-                                                                      : app->cfg.leader_lease_ttl_ms / 3;
-    t.cache_id = srv->id;
-    memset(&us, 0, sizeof(us));
-    memset(&f, 0, sizeof(f));
-    f.t = &t;
-    f.session = &us;
-    msg = json_object_new_object();
-    params = json_object_new_object();
-    json_object_object_add(msg, "jsonrpc", json_object_new_string("2.0"));
-    json_object_object_add(msg, "id", json_object_new_int(1));
-    json_object_object_add(msg, "method", json_object_new_string("tools/call"));
-    json_object_object_add(params, "name", json_object_new_string(tool));
-    json_object_object_add(params, "arguments", json_object_get(args));
-    json_object_object_add(msg, "params", params);
-    st = up_forward(app, &f, msg, &answer, why, n);
-    json_object_put(msg);
+    timeout = srv->timeout_ms < app->cfg.leader_lease_ttl_ms / 3 ? srv->timeout_ms : app->cfg.leader_lease_ttl_ms / 3;
+    /* A delivery is a tools/call on the server like any other: it takes a
+     * slot of the server's max_concurrency pool, or waits for its retry. */
+    memset(&busy, 0, sizeof(busy));
+    switch (pools_upstream_acquire(app, srv->id, srv->max_concurrency, 2 * timeout + ORCH_LEASE_MARGIN_MS, &slot,
+                                   &busy)) {
+    case POOLS_OK:
+        break;
+    case POOLS_BUSY:
+        gw_snprintf(why, n, "server %s is busy: all %d of its concurrent calls are in flight", srv->name,
+                    busy.capacity);
+        return -1;
+    default:
+        gw_snprintf(why, n, "server %s cannot be called now: its concurrency pool is unavailable (Redis)",
+                    srv->name);
+        return -1;
+    }
+    st = orch_call_tool(app, srv, tool, args, timeout, NULL, NULL, &answer, why, n);
+    pools_upstream_release(app, &slot);
     if (st != UP_OK) {
         char up[256];
 
         gw_strlcpy(up, why, sizeof(up));
         gw_snprintf(why, n, "server %s: %s: %s", srv->name, up_status_name(st), up);
-    } else if ((err = js_get(answer, "error", json_type_object)) != NULL) {
-        const char *m = js_str(err, "message");
-
-        gw_snprintf(why, n, "server %s: %s answered JSON-RPC error %d: %.200s", srv->name, tool,
-                    json_object_get_int(js_get(err, "code", json_type_int)), m != NULL ? m : "");
-    } else if ((res = js_get(answer, "result", json_type_object)) == NULL) {
-        gw_snprintf(why, n, "server %s: %s answered without a result", srv->name, tool);
-    } else if (json_object_get_boolean(js_get(res, "isError", json_type_boolean))) {
-        struct json_object *content = js_get(res, "content", json_type_array);
-        const char *text = js_str(json_object_array_get_idx(content, 0), "text");
-
-        gw_snprintf(why, n, "server %s: %s reported an error: %.200s", srv->name, tool, text ? text : "");
+    } else if (orch_answer_failed(answer, said, sizeof(said)) != 0) {
+        gw_snprintf(why, n, "server %s: %s: %s", srv->name, tool, said);
     } else {
         rc = 0;
     }
     json_object_put(answer);
-    if (us.id[0] != '\0')
-        up_end(app, &t, &us);
     return rc;
 }
 

@@ -72,3 +72,23 @@ const char *js_str(struct json_object *o, const char *key)
 
     return v != NULL ? json_object_get_string(v) : NULL;
 }
+
+bool js_has_nul(struct json_object *o)
+{
+    if (json_object_is_type(o, json_type_string))
+        return strlen(json_object_get_string(o)) != (size_t)json_object_get_string_len(o);
+    if (json_object_is_type(o, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(o); i++)
+            if (js_has_nul(json_object_array_get_idx(o, i)))
+                return true;
+        return false;
+    }
+    if (json_object_is_type(o, json_type_object)) {
+        json_object_object_foreach(o, k, v) {
+            (void)k;
+            if (js_has_nul(v))
+                return true;
+        }
+    }
+    return false;
+}

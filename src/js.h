@@ -3,6 +3,7 @@
 #ifndef GW_JS_H
 #define GW_JS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <json-c/json.h>
@@ -19,5 +20,8 @@ struct json_object *js_parse(const char *text, size_t len, int depth, enum js_pa
 const char *js_str(struct json_object *o, const char *key);
 /* The member of type t, or NULL. */
 struct json_object *js_get(struct json_object *o, const char *key, enum json_type t);
+/* Whether a string value anywhere in o holds a NUL character, which
+ * PostgreSQL's jsonb cannot store. */
+bool js_has_nul(struct json_object *o);
 
 #endif

@@ -8,8 +8,11 @@
 #include <stddef.h>
 #include <json-c/json.h>
 
+#include "upstream.h"
+
 struct gw_app;
 struct gw_identity;
+struct cat_server;
 
 /* Who delegates when the request names no requesting agent: the gateway. */
 #define ORCH_SELF_AGENT "mcp-orchestrator"
@@ -119,6 +122,18 @@ long long orch_load_agent(struct gw_app *app, const char *agent);
 /* Leases that expired (their responder died mid-delegation): drop them from
  * every count and mark their tasks failed. The number reclaimed, or -1. */
 int orch_tasks_reap_expired(struct gw_app *app);
+
+/* One tools/call of an agent's tool on srv, in the upstream's own era
+ * (a session, or stateless for 2026-07-28), with args (borrowed) within
+ * timeout_ms; a session it opened is ended after. tick (may be NULL) runs
+ * about once a second with tick_arg. UP_OK with *answer (owned) the JSON-RPC
+ * answer, else why. Delegations and event deliveries both call this. */
+enum up_status orch_call_tool(struct gw_app *app, const struct cat_server *srv, const char *tool,
+                              struct json_object *args, int timeout_ms, int (*tick)(void *), void *tick_arg,
+                              struct json_object **answer, char *why, size_t n);
+/* 0 when answer is a tool result that is no error; else -1 with what the
+ * agent said in out. */
+int orch_answer_failed(struct json_object *answer, char *out, size_t n);
 
 /* ---- coordination plans (orch_plan.c) --------------------------------------- */
 

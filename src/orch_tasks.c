@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -41,13 +40,12 @@
     "local t = redis.call('TIME')\n"                                                  \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 
-/* KEYS: leases, agent zset, lease hash, server zsets...; ARGV: now, expires
- * (the responder's clock: for its log only), task, pid, host, agent, ttl_ms,
- * server ids... Picks the server with the fewest unexpired leases (the first
+/* KEYS: leases, agent zset, lease hash, server zsets...; ARGV: task, pid,
+ * host, agent, ttl_ms, server ids... Picks the server with the fewest unexpired leases (the first
  * on a tie), leases it until Redis's now + ttl_ms: {index, load}. */
 static struct rds_script acquire_script = { .src =
     LUA_NOW
-    "local exp = now + tonumber(ARGV[7])\n"
+    "local exp = now + tonumber(ARGV[5])\n"
     "local best, bestn = nil, nil\n"
     "for i = 4, #KEYS do\n"
     "  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)\n"
@@ -55,14 +53,14 @@ static struct rds_script acquire_script = { .src =
     "  if best == nil or n < bestn then best, bestn = i, n end\n"
     "end\n"
     "if best == nil then return {0, 0} end\n"
-    "local sid = ARGV[best + 4]\n"
+    "local sid = ARGV[best + 2]\n"
     "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)\n"
-    "redis.call('ZADD', KEYS[best], exp, ARGV[3])\n"
-    "redis.call('ZADD', KEYS[2], exp, ARGV[3])\n"
-    "redis.call('ZADD', KEYS[1], exp, ARGV[3] .. ' ' .. sid .. ' ' .. ARGV[6])\n"
-    "redis.call('HSET', KEYS[3], 'server_id', sid, 'agent', ARGV[6], 'pid', ARGV[4],"
-    " 'host', ARGV[5], 'expires_ms', string.format('%d', exp))\n"
-    "redis.call('PEXPIRE', KEYS[3], ARGV[7])\n"
+    "redis.call('ZADD', KEYS[best], exp, ARGV[1])\n"
+    "redis.call('ZADD', KEYS[2], exp, ARGV[1])\n"
+    "redis.call('ZADD', KEYS[1], exp, ARGV[1] .. ' ' .. sid .. ' ' .. ARGV[4])\n"
+    "redis.call('HSET', KEYS[3], 'server_id', sid, 'agent', ARGV[4], 'pid', ARGV[2],"
+    " 'host', ARGV[3], 'expires_ms', string.format('%d', exp))\n"
+    "redis.call('PEXPIRE', KEYS[3], ARGV[5])\n"
     "return {best - 3, bestn}\n" };
 
 /* KEYS: leases, agent zset, lease hash, server zset; ARGV: lease member, task. */
@@ -72,8 +70,7 @@ static struct rds_script release_script = { .src =
     "redis.call('ZREM', KEYS[4], ARGV[2])\n"
     "return redis.call('DEL', KEYS[3])\n" };
 
-/* KEYS: zsets; ARGV: the responder's now (unused: Redis's clock decides).
- * Unexpired members of each, expired ones dropped. */
+/* KEYS: zsets (Redis's clock decides what expired). Unexpired members of each, expired ones dropped. */
 static struct rds_script loads_script = { .src =
     LUA_NOW
     "local out = {}\n"
@@ -82,6 +79,12 @@ static struct rds_script loads_script = { .src =
     "  out[i] = redis.call('ZCARD', KEYS[i])\n"
     "end\n"
     "return out\n" };
+
+/* KEYS: leases; ARGV: batch. The members whose lease expired by Redis's
+ * clock, on which they were given, at most batch of them. */
+static struct rds_script expired_script = { .src =
+    LUA_NOW
+    "return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))\n" };
 
 static int agent_key(struct gw_app *app, char *buf, const char *agent)
 {
@@ -107,7 +110,6 @@ int orch_load_servers(struct gw_app *app, const char *const *server_ids, size_t 
 {
     char (*keys)[KEY_MAX] = n > 0 ? calloc(n, KEY_MAX) : NULL;
     const char **argv = calloc(n + 1, sizeof(*argv));
-    char now[24];
     redisReply *r = NULL;
     int rc = -1;
 
@@ -124,9 +126,7 @@ int orch_load_servers(struct gw_app *app, const char *const *server_ids, size_t 
             goto out;
         argv[i] = keys[i];
     }
-    snprintf(now, sizeof(now), "%lld", (long long)gw_now_ms());
-    argv[n] = now;
-    r = rds_eval(app, &loads_script, (int)n, (int)n + 1, argv, NULL);
+    r = rds_eval(app, &loads_script, (int)n, (int)n, argv, NULL);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != n)
         goto out;
     for (size_t i = 0; i < n; i++)
@@ -142,15 +142,14 @@ out:
 
 long long orch_load_agent(struct gw_app *app, const char *agent)
 {
-    char key[KEY_MAX], now[24];
-    const char *argv[2] = { key, now };
+    char key[KEY_MAX];
+    const char *argv[1] = { key };
     redisReply *r;
     long long n = -1;
 
     if (agent == NULL || agent_key(app, key, agent) != 0)
         return -1;
-    snprintf(now, sizeof(now), "%lld", (long long)gw_now_ms());
-    r = rds_eval(app, &loads_script, 1, 2, argv, NULL);
+    r = rds_eval(app, &loads_script, 1, 1, argv, NULL);
     if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 1)
         n = r->element[0]->integer;
     if (r != NULL)
@@ -183,7 +182,8 @@ int orch_tasks_reap_expired(struct gw_app *app)
         "UPDATE tasks SET status = 'failed', finished_at = now(), error = 'the delegation''s lease "
         "expired: the responder that ran it ended before the task finished' "
         "WHERE id = ANY ($1::uuid[]) AND status = 'running'";
-    char lk[KEY_MAX], now[24], *ids = NULL;
+    char lk[KEY_MAX], batch[16], *ids = NULL;
+    const char *argv[2] = { lk, batch };
     redisReply *r;
     size_t idlen = 0, cap = 0;
     int reclaimed = 0;
@@ -191,18 +191,8 @@ int orch_tasks_reap_expired(struct gw_app *app)
 
     if (leases_key(app, lk) != 0)
         return -1;
-    /* Expired by Redis's clock, on which the leases were given. */
-    r = rds_cmd(app, "TIME");
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING) {
-        if (r != NULL)
-            freeReplyObject(r);
-        return -1;
-    }
-    snprintf(now, sizeof(now), "%lld",
-             strtoll(r->element[0]->str, NULL, 10) * 1000 + strtoll(r->element[1]->str, NULL, 10) / 1000);
-    freeReplyObject(r);
-    r = rds_cmd(app, "ZRANGEBYSCORE %s -inf %s LIMIT 0 %d", lk, now, REAP_BATCH);
+    snprintf(batch, sizeof(batch), "%d", REAP_BATCH);
+    r = rds_eval(app, &expired_script, 1, 2, argv, NULL);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
         if (r != NULL)
             freeReplyObject(r);
@@ -295,7 +285,7 @@ int orch_request_parse(struct json_object *body, struct orch_request *r, struct 
             return orch_fail(e, ORCH_BAD_REQUEST, "context", "'context' must be an object");
         /* PostgreSQL's jsonb holds no NUL character: refused here, not as a
          * database failure later. */
-        if (strstr(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN), "\\u0000") != NULL)
+        if (js_has_nul(v))
             return orch_fail(e, ORCH_BAD_REQUEST, "context", "'context' must not contain NUL characters");
         r->context = v;
     }
@@ -454,16 +444,44 @@ static int candidates(struct gw_app *app, PGconn *c, const struct gw_identity *w
 
 /* ---- the delegation context ------------------------------------------------------ */
 
+/* A member name that says it holds a credential: one of its words (split at
+ * '_', '-', '.', ' ' and camelCase humps, case ignored) is a credential's
+ * word, or two of them make one: "token", "githubToken", "DB_PASSWORD",
+ * "X-Api-Key", "private_key"; not "max_tokens". */
 static bool secret_name(const char *k)
 {
-    static const char *const names[] = { "token", "access_token", "refresh_token", "id_token",
-                                         "password", "secret", "client_secret", "authorization",
-                                         "api_key", "apikey", "cookie", "private_key" };
+    static const char *const words[] = { "token", "password", "passwd", "secret", "authorization", "cookie",
+                                         "apikey", "credential", "credentials" };
+    static const char *const pairs[] = { "api key", "private key", "access key" };
+    char w[128], prev[128] = "", pair[260];
+    size_t n = 0;
 
-    for (size_t i = 0; i < GW_ARRAY_LEN(names); i++)
-        if (strcasecmp(k, names[i]) == 0)
-            return true;
-    return false;
+    for (size_t i = 0;; i++) {
+        char ch = k[i];
+        bool hump = ch >= 'A' && ch <= 'Z' && i > 0 &&
+                    ((k[i - 1] >= 'a' && k[i - 1] <= 'z') || (k[i - 1] >= '0' && k[i - 1] <= '9'));
+
+        if (ch == '\0' || ch == '_' || ch == '-' || ch == '.' || ch == ' ' || hump) {
+            w[n] = '\0';
+            if (n > 0) {
+                for (size_t j = 0; j < GW_ARRAY_LEN(words); j++)
+                    if (strcmp(w, words[j]) == 0)
+                        return true;
+                snprintf(pair, sizeof(pair), "%s %s", prev, w);
+                for (size_t j = 0; j < GW_ARRAY_LEN(pairs); j++)
+                    if (strcmp(pair, pairs[j]) == 0)
+                        return true;
+                gw_strlcpy(prev, w, sizeof(prev));
+            }
+            n = 0;
+            if (ch == '\0')
+                return false;
+            if (!hump)
+                continue;
+        }
+        if (n < sizeof(w) - 1)
+            w[n++] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+    }
 }
 
 /* A deep copy without members named like credentials: nothing the caller put
@@ -579,8 +597,8 @@ static int task_insert(PGconn *c, const struct gw_identity *who, const char *req
     return 0;
 }
 
-/* Record the outcome: 0, or 1 when the result could not be stored and the
- * task was recorded failed instead. */
+/* Record the outcome: 0, 1 when the result could not be stored and the
+ * task was recorded failed instead, -1 when nothing could be recorded. */
 static int task_finish(struct gw_app *app, const char *id, const char *status, struct json_object *result,
                        const char *error)
 {
@@ -595,7 +613,7 @@ static int task_finish(struct gw_app *app, const char *id, const char *status, s
     if (c == NULL) {
         log_error("orch_task_record", "task %s ended %s but PostgreSQL is not reachable: the record "
                   "stays running until its lease is reaped", id, status);
-        return 0;
+        return -1;
     }
     r = orch_sql(c, "UPDATE tasks SET status = $2, result = $3::jsonb, error = $4, finished_at = now()"
                  " WHERE id = $1::uuid AND status = 'running'", 4, p);
@@ -612,8 +630,11 @@ static int task_finish(struct gw_app *app, const char *id, const char *status, s
                      " WHERE id = $1::uuid AND status = 'running'", 4, p);
         rc = 1;
     }
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        log_error("orch_task_record", "task %s ended %s, not recorded: %s", id, status, PQresultErrorMessage(r));
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        log_error("orch_task_record", "task %s ended %s, not recorded: %s; the record stays running until "
+                  "its lease is reaped", id, status, PQresultErrorMessage(r));
+        rc = -1;
+    }
     PQclear(r);
     return rc;
 }
@@ -635,13 +656,14 @@ static int on_tick(void *arg)
     return 0;
 }
 
-/* The text of a failed result or JSON-RPC error, for the record. */
-static void error_text(struct json_object *answer, char *out, size_t n)
+int orch_answer_failed(struct json_object *answer, char *out, size_t n)
 {
     struct json_object *err = js_get(answer, "error", json_type_object),
                        *res = js_get(answer, "result", json_type_object), *content;
     const char *m = NULL;
 
+    if (err == NULL && res != NULL && !json_object_get_boolean(js_get(res, "isError", json_type_boolean)))
+        return 0;
     if (err != NULL)
         m = js_str(err, "message");
     else if (res != NULL && (content = js_get(res, "content", json_type_array)) != NULL &&
@@ -649,29 +671,62 @@ static void error_text(struct json_object *answer, char *out, size_t n)
         m = js_str(json_object_array_get_idx(content, 0), "text");
     snprintf(out, n, "%s%.400s", err != NULL ? "the agent answered an error: " : "the agent's tool failed: ",
              m != NULL ? m : "(no message)");
+    return -1;
+}
+
+enum up_status orch_call_tool(struct gw_app *app, const struct cat_server *srv, const char *tool,
+                              struct json_object *args, int timeout_ms, int (*tick)(void *), void *tick_arg,
+                              struct json_object **answer, char *why, size_t n)
+{
+    struct json_object *msg = json_object_new_object(), *params = json_object_new_object();
+    struct up_target t;
+    struct up_session us;
+    struct up_forward f;
+    enum up_status st;
+
+    json_object_object_add(msg, "jsonrpc", json_object_new_string("2.0"));
+    json_object_object_add(msg, "id", json_object_new_int(1));
+    json_object_object_add(msg, "method", json_object_new_string("tools/call"));
+    json_object_object_add(params, "name", json_object_new_string(tool));
+    json_object_object_add(params, "arguments", json_object_get(args));
+    json_object_object_add(msg, "params", params);
+    memset(&t, 0, sizeof(t));
+    t.url = srv->url;
+    t.auth = &srv->auth;
+    t.timeout_ms = timeout_ms;
+    t.cache_id = srv->id;
+    t.protocol_version = srv->protocol_version;
+    memset(&us, 0, sizeof(us));
+    memset(&f, 0, sizeof(f));
+    f.t = &t;
+    f.session = &us;
+    f.tick = tick;
+    f.relay_arg = tick_arg;
+    st = up_forward(app, &f, msg, answer, why, n);
+    if (us.id[0] != '\0')
+        up_end(app, &t, &us);
+    json_object_put(msg);
+    return st;
 }
 
 int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, const struct orch_request *r,
                           struct json_object **task_out, struct orch_error *e)
 {
     struct candidate cand[CANDIDATES_MAX];
-    char agent[80], id[37], keys[3 + CANDIDATES_MAX][KEY_MAX], now[24], exp[24], pid[16], host[128],
+    char agent[80], id[37], keys[3 + CANDIDATES_MAX][KEY_MAX], pid[16], host[128],
         ttl[16], stamp[32], why[512], errbuf[512];
-    const char *argv[7 + 3 + 2 * CANDIDATES_MAX];
-    struct json_object *ctx = NULL, *deleg = NULL, *msg = NULL, *params, *answer = NULL, *result;
+    const char *argv[5 + 3 + 2 * CANDIDATES_MAX];
+    struct json_object *ctx = NULL, *deleg = NULL, *answer = NULL, *result;
     const struct candidate *pick;
-    struct up_target t;
-    struct up_session us;
-    struct up_forward f;
     struct pools_slot slot;
     struct pools_busy busy;
     struct call_ticks ticks;
     enum up_status st;
     const char *status;
     redisReply *rep;
-    int n, timeout, rc = -1, argc = 0;
+    int n, timeout, call_ms, left, fin, rc = -1, argc = 0;
     long long load_before;
-    int64_t start;
+    int64_t start, taken;
     PGconn *c;
 
     if (task_out != NULL)
@@ -696,6 +751,7 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
     }
     timeout = r->timeout_ms > 0 ? r->timeout_ms : ORCH_TIMEOUT_DEFAULT_MS;
     start = gw_now_ms();
+    taken = gw_monotonic_ms();
     if (leases_key(app, keys[0]) != 0 || agent_key(app, keys[1], agent) != 0 || lease_key(app, keys[2], id) != 0)
         return orch_fail(e, ORCH_INTERNAL, NULL, "key names do not fit"), e->code;
     for (int i = 0; i < n; i++)
@@ -703,8 +759,6 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
             return orch_fail(e, ORCH_INTERNAL, NULL, "key names do not fit"), e->code;
     /* The lease covers the longest the call can take (the task's deadline;
      * a server's own may be shorter) plus a margin. */
-    snprintf(now, sizeof(now), "%lld", (long long)start);
-    snprintf(exp, sizeof(exp), "%lld", (long long)(start + timeout + ORCH_LEASE_MARGIN_MS));
     snprintf(ttl, sizeof(ttl), "%d", timeout + ORCH_LEASE_MARGIN_MS);
     snprintf(pid, sizeof(pid), "%ld", (long)getpid());
     if (gethostname(host, sizeof(host) - 1) != 0)
@@ -712,8 +766,6 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
     host[sizeof(host) - 1] = '\0';
     for (int i = 0; i < 3 + n; i++)
         argv[argc++] = keys[i];
-    argv[argc++] = now;
-    argv[argc++] = exp;
     argv[argc++] = id;
     argv[argc++] = pid;
     argv[argc++] = host;
@@ -738,12 +790,11 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
      * server's max_concurrency pool as a call through /mcp does, so that
      * tasks (202 ones included) never pile more calls on it than it takes. */
     memset(&busy, 0, sizeof(busy));
-    memset(&t, 0, sizeof(t));
-    t.timeout_ms = pick->srv->timeout_ms > 0 && pick->srv->timeout_ms < timeout ? pick->srv->timeout_ms : timeout;
+    call_ms = pick->srv->timeout_ms > 0 && pick->srv->timeout_ms < timeout ? pick->srv->timeout_ms : timeout;
     /* The lease covers a re-initialize plus the call, as on /mcp: only a
      * responder that died holds the slot until it ends. */
     switch (pools_upstream_acquire(app, pick->srv->id, pick->srv->max_concurrency,
-                                   2 * t.timeout_ms + ORCH_LEASE_MARGIN_MS, &slot, &busy)) {
+                                   2 * call_ms + ORCH_LEASE_MARGIN_MS, &slot, &busy)) {
     case POOLS_OK:
         break;
     case POOLS_BUSY:
@@ -765,6 +816,13 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
         json_object_put(ctx);
         return e->code;
     }
+    /* The lease runs out timeout + margin after it was taken: the call gets
+     * what is left of the task's deadline once the task is recorded, so that
+     * a slow insert cannot let the lease (and the load it counts) lapse while
+     * the call is still in flight. */
+    left = timeout - (int)(gw_monotonic_ms() - taken);
+    if (left < call_ms)
+        call_ms = left > 0 ? left : 1;
     log_info("orch_delegate", "task %s (%s) -> agent %s, server %s (load %lld), tool %s", id, r->type, agent,
              pick->srv->name, load_before, pick->tool);
 
@@ -780,62 +838,46 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
     json_object_object_add(deleg, "timestamp", json_object_new_string(stamp));
     json_object_object_add(deleg, "context", json_object_get(ctx));
     json_object_object_add(deleg, "session_preservation", session_preservation(who, ctx));
-    msg = json_object_new_object();
-    params = json_object_new_object();
-    json_object_object_add(msg, "jsonrpc", json_object_new_string("2.0"));
-    json_object_object_add(msg, "id", json_object_new_int(1));
-    json_object_object_add(msg, "method", json_object_new_string("tools/call"));
-    json_object_object_add(params, "name", json_object_new_string(pick->tool));
-    json_object_object_add(params, "arguments", deleg);
-    json_object_object_add(msg, "params", params);
-
-    t.url = pick->srv->url;
-    t.auth = &pick->srv->auth;
-    t.cache_id = pick->srv->id;
-    memset(&us, 0, sizeof(us));
-    memset(&f, 0, sizeof(f));
     ticks.r = r;
     ticks.task_id = id;
-    f.t = &t;
-    f.session = &us;
-    f.tick = on_tick;
-    f.relay_arg = &ticks;
-    st = up_forward(app, &f, msg, &answer, why, sizeof(why));
-    if (us.id[0] != '\0')
-        up_end(app, &t, &us);
+    st = orch_call_tool(app, pick->srv, pick->tool, deleg, call_ms, on_tick, &ticks, &answer, why, sizeof(why));
 
     result = js_get(answer, "result", json_type_object);
     if (st == UP_TIMEOUT) {
         status = "timed_out";
-        snprintf(errbuf, sizeof(errbuf), "the agent did not answer within %d ms", t.timeout_ms);
+        snprintf(errbuf, sizeof(errbuf), "the agent did not answer within %d ms", call_ms);
         orch_fail(e, ORCH_TASK_TIMED_OUT, NULL, "task %s: %s", id, errbuf);
     } else if (st != UP_OK) {
         status = "failed";
         snprintf(errbuf, sizeof(errbuf), "server %s could not be called: %s: %.400s", pick->srv->name,
                  up_status_name(st), why);
         orch_fail(e, ORCH_TASK_FAILED, NULL, "task %s: %s", id, errbuf);
-    } else if (result == NULL || json_object_get_boolean(js_get(result, "isError", json_type_boolean))) {
+    } else if (orch_answer_failed(answer, errbuf, sizeof(errbuf)) != 0) {
         status = "failed";
-        error_text(answer, errbuf, sizeof(errbuf));
         orch_fail(e, ORCH_TASK_FAILED, NULL, "task %s: %s", id, errbuf);
     } else {
         status = "completed";
         errbuf[0] = '\0';
         rc = 0;
     }
-    /* The load falls as soon as the call is over, whatever its outcome. */
+    /* The load falls as soon as the outcome is recorded. One that could not
+     * be keeps its lease: when it expires, the cleanup settles the task,
+     * which would otherwise read running for ever. */
     pools_upstream_release(app, &slot);
-    lease_release(app, id, pick->srv->id, agent);
-    if (task_finish(app, id, status, result, rc == 0 ? NULL : errbuf) == 1 && rc == 0) {
+    fin = task_finish(app, id, status, result, rc == 0 ? NULL : errbuf);
+    if (fin >= 0)
+        lease_release(app, id, pick->srv->id, agent);
+    if (fin != 0 && rc == 0) {
         rc = -1;
-        orch_fail(e, ORCH_TASK_FAILED, NULL, "task %s: the agent's result could not be stored", id);
+        orch_fail(e, ORCH_TASK_FAILED, NULL, "task %s: the agent's result could not be %s", id,
+                  fin > 0 ? "stored" : "recorded");
     }
     log_info("orch_task_done", "task %s %s in %lld ms", id, rc == 0 ? status : "failed",
              (long long)(gw_now_ms() - start));
     if (task_out != NULL && (c = pg_conn(app)) != NULL)
         *task_out = task_read(c, id);
     json_object_put(answer);
-    json_object_put(msg);
+    json_object_put(deleg);
     json_object_put(ctx);
     return rc == 0 ? ORCH_OK : e->code;
 }

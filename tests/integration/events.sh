@@ -142,6 +142,15 @@ get_event not-a-uuid
 check "a malformed id is 404" eval '[ "$HTTP_CODE" = 404 ]'
 check "a refused event writes nothing (5 events recorded in all)" eval '[ "$(it_psql "SELECT count(*) FROM events")" = 5 ]'
 
+# A database failure: the client is told what could not be done; PostgreSQL's
+# own words (they name tables, they may quote data) stay in the log.
+it_psql "ALTER TABLE event_deliveries RENAME TO event_deliveries_away" >/dev/null
+get_event "$EV1" "$PLATFORM"
+code=$HTTP_CODE
+it_psql "ALTER TABLE event_deliveries_away RENAME TO event_deliveries" >/dev/null
+check "an event that cannot be read: 503 without PostgreSQL's message" \
+	eval '[ "$code" = 503 ] && is_problem_json && ! body_has event_deliveries && ! body_has relation'
+
 # --- the command line ---------------------------------------------------------------
 cli() { MCPGW_API_URL=$API MCPGW_TOKEN=$1 MCPGW_CA_FILE=$CA "$GATEWAY" events "${@:2}"; }
 CLI_ID=$(cli "$ADMIN_A" raise authentication_failure --data '{"user":"eve"}' 2>"$IT_DIR/cli.err")

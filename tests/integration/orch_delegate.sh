@@ -113,6 +113,12 @@ ROW=$(it_psql "SELECT concat_ws(',', status, agent, (started_at <= finished_at):
 check "the task is recorded: status, agent, timings, result, context without secrets" \
 	test "$ROW" = "completed,mcp-debugger,true,true,false"
 
+task "$USER_A" '{"type":"dual_server_debugging","context":{"github_token":"SECRET-GH","apiKey":"SECRET-AK","db":{"DB_PASSWORD":"SECRET-DB","X-Api-Key":"SECRET-XK","clientSecret":"SECRET-CS"},"max_tokens":7}}'
+T2=$(it_json id)
+check "members named like credentials in other spellings (github_token, apiKey, DB_PASSWORD, X-Api-Key, clientSecret) reach no agent nor the record" \
+	eval '[ "$HTTP_CODE" = 200 ] && [ "$(it_json $R.context.max_tokens)" = 7 ] && ! grep -q SECRET- "$REC1" "$REC2" &&
+	 [ "$(it_psql "SELECT (context::text LIKE '"'"'%SECRET%'"'"')::text FROM tasks WHERE id = '"'"'$T2'"'"'")" = false ]'
+
 task "$USER_A" '{"type":"middleware_issues","context":{}}'
 check "a type without its own tool goes to the agent's handle_task" eval \
 	'[ "$HTTP_CODE" = 200 ] && [ "$(it_json result.structuredContent.tool)" = handle_task ] && [ "$(it_json agent)" = mcp-debugger ]'
@@ -364,6 +370,19 @@ check "a shared server of the agent offering only handle_task is not given the c
 	eval '[ "$rc" = 0 ] && [ "$DELEGATED" = passed, ]'
 api DELETE "/api/v1/servers/$GEN1_ID" "$PLATFORM"
 api DELETE "/api/v1/servers/$QA1_ID/maintenance" "$PLATFORM"
+
+# --- an agent server of the 2026-07-28 era ----------------------------------------------
+V2=$(it_start_upstream v2server) || it_fatal "the v2 (2026-07-28 only) fixture starts"
+V2REC=$(it_upstream_file "$V2" rec)
+api POST /api/v1/servers "$ADMIN_A" --data "{\"name\":\"proto-v2\",\"url\":\"$V2\",\"agent_roles\":[\"mcp-deployment-specialist\"],\"timeout_ms\":15000}"
+[ "$HTTP_CODE" = 201 ] || { show_response; it_fatal "register the 2026-07-28 agent server proto-v2"; }
+V2_ID=$(it_json server_id)
+task "$USER_A" '{"type":"echo","agent":"mcp-deployment-specialist"}'
+check "a delegation to a 2026-07-28 agent server is one stateless tools/call (no initialize) and completes" \
+	eval '[ "$HTTP_CODE" = 200 ] && [ "$(it_json status)" = completed ] &&
+	 grep "\"rpc\":\"tools/call\"" "$V2REC" | grep -q "\"protocol_version\":\"2026-07-28\"" &&
+	 ! grep -q "\"rpc\":\"initialize\"" "$V2REC"'
+api DELETE "/api/v1/servers/$V2_ID" "$ADMIN_A"
 
 # --- coordination plans ---------------------------------------------------------------
 api POST /api/v1/coordination/plan "$USER_A" --data '{"task_type":"server_registration_with_auth","context":{"session_id":"s-9"}}'

@@ -2,7 +2,8 @@
 # Limits and leases of orchestration. A delegated task is a tools/call on its
 # agent's server, so it takes a slot of that server's max_concurrency pool,
 # and a full pool refuses the task as busy (503, Retry-After) instead of
-# piling calls on the server. Load leases run on Redis's clock: a host whose
+# piling calls on the server; an event delivery takes a slot too, and one
+# refused busy is made again at its retry. Load leases run on Redis's clock: a host whose
 # wall clock runs ahead neither reaps nor discounts a delegation in flight.
 # A backlog of events for a slow agent does not hold the fleet leader's other
 # jobs back: each delivery run stops after one lease's length.
@@ -66,6 +67,53 @@ api GET /api/v1/agents/mcp-debugger "$ADMIN_A"
 check "and its load is still counted" test "$(it_json load)" = 1
 wait_until 10 eval 'api GET "/api/v1/tasks/$TS" "$USER_A"; [ "$(it_json status)" = completed ]'
 check "the delegation completes and is recorded completed" test "$(it_json status)" = completed
+
+# --- a slow task insert does not let the lease lapse mid-call ---------------------------
+# The tasks table is locked for 3 s, longer than the lease's margin: the
+# delegation's deadline (4 s) still counts from when it was taken, so its call
+# ends before its lease does and the leader's cleanup (every 0.5 s) never
+# takes it for one whose responder died.
+it_psql "BEGIN; LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT" >/dev/null 2>&1 &
+LOCKER=$!
+wait_until 5 eval '[ "$(it_psql "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = '"'"'tasks'"'"' AND l.mode = '"'"'AccessExclusiveLock'"'"' AND l.granted")" = 1 ]'
+task "$USER_A" '{"type":"dual_server_debugging","timeout_ms":4000,"context":{"wait_ms":8000}}'
+wait "$LOCKER"
+TL=$(it_json task_id)
+sleep 1
+api GET "/api/v1/tasks/$TL" "$USER_A"
+check "a delegation whose insert waited 3 s times out by its own deadline, not reaped as a dead responder's" \
+	eval '[ -n "$TL" ] && [ "$(it_json status)" = timed_out ] && ! it_json error | grep -q lease' ||
+	diag <"$IT_DIR/last.body"
+
+# --- an outcome that cannot be recorded leaves the task to its lease ---------------------
+# PostgreSQL is down when the call ends: the task cannot be recorded finished,
+# so its lease is kept, and once it expires the leader's cleanup records the
+# task failed instead of it reading running for ever.
+task "$USER_A" '{"type":"dual_server_debugging","timeout_ms":5000,"wait_ms":0,"context":{"wait_ms":3000}}'
+TP=$(it_json id)
+check "a delegation of 3 s is accepted (202)" eval '[ "$HTTP_CODE" = 202 ] && [ -n "$TP" ]'
+pg_stop "$IT_DIR/pg"
+wait_until 10 eval 'grep -q "\"done\":\"dual_server_debugging\",\"task_id\":\"$TP\"" "$REC1"'
+sleep 1
+pg_start "$IT_DIR/pg" "$(cat "$IT_DIR/pg/pg.port")" mcpgw >/dev/null 2>&1 || it_fatal "restart postgres"
+wait_until 20 eval 'api GET "/api/v1/tasks/$TP" "$USER_A"; [ "$(it_json status)" = failed ]'
+check "a delegation whose outcome PostgreSQL could not take is settled failed when its lease expires" \
+	eval '[ "$(it_json status)" = failed ] && it_json error | grep -q lease'
+
+# --- an event delivery takes a call slot as a delegation does ----------------------------
+P1=$(it_start_upstream agent --name p1 --tasks handle_protocol_violation) || it_fatal "agent fixture p1 starts"
+RECP=$(it_upstream_file "$P1" rec)
+api POST /api/v1/servers "$ADMIN_A" --data "{\"name\":\"proto-1\",\"url\":\"$P1\",\"agent_roles\":[\"mcp-protocol-expert\"],\"max_concurrency\":1,\"timeout_ms\":15000}"
+[ "$HTTP_CODE" = 201 ] || { show_response; it_fatal "register agent server proto-1 (max_concurrency 1)"; }
+task "$USER_A" '{"type":"capability_negotiation","wait_ms":0,"context":{"wait_ms":4000}}'
+check "a slow delegation to proto-1 is accepted (202)" test "$HTTP_CODE" = 202
+wait_until 5 eval 'grep -q "\"call\":\"handle_task\"" "$RECP"'
+api POST /api/v1/events "$ADMIN_A" --data '{"type":"protocol_violation"}'
+EVP=$(it_json id)
+expert() { jq -r ".deliveries[] | select(.agent == \"mcp-protocol-expert\") | .$1" "$IT_DIR/last.body"; }
+wait_until 20 eval 'api GET "/api/v1/events/$EVP" "$ADMIN_A"; [ "$(expert status)" = delivered ]'
+check "an event for an agent whose only server (max_concurrency 1) is busy waits for a free slot: refused busy, delivered later" \
+	eval '[ "$(expert status)" = delivered ] && [ "$(expert attempts)" -ge 2 ] && expert last_error | grep -q "is busy"'
 
 # --- slow event deliveries do not hold the leader's other jobs back ---------------------
 SLOW=$(it_start_upstream event_agent --name slow --tools handle_performance_degradation --delay-ms 700 \

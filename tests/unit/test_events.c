@@ -94,3 +94,17 @@ Test(events, delivered_to_the_handle_tool_of_its_type)
     cr_assert_str_eq(out, "handle_authentication_failure");
     cr_assert_eq(events_tool_name("authentication_failure", small, sizeof(small)), -1);
 }
+
+Test(events, data_with_nul_is_refused_a_backslash_is_not)
+{
+    struct event_req r;
+    char err[256];
+
+    cr_assert_eq(parse("{\"type\":\"a\",\"data\":{\"d\":[\"a\\u0000b\"]}}", &r, err, sizeof(err)), -1);
+    cr_assert_null(r.data);
+    /* The six characters \u0000 (an escaped backslash) are no NUL. */
+    cr_assert_eq(parse("{\"type\":\"a\",\"data\":{\"path\":\"C:\\\\u0000\"}}", &r, err, sizeof(err)), 0, "%s", err);
+    cr_assert_str_eq(json_object_get_string(json_object_object_get(r.data, "path")), "C:\\u0000");
+    event_req_clear(&r);
+}
+

@@ -170,6 +170,8 @@ Test(orch_request, refuses_bad_members)
     cr_assert_eq(parse("{\"type\":\"a\",\"context\":{\"x\":[\"a\\u0000b\"]}}", &r, &e), -1,
                  "jsonb cannot hold NUL: refused as the client's error");
     cr_assert_str_eq(e.field, "context");
+    /* The six characters \u0000 (an escaped backslash) are no NUL. */
+    cr_assert_eq(parse("{\"type\":\"a\",\"context\":{\"path\":\"C:\\\\u0000\"}}", &r, &e), 0, "%s", e.detail);
 }
 
 Test(orch_names, agents_and_types)
