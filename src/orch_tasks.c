@@ -2,6 +2,7 @@
  * of that agent leased in Redis for the call (a lease that outlives a dead
  * responder expires by itself), the call with the delegation context, and the
  * task recorded in PostgreSQL from start to outcome. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,6 +279,19 @@ out:
 
 /* ---- the request -------------------------------------------------------------- */
 
+/* A string member as a whole: NULL when it holds a NUL character, which
+ * would cut it short ("type": "known_type\u0000anything" is no task type). */
+static const char *whole_str(struct json_object *o, const char *key)
+{
+    struct json_object *v;
+    const char *s;
+
+    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    s = json_object_get_string(v);
+    return strlen(s) == (size_t)json_object_get_string_len(v) ? s : NULL;
+}
+
 int orch_request_parse(struct json_object *body, struct orch_request *r, struct orch_error *e)
 {
     static const char *const keys[] = { "type", "context", "agent", "requesting_agent", "timeout_ms",
@@ -287,7 +301,7 @@ int orch_request_parse(struct json_object *body, struct orch_request *r, struct 
     memset(r, 0, sizeof(*r));
     if (orch_only_keys(body, keys, GW_ARRAY_LEN(keys), e) != 0)
         return -1;
-    r->type = js_str(body, "type");
+    r->type = whole_str(body, "type");
     if (r->type == NULL || !orch_task_type_valid(r->type))
         return orch_fail(e, ORCH_BAD_REQUEST, "type", "'type' must be a task type: [a-z0-9][a-z0-9_]{0,63}");
     if (json_object_object_get_ex(body, "context", &v) && v != NULL) {
@@ -300,12 +314,12 @@ int orch_request_parse(struct json_object *body, struct orch_request *r, struct 
         r->context = v;
     }
     if (json_object_object_get_ex(body, "agent", &v) && v != NULL) {
-        r->agent = js_str(body, "agent");
+        r->agent = whole_str(body, "agent");
         if (r->agent == NULL || !orch_agent_name_valid(r->agent))
             return orch_fail(e, ORCH_BAD_REQUEST, "agent", "'agent' must be an agent name");
     }
     if (json_object_object_get_ex(body, "requesting_agent", &v) && v != NULL) {
-        r->requesting_agent = js_str(body, "requesting_agent");
+        r->requesting_agent = whole_str(body, "requesting_agent");
         if (r->requesting_agent == NULL || !orch_agent_name_valid(r->requesting_agent))
             return orch_fail(e, ORCH_BAD_REQUEST, "requesting_agent", "'requesting_agent' must be an agent name");
     }
@@ -454,15 +468,31 @@ static int candidates(struct gw_app *app, PGconn *c, const struct gw_identity *w
 
 /* ---- the delegation context ------------------------------------------------------ */
 
+/* A member named like a credential: its name, lower case without `-`, `_`,
+ * `.` and spaces, ends with one of these (so `token`, `access_token`,
+ * `accessToken`, `X-Api-Key`, `db_password`, `aws_secret_access_key`). */
 static bool secret_name(const char *k)
 {
-    static const char *const names[] = { "token", "access_token", "refresh_token", "id_token",
-                                         "password", "secret", "client_secret", "authorization",
-                                         "api_key", "apikey", "cookie", "private_key" };
+    static const char *const ends[] = { "token", "password", "passwd", "secret", "authorization",
+                                        "apikey", "cookie", "privatekey", "accesskey", "secretkey",
+                                        "credential", "credentials", "bearer" };
+    char norm[128];
+    size_t n = 0;
 
-    for (size_t i = 0; i < GW_ARRAY_LEN(names); i++)
-        if (strcasecmp(k, names[i]) == 0)
+    for (const char *p = k; *p != '\0'; p++) {
+        if (*p == '-' || *p == '_' || *p == '.' || *p == ' ')
+            continue;
+        if (n + 1 >= sizeof(norm))         /* a name this long: judged by its end */
+            memmove(norm, norm + 1, --n);
+        norm[n++] = (char)tolower((unsigned char)*p);
+    }
+    norm[n] = '\0';
+    for (size_t i = 0; i < GW_ARRAY_LEN(ends); i++) {
+        size_t m = strlen(ends[i]);
+
+        if (n >= m && memcmp(norm + n - m, ends[i], m) == 0)
             return true;
+    }
     return false;
 }
 
@@ -830,8 +860,12 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
         rc = -1;
         orch_fail(e, ORCH_TASK_FAILED, NULL, "task %s: the agent's result could not be stored", id);
     }
-    log_info("orch_task_done", "task %s %s in %lld ms", id, rc == 0 ? status : "failed",
-             (long long)(gw_now_ms() - start));
+    if (rc == 0)
+        log_info("orch_task_done", "task %s completed in %lld ms", id, (long long)(gw_now_ms() - start));
+    else
+        log_warn("orch_task_done", "task %s %s in %lld ms: %.300s", id,
+                 strcmp(status, "timed_out") == 0 ? "timed out" : "failed", (long long)(gw_now_ms() - start),
+                 errbuf[0] != '\0' ? errbuf : e->detail);
     if (task_out != NULL && (c = pg_conn(app)) != NULL)
         *task_out = task_read(c, id);
     json_object_put(answer);
