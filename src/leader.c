@@ -73,17 +73,24 @@ struct leader {
  * highest that ever wrote, should Redis have lost the counter), or renew it
  * when we hold it. A lease of ours whose token is below floor (Redis went
  * back in time, e.g. a failover to a replica that missed writes) would be
- * fenced out for ever: it is taken again with a new token. Returns our
- * token, or 0 when another holds the lease. */
+ * fenced out for ever: it is taken again with a new token. No monitor
+ * writes a lease that is not `holder|token` or that never expires: such a
+ * value (written by hand) holds nobody, and is taken like a lapsed lease,
+ * rather than keeping the fleet without a leader for ever. A counter that
+ * is no integer, or too large to count on, starts again from floor, as a
+ * lost one does: the fence keeps new tokens above every token that wrote.
+ * Returns our token, or 0 when another holds the lease. */
 static const char acquire_src[] =
     "local cur = redis.call('GET', KEYS[1])\n"
     "if cur then\n"
     "  local h, t = string.match(cur, '^(.*)|(%d+)$')\n"
-    "  if h ~= ARGV[1] then return 0 end\n"
-    "  if tonumber(t) >= tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]); return tonumber(t) end\n"
+    "  if h ~= nil and redis.call('PTTL', KEYS[1]) > 0 then\n"
+    "    if h ~= ARGV[1] then return 0 end\n"
+    "    if tonumber(t) >= tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]); return tonumber(t) end\n"
+    "  end\n"
     "end\n"
     "local c = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
-    "if c < tonumber(ARGV[3]) then redis.call('SET', KEYS[2], ARGV[3]) end\n"
+    "if c == nil or c ~= math.floor(c) or c >= 2^53 or c < tonumber(ARGV[3]) then redis.call('SET', KEYS[2], ARGV[3]) end\n"
     "local t = redis.call('INCR', KEYS[2])\n"
     "redis.call('SET', KEYS[1], ARGV[1] .. '|' .. t, 'PX', ARGV[2])\n"
     "return t\n";

@@ -268,6 +268,15 @@ out:
 
 /* ---- the request -------------------------------------------------------------- */
 
+/* A string member as a whole: NULL when it holds a NUL character, which
+ * would cut it short ("type": "known_type\u0000anything" is no task type). */
+static const char *whole_str(struct json_object *o, const char *key)
+{
+    struct json_object *v = js_get(o, key, json_type_string);
+
+    return v != NULL && !js_has_nul(v) ? json_object_get_string(v) : NULL;
+}
+
 int orch_request_parse(struct json_object *body, struct orch_request *r, struct orch_error *e)
 {
     static const char *const keys[] = { "type", "context", "agent", "requesting_agent", "timeout_ms",
@@ -277,7 +286,7 @@ int orch_request_parse(struct json_object *body, struct orch_request *r, struct 
     memset(r, 0, sizeof(*r));
     if (orch_only_keys(body, keys, GW_ARRAY_LEN(keys), e) != 0)
         return -1;
-    r->type = js_str(body, "type");
+    r->type = whole_str(body, "type");
     if (r->type == NULL || !orch_task_type_valid(r->type))
         return orch_fail(e, ORCH_BAD_REQUEST, "type", "'type' must be a task type: [a-z0-9][a-z0-9_]{0,63}");
     if (json_object_object_get_ex(body, "context", &v) && v != NULL) {
@@ -290,12 +299,12 @@ int orch_request_parse(struct json_object *body, struct orch_request *r, struct 
         r->context = v;
     }
     if (json_object_object_get_ex(body, "agent", &v) && v != NULL) {
-        r->agent = js_str(body, "agent");
+        r->agent = whole_str(body, "agent");
         if (r->agent == NULL || !orch_agent_name_valid(r->agent))
             return orch_fail(e, ORCH_BAD_REQUEST, "agent", "'agent' must be an agent name");
     }
     if (json_object_object_get_ex(body, "requesting_agent", &v) && v != NULL) {
-        r->requesting_agent = js_str(body, "requesting_agent");
+        r->requesting_agent = whole_str(body, "requesting_agent");
         if (r->requesting_agent == NULL || !orch_agent_name_valid(r->requesting_agent))
             return orch_fail(e, ORCH_BAD_REQUEST, "requesting_agent", "'requesting_agent' must be an agent name");
     }
@@ -451,7 +460,7 @@ static int candidates(struct gw_app *app, PGconn *c, const struct gw_identity *w
 static bool secret_name(const char *k)
 {
     static const char *const words[] = { "token", "password", "passwd", "secret", "authorization", "cookie",
-                                         "apikey", "credential", "credentials" };
+                                         "apikey", "credential", "credentials", "bearer" };
     static const char *const pairs[] = { "api key", "private key", "access key" };
     char w[128], prev[128] = "", pair[260];
     size_t n = 0;
@@ -872,8 +881,12 @@ int orch_delegate_request(struct gw_app *app, const struct gw_identity *who, con
         orch_fail(e, ORCH_TASK_FAILED, NULL, "task %s: the agent's result could not be %s", id,
                   fin > 0 ? "stored" : "recorded");
     }
-    log_info("orch_task_done", "task %s %s in %lld ms", id, rc == 0 ? status : "failed",
-             (long long)(gw_now_ms() - start));
+    if (rc == 0)
+        log_info("orch_task_done", "task %s completed in %lld ms", id, (long long)(gw_now_ms() - start));
+    else
+        log_warn("orch_task_done", "task %s %s in %lld ms: %.300s", id,
+                 strcmp(status, "timed_out") == 0 ? "timed out" : "failed", (long long)(gw_now_ms() - start),
+                 errbuf[0] != '\0' ? errbuf : e->detail);
     if (task_out != NULL && (c = pg_conn(app)) != NULL)
         *task_out = task_read(c, id);
     json_object_put(answer);

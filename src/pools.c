@@ -37,15 +37,25 @@
 
 /* Expired holders out of one pool; its units in use after that (an idle
  * pool has no counter: nothing to read or tidy then). Shared by the three
- * scripts below (Lua text pasted at the start of each). */
+ * scripts below (Lua text pasted at the start of each). The counter n is the
+ * sum of the holders' units: with no holder left it is 0 whatever it says,
+ * and one that is not a number or below 0 is summed again from the holders,
+ * so that a counter written by hand (or by a bug) neither holds a pool shut
+ * for ever nor lets it take more than its capacity. */
 #define LUA_PURGE                                                                     \
     "local t = redis.call('TIME')\n"                                                  \
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"         \
     "local dropped = 0\n"                                                             \
     "local function purge(r, u, n)\n"                                                 \
+    "  if redis.call('EXISTS', n) == 1 and not tonumber(redis.call('GET', n)) then\n" \
+    "    redis.call('DEL', n)\n"                                                      \
+    "    for _, k in ipairs(redis.call('HVALS', u)) do\n"                             \
+    "      if (tonumber(k) or 0) > 0 then redis.call('INCRBY', n, tonumber(k)) end\n" \
+    "    end\n"                                                                       \
+    "  end\n"                                                                         \
     "  local old = redis.call('ZRANGEBYSCORE', r, '-inf', now)\n"                     \
     "  for _, h in ipairs(old) do\n"                                                  \
-    "    local k = tonumber(redis.call('HGET', u, h) or '0')\n"                       \
+    "    local k = tonumber(redis.call('HGET', u, h) or '0') or 0\n"                  \
     "    redis.call('HDEL', u, h)\n"                                                  \
     "    if k > 0 then redis.call('DECRBY', n, k) end\n"                              \
     "    dropped = dropped + 1\n"                                                     \
@@ -54,8 +64,15 @@
     "  local v = redis.call('GET', n)\n"                                              \
     "  if not v then return 0 end\n"                                                  \
     "  local used = tonumber(v)\n"                                                    \
-    "  if used <= 0 and redis.call('ZCARD', r) == 0 then\n"                           \
-    "    redis.call('DEL', n); used = 0\n"                                            \
+    "  if redis.call('ZCARD', r) == 0 then\n"                                         \
+    "    redis.call('DEL', n, u)\n"                                                   \
+    "    used = 0\n"                                                                  \
+    "  elseif not used or used < 0 then\n"                                            \
+    "    used = 0\n"                                                                  \
+    "    for _, k in ipairs(redis.call('HVALS', u)) do\n"                             \
+    "      if (tonumber(k) or 0) > 0 then used = used + tonumber(k) end\n"            \
+    "    end\n"                                                                       \
+    "    redis.call('SET', n, used)\n"                                                \
     "  end\n"                                                                         \
     "  return used\n"                                                                 \
     "end\n"

@@ -105,6 +105,12 @@ struct conn {
     char rpc_method[64];
     char rpc_name[512];
     struct json_object *extra_headers;  /* {name: value}, borrowed, may be NULL */
+    /* While a forwarded call opens its session: the caller's tick (about once
+     * a second; non-zero stops the exchange), so that its wait (a task's 202
+     * after wait_ms) and its leaving are noticed while the upstream is slow
+     * to answer initialize, as they are during the call itself. */
+    int (*tick)(void *arg);
+    void *tick_arg;
     char *why;
     size_t n;
 };
@@ -925,6 +931,8 @@ static enum up_status exchange(struct conn *c, const char *method, struct json_o
 again:
     memset(&x, 0, sizeof(x));
     x.want_id = id;
+    x.tick = c->tick;
+    x.relay_arg = c->tick_arg;
     hdr = mcp_headers(c, true);
     if (hdr == NULL) {
         gw_snprintf(c->why, c->n, "%s: request headers too long", what);
@@ -1454,9 +1462,13 @@ static enum up_status open_session(struct conn *c, struct up_forward *f)
     enum up_status st;
 
     c->session_id[0] = c->protocol_version[0] = '\0';
+    c->tick = f->tick;
+    c->tick_arg = f->relay_arg;
     st = initialize(c, NULL, f->client_caps);
     if (st == UP_OK)
         st = exchange(c, "notifications/initialized", NULL, true, NULL);
+    c->tick = NULL;
+    c->tick_arg = NULL;
     if (st != UP_OK)
         return st;
     gw_strlcpy(f->session->id, c->session_id, sizeof(f->session->id));

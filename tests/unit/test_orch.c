@@ -147,6 +147,11 @@ Test(orch_request, needs_a_task_type_name)
     cr_assert_str_eq(e.field, "type");
     cr_assert_eq(parse("{\"type\":\"Has Space\"}", &r, &e), -1);
     cr_assert_eq(parse("{\"type\":\"x-y\"}", &r, &e), -1, "a task type names a tool: no dash");
+    cr_assert_eq(parse("{\"type\":\"dual_server_debugging\\u0000x\"}", &r, &e), -1,
+                 "a NUL does not cut a task type short");
+    cr_assert_str_eq(e.field, "type");
+    cr_assert_eq(parse("{\"type\":\"a\",\"agent\":\"mcp-debugger\\u0000x\"}", &r, &e), -1);
+    cr_assert_str_eq(e.field, "agent");
     cr_assert_eq(parse("{\"type\":\"dual_server_debugging\"}", &r, &e), 0);
     cr_assert_eq(r.wait_ms, -1);
 }
