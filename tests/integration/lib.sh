@@ -498,6 +498,39 @@ it_up_private() {
 	UP=(bash "$top_srcdir/scripts/up" --var "$VAR" --bin "$GATEWAY" --no-install --no-build --workers 2)
 }
 
+# --- MCP clients ---------------------------------------------------------------
+
+ACCEPT='application/json, text/event-stream'
+
+# it_mcp URL TOKEN BODY [CURL-ARGS...]: POST one JSON-RPC message to the MCP
+# endpoint URL as a 2025-11-25 client holding TOKEN.
+it_mcp() {
+	local url=$1 token=$2 body=$3
+	shift 3
+	http POST "$url" -H "Authorization: Bearer $token" -H "Accept: $ACCEPT" -H 'Content-Type: application/json' \
+		-H 'MCP-Protocol-Version: 2025-11-25' --data-binary "$body" "$@"
+}
+
+# it_mcp_open URL TOKEN [CAPABILITIES]: a 2025-11-25 session on URL (initialize
+# with CAPABILITIES, default {}, then notifications/initialized); sets SID.
+it_mcp_open() {
+	local url=$1 token=$2 caps=${3:-'{}'}
+	it_mcp "$url" "$token" '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":'"$caps"',"clientInfo":{"name":"it-client","version":"1.0"}}}'
+	SID=$(header Mcp-Session-Id)
+	[ -n "$SID" ] || { show_response; it_fatal "initialize opens a 2025-11-25 session on $url"; }
+	it_mcp "$url" "$token" '{"jsonrpc":"2.0","method":"notifications/initialized"}' -H "Mcp-Session-Id: $SID"
+}
+
+# it_mcp_answer: the JSON-RPC response of the last answer (compact), whether it
+# came as JSON or as SSE (then the last result or error on the stream).
+it_mcp_answer() {
+	if header Content-Type | grep -q text/event-stream; then
+		sed -n 's/^data: //p' "$IT_DIR/last.body" | jq -c 'select(has("result") or has("error"))' | tail -n1
+	else
+		jq -c . "$IT_DIR/last.body"
+	fi
+}
+
 # it_mint ARGS...: a development token (mcp-gateway token ARGS).
 it_mint() { "$GATEWAY" token --config "$CONF" "$@" 2>>"$IT_DIR/token.err"; }
 # it_cast: tokens of two tenants' callers: ADMIN_A, OPER_A, USER_A (tenant ta),

@@ -49,24 +49,9 @@ check "the catalog row keeps both eras" \
 	eval '[ "$(it_psql "SELECT name || '"'"'='"'"' || protocol_version FROM servers ORDER BY name" | tr "\n" " ")" = "old=2025-11-25 v2=2026-07-28 " ]'
 
 # --- a 2025-11-25 session calls the 2026-07-28 upstream ---------------------------------
-ACCEPT='application/json, text/event-stream'
-mcp() {
-	local body=$1
-	shift
-	http POST "$MCP/mcp" -H "Authorization: Bearer $USER" -H "Accept: $ACCEPT" -H 'Content-Type: application/json' \
-		-H 'MCP-Protocol-Version: 2025-11-25' --data-binary "$body" "$@"
-}
-mcp '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{}},"clientInfo":{"name":"it","version":"1"}}}'
-SID=$(header Mcp-Session-Id)
-[ -n "$SID" ] || it_fatal "a 2025 session opens"
-mcp '{"jsonrpc":"2.0","method":"notifications/initialized"}' -H "Mcp-Session-Id: $SID"
-answer() {
-	if header Content-Type | grep -q text/event-stream; then
-		sed -n 's/^data: //p' "$IT_DIR/last.body" | jq -c 'select(has("result") or has("error"))' | tail -n1
-	else
-		jq -c . "$IT_DIR/last.body"
-	fi
-}
+mcp() { it_mcp "$MCP/mcp" "$USER" "$@"; }
+it_mcp_open "$MCP/mcp" "$USER" '{"elicitation":{}}'
+answer() { it_mcp_answer; }
 cp "$V2REC" "$V2REC.before"
 mcp '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"v2__echo","arguments":{"text":"across eras"}}}' \
 	-H "Mcp-Session-Id: $SID"

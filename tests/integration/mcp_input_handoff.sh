@@ -31,13 +31,7 @@ modern() {
 		-H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: tools/call' -H "Mcp-Name: old__ask" \
 		--data-binary "{\"jsonrpc\":\"2.0\",\"id\":$1,\"method\":\"tools/call\",\"params\":{\"name\":\"old__ask\",\"arguments\":{}${2:+,$2},\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\",\"io.modelcontextprotocol/clientCapabilities\":{\"elicitation\":{}}}}}"
 }
-answer() {
-	if header Content-Type | grep -q text/event-stream; then
-		sed -n 's/^data: //p' "$IT_DIR/last.body" | jq -c 'select(has("result") or has("error"))' | tail -n1
-	else
-		jq -c . "$IT_DIR/last.body"
-	fi
-}
+answer() { it_mcp_answer; }
 # The client leaves the first stream 2 s in, once it has its answer.
 HTTP_MAX_TIME=2 modern 1
 check "the upstream's request on its stream reaches the client as an input-required result" \

@@ -24,17 +24,8 @@ http POST "$API/api/v1/servers" -H "Authorization: Bearer $ADMIN" -H 'Content-Ty
 [ "$HTTP_CODE" = 201 ] || { show_response; it_fatal "register the slow upstream"; }
 check "the fixture is kept as a 2026-07-28 upstream" eval '[ "$(it_json server.protocol_version)" = 2026-07-28 ]'
 
-ACCEPT='application/json, text/event-stream'
-mcp() {
-	local body=$1
-	shift
-	http POST "$MCP/mcp" -H "Authorization: Bearer $USER" -H "Accept: $ACCEPT" -H 'Content-Type: application/json' \
-		-H 'MCP-Protocol-Version: 2025-11-25' --data-binary "$body" "$@"
-}
-mcp '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{}},"clientInfo":{"name":"it","version":"1"}}}'
-SID=$(header Mcp-Session-Id)
-[ -n "$SID" ] || it_fatal "a 2025 session opens"
-mcp '{"jsonrpc":"2.0","method":"notifications/initialized"}' -H "Mcp-Session-Id: $SID"
+mcp() { it_mcp "$MCP/mcp" "$USER" "$@"; }
+it_mcp_open "$MCP/mcp" "$USER" '{"elicitation":{}}'
 
 OUT=$IT_DIR/ask.out
 T0=$(date +%s)

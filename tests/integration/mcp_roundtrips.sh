@@ -76,19 +76,9 @@ monitor_lines() {
 # A zero below means something only if the log does count the gateway's statements.
 check "the statement log holds the registration's statements ($(pg_count))" eval '[ "$(pg_count)" -gt 0 ]'
 
-ACCEPT='application/json, text/event-stream'
-# mcp BODY [CURL-ARGS...]: POST one message to /mcp as the user, on $SID when set.
-mcp() {
-	local body=$1
-	shift
-	http POST "$MCP/mcp" -H "Authorization: Bearer $USER" -H "Accept: $ACCEPT" -H 'Content-Type: application/json' \
-		${SID:+-H "Mcp-Session-Id: $SID"} -H 'MCP-Protocol-Version: 2025-11-25' --data-binary "$body" "$@"
-}
-SID=
-mcp '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"it-roundtrips","version":"1"}}}'
-SID=$(header Mcp-Session-Id)
-[ -n "$SID" ] || it_fatal "initialize opens a session"
-mcp '{"jsonrpc":"2.0","method":"notifications/initialized"}'
+# mcp BODY [CURL-ARGS...]: POST one message to /mcp as the user, on the session.
+mcp() { it_mcp "$MCP/mcp" "$USER" "$1" -H "Mcp-Session-Id: $SID" "${@:2}"; }
+it_mcp_open "$MCP/mcp" "$USER"
 mcp '{"jsonrpc":"2.0","id":2,"method":"tools/list"}'
 check "tools/list on /mcp names the upstream's tool rt__echo" body_has '"name":"rt__echo"'
 

@@ -22,17 +22,8 @@ http POST "$API/api/v1/servers" -H "Authorization: Bearer $ADMIN" -H 'Content-Ty
 [ "$HTTP_CODE" = 201 ] || { show_response; it_fatal "register the fixture"; }
 check "the fixture is kept as a 2026-07-28 upstream" eval '[ "$(it_json server.protocol_version)" = 2026-07-28 ]'
 
-ACCEPT='application/json, text/event-stream'
-vmcp() {
-	local body=$1
-	shift
-	http POST "$MCP/servers/up/mcp" -H "Authorization: Bearer $USER" -H "Accept: $ACCEPT" \
-		-H 'Content-Type: application/json' -H 'MCP-Protocol-Version: 2025-11-25' --data-binary "$body" "$@"
-}
-vmcp '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"it","version":"1"}}}'
-SID=$(header Mcp-Session-Id)
-[ -n "$SID" ] || it_fatal "a 2025 session opens on /servers/up/mcp"
-vmcp '{"jsonrpc":"2.0","method":"notifications/initialized"}' -H "Mcp-Session-Id: $SID"
+vmcp() { it_mcp "$MCP/servers/up/mcp" "$USER" "$@"; }
+it_mcp_open "$MCP/servers/up/mcp" "$USER"
 
 vmcp '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{}}}' -H "Mcp-Session-Id: $SID"
 check "a plain call reaches the upstream with its credentials and Mcp-Method" \

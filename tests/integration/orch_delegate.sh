@@ -278,21 +278,9 @@ api DELETE /api/v1/routing/incident_triage "$PLATFORM"
 check "deleting it again: 404" test "$HTTP_CODE" = 404
 
 # --- gateway__delegate_task on the MCP plane ---------------------------------------------
-ACCEPT='application/json, text/event-stream'
-mcp() {
-	http POST "$MCP/mcp" -H "Authorization: Bearer $USER_A" -H "Accept: $ACCEPT" -H 'Content-Type: application/json' \
-		-H 'MCP-Protocol-Version: 2025-11-25' --data-binary "$1" "${@:2}"
-}
-answer() {
-	if header Content-Type | grep -q text/event-stream; then
-		sed -n 's/^data: //p' "$IT_DIR/last.body" | jq -c 'select(has("result") or has("error"))' | tail -n1
-	else
-		jq -c . "$IT_DIR/last.body"
-	fi
-}
-mcp '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"it","version":"1"}}}'
-SID=$(header Mcp-Session-Id)
-mcp '{"jsonrpc":"2.0","method":"notifications/initialized"}' -H "Mcp-Session-Id: $SID"
+mcp() { it_mcp "$MCP/mcp" "$USER_A" "$@"; }
+answer() { it_mcp_answer; }
+it_mcp_open "$MCP/mcp" "$USER_A"
 mcp '{"jsonrpc":"2.0","id":2,"method":"tools/list"}' -H "Mcp-Session-Id: $SID"
 check "tools/list offers gateway__delegate_task" eval 'answer | jq -e ".result.tools[] | select(.name == \"gateway__delegate_task\")" >/dev/null'
 mcp '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"gateway__delegate_task","arguments":{"type":"dual_server_debugging","context":{"via":"mcp","session_id":"'"$SID"'"}}}}' -H "Mcp-Session-Id: $SID"

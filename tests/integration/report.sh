@@ -38,15 +38,8 @@ check "components: a platform_admin sees every tenant's upstreams" \
 	eval '[ "$(comp ".components.upstreams.servers | map(.name) | join(\",\")")" = alpha,beta ]'
 
 # A few calls that succeed, for the performance figures.
-ACCEPT='application/json, text/event-stream'
-INIT='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"it","version":"1"}}}'
-mcp() {
-	http POST "$MCP/mcp" -H "Authorization: Bearer $USER_A" -H "Accept: $ACCEPT" "${JSONH[@]}" \
-		-H 'MCP-Protocol-Version: 2025-11-25' --data-binary "$1" "${@:2}"
-}
-mcp "$INIT"
-SID=$(header Mcp-Session-Id)
-mcp '{"jsonrpc":"2.0","method":"notifications/initialized"}' -H "Mcp-Session-Id: $SID"
+mcp() { it_mcp "$MCP/mcp" "$USER_A" "$@"; }
+it_mcp_open "$MCP/mcp" "$USER_A"
 CALL='{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"alpha__tool_1","arguments":{"text":"hi"}}}'
 for i in 1 2 3 4 5; do mcp "$CALL" -H "Mcp-Session-Id: $SID"; done
 check "calls: alpha answers through the gateway" eval 'body_has "\"echo\" *: *\"hi\""'
