@@ -498,6 +498,39 @@ it_up_private() {
 	UP=(bash "$top_srcdir/scripts/up" --var "$VAR" --bin "$GATEWAY" --no-install --no-build --workers 2)
 }
 
+# --- what a request does in Redis ----------------------------------------------
+
+# it_redis_monitored LABEL COMMAND...: run COMMAND while redis-cli MONITOR
+# records; $IT_DIR/LABEL.monitor holds it all. LABEL.redis: the commands of
+# every connection but the audit monitor's, which drains the spool on its
+# own, in batches, apart from any request (its commands are the only
+# XREADGROUPs). LABEL.lua: the commands run inside scripts, the fleet
+# leader's lease script (which the monitor may run meanwhile) left out.
+it_redis_monitored() {
+	local label=$1 mon=$IT_DIR/$1.monitor pid
+	shift
+	redis-cli -h 127.0.0.1 -p "$REDIS_PORT" MONITOR >"$mon" 2>&1 &
+	pid=$!
+	wait_until 5 grep -q '^OK' "$mon" || { kill "$pid"; it_fatal "redis-cli MONITOR starts"; }
+	"$@"
+	sleep 0.5 # MONITOR's lines trail the answers
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	grep -E '^[0-9.]+ \[[0-9]+ [0-9.]+:[0-9]+\] ' "$mon" | grep -v '"MONITOR"' |
+		awk '{ line[NR] = $0; addr[NR] = $3 } $4 == "\"XREADGROUP\"" { mon[$3] = 1 }
+			END { for (i = 1; i <= NR; i++) if (!(addr[i] in mon)) print line[i] }' >"$IT_DIR/$label.redis" || true
+	grep -E '^[0-9.]+ \[[0-9]+ lua\] ' "$mon" | grep -v '"mreg:leader:' >"$IT_DIR/$label.lua" || true
+}
+
+# it_redis_written LABEL: the keys the commands of LABEL wrote, inside scripts
+# or not, each once, sorted, on one line.
+it_redis_written() {
+	cat "$IT_DIR/$1.redis" "$IT_DIR/$1.lua" |
+		awk '{ v = toupper($4); gsub(/"/, "", v); k = $5; gsub(/"/, "", k) }
+			v ~ /^(SET|SETEX|PSETEX|GETDEL|DEL|UNLINK|EXPIRE|PEXPIRE|PEXPIREAT|HSET|HMSET|HDEL|HINCRBY|INCR|INCRBY|DECRBY|ZADD|ZREM|ZREMRANGEBYSCORE|SADD|SREM|XADD|XDEL|RPUSH|LPUSH|LPOP|RPOP)$/ { print k }' |
+		sort -u | paste -sd' '
+}
+
 # --- MCP clients ---------------------------------------------------------------
 
 ACCEPT='application/json, text/event-stream'

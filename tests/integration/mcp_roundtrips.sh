@@ -88,39 +88,11 @@ echo_ok() { [ "$HTTP_CODE" = 200 ] && body_has '"echo":"round trip"' && ! body_h
 for i in 1 2 3; do mcp "$CALL"; done
 check "tools/call rt__echo answers the upstream's result" echo_ok
 
-# monitored LABEL BODY: send BODY while Redis MONITOR records; the client
-# commands it saw (not those run inside scripts) are left in $IT_DIR/LABEL.redis.
-monitored() {
-	local label=$1 body=$2 mon=$IT_DIR/$1.monitor pid
-	redis-cli -h 127.0.0.1 -p "$REDIS_PORT" MONITOR >"$mon" 2>&1 &
-	pid=$!
-	wait_until 5 grep -q '^OK' "$mon" || { kill "$pid"; it_fatal "redis-cli MONITOR starts"; }
-	mcp "$body"
-	sleep 0.3 # MONITOR's lines trail the answers
-	kill "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	# The audit monitor drains the spool on its own connection, in batches,
-	# apart from any request: its commands (the only XREADGROUPs) are not
-	# the call's.
-	grep -E '^[0-9.]+ \[[0-9]+ [0-9.]+:[0-9]+\] ' "$mon" | grep -v '"MONITOR"' |
-		awk '{ line[NR] = $0; addr[NR] = $3 } $4 == "\"XREADGROUP\"" { mon[$3] = 1 }
-			END { for (i = 1; i <= NR; i++) if (!(addr[i] in mon)) print line[i] }' >"$IT_DIR/$label.redis" || true
-	# The commands run inside the call's scripts; the fleet leader's lease
-	# script, which the monitor may run meanwhile, is left out.
-	grep -E '^[0-9.]+ \[[0-9]+ lua\] ' "$mon" | grep -v '"mreg:leader:' >"$IT_DIR/$label.lua" || true
-}
-# written LABEL: the keys the commands of LABEL wrote, inside scripts or not, one each, sorted.
-written() {
-	cat "$IT_DIR/$1.redis" "$IT_DIR/$1.lua" |
-		awk '{ v = toupper($4); gsub(/"/, "", v); k = $5; gsub(/"/, "", k) }
-			v ~ /^(SET|SETEX|PSETEX|GETDEL|DEL|UNLINK|EXPIRE|PEXPIRE|PEXPIREAT|HSET|HMSET|HDEL|HINCRBY|INCR|INCRBY|DECRBY|ZADD|ZREM|ZREMRANGEBYSCORE|SADD|SREM|XADD|XDEL|RPUSH|LPUSH|LPOP|RPOP)$/ { print k }' |
-		sort -u | paste -sd' '
-}
 redis_count() { wc -l <"$IT_DIR/$1.redis"; }
 redis_verbs() { awk '{ gsub(/"/, "", $4); print $4 }' "$IT_DIR/$1.redis" | paste -sd' '; }
 
 # --- the floor: ping on the warm session --------------------------------------
-monitored ping '{"jsonrpc":"2.0","id":3,"method":"ping"}'
+it_redis_monitored ping mcp '{"jsonrpc":"2.0","id":3,"method":"ping"}'
 n=$(redis_count ping)
 check "ping on a warm session: answered, $n Redis round trips (exactly $PING_REDIS: the session script)" \
 	eval '[ "$HTTP_CODE" = 200 ] && [ "$n" -eq "$PING_REDIS" ] && [ "$(redis_verbs ping)" = EVALSHA ]'
@@ -129,7 +101,7 @@ sed 's/^[0-9.]* //' "$IT_DIR/ping.redis" | cut -c1-160 | diag
 # --- one proxied tools/call -------------------------------------------------------
 pg_mark=$(($(wc -l <"$PG_LOG") + 1))
 pg_before=0
-monitored call "$CALL"
+it_redis_monitored call mcp "$CALL"
 call_ok=0
 echo_ok && call_ok=1
 n=$(redis_count call)
@@ -139,11 +111,11 @@ if [ "$call_ok" = 1 ]; then
 	# What the session script writes on a ping (its slide), and besides that
 	# only the server's pool keys and the audit spool.
 	pool="mreg:{pools}:%s:upstream:$SRV_ID"
-	want=$(printf '%s\n' $(written ping) mreg:audit:spool 'mreg:{pools}:index' \
+	want=$(printf '%s\n' $(it_redis_written ping) mreg:audit:spool 'mreg:{pools}:index' \
 		"$(printf "$pool" n)" "$(printf "$pool" r)" "$(printf "$pool" u)" | sort -u | paste -sd' ')
 	check "tools/call rt__echo on a warm session writes only the session script's keys, the server's call slot keys and the audit spool" \
-		eval '[ "$(written call)" = "$want" ]'
-	echo "written: $(written call)" | diag
+		eval '[ "$(it_redis_written call)" = "$want" ]'
+	echo "written: $(it_redis_written call)" | diag
 	check "the third round trip both gives the slot back (HDEL of its holder) and spools the record (XADD), in one script" \
 		eval '[ "$(awk "{ gsub(/\"/, \"\", \$4); print \$4 }" "$IT_DIR/call.lua" | grep -E "^(HDEL|XADD)$" | paste -sd" ")" = "HDEL XADD" ]'
 	check "after the call no slot of the server is held" \

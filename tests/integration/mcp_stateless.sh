@@ -191,26 +191,9 @@ check "the caller's later calls reuse its upstream session (one initialize upstr
 	eval '[ $(( $(grep -c "\"rpc\":\"initialize\"" "$REC") - INITS0 )) = 1 ]'
 # A call on a kept upstream session writes to Redis only the slot keys of
 # the server's concurrency pool and the audit spool, in 3 round trips.
-# (redis-cli itself in the background, not the rcli function: $! must be its pid)
-redis-cli -h 127.0.0.1 -p "$REDIS_PORT" MONITOR >"$IT_DIR/monitor.out" 2>&1 &
-MONITOR_PID=$!
-sleep 0.5
-sl "$MCP/mcp" "$USER_A" "$CALL" tools/call plain__tool_1
-sleep 0.5
-kill "$MONITOR_PID" 2>/dev/null
-wait "$MONITOR_PID" 2>/dev/null
-# The call's commands: those of its responder's connection (the audit
-# monitor's is the one that runs XREADGROUP), and those its scripts ran.
-grep -E '^[0-9.]+ \[[0-9]+ [0-9.]+:[0-9]+\] ' "$IT_DIR/monitor.out" | grep -v '"MONITOR"' |
-	awk '{ line[NR] = $0; addr[NR] = $3 } $4 == "\"XREADGROUP\"" { mon[$3] = 1 }
-		END { for (i = 1; i <= NR; i++) if (!(addr[i] in mon)) print line[i] }' >"$IT_DIR/call.redis" || true
-# The fleet leader's lease script runs beside the call: not the call's.
-grep -E '^[0-9.]+ \[[0-9]+ lua\] ' "$IT_DIR/monitor.out" | grep -v '"mreg:leader:' >"$IT_DIR/call.lua" || true
+it_redis_monitored call sl "$MCP/mcp" "$USER_A" "$CALL" tools/call plain__tool_1
 CALL_VERBS=$(awk '{ gsub(/"/, "", $4); print toupper($4) }' "$IT_DIR/call.redis" | paste -sd' ')
-WRITTEN=$(cat "$IT_DIR/call.redis" "$IT_DIR/call.lua" |
-	awk '{ v = toupper($4); gsub(/"/, "", v); k = $5; gsub(/"/, "", k) }
-		v ~ /^(SET|SETEX|PSETEX|GETDEL|DEL|UNLINK|EXPIRE|PEXPIRE|PEXPIREAT|HSET|HMSET|HDEL|HINCRBY|INCR|INCRBY|DECRBY|ZADD|ZREM|ZREMRANGEBYSCORE|SADD|SREM|XADD|XDEL|RPUSH|LPUSH|LPOP|RPOP)$/ { print k }' |
-	sort -u | paste -sd' ')
+WRITTEN=$(it_redis_written call)
 PLAIN_ID=$(sed -n 's/.*mreg:{pools}:r:upstream:\([0-9a-f-]*\).*/\1/p' <<<"$WRITTEN" | head -1)
 P="mreg:{pools}"
 WANT="mreg:audit:spool $P:index $P:n:upstream:$PLAIN_ID $P:r:upstream:$PLAIN_ID $P:u:upstream:$PLAIN_ID"
@@ -220,7 +203,7 @@ echo "written: $WRITTEN" | diag
 check "that call's Redis round trips, exactly 3: the catalog version (GET); one script reading the caller's upstream sessions (HGETALL) and taking the slot; one script giving the slot back (HDEL) and spooling the record (XADD)" \
 	eval '[ "$CALL_VERBS" = "GET EVALSHA EVALSHA" ] &&
 	[ "$(awk "{ gsub(/\"/, \"\", \$4); print toupper(\$4) }" "$IT_DIR/call.lua" | grep -E "^(HGETALL|ZADD|HDEL|XADD)$" | paste -sd" ")" = "HGETALL ZADD HDEL XADD" ] &&
-	[ "$(grep -c "127.0.0.1:[0-9]*\] \"EVALSHA\" \"[0-9a-f]*\" \"[0-9]*\" \"mreg:session" "$IT_DIR/monitor.out")" = 0 ]'
+	[ "$(grep -c "127.0.0.1:[0-9]*\] \"EVALSHA\" \"[0-9a-f]*\" \"[0-9]*\" \"mreg:session" "$IT_DIR/call.monitor")" = 0 ]'
 echo "verbs: $CALL_VERBS" | diag
 check "after that call no slot of the server is held" \
 	eval '[ "$(rcli ZCARD "$P:r:upstream:$PLAIN_ID")" = 0 ]'
