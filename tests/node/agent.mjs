@@ -13,7 +13,7 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { CallToolRequestSchema, ListToolsRequestSchema, McpError, ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { readFileSync } from 'node:fs';
-import { listen, mcpEndpoint, parseArgs, recorder } from './common.mjs';
+import { listenMcp, mcpEndpoint, parseArgs, recorder } from './common.mjs';
 
 const opts = parseArgs();
 const record = recorder(opts.record);
@@ -69,11 +69,4 @@ function makeServer() {
 }
 
 const mcp = mcpEndpoint(makeServer, { record });
-listen(opts, (req, res) => {
-  if (new URL(req.url, 'http://x').pathname !== '/mcp') {
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found');
-    return undefined;
-  }
-  return mcp(req, res);
-});
+listenMcp(opts, mcp);

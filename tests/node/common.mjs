@@ -64,6 +64,39 @@ export function listen(opts, handler) {
   return server;
 }
 
+// hostGuard(opts): hostAllowed(value, isOrigin) for --allowed-hosts LIST
+// (default 127.0.0.1,localhost,[::1]; any port). Host and Origin name the
+// server as the browser sees it: a loopback server reached under any other
+// name is the target of a DNS rebinding attack. Clients outside browsers send
+// no Origin.
+export function hostGuard(opts) {
+  const allowed = new Set(String(opts['allowed-hosts'] ?? '127.0.0.1,localhost,[::1]')
+    .split(',').map((h) => h.trim().toLowerCase()).filter(Boolean));
+  return (value, isOrigin) => {
+    if (value === undefined) return isOrigin;
+    try {
+      return allowed.has(new URL(isOrigin ? value : `http://${value}`).hostname.toLowerCase());
+    } catch {
+      return false;
+    }
+  };
+}
+
+// serveFetch(handler, req, res, body): answer a Node request with a web-standard
+// fetch handler (the v2 server package's createMcpHandler), body already read.
+export async function serveFetch(handler, req, res, body) {
+  const headers = new Headers();
+  for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
+  const response = await handler.fetch(new Request(`http://${req.headers.host ?? '127.0.0.1'}${req.url}`, {
+    method: req.method, headers, body: body === undefined || body === '' ? undefined : body,
+  }));
+  res.writeHead(response.status, Object.fromEntries(response.headers.entries()));
+  if (response.body) {
+    for await (const chunk of response.body) res.write(chunk);
+  }
+  res.end();
+}
+
 // A stateful MCP endpoint: one SDK transport and server per session, as the SDK
 // examples do. makeServer() returns a fresh (unconnected) SDK server. Every
 // request is recorded with the headers the gateway's client must send.

@@ -12,7 +12,7 @@ import {
   ListToolsRequestSchema, LoggingLevelSchema, SetLevelRequestSchema, SubscribeRequestSchema, UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { listen, mcpEndpoint, parseArgs, recorder } from './common.mjs';
+import { hostGuard, listenMcp, mcpEndpoint, parseArgs, recorder } from './common.mjs';
 import {
   SCHEMA_2020_12, SCHEMA_2020_12_TOOL, registerContentTools, registerFixedResources, registerFixturePrompts, sleep, text,
 } from './fixture_content.mjs';
@@ -20,8 +20,7 @@ import {
 const opts = parseArgs();
 const record = recorder(opts.record);
 const token = opts.token ?? process.env.FIXTURE_TOKEN;
-const allowedHosts = new Set(String(opts['allowed-hosts'] ?? '127.0.0.1,localhost,[::1]')
-  .split(',').map((h) => h.trim().toLowerCase()).filter(Boolean));
+const hostAllowed = hostGuard(opts);
 const watchInterval = Number(opts['watch-interval'] ?? 3000);
 const retryMs = Number(opts['retry-ms'] ?? 1000);
 
@@ -202,18 +201,6 @@ function makeServer() {
   return server;
 }
 
-// Host and Origin name the server as the browser sees it: a loopback server
-// reached under any other name is the target of a DNS rebinding attack.
-function hostAllowed(value, isOrigin) {
-  if (value === undefined) return isOrigin; // clients outside browsers send no Origin
-  try {
-    const host = new URL(isOrigin ? value : `http://${value}`).hostname.toLowerCase();
-    return allowedHosts.has(host);
-  } catch {
-    return false;
-  }
-}
-
 function refuse(res, status, message, headers = {}) {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message } }));
@@ -221,12 +208,7 @@ function refuse(res, status, message, headers = {}) {
 
 const mcp = mcpEndpoint(makeServer, { record,
   transport: { eventStore: memoryEventStore(), retryInterval: retryMs } });
-listen(opts, (req, res) => {
-  if (new URL(req.url, 'http://x').pathname !== '/mcp') {
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found');
-    return;
-  }
+listenMcp(opts, (req, res) => {
   if (!hostAllowed(req.headers.host, false) || !hostAllowed(req.headers.origin, true)) {
     record({ http: req.method, refused: 'host', host: req.headers.host ?? null, origin: req.headers.origin ?? null });
     refuse(res, 403, 'Forbidden: Host or Origin not allowed');

@@ -5,20 +5,18 @@
 // statelessly by the package), with DNS rebinding protection.
 //   --allowed-hosts LIST  host names accepted in Host and Origin (default
 //                         127.0.0.1,localhost,[::1]; any port)
-import { Readable } from 'node:stream';
 import {
   McpServer, MissingRequiredClientCapabilityError, ResourceTemplate, completable, createMcpHandler, fromJsonSchema,
 } from '@modelcontextprotocol/server';
 import { z } from 'zod-v4';
-import { listen, parseArgs, readBody, recorder } from './common.mjs';
+import { hostGuard, listenMcp, parseArgs, readBody, recorder, serveFetch } from './common.mjs';
 import {
   SCHEMA_2020_12, SCHEMA_2020_12_TOOL, registerContentTools, registerFixedResources, registerFixturePrompts, sleep, text,
 } from './fixture_content.mjs';
 
 const opts = parseArgs();
 const record = recorder(opts.record);
-const allowedHosts = new Set(String(opts['allowed-hosts'] ?? '127.0.0.1,localhost,[::1]')
-  .split(',').map((h) => h.trim().toLowerCase()).filter(Boolean));
+const hostAllowed = hostGuard(opts);
 
 function registerTools(server) {
   const none = { inputSchema: z.object({}) };
@@ -82,22 +80,8 @@ function makeServer() {
   return server;
 }
 
-function hostAllowed(value, isOrigin) {
-  if (value === undefined) return isOrigin;
-  try {
-    return allowedHosts.has(new URL(isOrigin ? value : `http://${value}`).hostname.toLowerCase());
-  } catch {
-    return false;
-  }
-}
-
 const handler = createMcpHandler(makeServer, { onerror: (e) => console.error(`mcp: ${e.message}`) });
-listen(opts, async (req, res) => {
-  if (new URL(req.url, 'http://x').pathname !== '/mcp') {
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found');
-    return;
-  }
+listenMcp(opts, async (req, res) => {
   if (!hostAllowed(req.headers.host, false) || !hostAllowed(req.headers.origin, true)) {
     res.writeHead(403, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message: 'Forbidden: Host or Origin' } }));
@@ -108,12 +92,5 @@ listen(opts, async (req, res) => {
   try { body = raw ? JSON.parse(raw) : undefined; } catch { body = undefined; }
   record?.({ http: req.method, rpc: body?.method ?? null, protocol_version: req.headers['mcp-protocol-version'] ?? null,
     session: req.headers['mcp-session-id'] ?? null, meta_keys: Object.keys(body?.params?._meta ?? {}) });
-  const headers = new Headers();
-  for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
-  const request = new Request(`http://${req.headers.host ?? '127.0.0.1'}${req.url}`,
-    { method: req.method, headers, body: raw });
-  const response = await handler.fetch(request);
-  res.writeHead(response.status, Object.fromEntries(response.headers.entries()));
-  if (response.body) Readable.fromWeb(response.body).pipe(res);
-  else res.end();
+  await serveFetch(handler, req, res, raw);
 });

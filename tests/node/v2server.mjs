@@ -5,7 +5,7 @@
 //                       so that only a client speaking 2026-07-28 gets through)
 // Every request is recorded with the headers the gateway must send.
 import { McpServer, createMcpHandler, inputRequired, inputResponse, fromJsonSchema } from '@modelcontextprotocol/server';
-import { listen, parseArgs, readBody, recorder } from './common.mjs';
+import { listenMcp, parseArgs, readBody, recorder, serveFetch } from './common.mjs';
 
 const opts = parseArgs();
 const record = recorder(opts.record);
@@ -64,12 +64,7 @@ function makeServer() {
 const mcp = createMcpHandler(makeServer, { legacy: opts.legacy === 'stateless' ? 'stateless' : 'reject',
   onerror: (e) => console.error(`v2 fixture: ${e.message}`) });
 
-listen(opts, async (req, res) => {
-  if (new URL(req.url, 'http://x').pathname !== '/mcp') {
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found');
-    return;
-  }
+listenMcp(opts, async (req, res) => {
   const body = req.method === 'POST' ? await readBody(req) : undefined;
   let msg;
   try { msg = body ? JSON.parse(body) : undefined; } catch { msg = undefined; }
@@ -83,14 +78,5 @@ listen(opts, async (req, res) => {
     mcp_param_region: req.headers['mcp-param-region'] ?? null,
     meta_version: msg?.params?._meta?.['io.modelcontextprotocol/protocolVersion'] ?? null,
   });
-  const headers = new Headers();
-  for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
-  const response = await mcp.fetch(new Request(`http://${req.headers.host}${req.url}`, {
-    method: req.method, headers, body: body === undefined || body === '' ? undefined : body,
-  }));
-  res.writeHead(response.status, Object.fromEntries(response.headers));
-  if (response.body) {
-    for await (const chunk of response.body) res.write(chunk);
-  }
-  res.end();
+  await serveFetch(mcp, req, res, body);
 });
