@@ -22,11 +22,7 @@ it_setup_gateway
 it_start_serve 2
 it_start_lighttpd "$FCGI_SOCKET"
 
-ADMIN_A=$(it_mint --sub admin-a --tenant ta --roles admin)
-ADMIN_B=$(it_mint --sub admin-b --tenant tb --roles admin)
-OPERATOR_A=$(it_mint --sub op-a --tenant ta --roles operator)
-USER_A=$(it_mint --sub user-a --tenant ta --roles user)
-PLATFORM=$(it_mint --sub root --tenant tp --roles platform_admin)
+it_cast
 rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 STREAM=mreg:events:stream
 
@@ -51,7 +47,7 @@ register "$ADMIN_B" secb "$SECB" mcp-security-auditor
 raise() { # TOKEN BODY
 	http POST "$API/api/v1/events" -H "Authorization: Bearer $1" -H 'Content-Type: application/json' --data "$2"
 }
-get_event() { http GET "$API/api/v1/events/$1" -H "Authorization: Bearer ${2:-$OPERATOR_A}"; }
+get_event() { http GET "$API/api/v1/events/$1" -H "Authorization: Bearer ${2:-$OPER_A}"; }
 status_is() { get_event "$1" "${3:-}" && [ "$(it_json status)" = "$2" ]; }
 agent_field() { jq -r --arg a "$1" ".deliveries[] | select(.agent == \$a) | .$2" "$IT_DIR/last.body"; }
 calls_for() { cat "$IT_DIR/$1.calls" 2>/dev/null | grep -c "\"event_id\":\"$2\""; }

@@ -567,10 +567,11 @@ it_mcp_answer() {
 # it_mint ARGS...: a development token (mcp-gateway token ARGS).
 it_mint() { "$GATEWAY" token --config "$CONF" "$@" 2>>"$IT_DIR/token.err"; }
 # it_cast: tokens of two tenants' callers: ADMIN_A, OPER_A, USER_A (tenant ta),
-# ADMIN_B (tenant tb) and PLATFORM (platform_admin).
+# ADMIN_B, USER_B (tenant tb) and PLATFORM (platform_admin).
 it_cast() {
 	ADMIN_A=$(it_mint --sub admin-a --tenant ta --roles admin)
 	ADMIN_B=$(it_mint --sub admin-b --tenant tb --roles admin)
+	USER_B=$(it_mint --sub user-b --tenant tb --roles user)
 	OPER_A=$(it_mint --sub oper-a --tenant ta --roles operator)
 	USER_A=$(it_mint --sub user-a --tenant ta --roles user)
 	PLATFORM=$(it_mint --sub root --tenant ops --roles platform_admin)

@@ -17,12 +17,7 @@ it_setup_gateway
 it_start_serve 1
 it_start_lighttpd "$FCGI_SOCKET"
 
-ADMIN_A=$(it_mint --sub admin-a --tenant ta --roles admin)
-USER_A=$(it_mint --sub user-a --tenant ta --roles user)
-OPER_A=$(it_mint --sub oper-a --tenant ta --roles operator)
-ADMIN_B=$(it_mint --sub admin-b --tenant tb --roles admin)
-USER_B=$(it_mint --sub user-b --tenant tb --roles user)
-PLATFORM=$(it_mint --sub root --tenant tp --roles platform_admin)
+it_cast
 
 TOOLS_FILE=$IT_DIR/tools.json
 printf '%s' '[{"name":"alpha","description":"first","inputSchema":{"type":"object"}},{"name":"beta","description":"second","inputSchema":{"type":"object"}},{"name":"gamma","description":"third","inputSchema":{"type":"object"}}]' >"$TOOLS_FILE"
