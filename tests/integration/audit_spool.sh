@@ -20,7 +20,6 @@ it_start_lighttpd "$FCGI_SOCKET"
 
 OPERATOR=$(it_mint --sub olga --tenant tenant-a --roles operator --ttl 3600)
 PLATFORM=$(it_mint --sub pat --tenant tenant-p --roles platform_admin --ttl 3600)
-rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 SPOOL=mreg:audit:spool
 ACCEPT='application/json, text/event-stream'
 monitor_pid() { pgrep -P "$SERVE_PID" -x mcpgw-monitor | head -n1; }

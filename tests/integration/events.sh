@@ -23,7 +23,6 @@ it_start_serve 2
 it_start_lighttpd "$FCGI_SOCKET"
 
 it_cast
-rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 STREAM=mreg:events:stream
 
 # agent NAME ARGS...: an agent fixture whose calls go to $IT_DIR/NAME.calls.

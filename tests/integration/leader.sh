@@ -28,7 +28,6 @@ it_cleanup_add serve_stop "$IT_DIR/serve-b.pid"
 serve_start "$GATEWAY" "$CONF" "$IT_DIR/gw-b.sock" "$IT_DIR/serve-b.pid" "$IT_DIR/gateway-b.log" 2 ||
 	it_fatal "the second serve starts"
 SERVE_B=$(head -n1 "$IT_DIR/serve-b.pid")
-rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 LEASE=mreg:leader:lease
 
 PLATFORM=$(it_mint --sub root --tenant tp --roles platform_admin)

@@ -132,6 +132,10 @@ it_start_stores() {
 	PG_DSN=$(pg_dsn "$IT_DIR/pg" mcpgw)
 }
 
+# rcli ARGS...: redis-cli to the test's Redis (it_start_stores; the password
+# comes from REDISCLI_AUTH). A function: in the background, $! is not redis-cli's.
+rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+
 # it_write_conf: $CONF from the current variables (see gateway_conf), readable
 # by root and CONF_GROUP only (the responders' group, or the web server's when
 # Apache runs the gateway itself).

@@ -29,7 +29,6 @@ OPS_A=$(it_mint --sub ops --tenant ta --roles operator)
 USER_B=$(it_mint --sub user-b --tenant tb --roles user)
 ADMIN_B=$(it_mint --sub admin-b --tenant tb --roles admin)
 PLATFORM=$(it_mint --sub root --tenant tp --roles platform_admin)
-rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 GW_LOG=$IT_DIR/gateway.log
 
 PLAIN=$(it_start_upstream plain) || it_fatal "the plain fixture starts"

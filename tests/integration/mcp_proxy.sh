@@ -12,7 +12,6 @@ UPSTREAM_ALLOWED_NETWORKS=${UPSTREAM_ALLOWED_NETWORKS-127.0.0.0/8}
 it_start_two_pools
 MCP_A=$MCP
 MCP_B=https://127.0.0.1:$MCP_PORT
-rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
 ADMIN_A=$(it_mint --sub admin-a --tenant ta --roles admin)
 ADMIN_B=$(it_mint --sub admin-b --tenant tb --roles admin)

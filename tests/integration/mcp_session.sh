@@ -21,7 +21,6 @@ ADMIN_B=$(mint --sub bea --tenant tenant-b --roles admin --ttl 3600)
 ADMIN_A=$(mint --sub ann --tenant tenant-a --roles admin --ttl 3600)
 PLATFORM=$(mint --sub pat --tenant tenant-p --roles platform_admin --ttl 3600)
 SHORT=$(mint --sub sam --tenant tenant-a --roles user --ttl 60)
-rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
 ACCEPT='application/json, text/event-stream'
 # mcp TOKEN BODY [CURL-ARGS...]: POST one message to $MCP/mcp.

@@ -16,7 +16,6 @@ it_start_stores
 it_setup_gateway
 it_start_serve 2
 it_start_lighttpd "$FCGI_SOCKET"
-rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
 ADMIN_A=$(it_mint --sub admin-a --tenant ta --roles admin)
 ADMIN_B=$(it_mint --sub admin-b --tenant tb --roles admin)

@@ -15,7 +15,6 @@ export MCPGW_LEADER_CLEANUP_PERIOD_MS=86400000
 # Two responder pools as two hosts: lighttpd ($API) and Apache mod_proxy_fcgi ($API_B).
 WORKERS=${WORKERS:-5}
 it_start_two_pools
-rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
 PLATFORM=$(it_mint --sub root --tenant tp --roles platform_admin)
 ADMIN_A=$(it_mint --sub admin-a --tenant ta --roles admin)

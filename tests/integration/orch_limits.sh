@@ -21,7 +21,6 @@ it_start_stores
 it_setup_gateway
 it_start_serve
 it_start_lighttpd "$FCGI_SOCKET"
-rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
 ADMIN_A=$(it_mint --sub admin-a --tenant ta --roles admin)
 USER_A=$(it_mint --sub user-a --tenant ta --roles user)

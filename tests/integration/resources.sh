@@ -14,7 +14,6 @@ UPSTREAM_ALLOWED_NETWORKS=${UPSTREAM_ALLOWED_NETWORKS-127.0.0.0/8}
 WORKERS=4
 it_start_two_pools
 MCP_A=$MCP
-rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 PK='mreg:{pools}'
 
 it_cast
