@@ -43,29 +43,12 @@ register "$ADMIN_B" "{\"name\":\"secret\",\"url\":\"$PLAIN\"}" >/dev/null
 register "$ADMIN_A" "{\"name\":\"secured\",\"url\":\"$BEARER\",\"auth\":{\"type\":\"bearer\",\"token\":\"$BEARER_TOKEN\"}}" >/dev/null
 register "$ADMIN_A" "{\"name\":\"oauth\",\"url\":\"$OAUTH\",\"auth\":{\"type\":\"oauth_client_credentials\",\"token_url\":\"${OAUTH%/mcp}/token\",\"client_id\":\"it-client\",\"client_secret\":\"$CLIENT_SECRET\"}}" >/dev/null
 
-ACCEPT='application/json, text/event-stream'
 INIT='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{}},"clientInfo":{"name":"it-client","version":"1.0"}}}'
 # mcp URL TOKEN BODY [CURL-ARGS...]: POST one message.
-mcp() {
-	local url=$1 tok=$2 body=$3
-	shift 3
-	http POST "$url" -H "Authorization: Bearer $tok" -H "Accept: $ACCEPT" -H 'Content-Type: application/json' \
-		-H 'MCP-Protocol-Version: 2025-11-25' --data-binary "$body" "$@"
-}
+mcp() { it_mcp "$@"; }
 # init URL TOKEN: a new session on that endpoint; sets SID.
-init() {
-	mcp "$1" "$2" "$INIT"
-	SID=$(header Mcp-Session-Id)
-	mcp "$1" "$2" '{"jsonrpc":"2.0","method":"notifications/initialized"}' -H "Mcp-Session-Id: $SID"
-}
-# The JSON-RPC response of the last answer, whether it came as JSON or as SSE.
-answer() {
-	if header Content-Type | grep -q text/event-stream; then
-		sed -n 's/^data: //p' "$IT_DIR/last.body" | jq -c 'select(has("result") or has("error"))' | tail -n1
-	else
-		jq -c . "$IT_DIR/last.body"
-	fi
-}
+init() { it_mcp_open "$1" "$2" '{"elicitation":{}}'; }
+answer() { it_mcp_answer; }
 ans() { answer | jq -c -r "$1"; }
 call() { # call URL SID ID TOOL [ARGS-JSON]
 	mcp "$1" "$USER_A" "{\"jsonrpc\":\"2.0\",\"id\":$3,\"method\":\"tools/call\",\"params\":{\"name\":\"$4\",\"arguments\":${5:-{\}}}}" \
