@@ -92,7 +92,6 @@ http GET "$API/api/v1/gates/security_validation/runs" -H "$(bearer "$PLATFORM")"
 check "platform_admin lists the runs of every tenant and the CLI's, newest first" \
 	eval '[ "$HTTP_CODE" = 200 ] && [ "$(jbody ".runs[0].id")" = "$RUN_A" ] && [ "$(jbody "[.runs[]|select(.triggered_by==\"cli\")]|length")" -ge 1 ]'
 # --- one run of a gate at a time per tenant (API, MCP); the CLI is not limited ------
-rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 LOCK_A=mreg:gate:running:security_validation:tenant-a
 check "a finished run leaves no lock behind" eval '[ "$(rcli EXISTS "$LOCK_A")" = 0 ]'
 HELD=00000000-0000-4000-8000-00000000a11d

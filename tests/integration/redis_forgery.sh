@@ -17,7 +17,6 @@ it_start_stores
 it_setup_gateway
 it_start_serve 4
 it_start_lighttpd "$FCGI_SOCKET"
-rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 PLATFORM=$(it_mint --sub root --tenant tp --roles platform_admin)
 api() {
 	local m=$1 p=$2
